@@ -1,0 +1,281 @@
+"""Step 1 of every analysis: one group-by pass to a small table of sufficient statistics.
+
+Every metric aidebt reports is a function of a few additive per-group sums: the cells of
+the confusion matrix, sums and sums of squares of an outcome or a score, and, for AUC,
+counts per (score, label). :func:`sufficient_stats` computes them in a single group-by
+that runs inside the engine holding the data (polars, DuckDB, pandas, pyarrow, Spark,
+through narwhals): per-row contributions are plain columns, the aggregation is plain sums.
+Because the sums are additive, margins and the overall row come from re-summing the small
+table (:func:`rollup`), never from another scan of the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import narwhals as nw
+import polars as pl
+
+from aidebt import frames
+from aidebt.errors import ColumnTypeError, InvalidValueError
+
+# The additive statistics and what each one sums (every sum is frequency-weighted).
+STAT_DOCS = {
+    "rows": "rows in the group (unweighted)",
+    "n": "weighted size of the group, labeled or not",
+    "labeled": "weighted rows with a non-null label",
+    "tp": "true positives",
+    "fp": "false positives",
+    "fn": "false negatives",
+    "tn": "true negatives",
+    "pred_pos": "predicted positives over all rows (labeled or not)",
+    "pos": "labeled positives",
+    "y_sum": "sum of a numeric outcome",
+    "y_sq": "sum of squares of a numeric outcome",
+    "score_n": "rows with a score",
+    "score_sum": "sum of scores",
+    "score_sq": "sum of squared scores",
+    "brier_n": "labeled rows with a score",
+    "brier_sum": "sum of (score - label)^2",
+    "brier_sq": "sum of (score - label)^4",
+}
+# Input checks that ride along in the same pass; each must sum to zero.
+_CHECKS = ("bad_y", "bad_pred", "null_pred", "bad_weight", "bad_score")
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which columns play which part in an analysis.
+
+    ``binary`` says whether ``y_true`` must be a 0/1 label (it need not for ``mean``).
+    ``pos_label`` turns any label column into 0/1 (``y == pos_label``), like scikit-learn.
+    """
+
+    y_true: str | None = None
+    y_pred: str | None = None
+    y_score: str | None = None
+    weight: str | None = None
+    pos_label: Any = None
+    binary: bool = True
+
+    def names(self) -> list[str]:
+        return [c for c in (self.y_true, self.y_pred, self.y_score, self.weight) if c]
+
+
+def _label_expr(frame: nw.LazyFrame, name: str, role: str, roles: Roles) -> nw.Expr:
+    """A column as numbers (null kept), mapping ``pos_label`` or booleans to 0/1."""
+    dtype = frames.columns(frame)[name]
+    col = nw.col(name)
+    if roles.pos_label is not None and roles.binary:
+        return (col == roles.pos_label).cast(nw.Int8)
+    if dtype == nw.Boolean:
+        return col.cast(nw.Int8)
+    if not frames.is_numeric(dtype):
+        found = frames.sample_values(frame, name)
+        hint = (
+            f"Pass pos_label= to say which value means positive (e.g. pos_label={found.split(', ')[0]})."
+            if roles.binary
+            else "Cast it to a number first."
+        )
+        raise ColumnTypeError(
+            f"Column {name!r} ({role}) holds {dtype} values ({found}); aidebt needs 0/1 or "
+            f"booleans here. {hint}"
+        )
+    if dtype.is_float():
+        col = nw.when(col.is_nan()).then(None).otherwise(col)
+    return col
+
+
+def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[str, nw.Expr]:
+    """Per-row contribution of each statistic; the group-by only sums these."""
+    w = nw.col(roles.weight) if roles.weight else nw.lit(1)
+    wf = w.fill_null(0)
+    out: dict[str, nw.Expr] = {"rows": nw.lit(1), "n": wf}
+    if roles.weight:
+        out["bad_weight"] = (w.is_null() | (w < 0)).cast(nw.Int64)
+    if roles.y_true:
+        y = _label_expr(frame, roles.y_true, "y_true", roles)
+        labeled = ~y.is_null()
+        y0 = y.fill_null(0)
+        out["labeled"] = labeled.cast(nw.Int64) * wf
+        if roles.binary:
+            out["bad_y"] = (labeled & ~y.is_in([0, 1])).cast(nw.Int64)
+            out["pos"] = y0 * wf
+        if "y_sum" in need:
+            out["y_sum"] = y0 * wf
+            out["y_sq"] = y0 * y0 * wf
+        if roles.y_pred and roles.binary:
+            p = _label_expr(frame, roles.y_pred, "y_pred", roles)
+            p0 = p.fill_null(0)
+            lab = labeled.cast(nw.Int64)
+            out["null_pred"] = p.is_null().cast(nw.Int64)
+            out["bad_pred"] = (~p.is_null() & ~p.is_in([0, 1])).cast(nw.Int64)
+            out["tp"] = y0 * p0 * wf
+            out["fn"] = y0 * (1 - p0) * wf
+            out["fp"] = lab * (1 - y0) * p0 * wf
+            out["tn"] = lab * (1 - y0) * (1 - p0) * wf
+            out["pred_pos"] = p0 * wf
+    if roles.y_score:
+        s_col = frames.columns(frame)[roles.y_score]
+        if not frames.is_numeric(s_col):
+            raise ColumnTypeError(
+                f"Column {roles.y_score!r} (y_score) has type {s_col}; scores must be numbers. "
+                "Pass the model's probability or confidence column."
+            )
+        s = nw.col(roles.y_score)
+        has = ~s.is_null()
+        s0 = s.fill_null(0)
+        out["bad_score"] = (has & s.is_nan()).cast(nw.Int64) if s_col.is_float() else nw.lit(0)
+        out["score_n"] = has.cast(nw.Int64) * wf
+        out["score_sum"] = s0 * wf
+        out["score_sq"] = s0 * s0 * wf
+        if roles.y_true and roles.binary:
+            both = (has & ~_label_expr(frame, roles.y_true, "y_true", roles).is_null()).cast(
+                nw.Int64
+            )
+            d = s0 - _label_expr(frame, roles.y_true, "y_true", roles).fill_null(0)
+            out["brier_n"] = both * wf
+            out["brier_sum"] = both * d * d * wf
+            out["brier_sq"] = both * d * d * d * d * wf
+    return out
+
+
+def sufficient_stats(
+    data: Any,
+    keys: Sequence[str],
+    roles: Roles,
+    *,
+    derived_keys: Mapping[str, nw.Expr] | None = None,
+    need: set[str] | frozenset[str] = frozenset(),
+) -> pl.DataFrame:
+    """One group-by pass over the rows: a polars table of additive sums per group.
+
+    Parameters
+    ----------
+    data
+        Any input :func:`aidebt.frames.to_lazy` accepts.
+    keys
+        Group columns. Null and NaN become the explicit ``(missing)`` group; values are
+        returned as strings. Only combinations present in the data appear.
+    roles
+        The label, prediction, score and weight columns.
+    derived_keys
+        Extra group keys computed from the rows (e.g. a period truncated from a timestamp).
+    need
+        Optional statistics beyond the default set (``{"y_sum"}`` for numeric outcomes).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per observed group: the keys, then the sums named in ``STAT_DOCS``.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"g": ["a", "a", "b"], "y": [1, 0, 1], "p": [1, 1, 0]})
+    >>> t = sufficient_stats(df, ["g"], Roles(y_true="y", y_pred="p")).sort("g")
+    >>> t.select("g", "tp", "fp", "fn", "tn").rows()
+    [('a', 1, 1, 0, 0), ('b', 0, 0, 1, 0)]
+    """
+    frame = frames.to_lazy(data)
+    keys = list(keys)
+    frames.require_columns(frame, keys, role="a group column")
+    frames.require_columns(frame, roles.names())
+    schema = frames.columns(frame)
+    contributions = _contributions(frame, roles, set(need))
+    key_exprs = [frames.group_key(k, schema[k]) for k in keys]
+    derived = dict(derived_keys or {})
+    all_keys = keys + list(derived)
+    prepared = frame.select(
+        *key_exprs,
+        *(expr.alias(name) for name, expr in derived.items()),
+        *(expr.alias(name) for name, expr in contributions.items()),
+    )
+    sums = [nw.col(name).sum() for name in contributions]
+    if all_keys:
+        table = prepared.group_by(*all_keys).agg(*sums)
+    else:
+        table = prepared.select(*sums)
+    stats = table.collect(backend="polars").to_native()
+    _raise_on_bad_input(frame, stats, roles)
+    return stats.drop([c for c in _CHECKS if c in stats.columns])
+
+
+def _raise_on_bad_input(frame: nw.LazyFrame, stats: pl.DataFrame, roles: Roles) -> None:
+    """Turn the check sums computed in the pass into clear errors (small queries only here)."""
+
+    def bad(name: str) -> int:
+        return int(stats.get_column(name).sum()) if name in stats.columns else 0
+
+    if bad("bad_weight"):
+        raise InvalidValueError(
+            f"Column {roles.weight!r} (weight) has {bad('bad_weight')} null or negative values "
+            f"(values such as {frames.sample_values(frame.filter(nw.col(roles.weight).is_null() | (nw.col(roles.weight) < 0)), roles.weight)}). "
+            "Frequency weights must be counts >= 0: drop or fix those rows."
+        )
+    for check, role, name in (
+        ("bad_y", "y_true", roles.y_true),
+        ("bad_pred", "y_pred", roles.y_pred),
+    ):
+        if bad(check):
+            raise InvalidValueError(
+                f"Column {name!r} ({role}) must hold 0/1 labels, but {bad(check)} rows hold "
+                f"other values; values found: {frames.sample_values(frame, name)}. Pass "
+                "pos_label= to say which value means positive, or map the column to 0/1."
+            )
+    if bad("null_pred"):
+        raise InvalidValueError(
+            f"Column {roles.y_pred!r} (y_pred) has {bad('null_pred')} null predictions. Every "
+            "row needs a prediction (labels may be null, predictions may not): fill or drop them."
+        )
+    if bad("bad_score"):
+        raise InvalidValueError(
+            f"Column {roles.y_score!r} (y_score) has {bad('bad_score')} NaN scores. Drop or fill "
+            "them; a null score is left out of score metrics."
+        )
+
+
+def score_label_counts(
+    data: Any,
+    keys: Sequence[str],
+    roles: Roles,
+    *,
+    derived_keys: Mapping[str, nw.Expr] | None = None,
+) -> pl.DataFrame:
+    """Weighted counts per (group, score value, label): the sufficient statistic for AUC.
+
+    Labeled rows with a score only. Exact: AUC and its DeLong variance depend on the rows
+    only through these counts, so nothing is lost (see :func:`aidebt.stats.auc_delong`).
+    """
+    frame = frames.to_lazy(data)
+    schema = frames.columns(frame)
+    keys = list(keys)
+    w = nw.col(roles.weight).fill_null(0) if roles.weight else nw.lit(1)
+    y = _label_expr(frame, roles.y_true, "y_true", roles)
+    derived = dict(derived_keys or {})
+    prepared = frame.select(
+        *(frames.group_key(k, schema[k]) for k in keys),
+        *(expr.alias(name) for name, expr in derived.items()),
+        nw.col(roles.y_score).alias("_score"),
+        y.alias("_label"),
+        w.alias("_w"),
+    ).filter(~nw.col("_score").is_null() & ~nw.col("_label").is_null())
+    table = prepared.group_by(*keys, *derived, "_score", "_label").agg(nw.col("_w").sum())
+    return table.collect(backend="polars").to_native()
+
+
+def stat_columns(stats: pl.DataFrame, keys: Sequence[str]) -> list[str]:
+    return [c for c in stats.columns if c not in keys]
+
+
+def rollup(stats: pl.DataFrame, keys: Sequence[str], to: Sequence[str]) -> pl.DataFrame:
+    """Re-sum the small table to a coarser grouping (``to`` a subset of ``keys``; [] = overall).
+
+    The statistics are additive, so this equals a fresh scan at the coarser grouping.
+    """
+    sums = [pl.col(c).sum() for c in stat_columns(stats, keys)]
+    if not to:
+        return stats.select(sums)
+    return stats.group_by(list(to), maintain_order=True).agg(sums)

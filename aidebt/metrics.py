@@ -1,0 +1,353 @@
+"""The metric registry: each metric's formula on the sufficient statistics.
+
+A metric is one of five kinds:
+
+- ``proportion``: ``numerator / denominator``, two additive counts (accuracy = (tp+tn)/labeled);
+  intervals are binomial (Wilson by default);
+- ``mean``: a mean of a per-row quantity from its sum and sum of squares (mean, mean_score,
+  brier); t intervals;
+- ``f1``: 2tp / (2tp + fp + fn); delta-method interval under the multinomial model;
+- ``auc``: area under the ROC curve from per-(score, label) counts; DeLong interval;
+- ``count``: the weighted group size; no interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from aidebt.errors import InvalidArgumentError, did_you_mean
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One entry of the registry.
+
+    ``numerator`` and ``denominator`` are polars expressions on the statistics table
+    (proportions); ``total``, ``total_sq`` and ``size`` name the sums of a mean.
+    ``higher_is_better`` is None where neither direction is a failure (prevalence).
+    """
+
+    name: str
+    kind: str
+    description: str
+    higher_is_better: bool | None = None
+    numerator: pl.Expr | None = None
+    denominator: pl.Expr | None = None
+    denominator_name: str = "rows"
+    total: str | None = None
+    total_sq: str | None = None
+    size: str | None = None
+    needs_pred: bool = False
+    needs_score: bool = False
+    needs_label: bool = True
+    binary_label: bool = True
+
+
+c = pl.col
+_POS = c("tp") + c("fn")
+_NEG = c("fp") + c("tn")
+_PRED_POS = c("tp") + c("fp")
+_PRED_NEG = c("tn") + c("fn")
+
+
+def _rate(name, desc, num, den, den_name, better) -> Metric:
+    """A confusion-matrix rate: needs labels and predictions."""
+    return Metric(name, "proportion", desc, better, num, den, den_name, needs_pred=True)
+
+
+REGISTRY: dict[str, Metric] = {
+    m.name: m
+    for m in [
+        Metric("count", "count", "weighted number of rows", None, needs_label=False),
+        Metric(
+            "prevalence",
+            "proportion",
+            "share of labeled rows whose label is positive",
+            None,
+            c("pos"),
+            c("labeled"),
+            "labeled rows",
+        ),
+        Metric(
+            "selection_rate",
+            "proportion",
+            "share of all rows (labeled or not) predicted positive",
+            None,
+            c("pred_pos"),
+            c("n"),
+            "rows",
+            needs_pred=True,
+            needs_label=False,
+        ),
+        _rate(
+            "accuracy",
+            "share of labeled rows predicted correctly",
+            c("tp") + c("tn"),
+            _POS + _NEG,
+            "labeled rows",
+            True,
+        ),
+        _rate(
+            "error_rate",
+            "share of labeled rows predicted wrongly",
+            c("fp") + c("fn"),
+            _POS + _NEG,
+            "labeled rows",
+            False,
+        ),
+        _rate(
+            "tpr",
+            "true-positive rate (recall): positives predicted positive",
+            c("tp"),
+            _POS,
+            "positives",
+            True,
+        ),
+        _rate(
+            "fpr",
+            "false-positive rate: negatives predicted positive",
+            c("fp"),
+            _NEG,
+            "negatives",
+            False,
+        ),
+        _rate(
+            "fnr",
+            "false-negative rate: positives predicted negative",
+            c("fn"),
+            _POS,
+            "positives",
+            False,
+        ),
+        _rate(
+            "tnr",
+            "true-negative rate (specificity): negatives predicted negative",
+            c("tn"),
+            _NEG,
+            "negatives",
+            True,
+        ),
+        _rate(
+            "precision",
+            "positive predictive value: predicted positives that are positive",
+            c("tp"),
+            _PRED_POS,
+            "predicted positives",
+            True,
+        ),
+        _rate(
+            "npv",
+            "negative predictive value: predicted negatives that are negative",
+            c("tn"),
+            _PRED_NEG,
+            "predicted negatives",
+            True,
+        ),
+        _rate(
+            "fdr",
+            "false discovery rate: predicted positives that are negative",
+            c("fp"),
+            _PRED_POS,
+            "predicted positives",
+            False,
+        ),
+        _rate(
+            "for",
+            "false omission rate: predicted negatives that are positive",
+            c("fn"),
+            _PRED_NEG,
+            "predicted negatives",
+            False,
+        ),
+        Metric("f1", "f1", "harmonic mean of precision and recall", True, needs_pred=True),
+        Metric(
+            "mean",
+            "mean",
+            "mean of a numeric outcome (y_true)",
+            None,
+            total="y_sum",
+            total_sq="y_sq",
+            size="labeled",
+            denominator_name="labeled rows",
+            binary_label=False,
+        ),
+        Metric(
+            "mean_score",
+            "mean",
+            "mean of the score",
+            None,
+            total="score_sum",
+            total_sq="score_sq",
+            size="score_n",
+            denominator_name="rows with a score",
+            needs_score=True,
+            needs_label=False,
+        ),
+        Metric(
+            "brier",
+            "mean",
+            "Brier score: mean squared difference between score and label",
+            False,
+            total="brier_sum",
+            total_sq="brier_sq",
+            size="brier_n",
+            denominator_name="labeled rows with a score",
+            needs_score=True,
+        ),
+        Metric(
+            "auc",
+            "auc",
+            "area under the ROC curve of the score",
+            True,
+            denominator_name="labeled rows with a score",
+            needs_score=True,
+        ),
+    ]
+}
+
+ALIASES = {
+    "recall": "tpr",
+    "sensitivity": "tpr",
+    "specificity": "tnr",
+    "ppv": "precision",
+    "tpr_recall": "tpr",
+    "false_positive_rate": "fpr",
+    "false_negative_rate": "fnr",
+    "roc_auc": "auc",
+}
+
+
+def get(name: str) -> Metric:
+    """Look a metric up by name or alias, with a helpful error.
+
+    Examples
+    --------
+    >>> get("recall").name
+    'tpr'
+    """
+    if not isinstance(name, str):
+        raise InvalidArgumentError(f"Metric names are strings; got {name!r}.")
+    key = name.lower()
+    key = ALIASES.get(key, key)
+    if key not in REGISTRY:
+        raise InvalidArgumentError(
+            f"Unknown metric {name!r}. {did_you_mean(name, [*REGISTRY, *ALIASES])} "
+            "For your own metric pass metrics={'name': callable}."
+        )
+    return REGISTRY[key]
+
+
+def evaluate(
+    stats: pl.DataFrame,
+    keys: list[str],
+    metric: Metric,
+    *,
+    confidence: float = 0.95,
+    ci: str = "wilson",
+    auc_table: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """One metric's value, interval and denominator for every row of a statistics table.
+
+    Returns the keys, then ``metric``, ``value``, ``ci_low``, ``ci_high``, ``n`` (the
+    metric's denominator: labeled positives for ``tpr``, negatives for ``fpr``...), ``note``
+    (why a value is null) and the internal columns ``_x`` (numerator of a proportion) and
+    ``_se`` (standard error of a mean, F1 or AUC) that comparisons use.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> s = pl.DataFrame({"g": ["a"], "tp": [8], "fp": [1], "fn": [2], "tn": [9], "n": [20]})
+    >>> evaluate(s, ["g"], get("fpr"))["value"].to_list()
+    [0.1]
+    """
+    from aidebt import stats as st  # local: stats imports nothing from here, keep it that way
+
+    base = stats.select(keys)
+    empty_note = f"no {metric.denominator_name} in this group"
+    if metric.kind == "count":
+        n = stats.get_column("n").cast(pl.Float64).to_numpy()
+        nan = np.full(n.shape, np.nan)
+        return _assemble(base, metric, n, nan, nan, n, np.full(n.shape, None), n, nan)
+    if metric.kind == "proportion":
+        x = stats.select(metric.numerator.cast(pl.Float64)).to_series().to_numpy()
+        den = stats.select(metric.denominator.cast(pl.Float64)).to_series().to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.where(den > 0, x / den, np.nan)
+        lo, hi = st.proportion_ci(x, den, confidence, ci)
+        se = np.full(value.shape, np.nan)
+    elif metric.kind == "mean":
+        total, total_sq, den = (
+            stats.get_column(col).cast(pl.Float64).to_numpy()
+            for col in (metric.total, metric.total_sq, metric.size)
+        )
+        value, se, lo, hi = st.mean_ci(total, total_sq, den, confidence)
+        x = total
+    elif metric.kind == "f1":
+        tp, fp, fn, tn = (
+            stats.get_column(c).cast(pl.Float64).to_numpy() for c in ("tp", "fp", "fn", "tn")
+        )
+        value, se = st.f1_with_se(tp, fp, fn, tn)
+        z = _z(confidence)
+        lo, hi = np.clip(value - z * se, 0, 1), np.clip(value + z * se, 0, 1)
+        den = tp + fp + fn  # rows that are positive or predicted positive
+        x = 2 * tp
+        empty_note = "no positives and no predicted positives in this group"
+    elif metric.kind == "auc":
+        if auc_table is None:
+            raise ValueError("auc needs the (score, label) counts table")
+        aucs = st.auc_delong(auc_table, keys)
+        joined = base.join(aucs, on=keys, how="left", nulls_equal=True) if keys else aucs
+        value = joined.get_column("auc").cast(pl.Float64).fill_null(np.nan).to_numpy()
+        se = joined.get_column("auc_se").cast(pl.Float64).fill_null(np.nan).to_numpy()
+        n_pos = joined.get_column("n_pos").cast(pl.Float64).fill_null(0).to_numpy()
+        n_neg = joined.get_column("n_neg").cast(pl.Float64).fill_null(0).to_numpy()
+        z = _z(confidence)
+        lo, hi = np.clip(value - z * se, 0, 1), np.clip(value + z * se, 0, 1)
+        den = n_pos + n_neg
+        x = value * den
+        empty_note = "AUC needs both positives and negatives in the group"
+        undefined = (n_pos == 0) | (n_neg == 0)
+        value = np.where(undefined, np.nan, value)
+    else:  # pragma: no cover - the registry holds only the kinds above
+        raise ValueError(metric.kind)
+    note = np.where(np.isnan(value), empty_note, None)
+    undefined = np.isnan(value)
+    return _assemble(
+        base,
+        metric,
+        value,
+        np.where(undefined, np.nan, lo),
+        np.where(undefined, np.nan, hi),
+        den,
+        note,
+        x,
+        se,
+    )
+
+
+def _assemble(base, metric, value, lo, hi, den, note, x, se) -> pl.DataFrame:
+    def num(a):
+        return pl.Series(np.asarray(a, dtype=float), nan_to_null=True)
+
+    columns = pl.DataFrame(
+        {
+            "metric": pl.Series([metric.name] * len(value), dtype=pl.String),
+            "value": num(value),
+            "ci_low": num(lo),
+            "ci_high": num(hi),
+            "n": pl.Series(np.asarray(den, dtype=float)),
+            "note": pl.Series(note, dtype=pl.String),
+            "_x": pl.Series(np.asarray(x, dtype=float)),
+            "_se": num(se),
+        }
+    )
+    return pl.concat([base, columns], how="horizontal") if base.width else columns
+
+
+def _z(confidence: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + confidence / 2))

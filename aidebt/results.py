@@ -1,0 +1,71 @@
+"""The shared shape of every analysis result: a tidy polars table, shown well in Jupyter."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import polars as pl
+
+
+def html_table(table: pl.DataFrame, max_rows: int = 40, float_digits: int = 4) -> str:
+    """A compact, escaped HTML table (values from data are escaped, never interpreted)."""
+    shown = table.head(max_rows)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
+    rows = []
+    for row in shown.iter_rows():
+        cells = []
+        for v in row:
+            if isinstance(v, float):
+                text = "" if v != v else f"{v:.{float_digits}g}"
+            elif v is None:
+                text = ""
+            else:
+                text = str(v)
+            cells.append(f"<td>{html.escape(text)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    more = (
+        f"<p><small>{table.height - max_rows} more rows in <code>.table</code></small></p>"
+        if table.height > max_rows
+        else ""
+    )
+    return (
+        '<table class="aidebt-table" style="border-collapse:collapse;font-size:12px">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
+    )
+
+
+class Result:
+    """Base of analysis results: ``.table`` (polars), ``.to_pandas()``, rich Jupyter display.
+
+    Subclasses set ``title`` and may override :meth:`summary` (plain-English lines) and
+    :meth:`chart` (an altair chart).
+    """
+
+    title = "aidebt result"
+
+    def __init__(self, table: pl.DataFrame) -> None:
+        self.table = table
+
+    def summary(self) -> list[str]:
+        """Plain-English findings, one per line."""
+        return []
+
+    def to_pandas(self) -> Any:
+        """The table as a pandas DataFrame (needs pandas installed)."""
+        return self.table.to_pandas()
+
+    def _display_table(self) -> pl.DataFrame:
+        return self.table
+
+    def _repr_html_(self) -> str:
+        lines = "".join(f"<li>{html.escape(s)}</li>" for s in self.summary())
+        findings = f"<ul>{lines}</ul>" if lines else ""
+        return (
+            f"<div class='aidebt-result'><strong>{html.escape(self.title)}</strong>"
+            f"{findings}{html_table(self._display_table())}</div>"
+        )
+
+    def __repr__(self) -> str:
+        lines = "\n".join(f"- {s}" for s in self.summary())
+        return f"{self.title}\n{lines}\n{self._display_table()}"

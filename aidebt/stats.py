@@ -1,0 +1,271 @@
+"""Step 2 helpers: intervals, tests and adjustment on the small table, vectorized.
+
+Thin over statsmodels where it has the method (binomial intervals, Newcombe and log
+intervals for two proportions, multiple-testing adjustment); closed forms with numpy
+where statsmodels only offers a scalar routine. Every function takes and returns numpy
+arrays, one element per (group, metric), so the cost does not grow with a Python loop.
+Undefined results (an empty denominator) are NaN here and become nulls with a reason in
+the result tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
+
+from aidebt.errors import InvalidArgumentError
+
+CI_METHODS = {"wilson": "wilson", "jeffreys": "jeffreys", "exact": "beta"}
+ADJUST_METHODS = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh", "bonferroni": "bonferroni"}
+
+
+def _arr(x) -> np.ndarray:
+    return np.asarray(x, dtype=float)
+
+
+def check_confidence(confidence: float) -> float:
+    if not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise InvalidArgumentError(
+            f"confidence={confidence!r} must be a number strictly between 0 and 1, e.g. 0.95."
+        )
+    return float(confidence)
+
+
+def proportion_ci(
+    count, nobs, confidence: float = 0.95, method: str = "wilson"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Binomial confidence interval for ``count / nobs``; NaN where ``nobs == 0``.
+
+    ``method`` is ``"wilson"`` (default), ``"jeffreys"`` or ``"exact"`` (Clopper-Pearson),
+    computed by statsmodels' ``proportion_confint``.
+
+    Examples
+    --------
+    >>> lo, hi = proportion_ci([5], [50])
+    >>> round(float(lo[0]), 4), round(float(hi[0]), 4)
+    (0.0435, 0.2136)
+    """
+    if method not in CI_METHODS:
+        raise InvalidArgumentError(
+            f"ci={method!r} is not an interval method; use one of {sorted(CI_METHODS)}."
+        )
+    count, nobs = _arr(count), _arr(nobs)
+    ok = nobs > 0
+    lo = np.full(count.shape, np.nan)
+    hi = np.full(count.shape, np.nan)
+    if ok.any():
+        lo[ok], hi[ok] = proportion_confint(
+            count[ok], nobs[ok], alpha=1 - confidence, method=CI_METHODS[method]
+        )
+    return np.clip(lo, 0, 1), np.clip(hi, 0, 1)
+
+
+def mean_ci(total, total_sq, size, confidence: float = 0.95):
+    """Mean, standard error and t interval from a sum, a sum of squares and a size.
+
+    Returns ``(mean, se, low, high)``; the interval needs at least two rows.
+    """
+    total, total_sq, size = _arr(total), _arr(total_sq), _arr(size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(size > 0, total / size, np.nan)
+        var = np.where(size > 1, (total_sq - size * mean**2) / (size - 1), np.nan)
+        se = np.sqrt(np.maximum(var, 0) / size)
+        t = sps.t.ppf(0.5 + confidence / 2, np.maximum(size - 1, 1))
+    return mean, se, mean - t * se, mean + t * se
+
+
+def f1_with_se(tp, fp, fn, tn):
+    """F1 = 2tp / (2tp + fp + fn) and its delta-method standard error.
+
+    The four cells are treated as multinomial counts with the observed total, so the
+    variance is ``g' Σ g`` with ``g`` the gradient of F1 in the counts and ``Σ`` the
+    multinomial covariance.
+    """
+    tp, fp, fn, tn = (_arr(v) for v in (tp, fp, fn, tn))
+    n = tp + fp + fn + tn
+    d = 2 * tp + fp + fn
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(d > 0, 2 * tp / d, np.nan)
+        g_tp = 2 * (fp + fn) / d**2
+        g_err = -2 * tp / d**2  # same for fp and fn
+        p = np.stack([tp, fp, fn]) / n
+        g = np.stack([g_tp, g_err, g_err])
+        # g' (diag(p) - p p') g * n, written without building the matrix.
+        var = n * ((g**2 * p).sum(axis=0) - (g * p).sum(axis=0) ** 2)
+    return f1, np.sqrt(np.maximum(var, 0))
+
+
+def auc_delong(counts: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    """AUC and its DeLong standard error per group, from (group, score, label) counts.
+
+    ``counts`` has the group keys, ``_score``, ``_label`` (0/1) and ``_w`` (weighted count).
+    Ties count one half. DeLong's placement values depend on a row only through its score
+    and label, so the aggregated counts give the exact same AUC and variance as the rows.
+    Returns keys, ``auc``, ``auc_se``, ``n_pos``, ``n_neg``.
+    """
+    keys = list(keys)
+    over = keys or None
+    pos = pl.when(pl.col("_label") == 1).then(pl.col("_w")).otherwise(0)
+    neg = pl.when(pl.col("_label") == 0).then(pl.col("_w")).otherwise(0)
+    by_score = counts.group_by([*keys, "_score"]).agg(pos.sum().alias("p"), neg.sum().alias("q"))
+    by_score = by_score.sort([*keys, "_score"])
+
+    def win(expr: pl.Expr) -> pl.Expr:
+        return expr.over(over) if over else expr
+
+    cum_q_below = win(pl.col("q").cum_sum()) - pl.col("q")
+    cum_p_above = win(pl.col("p").sum()) - win(pl.col("p").cum_sum())
+    placed = by_score.with_columns(
+        n_pos=win(pl.col("p").sum()),
+        n_neg=win(pl.col("q").sum()),
+        below=cum_q_below,
+        above=cum_p_above,
+    ).with_columns(
+        # V10: for a positive at this score, share of negatives ranked below it.
+        v10=(pl.col("below") + 0.5 * pl.col("q")) / pl.col("n_neg"),
+        # V01: for a negative at this score, share of positives ranked above it.
+        v01=(pl.col("above") + 0.5 * pl.col("p")) / pl.col("n_pos"),
+    )
+    agg = [
+        pl.col("n_pos").first(),
+        pl.col("n_neg").first(),
+        ((pl.col("p") * pl.col("v10")).sum() / pl.col("n_pos").first()).alias("auc"),
+        (pl.col("p") * pl.col("v10") ** 2).sum().alias("s10"),
+        (pl.col("q") * pl.col("v01") ** 2).sum().alias("s01"),
+    ]
+    out = placed.group_by(keys).agg(agg) if keys else placed.select(agg)
+    m, n, auc = pl.col("n_pos"), pl.col("n_neg"), pl.col("auc")
+    # Sample variances of the placements (mean of V10 and of V01 are both the AUC).
+    var10 = (pl.col("s10") - m * auc**2) / (m - 1)
+    var01 = (pl.col("s01") - n * (1 - auc) ** 2) / (n - 1)
+    defined = (m > 0) & (n > 0)
+    out = out.with_columns(
+        auc=pl.when(defined).then(auc),
+        auc_se=pl.when((m > 1) & (n > 1)).then((var10 / m + var01 / n).clip(0).sqrt()),
+    )
+    return out.select([*keys, "auc", "auc_se", "n_pos", "n_neg"])
+
+
+def two_proportions(x1, n1, x2, n2, confidence: float = 0.95) -> dict[str, np.ndarray]:
+    """Compare independent proportions ``x1/n1`` and ``x2/n2``.
+
+    Difference with Newcombe's hybrid-score interval, ratio with the log (Katz) interval,
+    both from statsmodels' ``confint_proportions_2indep``; p-value from the pooled score
+    (z) test of equal proportions. NaN where a side is empty or the ratio undefined.
+    """
+    x1, n1, x2, n2 = (_arr(v) for v in (x1, n1, x2, n2))
+    out = {
+        k: np.full(x1.shape, np.nan)
+        for k in ("diff", "diff_lo", "diff_hi", "ratio", "ratio_lo", "ratio_hi", "p")
+    }
+    ok = (n1 > 0) & (n2 > 0)
+    if not ok.any():
+        return out
+    a, b, c, d = x1[ok], n1[ok], x2[ok], n2[ok]
+    p1, p2 = a / b, c / d
+    alpha = 1 - confidence
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo, hi = confint_proportions_2indep(
+            a, b, c, d, method="newcomb", compare="diff", alpha=alpha
+        )
+        out["diff"][ok], out["diff_lo"][ok], out["diff_hi"][ok] = p1 - p2, lo, hi
+        has_ratio = (a > 0) & (c > 0)
+        ratio = np.where(p2 > 0, p1 / p2, np.nan)
+        r_lo, r_hi = confint_proportions_2indep(
+            a, b, c, d, method="log", compare="ratio", alpha=alpha
+        )
+        out["ratio"][ok] = ratio
+        out["ratio_lo"][ok] = np.where(has_ratio, r_lo, np.nan)
+        out["ratio_hi"][ok] = np.where(has_ratio, r_hi, np.nan)
+        pooled = (a + c) / (b + d)
+        se = np.sqrt(pooled * (1 - pooled) * (1 / b + 1 / d))
+        z = np.where(se > 0, (p1 - p2) / se, 0.0)
+    out["p"][ok] = 2 * sps.norm.sf(np.abs(z))
+    return out
+
+
+def two_normals(v1, se1, v2, se2, confidence: float = 0.95, df=None) -> dict[str, np.ndarray]:
+    """Compare two independent estimates with standard errors (means, F1, AUC).
+
+    Difference with a normal (or Welch t when ``df`` is given) interval; ratio with a
+    log-scale delta-method interval; two-sided p-value of no difference.
+    """
+    v1, se1, v2, se2 = (_arr(v) for v in (v1, se1, v2, se2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        diff = v1 - v2
+        se = np.sqrt(se1**2 + se2**2)
+        if df is None:
+            crit = sps.norm.ppf(0.5 + confidence / 2)
+            p = 2 * sps.norm.sf(np.abs(diff / se))
+        else:
+            crit = sps.t.ppf(0.5 + confidence / 2, df)
+            p = 2 * sps.t.sf(np.abs(diff / se), df)
+        p = np.where(se > 0, p, np.where(diff == 0, 1.0, 0.0))
+        p = np.where(np.isnan(diff) | np.isnan(se), np.nan, p)
+        ratio = np.where((v2 != 0) & (v1 / v2 > 0), v1 / v2, np.nan)
+        se_log = np.sqrt((se1 / v1) ** 2 + (se2 / v2) ** 2)
+        z = sps.norm.ppf(0.5 + confidence / 2)
+        r_lo, r_hi = ratio * np.exp(-z * se_log), ratio * np.exp(z * se_log)
+    return {
+        "diff": diff,
+        "diff_lo": diff - crit * se,
+        "diff_hi": diff + crit * se,
+        "ratio": ratio,
+        "ratio_lo": r_lo,
+        "ratio_hi": r_hi,
+        "p": p,
+    }
+
+
+def welch_df(se1, n1, se2, n2) -> np.ndarray:
+    """Welch-Satterthwaite degrees of freedom from two standard errors and sizes."""
+    se1, n1, se2, n2 = (_arr(v) for v in (se1, n1, se2, n2))
+    a, b = se1**2, se2**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (a + b) ** 2 / (a**2 / (n1 - 1) + b**2 / (n2 - 1))
+
+
+def vs_overall(cmp: dict[str, np.ndarray], share) -> dict[str, np.ndarray]:
+    """Turn a group-vs-rest comparison into a group-vs-overall one, exactly.
+
+    With ``w`` the group's share of the metric's denominator, the overall value is
+    ``w*g + (1-w)*r``, so ``g - overall = (1-w)(g - r)`` and
+    ``g / overall = 1 / (w + (1-w)/(g/r))``: both are increasing functions of the
+    group-vs-rest contrast, so its interval endpoints map to the new interval and the
+    test of no difference is the same test. This keeps the comparison honest although the
+    group is part of the overall (the two are not independent).
+    """
+    w = _arr(share)
+    out = dict(cmp)
+    for k in ("diff", "diff_lo", "diff_hi"):
+        out[k] = (1 - w) * cmp[k]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for k in ("ratio", "ratio_lo", "ratio_hi"):
+            rho = cmp[k]
+            out[k] = np.where(rho > 0, 1 / (w + (1 - w) / rho), np.where(rho == 0, 0.0, np.nan))
+    return out
+
+
+def adjust_pvalues(p, method: str | None = "holm") -> np.ndarray:
+    """Adjust a family of p-values (NaN entries are left out of the family and stay NaN).
+
+    ``method``: ``"holm"`` (family-wise error), ``"bh"`` (Benjamini-Hochberg false
+    discovery rate), ``"bonferroni"`` or ``None`` (no adjustment).
+    """
+    p = _arr(p)
+    if method is None:
+        return p.copy()
+    if method not in ADJUST_METHODS:
+        raise InvalidArgumentError(
+            f"adjust={method!r} is not an adjustment; use 'holm', 'bh', 'bonferroni' or None."
+        )
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method=ADJUST_METHODS[method])[1]
+    return out
