@@ -37,3 +37,21 @@ def did_you_mean(name: str, choices) -> str:
     more = f" (and {len(choices) - 30} more)" if len(choices) > 30 else ""
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return f"Available: {listed}{more}.{hint}"
+
+
+class ReportError(AidebtError, RuntimeError):
+    """A report could not be rendered or published."""
+
+
+class NotebookFailedError(ReportError):
+    """A notebook raised while it executed: nothing was published for it.
+
+    ``failures`` lists one :class:`aidebt.report.Failure` per failed notebook (what
+    failed, in which cell, and where the executed notebook was kept); ``result`` is the
+    whole :class:`aidebt.report.RenderResult` when the run published other notebooks.
+    """
+
+    def __init__(self, message: str, failures=(), result=None) -> None:
+        super().__init__(message)
+        self.failures = list(failures)
+        self.result = result

@@ -1,0 +1,54 @@
+"""Reports: parameterized notebooks rendered into offline, versioned HTML.
+
+In a notebook::
+
+    from aidebt import report
+    frame = report.load_month(data, month, time)   # the month's rows, lazily
+    report.record("accuracy", 0.912)               # a key figure for manifest.json
+    report.markdown("Worst group: **{g}**", g=name)  # prose with escaped values
+
+From Python or a scheduler (``aidebt report ...`` on the command line)::
+
+    from aidebt.report import render
+    render("all", config="audit.toml", month="2026-11")
+
+The runner (papermill, nbconvert) is imported only when :func:`render` is used, so a
+notebook's ``from aidebt import report`` stays light.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aidebt.report.config import AuditConfig, load_config, parse_value
+from aidebt.report.data import latest_month, load_month, parse_month
+from aidebt.report.kernel import escape, markdown, record
+from aidebt.report.notebooks import list_notebooks, notebooks_dir
+
+_RUNNER = ("render", "plan", "RenderResult", "Failure")
+
+__all__ = [
+    "AuditConfig",
+    "Failure",
+    "RenderResult",
+    "escape",
+    "latest_month",
+    "list_notebooks",
+    "load_config",
+    "load_month",
+    "markdown",
+    "notebooks_dir",
+    "parse_month",
+    "parse_value",
+    "plan",
+    "record",
+    "render",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RUNNER:
+        from aidebt.report import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module 'aidebt.report' has no attribute {name!r}")

@@ -1,0 +1,235 @@
+"""Reading a report's data: one month of it, lazily, and a fingerprint of every input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from aidebt.errors import (
+    ColumnNotFoundError,
+    ColumnTypeError,
+    InvalidArgumentError,
+    InvalidValueError,
+    did_you_mean,
+)
+from aidebt.report._io import sha256_file
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+Frame = pl.DataFrame | pl.LazyFrame
+
+
+def parse_month(month: str) -> tuple[int, int]:
+    """``"2026-11"`` -> ``(2026, 11)``, with a clear error for anything else.
+
+    Examples
+    --------
+    >>> parse_month("2026-11")
+    (2026, 11)
+    """
+    m = _MONTH.match(str(month).strip())
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        raise InvalidArgumentError(f"month must look like YYYY-MM (e.g. 2026-11), got {month!r}.")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
+    year, mon = parse_month(month)
+    start = dt.datetime(year, mon, 1)
+    end = dt.datetime(year + mon // 12, mon % 12 + 1, 1)
+    return start, end
+
+
+def _files(path: Path) -> list[Path]:
+    """The data files behind ``path``: itself, or the parquet files of a directory."""
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*.parquet") if p.is_file())
+    return [path]
+
+
+def scan(path: str | os.PathLike[str]) -> pl.LazyFrame:
+    """A lazy frame over a parquet file, a directory of parquet files, or a CSV file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.parquet"
+    >>> pl.DataFrame({"a": [1, 2]}).write_parquet(p)
+    >>> scan(p).select(pl.len()).collect().item()
+    2
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InvalidArgumentError(f"data file not found: {path}")
+    if path.is_dir():
+        if not _files(path):
+            raise InvalidArgumentError(f"no parquet files under {path}")
+        return pl.scan_parquet(path / "**" / "*.parquet")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return pl.scan_csv(path, try_parse_dates=True)
+    if suffix in (".parquet", ".pq"):
+        return pl.scan_parquet(path)
+    raise InvalidArgumentError(f"cannot read {path}: expected a .parquet or .csv file.")
+
+
+def _as_frame(data: Any) -> Frame:
+    if data is None:
+        from aidebt import datasets
+
+        return datasets.demo()
+    if isinstance(data, pl.DataFrame | pl.LazyFrame):
+        return data
+    if isinstance(data, str | os.PathLike):
+        return scan(data)
+    raise InvalidArgumentError(
+        f"data must be a path, a polars DataFrame/LazyFrame or None (the demo data), "
+        f"got {type(data).__name__}."
+    )
+
+
+def _month_expr(schema: pl.Schema, time: str, month: str, history: bool) -> pl.Expr:
+    if time not in schema:
+        raise ColumnNotFoundError(
+            f"time column {time!r} not in the data. {did_you_mean(time, schema)}"
+        )
+    dtype = schema[time]
+    start, end = _bounds(month)
+    col = pl.col(time)
+    # Compare against literals of the column's own type so parquet statistics can skip
+    # row groups; a zoned column is compared in its own zone (the month of its wall clock).
+    if dtype == pl.Date:
+        lo, hi = pl.lit(start.date()), pl.lit(end.date())
+    elif isinstance(dtype, pl.Datetime):
+        unit, zone = dtype.time_unit or "us", dtype.time_zone
+        lo = pl.lit(start).cast(pl.Datetime(unit))
+        hi = pl.lit(end).cast(pl.Datetime(unit))
+        if zone:
+            lo, hi = lo.dt.replace_time_zone(zone), hi.dt.replace_time_zone(zone)
+    else:
+        raise ColumnTypeError(
+            f"time column {time!r} is {dtype}, not a date or datetime. Convert it first, "
+            f"e.g. pl.col({time!r}).str.to_datetime()."
+        )
+    return (col < hi) if history else ((col >= lo) & (col < hi))
+
+
+def load_month(
+    data: Any = None,
+    month: str | None = None,
+    time: str = "ts",
+    *,
+    history: bool = False,
+) -> Frame:
+    """The rows of ``data`` that fall in ``month`` (or, with ``history``, up to its end).
+
+    A notebook's first call: it turns the ``data`` and ``month`` parameters into a
+    frame. Paths are scanned lazily (parquet row groups outside the month are skipped);
+    polars frames keep their type; ``None`` means the embedded demo data, so a notebook
+    runs as-is in JupyterLab. ``month=None`` keeps every row.
+
+    Parameters
+    ----------
+    data : path, polars.DataFrame, polars.LazyFrame or None
+    month : str or None
+        ``"YYYY-MM"``.
+    time : str
+        The date/datetime column that places each row in a month.
+    history : bool
+        Keep every row before the end of ``month`` (for trends), not only that month.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> df = pl.DataFrame({"ts": [dt.date(2026, 10, 3), dt.date(2026, 11, 5)], "y": [0, 1]})
+    >>> load_month(df, "2026-11", "ts")["y"].to_list()
+    [1]
+    >>> load_month(df, "2026-11", "ts", history=True).height
+    2
+    """
+    frame = _as_frame(data)
+    if month is None:
+        return frame
+    schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+    return frame.filter(_month_expr(schema, time, month, history))
+
+
+def latest_month(data: Any = None, time: str = "ts") -> str:
+    """The last month (``"YYYY-MM"``) that has rows in ``data``.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> latest_month(pl.DataFrame({"ts": [dt.date(2026, 10, 3), dt.date(2026, 11, 5)]}))
+    '2026-11'
+    """
+    frame = _as_frame(data)
+    last = frame.lazy().select(pl.col(time).max()).collect().item()
+    if last is None:
+        raise InvalidValueError(f"no rows with a {time!r} value: the data is empty.")
+    return f"{last.year:04d}-{last.month:02d}"
+
+
+def _month_span(frame: pl.LazyFrame, time: str) -> str:
+    lo, hi = frame.select(pl.col(time).min(), pl.col(time).max()).collect().row(0)
+    if lo is None:
+        return "the data has no rows"
+    return f"the data covers {lo:%Y-%m} to {hi:%Y-%m}"
+
+
+def describe_input(
+    path: str | os.PathLike[str], *, time: str | None = None, month: str | None = None
+) -> dict[str, Any]:
+    """Fingerprint one input for the manifest: files, sha256, row counts.
+
+    With ``time`` and ``month``, also count the month's rows, and raise
+    :class:`~aidebt.errors.InvalidValueError` when there are none: a report on an
+    empty month is a mistake, not a report.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, datetime as dt
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.parquet"
+    >>> pl.DataFrame({"ts": [dt.date(2026, 11, 1)] * 3}).write_parquet(p)
+    >>> info = describe_input(p, time="ts", month="2026-11")
+    >>> info["rows"], info["month_rows"], len(info["sha256"])
+    (3, 3, 64)
+    """
+    path = Path(path)
+    frame = scan(path)  # raises the "not found" error first
+    files = _files(path)
+    info: dict[str, Any] = {
+        "path": str(path.resolve()),
+        "files": [
+            {
+                "name": str(f.relative_to(path)) if path.is_dir() else f.name,
+                "bytes": f.stat().st_size,
+                "sha256": sha256_file(f),
+            }
+            for f in files
+        ],
+    }
+    if len(files) == 1:
+        info["sha256"] = info["files"][0]["sha256"]
+        info["bytes"] = info["files"][0]["bytes"]
+    if time is not None and month is not None:
+        schema = frame.collect_schema()
+        counts = frame.select(
+            pl.len().alias("rows"),
+            _month_expr(schema, time, month, history=False).sum().alias("month_rows"),
+        ).collect()
+        info["rows"], info["month_rows"] = (int(v or 0) for v in counts.row(0))
+        info["time"], info["month"] = time, month
+        if info["month_rows"] == 0:
+            raise InvalidValueError(
+                f"no rows for month {month} in {path} (column {time!r}); "
+                f"{_month_span(frame, time)}."
+            )
+    else:
+        info["rows"] = int(frame.select(pl.len()).collect().item())
+    return info

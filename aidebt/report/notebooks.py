@@ -1,0 +1,178 @@
+"""Finding the report notebooks and checking the parameters given to them.
+
+Notebooks live in the repository's top-level ``notebooks/`` folder; a wheel carries
+them as ``aidebt/_notebooks``. A notebook declares its parameters in a cell tagged
+``parameters`` (papermill's convention); a parameter whose trailing comment starts with
+"required" must be given when the notebook is rendered::
+
+    data = None          # path to the production log (None: demo data)
+    golden = None        # required: path to the golden set
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aidebt.errors import InvalidArgumentError, did_you_mean
+
+ALL = "all"
+
+
+def notebooks_dir() -> Path:
+    """The folder of the notebooks that ship with aidebt.
+
+    A wheel has them inside the package (``aidebt/_notebooks``); an editable install
+    or a source checkout has them at the repository root (``<repo>/notebooks``).
+    """
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "_notebooks", package.parent / "notebooks"):
+        if candidate.is_dir():
+            return candidate
+    raise InvalidArgumentError(
+        f"cannot find aidebt's notebooks (looked in {package / '_notebooks'} and "
+        f"{package.parent / 'notebooks'}); pass a notebooks folder explicitly."
+    )
+
+
+def list_notebooks(directory: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Every ``*.ipynb`` in ``directory`` (default :func:`notebooks_dir`), sorted.
+
+    Files starting with ``_`` or ``.`` (drafts, checkpoints) are not reports.
+    """
+    directory = Path(directory) if directory is not None else notebooks_dir()
+    return sorted(
+        p for p in directory.glob("*.ipynb") if p.is_file() and not p.name.startswith(("_", "."))
+    )
+
+
+def resolve_notebooks(
+    names: str | Sequence[str], directory: str | os.PathLike[str] | None = None
+) -> list[Path]:
+    """Notebook names (or ``"all"``, or paths to ``.ipynb`` files) -> paths.
+
+    Examples
+    --------
+    >>> resolve_notebooks("nope", directory=".")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    InvalidArgumentError: unknown notebook 'nope'...
+    """
+    names = ([names] if isinstance(names, str) else list(names)) or [ALL]
+    found: list[Path] | None = None
+
+    def available() -> list[Path]:
+        nonlocal found
+        if found is None:
+            found = list_notebooks(directory)
+        return found
+
+    paths: list[Path] = []
+    for name in names:
+        as_path = Path(name)
+        if name == ALL:
+            if not available():
+                where = directory if directory is not None else notebooks_dir()
+                raise InvalidArgumentError(f"no notebooks found in {where}.")
+            paths.extend(available())
+        elif as_path.suffix == ".ipynb" and as_path.is_file():
+            paths.append(as_path)
+        else:
+            match = [p for p in available() if name in (p.stem, p.name)]
+            if not match:
+                stems = [p.stem for p in available()]
+                raise InvalidArgumentError(
+                    f"unknown notebook {name!r}. {did_you_mean(name, stems)}"
+                )
+            paths.extend(match)
+    unique: dict[Path, None] = dict.fromkeys(p.resolve() for p in paths)
+    return list(unique)
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter a notebook declares in its ``parameters`` cell."""
+
+    name: str
+    default: Any
+    source: str
+    type: str
+    help: str
+
+    @property
+    def required(self) -> bool:
+        return self.help.strip().lower().startswith("required")
+
+
+def inspect_parameters(path: str | os.PathLike[str]) -> dict[str, Parameter]:
+    """The parameters a notebook declares, with their defaults evaluated when literal."""
+    import papermill
+
+    found = papermill.inspect_notebook(str(path))
+    params: dict[str, Parameter] = {}
+    for name, p in found.items():
+        source = str(p.get("default", ""))
+        try:
+            default = ast.literal_eval(source)
+        except (ValueError, SyntaxError):
+            default = source  # an expression, kept as written
+        params[name] = Parameter(
+            name=name,
+            default=default,
+            source=source,
+            type=str(p.get("inferred_type_name", "")),
+            help=str(p.get("help", "") or ""),
+        )
+    return params
+
+
+def bind_parameters(
+    declared: Mapping[Path, Mapping[str, Parameter]],
+    common: Mapping[str, Any],
+    explicit: Mapping[str, Any],
+) -> dict[Path, dict[str, Any]]:
+    """The parameters to pass to each notebook, or an error before anything runs.
+
+    ``common`` values (from ``audit.toml`` and the standard options) go to the notebooks
+    that declare them and are skipped elsewhere: one config serves every notebook.
+    ``explicit`` values (``-p NAME VALUE``) must be declared by at least one notebook,
+    and a notebook's ``required`` parameters must all be given.
+    """
+    for name in explicit:
+        if not any(name in params for params in declared.values()):
+            valid = sorted({n for params in declared.values() for n in params})
+            which = _which(declared)
+            raise InvalidArgumentError(
+                f"unknown parameter {name!r} for {which}. "
+                f"{did_you_mean(name, valid) if valid else 'It declares no parameters.'}"
+            )
+    bound: dict[Path, dict[str, Any]] = {}
+    for path, params in declared.items():
+        given = {k: v for k, v in {**common, **explicit}.items() if k in params}
+        missing = [p.name for p in params.values() if p.required and p.name not in given]
+        if missing:
+            raise InvalidArgumentError(
+                f"notebook {path.stem!r} needs parameter(s) {', '.join(map(repr, missing))} "
+                f"(pass -p NAME VALUE). Its parameters: {', '.join(params)}."
+            )
+        bound[path] = given
+    return bound
+
+
+def _which(declared: Iterable[Path]) -> str:
+    names = [p.stem for p in declared]
+    return f"notebook {names[0]!r}" if len(names) == 1 else f"notebooks {', '.join(names)}"
+
+
+def notebook_title(nb: Any, default: str) -> str:
+    """The text of the notebook's first markdown ``# heading``, else ``default``."""
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for line in cell.source.splitlines():
+            if line.startswith("# "):
+                return line[2:].strip()
+    return default

@@ -1,0 +1,450 @@
+"""Render report notebooks for a month: validate, execute with papermill, publish.
+
+Everything that can be checked is checked before the first cell runs: the month, the
+notebooks, every parameter against what the notebooks declare, every input file, and
+that the month has rows. Only then does each notebook execute; one that fails publishes
+nothing and is kept under ``_failed/``, the others still publish.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import platform
+import subprocess
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+from pathlib import Path
+from typing import Any
+
+from aidebt.errors import InvalidArgumentError, NotebookFailedError
+from aidebt.report.config import AuditConfig, load_config
+from aidebt.report.data import describe_input, parse_month
+from aidebt.report.notebooks import (
+    ALL,
+    Parameter,
+    bind_parameters,
+    inspect_parameters,
+    notebook_title,
+    resolve_notebooks,
+)
+from aidebt.report.store import Published, ReportStore
+
+DEFAULT_OUT = "reports"
+DEFAULT_TIME = "ts"
+
+PACKAGES = (
+    "aidebt",
+    "polars",
+    "narwhals",
+    "numpy",
+    "scipy",
+    "statsmodels",
+    "altair",
+    "vl-convert-python",
+    "pyarrow",
+    "papermill",
+    "nbconvert",
+    "nbformat",
+    "ipykernel",
+)
+"""Packages whose versions every manifest records."""
+
+_SETUP_SOURCE = "import aidebt.report.kernel as _aidebt_kernel\n_aidebt_kernel.setup()"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A notebook that raised: where, what, and where its executed copy was kept."""
+
+    name: str
+    month: str
+    cell: int | None
+    ename: str
+    evalue: str
+    line: str = ""
+    kept: Path | None = None
+
+    def __str__(self) -> str:
+        where = f"cell {self.cell}" if self.cell is not None else "an unknown cell"
+        code = f" ({self.line})" if self.line else ""
+        kept = f"; executed notebook kept at {self.kept}" if self.kept else ""
+        return f"notebook {self.name!r} failed in {where}{code}: {self.ename}: {self.evalue}{kept}"
+
+
+@dataclass
+class RenderResult:
+    """What a :func:`render` run published and what failed."""
+
+    month: str
+    out: Path
+    published: list[Published] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
+    index: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: Path
+    parameters: dict[str, Any]
+    inputs: dict[str, dict[str, Any]]
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _absolute(value: Any) -> str | None:
+    return None if value is None else str(Path(value).expanduser().resolve())
+
+
+def _is_input(name: str) -> bool:
+    """Parameters that name input files: fingerprinted in the manifest."""
+    return name == "data" or name.endswith(("_data", "_path"))
+
+
+def _time_column(bound: Mapping[str, Any], declared: Mapping[str, Parameter]) -> str:
+    if "time" in bound:
+        return str(bound["time"])
+    if "time" in declared and isinstance(declared["time"].default, str):
+        return declared["time"].default
+    return DEFAULT_TIME
+
+
+def plan(
+    notebooks: str | Sequence[str] = ALL,
+    *,
+    month: str,
+    data: str | os.PathLike[str] | None = None,
+    eval_data: str | os.PathLike[str] | None = None,
+    config: str | os.PathLike[str] | AuditConfig | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    min_n: int | None = None,
+    notebooks_dir: str | os.PathLike[str] | None = None,
+) -> list[_Job]:
+    """Validate a run and return what it would execute; touches no file.
+
+    Raises :class:`~aidebt.errors.InvalidArgumentError` (bad month, unknown notebook or
+    parameter, missing required parameter, missing file) or
+    :class:`~aidebt.errors.InvalidValueError` (the month has no rows).
+    """
+    parse_month(month)
+    cfg = load_config(config) if isinstance(config, str | os.PathLike) else config
+    cfg = cfg or AuditConfig()
+    if notebooks == ALL and cfg.report.notebooks:
+        notebooks = list(cfg.report.notebooks)
+    paths = resolve_notebooks(notebooks, notebooks_dir)
+    declared = {p: inspect_parameters(p) for p in paths}
+
+    common: dict[str, Any] = cfg.parameters()
+    if data is not None:
+        common["data"] = data
+    if eval_data is not None:
+        common["eval_data"] = eval_data
+    if "data" not in common:
+        raise InvalidArgumentError("no data to report on: pass --data PATH or --config FILE.")
+    min_n = min_n if min_n is not None else cfg.report.min_n
+    if min_n is not None:
+        common["min_n"] = min_n
+        without = [p.stem for p, params in declared.items() if "min_n" not in params]
+        if without:
+            warnings.warn(
+                f"min_n={min_n} does not apply to {', '.join(without)}: "
+                "these notebooks declare no min_n parameter, so they suppress no group.",
+                stacklevel=2,
+            )
+    common["month"] = month
+    explicit = dict(parameters or {})
+    for values in (common, explicit):
+        for name in values:
+            if _is_input(name) and values[name] is not None:
+                values[name] = _absolute(values[name])
+
+    bound = bind_parameters(declared, common, explicit)
+    described: dict[tuple[str, str | None], dict[str, Any]] = {}
+    jobs = []
+    for path, params in bound.items():
+        inputs = {}
+        for name, value in params.items():
+            if not _is_input(name) or value is None:
+                continue
+            time_col = _time_column(params, declared[path]) if name == "data" else None
+            key = (value, time_col)
+            if key not in described:
+                described[key] = describe_input(
+                    value, time=time_col, month=month if time_col else None
+                )
+            inputs[name] = described[key]
+        jobs.append(_Job(path=path, parameters=params, inputs=inputs))
+    return jobs
+
+
+def render(
+    notebooks: str | Sequence[str] = ALL,
+    *,
+    month: str,
+    data: str | os.PathLike[str] | None = None,
+    eval_data: str | os.PathLike[str] | None = None,
+    config: str | os.PathLike[str] | AuditConfig | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    with_code: bool = False,
+    min_n: int | None = None,
+    notebooks_dir: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+    kernel_name: str = "python3",
+    raise_on_failure: bool = True,
+) -> RenderResult:
+    """Render notebooks for ``month`` into ``out/YYYY-MM/`` as offline HTML.
+
+    Parameters
+    ----------
+    notebooks : "all", a name, or a list of names / ``.ipynb`` paths
+    month : str
+        ``"YYYY-MM"``: passed to the notebooks as ``month``; names the folder.
+    data, eval_data : path, optional
+        The production log and the evaluation set (override ``config``).
+    config : path or AuditConfig, optional
+        An ``audit.toml``: data path, column roles, output folder, ``min_n``.
+    parameters : mapping, optional
+        More notebook parameters (``-p NAME VALUE``); each must be declared by a notebook.
+    out : path, optional
+        The reports folder (default: the config's, else ``reports``).
+    with_code : bool
+        Show code cells in the HTML (for analysts).
+    min_n : int, optional
+        Passed as ``min_n`` to notebooks that declare it: groups with fewer rows are
+        suppressed from the shared report.
+    notebooks_dir : path, optional
+        Where to find notebooks by name (default: aidebt's own).
+    progress : bool
+        Show a progress bar per notebook.
+    raise_on_failure : bool
+        Raise :class:`~aidebt.errors.NotebookFailedError` (after publishing the others)
+        when a notebook fails; otherwise report it in the result.
+
+    Returns
+    -------
+    RenderResult
+
+    Examples
+    --------
+    >>> from aidebt.report import render
+    >>> result = render("subgroup_audit", data="logs.parquet", month="2026-11")  # doctest: +SKIP
+    >>> result.published[0].html  # doctest: +SKIP
+    PosixPath('reports/2026-11/subgroup_audit.html')
+    """
+    cfg = load_config(config) if isinstance(config, str | os.PathLike) else config
+    jobs = plan(
+        notebooks,
+        month=month,
+        data=data,
+        eval_data=eval_data,
+        config=cfg,
+        parameters=parameters,
+        min_n=min_n,
+        notebooks_dir=notebooks_dir,
+    )
+    if out is None:
+        out = cfg.report.out if cfg is not None and cfg.report.out else DEFAULT_OUT
+    store = ReportStore(out)
+    result = RenderResult(month=month, out=store.root)
+    environment = _environment(jobs[0].path.parent)
+
+    store.root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=store.root, prefix=".run-") as tmp:
+        for i, job in enumerate(jobs, 1):
+            bar = {"desc": f"{job.name} [{i}/{len(jobs)}]", "leave": True} if progress else False
+            outcome = _run_one(
+                job, month, store, Path(tmp), bar, kernel_name, with_code, environment
+            )
+            (result.published if isinstance(outcome, Published) else result.failed).append(outcome)
+
+    if result.published:
+        from aidebt.report.index import write_index
+
+        result.index = write_index(store.root)
+    if result.failed and raise_on_failure:
+        message = "\n".join(str(f) for f in result.failed)
+        raise NotebookFailedError(message, result.failed, result)
+    return result
+
+
+def _run_one(
+    job: _Job,
+    month: str,
+    store: ReportStore,
+    tmp: Path,
+    progress_bar: dict[str, Any] | bool,
+    kernel_name: str,
+    with_code: bool,
+    environment: dict[str, Any],
+) -> Published | Failure:
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from aidebt.report.export import SETUP_TAG, count_charts, to_html
+    from aidebt.report.kernel import collect_figures
+
+    source = nbformat.read(job.path, as_version=4)
+    setup = nbformat.v4.new_code_cell(_SETUP_SOURCE, metadata={"tags": [SETUP_TAG]})
+    prepared = nbformat.from_dict({**source, "cells": [setup, *source.cells]})
+    executed_path = tmp / f"{job.name}.ipynb"
+    started, clock = _now(), time.perf_counter()
+    try:
+        executed = papermill.execute_notebook(
+            prepared,
+            str(executed_path),
+            parameters=job.parameters,
+            kernel_name=kernel_name,
+            progress_bar=progress_bar,
+            cwd=str(job.path.parent),
+        )
+    except PapermillExecutionError as exc:
+        cell, line = _locate(source, exc.source)
+        return _keep_failed(store, month, job, executed_path, cell, exc.ename, exc.evalue, line)
+    except Exception as exc:  # the kernel died, timed out, or could not start
+        return _keep_failed(store, month, job, executed_path, None, type(exc).__name__, str(exc))
+    finished, seconds = _now(), round(time.perf_counter() - clock, 3)
+
+    title = notebook_title(source, job.name)
+    figures = collect_figures(executed)
+    entry = {
+        "title": title,
+        "source": str(job.path),
+        "parameters": job.parameters,
+        "inputs": job.inputs,
+        "with_code": with_code,
+        "charts": count_charts(executed),
+        "key_figures": figures,
+        "started": started,
+        "finished": finished,
+        "seconds": seconds,
+        **environment,
+    }
+    notebook_text = nbformat.writes(executed)
+    revision = store.next_revision(month, job.name)
+    while True:
+        page = to_html(
+            executed,
+            name=job.name,
+            title=title,
+            month=month,
+            revision=revision,
+            generated=finished.replace("T", " ").replace("Z", " UTC"),
+            facts=_facts(job, environment, finished),
+            with_code=with_code,
+        )
+        data = page.encode("utf-8")
+        entry.update(html_bytes=len(data), html_sha256=hashlib.sha256(data).hexdigest())
+        try:
+            return store.publish(month, job.name, revision, page, notebook_text, entry)
+        except FileExistsError:  # a concurrent run took this revision first
+            revision += 1
+
+
+def _keep_failed(
+    store: ReportStore,
+    month: str,
+    job: _Job,
+    executed_path: Path,
+    cell: int | None,
+    ename: str,
+    evalue: str,
+    line: str = "",
+) -> Failure:
+    kept = None
+    if executed_path.exists():
+        kept = store.keep_failed(month, job.name, executed_path.read_text(encoding="utf-8"))
+    return Failure(job.name, month, cell, ename, evalue, line, kept)
+
+
+def _locate(nb: Any, source: str) -> tuple[int | None, str]:
+    """1-based position of the failing cell in the notebook as written, and its first line."""
+    for i, cell in enumerate(nb.cells, 1):
+        if cell.cell_type == "code" and cell.source == source:
+            first = next((ln.strip() for ln in source.splitlines() if ln.strip()), "")
+            return i, first[:80]
+    return None, ""
+
+
+def _package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = _version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _git(directory: Path) -> dict[str, Any] | None:
+    """The commit of the repository holding the notebooks, if they are in one."""
+
+    def run(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(directory), *args],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = run("rev-parse", "HEAD")
+    if not commit:
+        return None
+    status = run("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status)}
+
+
+def _environment(notebooks_dir: Path) -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "packages": _package_versions(),
+        "git": _git(notebooks_dir),
+    }
+
+
+def _facts(job: _Job, environment: dict[str, Any], finished: str) -> list[tuple[str, str]]:
+    """The page footer's "How this report was made": no absolute paths, no secrets."""
+    facts: list[tuple[str, str]] = []
+    for name, value in job.parameters.items():
+        if name in job.inputs:
+            info = job.inputs[name]
+            digest = info.get("sha256", "")[:12]
+            rows = f"{info['rows']:,} rows"
+            if "month_rows" in info:
+                rows = f"{info['month_rows']:,} rows in {info['month']} of {info['rows']:,}"
+            facts.append((name, f"{Path(info['path']).name} ({rows}; sha256 {digest}…)"))
+        else:
+            facts.append((name, repr(value) if not isinstance(value, str) else value))
+    packages = environment["packages"]
+    facts.append(("aidebt", str(packages.get("aidebt"))))
+    facts.append(
+        ("libraries", ", ".join(f"{k} {v}" for k, v in packages.items() if v and k != "aidebt"))
+    )
+    git = environment.get("git")
+    if git:
+        facts.append(("git commit", git["commit"][:12] + (" (modified)" if git["dirty"] else "")))
+    facts.append(("finished", finished))
+    return facts
