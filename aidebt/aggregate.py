@@ -89,34 +89,40 @@ def _label_expr(frame: nw.LazyFrame, name: str, role: str, roles: Roles) -> nw.E
 
 
 def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[str, nw.Expr]:
-    """Per-row contribution of each statistic; the group-by only sums these."""
-    w = nw.col(roles.weight) if roles.weight else nw.lit(1)
-    wf = w.fill_null(0)
-    out: dict[str, nw.Expr] = {"rows": nw.lit(1), "n": wf}
+    """Per-row contribution of each statistic; the group-by only sums these.
+
+    Plain column sums keep every engine on its fast aggregation path, and the list is kept
+    short: fn, fp and tn are derived afterwards from tp, pos and pred_labeled (see
+    :func:`_derive`), and an unweighted pass multiplies by nothing.
+    """
+
+    def weighted(expr: nw.Expr) -> nw.Expr:
+        return expr * nw.col(roles.weight).fill_null(0) if roles.weight else expr
+
+    out: dict[str, nw.Expr] = {"rows": nw.lit(1, nw.Int64)}
+    out["n"] = weighted(nw.lit(1, nw.Int64))
     if roles.weight:
+        w = nw.col(roles.weight)
         out["bad_weight"] = (w.is_null() | (w < 0)).cast(nw.Int64)
     if roles.y_true:
         y = _label_expr(frame, roles.y_true, "y_true", roles)
-        labeled = ~y.is_null()
+        labeled = (~y.is_null()).cast(nw.Int64)
         y0 = y.fill_null(0)
-        out["labeled"] = labeled.cast(nw.Int64) * wf
+        out["labeled"] = weighted(labeled)
         if roles.binary:
-            out["bad_y"] = (labeled & ~y.is_in([0, 1])).cast(nw.Int64)
-            out["pos"] = y0 * wf
+            out["bad_y"] = (~y.is_null() & ~y.is_in([0, 1])).cast(nw.Int64)
+            out["pos"] = weighted(y0)
         if "y_sum" in need:
-            out["y_sum"] = y0 * wf
-            out["y_sq"] = y0 * y0 * wf
+            out["y_sum"] = weighted(y0)
+            out["y_sq"] = weighted(y0 * y0)
         if roles.y_pred and roles.binary:
             p = _label_expr(frame, roles.y_pred, "y_pred", roles)
             p0 = p.fill_null(0)
-            lab = labeled.cast(nw.Int64)
             out["null_pred"] = p.is_null().cast(nw.Int64)
             out["bad_pred"] = (~p.is_null() & ~p.is_in([0, 1])).cast(nw.Int64)
-            out["tp"] = y0 * p0 * wf
-            out["fn"] = y0 * (1 - p0) * wf
-            out["fp"] = lab * (1 - y0) * p0 * wf
-            out["tn"] = lab * (1 - y0) * (1 - p0) * wf
-            out["pred_pos"] = p0 * wf
+            out["tp"] = weighted(y0 * p0)
+            out["pred_labeled"] = weighted(labeled * p0)
+            out["pred_pos"] = weighted(p0)
     if roles.y_score:
         s_col = frames.columns(frame)[roles.y_score]
         if not frames.is_numeric(s_col):
@@ -127,19 +133,57 @@ def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[st
         s = nw.col(roles.y_score)
         has = ~s.is_null()
         s0 = s.fill_null(0)
-        out["bad_score"] = (has & s.is_nan()).cast(nw.Int64) if s_col.is_float() else nw.lit(0)
-        out["score_n"] = has.cast(nw.Int64) * wf
-        out["score_sum"] = s0 * wf
-        out["score_sq"] = s0 * s0 * wf
+        if s_col.is_float():
+            out["bad_score"] = (has & s.is_nan()).cast(nw.Int64)
+        out["score_n"] = weighted(has.cast(nw.Int64))
+        out["score_sum"] = weighted(s0)
+        out["score_sq"] = weighted(s0 * s0)
         if roles.y_true and roles.binary:
-            both = (has & ~_label_expr(frame, roles.y_true, "y_true", roles).is_null()).cast(
-                nw.Int64
-            )
-            d = s0 - _label_expr(frame, roles.y_true, "y_true", roles).fill_null(0)
-            out["brier_n"] = both * wf
-            out["brier_sum"] = both * d * d * wf
-            out["brier_sq"] = both * d * d * d * d * wf
+            y = _label_expr(frame, roles.y_true, "y_true", roles)
+            both = (has & ~y.is_null()).cast(nw.Int64)
+            d2 = (s0 - y.fill_null(0)) ** 2
+            out["brier_n"] = weighted(both)
+            out["brier_sum"] = weighted(both * d2)
+            out["brier_sq"] = weighted(both * d2 * d2)
     return out
+
+
+def _derive(stats: pl.DataFrame) -> pl.DataFrame:
+    """The confusion cells that were not summed directly, from the ones that were."""
+    if "tp" not in stats.columns:
+        return stats
+    tp, pos, pred_lab, lab = (pl.col(c) for c in ("tp", "pos", "pred_labeled", "labeled"))
+    return stats.with_columns(
+        fn=pos - tp,
+        fp=pred_lab - tp,
+        tn=lab - pos - pred_lab + tp,
+    ).drop("pred_labeled")
+
+
+# Columns that _tidy_keys must leave as they are (numbers, not group labels).
+_NOT_KEYS: dict[str, Any] = {}
+
+
+def _tidy_keys(stats: pl.DataFrame, keys: list[str], schema: dict[str, Any]) -> pl.DataFrame:
+    """Group values as strings with null/NaN as ``(missing)``, merging what that makes equal.
+
+    Done on the small aggregated table rather than on every row: casting a key column to
+    text before the group-by costs more than the whole aggregation.
+    """
+    if not keys:
+        return stats
+    fixed = []
+    for k in (k for k in keys if k in schema and k not in ("_score", "_label")):
+        col = pl.col(k)
+        if schema[k].is_float():
+            col = pl.when(col.is_nan()).then(None).otherwise(col)
+        if schema[k] == nw.Boolean:
+            col = pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false"))
+        fixed.append(col.cast(pl.String).fill_null(frames.MISSING_GROUP).alias(k))
+    tidy = stats.with_columns(fixed)
+    if tidy.select(keys).is_duplicated().any():  # NaN and null both became (missing)
+        tidy = rollup(tidy, keys, keys)
+    return tidy
 
 
 def sufficient_stats(
@@ -185,11 +229,10 @@ def sufficient_stats(
     frames.require_columns(frame, roles.names())
     schema = frames.columns(frame)
     contributions = _contributions(frame, roles, set(need))
-    key_exprs = [frames.group_key(k, schema[k]) for k in keys]
     derived = dict(derived_keys or {})
     all_keys = keys + list(derived)
     prepared = frame.select(
-        *key_exprs,
+        *(nw.col(k) for k in keys),
         *(expr.alias(name) for name, expr in derived.items()),
         *(expr.alias(name) for name, expr in contributions.items()),
     )
@@ -200,7 +243,8 @@ def sufficient_stats(
         table = prepared.select(*sums)
     stats = table.collect(backend="polars").to_native()
     _raise_on_bad_input(frame, stats, roles)
-    return stats.drop([c for c in _CHECKS if c in stats.columns])
+    stats = stats.drop([c for c in _CHECKS if c in stats.columns])
+    return _tidy_keys(_derive(stats), keys, schema)
 
 
 def _raise_on_bad_input(frame: nw.LazyFrame, stats: pl.DataFrame, roles: Roles) -> None:
@@ -256,14 +300,15 @@ def score_label_counts(
     y = _label_expr(frame, roles.y_true, "y_true", roles)
     derived = dict(derived_keys or {})
     prepared = frame.select(
-        *(frames.group_key(k, schema[k]) for k in keys),
+        *(nw.col(k) for k in keys),
         *(expr.alias(name) for name, expr in derived.items()),
         nw.col(roles.y_score).alias("_score"),
         y.alias("_label"),
         w.alias("_w"),
     ).filter(~nw.col("_score").is_null() & ~nw.col("_label").is_null())
     table = prepared.group_by(*keys, *derived, "_score", "_label").agg(nw.col("_w").sum())
-    return table.collect(backend="polars").to_native()
+    counts = table.collect(backend="polars").to_native()
+    return _tidy_keys(counts, [*keys, *derived, "_score", "_label"], {**schema, **_NOT_KEYS})
 
 
 def stat_columns(stats: pl.DataFrame, keys: Sequence[str]) -> list[str]:
@@ -279,3 +324,98 @@ def rollup(stats: pl.DataFrame, keys: Sequence[str], to: Sequence[str]) -> pl.Da
     if not to:
         return stats.select(sums)
     return stats.group_by(list(to), maintain_order=True).agg(sums)
+
+
+def value_counts(
+    data: Any,
+    keys: Sequence[str] = (),
+    *,
+    weight: str | None = None,
+    derived_keys: Mapping[str, nw.Expr] | None = None,
+    stack: Mapping[str, nw.Expr] | None = None,
+) -> pl.DataFrame:
+    """Weighted row counts per group in one group-by pass, in the engine that holds the data.
+
+    Parameters
+    ----------
+    data
+        Any input :func:`aidebt.frames.to_lazy` accepts.
+    keys
+        Group columns, returned as strings with null/NaN as ``(missing)`` (like
+        :func:`sufficient_stats`).
+    weight
+        Optional frequency-weight column (counts >= 0, no nulls).
+    derived_keys
+        Extra group keys computed from the rows (e.g. a period index).
+    stack
+        ``{name: expression}``: count the values of several expressions in the same pass.
+        The expressions are cast to strings (null becomes ``(missing)``) and stacked, so
+        the result is long: the keys, ``column`` (the name), ``value``, then the counts.
+
+    Returns
+    -------
+    polars.DataFrame
+        The keys (and ``column``, ``value`` with ``stack``), ``n`` (weighted count) and
+        ``rows`` (unweighted count); only observed combinations.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"g": ["a", "a", "b"], "x": ["u", "v", "u"]})
+    >>> value_counts(df, ["g"]).sort("g").rows()
+    [('a', 2.0, 2), ('b', 1.0, 1)]
+    >>> t = value_counts(df, stack={"x": nw.col("x"), "g": nw.col("g")})
+    >>> t.sort("column", "value").select("column", "value", "n").rows()
+    [('g', 'a', 2.0), ('g', 'b', 1.0), ('x', 'u', 2.0), ('x', 'v', 1.0)]
+    """
+    frame = frames.to_lazy(data)
+    keys = list(keys)
+    frames.require_columns(frame, keys, role="a group column")
+    frames.require_columns(frame, [weight], role="weight")
+    schema = frames.columns(frame)
+    if weight is not None and not frames.is_numeric(schema[weight]):
+        frames.check_numeric(frame, weight, role="weight", fix="Weights are counts >= 0.")
+    derived = dict(derived_keys or {})
+    w = nw.col(weight) if weight else nw.lit(1)
+    base = [
+        *(frames.group_key(k, schema[k]) for k in keys),
+        *(expr.alias(name) for name, expr in derived.items()),
+        w.fill_null(0).alias("_w"),
+        ((w.is_null() | (w < 0)).cast(nw.Int64) if weight else nw.lit(0)).alias("_bad_w"),
+    ]
+    group = keys + list(derived)
+    if stack:
+        names = list(stack)
+        values = [
+            expr.cast(nw.String).fill_null(frames.MISSING_GROUP).alias(f"_v{i}")
+            for i, expr in enumerate(stack.values())
+        ]
+        prepared = frame.select(*base, *values).unpivot(
+            on=[f"_v{i}" for i in range(len(names))],
+            index=[*group, "_w", "_bad_w"],
+            variable_name="column",
+            value_name="value",
+        )
+        group = [*group, "column", "value"]
+    else:
+        prepared = frame.select(*base)
+    aggs = [
+        nw.col("_w").sum().alias("n"),
+        nw.len().alias("rows"),
+        nw.col("_bad_w").sum().alias("_bad_w"),
+    ]
+    table = prepared.group_by(*group).agg(*aggs) if group else prepared.select(*aggs)
+    counts = table.collect(backend="polars").to_native()
+    bad = int(counts.get_column("_bad_w").sum() or 0)
+    if bad:
+        raise InvalidValueError(
+            f"Column {weight!r} (weight) has null or negative values. Frequency weights must "
+            "be counts >= 0: drop or fix those rows."
+        )
+    counts = counts.drop("_bad_w").with_columns(
+        pl.col("n").cast(pl.Float64), pl.col("rows").cast(pl.Int64)
+    )
+    if stack:
+        index = {f"_v{i}": name for i, name in enumerate(stack)}
+        counts = counts.with_columns(pl.col("column").replace_strict(index, return_dtype=pl.String))
+    return counts

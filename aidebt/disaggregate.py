@@ -368,6 +368,9 @@ def disaggregate(
         overall_rows.extend(_custom_metrics(frame, [], roles, custom, min_n))
 
     table = pl.concat(pieces, how="diagonal_relaxed")
+    table = table.with_columns(
+        pl.lit(None, pl.Float64).alias(c) for c in _PUBLIC if c not in table.columns
+    )
     p_adj = st.adjust_pvalues(table.get_column("p_value").fill_null(np.nan).to_numpy(), adjust)
     table = table.with_columns(
         p_adjusted=pl.Series(p_adj, nan_to_null=True),
@@ -376,9 +379,12 @@ def disaggregate(
         small_n=pl.col("n") < min_n,
     )
     table = table.select([*by_cols, *_PUBLIC])
-    overall_table = pl.concat(overall_rows, how="diagonal_relaxed").select(
-        "metric", "value", "ci_low", "ci_high", "n", "note"
-    )
+    overall_table = pl.concat(overall_rows, how="diagonal_relaxed")
+    overall_table = overall_table.with_columns(
+        pl.lit(None, pl.Float64).alias(c)
+        for c in ("ci_low", "ci_high")
+        if c not in overall_table.columns
+    ).select("metric", "value", "ci_low", "ci_high", "n", "note")
     unlabeled = float(_unlabeled(overall_stats)[0]) if roles.y_true else 0.0
     return Disaggregation(
         table,
@@ -485,7 +491,8 @@ def _compare(
             rest_v = mreg.evaluate(rest, by_cols, metric, confidence=confidence)
             cmp = _pairwise(metric, v, se, x, n, rest_v, confidence)
             total = overall.get_column("n")[0]
-            share = np.where(total > 0, n / total, np.nan)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                share = np.where(total > 0, n / total, np.nan)
             cmp = st.vs_overall(cmp, share)
         else:
             ov = overall.row(0, named=True)

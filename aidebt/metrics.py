@@ -339,7 +339,7 @@ def _assemble(base, metric, value, lo, hi, den, note, x, se) -> pl.DataFrame:
             "ci_low": num(lo),
             "ci_high": num(hi),
             "n": pl.Series(np.asarray(den, dtype=float)),
-            "note": pl.Series(note, dtype=pl.String),
+            "note": pl.Series(list(note), dtype=pl.String),
             "_x": pl.Series(np.asarray(x, dtype=float)),
             "_se": num(se),
         }

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 from scipy import stats as sps
-from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from aidebt.errors import InvalidArgumentError
@@ -255,7 +254,14 @@ def adjust_pvalues(p, method: str | None = "holm") -> np.ndarray:
     """Adjust a family of p-values (NaN entries are left out of the family and stay NaN).
 
     ``method``: ``"holm"`` (family-wise error), ``"bh"`` (Benjamini-Hochberg false
-    discovery rate), ``"bonferroni"`` or ``None`` (no adjustment).
+    discovery rate), ``"bonferroni"`` or ``None`` (no adjustment). Same values as
+    statsmodels' ``multipletests`` (tested), in plain numpy: ``multipletests`` runs a
+    garbage collection on every call, which would dominate a fast audit.
+
+    Examples
+    --------
+    >>> adjust_pvalues([0.01, 0.04, 0.03], "holm").round(3).tolist()
+    [0.03, 0.06, 0.06]
     """
     p = _arr(p)
     if method is None:
@@ -266,6 +272,22 @@ def adjust_pvalues(p, method: str | None = "holm") -> np.ndarray:
         )
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
-    if ok.any():
-        out[ok] = multipletests(p[ok], method=ADJUST_METHODS[method])[1]
+    m = int(ok.sum())
+    if m == 0:
+        return out
+    values = p[ok]
+    kind = ADJUST_METHODS[method]
+    if kind == "bonferroni":
+        adjusted = values * m
+    elif kind == "holm":
+        order = np.argsort(values, kind="stable")
+        steps = values[order] * (m - np.arange(m))
+        adjusted = np.empty(m)
+        adjusted[order] = np.maximum.accumulate(steps)
+    else:  # Benjamini-Hochberg step-up
+        order = np.argsort(values, kind="stable")[::-1]
+        steps = values[order] * m / (m - np.arange(m))
+        adjusted = np.empty(m)
+        adjusted[order] = np.minimum.accumulate(steps)
+    out[ok] = np.minimum(adjusted, 1.0)
     return out
