@@ -244,7 +244,8 @@ def sufficient_stats(
     stats = table.collect(backend="polars").to_native()
     _raise_on_bad_input(frame, stats, roles)
     stats = stats.drop([c for c in _CHECKS if c in stats.columns])
-    return _tidy_keys(_derive(stats), keys, schema)
+    # all_keys: a derived key (a period) must count when merging (missing) duplicates.
+    return _tidy_keys(_derive(stats), all_keys, schema)
 
 
 def _raise_on_bad_input(frame: nw.LazyFrame, stats: pl.DataFrame, roles: Roles) -> None:
@@ -378,7 +379,7 @@ def value_counts(
     derived = dict(derived_keys or {})
     w = nw.col(weight) if weight else nw.lit(1)
     base = [
-        *(frames.group_key(k, schema[k]) for k in keys),
+        *(nw.col(k) for k in keys),
         *(expr.alias(name) for name, expr in derived.items()),
         w.fill_null(0).alias("_w"),
         ((w.is_null() | (w < 0)).cast(nw.Int64) if weight else nw.lit(0)).alias("_bad_w"),
@@ -415,6 +416,7 @@ def value_counts(
     counts = counts.drop("_bad_w").with_columns(
         pl.col("n").cast(pl.Float64), pl.col("rows").cast(pl.Int64)
     )
+    counts = _tidy_keys(counts, [*keys, *derived, *(["column", "value"] if stack else [])], schema)
     if stack:
         index = {f"_v{i}": name for i, name in enumerate(stack)}
         counts = counts.with_columns(pl.col("column").replace_strict(index, return_dtype=pl.String))
