@@ -42,7 +42,7 @@ STAT_DOCS = {
     "brier_sq": "sum of (score - label)^4",
 }
 # Input checks that ride along in the same pass; each must sum to zero.
-_CHECKS = ("bad_y", "bad_pred", "null_pred", "bad_weight", "bad_score")
+_CHECKS = ("bad_labels", "bad_weight", "bad_score")
 
 
 @dataclass(frozen=True)
@@ -99,18 +99,18 @@ def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[st
     def weighted(expr: nw.Expr) -> nw.Expr:
         return expr * nw.col(roles.weight).fill_null(0) if roles.weight else expr
 
-    out: dict[str, nw.Expr] = {"rows": nw.lit(1, nw.Int64)}
-    out["n"] = weighted(nw.lit(1, nw.Int64))
-    if roles.weight:
+    out: dict[str, nw.Expr] = {}  # "rows" is counted by the group-by itself (_sums)
+    if roles.weight:  # unweighted, n is rows: _complete fills it in without a second sum
         w = nw.col(roles.weight)
+        out["n"] = weighted(nw.lit(1, nw.Int64))
         out["bad_weight"] = (w.is_null() | (w < 0)).cast(nw.Int64)
     if roles.y_true:
         y = _label_expr(frame, roles.y_true, "y_true", roles)
         labeled = (~y.is_null()).cast(nw.Int64)
         y0 = y.fill_null(0)
         out["labeled"] = weighted(labeled)
+        bad = ~y.is_null() & ~y.is_in([0, 1]) if roles.binary else None
         if roles.binary:
-            out["bad_y"] = (~y.is_null() & ~y.is_in([0, 1])).cast(nw.Int64)
             out["pos"] = weighted(y0)
         if "y_sum" in need:
             out["y_sum"] = weighted(y0)
@@ -118,11 +118,13 @@ def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[st
         if roles.y_pred and roles.binary:
             p = _label_expr(frame, roles.y_pred, "y_pred", roles)
             p0 = p.fill_null(0)
-            out["null_pred"] = p.is_null().cast(nw.Int64)
-            out["bad_pred"] = (~p.is_null() & ~p.is_in([0, 1])).cast(nw.Int64)
+            bad = bad | p.is_null() | ~p.is_in([0, 1])
             out["tp"] = weighted(y0 * p0)
             out["pred_labeled"] = weighted(labeled * p0)
             out["pred_pos"] = weighted(p0)
+        if bad is not None:
+            # One check column for labels and predictions; _raise_on_bad_input says which.
+            out["bad_labels"] = bad.cast(nw.Int64)
     if roles.y_score:
         s_col = frames.columns(frame)[roles.y_score]
         if not frames.is_numeric(s_col):
@@ -148,8 +150,19 @@ def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[st
     return out
 
 
+def _sums(contributions: Mapping[str, nw.Expr]) -> list[nw.Expr]:
+    """The aggregations of one pass: a plain sum per contribution, and the row count."""
+    return [*(nw.col(name).sum() for name in contributions), nw.len().alias("rows")]
+
+
 def _derive(stats: pl.DataFrame) -> pl.DataFrame:
-    """The confusion cells that were not summed directly, from the ones that were."""
+    """Statistics that were not summed directly, from the ones that were.
+
+    ``n`` is ``rows`` when there are no weights; fn, fp and tn follow from tp, pos and
+    pred_labeled.
+    """
+    if "n" not in stats.columns and "rows" in stats.columns:
+        stats = stats.with_columns(n=pl.col("rows"))
     if "tp" not in stats.columns:
         return stats
     tp, pos, pred_lab, lab = (pl.col(c) for c in ("tp", "pos", "pred_labeled", "labeled"))
@@ -236,7 +249,7 @@ def sufficient_stats(
         *(expr.alias(name) for name, expr in derived.items()),
         *(expr.alias(name) for name, expr in contributions.items()),
     )
-    sums = [nw.col(name).sum() for name in contributions]
+    sums = _sums(contributions)
     if all_keys:
         table = prepared.group_by(*all_keys).agg(*sums)
     else:
@@ -260,25 +273,38 @@ def _raise_on_bad_input(frame: nw.LazyFrame, stats: pl.DataFrame, roles: Roles) 
             f"(values such as {frames.sample_values(frame.filter(nw.col(roles.weight).is_null() | (nw.col(roles.weight) < 0)), roles.weight)}). "
             "Frequency weights must be counts >= 0: drop or fix those rows."
         )
-    for check, role, name in (
-        ("bad_y", "y_true", roles.y_true),
-        ("bad_pred", "y_pred", roles.y_pred),
-    ):
-        if bad(check):
-            raise InvalidValueError(
-                f"Column {name!r} ({role}) must hold 0/1 labels, but {bad(check)} rows hold "
-                f"other values; values found: {frames.sample_values(frame, name)}. Pass "
-                "pos_label= to say which value means positive, or map the column to 0/1."
-            )
-    if bad("null_pred"):
-        raise InvalidValueError(
-            f"Column {roles.y_pred!r} (y_pred) has {bad('null_pred')} null predictions. Every "
-            "row needs a prediction (labels may be null, predictions may not): fill or drop them."
-        )
+    if bad("bad_labels"):
+        _raise_on_bad_labels(frame, roles)
     if bad("bad_score"):
         raise InvalidValueError(
             f"Column {roles.y_score!r} (y_score) has {bad('bad_score')} NaN scores. Drop or fill "
             "them; a null score is left out of score metrics."
+        )
+
+
+def _raise_on_bad_labels(frame: nw.LazyFrame, roles: Roles) -> None:
+    """Find which label or prediction check failed (a small query, on the error path only)."""
+    y = _label_expr(frame, roles.y_true, "y_true", roles)
+    checks = {"bad_y": (~y.is_null() & ~y.is_in([0, 1])).cast(nw.Int64).sum()}
+    if roles.y_pred:
+        p = _label_expr(frame, roles.y_pred, "y_pred", roles)
+        checks["null_pred"] = p.is_null().cast(nw.Int64).sum()
+        checks["bad_pred"] = (~p.is_null() & ~p.is_in([0, 1])).cast(nw.Int64).sum()
+    counts = frame.select(**checks).collect(backend="polars").to_native().row(0, named=True)
+    for check, role, name in (
+        ("bad_y", "y_true", roles.y_true),
+        ("bad_pred", "y_pred", roles.y_pred),
+    ):
+        if counts.get(check):
+            raise InvalidValueError(
+                f"Column {name!r} ({role}) must hold 0/1 labels, but {counts[check]} rows hold "
+                f"other values; values found: {frames.sample_values(frame, name)}. Pass "
+                "pos_label= to say which value means positive, or map the column to 0/1."
+            )
+    if counts.get("null_pred"):
+        raise InvalidValueError(
+            f"Column {roles.y_pred!r} (y_pred) has {counts['null_pred']} null predictions. Every "
+            "row needs a prediction (labels may be null, predictions may not): fill or drop them."
         )
 
 
@@ -421,3 +447,92 @@ def value_counts(
         index = {f"_v{i}": name for i, name in enumerate(stack)}
         counts = counts.with_columns(pl.col("column").replace_strict(index, return_dtype=pl.String))
     return counts
+
+
+def sufficient_stats_sets(
+    data: Any,
+    key_sets: Sequence[Sequence[str]],
+    roles: Roles,
+    *,
+    need: set[str] | frozenset[str] = frozenset(),
+    extra: Mapping[str, nw.Expr] | None = None,
+) -> list[pl.DataFrame]:
+    """Several groupings of the same rows in ONE query: one table of sums per key set.
+
+    The result equals calling :func:`sufficient_stats` once per key set, but the per-row
+    contributions are computed once and every group-by is a branch of a single query (a
+    union of group-bys over one shared projection, SQL's ``GROUPING SETS``). Polars
+    evaluates the shared projection once (common sub-plan caching) and runs the branches
+    in parallel, so the rows are read once; other engines receive a single query. Use it
+    when the joint grouping by every key at once would have too many groups to be cheap
+    (its size is the product of the key cardinalities), e.g. to scan many stratifiers.
+
+    Parameters
+    ----------
+    data, roles, need
+        As for :func:`sufficient_stats`.
+    key_sets
+        One list of group columns per table wanted (``[]`` gives the overall sums).
+    extra
+        Additional per-row contributions ``{name: expression}`` summed in the same pass
+        (a check that a column holds what the analysis needs, for instance).
+
+    Returns
+    -------
+    list of polars.DataFrame
+        In the order of ``key_sets``: the keys (strings, null/NaN as ``(missing)``), then
+        the sums.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"g": ["a", "a", "b"], "h": [1, 2, 2], "y": [1, 0, 1]})
+    >>> by_g, by_h = sufficient_stats_sets(df, [["g"], ["h"]], Roles(y_true="y"))
+    >>> by_g.sort("g").select("g", "n", "pos").rows()
+    [('a', 2, 1), ('b', 1, 1)]
+    >>> by_h.sort("h").select("h", "n", "pos").rows()
+    [('1', 1, 1), ('2', 2, 1)]
+    """
+    frame = frames.to_lazy(data)
+    sets = [list(ks) for ks in key_sets]
+    keys = list(dict.fromkeys(k for ks in sets for k in ks))
+    frames.require_columns(frame, keys, role="a group column")
+    frames.require_columns(frame, roles.names())
+    schema = frames.columns(frame)
+    contributions = {**_contributions(frame, roles, set(need)), **dict(extra or {})}
+    prepared = frame.select(
+        *(nw.col(k) for k in keys), *(expr.alias(name) for name, expr in contributions.items())
+    )
+    sums = _sums(contributions)
+    width = max((len(ks) for ks in sets), default=0)
+    branches = []
+    for i, ks in enumerate(sets):
+        grouped = prepared.group_by(*ks).agg(*sums) if ks else prepared.select(*sums)
+        # Keys become strings on the small grouped table (cheap), in positional columns
+        # _k0, _k1, ... so that every branch has the same schema.
+        branches.append(
+            grouped.select(
+                nw.lit(i, nw.Int64).alias("_set"),
+                *(
+                    frames.group_key(k, schema[k]).alias(f"_k{j}")
+                    if j < len(ks)
+                    else nw.lit(None, nw.String).alias(f"_k{j}")
+                    for j, k in enumerate([*ks, *([None] * (width - len(ks)))])
+                ),
+                *contributions,
+                "rows",
+            )
+        )
+    stacked = nw.concat(branches, how="vertical").collect(backend="polars").to_native()
+    sum_cols = [*contributions, "rows"]
+    _raise_on_bad_input(frame, stacked.filter(pl.col("_set") == 0).select(sum_cols), roles)
+    out = []
+    for i, ks in enumerate(sets):
+        table = stacked.filter(pl.col("_set") == i).select(
+            *(pl.col(f"_k{j}").alias(k) for j, k in enumerate(ks)), *sum_cols
+        )
+        table = _derive(table.drop([c for c in _CHECKS if c in table.columns]))
+        if ks and table.select(ks).is_duplicated().any():  # NaN and null both became (missing)
+            table = rollup(table, ks, ks)
+        out.append(table)
+    return out

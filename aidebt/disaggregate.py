@@ -481,14 +481,12 @@ def _compare(
         ref_value = np.full(values.height, overall.get_column("value")[0])
         if metric.kind in ("proportion", "mean"):
             # Compare each group with the rest of the data, then map to the overall scale.
-            rest = level_stats.select(
-                *by_cols,
-                *(
-                    (pl.lit(overall_stats.get_column(c)[0]) - pl.col(c)).alias(c)
-                    for c in overall_stats.columns
-                ),
-            )
-            rest_v = mreg.evaluate(rest, by_cols, metric, confidence=confidence)
+            # Everyone but the group: overall sums minus the group's sums, in numpy.
+            group_cols = mreg.StatColumns(level_stats)
+            overall_cols = mreg.StatColumns(overall_stats)
+            rest = _RestColumns(group_cols, overall_cols)
+            est = mreg.estimate(rest, metric, confidence=confidence)
+            rest_v = {"value": est["value"], "_se": est["se"], "_x": est["x"], "n": est["den"]}
             cmp = _pairwise(metric, v, se, x, n, rest_v, confidence)
             total = overall.get_column("n")[0]
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -509,11 +507,26 @@ def _compare(
     return _with_comparison(values, ref.get_column("value").fill_null(np.nan).to_numpy(), cmp)
 
 
-def _pairwise(metric, v, se, x, n, ref: pl.DataFrame, confidence):
-    rv = ref.get_column("value").fill_null(np.nan).to_numpy()
-    rse = ref.get_column("_se").fill_null(np.nan).to_numpy()
-    rx = ref.get_column("_x").fill_null(np.nan).to_numpy()
-    rn = ref.get_column("n").fill_null(np.nan).to_numpy()
+class _RestColumns(dict):
+    """Statistics of "everyone but this group": overall sums minus each group's sums."""
+
+    def __init__(self, group_cols, overall_cols) -> None:
+        super().__init__()
+        self._group, self._overall = group_cols, overall_cols
+
+    def __missing__(self, name: str) -> np.ndarray:
+        self[name] = self._overall[name][0] - self._group[name]
+        return self[name]
+
+
+def _pairwise(metric, v, se, x, n, ref, confidence):
+    """Compare each row with its reference (a table or a mapping of arrays)."""
+
+    def arr(name):
+        col = ref[name]
+        return col.fill_null(np.nan).to_numpy() if isinstance(col, pl.Series) else col
+
+    rv, rse, rx, rn = arr("value"), arr("_se"), arr("_x"), arr("n")
     if metric.kind == "proportion":
         return st.two_proportions(x, n, rx, rn, confidence)
     df = st.welch_df(se, n, rse, rn) if metric.kind == "mean" else None

@@ -13,6 +13,7 @@ A metric is one of five kinds:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,7 @@ from aidebt.errors import InvalidArgumentError, did_you_mean
 class Metric:
     """One entry of the registry.
 
-    ``numerator`` and ``denominator`` are polars expressions on the statistics table
+    ``numerator`` and ``denominator`` name the statistics whose sum they are
     (proportions); ``total``, ``total_sq`` and ``size`` name the sums of a mean.
     ``higher_is_better`` is None where neither direction is a failure (prevalence).
     """
@@ -34,8 +35,8 @@ class Metric:
     kind: str
     description: str
     higher_is_better: bool | None = None
-    numerator: pl.Expr | None = None
-    denominator: pl.Expr | None = None
+    numerator: tuple[str, ...] = ()
+    denominator: tuple[str, ...] = ()
     denominator_name: str = "rows"
     total: str | None = None
     total_sq: str | None = None
@@ -46,11 +47,10 @@ class Metric:
     binary_label: bool = True
 
 
-c = pl.col
-_POS = c("tp") + c("fn")
-_NEG = c("fp") + c("tn")
-_PRED_POS = c("tp") + c("fp")
-_PRED_NEG = c("tn") + c("fn")
+_POS = ("tp", "fn")
+_NEG = ("fp", "tn")
+_PRED_POS = ("tp", "fp")
+_PRED_NEG = ("tn", "fn")
 
 
 def _rate(name, desc, num, den, den_name, better) -> Metric:
@@ -67,8 +67,8 @@ REGISTRY: dict[str, Metric] = {
             "proportion",
             "share of labeled rows whose label is positive",
             None,
-            c("pos"),
-            c("labeled"),
+            ("pos",),
+            ("labeled",),
             "labeled rows",
         ),
         Metric(
@@ -76,8 +76,8 @@ REGISTRY: dict[str, Metric] = {
             "proportion",
             "share of all rows (labeled or not) predicted positive",
             None,
-            c("pred_pos"),
-            c("n"),
+            ("pred_pos",),
+            ("n",),
             "rows",
             needs_pred=True,
             needs_label=False,
@@ -85,23 +85,23 @@ REGISTRY: dict[str, Metric] = {
         _rate(
             "accuracy",
             "share of labeled rows predicted correctly",
-            c("tp") + c("tn"),
-            _POS + _NEG,
+            ("tp", "tn"),
+            ("tp", "fn", "fp", "tn"),
             "labeled rows",
             True,
         ),
         _rate(
             "error_rate",
             "share of labeled rows predicted wrongly",
-            c("fp") + c("fn"),
-            _POS + _NEG,
+            ("fp", "fn"),
+            ("tp", "fn", "fp", "tn"),
             "labeled rows",
             False,
         ),
         _rate(
             "tpr",
             "true-positive rate (recall): positives predicted positive",
-            c("tp"),
+            ("tp",),
             _POS,
             "positives",
             True,
@@ -109,7 +109,7 @@ REGISTRY: dict[str, Metric] = {
         _rate(
             "fpr",
             "false-positive rate: negatives predicted positive",
-            c("fp"),
+            ("fp",),
             _NEG,
             "negatives",
             False,
@@ -117,7 +117,7 @@ REGISTRY: dict[str, Metric] = {
         _rate(
             "fnr",
             "false-negative rate: positives predicted negative",
-            c("fn"),
+            ("fn",),
             _POS,
             "positives",
             False,
@@ -125,7 +125,7 @@ REGISTRY: dict[str, Metric] = {
         _rate(
             "tnr",
             "true-negative rate (specificity): negatives predicted negative",
-            c("tn"),
+            ("tn",),
             _NEG,
             "negatives",
             True,
@@ -133,7 +133,7 @@ REGISTRY: dict[str, Metric] = {
         _rate(
             "precision",
             "positive predictive value: predicted positives that are positive",
-            c("tp"),
+            ("tp",),
             _PRED_POS,
             "predicted positives",
             True,
@@ -141,7 +141,7 @@ REGISTRY: dict[str, Metric] = {
         _rate(
             "npv",
             "negative predictive value: predicted negatives that are negative",
-            c("tn"),
+            ("tn",),
             _PRED_NEG,
             "predicted negatives",
             True,
@@ -149,7 +149,7 @@ REGISTRY: dict[str, Metric] = {
         _rate(
             "fdr",
             "false discovery rate: predicted positives that are negative",
-            c("fp"),
+            ("fp",),
             _PRED_POS,
             "predicted positives",
             False,
@@ -157,7 +157,7 @@ REGISTRY: dict[str, Metric] = {
         _rate(
             "for",
             "false omission rate: predicted negatives that are positive",
-            c("fn"),
+            ("fn",),
             _PRED_NEG,
             "predicted negatives",
             False,
@@ -263,88 +263,133 @@ def evaluate(
     >>> evaluate(s, ["g"], get("fpr"))["value"].to_list()
     [0.1]
     """
+    base = [stats.get_column(k) for k in keys]
+    if metric.kind == "auc":
+        if auc_table is None:
+            raise ValueError("auc needs the (score, label) counts table")
+        return _assemble(base, metric, _estimate_auc(stats, keys, auc_table, confidence))
+    columns = StatColumns(stats)
+    return _assemble(base, metric, estimate(columns, metric, confidence=confidence, ci=ci))
+
+
+class StatColumns(dict):
+    """Statistics as float numpy arrays, read from a table only when first asked for."""
+
+    def __init__(self, stats: pl.DataFrame) -> None:
+        super().__init__()
+        self._stats = stats
+
+    def __missing__(self, name: str) -> np.ndarray:
+        values = self._stats.get_column(name).cast(pl.Float64).to_numpy()
+        self[name] = values
+        return values
+
+
+def estimate(
+    columns: Mapping[str, np.ndarray],
+    metric: Metric,
+    *,
+    confidence: float = 0.95,
+    ci: str = "wilson",
+) -> dict[str, np.ndarray]:
+    """A metric from statistics given as numpy arrays (any metric but ``auc``).
+
+    Returns arrays ``value``, ``lo``, ``hi``, ``den`` (denominator), ``x`` (numerator or
+    total), ``se`` (standard error where the interval is not binomial) and ``note``.
+    Used wherever sums are combined in numpy (e.g. "everyone but this group").
+    """
     from aidebt import stats as st  # local: stats imports nothing from here, keep it that way
 
-    base = stats.select(keys)
     empty_note = f"no {metric.denominator_name} in this group"
     if metric.kind == "count":
-        n = stats.get_column("n").cast(pl.Float64).to_numpy()
+        n = np.asarray(columns["n"], dtype=float)
         nan = np.full(n.shape, np.nan)
-        return _assemble(base, metric, n, nan, nan, n, np.full(n.shape, None), n, nan)
+        return {
+            "value": n,
+            "lo": nan,
+            "hi": nan,
+            "den": n,
+            "x": n,
+            "se": nan,
+            "note": np.full(n.shape, None),
+        }
     if metric.kind == "proportion":
-        x = stats.select(metric.numerator.cast(pl.Float64)).to_series().to_numpy()
-        den = stats.select(metric.denominator.cast(pl.Float64)).to_series().to_numpy()
+        x = sum(np.asarray(columns[c], dtype=float) for c in metric.numerator)
+        den = sum(np.asarray(columns[c], dtype=float) for c in metric.denominator)
         with np.errstate(divide="ignore", invalid="ignore"):
             value = np.where(den > 0, x / den, np.nan)
         lo, hi = st.proportion_ci(x, den, confidence, ci)
         se = np.full(value.shape, np.nan)
     elif metric.kind == "mean":
         total, total_sq, den = (
-            stats.get_column(col).cast(pl.Float64).to_numpy()
-            for col in (metric.total, metric.total_sq, metric.size)
+            np.asarray(columns[c], dtype=float)
+            for c in (metric.total, metric.total_sq, metric.size)
         )
         value, se, lo, hi = st.mean_ci(total, total_sq, den, confidence)
         x = total
     elif metric.kind == "f1":
-        tp, fp, fn, tn = (
-            stats.get_column(c).cast(pl.Float64).to_numpy() for c in ("tp", "fp", "fn", "tn")
-        )
+        tp, fp, fn, tn = (np.asarray(columns[c], dtype=float) for c in ("tp", "fp", "fn", "tn"))
         value, se = st.f1_with_se(tp, fp, fn, tn)
         z = _z(confidence)
         lo, hi = np.clip(value - z * se, 0, 1), np.clip(value + z * se, 0, 1)
         den = tp + fp + fn  # rows that are positive or predicted positive
         x = 2 * tp
         empty_note = "no positives and no predicted positives in this group"
-    elif metric.kind == "auc":
-        if auc_table is None:
-            raise ValueError("auc needs the (score, label) counts table")
-        aucs = st.auc_delong(auc_table, keys)
-        joined = base.join(aucs, on=keys, how="left", nulls_equal=True) if keys else aucs
-        value = joined.get_column("auc").cast(pl.Float64).fill_null(np.nan).to_numpy()
-        se = joined.get_column("auc_se").cast(pl.Float64).fill_null(np.nan).to_numpy()
-        n_pos = joined.get_column("n_pos").cast(pl.Float64).fill_null(0).to_numpy()
-        n_neg = joined.get_column("n_neg").cast(pl.Float64).fill_null(0).to_numpy()
-        z = _z(confidence)
-        lo, hi = np.clip(value - z * se, 0, 1), np.clip(value + z * se, 0, 1)
-        den = n_pos + n_neg
-        x = value * den
-        empty_note = "AUC needs both positives and negatives in the group"
-        undefined = (n_pos == 0) | (n_neg == 0)
-        value = np.where(undefined, np.nan, value)
-    else:  # pragma: no cover - the registry holds only the kinds above
-        raise ValueError(metric.kind)
-    note = np.where(np.isnan(value), empty_note, None)
+    else:
+        raise ValueError(f"estimate() does not compute {metric.kind!r} metrics")
     undefined = np.isnan(value)
-    return _assemble(
-        base,
-        metric,
-        value,
-        np.where(undefined, np.nan, lo),
-        np.where(undefined, np.nan, hi),
-        den,
-        note,
-        x,
-        se,
+    return {
+        "value": value,
+        "lo": np.where(undefined, np.nan, lo),
+        "hi": np.where(undefined, np.nan, hi),
+        "den": den,
+        "x": x,
+        "se": se,
+        "note": np.where(undefined, empty_note, None),
+    }
+
+
+def _estimate_auc(stats, keys, auc_table, confidence) -> dict[str, np.ndarray]:
+    from aidebt import stats as st
+
+    aucs = st.auc_delong(auc_table, keys)
+    joined = stats.select(keys).join(aucs, on=keys, how="left", nulls_equal=True) if keys else aucs
+    value, se, n_pos, n_neg = (
+        joined.get_column(c).cast(pl.Float64).fill_null(fill).to_numpy()
+        for c, fill in (("auc", np.nan), ("auc_se", np.nan), ("n_pos", 0), ("n_neg", 0))
     )
+    z = _z(confidence)
+    undefined = (n_pos == 0) | (n_neg == 0) | np.isnan(value)
+    value = np.where(undefined, np.nan, value)
+    return {
+        "value": value,
+        "lo": np.where(undefined, np.nan, np.clip(value - z * se, 0, 1)),
+        "hi": np.where(undefined, np.nan, np.clip(value + z * se, 0, 1)),
+        "den": n_pos + n_neg,
+        "x": value * (n_pos + n_neg),
+        "se": se,
+        "note": np.where(undefined, "AUC needs both positives and negatives in the group", None),
+    }
 
 
-def _assemble(base, metric, value, lo, hi, den, note, x, se) -> pl.DataFrame:
+def _assemble(base: list[pl.Series], metric: Metric, est: dict[str, np.ndarray]) -> pl.DataFrame:
     def num(a):
         return pl.Series(np.asarray(a, dtype=float), nan_to_null=True)
 
-    columns = pl.DataFrame(
-        {
-            "metric": pl.Series([metric.name] * len(value), dtype=pl.String),
-            "value": num(value),
-            "ci_low": num(lo),
-            "ci_high": num(hi),
-            "n": pl.Series(np.asarray(den, dtype=float)),
-            "note": pl.Series(list(note), dtype=pl.String),
-            "_x": pl.Series(np.asarray(x, dtype=float)),
-            "_se": num(se),
-        }
+    length = len(est["value"])
+    return pl.DataFrame(
+        [
+            *base,
+            pl.Series("metric", [metric.name] * length, dtype=pl.String),
+            num(est["value"]).alias("value"),
+            num(est["lo"]).alias("ci_low"),
+            num(est["hi"]).alias("ci_high"),
+            pl.Series("n", np.asarray(est["den"], dtype=float)),
+            pl.Series("note", list(est["note"]), dtype=pl.String),
+            pl.Series("_x", np.asarray(est["x"], dtype=float)),
+            num(est["se"]).alias("_se"),
+        ]
     )
-    return pl.concat([base, columns], how="horizontal") if base.width else columns
 
 
 def _z(confidence: float) -> float:
