@@ -176,7 +176,7 @@ def latest_month(data: Any = None, time: str = "ts") -> str:
 
 
 def _month_span(frame: pl.LazyFrame, time: str) -> str:
-    lo, hi = frame.select(pl.col(time).min(), pl.col(time).max()).collect().row(0)
+    lo, hi = frame.select(lo=pl.col(time).min(), hi=pl.col(time).max()).collect().row(0)
     if lo is None:
         return "the data has no rows"
     return f"the data covers {lo:%Y-%m} to {hi:%Y-%m}"

@@ -48,7 +48,7 @@ def _jsonable(value: Any, name: str) -> Any:
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        return value if math.isfinite(value) else None  # JSON has no NaN/inf
+        return float(value) if math.isfinite(value) else None  # JSON has no NaN/inf
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:  # numpy / polars scalar

@@ -1,0 +1,248 @@
+"""The ``aidebt`` command: ``demo``, ``report``, ``list``.
+
+Each subcommand is a pair of functions: ``add_<name>_parser(subparsers)`` declares its
+options and ``cmd_<name>(args) -> int`` runs it; :data:`COMMANDS` lists the ``add_``
+functions. A new subcommand is one more pair and one more entry.
+
+Exit codes: 0 success; 1 the work ran and failed (a notebook raised); 2 bad input
+(unknown parameter, missing file, month without rows, bad option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from aidebt.errors import AidebtError, NotebookFailedError, ReportError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+DEMO_DATA = "demo_data"
+DEMO_REPORTS = "reports"
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return not args.no_progress
+
+
+def _add_common_render_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", help="reports folder (default: the config's, else ./reports)")
+    p.add_argument(
+        "--notebooks",
+        dest="notebooks_dir",
+        metavar="DIR",
+        help="render notebooks from DIR, not aidebt's",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+# -- demo ---------------------------------------------------------------------------
+
+
+def add_demo_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="write the demo data and render every notebook for its latest month",
+        description="Write the demo data to demo_data/, render every notebook for the "
+        "latest month into reports/, and print the path of reports/index.html.",
+    )
+    p.add_argument("--data-dir", default=DEMO_DATA, help=f"where to write the data ({DEMO_DATA})")
+    _add_common_render_options(p)
+    p.set_defaults(func=cmd_demo, out=None)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from aidebt.datasets import write_demo
+    from aidebt.report import latest_month, render
+
+    paths = write_demo(args.data_dir)
+    month = latest_month(paths["production"], "ts")
+    print(f"demo data: {paths['production']} and {paths['eval']}; rendering {month}")
+    result = render(
+        "all",
+        month=month,
+        data=paths["production"],
+        eval_data=paths["eval"],
+        out=Path(args.out or DEMO_REPORTS),
+        notebooks_dir=args.notebooks_dir,
+        progress=_progress(args),
+    )
+    _print_published(result)
+    print(result.index.resolve())
+    return EXIT_OK
+
+
+# -- report -------------------------------------------------------------------------
+
+
+def add_report_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="render notebooks for a month into offline, versioned HTML",
+        description="Render NOTEBOOK (or all notebooks) for --month into "
+        "OUT/YYYY-MM/NAME.html with the executed notebook and manifest.json. A rerun "
+        "of the same month adds a revision; nothing published is ever overwritten.",
+    )
+    p.add_argument(
+        "notebooks",
+        nargs="*",
+        metavar="NOTEBOOK",
+        help="notebook names or .ipynb paths, or 'all' (default)",
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", metavar="FILE", help="audit.toml: data path and column roles")
+    source.add_argument("--data", metavar="PATH", help="the data: a parquet file or folder, or CSV")
+    p.add_argument("--month", required=True, metavar="YYYY-MM", help="the month to report on")
+    p.add_argument(
+        "-p",
+        "--parameter",
+        dest="parameters",
+        action="append",
+        nargs=2,
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help='a notebook parameter; VALUE is YAML (-p segments "[region, tier]")',
+    )
+    p.add_argument("--with-code", action="store_true", help="show code cells in the HTML")
+    p.add_argument(
+        "--min-n",
+        type=_non_negative_int,
+        metavar="N",
+        help="suppress groups with fewer than N rows in the shared reports",
+    )
+    _add_common_render_options(p)
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from aidebt.report import parse_value, render
+
+    parameters = {name: parse_value(value) for name, value in args.parameters}
+    result = render(
+        args.notebooks or "all",
+        month=args.month,
+        data=args.data,
+        config=args.config,
+        parameters=parameters,
+        out=args.out,
+        with_code=args.with_code,
+        min_n=args.min_n,
+        notebooks_dir=args.notebooks_dir,
+        progress=_progress(args),
+    )
+    _print_published(result)
+    return EXIT_OK
+
+
+def _print_published(result) -> None:
+    for item in result.published:
+        print(f"published {item.html}")
+    if result.index is not None:
+        print(f"index     {result.index}")
+
+
+# -- list ---------------------------------------------------------------------------
+
+
+def add_list_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "list",
+        help="list the report notebooks and their parameters",
+        description="List the notebooks 'aidebt report all' renders, with their parameters.",
+    )
+    p.add_argument(
+        "--notebooks",
+        dest="notebooks_dir",
+        metavar="DIR",
+        help="list notebooks in DIR, not aidebt's",
+    )
+    p.set_defaults(func=cmd_list)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    import nbformat
+
+    from aidebt.report import list_notebooks
+    from aidebt.report.notebooks import inspect_parameters, notebook_title
+
+    paths = list_notebooks(args.notebooks_dir)
+    if not paths:
+        print("no notebooks found")
+        return EXIT_OK
+    for path in paths:
+        title = notebook_title(nbformat.read(path, as_version=4), path.stem)
+        print(f"{path.stem}: {title}")
+        for param in inspect_parameters(path).values():
+            note = f"  # {param.help}" if param.help else ""
+            print(f"    {param.name} = {param.source}{note}")
+    return EXIT_OK
+
+
+# -- main ---------------------------------------------------------------------------
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_demo_parser,
+    add_report_parser,
+    add_list_parser,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aidebt",
+        description="Audit the silent debt of production AI features.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``aidebt`` command line; return the exit code.
+
+    Examples
+    --------
+    >>> main(["list", "--notebooks", "/nonexistent"])
+    no notebooks found
+    0
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse already printed
+        return int(exc.code or 0)
+    try:
+        return args.func(args)
+    except NotebookFailedError as exc:
+        for failure in exc.failures:
+            print(f"aidebt: error: {failure}", file=sys.stderr)
+        if exc.result is not None:
+            _print_published(exc.result)
+        return EXIT_FAILED
+    except ReportError as exc:
+        print(f"aidebt: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except AidebtError as exc:
+        print(f"aidebt: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

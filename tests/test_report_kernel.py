@@ -1,0 +1,95 @@
+"""What notebooks call: key figures, escaped prose, the kernel setup."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import nbformat
+import numpy as np
+import pytest
+
+from aidebt.errors import InvalidArgumentError
+from aidebt.report import escape, markdown, record
+from aidebt.report.kernel import FIGURE_MIMETYPE, collect_figures, setup
+
+
+@pytest.fixture
+def displayed(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, raw=False: shown.append(obj))
+    return shown
+
+
+def test_record_emits_a_figure_output_with_plain_json(displayed):
+    record("accuracy", np.float64(0.912))
+    record("when", dt.date(2026, 11, 30))
+    record("groups", {"worst": "ja", "n": np.int64(12)})
+    record("nan", float("nan"))
+    values = [d[FIGURE_MIMETYPE] for d in displayed]
+    assert values == [
+        {"name": "accuracy", "value": 0.912},
+        {"name": "when", "value": "2026-11-30"},
+        {"name": "groups", "value": {"worst": "ja", "n": 12}},
+        {"name": "nan", "value": None},
+    ]
+    assert displayed[0]["text/plain"] == "accuracy = 0.912"
+
+
+def test_record_refuses_what_json_cannot_hold(displayed):
+    with pytest.raises(InvalidArgumentError, match="takes a number"):
+        record("table", object())
+    with pytest.raises(InvalidArgumentError, match="non-empty name"):
+        record("", 1)
+
+
+def test_collect_figures_reads_them_back_last_one_wins():
+    nb = nbformat.v4.new_notebook()
+    out = nbformat.v4.new_output
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            outputs=[
+                out("display_data", data={FIGURE_MIMETYPE: {"name": "a", "value": 1}}),
+                out("stream", name="stdout", text="x"),
+            ]
+        ),
+        nbformat.v4.new_markdown_cell("text"),
+        nbformat.v4.new_code_cell(
+            outputs=[
+                out("display_data", data={FIGURE_MIMETYPE: {"name": "a", "value": 2}}),
+                out("display_data", data={FIGURE_MIMETYPE: {"name": "b", "value": "x"}}),
+            ]
+        ),
+    ]
+    assert collect_figures(nb) == {"a": 2, "b": "x"}
+
+
+def test_markdown_escapes_values_not_the_template():
+    md = markdown(
+        "**Worst**: {group} at {rate:.1%} ({col})",
+        group="<img src=x onerror=alert(1)>",
+        rate=0.8123,
+        col="free_tier*",
+    )
+    assert md.data == (
+        "**Worst**: &lt;img src=x onerror=alert\\(1\\)&gt; at 81.2% (free\\_tier\\*)"
+    )
+
+
+def test_escape_quotes_and_brackets():
+    assert escape('"[x](javascript:1)"') == "&quot;\\[x\\]\\(javascript:1\\)&quot;"
+
+
+def test_setup_makes_altair_emit_the_spec_under_a_json_mimetype():
+    import altair as alt
+    import polars as pl
+
+    previous = alt.renderers.active
+    try:
+        setup()
+        bundle = alt.Chart(pl.DataFrame({"a": [1]})).mark_point().encode(x="a")._repr_mimebundle_()
+        bundle = bundle[0] if isinstance(bundle, tuple) else bundle
+        (mimetype,) = [m for m in bundle if m.startswith("application/vnd.vegalite.")]
+        assert mimetype.endswith("+json")  # nbformat rejects altair 6's ".v6.json"
+        assert bundle[mimetype]["mark"] in ("point", {"type": "point"})
+    finally:
+        alt.renderers.enable(previous)
