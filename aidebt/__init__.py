@@ -12,7 +12,21 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from aidebt import datasets, errors, metrics, stats
+from aidebt.compare import Comparison, compare
+from aidebt.decay import Changepoints, Crossing, Decay, Trend, decay
 from aidebt.disaggregate import Disaggregation, disaggregate
+from aidebt.drift import (
+    Coverage,
+    Drift,
+    DriftOverTime,
+    DriftProfile,
+    coverage,
+    drift,
+    drift_over_time,
+    drift_profile,
+)
+from aidebt.gates import GateCheck, check
+from aidebt.simpson import Simpson, simpson
 
 try:
     __version__ = version("aidebt")
@@ -20,11 +34,30 @@ except PackageNotFoundError:  # running from a source tree without an install
     __version__ = "0.0.0"
 
 __all__ = [
+    "Comparison",
+    "Changepoints",
+    "Coverage",
+    "Crossing",
+    "Decay",
     "Disaggregation",
+    "GateCheck",
+    "Simpson",
+    "Drift",
+    "DriftOverTime",
+    "DriftProfile",
+    "Trend",
     "__version__",
+    "check",
+    "compare",
+    "coverage",
     "datasets",
+    "decay",
     "disaggregate",
+    "drift",
+    "drift_over_time",
+    "drift_profile",
     "errors",
     "metrics",
+    "simpson",
     "stats",
 ]

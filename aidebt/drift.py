@@ -1,0 +1,1165 @@
+"""Distribution shift with honest thresholds, and how well an eval set still covers traffic.
+
+Every function here counts rows per value (or per bin) in one group-by pass in the
+engine that holds the data (:func:`aidebt.aggregate.value_counts`), then compares the
+small count tables:
+
+- **categorical** columns: Jensen-Shannon distance (base 2, in [0, 1]) and a chi-square
+  test of homogeneity of the reference and current counts;
+- **numeric** columns: the population stability index (PSI) on quantile bins fixed on the
+  reference and stored in a :class:`DriftProfile`, so that every month is measured on the
+  same bins, and a Kolmogorov-Smirnov statistic on a fine grid of reference quantiles;
+- ``drifted`` comes from a test whose threshold depends on the sample sizes, never from a
+  fixed 0.1 / 0.25 PSI rule (which fires on most small samples even when nothing moved).
+
+The PSI null distribution is a parametric bootstrap of the homogeneity null: reference and
+current bin counts are redrawn as multinomials at the pooled bin proportions with the
+observed sample sizes, ``n_sim`` times (vectorized), and the PSI recomputed with the same
+smoothing. ``psi_threshold`` is its ``1 - alpha`` quantile: the PSI that would be
+surprising for these sample sizes. Empty bins get half a count added on both sides before
+the PSI is computed (so a category new in the current data gives a large but finite
+PSI); the distance and the tests use the raw counts.
+
+:func:`coverage` measures the decay of a golden eval set: per production period, the
+share of traffic in segments the eval set barely covers, the distance between the eval
+mix and the production mix, and the eval metric post-stratified to the period's mix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import narwhals as nw
+import numpy as np
+import polars as pl
+from scipy import stats as sps
+from scipy.spatial.distance import jensenshannon
+
+from aidebt import aggregate, frames
+from aidebt import metrics as mreg
+from aidebt import stats as st
+from aidebt.decay import Every, _as_date, epoch_days
+from aidebt.errors import ColumnTypeError, InvalidArgumentError
+from aidebt.results import Result
+
+__all__ = [
+    "Coverage",
+    "Drift",
+    "DriftOverTime",
+    "DriftProfile",
+    "coverage",
+    "drift",
+    "drift_over_time",
+    "drift_profile",
+]
+
+_SMOOTH = 0.5  # counts added to every bin before the PSI (Jeffreys-style), see module doc
+_MAX_LEVELS = 1000
+
+
+# --------------------------------------------------------------------------------------
+# The reference profile: bins fixed on the reference, and its counts
+# --------------------------------------------------------------------------------------
+@dataclass
+class ColumnProfile:
+    """One column of a :class:`DriftProfile`.
+
+    ``edges`` (numeric) are the interior PSI bin edges, quantiles of the reference; a value
+    ``v`` falls in bin ``sum(v > edge)`` (bins are closed on the right). ``fine_edges`` are
+    the finer quantile grid of the KS statistic; ``fine_to_bin`` maps each fine bin to its
+    PSI bin. ``counts`` are the reference's weighted counts per key (a category, or a fine
+    bin number as a string; ``(missing)`` for null/NaN).
+    """
+
+    name: str
+    kind: str
+    edges: list[float] = field(default_factory=list)
+    fine_edges: list[float] = field(default_factory=list)
+    fine_to_bin: list[int] = field(default_factory=list)
+    counts: dict[str, float] = field(default_factory=dict)
+
+    def key_expr(self, dtype: Any) -> nw.Expr:
+        """Row -> its key as a string (a category, or the fine bin number)."""
+        col = nw.col(self.name)
+        if dtype.is_float():
+            col = nw.when(col.is_nan()).then(None).otherwise(col)
+        if self.kind == "categorical":
+            if dtype == nw.Boolean:
+                col = nw.when(col).then(nw.lit("true")).when(~col).then(nw.lit("false"))
+            return col.cast(nw.String)
+        if not self.fine_edges:
+            return nw.when(col.is_null()).then(None).otherwise(nw.lit(0)).cast(nw.String)
+        index = nw.sum_horizontal(*((col > float(e)).cast(nw.Int64) for e in self.fine_edges))
+        return nw.when(col.is_null()).then(None).otherwise(index).cast(nw.String)
+
+    def bin_labels(self) -> list[str]:
+        """Readable PSI bin labels: '<= 0.12', '(0.12, 0.34]', '> 0.9'."""
+        e = self.edges
+        if not e:
+            return ["all values"]
+        out = [f"<= {e[0]:.4g}"]
+        out += [f"({a:.4g}, {b:.4g}]" for a, b in zip(e[:-1], e[1:], strict=True)]
+        return [*out, f"> {e[-1]:.4g}"]
+
+
+class DriftProfile:
+    """Reference distributions with their bins, reusable across periods and runs.
+
+    Build it once with :func:`drift_profile` (or take ``Drift.profile``); pass it as the
+    ``reference`` of :func:`drift` or :func:`drift_over_time` so that every month is
+    measured on the same bins. ``table`` lists the reference shares per column and bin.
+    """
+
+    def __init__(self, columns: dict[str, ColumnProfile], n: float, bins: int) -> None:
+        self.columns = columns
+        self.n = n
+        self.bins = bins
+
+    @property
+    def table(self) -> pl.DataFrame:
+        rows = []
+        for prof in self.columns.values():
+            keys, ref = _psi_counts(prof, prof.counts)
+            labels = prof.bin_labels() if prof.kind == "numeric" else keys
+            total = sum(ref) or 1.0
+            for lab, r in zip(labels, ref, strict=False):
+                rows.append(
+                    {"column": prof.name, "kind": prof.kind, "bin": lab, "n": r, "share": r / total}
+                )
+        return pl.DataFrame(
+            rows,
+            schema={
+                "column": pl.String,
+                "kind": pl.String,
+                "bin": pl.String,
+                "n": pl.Float64,
+                "share": pl.Float64,
+            },
+        )
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(f"{c} ({p.kind})" for c, p in self.columns.items())
+        return f"DriftProfile of {self.n:,.0f} reference rows: {kinds}"
+
+
+def _kinds(
+    frame: nw.LazyFrame, columns: Sequence[str] | None, categorical: Sequence[str], skip: set[str]
+) -> dict[str, str]:
+    schema = frames.columns(frame)
+    names = [c for c in schema if c not in skip] if columns is None else frames.as_list(columns)
+    frames.require_columns(frame, names, role="a drift column")
+    frames.require_columns(frame, categorical, role="a categorical column")
+    kinds = {}
+    for name in names:
+        dtype = schema[name]
+        if frames.is_temporal(dtype):
+            if columns is None:
+                continue
+            raise ColumnTypeError(
+                f"Column {name!r} is a {dtype}: drift compares value distributions, not time. "
+                "Use drift_over_time(..., time=...) to follow drift month by month."
+            )
+        numeric = dtype.is_numeric() and dtype != nw.Boolean and name not in categorical
+        kinds[name] = "numeric" if numeric else "categorical"
+    if not kinds:
+        raise InvalidArgumentError("No column to compare: pass columns=[...].")
+    return kinds
+
+
+def drift_profile(
+    reference: Any,
+    columns: str | Sequence[str] | None = None,
+    *,
+    bins: int = 10,
+    ks_bins: int = 100,
+    weight: str | None = None,
+    categorical: str | Sequence[str] | None = None,
+) -> DriftProfile:
+    """Fix the bins of each numeric column on the reference, and count the reference.
+
+    Parameters
+    ----------
+    reference
+        The reference data (any input aidebt reads).
+    columns
+        Columns to profile (default: every column but dates and ``weight``).
+    bins
+        PSI bins per numeric column: edges at the reference's ``1/bins`` quantiles
+        (duplicates merged, so a column with few values gets fewer bins).
+    ks_bins
+        The finer quantile grid on which the KS statistic is computed (rounded up to a
+        multiple of ``bins``, so that PSI bins are unions of grid cells).
+    weight
+        Frequency weights of the reference.
+    categorical
+        Numeric columns to treat as categories (codes, small integers).
+
+    Examples
+    --------
+    >>> import aidebt as ad
+    >>> p = drift_profile(ad.datasets.demo_eval(500), ["score", "intent"])
+    >>> p.columns["score"].kind, len(p.columns["score"].edges)
+    ('numeric', 9)
+    """
+    if not isinstance(bins, int) or bins < 2:
+        raise InvalidArgumentError(f"bins={bins!r} must be an integer >= 2, e.g. 10.")
+    if not isinstance(ks_bins, int) or ks_bins < bins:
+        raise InvalidArgumentError(f"ks_bins={ks_bins!r} must be an integer >= bins.")
+    ks_bins = bins * -(-ks_bins // bins)
+    frame = frames.to_lazy(reference)
+    frames.require_columns(frame, [weight], role="weight")
+    kinds = _kinds(frame, columns, frames.as_list(categorical), {weight} if weight else set())
+    schema = frames.columns(frame)
+    numeric = [c for c, k in kinds.items() if k == "numeric"]
+    profiles = {c: ColumnProfile(c, k) for c, k in kinds.items()}
+    if numeric:
+        # Quantiles in the engine (linear interpolation: the one every backend supports).
+        # Frequency weights are not used for the edges (the counts are weighted).
+        qs = np.arange(1, ks_bins) / ks_bins
+        quantiles = _quantiles(frame, numeric, schema, qs)
+        step = ks_bins // bins
+        for c in numeric:
+            values = quantiles[c]
+            values = values[np.isfinite(values)]
+            fine = np.unique(values)
+            coarse = np.unique(values[step - 1 :: step]) if values.size else values
+            prof = profiles[c]
+            prof.fine_edges = [float(v) for v in fine]
+            prof.edges = [float(v) for v in coarse]
+            # Fine bin i holds (fine[i-1], fine[i]]; its PSI bin counts coarse edges below it.
+            lower = np.r_[-np.inf, fine]
+            prof.fine_to_bin = [int(np.searchsorted(coarse, v, side="right")) for v in lower]
+    counts = _count(frame, profiles, schema, weight=weight)
+    total = 0.0
+    for c, prof in profiles.items():
+        part = counts.filter(pl.col("column") == c)
+        prof.counts = dict(zip(part["value"].to_list(), part["n"].to_list(), strict=True))
+        total = max(total, float(part["n"].sum()))
+    return DriftProfile(profiles, total, bins)
+
+
+def _quantiles(frame: nw.LazyFrame, numeric: list[str], schema, qs: np.ndarray) -> dict:
+    """Quantiles of each numeric column (NaN as null) in the engine: one small query.
+
+    Linear interpolation, the one method every backend supports. On polars all the
+    quantiles of a column come from one expression; elsewhere one narwhals expression per
+    quantile (SQL engines share the sort).
+    """
+    if frame.implementation.is_polars():
+        native = frame.to_native()
+        exprs = []
+        for c in numeric:
+            col = pl.col(c).cast(pl.Float64).fill_nan(None)
+            exprs.append(col.quantile(list(map(float, qs)), interpolation="linear").alias(c))
+        row = native.select(exprs).collect().row(0, named=True)
+        return {c: np.array(row[c] or [], dtype=float) for c in numeric}
+    exprs = []
+    for j, c in enumerate(numeric):
+        col = nw.col(c)
+        if schema[c].is_float():
+            col = nw.when(col.is_nan()).then(None).otherwise(col)
+        exprs += [
+            col.quantile(float(q), interpolation="linear").alias(f"_q{j}_{i}")
+            for i, q in enumerate(qs)
+        ]
+    row = frame.select(exprs).collect(backend="polars").to_native().row(0)
+    return {
+        c: np.array(row[j * len(qs) : (j + 1) * len(qs)], dtype=float)
+        for j, c in enumerate(numeric)
+    }
+
+
+def _count(frame, profiles, schema, *, weight=None, derived_keys=None) -> pl.DataFrame:
+    """One pass: weighted counts per (derived keys, column, key).
+
+    On polars the fine bin of a numeric value is a binary search (``search_sorted``) added
+    lazily to the same query; other engines get the portable sum of comparisons.
+    """
+    stack = {}
+    if frame.implementation.is_polars():
+        extra = {}
+        for i, (c, p) in enumerate(profiles.items()):
+            if p.kind == "numeric" and p.fine_edges:
+                col = pl.col(c).cast(pl.Float64).fill_nan(None)
+                edges = pl.lit(pl.Series(p.fine_edges, dtype=pl.Float64))
+                name = f"__aidebt_bin_{i}"
+                extra[name] = (
+                    pl.when(col.is_null())
+                    .then(None)
+                    .otherwise(edges.search_sorted(col, side="left"))
+                    .cast(pl.Int64)
+                )
+                stack[c] = nw.col(name)
+        if extra:
+            frame = nw.from_native(frame.to_native().with_columns(**extra))
+    for c, p in profiles.items():
+        stack.setdefault(c, p.key_expr(schema[c]))
+    return aggregate.value_counts(frame, weight=weight, derived_keys=derived_keys, stack=stack)
+
+
+# --------------------------------------------------------------------------------------
+# Comparing two count vectors
+# --------------------------------------------------------------------------------------
+def _psi_counts(prof: ColumnProfile, counts: dict[str, float]) -> tuple[list[str], list[float]]:
+    """Counts per PSI bin (numeric: fine bins merged; plus (missing) when present)."""
+    if prof.kind == "categorical":
+        keys = sorted(counts)
+        return keys, [counts[k] for k in keys]
+    n_bins = len(prof.edges) + 1
+    out = np.zeros(n_bins)
+    for key, n in counts.items():
+        if key == frames.MISSING_GROUP:
+            continue
+        out[prof.fine_to_bin[int(key)] if prof.fine_to_bin else 0] += n
+    keys = [str(i) for i in range(n_bins)]
+    vals = list(out)
+    if frames.MISSING_GROUP in counts or frames.MISSING_GROUP in prof.counts:
+        keys.append(frames.MISSING_GROUP)
+        vals.append(counts.get(frames.MISSING_GROUP, 0.0))
+    return keys, vals
+
+
+def _aligned(
+    prof: ColumnProfile, cur: dict[str, float]
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Reference and current counts on the same bins (the union of categories)."""
+    if prof.kind == "categorical":
+        keys = sorted(set(prof.counts) | set(cur))
+        return (
+            keys,
+            np.array([prof.counts.get(k, 0.0) for k in keys]),
+            np.array([cur.get(k, 0.0) for k in keys]),
+        )
+    merged = {**dict.fromkeys(prof.counts, 0.0), **cur}
+    keys, c = _psi_counts(prof, merged)
+    _, r = _psi_counts(prof, {**dict.fromkeys(cur, 0.0), **prof.counts})
+    return keys, np.asarray(r, dtype=float), np.asarray(c, dtype=float)
+
+
+def psi(ref: np.ndarray, cur: np.ndarray, smooth: float = _SMOOTH) -> np.ndarray:
+    """Population stability index of count vectors (last axis = bins), smoothed.
+
+    ``sum((c - r) * log(c / r))`` over bin shares, after adding ``smooth`` to every count
+    of both sides so that an empty bin gives a finite value.
+
+    Examples
+    --------
+    >>> round(float(psi(np.array([50, 50]), np.array([50, 50]))), 6)
+    0.0
+    """
+    ref = np.asarray(ref, dtype=float) + smooth
+    cur = np.asarray(cur, dtype=float) + smooth
+    r = ref / ref.sum(axis=-1, keepdims=True)
+    c = cur / cur.sum(axis=-1, keepdims=True)
+    return np.sum((c - r) * np.log(c / r), axis=-1)
+
+
+def psi_null(ref: np.ndarray, cur: np.ndarray, *, n_sim: int = 2000, seed: int = 0) -> np.ndarray:
+    """Bootstrap draws of the PSI when both samples come from the same distribution.
+
+    Both count vectors are redrawn as multinomials at the pooled shares with their own
+    sizes (rounded to whole rows), and the smoothed PSI recomputed: the null distribution
+    of the PSI at these sample sizes. The chi-square approximation ``PSI * n_eff ~
+    chi2(bins - 1)``, ``n_eff = 1 / (1/n_ref + 1/n_cur)``, is its large-sample limit.
+    """
+    ref, cur = np.asarray(ref, dtype=float), np.asarray(cur, dtype=float)
+    pooled = (ref + cur) / (ref.sum() + cur.sum())
+    rng = np.random.default_rng(seed)
+    n_ref, n_cur = int(round(ref.sum())), int(round(cur.sum()))
+    sim_r = rng.multinomial(max(n_ref, 1), pooled, size=n_sim)
+    sim_c = rng.multinomial(max(n_cur, 1), pooled, size=n_sim)
+    return psi(sim_r, sim_c)
+
+
+def _compare(
+    prof: ColumnProfile, cur_counts: dict[str, float], *, alpha: float, n_sim: int, seed: int
+) -> dict[str, Any]:
+    keys, r, c = _aligned(prof, cur_counts)
+    n_ref, n_cur = float(r.sum()), float(c.sum())
+    out: dict[str, Any] = {"kind": prof.kind, "n_reference": n_ref, "n": n_cur, "bins": len(keys)}
+    if n_cur == 0 or n_ref == 0:
+        return {**out, "note": "no rows" if n_cur == 0 else "no reference rows"}
+    if prof.kind == "categorical" and len(keys) > _MAX_LEVELS:
+        return {**out, "note": f"{len(keys)} distinct values (an identifier?): not compared"}
+    out["distance"] = float(jensenshannon(r / n_ref, c / n_cur, base=2))
+    value = float(psi(r, c))
+    null = psi_null(r, c, n_sim=n_sim, seed=seed)
+    out["psi"] = value
+    out["psi_threshold"] = float(np.quantile(null, 1 - alpha))
+    out["psi_p_value"] = float((1 + np.sum(null >= value - 1e-12)) / (n_sim + 1))
+    share_change = c / n_cur - r / n_ref
+    top = int(np.argmax(np.abs(share_change)))
+    label = keys[top]
+    if prof.kind == "numeric" and label != frames.MISSING_GROUP:
+        label = prof.bin_labels()[int(label)]
+    out["top_change"] = f"{label}: {r[top] / n_ref:.1%} -> {c[top] / n_cur:.1%}"
+    if prof.kind == "categorical":
+        used = (r + c) > 0
+        if used.sum() < 2:
+            chi2, p = 0.0, 1.0
+        else:
+            chi2, p, _, _ = sps.chi2_contingency(np.vstack([r[used], c[used]]), correction=False)
+        out.update(chi2=float(chi2), chi2_p_value=float(p), p_value=float(p), test="chi-square")
+    else:
+        out.update(p_value=out["psi_p_value"], test="PSI bootstrap")
+        out.update(_ks(prof, cur_counts))
+    return out
+
+
+def _ks(prof: ColumnProfile, cur: dict[str, float]) -> dict[str, float]:
+    """KS distance on the fine grid of reference quantiles (a lower bound of the exact
+    statistic: the two CDFs are compared at the grid points only), with the asymptotic
+    two-sample p-value (conservative for the same reason)."""
+    k = len(prof.fine_edges) + 1
+    r, c = np.zeros(k), np.zeros(k)
+    for counts, arr in ((prof.counts, r), (cur, c)):
+        for key, n in counts.items():
+            if key != frames.MISSING_GROUP:
+                arr[int(key)] += n
+    if r.sum() == 0 or c.sum() == 0:
+        return {}
+    d = float(np.max(np.abs(np.cumsum(r) / r.sum() - np.cumsum(c) / c.sum())))
+    en = r.sum() * c.sum() / (r.sum() + c.sum())
+    return {"ks": d, "ks_p_value": float(sps.kstwo.sf(d, max(int(round(en)), 1)))}
+
+
+_COLUMNS = [
+    "column",
+    "kind",
+    "n_reference",
+    "n",
+    "distance",
+    "psi",
+    "psi_threshold",
+    "psi_p_value",
+    "ks",
+    "ks_p_value",
+    "chi2",
+    "chi2_p_value",
+    "test",
+    "p_value",
+    "drifted",
+    "top_change",
+    "bins",
+    "note",
+]
+_FLOAT = {
+    "n_reference",
+    "n",
+    "distance",
+    "psi",
+    "psi_threshold",
+    "psi_p_value",
+    "ks",
+    "ks_p_value",
+    "chi2",
+    "chi2_p_value",
+    "p_value",
+}
+
+
+def _frame(rows: list[dict], lead: dict[str, Any]) -> pl.DataFrame:
+    schema = {
+        **lead,
+        **{c: pl.Float64 if c in _FLOAT else pl.String for c in _COLUMNS},
+        "drifted": pl.Boolean,
+        "bins": pl.Int64,
+    }
+    return pl.DataFrame([{c: r.get(c) for c in schema} for r in rows], schema=schema)
+
+
+def _flag(table: pl.DataFrame, alpha: float, adjust: str | None, min_effect) -> pl.DataFrame:
+    p = table.get_column("p_value").fill_null(np.nan).to_numpy()
+    p_adj = st.adjust_pvalues(p, adjust)
+    effect = pl.lit(True)
+    if min_effect is not None:
+        effect = pl.col("distance") >= float(min_effect)
+    return table.with_columns(
+        p_adjusted=pl.Series(p_adj, nan_to_null=True),
+    ).with_columns(drifted=((pl.col("p_adjusted") < alpha) & effect).fill_null(False))
+
+
+def _check_common(alpha, n_sim) -> None:
+    if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise InvalidArgumentError(f"alpha={alpha!r} must be between 0 and 1, e.g. 0.05.")
+    if not isinstance(n_sim, int) or n_sim < 100:
+        raise InvalidArgumentError(f"n_sim={n_sim!r} must be an integer >= 100.")
+
+
+# --------------------------------------------------------------------------------------
+# drift
+# --------------------------------------------------------------------------------------
+class Drift(Result):
+    """Result of :func:`drift`.
+
+    Attributes
+    ----------
+    table : polars.DataFrame
+        One row per column: ``column``, ``kind``, ``n_reference``, ``n``, ``distance``
+        (Jensen-Shannon, base 2, on categories or PSI bins), ``psi``, ``psi_threshold``
+        (the PSI that would be surprising at these sample sizes), ``psi_p_value``, ``ks``
+        and ``ks_p_value`` (numeric), ``chi2`` and ``chi2_p_value`` (categorical), ``test``
+        and ``p_value`` (the test behind the flag), ``p_adjusted``, ``drifted``,
+        ``top_change`` (the bin whose share moved most) and ``note``.
+    profile : DriftProfile
+        The reference bins and counts, to measure later data on the same bins.
+    """
+
+    title = "Drift"
+
+    def __init__(self, table: pl.DataFrame, profile: DriftProfile, alpha: float) -> None:
+        super().__init__(table)
+        self.profile = profile
+        self.alpha = alpha
+
+    def summary(self) -> list[str]:
+        moved = self.table.filter(pl.col("drifted")).sort("distance", descending=True)
+        lines = []
+        for r in moved.iter_rows(named=True):
+            stat = (
+                f"PSI {r['psi']:.3f} vs {r['psi_threshold']:.3f} expected by chance"
+                if r["kind"] == "numeric"
+                else f"chi-square p={r['p_value']:.2g}"
+            )
+            lines.append(
+                f"{r['column']} drifted (JS distance {r['distance']:.3f}; {stat}); largest "
+                f"change {r['top_change']}."
+            )
+        steady = self.table.filter(~pl.col("drifted") & pl.col("p_value").is_not_null())
+        if steady.height:
+            lines.append(
+                f"No drift detected at level {self.alpha:g} in: {', '.join(steady['column'])}."
+            )
+        return lines
+
+    def chart(self, **kwargs: Any):
+        """A one-period heat map of the distances (see :func:`aidebt.charts.drift_heatmap`)."""
+        from aidebt import charts
+
+        return charts.drift_heatmap(self.table.with_columns(period=pl.lit("current")), **kwargs)
+
+    def _display_table(self) -> pl.DataFrame:
+        return self.table.select(
+            "column",
+            "kind",
+            "n",
+            "distance",
+            "psi",
+            "psi_threshold",
+            "p_value",
+            "drifted",
+            "top_change",
+        )
+
+
+def drift(
+    reference: Any,
+    current: Any,
+    columns: str | Sequence[str] | None = None,
+    *,
+    bins: int = 10,
+    weight: str | None = None,
+    categorical: str | Sequence[str] | None = None,
+    alpha: float = 0.05,
+    adjust: str | None = None,
+    min_effect: float | None = None,
+    n_sim: int = 2000,
+    seed: int = 0,
+) -> Drift:
+    """Compare the distribution of each column between a reference and current data.
+
+    Parameters
+    ----------
+    reference
+        Reference data, or a :class:`DriftProfile` (``Drift.profile`` of an earlier run):
+        numeric bins are then exactly those of the earlier run.
+    current
+        The data to compare.
+    columns
+        Columns to compare (default: every column of the reference but dates and weight).
+    bins
+        PSI bins per numeric column, at reference quantiles.
+    weight
+        Frequency-weight column (in both frames).
+    categorical
+        Numeric columns to treat as categories.
+    alpha
+        Level of the tests behind ``drifted``: chi-square for categorical columns, the
+        bootstrap PSI null for numeric ones. At ``alpha=0.05`` a column that did not drift
+        is flagged about 5% of the time whatever the sample size.
+    adjust
+        Multiple-comparison adjustment across columns (``"holm"``, ``"bh"``; default none).
+    min_effect
+        Optionally also require a JS distance of at least this much (with very large
+        samples a negligible shift is still significant).
+    n_sim, seed
+        Bootstrap draws of the PSI null, and their seed.
+
+    Returns
+    -------
+    Drift
+        ``.table`` (one row per column), ``.profile``, ``.summary()``, ``.chart()``.
+
+    Examples
+    --------
+    >>> import aidebt as ad
+    >>> logs = ad.datasets.demo(5_000)
+    >>> first = logs.filter(logs["ts"].dt.month() == 10)
+    >>> last = logs.filter((logs["ts"].dt.month() == 11) & (logs["ts"].dt.year() == 2026))
+    >>> r = ad.drift(first, last, ["intent", "region", "score"])
+    >>> dict(zip(r.table["column"], r.table["drifted"]))
+    {'intent': True, 'region': False, 'score': True}
+    """
+    _check_common(alpha, n_sim)
+    if isinstance(reference, DriftProfile):
+        profile = reference
+        if columns is not None:
+            missing = [c for c in frames.as_list(columns) if c not in profile.columns]
+            if missing:
+                raise InvalidArgumentError(
+                    f"Columns {missing} are not in the reference profile "
+                    f"({', '.join(profile.columns)}): build a profile that includes them."
+                )
+            profile = DriftProfile(
+                {c: profile.columns[c] for c in frames.as_list(columns)}, profile.n, profile.bins
+            )
+    else:
+        profile = drift_profile(
+            reference, columns, bins=bins, weight=weight, categorical=categorical
+        )
+    frame = frames.to_lazy(current)
+    frames.require_columns(frame, list(profile.columns), role="a drift column")
+    counts = _count(frame, profile.columns, frames.columns(frame), weight=weight)
+    rows = []
+    for i, (c, prof) in enumerate(profile.columns.items()):
+        part = counts.filter(pl.col("column") == c)
+        cur = dict(zip(part["value"].to_list(), part["n"].to_list(), strict=True))
+        rows.append({"column": c, **_compare(prof, cur, alpha=alpha, n_sim=n_sim, seed=seed + i)})
+    table = _flag(_frame(rows, {}), alpha, adjust, min_effect)
+    return Drift(table, profile, alpha)
+
+
+# --------------------------------------------------------------------------------------
+# drift over time
+# --------------------------------------------------------------------------------------
+class DriftOverTime(Result):
+    """Result of :func:`drift_over_time`.
+
+    Attributes
+    ----------
+    table : polars.DataFrame
+        Long: one row per (column, period) with ``period`` first, then the columns of
+        :class:`Drift` (``distance``, ``psi``, ``psi_threshold``, ``p_value``,
+        ``drifted``...).
+    profile : DriftProfile
+        The reference bins and counts.
+    """
+
+    title = "Drift over time"
+
+    def __init__(
+        self, table: pl.DataFrame, profile: DriftProfile, alpha: float, every: Every, reference: str
+    ) -> None:
+        super().__init__(table)
+        self.profile = profile
+        self.alpha = alpha
+        self.every = every
+        self.reference = reference
+
+    def wide(self, value: str = "distance") -> pl.DataFrame:
+        """The columns x periods table of one measure (``distance``, ``psi``, ``p_value``,
+        ``drifted``...): one row per column, one column per period.
+
+        Examples
+        --------
+        >>> import aidebt as ad
+        >>> r = ad.drift_over_time(ad.datasets.demo(2_000, months=3), "ts", ["intent"])
+        >>> r.wide().columns
+        ['column', '2025-10-01', '2025-11-01', '2025-12-01']
+        """
+        if value not in self.table.columns:
+            raise InvalidArgumentError(f"value={value!r} is not a column of the drift table.")
+        return self.table.with_columns(pl.col("period").cast(pl.String)).pivot(
+            on="period", index="column", values=value, maintain_order=True
+        )
+
+    @property
+    def matrix(self) -> pl.DataFrame:
+        """``wide("distance")``: Jensen-Shannon distance, columns x periods."""
+        return self.wide("distance")
+
+    def summary(self) -> list[str]:
+        lines = [f"Reference: {self.reference}."]
+        flagged = self.table.filter(pl.col("drifted"))
+        for col, part in flagged.group_by("column", maintain_order=True):
+            part = part.sort("period")
+            worst = part.sort("distance", descending=True).row(0, named=True)
+            lines.append(
+                f"{col[0]} drifted in {part.height} of {self.table.filter(pl.col('column') == col[0]).height} "
+                f"periods, first in {self.every.label(self.every.index_of(part['period'][0]))}; "
+                f"largest JS distance {worst['distance']:.3f} in "
+                f"{self.every.label(self.every.index_of(worst['period']))} ({worst['top_change']})."
+            )
+        steady = sorted(set(self.table["column"]) - set(flagged["column"]))
+        if steady:
+            lines.append(f"No drift detected in: {', '.join(steady)}.")
+        return lines
+
+    def chart(self, **kwargs: Any):
+        """Heat map: columns x periods, colour = JS distance, a dot where drifted."""
+        from aidebt import charts
+
+        return charts.drift_heatmap(self.table, **kwargs)
+
+
+def _period_filter(frame, time, every, reference):
+    """The reference rows of drift_over_time, and a description of them."""
+    col = nw.col(time)
+    if isinstance(reference, str) and reference == "first":
+        first = (
+            frame.select(every.index(col).min().alias("p")).collect(backend="polars").to_native()
+        )["p"][0]
+        if first is None:
+            raise InvalidArgumentError(f"Column {time!r} has no values: nothing to compare.")
+        return frame.filter(
+            every.index(col) == int(first)
+        ), f"the first period ({every.label(first)})"
+    if isinstance(reference, (tuple, list)) and len(reference) == 2:
+        lo, hi = (_as_date(v, "reference") for v in reference)
+        days = epoch_days(col)
+        import datetime as dt
+
+        lo_d, hi_d = ((d - dt.date(1970, 1, 1)).days for d in (lo, hi))
+        return (
+            frame.filter((days >= lo_d) & (days < hi_d)),
+            f"rows from {lo.isoformat()} to before {hi.isoformat()}",
+        )
+    if isinstance(reference, str):
+        p = every.index_of(reference)
+        return frame.filter(every.index(col) == p), f"the period {every.label(p)}"
+    return None, None
+
+
+def drift_over_time(
+    data: Any,
+    time: str,
+    columns: str | Sequence[str] | None = None,
+    every: str = "1mo",
+    reference: Any = "first",
+    *,
+    bins: int = 10,
+    weight: str | None = None,
+    categorical: str | Sequence[str] | None = None,
+    alpha: float = 0.05,
+    adjust: str | None = None,
+    min_effect: float | None = None,
+    n_sim: int = 2000,
+    seed: int = 0,
+) -> DriftOverTime:
+    """Drift of each column in every period against one fixed reference: columns x periods.
+
+    Parameters
+    ----------
+    data
+        The data over time (any input aidebt reads).
+    time
+        Date/Datetime column.
+    columns
+        Columns to follow (default: every column but ``time``, dates and ``weight``).
+    every
+        Period length (``"1w"``, ``"1mo"``, ``"1q"``...; see :func:`aidebt.decay`).
+    reference
+        ``"first"`` (the first period, default), a period (``"2026-01"``), a
+        ``(start, end)`` pair of dates (rows with ``start <= time < end``), a
+        :class:`DriftProfile`, or separate reference data. The numeric bins are fixed on
+        it once, so every period is measured on the same bins.
+    bins, weight, categorical, alpha, adjust, min_effect, n_sim, seed
+        As in :func:`drift`; ``adjust`` runs over every (column, period) test.
+
+    Returns
+    -------
+    DriftOverTime
+        ``.table`` (long: period, column, measures), ``.wide(value)`` and ``.matrix`` (the
+        columns x periods table), ``.chart()`` (heat map), ``.summary()``.
+
+    Examples
+    --------
+    >>> import aidebt as ad
+    >>> r = ad.drift_over_time(ad.datasets.demo(5_000), "ts", ["intent", "region"])
+    >>> r.wide("drifted").filter(pl.col("column") == "intent").row(0)[-3:]
+    (True, True, True)
+    """
+    _check_common(alpha, n_sim)
+    ev = Every.parse(every)
+    frame = frames.to_lazy(data)
+    if not isinstance(time, str):
+        raise InvalidArgumentError(f"time={time!r} must be the name of a Date/Datetime column.")
+    frames.require_columns(frame, [time], role="time")
+    schema = frames.columns(frame)
+    if not frames.is_temporal(schema[time]):
+        raise ColumnTypeError(
+            f"Column {time!r} (time) has type {schema[time]} with values such as "
+            f"{frames.sample_values(frame, time)}; drift_over_time needs a Date or Datetime "
+            f"column. Parse it first, e.g. pl.col({time!r}).str.to_datetime()."
+        )
+    if columns is None:
+        skip = {time, *([weight] if weight else [])}
+        columns = [c for c, d in schema.items() if c not in skip and not frames.is_temporal(d)]
+    if isinstance(reference, DriftProfile):
+        profile, described = reference, "a stored profile"
+        missing = [c for c in frames.as_list(columns) if c not in profile.columns]
+        if missing:
+            raise InvalidArgumentError(f"Columns {missing} are not in the reference profile.")
+    else:
+        ref_frame, described = _period_filter(frame, time, ev, reference)
+        if ref_frame is None:
+            ref_frame, described = frames.to_lazy(reference), "separate reference data"
+        profile = drift_profile(
+            ref_frame, columns, bins=bins, weight=weight, categorical=categorical
+        )
+        if profile.n == 0:
+            raise InvalidArgumentError(
+                f"The reference ({described}) has no rows: choose another reference."
+            )
+    cols = {c: profile.columns[c] for c in frames.as_list(columns)}
+    counts = _count(frame, cols, schema, weight=weight, derived_keys={"_p": ev.index(nw.col(time))})
+    counts = counts.filter(pl.col("_p").is_not_null()).with_columns(pl.col("_p").cast(pl.Int64))
+    if counts.height == 0:
+        raise InvalidArgumentError(f"Column {time!r} has no values: nothing to compare.")
+    lo, hi = int(counts["_p"].min()), int(counts["_p"].max())
+    rows = []
+    for p in range(lo, hi + 1):
+        in_period = counts.filter(pl.col("_p") == p)
+        for i, (c, prof) in enumerate(cols.items()):
+            part = in_period.filter(pl.col("column") == c)
+            cur = dict(zip(part["value"].to_list(), part["n"].to_list(), strict=True))
+            row = {
+                "_p": p,
+                "column": c,
+                **_compare(prof, cur, alpha=alpha, n_sim=n_sim, seed=seed + i),
+            }
+            if not cur:
+                row["note"] = "no rows in this period (a gap)"
+            rows.append(row)
+    table = _flag(_frame(rows, {"_p": pl.Int64}), alpha, adjust, min_effect)
+    period = pl.Series("period", ev.start(table["_p"].to_numpy())).cast(pl.Date)
+    table = table.with_columns(period).select(
+        "period", *[c for c in table.columns if c not in ("_p", "period")]
+    )
+    return DriftOverTime(table, profile, alpha, ev, described)
+
+
+# --------------------------------------------------------------------------------------
+# coverage: golden-set decay
+# --------------------------------------------------------------------------------------
+class Coverage(Result):
+    """Result of :func:`coverage`: how well the eval set still represents production.
+
+    Attributes
+    ----------
+    table : polars.DataFrame
+        One row per production period: ``period``, ``rows`` (production rows),
+        ``uncovered_share`` (traffic in segments with fewer than ``k`` eval examples),
+        ``unseen_share`` (traffic in segments absent from the eval set), ``js_distance``
+        (eval mix vs production mix), ``top_uncovered``; with labels: ``metric``,
+        ``value``, ``ci_low``, ``ci_high`` (the eval metric post-stratified to the period's
+        production mix), ``n_eff`` (its Kish effective sample size), ``covered_share``
+        (the traffic it speaks for), ``raw_value``, ``raw_ci_low``, ``raw_ci_high``,
+        ``raw_n`` (the eval metric as it is) and ``gap`` (post-stratified - raw: the eval
+        set's decay).
+    segments : polars.DataFrame
+        Per period and segment: production share, eval examples, covered flag.
+    """
+
+    title = "Eval-set coverage"
+
+    def __init__(self, table, segments, *, by, k, metric, every, confidence) -> None:
+        super().__init__(table)
+        self.segments = segments
+        self.by = by
+        self.k = k
+        self.metric = metric
+        self.every = every
+        self.confidence = confidence
+
+    def _label(self, period) -> str:
+        if period is None or self.every is None:
+            return "production"
+        return self.every.label(self.every.index_of(period))
+
+    def summary(self) -> list[str]:
+        t = self.table
+        if t.height == 0:
+            return []
+        first, last = t.row(0, named=True), t.row(-1, named=True)
+        lines = [
+            f"In {self._label(last['period'])}, {last['uncovered_share']:.0%} of production "
+            f"traffic falls in segments ({', '.join(self.by)}) with fewer than {self.k} eval "
+            f"examples ({first['uncovered_share']:.0%} in {self._label(first['period'])}); "
+            f"largest: {last['top_uncovered'] or 'none'}."
+        ]
+        lines.append(
+            f"Jensen-Shannon distance between the eval mix and production: "
+            f"{first['js_distance']:.3f} in {self._label(first['period'])}, "
+            f"{last['js_distance']:.3f} in {self._label(last['period'])}."
+        )
+        if self.metric is not None and last.get("value") is not None:
+            gap = last["gap"]
+            pts = 100 * gap if self.metric.kind == "proportion" else gap
+            unit = " points" if self.metric.kind == "proportion" else ""
+            verb = "overstates" if gap < 0 else "understates"
+            lines.append(
+                f"Re-weighted to {self._label(last['period'])}'s traffic, the eval {self.metric.name} "
+                f"is {last['value']:.3f} ({last['ci_low']:.3f} to {last['ci_high']:.3f}, effective "
+                f"n {last['n_eff']:,.0f}) against {last['raw_value']:.3f} raw: the raw eval set "
+                f"{verb} it by {abs(pts):.1f}{unit}"
+                + (
+                    f" (and says nothing about the {1 - last['covered_share']:.0%} of traffic "
+                    "in segments it never saw)."
+                    if last["covered_share"] < 0.999
+                    else "."
+                )
+            )
+        return lines
+
+    def chart(self, **kwargs: Any):
+        """Uncovered share and distance per period; post-stratified vs raw eval metric."""
+        from aidebt import charts
+
+        return charts.coverage_chart(
+            self.table, metric=self.metric.name if self.metric else None, **kwargs
+        )
+
+
+def coverage(
+    eval_data: Any,
+    production: Any,
+    by: str | Sequence[str],
+    time: str | None = None,
+    every: str = "1mo",
+    y_true: str | None = None,
+    y_pred: str | None = None,
+    *,
+    metric: str = "accuracy",
+    k: int = 30,
+    weight: str | None = None,
+    eval_weight: str | None = None,
+    confidence: float = 0.95,
+    pos_label: Any = None,
+) -> Coverage:
+    """Golden-set decay: does the eval set still represent each period's traffic?
+
+    Parameters
+    ----------
+    eval_data
+        The eval (golden) set.
+    production
+        Production rows (labels not needed).
+    by
+        Segment column(s), present in both.
+    time, every
+        Production time column and period length; ``time=None`` compares with all of
+        production at once.
+    y_true, y_pred
+        Label and prediction columns of the eval set: with them, the eval metric is
+        post-stratified to each period's production mix.
+    metric
+        A proportion (``accuracy``, ``fnr``...) or a mean metric.
+    k
+        A segment with fewer than ``k`` eval examples counts as uncovered.
+    weight, eval_weight
+        Frequency weights of production and of the eval set.
+    confidence
+        Interval level.
+
+    Returns
+    -------
+    Coverage
+        ``.table`` per period (see :class:`Coverage`), ``.segments``, ``.summary()``,
+        ``.chart()``.
+
+    Notes
+    -----
+    Post-stratification: with ``w_s`` the period's production share of segment ``s``
+    (renormalised over the segments the eval set has labeled examples for) and ``m_s``
+    the eval metric in it, the estimate is ``sum(w_s m_s)``. Its Kish effective sample
+    size is ``1 / sum(w_s^2 / n_s)`` (``n_s`` the segment's metric denominator); the
+    interval is Wilson's at that effective size for proportions, normal with
+    ``se^2 = sum(w_s^2 se_s^2)`` for means. Production shares are treated as known (they
+    come from far more rows than the eval set has). Segments absent from the eval set
+    cannot be re-weighted: ``covered_share`` says how much traffic the estimate speaks for.
+
+    Examples
+    --------
+    >>> import aidebt as ad
+    >>> c = ad.coverage(ad.datasets.demo_eval(3_000), ad.datasets.demo(5_000), by="intent",
+    ...                 time="ts", y_true="y_true", y_pred="y_pred")
+    >>> round(c.table["uncovered_share"][-1], 2)
+    0.38
+    """
+    by_cols = frames.as_list(by)
+    if not by_cols:
+        raise InvalidArgumentError("coverage needs segment columns: pass by='intent' or a list.")
+    confidence = st.check_confidence(confidence)
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise InvalidArgumentError(f"k={k!r} must be a positive integer, e.g. 30.")
+    ev_frame, prod = frames.to_lazy(eval_data), frames.to_lazy(production)
+    frames.require_columns(ev_frame, by_cols, role="a segment column of eval_data")
+    frames.require_columns(prod, by_cols, role="a segment column of production")
+    m = None
+    if y_true is not None or y_pred is not None:
+        m = mreg.get(metric)
+        if m.kind not in ("proportion", "mean"):
+            raise InvalidArgumentError(
+                f"coverage post-stratifies proportions and means; {m.name!r} is a {m.kind} and "
+                "is not a weighted average of per-segment values. Use e.g. 'accuracy' or 'fnr'."
+            )
+        from aidebt.disaggregate import _roles
+
+        roles = _roles([m], {}, y_true, y_pred, None, eval_weight, pos_label)
+        need = {"y_sum"} if m.kind == "mean" and m.total == "y_sum" else set()
+        ev_stats = aggregate.sufficient_stats(ev_frame, by_cols, roles, need=need)
+    else:
+        ev_stats = aggregate.value_counts(ev_frame, by_cols, weight=eval_weight)
+    ev = None
+    derived = None
+    if time is not None:
+        frames.require_columns(prod, [time], role="time")
+        dtype = frames.columns(prod)[time]
+        if not frames.is_temporal(dtype):
+            raise ColumnTypeError(
+                f"Column {time!r} (time) has type {dtype} with values such as "
+                f"{frames.sample_values(prod, time)}; coverage needs a Date or Datetime column. "
+                f"Parse it first, e.g. pl.col({time!r}).str.to_datetime()."
+            )
+        ev = Every.parse(every)
+        derived = {"_p": ev.index(nw.col(time))}
+    prod_counts = aggregate.value_counts(prod, by_cols, weight=weight, derived_keys=derived)
+    if derived is None:
+        prod_counts = prod_counts.with_columns(_p=pl.lit(0, pl.Int64))
+    prod_counts = prod_counts.filter(pl.col("_p").is_not_null()).with_columns(
+        pl.col("_p").cast(pl.Int64)
+    )
+    if prod_counts.height == 0:
+        raise InvalidArgumentError("production has no rows (with a time value): nothing to cover.")
+
+    eval_n = ev_stats.select(*by_cols, pl.col("n").cast(pl.Float64).alias("eval_n"))
+    seg_metric = None
+    raw = None
+    if m is not None:
+        values = mreg.evaluate(ev_stats, by_cols, m, confidence=confidence)
+        seg_metric = values.select(
+            *by_cols,
+            pl.col("value").alias("m_value"),
+            pl.col("n").alias("m_n"),
+            pl.col("_se").alias("m_se"),
+        )
+        raw = mreg.evaluate(
+            aggregate.rollup(ev_stats, by_cols, []), [], m, confidence=confidence
+        ).row(0, named=True)
+
+    # Segment table per period: production share, eval count, metric.
+    seg = (
+        prod_counts.with_columns(
+            share=pl.col("n") / pl.col("n").sum().over("_p"),
+        )
+        .join(eval_n, on=by_cols, how="left")
+        .with_columns(pl.col("eval_n").fill_null(0.0))
+    )
+    if seg_metric is not None:
+        seg = seg.join(seg_metric, on=by_cols, how="left")
+    seg = seg.with_columns(covered=pl.col("eval_n") >= k)
+
+    eval_total = float(eval_n["eval_n"].sum())
+    eval_share = (
+        {tuple(r[:-1]): r[-1] / eval_total for r in eval_n.iter_rows()} if eval_total else {}
+    )
+    rows = []
+    z = float(sps.norm.ppf(0.5 + confidence / 2))
+    for (p,), part in seg.sort("_p").group_by("_p", maintain_order=True):
+        keys = [tuple(r) for r in part.select(by_cols).iter_rows()]
+        share = part["share"].to_numpy()
+        union = sorted(set(keys) | set(eval_share))
+        prod_vec = np.array([dict(zip(keys, share, strict=True)).get(u, 0.0) for u in union])
+        eval_vec = np.array([eval_share.get(u, 0.0) for u in union])
+        js = float(jensenshannon(prod_vec, eval_vec, base=2)) if eval_total else np.nan
+        uncovered = part.filter(~pl.col("covered")).sort("share", descending=True)
+        top = None
+        if uncovered.height:
+            r0 = uncovered.row(0, named=True)
+            name = " / ".join(f"{c}={r0[c]}" for c in by_cols)
+            top = f"{name} ({r0['share']:.0%} of traffic, {r0['eval_n']:.0f} eval examples)"
+        row = {
+            "_p": p,
+            "rows": float(part["n"].sum()),
+            "segments": part.height,
+            "uncovered_share": float(uncovered["share"].sum()),
+            "unseen_share": float(part.filter(pl.col("eval_n") == 0)["share"].sum()),
+            "js_distance": js,
+            "top_uncovered": top,
+        }
+        if m is not None:
+            row.update(_poststratify(part, m, confidence, z), metric=m.name)
+            row.update(
+                raw_value=raw["value"],
+                raw_ci_low=raw["ci_low"],
+                raw_ci_high=raw["ci_high"],
+                raw_n=raw["n"],
+            )
+            row["gap"] = (
+                row["value"] - raw["value"]
+                if row["value"] is not None and raw["value"] is not None
+                else None
+            )
+        rows.append(row)
+    table = pl.DataFrame(rows, infer_schema_length=None)
+    if ev is not None:
+        period = pl.Series("period", ev.start(table["_p"].to_numpy())).cast(pl.Date)
+    else:
+        period = pl.Series("period", [None] * table.height, dtype=pl.Date)
+    table = table.with_columns(period).select(
+        "period", *[c for c in table.columns if c not in ("_p", "period")]
+    )
+    segments = seg.with_columns(
+        period=pl.Series(ev.start(seg["_p"].to_numpy())).cast(pl.Date)
+        if ev
+        else pl.lit(None, pl.Date)
+    ).select(
+        "period",
+        *by_cols,
+        pl.col("n").alias("production_n"),
+        "share",
+        "eval_n",
+        "covered",
+        *(["m_value"] if m is not None else []),
+    )
+    if m is not None:
+        segments = segments.rename({"m_value": "eval_value"})
+    return Coverage(table, segments, by=by_cols, k=k, metric=m, every=ev, confidence=confidence)
+
+
+def _poststratify(part: pl.DataFrame, m: mreg.Metric, confidence: float, z: float) -> dict:
+    ok = part.filter(pl.col("m_value").is_not_null() & (pl.col("m_n") > 0))
+    covered = float(ok["share"].sum())
+    if ok.height == 0 or covered == 0:
+        return {
+            "value": None,
+            "ci_low": None,
+            "ci_high": None,
+            "n_eff": None,
+            "covered_share": covered,
+        }
+    w = ok["share"].to_numpy() / covered
+    v = ok["m_value"].to_numpy()
+    n = ok["m_n"].to_numpy()
+    value = float(np.sum(w * v))
+    n_eff = float(1 / np.sum(w**2 / n))
+    if m.kind == "proportion":
+        lo, hi = st.proportion_ci(np.array([value * n_eff]), np.array([n_eff]), confidence)
+        lo, hi = float(lo[0]), float(hi[0])
+    else:
+        se = float(np.sqrt(np.sum(w**2 * ok["m_se"].fill_null(np.nan).to_numpy() ** 2)))
+        lo, hi = value - z * se, value + z * se
+    return {"value": value, "ci_low": lo, "ci_high": hi, "n_eff": n_eff, "covered_share": covered}
