@@ -192,12 +192,61 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- check --------------------------------------------------------------------------
+
+
+def add_check_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "check",
+        help="check the readiness stages and rollback triggers of audit.toml",
+        description="Check the [gates.*] stages and [rollback] triggers of --config on "
+        "--month (default: the latest month of the data). Exit 0 when every stage passes "
+        "(or --stage and the stages before it) and no rollback trigger fired, 1 when a "
+        "criterion fails or a trigger fired, 2 for bad input.",
+    )
+    p.add_argument("--config", required=True, metavar="FILE", help="audit.toml with [gates.*]")
+    p.add_argument("--month", metavar="YYYY-MM", help="the month to check (default: latest)")
+    p.add_argument("--data", metavar="PATH", help="the data (default: the config's [data] path)")
+    p.add_argument("--stage", metavar="NAME", help="pass when NAME and the stages before it pass")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="list every failing check, not the first 8"
+    )
+    p.set_defaults(func=cmd_check)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from aidebt.gates import check
+    from aidebt.report.data import parse_month
+
+    if args.month is not None:
+        parse_month(args.month)
+    try:
+        result = check(args.config, data=args.data, month=args.month)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        print(f"aidebt: error: cannot read the data: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    ok = result.passes(args.stage) if args.stage else result.passed
+    print(result.verdict(limit=None if args.verbose else 8))
+    if result.rollback:
+        print("FAIL: a rollback trigger fired.")
+        return EXIT_FAILED
+    if not ok:
+        target = args.stage or result.stages[-1]
+        print(f"FAIL: {target} is not reached.")
+        return EXIT_FAILED
+    print(f"PASS: {args.stage or 'every stage'} reached.")
+    return EXIT_OK
+
+
 # -- main ---------------------------------------------------------------------------
 
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_demo_parser,
     add_report_parser,
     add_list_parser,
+    add_check_parser,
 ]
 
 

@@ -1,0 +1,690 @@
+"""Version comparison: each version against a baseline, overall and per segment.
+
+One group-by pass (:func:`aidebt.aggregate.sufficient_stats`, grouped by the version
+column and every segment column at once) builds the small table; the overall and
+per-segment rows are re-sums of it. Each version is compared with the baseline on the
+same rows' worth of statistics (:mod:`aidebt.stats`): the difference with its interval,
+a p-value adjusted over every comparison, and a Simpson guard: a segment-adjusted
+(Mantel-Haenszel-weighted) difference that says when the aggregate comparison points the
+other way from the comparison within segments.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from aidebt import aggregate, frames
+from aidebt import metrics as mreg
+from aidebt import stats as st
+from aidebt.disaggregate import ALL, _pairwise, _roles, _unique
+from aidebt.errors import InvalidArgumentError, did_you_mean
+from aidebt.results import Result
+from aidebt.simpson import VERDICTS
+from aidebt.simpson import _verdict as simpson_verdict
+
+__all__ = ["Comparison", "SimpsonWarning", "compare"]
+
+_PUBLIC = [
+    "metric",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n",
+    "baseline",
+    "baseline_value",
+    "baseline_n",
+    "diff",
+    "diff_ci_low",
+    "diff_ci_high",
+    "p_value",
+    "p_adjusted",
+    "significant",
+    "verdict",
+    "small_n",
+    "adjusted_diff",
+    "adjusted_ci_low",
+    "adjusted_ci_high",
+    "adjusted_by",
+    "simpson",
+    "note",
+]
+
+
+class SimpsonWarning(UserWarning):
+    """The aggregate comparison of two versions disagrees with the segment-adjusted one."""
+
+
+class Comparison(Result):
+    """Result of :func:`compare`.
+
+    Attributes
+    ----------
+    table : polars.DataFrame
+        One row per (version, segment, metric), versions other than the baseline only: the
+        version column, the segment columns (``(all)`` where a row does not split on
+        one: the overall row has ``(all)`` in every segment column), ``metric``,
+        ``value``/``ci_low``/``ci_high``/``n`` for the version, ``baseline``,
+        ``baseline_value``, ``baseline_n``, ``diff`` (version minus baseline) with
+        ``diff_ci_low``/``diff_ci_high``, ``p_value``, ``p_adjusted`` (over every row),
+        ``significant``, ``verdict`` (``better``, ``worse``, ``higher``, ``lower`` or
+        ``no clear difference``), ``small_n`` (either side's denominator under
+        ``min_n``) and, on overall rows, the Simpson guard: ``adjusted_diff`` with its
+        interval, ``adjusted_by`` (the segment column) and ``simpson`` (``reversal``,
+        ``attenuation``, ``amplification`` or ``none``), the most serious over the
+        segment columns. ``note`` says why a value is missing.
+    guard : polars.DataFrame
+        The Simpson guard for every (version, metric, segment column): ``stratifier``,
+        ``aggregate_diff`` and its interval, ``adjusted_diff`` and its interval,
+        ``strata`` (segments with both versions) and ``verdict``.
+    baseline : str
+        The baseline version.
+    """
+
+    title = "Version comparison"
+
+    def __init__(
+        self,
+        table: pl.DataFrame,
+        guard: pl.DataFrame,
+        *,
+        version: str,
+        baseline: str,
+        by: list[str],
+        metrics: list[str],
+        confidence: float,
+        min_n: int,
+        adjust: str | None,
+        outcome_hint: dict[str, str],
+    ) -> None:
+        super().__init__(table)
+        self.guard = guard
+        self.version = version
+        self.baseline = baseline
+        self.by = by
+        self.metrics = metrics
+        self.confidence = confidence
+        self.min_n = min_n
+        self.adjust = adjust
+        self._outcome_hint = outcome_hint
+
+    @property
+    def overall(self) -> pl.DataFrame:
+        """The overall rows (every segment column ``(all)``)."""
+        cond = pl.lit(True)
+        for c in self.by:
+            cond = cond & (pl.col(c) == ALL)
+        return self.table.filter(cond)
+
+    @property
+    def reversals(self) -> pl.DataFrame:
+        """The guard rows whose aggregate comparison reverses within segments."""
+        return self.guard.filter(pl.col("verdict") == "reversal")
+
+    def simpson_hint(self, row: dict[str, Any]) -> str:
+        """The ``ad.simpson`` call that examines a guard row."""
+        outcome = self._outcome_hint.get(row["metric"])
+        out = repr(outcome) if outcome else "<0/1 outcome column>"
+        return (
+            f"ad.simpson(data, outcome={out}, compare={self.version!r}, "
+            f"strata=[{row['stratifier']!r}], baseline={self.baseline!r})"
+        )
+
+    def summary(self) -> list[str]:
+        """The overall verdict per version and metric, then segment findings and the guard."""
+        lines = []
+        for row in self.overall.iter_rows(named=True):
+            v = row[self.version]
+            if row["diff"] is None:
+                lines.append(f"{row['metric']}: {v} vs {self.baseline}: {row['note']}.")
+                continue
+            lines.append(
+                f"{row['metric']}: {v} {row['value']:.3f} vs {self.baseline} "
+                f"{row['baseline_value']:.3f}, difference {row['diff']:+.3f} "
+                f"[{row['diff_ci_low']:+.3f}, {row['diff_ci_high']:+.3f}], "
+                f"adjusted p={row['p_adjusted']:.2g}: {row['verdict']}."
+            )
+        segments = self.table.join(self.overall, on=self.table.columns, how="anti")
+        worse = segments.filter(pl.col("significant") & (pl.col("verdict") == "worse")).sort(
+            "p_adjusted"
+        )
+        for row in worse.head(5).iter_rows(named=True):
+            where = _segment_label(row, self.by)
+            lines.append(
+                f"{row[self.version]} is worse than {self.baseline} on {row['metric']} in "
+                f"{where}: {row['value']:.3f} vs {row['baseline_value']:.3f} "
+                f"({row['diff']:+.3f} [{row['diff_ci_low']:+.3f}, {row['diff_ci_high']:+.3f}])."
+            )
+        for row in self.guard.filter(pl.col("verdict") != "none").iter_rows(named=True):
+            lines.append(_guard_sentence(row, self, self.version))
+        return lines
+
+    def chart(self, metric: str | Sequence[str] | None = None, *, width: int = 420):
+        """Differences to the baseline with their intervals, per segment; zero as a rule.
+
+        The overall row comes first; the Simpson guard's segment-adjusted difference is
+        drawn under it (as ``adjusted for <column>``) so a reversal is visible at once.
+        """
+        import altair as alt
+
+        names = (
+            self.metrics if metric is None else [mreg.get(m).name for m in frames.as_list(metric)]
+        )
+        t = self.table.filter(pl.col("metric").is_in(names)).with_columns(
+            segment=_segment_expr(self.by),
+            kind=pl.lit("difference"),
+            version=pl.col(self.version),
+        )
+        rows = t.select(
+            "version",
+            "segment",
+            "metric",
+            "diff",
+            "diff_ci_low",
+            "diff_ci_high",
+            "value",
+            "baseline_value",
+            "n",
+            "baseline_n",
+            "kind",
+        )
+        adjusted = self.guard.filter(pl.col("metric").is_in(names)).select(
+            pl.col(self.version).alias("version"),
+            ("overall, adjusted for " + pl.col("stratifier")).alias("segment"),
+            "metric",
+            pl.col("adjusted_diff").alias("diff"),
+            pl.col("adjusted_ci_low").alias("diff_ci_low"),
+            pl.col("adjusted_ci_high").alias("diff_ci_high"),
+            pl.lit(None, pl.Float64).alias("value"),
+            pl.lit(None, pl.Float64).alias("baseline_value"),
+            pl.lit(None, pl.Float64).alias("n"),
+            pl.lit(None, pl.Float64).alias("baseline_n"),
+            pl.lit("segment-adjusted").alias("kind"),
+        )
+        data = pl.concat([rows, adjusted], how="vertical_relaxed")
+        order = data.get_column("segment").unique(maintain_order=True).to_list()
+        order = sorted(order, key=lambda s: (not s.startswith("overall"), s))
+        tooltip = [
+            alt.Tooltip("version:N"),
+            alt.Tooltip("segment:N"),
+            alt.Tooltip("metric:N"),
+            alt.Tooltip("diff:Q", format="+.3f", title=f"difference to {self.baseline}"),
+            alt.Tooltip("diff_ci_low:Q", format="+.3f", title="interval low"),
+            alt.Tooltip("diff_ci_high:Q", format="+.3f", title="interval high"),
+            alt.Tooltip("value:Q", format=".3f", title="version value"),
+            alt.Tooltip("baseline_value:Q", format=".3f", title="baseline value"),
+            alt.Tooltip("n:Q", format=",.0f", title="n (version)"),
+            alt.Tooltip("baseline_n:Q", format=",.0f", title="n (baseline)"),
+        ]
+        y = alt.Y("segment:N", sort=order, title=None)
+        color = alt.Color("kind:N", title=None)
+        base = alt.Chart().encode(y=y, tooltip=tooltip, color=color)
+        bars = base.mark_rule(strokeWidth=2).encode(
+            x=alt.X("diff_ci_low:Q", title=f"difference to {self.baseline} (with interval)"),
+            x2="diff_ci_high:Q",
+        )
+        points = base.mark_point(size=60, filled=True).encode(x="diff:Q")
+        zero = alt.Chart().mark_rule(color="#c0392b", strokeDash=[4, 3]).encode(x=alt.datum(0))
+        layered = alt.layer(bars, points, zero, data=data).properties(
+            width=width, height=alt.Step(16)
+        )
+        return (
+            layered.facet(row=alt.Row("metric:N", title=None), column=alt.Column("version:N"))
+            .resolve_scale(x="independent")
+            .properties(title=f"Each version minus {self.baseline}; red line: no difference")
+        )
+
+    def _display_table(self) -> pl.DataFrame:
+        return self.table.select(
+            self.version,
+            *self.by,
+            "metric",
+            "value",
+            "baseline_value",
+            "diff",
+            "diff_ci_low",
+            "diff_ci_high",
+            "p_adjusted",
+            "verdict",
+            "simpson",
+        )
+
+
+def compare(
+    data: Any,
+    version: str,
+    baseline: Any = None,
+    y_true: str | None = None,
+    y_pred: str | None = None,
+    metrics: str | Sequence[str] = ("accuracy",),
+    by: str | Sequence[str] | None = None,
+    weight: str | None = None,
+    *,
+    y_score: str | None = None,
+    confidence: float = 0.95,
+    adjust: str | None = "holm",
+    min_n: int = 30,
+    ci: str = "wilson",
+    pos_label: Any = None,
+    warn: bool = True,
+) -> Comparison:
+    """Compare each version with a baseline, overall and per segment, with a Simpson guard.
+
+    Parameters
+    ----------
+    data
+        Any input :func:`aidebt.disaggregate` accepts (polars, pandas, arrow, DuckDB,
+        Spark, a path).
+    version
+        The column that names the version (a prompt, a model, an A/B arm).
+    baseline
+        The version every other one is compared with; default: the first in sorted order.
+    y_true, y_pred
+        Label and prediction columns (0/1 or booleans; ``pos_label`` for other values).
+        Null labels are unlabeled rows, as in :func:`aidebt.disaggregate`.
+    metrics
+        Registry names (``accuracy``, ``fnr``, ``prevalence``, ``f1``, ``auc``, ...).
+    by
+        Segment column(s). Each column is compared on its own (one row per level), and
+        each is used as a stratifier by the Simpson guard.
+    weight
+        Frequency-weight column (pre-aggregated data).
+    y_score
+        Score column, for ``mean_score``, ``brier`` and ``auc``.
+    confidence
+        Level of every interval.
+    adjust
+        Multiple-comparison adjustment over every (version, segment, metric) test:
+        ``"holm"`` (default), ``"bh"``, ``"bonferroni"`` or ``None``.
+    min_n
+        Rows where either side's metric denominator is below this are flagged ``small_n``.
+    ci
+        Interval for each side's proportions (``"wilson"``, ``"jeffreys"``, ``"exact"``).
+    warn
+        Emit a :class:`SimpsonWarning` when an aggregate comparison reverses within the
+        segments of a ``by`` column.
+
+    Returns
+    -------
+    Comparison
+        ``.table``, ``.overall``, ``.guard``, ``.reversals``, ``.summary()``,
+        ``.chart()``.
+
+    Notes
+    -----
+    Differences of proportions use Newcombe's interval and the pooled z test; means a
+    Welch t interval; F1 and AUC a normal interval from both standard errors (the same
+    comparisons as :func:`aidebt.disaggregate` against a group). The versions are
+    independent samples (different rows).
+
+    The Simpson guard, for each ``by`` column, pools the per-segment differences of a
+    proportion into the Mantel-Haenszel risk difference (Sato's variance,
+    :func:`aidebt.stats.mh_risk_difference`), and of a mean with the same Cochran weights
+    (:func:`aidebt.stats.stratified_mean_difference`); F1 and AUC are not pooled (their
+    guard columns stay null). Its verdict compares the conclusion drawn from the aggregate
+    with the adjusted one exactly as :func:`aidebt.simpson` does (the same verdict
+    function): a verdict needs the aggregate difference outside the adjusted
+    difference's interval; ``reversal`` when their signs differ, ``amplification`` when
+    the adjusted one is larger, ``attenuation`` when it is smaller, ``none`` otherwise.
+
+    Any verdict other than ``none`` means the versions were served to different segment
+    mixes: examine it with :func:`aidebt.simpson`.
+
+    Examples
+    --------
+    >>> import aidebt as ad
+    >>> logs = ad.datasets.demo(n_per_month=3_000, months=3)
+    >>> c = ad.compare(logs, version="prompt_version", baseline="v1", y_true="y_true",
+    ...                metrics=["prevalence"], by="tier", warn=False)
+    >>> c.overall.select("diff", "adjusted_diff").map_rows(lambda r: r[0] < 0 < r[1]).item()
+    True
+    >>> c.overall["simpson"].item()
+    'reversal'
+    """
+    if not isinstance(version, str):
+        raise InvalidArgumentError(f"version={version!r} must be the name of the version column.")
+    by_cols = frames.as_list(by)
+    if version in by_cols:
+        raise InvalidArgumentError(
+            f"by={by_cols} contains the version column {version!r}; segments must be other columns."
+        )
+    confidence = st.check_confidence(confidence)
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    registered = _unique([mreg.get(m) for m in metrics])
+    if not registered:
+        raise InvalidArgumentError("metrics is empty: name at least one, e.g. ['accuracy'].")
+    if not isinstance(min_n, (int, float)) or isinstance(min_n, bool) or min_n < 0:
+        raise InvalidArgumentError(f"min_n={min_n!r} must be a number >= 0, e.g. 30.")
+    roles = _roles(registered, {}, y_true, y_pred, y_score, weight, pos_label)
+    frame = frames.to_lazy(data)
+    frames.require_columns(frame, [version], role="version")
+    frames.require_columns(frame, by_cols, role="a by column")
+    for name, role in ((y_true, "y_true"), (y_pred, "y_pred"), (y_score, "y_score")):
+        frames.require_columns(frame, [name], role=role)
+    frames.require_columns(frame, [weight], role="weight")
+    if weight:
+        frames.check_numeric(frame, weight, role="weight", fix="Weights are counts >= 0.")
+
+    keys = [version, *by_cols]
+    need = {"y_sum"} if any(m.kind == "mean" and m.total == "y_sum" for m in registered) else set()
+    stats = aggregate.sufficient_stats(frame, keys, roles, need=need)  # the one pass
+    auc_counts = (
+        aggregate.score_label_counts(frame, keys, roles)
+        if any(m.kind == "auc" for m in registered)
+        else None
+    )
+    versions = sorted(stats.get_column(version).unique().to_list())
+    base = _baseline(baseline, versions, version)
+    others = [v for v in versions if v != base]
+    if not others:
+        raise InvalidArgumentError(
+            f"Column {version!r} holds only the baseline {base!r}: there is nothing to compare."
+        )
+
+    levels = _levels(stats, auc_counts, version, by_cols)
+    pieces, guards = [], []
+    for metric in registered:
+        per_level = {}
+        for level, (level_stats, level_auc) in levels.items():
+            values = mreg.evaluate(
+                level_stats, keys, metric, confidence=confidence, ci=ci, auc_table=level_auc
+            )
+            sq = (
+                level_stats.get_column(metric.total_sq).cast(pl.Float64)
+                if metric.kind == "mean"
+                else pl.Series([None] * values.height, dtype=pl.Float64)
+            )
+            values = values.with_columns(_sq=sq)
+            per_level[level] = _versus_baseline(values, metric, version, by_cols, base, confidence)
+            pieces.append(per_level[level])
+        if metric.kind in ("proportion", "mean"):
+            for col in by_cols:
+                guards.append(
+                    _guard(per_level[None], per_level[col], metric, version, col, confidence)
+                )
+
+    table = pl.concat(pieces, how="diagonal_relaxed")
+    p_adj = st.adjust_pvalues(table.get_column("p_value").fill_null(np.nan).to_numpy(), adjust)
+    alpha = 1 - confidence
+    table = table.with_columns(p_adjusted=pl.Series(p_adj, nan_to_null=True)).with_columns(
+        significant=(pl.col("p_adjusted") < alpha).fill_null(False),
+        small_n=(pl.min_horizontal("n", "baseline_n") < min_n).fill_null(True),
+    )
+    table = table.with_columns(verdict=_verdict_expr(registered))
+    guard = (
+        pl.concat(guards, how="vertical_relaxed")
+        if guards
+        else pl.DataFrame(schema=_guard_schema(version))
+    )
+    table = _attach_guard(table, guard, version, by_cols)
+    table = table.with_columns(baseline=pl.lit(base)).select([version, *by_cols, *_PUBLIC])
+    order = {m.name: i for i, m in enumerate(registered)}
+    table = (
+        table.with_columns(_o=pl.col("metric").replace_strict(order, default=0))
+        .sort("_o", version, maintain_order=True)
+        .drop("_o")
+    )
+
+    hints = {m.name: y_true for m in registered if m.name == "prevalence" and y_true}
+    result = Comparison(
+        table,
+        guard,
+        version=version,
+        baseline=base,
+        by=by_cols,
+        metrics=[m.name for m in registered],
+        confidence=confidence,
+        min_n=int(min_n),
+        adjust=adjust,
+        outcome_hint=hints,
+    )
+    if warn:
+        for row in result.reversals.iter_rows(named=True):
+            warnings.warn(SimpsonWarning(_guard_sentence(row, result, version)), stacklevel=2)
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------
+def _baseline(baseline: Any, versions: list[str], version: str) -> str:
+    if baseline is None:
+        return versions[0]
+    key = str(baseline)
+    if key not in versions:
+        raise InvalidArgumentError(
+            f"baseline={baseline!r} is not a value of column {version!r}. "
+            f"{did_you_mean(key, versions)}"
+        )
+    return key
+
+
+def _levels(stats, auc_counts, version, by_cols):
+    """``{None: overall per version, col: per (version, col)}``, with ``(all)`` elsewhere."""
+    keys = [version, *by_cols]
+    out = {}
+    for col in [None, *by_cols]:
+        to = [version] if col is None else [version, col]
+        fill = [pl.lit(ALL).alias(c) for c in by_cols if c != col]
+        s = aggregate.rollup(stats, keys, to).with_columns(fill).select(stats.columns)
+        a = None
+        if auc_counts is not None:
+            a = (
+                auc_counts.group_by([*to, "_score", "_label"])
+                .agg(pl.col("_w").sum())
+                .with_columns(fill)
+            )
+        out[col] = (s, a)
+    return out
+
+
+def _versus_baseline(values, metric, version, by_cols, base, confidence) -> pl.DataFrame:
+    """Each non-baseline row joined to the baseline's row of the same segment, compared."""
+    ref = values.filter(pl.col(version) == base).drop(version, "metric", "note")
+    ref = ref.rename({c: f"_ref{c}" for c in ref.columns if c not in by_cols})
+    rows = values.filter(pl.col(version) != base)
+    joined = rows.join(ref, on=by_cols, how="left") if by_cols else rows.join(ref, how="cross")
+    nan = np.nan
+
+    def arr(name):
+        return joined.get_column(name).cast(pl.Float64).fill_null(nan).to_numpy()
+
+    v, se, x, n = arr("value"), arr("_se"), arr("_x"), arr("n")
+    refs = pl.DataFrame(
+        {
+            "value": arr("_refvalue"),
+            "_se": arr("_ref_se"),
+            "_x": arr("_ref_x"),
+            "n": arr("_refn"),
+        }
+    )
+    if metric.kind == "count":
+        cmp = {k: np.full(joined.height, nan) for k in ("diff", "diff_lo", "diff_hi", "p")}
+        cmp["diff"] = v - refs["value"].to_numpy()
+    else:
+        cmp = _pairwise(metric, v, se, x, n, refs, confidence)
+    has_ref = ~np.isnan(refs["n"].to_numpy()) & (refs["n"].to_numpy() > 0)
+    note = np.where(
+        ~has_ref,
+        f"no {metric.denominator_name} for the baseline in this segment",
+        joined.get_column("note").to_numpy(),
+    )
+
+    def col(a):
+        return pl.Series(np.asarray(a, dtype=float), nan_to_null=True)
+
+    return joined.select(
+        version, *by_cols, "metric", "value", "ci_low", "ci_high", "n"
+    ).with_columns(
+        baseline_value=col(refs["value"].to_numpy()),
+        baseline_n=col(refs["n"].to_numpy()),
+        diff=col(cmp["diff"]),
+        diff_ci_low=col(cmp["diff_lo"]),
+        diff_ci_high=col(cmp["diff_hi"]),
+        p_value=col(cmp["p"]),
+        note=pl.Series(list(note), dtype=pl.String),
+        _x1=col(x),
+        _x0=col(arr("_ref_x")),
+        _q1=col(arr("_sq")),
+        _q0=col(arr("_ref_sq")),
+    )
+
+
+def _nan(v: float | None) -> float:
+    return np.nan if v is None else float(v)
+
+
+def _guard_schema(version: str) -> dict[str, Any]:
+    f = pl.Float64
+    return {
+        version: pl.String,
+        "metric": pl.String,
+        "stratifier": pl.String,
+        "aggregate_diff": f,
+        "aggregate_ci_low": f,
+        "aggregate_ci_high": f,
+        "adjusted_diff": f,
+        "adjusted_ci_low": f,
+        "adjusted_ci_high": f,
+        "strata": pl.Int64,
+        "verdict": pl.String,
+    }
+
+
+def _guard(overall, segments, metric, version, col, confidence) -> pl.DataFrame:
+    rows = []
+    for ov in overall.iter_rows(named=True):
+        part = segments.filter(pl.col(version) == ov[version])
+
+        def arr(name, part=part):
+            return part.get_column(name).cast(pl.Float64).fill_null(np.nan).to_numpy()
+
+        n1, n0, x1, x0 = arr("n"), arr("baseline_n"), arr("_x1"), arr("_x0")
+        if metric.kind == "proportion":
+            pooled = st.mh_risk_difference(x1, n1, x0, n0, confidence)
+        else:
+            pooled = st.stratified_mean_difference(
+                x1, arr("_q1"), n1, x0, arr("_q0"), n0, confidence
+            )
+        levels = part.height  # segments the version was served in
+        verdict, _ = simpson_verdict(
+            _nan(ov["diff"]),
+            pooled["diff"],
+            pooled["lo"],
+            pooled["hi"],
+            int(pooled["strata"]),
+            levels,
+            0.0,
+        )
+        rows.append(
+            {
+                version: ov[version],
+                "metric": metric.name,
+                "stratifier": col,
+                "aggregate_diff": ov["diff"],
+                "aggregate_ci_low": ov["diff_ci_low"],
+                "aggregate_ci_high": ov["diff_ci_high"],
+                "adjusted_diff": pooled["diff"],
+                "adjusted_ci_low": pooled["lo"],
+                "adjusted_ci_high": pooled["hi"],
+                "strata": int(pooled["strata"]),
+                "verdict": verdict,
+            }
+        )
+    frame = pl.DataFrame(rows, schema=_guard_schema(version))
+    return frame.with_columns(
+        pl.col(c).fill_nan(None) for c in frame.columns if frame[c].dtype == pl.Float64
+    )
+
+
+def _attach_guard(table, guard, version, by_cols) -> pl.DataFrame:
+    """Put the most serious guard verdict (over the by columns) on each overall row."""
+    rank = {v: i for i, v in enumerate(VERDICTS)}
+    empty = [
+        pl.lit(None, pl.Float64).alias(c)
+        for c in ("adjusted_diff", "adjusted_ci_low", "adjusted_ci_high")
+    ]
+    if guard.is_empty():
+        return table.drop("_x1", "_x0", "_q1", "_q0").with_columns(
+            *empty, adjusted_by=pl.lit(None, pl.String), simpson=pl.lit(None, pl.String)
+        )
+    worst = (
+        guard.with_columns(
+            _rank=pl.col("verdict").replace_strict(rank, default=len(VERDICTS)),
+            _gap=(pl.col("adjusted_diff") - pl.col("aggregate_diff")).abs().fill_null(-1),
+        )
+        .sort("_rank", pl.col("_gap"), descending=[False, True])
+        .group_by(version, "metric", maintain_order=True)
+        .first()
+        .select(
+            version,
+            "metric",
+            "adjusted_diff",
+            "adjusted_ci_low",
+            "adjusted_ci_high",
+            pl.col("stratifier").alias("adjusted_by"),
+            pl.col("verdict").alias("simpson"),
+        )
+    )
+    is_overall = pl.lit(True)
+    for c in by_cols:
+        is_overall = is_overall & (pl.col(c) == ALL)
+    joined = table.drop("_x1", "_x0", "_q1", "_q0").join(worst, on=[version, "metric"], how="left")
+    guard_cols = ["adjusted_diff", "adjusted_ci_low", "adjusted_ci_high", "adjusted_by", "simpson"]
+    return joined.with_columns(
+        pl.when(is_overall).then(pl.col(c)).otherwise(None).alias(c) for c in guard_cols
+    )
+
+
+def _verdict_expr(registered) -> pl.Expr:
+    better = {m.name: m.higher_is_better for m in registered}
+    direction = pl.col("metric").replace_strict(
+        {k: (None if v is None else (1.0 if v else -1.0)) for k, v in better.items()},
+        default=None,
+        return_dtype=pl.Float64,
+    )
+    up = pl.col("diff") > 0
+    return (
+        pl.when(~pl.col("significant"))
+        .then(pl.lit("no clear difference"))
+        .when(direction.is_null())
+        .then(pl.when(up).then(pl.lit("higher")).otherwise(pl.lit("lower")))
+        .when((direction > 0) == up)
+        .then(pl.lit("better"))
+        .otherwise(pl.lit("worse"))
+    )
+
+
+def _segment_label(row: dict[str, Any], by: list[str]) -> str:
+    parts = [f"{c}={row[c]}" for c in by if row[c] != ALL]
+    return ", ".join(parts) or "overall"
+
+
+def _segment_expr(by: list[str]) -> pl.Expr:
+    if not by:
+        return pl.lit("overall")
+    parts = [pl.when(pl.col(c) != ALL).then(pl.lit(f"{c}=") + pl.col(c)) for c in by]
+    label = pl.concat_str(parts, separator=", ", ignore_nulls=True)
+    return pl.when(label.is_null() | (label == "")).then(pl.lit("overall")).otherwise(label)
+
+
+def _guard_sentence(row: dict[str, Any], result: Comparison, version: str) -> str:
+    agg = f"{row['aggregate_diff']:+.3f} [{row['aggregate_ci_low']:+.3f}, {row['aggregate_ci_high']:+.3f}]"
+    adj = f"{row['adjusted_diff']:+.3f} [{row['adjusted_ci_low']:+.3f}, {row['adjusted_ci_high']:+.3f}]"
+    what = {
+        "reversal": "reverses",
+        "attenuation": "shrinks",
+        "amplification": "grows",
+    }[row["verdict"]]
+    return (
+        f"Simpson guard ({row['verdict']}): {row['metric']} of {row[version]} vs "
+        f"{result.baseline} is {agg} overall but {adj} within {row['stratifier']} "
+        f"(Mantel-Haenszel-weighted): the aggregate comparison {what} once "
+        f"{row['stratifier']} is held fixed, because the versions serve different "
+        f"{row['stratifier']} mixes. Examine it with {result.simpson_hint(row)}."
+    )

@@ -1,0 +1,151 @@
+"""``aidebt check``: exit 0 when every stage passes, 1 when a criterion fails, 2 for bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from aidebt.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
+
+DATA = """
+[data]
+path = "log.parquet"
+time = "ts"
+y_true = "y"
+y_pred = "p"
+weight = "w"
+segments = ["language"]
+"""
+PASSING = """
+[gates.shadow]
+min_n = 1000
+metrics.accuracy = { min = 0.80 }
+"""
+FAILING = """
+[gates.shadow]
+min_n = 1000
+[gates.copilot]
+metrics.accuracy = { min = 0.85 }
+"""
+
+
+def rows(month: int, language: str, n: int, accuracy: float) -> list[dict]:
+    wrong = round(n * (1 - accuracy))
+    right = n - wrong
+    ts = dt.datetime(2026, month, 10)
+    cells = ((1, 1, right // 2), (0, 0, right - right // 2), (0, 1, wrong // 2))
+    cells += ((1, 0, wrong - wrong // 2),)
+    return [{"ts": ts, "language": language, "y": y, "p": p, "w": float(w)} for y, p, w in cells]
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    # October: every language is fine; November: ja falls to 0.70 while the overall stays high
+    log = rows(10, "en", 9_000, 0.93) + rows(10, "ja", 1_000, 0.92)
+    log += rows(11, "en", 9_000, 0.93) + rows(11, "ja", 1_000, 0.70)
+    pl.DataFrame(log).write_parquet(tmp_path / "log.parquet")
+    return tmp_path
+
+
+def config(folder: Path, policy: str, data: str = DATA) -> str:
+    path = folder / "audit.toml"
+    path.write_text(textwrap.dedent(data) + textwrap.dedent(policy))
+    return str(path)
+
+
+def run(capsys, *argv: str):
+    code = main(["check", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_exit_0_when_every_stage_passes(capsys, folder):
+    code, out, err = run(capsys, "--config", config(folder, PASSING), "--month", "2026-10")
+    assert code == EXIT_OK, err
+    assert re.search(r"shadow +PASS", out) and "Stage reached: shadow" in out
+    assert out.rstrip().endswith("PASS: every stage reached.")
+
+
+def test_exit_1_names_the_failing_segment_while_the_aggregate_passes(capsys, folder):
+    code, out, _ = run(capsys, "--config", config(folder, FAILING))  # latest month: 2026-11
+    assert code == EXIT_FAILED
+    assert "month 2026-11" in out and re.search(r"copilot +FAIL", out)
+    assert "accuracy in language=ja = 0.700" in out
+    assert "accuracy overall" not in out  # the aggregate (0.907) passes
+    assert "Stage reached: shadow" in out and "FAIL: copilot is not reached." in out
+    # the same policy in October passes
+    code, _, _ = run(capsys, "--config", config(folder, FAILING), "--month", "2026-10")
+    assert code == EXIT_OK
+
+
+def test_stage_option_and_rollback(capsys, folder):
+    cfg = config(folder, FAILING)
+    assert run(capsys, "--config", cfg, "--stage", "shadow")[0] == EXIT_OK
+    assert run(capsys, "--config", cfg, "--stage", "copilot")[0] == EXIT_FAILED
+    code, _, err = run(capsys, "--config", cfg, "--stage", "autopilot")
+    assert code == EXIT_USAGE and "stage 'autopilot' is not in the policy" in err
+    cfg = config(folder, PASSING + "[rollback]\nmetrics.accuracy = { min = 0.8 }\n")
+    code, out, _ = run(capsys, "--config", cfg, "--month", "2026-11", "--stage", "shadow")
+    assert code == EXIT_FAILED
+    assert re.search(r"rollback +FIRED", out) and "accuracy in language=ja" in out
+    assert "FAIL: a rollback trigger fired." in out
+
+
+@pytest.mark.parametrize(
+    ("policy", "data", "message"),
+    [
+        (
+            "[gates.copilot]\nmetrics.acurracy = { min = 0.8 }\n",
+            DATA,
+            "gates.copilot.metrics.acurracy: unknown metric; did you mean 'accuracy'?",
+        ),
+        (
+            "[gates.copilot]\nmetrics.fpr = { max = 1.2 }\n",
+            DATA,
+            "gates.copilot.metrics.fpr.max: fpr is a rate: the bound must be in [0, 1]",
+        ),
+        ("[gates.copilot\nmin_n = 3\n", DATA, "not valid TOML"),
+        ("[gates.copilot]\nmin_n = 3\n", DATA.replace('"log', '"gone'), "gone.parquet"),
+        ("[gates.copilot]\nmin_n = 3\n", DATA.replace("y_true", "y_truth"), "y_truth"),
+        (
+            "[gates.copilot]\nmetrics.accuracy = { min = 0.8 }\n",
+            DATA.replace('y_pred = "p"', 'y_pred = "pred"'),
+            "'pred'",
+        ),
+    ],
+)
+def test_exit_2_for_bad_input_names_the_offending_key(capsys, folder, policy, data, message):
+    code, out, err = run(capsys, "--config", config(folder, policy, data))
+    assert code == EXIT_USAGE
+    assert err.startswith("aidebt: error: ") and message in err
+    assert out == ""
+
+
+def test_exit_2_for_missing_config_bad_month_and_empty_month(capsys, folder):
+    code, _, err = run(capsys, "--config", str(folder / "nope.toml"))
+    assert code == EXIT_USAGE and "config file not found" in err
+    cfg = config(folder, PASSING)
+    code, _, err = run(capsys, "--config", cfg, "--month", "2026-13")
+    assert code == EXIT_USAGE and "YYYY-MM" in err
+    code, _, err = run(capsys, "--config", cfg, "--month", "2027-01")
+    assert code == EXIT_USAGE and "no rows to check for month 2027-01" in err
+    assert main(["check"]) == EXIT_USAGE  # --config is required
+
+
+def test_console_script_exit_code(folder):
+    cfg = config(folder, FAILING)
+    done = subprocess.run(
+        [sys.executable, "-m", "aidebt.cli", "check", "--config", cfg],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == EXIT_FAILED, done.stderr
+    assert "language=ja" in done.stdout
