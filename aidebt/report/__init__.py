@@ -22,13 +22,17 @@ from typing import Any
 
 from aidebt.report.config import AuditConfig, load_config, parse_value
 from aidebt.report.data import latest_month, load_month, parse_month
-from aidebt.report.kernel import escape, markdown, record
+from aidebt.report.kernel import bullets, escape, findings, key_figures, markdown, record, table
 from aidebt.report.notebooks import list_notebooks, notebooks_dir
 
 _RUNNER = ("render", "plan", "RenderResult", "Failure")
 
 __all__ = [
     "AuditConfig",
+    "bullets",
+    "findings",
+    "key_figures",
+    "table",
     "Failure",
     "RenderResult",
     "escape",

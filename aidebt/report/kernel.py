@@ -13,7 +13,7 @@ import datetime as dt
 import html
 import math
 import string
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aidebt.errors import InvalidArgumentError
@@ -138,3 +138,62 @@ def markdown(text: str, /, **values: Any):
     from IPython.display import Markdown
 
     return Markdown(_EscapingFormatter().format(text, **values))
+
+
+def bullets(lines: Iterable[str], empty: str = ""):
+    """A markdown bullet list of ``lines``, each escaped (they quote the data).
+
+    Examples
+    --------
+    >>> bullets(["fnr for language=<ja> is high"]).data
+    '- fnr for language=&lt;ja&gt; is high'
+    >>> bullets([], empty="Nothing stands out.").data
+    'Nothing stands out.'
+    """
+    from IPython.display import Markdown
+
+    items = [f"- {escape(line)}" for line in lines]
+    return Markdown("\n".join(items) if items else escape(empty))
+
+
+def table(frame: Any, max_rows: int = 40):
+    """A polars frame as a compact HTML table for readers, every value escaped."""
+    from IPython.display import HTML
+
+    from aidebt.results import html_table
+
+    return HTML(html_table(frame, max_rows=max_rows))
+
+
+def key_figures(result: Any, *, prefix: str = ""):
+    """Record a result's overall figures in the manifest and show them as a table.
+
+    Each row of ``result.overall`` (``metric``, ``value``, ``ci_low``, ``ci_high``,
+    ``n``) becomes the key figure ``prefix + metric`` and a line of the table, with the
+    metric's plain-English meaning and what its ``n`` counts.
+    """
+    from IPython.display import Markdown
+
+    from aidebt import metrics
+
+    lines = ["| measure | value | 95% interval | based on |", "|---|---|---|---|"]
+    for row in result.overall.iter_rows(named=True):
+        name, value = row["metric"], row["value"]
+        record(prefix + name, value)
+        try:
+            metric = metrics.get(name)
+            meaning, counted = metric.description, metric.denominator_name
+        except Exception:  # a custom metric: no registry entry
+            meaning, counted = "", "rows"
+        low, high = row.get("ci_low"), row.get("ci_high")
+        interval = f"{low:.3f} – {high:.3f}" if low is not None and high is not None else ""
+        shown = "" if value is None else f"{value:,.3f}" if name != "count" else f"{value:,.0f}"
+        n = "" if row.get("n") is None else f"{row['n']:,.0f} {counted}"
+        label = f"**{escape(name)}**" + (f": {escape(meaning)}" if meaning else "")
+        lines.append(f"| {label} | {shown} | {interval} | {escape(n)} |")
+    return Markdown("\n".join(lines))
+
+
+def findings(result: Any, *, empty: str = "Nothing stands out."):
+    """A result's plain-English findings (``result.summary()``) as an escaped list."""
+    return bullets(result.summary(), empty=empty)
