@@ -291,3 +291,220 @@ def adjust_pvalues(p, method: str | None = "holm") -> np.ndarray:
         adjusted[order] = np.minimum.accumulate(steps)
     out[ok] = np.minimum(adjusted, 1.0)
     return out
+
+
+# --------------------------------------------------------------------------------------
+# Stratified comparisons (Simpson's-paradox checks): Mantel-Haenszel pooling over the
+# strata of one stratifier, and the Kitagawa decomposition of a crude difference.
+# Inputs are per-stratum arrays of one comparison (level vs baseline).
+# --------------------------------------------------------------------------------------
+
+RD_VARIANCES = ("sato", "greenland-robins")
+
+
+def _z(confidence: float) -> float:
+    return float(sps.norm.ppf(0.5 + confidence / 2))
+
+
+def mh_risk_difference(
+    x1, n1, x0, n0, confidence: float = 0.95, variance: str = "sato"
+) -> dict[str, float]:
+    """Mantel-Haenszel common risk difference ``p1 - p0`` over strata, with its interval.
+
+    ``x1/n1`` and ``x0/n0`` are the events and sizes of the two arms in each stratum
+    (weighted counts are fine). Strata where an arm is empty carry no information and are
+    left out. The estimate weights each stratum difference by Cochran's
+    ``w_k = n1k n0k / (n1k + n0k)``. Its variance is
+
+    - ``"sato"`` (default): Sato (1989), consistent both when strata are many and sparse
+      and when they are few and large (the estimator SAS PROC FREQ and R's ``cicalc`` use):
+      ``(RD * sum P_k + sum Q_k) / (sum w_k)^2`` with
+      ``P_k = (n1^2 x0 - n0^2 x1 + n1 n0 (n0 - n1) / 2) / N^2`` and
+      ``Q_k = (x1 (n0 - x0) + x0 (n1 - x1)) / (2 N)``;
+    - ``"greenland-robins"``: Greenland & Robins (1985), large strata only:
+      ``sum w_k^2 (p1 (1 - p1) / n1 + p0 (1 - p0) / n0) / (sum w_k)^2``.
+
+    statsmodels' ``StratifiedTable`` pools odds and risk ratios but not differences,
+    hence this function. Returns ``diff``, ``se``, ``lo``, ``hi``, ``p`` (z test of no
+    difference) and ``strata`` (informative strata); NaN when no stratum has both arms.
+
+    Examples
+    --------
+    Two strata, 7/10 vs 5/10 and 5/10 vs 4/10 (the example of R's ``cicalc``, whose
+    published interval is -0.1528 to 0.4528):
+
+    >>> r = mh_risk_difference([7, 5], [10, 10], [5, 4], [10, 10])
+    >>> round(r["diff"], 4), round(r["lo"], 4), round(r["hi"], 4)
+    (0.15, -0.1528, 0.4528)
+    """
+    if variance not in RD_VARIANCES:
+        raise InvalidArgumentError(
+            f"variance={variance!r} is not a risk-difference variance; use one of {RD_VARIANCES}."
+        )
+    x1, n1, x0, n0 = (_arr(v) for v in (x1, n1, x0, n0))
+    ok = (n1 > 0) & (n0 > 0)
+    out = dict.fromkeys(("diff", "se", "lo", "hi", "p"), np.nan)
+    out["strata"] = float(ok.sum())
+    if not ok.any():
+        return out
+    x1, n1, x0, n0 = x1[ok], n1[ok], x0[ok], n0[ok]
+    big_n = n1 + n0
+    w = n1 * n0 / big_n
+    total_w = w.sum()
+    p1, p0 = x1 / n1, x0 / n0
+    diff = float((w * (p1 - p0)).sum() / total_w)
+    if variance == "sato":
+        p_k = (n1**2 * x0 - n0**2 * x1 + n1 * n0 * (n0 - n1) / 2) / big_n**2
+        q_k = (x1 * (n0 - x0) + x0 * (n1 - x1)) / (2 * big_n)
+        var = (diff * p_k.sum() + q_k.sum()) / total_w**2
+    else:
+        var = (w**2 * (p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)).sum() / total_w**2
+    se = float(np.sqrt(max(var, 0.0)))
+    z = _z(confidence)
+    out.update(diff=diff, se=se, lo=diff - z * se, hi=diff + z * se)
+    out["p"] = float(2 * sps.norm.sf(abs(diff) / se)) if se > 0 else float(diff == 0)
+    return out
+
+
+def mh_odds_ratio(x1, n1, x0, n0, confidence: float = 0.95) -> dict[str, float]:
+    """Mantel-Haenszel odds ratio (arm 1 vs arm 0), its interval, risk ratio, Breslow-Day.
+
+    A thin layer over statsmodels' ``StratifiedTable`` (tables ``[[x1, n1 - x1],
+    [x0, n0 - x0]]``): ``oddsratio_pooled`` with ``oddsratio_pooled_confint`` (Robins,
+    Breslow and Greenland's variance), ``riskratio_pooled``, and ``test_equal_odds``
+    (Breslow-Day test of a common odds ratio). Only strata with both arms and both
+    outcomes enter (the others carry no information on an odds ratio, and make the
+    Breslow-Day statistic undefined). NaN where undefined (no such stratum, an odds ratio
+    of 0 or infinity; Breslow-Day needs two strata).
+
+    Examples
+    --------
+    >>> r = mh_odds_ratio([30, 10], [50, 40], [20, 5], [50, 40])
+    >>> round(r["odds_ratio"], 3), round(r["risk_ratio"], 2), round(r["homogeneity_p"], 2)
+    (2.277, 1.6, 0.96)
+    """
+    from statsmodels.stats.contingency_tables import StratifiedTable
+
+    x1, n1, x0, n0 = (_arr(v) for v in (x1, n1, x0, n0))
+    keys = ("odds_ratio", "lo", "hi", "risk_ratio", "homogeneity_stat", "homogeneity_p")
+    out = dict.fromkeys(keys, np.nan)
+    events, non_events = x1 + x0, (n1 - x1) + (n0 - x0)
+    ok = (n1 > 0) & (n0 > 0) & (events > 0) & (non_events > 0)
+    out["strata"] = float(ok.sum())
+    if not ok.any():
+        return out
+    cube = np.stack(
+        [np.stack([x1[ok], n1[ok] - x1[ok]]), np.stack([x0[ok], n0[ok] - x0[ok]])]
+    )  # 2 x 2 x k, rows = arm (1, 0), columns = outcome (1, 0)
+    table = StratifiedTable(cube)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        odds = float(table.oddsratio_pooled)
+        out["odds_ratio"] = odds
+        out["risk_ratio"] = float(table.riskratio_pooled)
+        if 0 < odds < np.inf:
+            lo, hi = table.oddsratio_pooled_confint(alpha=1 - confidence)
+            out["lo"], out["hi"] = float(lo), float(hi)
+            if ok.sum() >= 2:
+                if np.isclose(odds, 1.0, rtol=0, atol=1e-12):
+                    # statsmodels solves a quadratic whose leading term is 1 - OR: at OR = 1
+                    # it is linear, with the usual expected count (a+b)(a+c)/n.
+                    stat = _breslow_day_at_one(cube)
+                else:
+                    stat = float(table.test_equal_odds().statistic)
+                out["homogeneity_stat"] = stat
+                out["homogeneity_p"] = float(sps.chi2.sf(stat, int(ok.sum()) - 1))
+    return out
+
+
+def _breslow_day_at_one(cube: np.ndarray) -> float:
+    a, b, c, d = cube[0, 0], cube[0, 1], cube[1, 0], cube[1, 1]
+    n = a + b + c + d
+    e = (a + b) * (a + c) / n
+    v = 1 / (1 / e + 1 / (a + c - e) + 1 / (a + b - e) + 1 / (d - a + e))
+    return float(((a - e) ** 2 / v).sum())
+
+
+def stratified_mean_difference(
+    s1, q1, n1, s0, q0, n0, confidence: float = 0.95
+) -> dict[str, float]:
+    """Difference of means ``m1 - m0`` pooled over strata, for a numeric outcome.
+
+    Each arm of each stratum is given by its sum ``s``, sum of squares ``q`` and size
+    ``n``. Strata with both arms are pooled with the same Cochran weights as the
+    Mantel-Haenszel risk difference, ``w_k = n1k n0k / (n1k + n0k)`` (the inverse-variance
+    weights when the outcome's variance is the same everywhere), so that a 0/1 outcome
+    gives the Mantel-Haenszel risk difference. Variance
+    ``sum w_k^2 (v1k / n1k + v0k / n0k) / (sum w_k)^2`` with the stratum sample variances
+    (an arm with a single row borrows its arm's pooled variance); normal interval.
+    ``homogeneity_p`` is Cochran's Q test that the stratum differences are equal
+    (statsmodels' ``combine_effects``), over strata with a positive variance.
+    """
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    s1, q1, n1, s0, q0, n0 = (_arr(v) for v in (s1, q1, n1, s0, q0, n0))
+    out = dict.fromkeys(
+        ("diff", "se", "lo", "hi", "p", "homogeneity_stat", "homogeneity_p"), np.nan
+    )
+    ok = (n1 > 0) & (n0 > 0)
+    out["strata"] = float(ok.sum())
+    if not ok.any():
+        return out
+
+    def variances(s, q, n):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean = s / n
+            var = (q - n * mean**2) / (n - 1)
+            pooled_n = n.sum()
+            pooled = (q.sum() - s.sum() ** 2 / pooled_n) / (pooled_n - 1)
+        var = np.where(n > 1, var, pooled if np.isfinite(pooled) else 0.0)
+        return mean, np.maximum(var, 0.0)
+
+    m1, v1 = variances(s1[ok], q1[ok], n1[ok])
+    m0, v0 = variances(s0[ok], q0[ok], n0[ok])
+    a, b = n1[ok], n0[ok]
+    w = a * b / (a + b)
+    d = m1 - m0
+    diff = float((w * d).sum() / w.sum())
+    var_k = v1 / a + v0 / b
+    se = float(np.sqrt((w**2 * var_k).sum()) / w.sum())
+    z = _z(confidence)
+    out.update(diff=diff, se=se, lo=diff - z * se, hi=diff + z * se)
+    out["p"] = float(2 * sps.norm.sf(abs(diff) / se)) if se > 0 else float(diff == 0)
+    usable = var_k > 0
+    if usable.sum() >= 2:
+        test = combine_effects(d[usable], var_k[usable]).test_homogeneity()
+        out["homogeneity_stat"] = float(test.statistic)
+        out["homogeneity_p"] = float(test.pvalue)
+    return out
+
+
+def kitagawa(n1, r1, n0, r0) -> tuple[np.ndarray, np.ndarray]:
+    """Kitagawa (1955) decomposition of a crude difference into mix and within parts.
+
+    With ``f1k, f0k`` each arm's share of its rows in stratum ``k`` and ``r1k, r0k`` the
+    stratum rates (or means), the crude difference
+    ``sum f1k r1k - sum f0k r0k`` splits exactly into
+
+    - ``mix_k = (f1k - f0k) (r1k + r0k) / 2``: the arms saw different strata;
+    - ``within_k = (r1k - r0k) (f1k + f0k) / 2``: the arms do differently in a stratum.
+
+    A stratum that only one arm saw has no rate for the other arm: that arm's rate is
+    taken to be the one observed, so the stratum counts as pure mix and the identity
+    ``sum(mix) + sum(within) == crude difference`` still holds. Returns the per-stratum
+    ``(mix, within)`` arrays; NaN rates in strata an arm did not see are ignored.
+
+    Examples
+    --------
+    >>> mix, within = kitagawa([80, 20], [0.6, 0.9], [20, 80], [0.5, 0.8])
+    >>> round(float(mix.sum() + within.sum()), 4), round(0.8*0.6 + 0.2*0.9 - 0.2*0.5 - 0.8*0.8, 4)
+    (-0.08, -0.08)
+    """
+    n1, r1, n0, r0 = (_arr(v) for v in (n1, r1, n0, r0))
+    f1 = n1 / n1.sum() if n1.sum() > 0 else np.zeros_like(n1)
+    f0 = n0 / n0.sum() if n0.sum() > 0 else np.zeros_like(n0)
+    r1 = np.where(n1 > 0, r1, r0)
+    r0 = np.where(n0 > 0, r0, r1)
+    r1, r0 = np.nan_to_num(r1), np.nan_to_num(r0)
+    mix = (f1 - f0) * (r1 + r0) / 2
+    within = (r1 - r0) * (f1 + f0) / 2
+    return mix, within

@@ -1,0 +1,1123 @@
+"""Simpson's-paradox checks: find the comparisons that aggregate data gets backwards.
+
+"Prompt v2 resolves fewer tickets" may only mean that v2 was served harder traffic.
+:func:`simpson` compares an outcome between the levels of a column (model or prompt
+version, treatment, group) within the strata of every candidate stratifier, and says
+where the stratified comparison contradicts the aggregate one.
+
+Architecture (see DESIGN.md): one aggregation query builds the outcome's sums per
+(compared level, stratum) for every stratifier at once (:mod:`aidebt.aggregate`); the
+Mantel-Haenszel pooling, Breslow-Day test, Kitagawa decomposition and intervals then run
+on that small table (:mod:`aidebt.stats`, over statsmodels). Frequency weights make a
+pre-aggregated table (``dept, gender, admitted, n``) give exactly the result of its rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import narwhals as nw
+import numpy as np
+import polars as pl
+
+from aidebt import aggregate, frames
+from aidebt import stats as st
+from aidebt.errors import (
+    ColumnTypeError,
+    InvalidArgumentError,
+    InvalidValueError,
+    did_you_mean,
+)
+from aidebt.results import Result
+
+VERDICTS = ("reversal", "amplification", "attenuation", "none")
+"""The verdicts, most serious first (see :func:`simpson`, Notes)."""
+
+KINDS = ("auto", "binary", "mean")
+ALL = "(all)"
+"""The stratum value of the pooled row of :meth:`Simpson.strata`."""
+PAIR_SEP = " & "
+"""Joins the columns of a depth-2 stratifier: ``"tier & channel"``."""
+
+DEFAULT_MAX_LEVELS = 20
+SAMPLE_ROWS = 100_000
+"""Rows looked at (``head``) to estimate candidate cardinalities before the scan."""
+JOINT_MAX_GROUPS = 5_000
+"""Largest joint grouping (product of cardinalities) aggregated as one group-by."""
+
+# Names that say "model output or label", not "segment of the traffic": stratifying by a
+# prediction or a score conditions on a consequence of the outcome and manufactures
+# reversals. Matched case-insensitively against the whole column name.
+MODEL_OUTPUT_PATTERN = re.compile(
+    r"^(y|y_?true|y_?pred|y_?hat|y_?score|y_?prob|y_?proba|label|labels|target|truth"
+    r"|pred|preds|prediction|predictions|predicted|score|scores|prob|proba|probability"
+    r"|probabilities|logit|logits|confidence)$"
+    r"|_(pred|preds|prediction|predicted|score|prob|proba|probability|logit|label)$"
+    r"|^(pred|prediction|predicted|score|prob|proba)_",
+    re.IGNORECASE,
+)
+
+_TABLE_COLUMNS = [
+    "stratifier",
+    "level",
+    "baseline",
+    "verdict",
+    "aggregate_diff",
+    "aggregate_ci_low",
+    "aggregate_ci_high",
+    "adjusted_diff",
+    "adjusted_ci_low",
+    "adjusted_ci_high",
+    "shift",
+    "odds_ratio",
+    "odds_ratio_ci_low",
+    "odds_ratio_ci_high",
+    "risk_ratio",
+    "homogeneity_p",
+    "strata_reversed",
+    "n_strata",
+    "mix_component",
+    "within_component",
+    "level_value",
+    "baseline_value",
+    "level_n",
+    "baseline_n",
+    "excluded_n",
+    "note",
+]
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """Which columns are scanned and why the others are not."""
+
+    stratifiers: list[tuple[str, ...]]
+    columns: list[str]
+    candidates: pl.DataFrame  # column, dtype, status, reason, short
+    auto: bool
+    cardinality: dict[str, int]  # among the first SAMPLE_ROWS rows, compare included
+
+
+class Simpson(Result):
+    """Result of :func:`simpson`.
+
+    Attributes
+    ----------
+    table : polars.DataFrame
+        One row per (stratifier, compared level), findings first: ``stratifier``,
+        ``level``, ``baseline``, ``verdict``; ``aggregate_diff`` (level minus baseline,
+        pooled over everything) with its interval; ``adjusted_diff`` (Mantel-Haenszel)
+        with ``adjusted_ci_low``/``adjusted_ci_high``; ``shift`` (aggregate minus
+        adjusted: what the mix adds); ``odds_ratio`` (Mantel-Haenszel) with its interval,
+        ``risk_ratio`` and ``homogeneity_p`` (Breslow-Day); ``strata_reversed`` and
+        ``n_strata``; the Kitagawa split ``mix_component + within_component ==
+        aggregate_diff``; the pooled ``level_value``/``baseline_value`` and sizes
+        ``level_n``/``baseline_n``; ``excluded_n`` (rows in strata only one arm saw);
+        ``note``.
+    candidates : polars.DataFrame
+        Every column of the data with ``status`` (``scanned``, ``skipped`` or the role it
+        plays) and the ``reason`` it was skipped.
+    n_candidates : int
+        Number of stratifiers scanned (pairs included with ``depth=2``).
+    unlabeled : float
+        Rows (weighted) whose outcome is null: left out of every comparison.
+    missing_compare : float
+        Rows (weighted) whose compare column is null: left out.
+    queries : int
+        Aggregation queries run over the rows (1 unless a candidate had to be dropped).
+    """
+
+    title = "Simpson's-paradox checks"
+
+    def __init__(
+        self,
+        table: pl.DataFrame,
+        strata_tables: dict[str, pl.DataFrame],
+        *,
+        outcome: str,
+        compare: str,
+        baseline: str,
+        levels: list[str],
+        kind: str,
+        confidence: float,
+        candidates: pl.DataFrame,
+        stratifier_columns: dict[str, list[str]],
+        unlabeled: float,
+        missing_compare: float,
+        strategy: str,
+        queries: int,
+    ) -> None:
+        super().__init__(table)
+        self._strata = strata_tables
+        self.outcome = outcome
+        self.compare = compare
+        self.baseline = baseline
+        self.levels = levels
+        self.kind = kind
+        self.confidence = confidence
+        self.candidates = candidates
+        self.stratifier_columns = stratifier_columns
+        self.unlabeled = unlabeled
+        self.missing_compare = missing_compare
+        self.strategy = strategy
+        self.queries = queries
+
+    @property
+    def n_candidates(self) -> int:
+        return len(self._strata)
+
+    @property
+    def stratifiers(self) -> list[str]:
+        """The stratifiers scanned, in the order of the data's columns."""
+        return list(self._strata)
+
+    def findings(self) -> pl.DataFrame:
+        """The rows of :attr:`table` whose verdict is not ``none``."""
+        return self.table.filter(pl.col("verdict") != "none")
+
+    def strata(self, stratifier: str | Sequence[str] | None = None) -> pl.DataFrame:
+        """The per-stratum table of one stratifier (default: the first row of the table).
+
+        One row per (stratum, compared level) with each arm's size (``level_n``,
+        ``baseline_n``), value (rate, or mean for a numeric outcome) and interval
+        (Wilson for rates, t for means), the stratum difference ``diff`` with its
+        interval (Newcombe for rates, Welch for means), ``reversed`` (its sign opposes
+        the aggregate difference), each arm's share of its rows in the stratum
+        (``level_share``, ``baseline_share``: the mix), the stratum's Mantel-Haenszel
+        ``weight`` and its Kitagawa terms. A last row per level, with every stratum
+        column set to ``(all)``, holds the pooled figures.
+
+        Examples
+        --------
+        >>> import aidebt as ad
+        >>> s = ad.simpson(ad.datasets.demo(2_000, months=2), "y_true", "prompt_version",
+        ...                strata="tier")
+        >>> s.strata("tier")["tier"].to_list()
+        ['enterprise', 'free', 'pro', '(all)']
+        """
+        name = self._stratifier_name(stratifier)
+        return self._strata[name]
+
+    def _stratifier_name(self, stratifier: str | Sequence[str] | None) -> str:
+        if not self._strata:
+            raise InvalidArgumentError("No stratifier was scanned: there is no strata table.")
+        if stratifier is None:
+            return self.table.get_column("stratifier")[0]
+        name = stratifier if isinstance(stratifier, str) else PAIR_SEP.join(stratifier)
+        if name not in self._strata:
+            raise InvalidArgumentError(
+                f"stratifier={stratifier!r} was not scanned. {did_you_mean(name, self._strata)}"
+            )
+        return name
+
+    # ----------------------------------------------------------------------------------
+    # Plain-English findings
+    # ----------------------------------------------------------------------------------
+    def _what(self) -> str:
+        return f"{self.outcome} rate" if self.kind == "binary" else f"mean {self.outcome}"
+
+    def _size(self, diff: float) -> str:
+        """A difference in readable units: points for rates, the outcome's units for means."""
+        if self.kind == "binary":
+            return f"{abs(diff) * 100:.1f} points"
+        return f"{abs(diff):.3g}"
+
+    def _signed(self, diff: float) -> str:
+        return f"{diff * 100:+.1f}" if self.kind == "binary" else f"{diff:+.3g}"
+
+    def _value(self, value: float) -> str:
+        return f"{value:.1%}" if self.kind == "binary" else f"{value:.3g}"
+
+    def _sentence(self, row: dict[str, Any]) -> str:
+        level, base, label = row["level"], row["baseline"], row["stratifier"]
+        d, a = row["aggregate_diff"], row["adjusted_diff"]
+        lo, hi = row["adjusted_ci_low"], row["adjusted_ci_high"]
+        what = self._what()
+        unit = " points" if self.kind == "binary" else ""
+        adjusted = (
+            f"adjusted difference {self._signed(a)}{unit}, {self.confidence:.0%} CI "
+            f"{self._signed(lo)} to {self._signed(hi)}"
+        )
+        overall = (
+            f"Overall, {level}'s {what} is {self._size(d)} {'lower' if d < 0 else 'higher'} "
+            f"than {base}'s ({self._value(row['level_value'])} vs "
+            f"{self._value(row['baseline_value'])})"
+        )
+        strata = self._strata[label].filter(pl.col("level") == level)
+        mix = self._mix_clause(row, strata)
+        pair = PAIR_SEP in label
+        noise = ", though not distinguishable from no difference" if lo <= 0 <= hi else ""
+        if row["verdict"] == "reversal":
+            direction = "higher" if a > 0 else "lower"
+            sizes = strata.filter(pl.col("reversed").fill_null(False)).get_column("diff").abs()
+            if sizes.len() == 0:
+                by = ""
+            elif sizes.len() == 1 or sizes.min() == sizes.max():
+                by = f"by {self._size(sizes.max())}; "
+            else:
+                low, high = self._size(sizes.min()), self._size(sizes.max())
+                by = f"by {low.split(' ')[0]} to {high}; "
+            if row["strata_reversed"] == row["n_strata"] and row["n_strata"] > 1:
+                where = f"within every {label}{' combination' if pair else ''}"
+            else:
+                where = f"after adjusting for {label}"
+                by = f"{row['strata_reversed']} of {row['n_strata']} strata reversed, {by}"
+            return f"{overall}, yet {where} {level} is {direction}{noise} ({by}{adjusted}): {mix}."
+        if row["verdict"] == "attenuation":
+            share = 1 - a / d if d else 1.0
+            return (
+                f"{overall}, but within {label} strata the gap is only {self._size(a)}{noise} "
+                f"({adjusted}): {share:.0%} of the aggregate gap is mix: {mix}."
+            )
+        if row["verdict"] == "amplification":
+            return (
+                f"{overall}, but within {label} strata the gap is larger, {self._size(a)} "
+                f"({adjusted}): the mix hides part of it: {mix}."
+            )
+        return f"{overall}; adjusting for {label} does not change it ({adjusted})."
+
+    def _mix_clause(self, row: dict[str, Any], strata: pl.DataFrame) -> str:
+        """Name the stratum whose different share between the arms drives the mix most."""
+        cols = self.stratifier_columns[row["stratifier"]]
+        parts = strata.filter(pl.col(cols[0]) != ALL)
+        if parts.is_empty():
+            return "the arms saw different strata"
+        f1 = parts.get_column("level_share").to_numpy()
+        f0 = parts.get_column("baseline_share").to_numpy()
+        n1 = parts.get_column("level_n").to_numpy()
+        n0 = parts.get_column("baseline_n").to_numpy()
+        v1 = np.nan_to_num(parts.get_column("level_value").fill_null(np.nan).to_numpy())
+        v0 = np.nan_to_num(parts.get_column("baseline_value").fill_null(np.nan).to_numpy())
+        pooled = np.where(n1 + n0 > 0, (v1 * n1 + v0 * n0) / np.maximum(n1 + n0, 1e-300), 0)
+        total = float((v1 * n1 + v0 * n0).sum() / (n1 + n0).sum())
+        sign = np.sign(row["mix_component"]) or 1.0
+        contribution = sign * (f1 - f0) * (pooled - total)
+        j = int(np.argmax(contribution))
+        where = ", ".join(f"{c}={parts.get_column(c)[j]}" for c in cols)
+        return (
+            f"{f1[j]:.0%} of {row['level']}'s rows are in {where} against {f0[j]:.0%} of "
+            f"{row['baseline']}'s, and the {self._what()} there is {self._value(pooled[j])} "
+            f"({self._value(total)} overall)"
+        )
+
+    def summary(self) -> list[str]:
+        """One plain-English sentence per finding, then what was scanned and left out.
+
+        Examples
+        --------
+        >>> import aidebt as ad
+        >>> s = ad.simpson(ad.datasets.demo(5_000, months=2), "y_true", "prompt_version",
+        ...                strata="tier")
+        >>> s.summary()[0].startswith("Overall, v2's y_true rate is")
+        True
+        """
+        lines = [self._sentence(row) for row in self.findings().iter_rows(named=True)]
+        flagged = self.findings().get_column("stratifier").unique(maintain_order=True).to_list()
+        others = ", ".join(f"{lv}" for lv in self.levels if lv != self.baseline)
+        scanned = ", ".join(self.stratifiers) if self.n_candidates <= 12 else ""
+        listing = f" ({scanned})" if scanned else ""
+        if flagged:
+            verdict = f"{len(flagged)} change{'s' if len(flagged) == 1 else ''} the comparison ({', '.join(flagged)})"
+        else:
+            verdict = "none changes the comparison beyond sampling noise"
+        lines.append(
+            f"Scanned {self.n_candidates} candidate stratifier"
+            f"{'' if self.n_candidates == 1 else 's'}{listing} comparing the {self._what()} "
+            f"of {others} with {self.baseline} ({self.compare}): {verdict}."
+        )
+        skipped = self.candidates.filter(pl.col("status") == "skipped")
+        if skipped.height:
+            shown = ", ".join(
+                f"{c} ({r})" for c, r in skipped.select("column", "short").head(12).iter_rows()
+            )
+            lines.append(f"Not scanned: {shown}.")
+        if self.unlabeled:
+            lines.append(
+                f"{self.unlabeled:,.0f} rows with a null {self.outcome} were left out (unlabeled)."
+            )
+        if self.missing_compare:
+            lines.append(
+                f"{self.missing_compare:,.0f} rows with a null {self.compare} were left out."
+            )
+        return lines
+
+    # ----------------------------------------------------------------------------------
+    # Display
+    # ----------------------------------------------------------------------------------
+    def chart(self, stratifier: str | Sequence[str] | None = None, level: str | None = None):
+        """Per-stratum values of both arms with intervals, stratum sizes and the mix.
+
+        Top panel: each arm's value per stratum with its interval (point size: the
+        stratum's rows in that arm), and each arm's aggregate value as a dashed line, so a
+        reversal shows as "higher in every stratum, lower overall". Bottom panel: the share
+        of each arm's rows in each stratum (the mix that causes it). Default: the first
+        row of :attr:`table` (the strongest finding). See :func:`aidebt.charts.reversal`.
+        """
+        from aidebt import charts
+
+        name = self._stratifier_name(stratifier)
+        table = self._strata[name]
+        if level is None:
+            first = self.table.filter(pl.col("stratifier") == name)
+            level = first.get_column("level")[0]
+        elif str(level) not in self.levels:
+            raise InvalidArgumentError(
+                f"level={level!r} is not a compared level of {self.compare!r}; "
+                f"use one of {[lv for lv in self.levels if lv != self.baseline]}."
+            )
+        row = self.table.filter(
+            (pl.col("stratifier") == name) & (pl.col("level") == str(level))
+        ).row(0, named=True)
+        cols = self.stratifier_columns[name]
+        long = _long_strata(table.filter(pl.col("level") == str(level)), cols, self.baseline)
+        title = f"{self._what()}: {level} vs {self.baseline} by {name} (verdict: {row['verdict']})"
+        return charts.reversal(
+            long,
+            stratifier=name,
+            level=str(level),
+            baseline=self.baseline,
+            value_title=self._what(),
+            percent=self.kind == "binary",
+            title=title,
+        )
+
+    def _display_table(self) -> pl.DataFrame:
+        return self.table.select(
+            "stratifier",
+            "level",
+            "verdict",
+            "aggregate_diff",
+            "adjusted_diff",
+            "adjusted_ci_low",
+            "adjusted_ci_high",
+            "odds_ratio",
+            "homogeneity_p",
+            "strata_reversed",
+            "n_strata",
+            "mix_component",
+            "within_component",
+        )
+
+
+def _long_strata(table: pl.DataFrame, cols: list[str], baseline: str) -> pl.DataFrame:
+    """One row per (stratum, arm) for the chart."""
+    label = pl.concat_str([pl.col(c) for c in cols], separator=" / ").alias("stratum")
+    arms = []
+    for prefix, arm in (("level", pl.col("level")), ("baseline", pl.lit(baseline))):
+        arms.append(
+            table.select(
+                label,
+                arm.alias("arm"),
+                pl.col(f"{prefix}_value").alias("value"),
+                pl.col(f"{prefix}_ci_low").alias("ci_low"),
+                pl.col(f"{prefix}_ci_high").alias("ci_high"),
+                pl.col(f"{prefix}_n").alias("n"),
+                pl.col(f"{prefix}_share").alias("share"),
+                pl.col("diff"),
+                pl.col("reversed"),
+            )
+        )
+    return pl.concat(arms).with_columns(is_all=pl.col("stratum").str.contains(ALL, literal=True))
+
+
+# --------------------------------------------------------------------------------------
+# The analysis
+# --------------------------------------------------------------------------------------
+def simpson(
+    data: Any,
+    outcome: str,
+    compare: str,
+    strata: str | Sequence[str] | None = None,
+    weight: str | None = None,
+    baseline: Any = None,
+    depth: int = 1,
+    *,
+    exclude: str | Sequence[str] | None = None,
+    max_levels: int = DEFAULT_MAX_LEVELS,
+    kind: str = "auto",
+    pos_label: Any = None,
+    confidence: float = 0.95,
+    min_shift: float = 0.0,
+) -> Simpson:
+    """Find the stratifiers within which a comparison goes the other way (Simpson's paradox).
+
+    Every level of ``compare`` is compared with ``baseline`` on ``outcome``, first pooled
+    over all rows (the aggregate difference), then within the strata of each stratifier
+    (the Mantel-Haenszel adjusted difference). Where the two disagree beyond sampling
+    noise, the verdict says how, the Kitagawa decomposition says how much of the aggregate
+    gap is mix, and :meth:`Simpson.summary` says it in one sentence.
+
+    Parameters
+    ----------
+    data
+        polars DataFrame/LazyFrame, pandas DataFrame, pyarrow Table, DuckDB relation,
+        PySpark DataFrame, or a path/glob to parquet or CSV files.
+    outcome
+        The outcome column: 0/1 or booleans (rates), or numbers (means, see ``kind``).
+        Rows with a null (or NaN) outcome are left out and counted in ``unlabeled``.
+    compare
+        The column whose levels are compared (model or prompt version, treatment, group).
+        Rows with a null value are left out and counted in ``missing_compare``.
+    strata
+        Stratifier column(s). ``None`` (default) scans every candidate column: all
+        columns except ``outcome``, ``compare``, ``weight`` and ``exclude``, skipping
+        temporal columns (time is not a stratum; see :func:`aidebt.decay`), float and
+        decimal columns (continuous: bin them first, or name them here), nested or binary
+        columns, columns whose name says model output or label (``y_pred``, ``score``,
+        ``*_proba``..., see ``MODEL_OUTPUT_PATTERN``: stratifying by a consequence of the
+        outcome manufactures reversals), and columns with more than ``max_levels``
+        levels. :attr:`Simpson.candidates` lists every column with its reason. Columns
+        named here are scanned whatever their type or cardinality.
+    weight
+        Frequency weights (counts >= 0): a pre-aggregated table gives exactly the result
+        of the rows it stands for.
+    baseline
+        The level every other level is compared with; default: the most frequent level
+        (weighted rows with an outcome; ties: the first in sort order).
+    depth
+        ``1`` scans each stratifier alone; ``2`` adds every pair of them (strata are the
+        combinations, e.g. ``"tier & channel"``).
+    exclude
+        Columns never to scan (model outputs or identifiers the defaults miss).
+    max_levels
+        Largest number of levels of an automatically scanned stratifier (20).
+    kind
+        ``"auto"`` (default): booleans and integers must be 0/1 (rates), a float column
+        holding only 0 and 1 is a rate too, any other float column is compared as means.
+        ``"binary"`` requires 0/1; ``"mean"`` compares means.
+    pos_label
+        The outcome value that counts as 1 when the outcome is not 0/1 (e.g. ``"yes"``).
+    confidence
+        Level of every interval (0.95).
+    min_shift
+        Smallest ``|aggregate_diff - adjusted_diff|`` worth a verdict, in the outcome's
+        units (0: any shift beyond sampling noise). Raise it on very large data to ignore
+        real but negligible mix effects.
+
+    Returns
+    -------
+    Simpson
+        ``.table``, ``.strata(stratifier)``, ``.summary()``, ``.chart()``,
+        ``.findings()``, ``.candidates``.
+
+    Notes
+    -----
+    Differences are ``level - baseline``. For a 0/1 outcome, the adjusted difference is
+    the Mantel-Haenszel risk difference with Sato's variance (:func:`aidebt.stats.
+    mh_risk_difference`); the odds ratio, its interval, the risk ratio and the
+    Breslow-Day homogeneity p-value come from statsmodels' ``StratifiedTable``. For a
+    numeric outcome the adjusted difference is the stratum mean differences averaged
+    with the same Cochran weights ``n1 n0 / (n1 + n0)`` (inverse-variance weights under a
+    common variance), ``homogeneity_p`` is Cochran's Q, and there is no odds ratio.
+    Strata that only one arm saw carry no information on the comparison: they are left
+    out of the adjusted difference (their rows are ``excluded_n``) and count as pure mix
+    in the Kitagawa decomposition (``mix_component`` = different composition,
+    ``within_component`` = different values within strata; they sum to
+    ``aggregate_diff`` exactly).
+
+    Verdicts, with ``D`` the aggregate and ``A`` the adjusted difference:
+
+    - **noise guard**: a verdict other than ``none`` needs ``D`` outside the
+      ``confidence`` interval of ``A`` (the stratified analysis rules out the aggregate
+      value) and ``|D - A| >= min_shift``. Because ``D`` and ``A`` come from the same
+      rows, this is conservative: an unrelated stratifier, whose ``A`` differs from
+      ``D`` by a small fraction of ``A``'s standard error, gets ``none``.
+    - ``reversal``: ``A`` and ``D`` have opposite signs (this includes every informative
+      stratum being reversed, since ``A`` is a positive average of the stratum
+      differences);
+    - ``amplification``: same sign (or ``D == 0``) and ``|A| > |D|``: the aggregate
+      hides part of the gap;
+    - ``attenuation``: same sign and ``|A| < |D|`` (or ``A == 0``): the mix explains
+      part or all of the aggregate gap;
+    - ``none``: otherwise, and when no stratum has both arms or the stratifier has a
+      single level (nothing to adjust).
+
+    ``strata_reversed`` counts the strata with both arms whose own difference has the
+    sign opposite to ``D`` (0 when ``D == 0``); ``n_strata`` counts the strata with both
+    arms.
+
+    Aggregation: one query over the rows. When the product of the candidates'
+    cardinalities (estimated on the first rows) is small (``JOINT_MAX_GROUPS``), one
+    group-by over ``compare`` and every candidate at once, re-summed per stratifier;
+    otherwise one group-by per stratifier (per pair with ``depth=2``), run as branches
+    of a single query over one shared projection (:func:`aidebt.aggregate.
+    sufficient_stats_sets`).
+
+    Examples
+    --------
+    >>> import aidebt as ad
+    >>> logs = ad.datasets.demo(n_per_month=5_000, months=2)
+    >>> s = ad.simpson(logs, outcome="y_true", compare="prompt_version")
+    >>> s.findings().select("stratifier", "level", "verdict").rows()
+    [('tier', 'v2', 'reversal')]
+    >>> s.table.columns[:4]
+    ['stratifier', 'level', 'baseline', 'verdict']
+    """
+    confidence = st.check_confidence(confidence)
+    if depth not in (1, 2) or isinstance(depth, bool):
+        raise InvalidArgumentError(f"depth={depth!r} must be 1 (each stratifier) or 2 (pairs).")
+    if kind not in KINDS:
+        raise InvalidArgumentError(f"kind={kind!r} must be one of {KINDS}.")
+    if isinstance(max_levels, bool) or not isinstance(max_levels, int) or max_levels < 2:
+        raise InvalidArgumentError(f"max_levels={max_levels!r} must be an integer >= 2, e.g. 20.")
+    if not isinstance(min_shift, (int, float)) or min_shift < 0:
+        raise InvalidArgumentError(f"min_shift={min_shift!r} must be a number >= 0.")
+    frame = frames.to_lazy(data)
+    frames.require_columns(frame, [outcome], role="outcome")
+    frames.require_columns(frame, [compare], role="compare")
+    frames.require_columns(frame, [weight], role="weight")
+    strata_list = frames.as_list(strata)
+    excluded = frames.as_list(exclude)
+    frames.require_columns(frame, strata_list, role="a stratifier")
+    frames.require_columns(frame, excluded, role="exclude")
+    schema = frames.columns(frame)
+    if outcome == compare:
+        raise InvalidArgumentError(
+            f"outcome and compare are both {outcome!r}: compare must be another column."
+        )
+    for role, name in (("outcome", outcome), ("compare", compare), ("weight", weight)):
+        if name is not None and name in strata_list:
+            raise InvalidArgumentError(
+                f"Column {name!r} is the {role}; it cannot also be a stratifier. Remove it "
+                "from strata=."
+            )
+    if weight:
+        frames.check_numeric(frame, weight, role="weight", fix="Weights are counts >= 0.")
+    binary_dtype = _check_outcome(frame, outcome, schema[outcome], kind, pos_label)
+
+    scan = _candidates(
+        frame, schema, outcome, compare, weight, strata_list, excluded, max_levels, depth
+    )
+    cards = scan.cardinality
+    roles, need, extra = _outcome_roles(outcome, schema[outcome], weight, pos_label)
+    joint_size = cards.get(compare, 2) * int(np.prod([max(cards[c], 1) for c in scan.columns]))
+    if scan.columns and joint_size <= JOINT_MAX_GROUPS:
+        # Small joint grouping: ONE group-by over compare and every candidate; each
+        # stratifier (and pair) is a re-sum of this small table, so depth=2 costs nothing.
+        strategy = "joint"
+        keys = [compare, *scan.columns]
+        (joint,) = aggregate.sufficient_stats_sets(frame, [keys], roles, need=need, extra=extra)
+        cell_tables = {s: aggregate.rollup(joint, keys, [compare, *s]) for s in scan.stratifiers}
+        total = aggregate.rollup(joint, keys, [compare])
+    else:
+        # Large joint grouping (its size is the product of the cardinalities: 10 columns
+        # of 5 levels make ~10M groups, as slow as the rows): one group-by per stratifier,
+        # as branches of a single query over one shared projection, so the rows are still
+        # read once (polars caches the projection and runs the branches in parallel).
+        strategy = "grouping sets"
+        sets = [[compare]] + [[compare, *s] for s in scan.stratifiers]
+        tables = aggregate.sufficient_stats_sets(frame, sets, roles, need=need, extra=extra)
+        total = tables[0]
+        cell_tables = dict(zip(scan.stratifiers, tables[1:], strict=True))
+    total = _cells(total, [compare])
+    kind_used = _resolve_kind(frame, outcome, total, kind, binary_dtype, pos_label)
+    unlabeled = float((total.get_column("__n_all") - total.get_column("__n")).sum())
+    missing_compare = float(
+        total.filter(pl.col(compare) == frames.MISSING_GROUP).get_column("__n_all").sum()
+    )
+    levels, base = _levels(frame, total, compare, baseline, outcome)
+
+    candidates = scan.candidates
+    rows: list[dict[str, Any]] = []
+    strata_tables: dict[str, pl.DataFrame] = {}
+    stratifier_columns: dict[str, list[str]] = {}
+    too_many: dict[str, int] = {}
+    for s in scan.stratifiers:
+        cells = _cells(cell_tables[s], [compare, *s]).filter(
+            pl.col(compare) != frames.MISSING_GROUP
+        )
+        if scan.auto:
+            big = [c for c in s if cells.get_column(c).n_unique() > max_levels]
+            if big:
+                for c in big:
+                    too_many[c] = cells.get_column(c).n_unique()
+                continue
+        name = PAIR_SEP.join(s)
+        stratifier_columns[name] = [_key_name(c) for c in s]
+        found, per_stratum = [], []
+        for level in levels:
+            if level == base:
+                continue
+            row, table = _compare_level(
+                cells, list(s), compare, level, base, kind_used, confidence, min_shift
+            )
+            row["stratifier"] = name
+            found.append(row)
+            per_stratum.append(table)
+        rows.extend(found)
+        strata_tables[name] = pl.concat(per_stratum, how="vertical_relaxed")
+    if too_many:
+        candidates = candidates.with_columns(
+            status=pl.when(pl.col("column").is_in(list(too_many)))
+            .then(pl.lit("skipped"))
+            .otherwise(pl.col("status")),
+            reason=pl.when(pl.col("column").is_in(list(too_many)))
+            .then(
+                pl.col("column").replace_strict(
+                    {
+                        c: f"{k} levels, more than max_levels={max_levels}"
+                        for c, k in too_many.items()
+                    },
+                    default=None,
+                )
+            )
+            .otherwise(pl.col("reason")),
+            short=pl.when(pl.col("column").is_in(list(too_many)))
+            .then(pl.lit("too many levels"))
+            .otherwise(pl.col("short")),
+        )
+    table = _finish_table(rows)
+    return Simpson(
+        table,
+        strata_tables,
+        outcome=outcome,
+        compare=compare,
+        baseline=base,
+        levels=levels,
+        kind=kind_used,
+        confidence=confidence,
+        candidates=candidates,
+        stratifier_columns=stratifier_columns,
+        unlabeled=unlabeled,
+        missing_compare=missing_compare,
+        strategy=strategy,
+        queries=1,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Input checks and the candidate scan (schema only, plus a look at the first rows)
+# --------------------------------------------------------------------------------------
+def _check_outcome(frame, outcome: str, dtype, kind: str, pos_label) -> bool:
+    """Type checks on the outcome before any scan; returns whether its dtype is 0/1-only."""
+    if pos_label is not None:
+        if kind == "mean":
+            raise InvalidArgumentError(
+                f"pos_label={pos_label!r} makes {outcome!r} a 0/1 outcome; it cannot go with "
+                "kind='mean'. Drop one of them."
+            )
+        return True
+    if not frames.is_numeric(dtype):
+        found = frames.sample_values(frame, outcome)
+        first = found.split(", ")[0]
+        raise ColumnTypeError(
+            f"Column {outcome!r} (outcome) holds {dtype} values ({found}); simpson compares "
+            f"0/1 outcomes (rates) or numbers (means). Pass pos_label={first} to say which "
+            f"value is the positive outcome, or map the column to 0/1."
+        )
+    if kind == "mean" and dtype == nw.Boolean:
+        return True
+    return dtype == nw.Boolean
+
+
+def _outcome_roles(outcome: str, dtype, weight: str | None, pos_label):
+    """The roles, statistics and checks of the aggregation pass for this outcome."""
+    if pos_label is not None:
+        return aggregate.Roles(y_true=outcome, weight=weight, pos_label=pos_label), set(), {}
+    roles = aggregate.Roles(y_true=outcome, weight=weight, binary=False)
+    y = nw.col(outcome)
+    if dtype == nw.Boolean:
+        nonbinary = nw.lit(0, nw.Int64)
+    else:
+        if dtype.is_float():
+            y = nw.when(y.is_nan()).then(None).otherwise(y)
+        nonbinary = ((~y.is_null()) & (y != 0) & (y != 1)).fill_null(False).cast(nw.Int64)
+    return roles, {"y_sum"}, {"_nonbinary": nonbinary}
+
+
+def _resolve_kind(frame, outcome, total: pl.DataFrame, kind, binary_dtype, pos_label) -> str:
+    if pos_label is not None or binary_dtype and kind != "mean":
+        return "binary"
+    if kind == "mean":
+        return "mean"
+    other = int(total.get_column("__nonbinary").sum()) if "__nonbinary" in total.columns else 0
+    if other == 0:
+        return "binary"
+    dtype = frames.columns(frame)[outcome]
+    if kind == "auto" and dtype.is_float():
+        return "mean"
+    found = frames.sample_values(frame, outcome)
+    raise InvalidValueError(
+        f"Column {outcome!r} (outcome) must hold 0/1 (or booleans) for a rate, but {other:,} "
+        f"rows hold other values; values found: {found}. Map it to 0/1 (e.g. "
+        f"pl.col({outcome!r}) >= 4), pass pos_label= to say which value is the positive "
+        "outcome, or pass kind='mean' to compare means."
+    )
+
+
+def _candidates(
+    frame, schema, outcome, compare, weight, strata, excluded, max_levels, depth
+) -> _Scan:
+    roles = {outcome: "outcome", compare: "compare"}
+    if weight:
+        roles[weight] = "weight"
+    records = []
+    auto = not strata
+    sampled: list[str] = []
+    for name, dtype in schema.items():
+        status, reason, short = "candidate", "", ""
+        if name in roles:
+            status = roles[name]
+        elif not auto:
+            status, reason, short = (
+                ("candidate", "", "")
+                if name in strata
+                else ("skipped", "not in strata=", "not requested")
+            )
+        elif name in excluded:
+            status, reason, short = "skipped", "excluded by exclude=", "excluded"
+        elif dtype.is_temporal() or frames.is_temporal(dtype):
+            status, reason, short = (
+                "skipped",
+                "temporal column: time is not a stratum (see aidebt.decay)",
+                "temporal",
+            )
+        elif dtype.is_numeric() and not dtype.is_integer():
+            status, reason, short = (
+                "skipped",
+                "float/decimal column: continuous; bin it, or name it in strata=",
+                "continuous",
+            )
+        elif not (
+            dtype.is_integer()
+            or dtype == nw.Boolean
+            or dtype == nw.String
+            or dtype == nw.Categorical
+            or isinstance(dtype, nw.Enum)
+        ):
+            status, reason, short = "skipped", f"type {dtype} cannot be a stratum", "type"
+        elif MODEL_OUTPUT_PATTERN.search(name):
+            status, reason, short = (
+                "skipped",
+                "name says model output or label: stratifying by it would condition on the "
+                "outcome; name it in strata= to scan it anyway",
+                "model output",
+            )
+        if status == "candidate":
+            sampled.append(name)
+        records.append(
+            {
+                "column": name,
+                "dtype": str(dtype),
+                "status": status,
+                "reason": reason,
+                "short": short,
+            }
+        )
+    candidates = pl.DataFrame(records, schema=dict.fromkeys(records[0], pl.String))
+    columns = [c for c in schema if c in set(sampled)] if auto else list(dict.fromkeys(strata))
+    cards = _sample_cardinality(frame, [compare, *columns])
+    if auto and columns:
+        big = {c: k for c, k in cards.items() if c in columns and k > max_levels}
+        if big:
+            columns = [c for c in columns if c not in big]
+            is_big = pl.col("column").is_in(list(big))
+            candidates = candidates.with_columns(
+                status=pl.when(is_big).then(pl.lit("skipped")).otherwise(pl.col("status")),
+                reason=pl.when(is_big)
+                .then(
+                    pl.format(
+                        "more than max_levels={} levels ({} in the first {} rows)",
+                        pl.lit(max_levels),
+                        pl.col("column").replace_strict(
+                            {c: str(k) for c, k in big.items()}, default=""
+                        ),
+                        pl.lit(f"{SAMPLE_ROWS:,}"),
+                    )
+                )
+                .otherwise(pl.col("reason")),
+                short=pl.when(is_big).then(pl.lit("too many levels")).otherwise(pl.col("short")),
+            )
+    candidates = candidates.with_columns(
+        status=pl.when(pl.col("status") == "candidate")
+        .then(pl.lit("scanned"))
+        .otherwise(pl.col("status"))
+    )
+    stratifiers: list[tuple[str, ...]] = [(c,) for c in columns]
+    if depth == 2:
+        stratifiers += [(a, b) for i, a in enumerate(columns) for b in columns[i + 1 :]]
+    return _Scan(stratifiers, columns, candidates, auto, cards)
+
+
+def _sample_cardinality(frame: nw.LazyFrame, columns: list[str]) -> dict[str, int]:
+    """Distinct values (null counts as one) of each column among the first rows.
+
+    A bounded look (``head``), never a scan: it only decides which candidates to skip
+    and how to group; the aggregation pass counts the real levels.
+    """
+    if not columns:
+        return {}
+    counts = (
+        frame.head(SAMPLE_ROWS)
+        .select(*(nw.col(c).n_unique().alias(c) for c in columns))
+        .collect(backend="polars")
+        .to_native()
+    )
+    return {c: int(counts.get_column(c)[0]) for c in columns}
+
+
+def _cells(stats: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """The keys and the sums this module uses, under names no data column can take:
+    ``__n_all`` (rows), ``__n`` (rows with an outcome), ``__s`` (sum of the outcome),
+    ``__q`` (sum of squares), ``__nonbinary`` (rows whose outcome is not 0/1)."""
+    total = "y_sum" if "y_sum" in stats.columns else "pos"
+    square = "y_sq" if "y_sq" in stats.columns else "pos"
+    extra = [pl.col("_nonbinary").alias("__nonbinary")] if "_nonbinary" in stats.columns else []
+    return stats.select(
+        *keys,
+        pl.col("n").cast(pl.Float64).alias("__n_all"),
+        pl.col("labeled").cast(pl.Float64).alias("__n"),
+        pl.col(total).cast(pl.Float64).alias("__s"),
+        pl.col(square).cast(pl.Float64).alias("__q"),
+        *extra,
+    )
+
+
+def _levels(frame, total: pl.DataFrame, compare: str, baseline, outcome) -> tuple[list[str], str]:
+    present = (
+        total.filter((pl.col(compare) != frames.MISSING_GROUP) & (pl.col("__n") > 0))
+        .group_by(compare)
+        .agg(pl.col("__n").sum())
+        .sort([pl.col("__n"), pl.col(compare)], descending=[True, False])
+    )
+    levels = present.get_column(compare).to_list()
+    if len(levels) < 2:
+        only = f"a single level, {levels[0]!r}," if levels else "no level"
+        raise InvalidValueError(
+            f"Column {compare!r} (compare) has {only} among rows with a non-null {outcome!r}: "
+            "there is nothing to compare. Pass a column with at least two levels (a model or "
+            "prompt version, a treatment, a group), or check that the data was not filtered "
+            "to one of them."
+        )
+    if baseline is None:
+        return sorted(levels), levels[0]
+    key = ("true" if baseline else "false") if isinstance(baseline, bool) else str(baseline)
+    if key not in levels:
+        raise InvalidValueError(
+            f"baseline={baseline!r} is not a level of column {compare!r} (levels with an "
+            f"outcome: {', '.join(repr(v) for v in sorted(levels))}). Pass one of them, or "
+            f"leave baseline=None to use the most frequent level ({levels[0]!r})."
+        )
+    return sorted(levels), key
+
+
+# --------------------------------------------------------------------------------------
+# One comparison: level vs baseline within the strata of one stratifier
+# --------------------------------------------------------------------------------------
+def _arm(cells: pl.DataFrame, cols: list[str], compare: str, level: str, tag: str):
+    return cells.filter(pl.col(compare) == level).select(
+        *cols,
+        pl.col("__n").alias(f"__n{tag}"),
+        pl.col("__s").alias(f"__s{tag}"),
+        pl.col("__q").alias(f"__q{tag}"),
+    )
+
+
+def _compare_level(
+    cells: pl.DataFrame,
+    cols: list[str],
+    compare: str,
+    level: str,
+    base: str,
+    kind: str,
+    confidence: float,
+    min_shift: float,
+) -> tuple[dict[str, Any], pl.DataFrame]:
+    joined = (
+        _arm(cells, cols, compare, level, "1")
+        .join(_arm(cells, cols, compare, base, "0"), on=cols, how="full", coalesce=True)
+        .fill_null(0.0)
+        .sort(cols)
+    )
+    a = {
+        c: joined.get_column(f"__{c}").to_numpy().astype(float)
+        for c in ("n1", "s1", "q1", "n0", "s0", "q0")
+    }
+    n1, s1, q1, n0, s0, q0 = (a[c] for c in ("n1", "s1", "q1", "n0", "s0", "q0"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r1 = np.where(n1 > 0, s1 / n1, np.nan)
+        r0 = np.where(n0 > 0, s0 / n0, np.nan)
+    both = (n1 > 0) & (n0 > 0)
+    big1, big0 = n1.sum(), n0.sum()
+    p1, p0 = s1.sum() / big1 if big1 else np.nan, s0.sum() / big0 if big0 else np.nan
+    aggregate_diff = p1 - p0
+
+    if kind == "binary":
+        agg = st.two_proportions([s1.sum()], [big1], [s0.sum()], [big0], confidence)
+        adj = st.mh_risk_difference(s1, n1, s0, n0, confidence)
+        odds = st.mh_odds_ratio(s1, n1, s0, n0, confidence)
+        homogeneity = odds["homogeneity_p"]
+    else:
+        m1, se1, *_ = st.mean_ci([s1.sum()], [q1.sum()], [big1], confidence)
+        m0, se0, *_ = st.mean_ci([s0.sum()], [q0.sum()], [big0], confidence)
+        df = st.welch_df(se1, [big1], se0, [big0])
+        agg = st.two_normals(m1, se1, m0, se0, confidence, df=df)
+        adj = st.stratified_mean_difference(s1, q1, n1, s0, q0, n0, confidence)
+        odds = dict.fromkeys(("odds_ratio", "lo", "hi", "risk_ratio"), np.nan)
+        homogeneity = adj["homogeneity_p"]
+    mix, within = st.kitagawa(n1, r1, n0, r0)
+    diff_k = r1 - r0
+    sign_d = np.sign(aggregate_diff) if np.isfinite(aggregate_diff) else 0.0
+    reversed_k = both & (np.sign(np.nan_to_num(diff_k)) == -sign_d) & (sign_d != 0)
+    n_strata = int(both.sum())
+    n_levels = len(joined)
+    A, lo, hi = adj["diff"], adj["lo"], adj["hi"]
+    verdict, note = _verdict(aggregate_diff, A, lo, hi, n_strata, n_levels, min_shift)
+    excluded_n = float((n1 + n0)[~both].sum())
+    if excluded_n and n_strata:
+        extra = f"{excluded_n:,.0f} rows in strata only one arm saw are left out of the adjusted difference"
+        note = f"{note}; {extra}" if note else extra
+    row = {
+        "level": level,
+        "baseline": base,
+        "verdict": verdict,
+        "aggregate_diff": aggregate_diff,
+        "aggregate_ci_low": float(agg["diff_lo"][0]),
+        "aggregate_ci_high": float(agg["diff_hi"][0]),
+        "adjusted_diff": A,
+        "adjusted_ci_low": lo,
+        "adjusted_ci_high": hi,
+        "shift": aggregate_diff - A,
+        "odds_ratio": odds["odds_ratio"],
+        "odds_ratio_ci_low": odds["lo"],
+        "odds_ratio_ci_high": odds["hi"],
+        "risk_ratio": odds["risk_ratio"],
+        "homogeneity_p": homogeneity,
+        "strata_reversed": int(reversed_k.sum()),
+        "n_strata": n_strata,
+        "mix_component": float(mix.sum()),
+        "within_component": float(within.sum()),
+        "level_value": p1,
+        "baseline_value": p0,
+        "level_n": float(big1),
+        "baseline_n": float(big0),
+        "excluded_n": excluded_n,
+        "note": note,
+    }
+    table = _strata_table(
+        joined, cols, level, base, kind, confidence, a, r1, r0, both, reversed_k, mix, within, row
+    )
+    return row, table
+
+
+def _verdict(D, A, lo, hi, n_strata, n_levels, min_shift) -> tuple[str, str | None]:
+    if n_strata == 0:
+        return "none", "no stratum has both arms: nothing to compare within strata"
+    if n_levels == 1:
+        return "none", "a single stratum: nothing to adjust for"
+    if not (np.isfinite(A) and np.isfinite(lo) and np.isfinite(hi) and np.isfinite(D)):
+        return "none", "the adjusted difference has no interval"
+    if lo <= D <= hi or abs(D - A) < min_shift:
+        return "none", None
+    if D != 0 and A != 0 and np.sign(D) != np.sign(A):
+        return "reversal", None
+    if abs(A) > abs(D):
+        return "amplification", None
+    return "attenuation", None
+
+
+def _strata_table(
+    joined, cols, level, base, kind, confidence, a, r1, r0, both, reversed_k, mix, within, row
+):
+    n1, s1, q1, n0, s0, q0 = (a[c] for c in ("n1", "s1", "q1", "n0", "s0", "q0"))
+    # Append the pooled row: every stratum column "(all)".
+    n1_, s1_, q1_ = np.append(n1, n1.sum()), np.append(s1, s1.sum()), np.append(q1, q1.sum())
+    n0_, s0_, q0_ = np.append(n0, n0.sum()), np.append(s0, s0.sum()), np.append(q0, q0.sum())
+    if kind == "binary":
+        v1, v0 = _safe_div(s1_, n1_), _safe_div(s0_, n0_)
+        lo1, hi1 = st.proportion_ci(s1_, n1_, confidence)
+        lo0, hi0 = st.proportion_ci(s0_, n0_, confidence)
+        cmp = st.two_proportions(s1_, n1_, s0_, n0_, confidence)
+    else:
+        v1, se1, lo1, hi1 = st.mean_ci(s1_, q1_, n1_, confidence)
+        v0, se0, lo0, hi0 = st.mean_ci(s0_, q0_, n0_, confidence)
+        cmp = st.two_normals(v1, se1, v0, se0, confidence, df=st.welch_df(se1, n1_, se0, n0_))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(both, n1 * n0 / (n1 + n0), 0.0)
+        w = w / w.sum() if w.sum() > 0 else w
+    f1 = _safe_div(n1_, np.full_like(n1_, n1.sum()))
+    f0 = _safe_div(n0_, np.full_like(n0_, n0.sum()))
+
+    def col(x):
+        return pl.Series(np.asarray(x, dtype=float), nan_to_null=True)
+
+    names = [_key_name(c) for c in cols]
+    keys = joined.select(pl.col(c).alias(k) for c, k in zip(cols, names, strict=True))
+    keys = keys.vstack(pl.DataFrame({k: [ALL] for k in names}))
+    diff = np.where(np.append(both, True), cmp["diff"], np.nan)
+    return keys.with_columns(
+        level=pl.lit(level),
+        baseline=pl.lit(base),
+        level_n=col(n1_),
+        level_value=col(v1),
+        level_ci_low=col(lo1),
+        level_ci_high=col(hi1),
+        baseline_n=col(n0_),
+        baseline_value=col(v0),
+        baseline_ci_low=col(lo0),
+        baseline_ci_high=col(hi0),
+        diff=col(diff),
+        diff_ci_low=col(np.where(np.append(both, True), cmp["diff_lo"], np.nan)),
+        diff_ci_high=col(np.where(np.append(both, True), cmp["diff_hi"], np.nan)),
+        reversed=pl.Series([*reversed_k.tolist(), None], dtype=pl.Boolean),
+        level_share=col(f1),
+        baseline_share=col(f0),
+        weight=col(np.append(w, w.sum())),
+        mix_component=col(np.append(mix, mix.sum())),
+        within_component=col(np.append(within, within.sum())),
+    )
+
+
+_STRATA_COLUMNS = {
+    "level",
+    "baseline",
+    *(f"{arm}_{x}" for arm in ("level", "baseline") for x in ("n", "value", "ci_low", "ci_high")),
+    *("diff", "diff_ci_low", "diff_ci_high", "reversed", "level_share", "baseline_share"),
+    *("weight", "mix_component", "within_component"),
+}
+
+
+def _key_name(column: str) -> str:
+    """A stratifier's column name in :meth:`Simpson.strata` (renamed if it would collide)."""
+    return f"{column} (stratum)" if column in _STRATA_COLUMNS else column
+
+
+def _safe_div(x, y) -> np.ndarray:
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(y > 0, x / y, np.nan)
+
+
+_RANK = {v: i for i, v in enumerate(VERDICTS)}
+
+
+def _finish_table(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    schema = {c: pl.Float64 for c in _TABLE_COLUMNS}
+    schema.update(
+        stratifier=pl.String,
+        level=pl.String,
+        baseline=pl.String,
+        verdict=pl.String,
+        note=pl.String,
+        strata_reversed=pl.Int64,
+        n_strata=pl.Int64,
+    )
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    table = pl.DataFrame(rows, schema=schema).select(_TABLE_COLUMNS)
+    table = table.with_columns(pl.col(pl.Float64).fill_nan(None))
+    return (
+        table.with_columns(
+            _rank=pl.col("verdict").replace_strict(_RANK, return_dtype=pl.Int64),
+            _size=pl.col("shift").abs(),
+        )
+        .sort(
+            ["_rank", "_size", "stratifier", "level"],
+            descending=[False, True, False, False],
+            nulls_last=True,
+        )
+        .drop("_rank", "_size")
+    )

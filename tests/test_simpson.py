@@ -1,0 +1,538 @@
+"""Tests of aidebt.simpson: reversal checks against statsmodels, published values,
+planted effects, the demo log, pre-aggregated input and bad input."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+import statsmodels.api as sm
+from hypothesis import given, settings
+from hypothesis import strategies as hst
+from polars.testing import assert_frame_equal
+from statsmodels.stats.contingency_tables import StratifiedTable
+
+import aidebt as ad
+from aidebt import stats as st
+from aidebt.errors import (
+    ColumnNotFoundError,
+    ColumnTypeError,
+    InvalidArgumentError,
+    InvalidValueError,
+)
+
+DATA = Path(__file__).parent / "data"
+simpson_module = importlib.import_module("aidebt.simpson")  # ad.simpson is the function
+
+
+def expand(counts: pl.DataFrame, weight: str = "n") -> pl.DataFrame:
+    """The raw rows a pre-aggregated table stands for."""
+    return counts.select(pl.exclude(weight).repeat_by(pl.col(weight))).explode(pl.all())
+
+
+def counts_table(spec: dict[tuple[str, str], tuple[int, int]]) -> pl.DataFrame:
+    """{(stratum, arm): (events, size)} -> columns s, arm, y, n."""
+    rows = []
+    for (stratum, arm), (events, size) in spec.items():
+        rows.append({"s": stratum, "arm": arm, "y": 1, "n": events})
+        rows.append({"s": stratum, "arm": arm, "y": 0, "n": size - events})
+    return pl.DataFrame(rows)
+
+
+# Planted reversal: "new" is 2 points better in every stratum, served mostly to the hard one.
+REVERSAL = {
+    ("a", "new"): (920, 1000),
+    ("b", "new"): (6200, 10000),
+    ("c", "new"): (16000, 50000),
+    ("a", "old"): (45000, 50000),
+    ("b", "old"): (6000, 10000),
+    ("c", "old"): (300, 1000),
+}
+
+
+@pytest.fixture(scope="module")
+def berkeley() -> pl.DataFrame:
+    return pl.read_csv(DATA / "berkeley_admissions.csv")
+
+
+@pytest.fixture(scope="module")
+def demo_log() -> pl.DataFrame:
+    return ad.datasets.demo()
+
+
+@pytest.fixture(scope="module")
+def demo_scan(demo_log):
+    return ad.simpson(demo_log, outcome="y_true", compare="prompt_version")
+
+
+# --------------------------------------------------------------------------------------
+# Statistics against statsmodels and published values
+# --------------------------------------------------------------------------------------
+def china_smoking() -> tuple[pl.DataFrame, np.ndarray]:
+    raw = sm.datasets.china_smoking.load_pandas().data
+    cube = np.asarray(raw, dtype=float).reshape(-1, 2, 2)  # city x smoking(yes,no) x cancer(1,0)
+    rows = []
+    for city, table in zip(raw.index, cube, strict=True):
+        for i, smoking in enumerate(("yes", "no")):
+            for j, cancer in enumerate((1, 0)):
+                rows.append(
+                    {"city": city, "smoking": smoking, "cancer": cancer, "n": int(table[i, j])}
+                )
+    return pl.DataFrame(rows), cube
+
+
+def test_china_smoking_matches_statsmodels():
+    frame, cube = china_smoking()
+    s = ad.simpson(frame, "cancer", "smoking", strata="city", weight="n", baseline="no")
+    row = s.table.row(0, named=True)
+    ref = StratifiedTable(list(cube))
+    lo, hi = ref.oddsratio_pooled_confint()
+    assert row["odds_ratio"] == pytest.approx(ref.oddsratio_pooled, rel=1e-12)
+    assert row["odds_ratio_ci_low"] == pytest.approx(lo, rel=1e-12)
+    assert row["odds_ratio_ci_high"] == pytest.approx(hi, rel=1e-12)
+    assert row["homogeneity_p"] == pytest.approx(ref.test_equal_odds().pvalue, rel=1e-9)
+    assert row["risk_ratio"] == pytest.approx(ref.riskratio_pooled, rel=1e-12)
+    # The figures statsmodels prints in its StratifiedTable documentation.
+    assert round(row["odds_ratio"], 3) == 2.174
+    assert (round(row["odds_ratio_ci_low"], 3), round(row["odds_ratio_ci_high"], 3)) == (
+        1.984,
+        2.383,
+    )
+    assert round(row["homogeneity_p"], 3) == 0.636
+    assert row["n_strata"] == 8
+
+
+def test_mh_risk_difference_published_values():
+    # R package cicalc, ci_prop_diff_mh_strata example: strata 7/10 vs 5/10, 5/10 vs 4/10.
+    sato = st.mh_risk_difference([7, 5], [10, 10], [5, 4], [10, 10])
+    assert sato["diff"] == pytest.approx(0.15)
+    assert (round(sato["lo"], 4), round(sato["hi"], 4)) == (-0.1528, 0.4528)
+    assert sato["se"] ** 2 == pytest.approx(0.023875)
+    gr = st.mh_risk_difference([7, 5], [10, 10], [5, 4], [10, 10], variance="greenland-robins")
+    assert (round(gr["lo"], 4), round(gr["hi"], 4)) == (-0.1521, 0.4521)
+
+
+def test_mh_risk_difference_hand_computed_unequal_arms():
+    x1, n1, x0, n0 = (
+        np.array([3.0, 20]),
+        np.array([12.0, 40]),
+        np.array([8.0, 9]),
+        np.array([10.0, 30]),
+    )
+    w = n1 * n0 / (n1 + n0)  # 60/11 and 1200/70
+    rd = (w * (x1 / n1 - x0 / n0)).sum() / w.sum()
+    # Sato's P and Q, written out for each stratum.
+    p = [(12**2 * 8 - 10**2 * 3 + 12 * 10 * (10 - 12) / 2) / 22**2,
+         (40**2 * 9 - 30**2 * 20 + 40 * 30 * (30 - 40) / 2) / 70**2]  # fmt: skip
+    q = [(3 * (10 - 8) + 8 * (12 - 3)) / (2 * 22), (20 * (30 - 9) + 9 * (40 - 20)) / (2 * 70)]
+    var = (rd * sum(p) + sum(q)) / w.sum() ** 2
+    got = st.mh_risk_difference(x1, n1, x0, n0)
+    assert got["diff"] == pytest.approx(rd, rel=1e-12)
+    assert got["se"] == pytest.approx(np.sqrt(var), rel=1e-12)
+    # A stratum with an empty arm carries no information.
+    more = st.mh_risk_difference([3, 20, 5], [12, 40, 9], [8, 9, 0], [10, 30, 0])
+    assert more["diff"] == pytest.approx(rd) and more["strata"] == 2
+
+
+def test_one_stratum_mh_equals_crude_difference():
+    got = st.mh_risk_difference([30], [100], [20], [80])
+    assert got["diff"] == pytest.approx(0.30 - 0.25)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    hst.lists(hst.tuples(*(hst.integers(0, 60) for _ in range(4))), min_size=1, max_size=6).map(
+        np.array
+    )
+)
+def test_kitagawa_parts_sum_to_the_crude_difference(cells):
+    events1, extra1, events0, extra0 = cells.T.astype(float)
+    n1, n0 = events1 + extra1, events0 + extra0
+    if n1.sum() == 0 or n0.sum() == 0:
+        return
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r1, r0 = events1 / n1, events0 / n0
+    mix, within = st.kitagawa(n1, r1, n0, r0)
+    crude = events1.sum() / n1.sum() - events0.sum() / n0.sum()
+    assert mix.sum() + within.sum() == pytest.approx(crude, abs=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# Planted effects
+# --------------------------------------------------------------------------------------
+def test_planted_reversal_is_found_with_every_stratum_reversed():
+    s = ad.simpson(counts_table(REVERSAL), "y", "arm", strata="s", weight="n", baseline="old")
+    row = s.table.row(0, named=True)
+    assert row["verdict"] == "reversal"
+    assert (row["strata_reversed"], row["n_strata"]) == (3, 3)
+    assert row["aggregate_diff"] == pytest.approx(23120 / 61000 - 51300 / 61000)
+    assert row["adjusted_diff"] == pytest.approx(0.02)  # the same +2 points in every stratum
+    assert row["mix_component"] + row["within_component"] == pytest.approx(row["aggregate_diff"])
+    assert row["within_component"] == pytest.approx(0.02)
+    strata = s.strata("s")
+    assert strata.filter(pl.col("s") != "(all)")["reversed"].to_list() == [True, True, True]
+    assert s.summary()[0].startswith(
+        "Overall, new's y rate is 46.2 points lower than old's (37.9% vs 84.1%), yet within "
+        "every s new is higher (by 2.0 points; adjusted difference +2.0 points, 95% CI +0.9 to "
+        "+3.1): 2% of new's rows are in s=a against 82% of old's, and the y rate there is 90.0%"
+    )
+
+
+def test_partial_reversal_counts_reversed_strata():
+    spec = {**REVERSAL, ("d", "new"): (5000, 10000), ("d", "old"): (5100, 10000)}
+    s = ad.simpson(counts_table(spec), "y", "arm", strata="s", weight="n", baseline="old")
+    row = s.table.row(0, named=True)
+    assert row["verdict"] == "reversal"
+    assert (row["strata_reversed"], row["n_strata"]) == (3, 4)
+    assert "after adjusting for s new is higher" in s.summary()[0]
+    assert "3 of 4 strata reversed" in s.summary()[0]
+
+
+def test_planted_reversal_in_raw_rows():
+    rng = np.random.default_rng(1)
+    n = 60_000
+    tier = rng.integers(0, 3, n)
+    arm = rng.random(n) < np.array([0.15, 0.5, 0.85])[tier]
+    y = rng.random(n) < np.array([0.85, 0.7, 0.5])[tier] + 0.04 * arm
+    frame = pl.DataFrame(
+        {
+            "tier": pl.Series(["t0", "t1", "t2"]).gather(tier),
+            "arm": pl.Series(["A", "B"]).gather(arm.astype(int)),
+            "noise": pl.Series(["x", "y", "z", "w"]).gather(rng.integers(0, 4, n)),
+            "y": y,
+        }
+    )
+    s = ad.simpson(frame, "y", "arm")
+    assert s.baseline == "A" or s.baseline == "B"
+    findings = s.findings()
+    assert findings["stratifier"].to_list() == ["tier"]
+    assert findings["verdict"].to_list() == ["reversal"]
+    assert findings["strata_reversed"].to_list() == [3]
+    assert s.table.filter(pl.col("stratifier") == "noise")["verdict"].to_list() == ["none"]
+
+
+@pytest.mark.parametrize(
+    ("new_sizes", "new_rates", "verdict"),
+    [
+        ((100, 1000, 5000), (0.84, 0.58, 0.28), "attenuation"),  # 2 points worse within
+        ((2500, 1000, 1500), (0.96, 0.70, 0.40), "amplification"),  # 10 better, mix hides some
+    ],
+)
+def test_attenuation_and_amplification(new_sizes, new_rates, verdict):
+    spec = {
+        ("a", "old"): (2580, 3000),
+        ("b", "old"): (600, 1000),
+        ("c", "old"): (300, 1000),
+    }
+    for stratum, size, rate in zip("abc", new_sizes, new_rates, strict=True):
+        spec[(stratum, "new")] = (round(size * rate), size)
+    s = ad.simpson(counts_table(spec), "y", "arm", strata="s", weight="n", baseline="old")
+    row = s.table.row(0, named=True)
+    assert row["verdict"] == verdict
+    assert np.sign(row["adjusted_diff"]) == np.sign(row["aggregate_diff"])
+    assert row["strata_reversed"] == 0
+
+
+def test_independent_stratifier_gives_none_and_adjusted_equals_aggregate():
+    # Every stratum holds the same share of each arm: the mix is identical.
+    spec = {
+        ("a", "new"): (180, 200),
+        ("b", "new"): (300, 600),
+        ("c", "new"): (50, 200),
+        ("a", "old"): (80, 100),
+        ("b", "old"): (170, 300),
+        ("c", "old"): (20, 100),
+    }
+    s = ad.simpson(counts_table(spec), "y", "arm", strata="s", weight="n", baseline="old")
+    row = s.table.row(0, named=True)
+    assert row["verdict"] == "none"
+    assert row["adjusted_diff"] == pytest.approx(row["aggregate_diff"], abs=1e-12)
+    assert row["mix_component"] == pytest.approx(0, abs=1e-12)
+
+
+def test_random_independent_column_gives_none():
+    rng = np.random.default_rng(7)
+    n = 40_000
+    frame = pl.DataFrame(
+        {
+            "arm": pl.Series(["A", "B"]).gather(rng.integers(0, 2, n)),
+            "region": pl.Series(["n", "s", "e", "w", "c"]).gather(rng.integers(0, 5, n)),
+        }
+    ).with_columns(y=pl.Series(rng.random(n) < 0.3 + 0.1 * (rng.random(n) < 0.5)))
+    s = ad.simpson(frame, "y", "arm", strata="region")
+    row = s.table.row(0, named=True)
+    assert row["verdict"] == "none"
+    assert abs(row["adjusted_diff"] - row["aggregate_diff"]) < 0.002
+
+
+def test_constant_stratum_gives_none():
+    frame = expand(counts_table(REVERSAL)).with_columns(const=pl.lit("same"))
+    s = ad.simpson(frame, "y", "arm", strata="const", baseline="old")
+    row = s.table.row(0, named=True)
+    assert row["verdict"] == "none"
+    assert row["n_strata"] == 1
+    assert row["adjusted_diff"] == pytest.approx(row["aggregate_diff"], abs=1e-12)
+    assert "single stratum" in row["note"]
+
+
+def test_no_stratum_with_both_arms_gives_none():
+    frame = counts_table({("a", "new"): (5, 10), ("b", "old"): (3, 10)})
+    s = ad.simpson(frame, "y", "arm", strata="s", weight="n")
+    row = s.table.row(0, named=True)
+    assert row["verdict"] == "none" and row["n_strata"] == 0
+    assert row["adjusted_diff"] is None
+    assert row["mix_component"] == pytest.approx(row["aggregate_diff"])
+
+
+# --------------------------------------------------------------------------------------
+# The demo log
+# --------------------------------------------------------------------------------------
+def test_demo_auto_scan_finds_the_planted_prompt_reversal(demo_log, demo_scan):
+    s = demo_scan
+    assert s.findings().select("stratifier", "level", "verdict").rows() == [
+        ("tier", "v2", "reversal")
+    ]
+    tier = s.findings().row(0, named=True)
+    assert (tier["strata_reversed"], tier["n_strata"]) == (3, 3)
+    assert tier["aggregate_diff"] == pytest.approx(-0.045, abs=0.005)
+    assert tier["adjusted_diff"] == pytest.approx(0.025, abs=0.006)
+    # Six candidates: model_version, region, language, tier, channel, intent.
+    assert s.n_candidates == 6
+    assert sorted(s.stratifiers) == sorted(
+        ["model_version", "region", "language", "tier", "channel", "intent"]
+    )
+    status = dict(s.candidates.select("column", "status").iter_rows())
+    assert status["y_pred"] == status["score"] == status["ts"] == "skipped"
+    assert (status["y_true"], status["prompt_version"]) == ("outcome", "compare")
+    assert s.table.filter(pl.col("stratifier") != "tier")["verdict"].unique().to_list() == ["none"]
+    # Unlabeled rows are left out, and said so.
+    assert s.unlabeled == demo_log["y_true"].null_count()
+    assert any(f"{s.unlabeled:,.0f} rows with a null y_true" in line for line in s.summary())
+    assert "Scanned 6 candidate stratifiers" in s.summary()[1]
+    assert s.strategy == "joint"
+
+
+def test_demo_summary_sentence(demo_scan):
+    line = demo_scan.summary()[0]
+    assert line.startswith("Overall, v2's y_true rate is 4.")
+    assert "yet within every tier v2 is higher" in line
+    assert "tier=enterprise" in line
+
+
+def test_grouping_sets_equal_the_joint_group_by(demo_log, demo_scan, monkeypatch):
+    monkeypatch.setattr(simpson_module, "JOINT_MAX_GROUPS", 0)
+    s = ad.simpson(demo_log, outcome="y_true", compare="prompt_version")
+    assert s.strategy == "grouping sets"
+    assert_frame_equal(s.table, demo_scan.table, check_exact=False, rel_tol=1e-9)
+    assert_frame_equal(s.strata("tier"), demo_scan.strata("tier"), check_exact=False)
+
+
+def test_exclude_and_max_levels(demo_log):
+    small = demo_log.head(50_000).with_columns(ticket=(pl.int_range(pl.len()) % 37).cast(pl.String))
+    s = ad.simpson(small, "y_true", "prompt_version", exclude=["tier", "intent"], max_levels=10)
+    assert "tier" not in s.stratifiers and "ticket" not in s.stratifiers
+    reasons = dict(s.candidates.select("column", "reason").iter_rows())
+    assert reasons["tier"] == "excluded by exclude="
+    assert reasons["ticket"].startswith("more than max_levels=10 levels")
+
+
+def test_depth_two_scans_pairs():
+    rng = np.random.default_rng(3)
+    n = 30_000
+    tier = rng.integers(0, 2, n)
+    chan = rng.integers(0, 2, n)
+    hard = tier + chan  # 0, 1, 2
+    arm = rng.random(n) < np.array([0.1, 0.5, 0.9])[hard]
+    y = rng.random(n) < np.array([0.9, 0.7, 0.4])[hard] + 0.05 * arm
+    frame = pl.DataFrame(
+        {
+            "tier": pl.Series(["lo", "hi"]).gather(tier),
+            "channel": pl.Series(["web", "app"]).gather(chan),
+            "arm": pl.Series(["old", "new"]).gather(arm.astype(int)),
+            "y": y.astype(np.int8),
+        }
+    )
+    s = ad.simpson(frame, "y", "arm", depth=2, baseline="old")
+    assert s.n_candidates == 3
+    pair = s.table.filter(pl.col("stratifier") == "tier & channel").row(0, named=True)
+    assert pair["verdict"] == "reversal"
+    assert (pair["strata_reversed"], pair["n_strata"]) == (4, 4)
+    assert s.strata(["tier", "channel"]).columns[:2] == ["tier", "channel"]
+    assert "within every tier & channel combination" in " ".join(s.summary())
+
+
+# --------------------------------------------------------------------------------------
+# Pre-aggregated input, engines, outcome kinds
+# --------------------------------------------------------------------------------------
+def test_berkeley_weighted_equals_raw_rows(berkeley):
+    weighted = ad.simpson(berkeley, "admitted", "gender", "dept", weight="n", baseline="female")
+    raw_rows = expand(berkeley)
+    assert raw_rows.height == 4526
+    raw = ad.simpson(raw_rows, "admitted", "gender", "dept", baseline="female")
+    assert_frame_equal(weighted.table, raw.table)
+    assert_frame_equal(weighted.strata("dept"), raw.strata("dept"))
+    row = weighted.table.row(0, named=True)
+    # Men are admitted more overall; within departments the MH difference slightly favours
+    # women, and the common odds ratio is R's mantelhaen.test(UCBAdmissions) estimate.
+    assert row["aggregate_diff"] == pytest.approx(1198 / 2691 - 557 / 1835)
+    assert -0.03 < row["adjusted_diff"] < 0
+    assert row["odds_ratio"] == pytest.approx(0.9047, abs=1e-4)
+    assert row["verdict"] == "reversal"
+    assert (row["strata_reversed"], row["n_strata"]) == (4, 6)
+    assert "4 of 6 strata reversed" in weighted.summary()[0]
+
+
+@settings(max_examples=15, deadline=None)
+@given(hst.lists(hst.integers(0, 9), min_size=8, max_size=8))
+def test_weighted_equals_raw_property(sizes):
+    spec = {}
+    for i, (stratum, arm) in enumerate([(s, a) for s in "ab" for a in ("p", "q")]):
+        spec[(stratum, arm)] = (sizes[2 * i], sizes[2 * i] + sizes[2 * i + 1] + 1)
+    counts = counts_table(spec)
+    weighted = ad.simpson(counts, "y", "arm", strata="s", weight="n", baseline="p")
+    raw = ad.simpson(expand(counts), "y", "arm", strata="s", baseline="p")
+    assert_frame_equal(weighted.table, raw.table)
+
+
+def test_pandas_and_duckdb_inputs_match_polars(berkeley):
+    ref = ad.simpson(berkeley, "admitted", "gender", "dept", weight="n").table
+    from_pandas = ad.simpson(berkeley.to_pandas(), "admitted", "gender", "dept", weight="n")
+    assert_frame_equal(from_pandas.table, ref)
+    relation = duckdb.from_arrow(berkeley.to_arrow())
+    from_duckdb = ad.simpson(relation, "admitted", "gender", "dept", weight="n")
+    assert_frame_equal(from_duckdb.table, ref, check_exact=False, rel_tol=1e-12)
+
+
+def test_default_baseline_is_the_most_frequent_level(berkeley):
+    s = ad.simpson(berkeley, "admitted", "gender", "dept", weight="n")
+    assert s.baseline == "male"  # 2,691 applications against 1,835
+    assert s.table["level"].to_list() == ["female"]
+
+
+def test_numeric_outcome_compares_means():
+    rng = np.random.default_rng(5)
+    n = 20_000
+    tier = rng.integers(0, 3, n)
+    arm = rng.random(n) < np.array([0.1, 0.5, 0.9])[tier]
+    y = np.array([10.0, 6.0, 2.0])[tier] + 0.5 * arm + rng.normal(0, 1, n)
+    frame = pl.DataFrame(
+        {"tier": tier.astype(str), "arm": np.where(arm, "new", "old"), "latency": y}
+    )
+    s = ad.simpson(frame, "latency", "arm", strata="tier", baseline="old")
+    row = s.table.row(0, named=True)
+    assert s.kind == "mean" and row["odds_ratio"] is None
+    assert row["verdict"] == "reversal"
+    # Cochran-weighted mean difference, computed by hand.
+    g = frame.group_by("tier", "arm").agg(pl.col("latency").mean(), pl.len()).sort("tier")
+    wide = g.pivot(on="arm", index="tier", values=["latency", "len"])
+    n1, n0 = wide["len_new"].to_numpy(), wide["len_old"].to_numpy()
+    w = n1 * n0 / (n1 + n0)
+    d = wide["latency_new"].to_numpy() - wide["latency_old"].to_numpy()
+    assert row["adjusted_diff"] == pytest.approx((w * d).sum() / w.sum(), rel=1e-9)
+    assert row["homogeneity_p"] > 0.001  # the same +0.5 in every tier
+    assert "mean latency" in s.summary()[0]
+
+
+def test_float_zero_one_outcome_is_a_rate_and_booleans_work():
+    counts = counts_table(REVERSAL)
+    as_float = ad.simpson(
+        counts.with_columns(pl.col("y").cast(pl.Float64)), "y", "arm", "s", weight="n"
+    )
+    as_bool = ad.simpson(
+        counts.with_columns(pl.col("y").cast(pl.Boolean)), "y", "arm", "s", weight="n"
+    )
+    ref = ad.simpson(counts, "y", "arm", "s", weight="n")
+    assert as_float.kind == as_bool.kind == "binary"
+    assert_frame_equal(as_float.table, ref.table)
+    assert_frame_equal(as_bool.table, ref.table)
+
+
+def test_pos_label_and_boolean_compare():
+    frame = expand(counts_table(REVERSAL)).with_columns(
+        outcome=pl.when(pl.col("y") == 1).then(pl.lit("yes")).otherwise(pl.lit("no")),
+        treated=pl.col("arm") == "new",
+    )
+    s = ad.simpson(frame, "outcome", "treated", strata="s", pos_label="yes", baseline=False)
+    row = s.table.row(0, named=True)
+    assert (row["level"], row["baseline"], row["verdict"]) == ("true", "false", "reversal")
+
+
+def test_three_levels_and_nulls():
+    counts = counts_table(REVERSAL)
+    third = counts.filter(pl.col("arm") == "old").with_columns(arm=pl.lit("mid"))
+    rows = expand(pl.concat([counts, third]))
+    rows = pl.concat(
+        [
+            rows,
+            pl.DataFrame({"s": ["a", None], "arm": [None, "new"], "y": [1, None]}),
+        ],
+        how="vertical_relaxed",
+    )
+    s = ad.simpson(rows, "y", "arm", strata="s", baseline="old")
+    assert sorted(s.table["level"].to_list()) == ["mid", "new"]
+    mid = s.table.filter(pl.col("level") == "mid").row(0, named=True)
+    assert mid["aggregate_diff"] == 0 and mid["verdict"] == "none"
+    assert s.unlabeled == 1 and s.missing_compare == 1
+
+
+def test_min_shift_silences_small_effects():
+    s = ad.simpson(counts_table(REVERSAL), "y", "arm", "s", weight="n", min_shift=0.9)
+    assert s.table["verdict"].to_list() == ["none"]
+
+
+# --------------------------------------------------------------------------------------
+# Display
+# --------------------------------------------------------------------------------------
+def test_chart_shows_both_arms_and_the_aggregate():
+    s = ad.simpson(counts_table(REVERSAL), "y", "arm", "s", weight="n", baseline="old")
+    chart = s.chart()
+    spec = chart.to_dict()
+    assert len(spec["vconcat"]) == 2
+    data = [v for v in spec["datasets"].values()]
+    arms = {row["arm"] for rows in data for row in rows}
+    assert arms == {"new", "old"}
+    assert any(row.get("label", "").startswith("old overall") for rows in data for row in rows)
+    html = s._repr_html_()
+    assert "reversal" in html and "Overall, new" in html
+
+
+# --------------------------------------------------------------------------------------
+# Bad input
+# --------------------------------------------------------------------------------------
+def test_compare_with_a_single_level():
+    frame = counts_table(REVERSAL).filter(pl.col("arm") == "new")
+    with pytest.raises(InvalidValueError, match=r"'arm' \(compare\) has a single level, 'new'"):
+        ad.simpson(frame, "y", "arm", strata="s", weight="n")
+
+
+def test_outcome_not_zero_one():
+    frame = counts_table(REVERSAL).with_columns(y=pl.col("y") * 2 + (pl.col("s") == "a"))
+    with pytest.raises(InvalidValueError) as err:
+        ad.simpson(frame, "y", "arm", strata="s", weight="n")
+    message = str(err.value)
+    assert "'y' (outcome)" in message and "0, 1, 2" in message and "kind='mean'" in message
+
+
+def test_baseline_that_does_not_exist():
+    with pytest.raises(InvalidValueError) as err:
+        ad.simpson(counts_table(REVERSAL), "y", "arm", strata="s", weight="n", baseline="v3")
+    message = str(err.value)
+    assert "baseline='v3'" in message and "'arm'" in message and "'new', 'old'" in message
+
+
+def test_other_bad_arguments():
+    counts = counts_table(REVERSAL)
+    with pytest.raises(ColumnNotFoundError, match="'tierr'"):
+        ad.simpson(counts, "y", "arm", strata="tierr", weight="n")
+    with pytest.raises(InvalidArgumentError, match="'y' is the outcome"):
+        ad.simpson(counts, "y", "arm", strata=["s", "y"], weight="n")
+    with pytest.raises(InvalidArgumentError, match="depth=3"):
+        ad.simpson(counts, "y", "arm", depth=3, weight="n")
+    with pytest.raises(ColumnTypeError, match="pos_label="):
+        ad.simpson(counts.with_columns(y=pl.col("y").cast(pl.String)), "y", "arm", weight="n")
+    with pytest.raises(InvalidArgumentError, match="was not scanned"):
+        ad.simpson(counts, "y", "arm", "s", weight="n").strata("nope")
