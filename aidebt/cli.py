@@ -228,7 +228,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"aidebt: error: cannot read the data: {exc}", file=sys.stderr)
         return EXIT_USAGE
     ok = result.passes(args.stage) if args.stage else result.passed
-    print(result.verdict(limit=None if args.verbose else 8))
+    print(result.verdict(limit=None if args.verbose else 8, more="-v lists them all"))
     if result.rollback:
         print("FAIL: a rollback trigger fired.")
         return EXIT_FAILED

@@ -127,8 +127,7 @@ class Comparison(Result):
 
     def simpson_hint(self, row: dict[str, Any]) -> str:
         """The ``ad.simpson`` call that examines a guard row."""
-        outcome = self._outcome_hint.get(row["metric"])
-        out = repr(outcome) if outcome else "<0/1 outcome column>"
+        out = self._outcome_hint.get(row["metric"], "<the outcome as a 0/1 column>")
         return (
             f"ad.simpson(data, outcome={out}, compare={self.version!r}, "
             f"strata=[{row['stratifier']!r}], baseline={self.baseline!r})"
@@ -148,7 +147,8 @@ class Comparison(Result):
                 f"[{row['diff_ci_low']:+.3f}, {row['diff_ci_high']:+.3f}], "
                 f"adjusted p={row['p_adjusted']:.2g}: {row['verdict']}."
             )
-        segments = self.table.join(self.overall, on=self.table.columns, how="anti")
+        is_overall = pl.all_horizontal([pl.col(c) == ALL for c in self.by] or [pl.lit(True)])
+        segments = self.table.filter(~is_overall)
         worse = segments.filter(pl.col("significant") & (pl.col("verdict") == "worse")).sort(
             "p_adjusted"
         )
@@ -430,7 +430,11 @@ def compare(
         .drop("_o")
     )
 
-    hints = {m.name: y_true for m in registered if m.name == "prevalence" and y_true}
+    hints = {
+        "prevalence": repr(y_true),
+        "selection_rate": repr(y_pred),
+        "accuracy": f"<a 0/1 column: {y_true} == {y_pred}>",
+    }
     result = Comparison(
         table,
         guard,

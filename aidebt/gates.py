@@ -29,8 +29,10 @@ disparities and row counts), :func:`aidebt.decay` fits for trends and
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -518,17 +520,18 @@ class GateCheck(Result):
             lines.append(f"{skipped} segment checks skipped for lack of data (see .table).")
         return lines
 
-    def verdict(self, limit: int | None = 8) -> str:
+    def verdict(self, limit: int | None = 8, more: str = "see .table") -> str:
         """A readable, multi-line verdict (what ``aidebt check`` prints).
 
-        At most ``limit`` failing checks are listed per stage (None: all of them).
+        At most ``limit`` failing checks are listed per stage (None: all of them); ``more``
+        says where the others are.
         """
 
         def listed(rows: pl.DataFrame, mark: str) -> list[str]:
             shown = rows if limit is None else rows.head(limit)
             lines = [f"      {mark} {r['evidence']}" for r in shown.iter_rows(named=True)]
             if rows.height > shown.height:
-                lines.append(f"      ... and {rows.height - shown.height} more (see .table)")
+                lines.append(f"      ... and {rows.height - shown.height} more ({more})")
             return lines
 
         when = f"month {self.month}, " if self.month else ""
@@ -626,8 +629,17 @@ class GateCheck(Result):
 # --------------------------------------------------------------------------------------
 # Checking
 # --------------------------------------------------------------------------------------
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.3g}" if abs(v) >= 1000 else f"{v:.3f}"
+def _fmt(v: float | None, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.3g}" if abs(v) >= 1000 else f"{v:.{digits}f}"
+
+
+def _pair(a: float, b: float) -> tuple[str, str]:
+    """``a`` and ``b`` with enough decimals that unequal values do not print equal."""
+    for digits in (3, 4, 5, 6):
+        x, y = _fmt(a, digits), _fmt(b, digits)
+        if x != y or a == b:
+            return x, y
+    return x, y
 
 
 def _row(stage: Stage, c: Criterion, segment: str, **values: Any) -> dict[str, Any]:
@@ -669,12 +681,16 @@ def _interval_rule(stage: Stage, c: Criterion, value, lo, hi, segment: str):
     shown = f"{what} = {_fmt(value)} [{_fmt(lo)}, {_fmt(hi)}]"
     if c.side == "min":
         ok, breach = lo >= b, hi < b
-        need = f"lower bound {_fmt(lo)} {'>=' if ok else '<'} {_fmt(b)}"
-        fire = f"upper bound {_fmt(hi)} {'<' if breach else '>='} {_fmt(b)}"
+        need = "lower bound {} {} {}".format(_pair(lo, b)[0], ">=" if ok else "<", _pair(lo, b)[1])
+        fire = "upper bound {} {} {}".format(
+            _pair(hi, b)[0], "<" if breach else ">=", _pair(hi, b)[1]
+        )
     elif c.side == "max":
         ok, breach = hi <= b, lo > b
-        need = f"upper bound {_fmt(hi)} {'<=' if ok else '>'} {_fmt(b)}"
-        fire = f"lower bound {_fmt(lo)} {'>' if breach else '<='} {_fmt(b)}"
+        need = "upper bound {} {} {}".format(_pair(hi, b)[0], "<=" if ok else ">", _pair(hi, b)[1])
+        fire = "lower bound {} {} {}".format(
+            _pair(lo, b)[0], ">" if breach else "<=", _pair(lo, b)[1]
+        )
     else:  # abs: the whole interval within [-b, b]
         ok, breach = (-b <= lo and hi <= b), (lo > b or hi < -b)
         need = f"interval {'within' if ok else 'not within'} +/-{_fmt(b)}"
@@ -989,8 +1005,10 @@ def _segment_judgements(stage, c, seg, min_seg, column) -> list[dict]:
 
 
 def _judge_trend(stage, c, data, d, segments, month, confidence) -> list[dict]:
+    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+
     from aidebt.decay import decay
-    from aidebt.report.data import load_month
+    from aidebt.report.data import load_month, parse_month
 
     periods = c.options["periods"]
     first = _month_start(month, periods - 1)
@@ -1010,10 +1028,19 @@ def _judge_trend(stage, c, data, d, segments, month, confidence) -> list[dict]:
             y_score=d.y_score,
             confidence=confidence,
         )
-        try:
-            trend = dec.fit(start=first, dispersion=c.options["dispersion"])
-        except InvalidArgumentError:
-            trend = None
+        start = dt.date(*parse_month(first), 1)
+        labeled = dec.table.filter((pl.col("period") >= start) & (pl.col("n") > 0))
+        most = labeled.group_by(dec.by).len()["len"].max() if dec.by else labeled.height
+        trend = None
+        if most and most >= periods:  # else every group is skipped below, unfitted
+            with warnings.catch_warnings():
+                # a group with fewer months (skipped below) can make statsmodels warn
+                warnings.simplefilter("ignore", RuntimeWarning)
+                warnings.simplefilter("ignore", PerfectSeparationWarning)
+                try:
+                    trend = dec.fit(start=first, dispersion=c.options["dispersion"])
+                except InvalidArgumentError:
+                    trend = None
         table = trend.table if trend is not None else pl.DataFrame()
         if trend is None or table.is_empty():
             segment = OVERALL if col is None else f"{col}=*"

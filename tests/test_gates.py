@@ -389,3 +389,19 @@ def test_display(tmp_path):
     assert result.table.columns[:3] == ["stage", "criterion", "segment"]
     spec = result.chart().to_dict()
     assert "facet" in spec
+
+
+def test_the_example_audit_toml_runs_on_the_demo_data(tmp_path):
+    example = Path(__file__).parents[1] / "examples" / "audit.toml"
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "audit.toml").write_text(example.read_text())
+    (tmp_path / "demo_data").mkdir()
+    ad.datasets.demo(n_per_month=3_000, months=3).write_parquet(
+        tmp_path / "demo_data" / "production.parquet"
+    )
+    ad.datasets.demo_eval(n=1_000).write_parquet(tmp_path / "demo_data" / "eval.parquet")
+    result = ad.check(tmp_path / "examples" / "audit.toml", month="2025-12")
+    assert result.stages == ["shadow", "copilot", "autopilot"]
+    assert result.stage != "copilot"  # copilot needs 10,000 labeled rows a month
+    assert set(result.table["criterion"]) >= {"trend.accuracy", "drift.max_js", "metrics.auc.min"}
+    assert "language=ja" in result.failures.filter(pl.col("stage") == "autopilot")["segment"]
