@@ -169,3 +169,13 @@ def test_demo_writes_data_renders_the_latest_month_and_prints_the_index(
     assert calls["month"] == f"{last.year:04d}-{last.month:02d}"
     assert calls["data"].name == "production.parquet" and calls["eval_data"].name == "eval.parquet"
     assert out.strip().splitlines()[-1] == str((tmp_path / "reports" / "index.html").resolve())
+
+
+def test_warnings_are_one_line_messages(capsys, report_args):
+    _, args = report_args
+    code, _, err = run(
+        capsys, *args, "plain", "-p", "note", "x", "--min-n", "5", "--month", "2031-01"
+    )
+    assert code == EXIT_USAGE
+    assert "aidebt: warning: min_n=5 does not apply to plain" in err
+    assert "UserWarning" not in err

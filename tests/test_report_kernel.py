@@ -93,3 +93,28 @@ def test_setup_makes_altair_emit_the_spec_under_a_json_mimetype():
         assert bundle[mimetype]["mark"] in ("point", {"type": "point"})
     finally:
         alt.renderers.enable(previous)
+
+
+def test_key_figures_records_the_overall_row_and_explains_each_metric(displayed):
+    import polars as pl
+
+    from aidebt.report import key_figures
+
+    class Result:
+        overall = pl.DataFrame(
+            {
+                "metric": ["count", "fnr"],
+                "value": [1200.0, 0.25],
+                "ci_low": [None, 0.2],
+                "ci_high": [None, 0.3],
+                "n": [1200.0, 400.0],
+            }
+        )
+
+    md = key_figures(Result())
+    assert [d[FIGURE_MIMETYPE] for d in displayed] == [
+        {"name": "count", "value": 1200},
+        {"name": "fnr", "value": 0.25},
+    ]
+    assert "| **fnr**: false-negative rate" in md.data
+    assert "| 0.250 | 0.200 – 0.300 | 400 positives |" in md.data

@@ -65,14 +65,14 @@ def test_keep_failed_never_overwrites(tmp_path):
 def test_index_lists_every_month_and_revision_and_escapes_what_came_from_data(tmp_path):
     store = ReportStore(tmp_path)
     _publish(store, 1, {"worst_group": "<img src=x onerror=alert(1)>"})
-    _publish(store, 2, {"accuracy": 0.912345}, title="<b>Subgroup</b> audit")
+    _publish(store, 2, {"accuracy": 0.912345, "count": 50094.0}, title="<b>Subgroup</b> audit")
     store.publish("2026-10", "monthly_audit", 1, "x", "{}", {"title": "Monthly"})
     page = build_index(tmp_path)
     assert page.index("2026-11") < page.index("2026-10")  # newest month first
     assert 'href="2026-11/subgroup_audit.r2.html"' in page
     assert 'href="2026-11/subgroup_audit.html"' in page
     assert 'href="2026-10/monthly_audit.html"' in page
-    assert "accuracy = 0.9123" in page
+    assert "accuracy = 0.912" in page and "count = 50,094" in page
     assert "<img" not in page and "<b>Subgroup" not in page
     assert "&lt;b&gt;Subgroup&lt;/b&gt; audit" in page
     written = write_index(tmp_path)

@@ -17,8 +17,11 @@ _MAX_FIGURES = 6  # the index is a table of contents, not the report
 
 
 def _figure_text(value: Any) -> str:
+    """Key figures at a glance: three decimals for rates, whole numbers for counts."""
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:,.0f}" if value.is_integer() or abs(value) >= 1000 else f"{value:.3f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
     return str(value)
 
 

@@ -179,7 +179,8 @@ def key_figures(result: Any, *, prefix: str = ""):
     lines = ["| measure | value | 95% interval | based on |", "|---|---|---|---|"]
     for row in result.overall.iter_rows(named=True):
         name, value = row["metric"], row["value"]
-        record(prefix + name, value)
+        whole = name == "count" and isinstance(value, float) and value.is_integer()
+        record(prefix + name, int(value) if whole else value)
         try:
             metric = metrics.get(name)
             meaning, counted = metric.description, metric.denominator_name
