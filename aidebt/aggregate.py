@@ -523,7 +523,16 @@ def sufficient_stats_sets(
                 "rows",
             )
         )
-    stacked = nw.concat(branches, how="vertical").collect(backend="polars").to_native()
+    query = nw.concat(branches, how="vertical")
+    if query.implementation is nw.Implementation.POLARS and "SCAN" not in (
+        query.to_native().explain(optimized=False)
+    ):
+        # Rows already in memory: the in-memory engine computes the shared projection once
+        # (a cached sub-plan) and runs the branches in parallel, 2-3x faster here than the
+        # streaming engine; file scans keep streaming (bounded memory).
+        stacked = query.collect(backend="polars", engine="in-memory").to_native()
+    else:
+        stacked = query.collect(backend="polars").to_native()
     sum_cols = [*contributions, "rows"]
     _raise_on_bad_input(frame, stacked.filter(pl.col("_set") == 0).select(sum_cols), roles)
     out = []
