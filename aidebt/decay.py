@@ -33,6 +33,7 @@ import narwhals as nw
 import numpy as np
 import polars as pl
 from scipy import stats as sps
+from scipy.special import xlogy
 
 from aidebt import aggregate, frames
 from aidebt import metrics as mreg
@@ -807,6 +808,12 @@ class Trend(Result):
             data = data.filter(pl.col("_p") >= lo_idx)
         if hi_idx is not None:
             data = data.filter(pl.col("_p") <= hi_idx)
+        if data.height == 0:
+            raise InvalidArgumentError(
+                "No period has a value to fit"
+                + (f" between start={start!r} and end={end!r}" if start or end else "")
+                + ". Check the window and that the periods have labeled rows."
+            )
         rows, fitted, fits = [], [], {}
         for key, part in _groups(data, decay_.by):
             row = dict(zip(decay_.by, key, strict=True))
@@ -1383,12 +1390,9 @@ class Crossing(Result):
 # Change points
 # --------------------------------------------------------------------------------------
 def _segment_loglik(x: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """Binomial log-likelihood at the MLE, elementwise (0 log 0 = 0)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(n > 0, x / n, 0.0)
-        a = np.where(x > 0, x * np.log(np.where(p > 0, p, 1.0)), 0.0)
-        b = np.where(n - x > 0, (n - x) * np.log(np.where(p < 1, 1 - p, 1.0)), 0.0)
-    return a + b
+    """Binomial log-likelihood at the MLE, elementwise, without the binomial coefficient:
+    ``x log x + (n-x) log(n-x) - n log n`` (0 log 0 = 0)."""
+    return xlogy(x, x) + xlogy(n - x, n - x) - xlogy(n, n)
 
 
 def _split_stats(y: np.ndarray, n: np.ndarray, kind: str, min_size: int) -> np.ndarray:
@@ -1541,10 +1545,8 @@ class Changepoints(Result):
                 seed=seed,
             )
             bounds = [0, *[pos for pos, _, _ in found], len(idx)]
-            seg_rows = []
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-                seg = _segment_value(d, idx[a:b], by_group[key], part.slice(a, b - a), z)
-                seg_rows.append(seg)
+            seg_rows = _segment_values(d, idx, bounds, by_group[key], part, z)
+            for a, b, seg in zip(bounds[:-1], bounds[1:], seg_rows, strict=True):
                 segments.append(
                     {
                         **dict(zip(d.by, key, strict=True)),
@@ -1641,28 +1643,39 @@ class Changepoints(Result):
         )
 
 
-def _segment_value(d: Decay, idx, stats, part, z) -> dict:
-    """The metric pooled over a segment's periods, from its summed sufficient statistics."""
+def _segment_values(d: Decay, idx, bounds, stats, part, z) -> list[dict]:
+    """The metric pooled over each segment's periods, from its summed sufficient statistics
+    (one :func:`aidebt.metrics.evaluate` call for all the segments of a series)."""
     m = d.metric
+    out = []
     if m.kind != "auc":
-        sel = stats.filter(pl.col("_p").is_in(list(map(int, idx))))
-        pooled = aggregate.rollup(sel, [*d.by, "_p"], [])
-        row = mreg.evaluate(pooled, [], m, confidence=d.confidence, ci=d.ci).row(0, named=True)
-        return {
-            "value": row["value"],
-            "ci_low": row["ci_low"],
-            "ci_high": row["ci_high"],
-            "n": row["n"],
-        }
+        cols = aggregate.stat_columns(stats, [*d.by, "_p"])
+        by_period = stats.select("_p", *cols)
+        position = {int(p): i for i, p in enumerate(by_period["_p"].to_list())}
+        matrix = by_period.select(cols).to_numpy().astype(float)
+        sums = []
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            rows = [position[int(p)] for p in idx[a:b]]
+            sums.append(matrix[rows].sum(axis=0))
+        pooled = pl.DataFrame(np.vstack(sums), schema=cols, orient="row")
+        values = mreg.evaluate(pooled, [], m, confidence=d.confidence, ci=d.ci)
+        return [
+            {k: row[k] for k in ("value", "ci_low", "ci_high", "n")}
+            for row in values.iter_rows(named=True)
+        ]
     # AUC has no additive pooling here: inverse-variance weighted mean of the periods.
-    value = part["value"].to_numpy()
-    se = part["_se"].fill_null(np.nan).to_numpy()
-    w = 1 / se**2
-    mean = float(np.sum(w * value) / np.sum(w))
-    s = float(1 / np.sqrt(np.sum(w)))
-    return {
-        "value": mean,
-        "ci_low": mean - z * s,
-        "ci_high": mean + z * s,
-        "n": float(part["n"].sum()),
-    }
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        seg = part.slice(a, b - a)
+        value = seg["value"].to_numpy()
+        w = 1 / seg["_se"].fill_null(np.nan).to_numpy() ** 2
+        mean = float(np.sum(w * value) / np.sum(w))
+        s = float(1 / np.sqrt(np.sum(w)))
+        out.append(
+            {
+                "value": mean,
+                "ci_low": mean - z * s,
+                "ci_high": mean + z * s,
+                "n": float(seg["n"].sum()),
+            }
+        )
+    return out
