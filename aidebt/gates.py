@@ -495,29 +495,38 @@ class GateCheck(Result):
         upto = self.stages[: self.stages.index(stage) + 1]
         return all(self.stage_passed[s] for s in upto)
 
-    def summary(self) -> list[str]:
-        """The stage reached, each failing criterion (segment named), rollback triggers."""
+    def summary(self, limit: int = 5) -> list[str]:
+        """The stage reached; why the next stage fails (up to ``limit`` checks, segments
+        named); how many checks the later stages fail; every rollback trigger that fired."""
         when = f" for {self.month}" if self.month else ""
         order = ", ".join(self.stages)
         if self.stage is None:
             lines = [f"No stage reached{when}: {self.stages[0]} fails (stages: {order})."]
         else:
             lines = [f"Stage reached{when}: {self.stage} (stages: {order})."]
-        for s in self.stages:
-            if not self.stage_passed[s]:
-                for row in self.failures.filter(pl.col("stage") == s).iter_rows(named=True):
-                    lines.append(f"{s} fails: {row['evidence']}")
+        failing = [s for s in self.stages if not self.stage_passed[s]]
+        if failing:
+            first = self.failures.filter(pl.col("stage") == failing[0])
+            for row in first.head(limit).iter_rows(named=True):
+                lines.append(f"{failing[0]} fails: {row['evidence']}.")
+            if first.height > limit:
+                lines.append(f"{failing[0]} fails {first.height - limit} more checks (see .table).")
+            later = [
+                f"{s} ({self.failures.filter(pl.col('stage') == s).height})" for s in failing[1:]
+            ]
+            if later:
+                lines.append(f"Later stages fail too (failing checks): {', '.join(later)}.")
         if self.has_rollback:
             fired = self.failures.filter(pl.col("stage") == ROLLBACK)
             if fired.height:
                 lines += [
-                    f"ROLLBACK trigger fired: {r['evidence']}" for r in fired.iter_rows(named=True)
+                    f"ROLLBACK trigger fired: {r['evidence']}." for r in fired.iter_rows(named=True)
                 ]
             else:
                 lines.append("No rollback trigger fired.")
         skipped = self.table.filter(pl.col("status") == "skipped").height
         if skipped:
-            lines.append(f"{skipped} segment checks skipped for lack of data (see .table).")
+            lines.append(f"{skipped} checks skipped for lack of data (see .table).")
         return lines
 
     def verdict(self, limit: int | None = 8, more: str = "see .table") -> str:
@@ -778,7 +787,7 @@ def check(
     >>> import tempfile, pathlib
     >>> import aidebt as ad
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> ad.datasets.demo(n_per_month=3_000, months=3).write_parquet(folder / "log.parquet")
+    >>> ad.datasets.demo(n_per_month=10_000, months=2).write_parquet(folder / "log.parquet")
     >>> _ = (folder / "audit.toml").write_text('''
     ... [data]
     ... path = "log.parquet"
@@ -788,15 +797,15 @@ def check(
     ... segments = ["language"]
     ... [gates.shadow]
     ... min_n = 1000
-    ... metrics.accuracy = { min = 0.85 }
     ... [gates.copilot]
-    ... disparity.fnr = { max_diff = 0.05 }
+    ... metrics.accuracy = { min = 0.85 }
+    ... disparity.fnr = { max_diff = 0.05, worse_only = true }
     ... ''')
     >>> result = ad.check(folder / "audit.toml")
-    >>> result.stage
-    'shadow'
-    >>> result.failures["segment"].to_list()
-    ['language=ja']
+    >>> result.month, result.stage
+    ('2025-11', 'shadow')
+    >>> result.failures.select("criterion", "segment").rows()
+    [('metrics.accuracy.min', 'language=ja'), ('disparity.fnr.max_diff', 'language=ja')]
     """
     from aidebt.report.config import AuditConfig, load_config
     from aidebt.report.data import latest_month, load_month
