@@ -1,0 +1,226 @@
+"""drift and drift_over_time: statistics against scipy, fixed bins, calibration of the
+``drifted`` flag under no drift (vs the fixed PSI > 0.1 rule), engines, bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats as sps
+from scipy.spatial.distance import jensenshannon
+
+import aidebt as ad
+from aidebt.drift import psi, psi_null
+from aidebt.errors import ColumnNotFoundError, ColumnTypeError, InvalidArgumentError
+
+
+def _sample(rng, n, shift=0.0, mix=(0.4, 0.3, 0.2, 0.1)):
+    return pl.DataFrame(
+        {
+            "x": rng.normal(shift, 1, n),
+            "c": rng.choice(["a", "b", "c", "d"], p=list(mix), size=n),
+        }
+    )
+
+
+def _row(result, column):
+    return result.table.filter(pl.col("column") == column).row(0, named=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Calibration: the headline claim
+# ---------------------------------------------------------------------------------------
+def test_no_drift_false_positive_rate_at_100_rows():
+    """Reference and current both 100 rows from the same distribution, 300 times: the
+    ``drifted`` flag fires about 5% of the time; the fixed PSI > 0.1 rule, on the same
+    samples, fires most of the time."""
+    rng = np.random.default_rng(7)
+    numeric, categorical, fixed = [], [], []
+    for i in range(300):
+        r = ad.drift(_sample(rng, 100), _sample(rng, 100), ["x", "c"], n_sim=1000, seed=i)
+        x, c = _row(r, "x"), _row(r, "c")
+        numeric.append(x["drifted"])
+        categorical.append(c["drifted"])
+        fixed.append(x["psi"] > 0.1)
+    rates = {
+        k: float(np.mean(v)) for k, v in (("x", numeric), ("c", categorical), ("psi>0.1", fixed))
+    }
+    print(f"\nno-drift flag rates at n=100: {rates}")
+    assert rates["x"] <= 0.08 and rates["c"] <= 0.08
+    assert rates["psi>0.1"] >= 0.5
+
+
+def test_psi_null_matches_chi_square_limit():
+    """At large n the bootstrap PSI threshold approaches chi2(bins-1) / n_eff."""
+    ref, cur = np.full(10, 5000.0), np.full(10, 2000.0)
+    null = psi_null(ref, cur, n_sim=4000, seed=1)
+    n_eff = 1 / (1 / ref.sum() + 1 / cur.sum())
+    assert np.quantile(null, 0.95) == pytest.approx(sps.chi2.ppf(0.95, 9) / n_eff, rel=0.08)
+
+
+def test_real_shift_is_detected():
+    rng = np.random.default_rng(8)
+    r = ad.drift(_sample(rng, 500), _sample(rng, 500, shift=0.4, mix=(0.25, 0.3, 0.25, 0.2)))
+    assert _row(r, "x")["drifted"] and _row(r, "c")["drifted"]
+    assert _row(r, "x")["psi"] > _row(r, "x")["psi_threshold"]
+    assert any(line.startswith("x drifted") for line in r.summary())
+
+
+# ---------------------------------------------------------------------------------------
+# The statistics themselves
+# ---------------------------------------------------------------------------------------
+def test_statistics_match_scipy():
+    rng = np.random.default_rng(9)
+    ref, cur = _sample(rng, 3000), _sample(rng, 2000, shift=0.1)
+    r = ad.drift(ref, cur)
+    # Categorical: chi-square test of homogeneity and JS distance on the counts.
+    rc = ref["c"].value_counts().sort("c")["count"].to_numpy()
+    cc = cur["c"].value_counts().sort("c")["count"].to_numpy()
+    chi2, p, _, _ = sps.chi2_contingency(np.vstack([rc, cc]), correction=False)
+    row = _row(r, "c")
+    assert row["chi2"] == pytest.approx(chi2) and row["p_value"] == pytest.approx(p)
+    assert row["distance"] == pytest.approx(jensenshannon(rc / rc.sum(), cc / cc.sum(), base=2))
+    # Numeric: PSI on the stored reference-quantile bins, computed by hand.
+    edges = r.profile.columns["x"].edges
+    assert len(edges) == 9
+    rb = np.bincount(np.searchsorted(edges, ref["x"].to_numpy(), side="left"), minlength=10)
+    cb = np.bincount(np.searchsorted(edges, cur["x"].to_numpy(), side="left"), minlength=10)
+    assert _row(r, "x")["psi"] == pytest.approx(float(psi(rb, cb)))
+    # KS on the grid of reference percentiles: a lower bound of the exact statistic, close.
+    exact = sps.ks_2samp(ref["x"].to_numpy(), cur["x"].to_numpy())
+    ks = _row(r, "x")["ks"]
+    assert ks <= exact.statistic + 1e-12 and exact.statistic - ks < 0.01
+    assert _row(r, "x")["ks_p_value"] >= exact.pvalue * 0.5
+
+
+def test_psi_handles_empty_bins_and_new_categories():
+    ref = pl.DataFrame({"x": np.linspace(0, 1, 200), "c": ["a"] * 100 + ["b"] * 100})
+    cur = pl.DataFrame({"x": np.full(50, 0.05), "c": ["z"] * 50})  # one bin; unseen category
+    r = ad.drift(ref, cur)
+    for col in ("x", "c"):
+        row = _row(r, col)
+        assert np.isfinite(row["psi"]) and row["drifted"]
+    assert "z: 0.0% -> 100.0%" in _row(r, "c")["top_change"]
+    assert psi(np.array([10, 0]), np.array([0, 10])) < np.inf
+
+
+def test_bins_are_fixed_on_the_reference_and_reused():
+    rng = np.random.default_rng(10)
+    ref, cur = _sample(rng, 1000), _sample(rng, 400, shift=0.3)
+    first = ad.drift(ref, cur, ["x", "c"])
+    again = ad.drift(first.profile, cur)
+    assert first.table.drop("p_adjusted").equals(again.table.drop("p_adjusted"))
+    # A later sample is binned on the same edges, not on its own quantiles.
+    later = ad.drift(first.profile, _sample(rng, 400, shift=1.0), ["x"])
+    assert later.profile.columns["x"].edges == first.profile.columns["x"].edges
+    assert _row(later, "x")["psi"] > _row(first, "x")["psi"]
+    shares = first.profile.table.filter(pl.col("column") == "x")["share"]
+    assert shares.len() == 10 and np.allclose(shares.to_numpy(), 0.1, atol=0.01)
+    with pytest.raises(InvalidArgumentError, match="not in the reference profile"):
+        ad.drift(first.profile, cur, ["y"])
+
+
+def test_missing_values_are_their_own_bin():
+    ref = pl.DataFrame({"x": [1.0, 2.0, 3.0, 4.0] * 50, "c": ["a", "b"] * 100})
+    cur = pl.DataFrame(
+        {"x": [1.0, None, float("nan"), 4.0] * 50, "c": ["a", None] * 100}, strict=False
+    )
+    r = ad.drift(ref, cur)
+    assert "(missing)" in _row(r, "x")["top_change"] and _row(r, "x")["drifted"]
+    assert "(missing)" in _row(r, "c")["top_change"]
+
+
+def test_duckdb_matches_polars():
+    duckdb = pytest.importorskip("duckdb")
+    rng = np.random.default_rng(11)
+    ref, cur = _sample(rng, 800), _sample(rng, 600, shift=0.2)
+    a = ad.drift(ref, cur).table
+    b = ad.drift(duckdb.sql("select * from ref"), duckdb.sql("select * from cur")).table
+    assert a.equals(b)
+
+
+# ---------------------------------------------------------------------------------------
+# Over time
+# ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo():
+    return ad.datasets.demo(n_per_month=20_000)
+
+
+def test_drift_over_time_on_the_demo(demo):
+    cols = ["intent", "region", "channel", "score"]
+    r = ad.drift_over_time(demo, "ts", cols)
+    wide = r.wide()
+    assert wide["column"].to_list() == cols and wide.width == 1 + 14
+    flags = r.wide("drifted")
+    intent = flags.filter(pl.col("column") == "intent").row(0)[1:]
+    assert all(intent[7:])  # months 8-14: the new intent and the technical shift
+    stationary = flags.filter(pl.col("column").is_in(["region", "channel"])).drop("column")
+    # 2 columns x 13 periods against a reference month: ~5% flagged by chance.
+    assert stationary.sum_horizontal().sum() <= 5
+    dist = r.matrix.filter(pl.col("column") == "intent").row(0)[1:]
+    assert dist[-1] > 0.4 > dist[3]
+    assert (
+        r.table["period"].dtype == pl.Date
+        and r.table.filter(pl.col("column") == "intent")["n"][0] > 0
+    )
+    text = " ".join(r.summary())
+    assert "intent drifted" in text and "first period (2025-10)" in text
+
+
+def test_drift_over_time_references(demo):
+    small = demo.head(80_000)
+    by_first = ad.drift_over_time(small, "ts", ["tier"])
+    by_period = ad.drift_over_time(small, "ts", ["tier"], reference="2025-10")
+    assert by_first.table.equals(by_period.table)
+    by_range = ad.drift_over_time(
+        small, "ts", ["tier"], reference=(dt.date(2025, 10, 1), dt.date(2025, 11, 1))
+    )
+    assert by_range.table.drop("p_adjusted").equals(by_first.table.drop("p_adjusted"))
+    golden = ad.datasets.demo_eval(2000)
+    sep = ad.drift_over_time(small, "ts", ["intent"], reference=golden)
+    assert "separate" in sep.reference
+    prof = ad.drift_over_time(small, "ts", ["tier"], reference=by_first.profile)
+    assert prof.table.equals(by_first.table)
+    weekly = ad.drift_over_time(small, "ts", ["tier"], every="1w")
+    assert weekly.table["period"].dt.weekday().unique().to_list() == [1]
+
+
+def test_drift_over_time_reports_gaps():
+    df = pl.DataFrame(
+        {
+            "t": [dt.date(2026, 1, 5)] * 50 + [dt.date(2026, 3, 5)] * 50,
+            "c": ["a", "b"] * 50,
+        }
+    )
+    r = ad.drift_over_time(df, "t", ["c"])
+    gap = r.table.filter(pl.col("period") == dt.date(2026, 2, 1)).row(0, named=True)
+    assert gap["n"] == 0 and "gap" in gap["note"] and not gap["drifted"]
+
+
+def test_bad_input():
+    df = pl.DataFrame(
+        {"t": ["2026-01-01"] * 4, "c": ["a", "b"] * 2, "d": [dt.date(2026, 1, 1)] * 4}
+    )
+    with pytest.raises(ColumnTypeError, match="Date or Datetime"):
+        ad.drift_over_time(df, "t", ["c"])
+    with pytest.raises(ColumnNotFoundError):
+        ad.drift(df, df, ["nope"])
+    with pytest.raises(ColumnTypeError, match="not time"):
+        ad.drift(df, df, ["d"])
+    with pytest.raises(InvalidArgumentError, match="alpha"):
+        ad.drift(df, df, ["c"], alpha=5)
+    with pytest.raises(InvalidArgumentError, match="bins"):
+        ad.drift(df, df, ["c"], bins=1)
+    empty = ad.drift(df, df.head(0), ["c"]).table.row(0, named=True)
+    assert empty["note"] == "no rows" and not empty["drifted"]
+
+
+def test_charts(demo):
+    r = ad.drift_over_time(demo.head(60_000), "ts", ["intent", "score"])
+    spec = r.chart().to_dict()
+    assert len(spec["layer"]) == 2
+    assert ad.drift(demo.head(5000), demo.tail(5000), ["intent"]).chart().to_dict()
+    assert "<table" in r._repr_html_()
