@@ -6,7 +6,8 @@ levels independent of it, and three columns the scan must skip on its own (a tim
 a prediction, a float score): 10 candidates. Timed: the whole call (candidate selection,
 the aggregation query, Mantel-Haenszel, Breslow-Day, Kitagawa, intervals), median of
 ``--repeat`` runs. For scale, the same sums with bare polars: one query of ten group-bys
-(the floor), and ten separate queries (what a loop over stratifiers costs).
+(the floor), and ten separate queries (what a loop over stratifiers costs), both on
+polars' in-memory engine like aidebt here.
 Ratios matter more than seconds (2 noisy cores).
 
     python benchmarks/bench_simpson.py [--rows 10000000] [--repeat 3]
@@ -65,8 +66,8 @@ def bare_sums(df: pl.DataFrame, strata: list[str], *, one_query: bool) -> list[p
         for s in strata
     ]
     if one_query:
-        return pl.collect_all(queries)
-    return [q.collect() for q in queries]
+        return pl.collect_all(queries, engine="in-memory")
+    return [q.collect(engine="in-memory") for q in queries]
 
 
 def timed(fn, repeat: int) -> tuple[float, object]:

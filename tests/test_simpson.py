@@ -407,6 +407,22 @@ def test_pandas_and_duckdb_inputs_match_polars(berkeley):
     assert_frame_equal(from_duckdb.table, ref, check_exact=False, rel_tol=1e-12)
 
 
+@pytest.mark.parametrize("joint", [True, False])
+def test_parquet_and_duckdb_with_both_strategies(berkeley, tmp_path, monkeypatch, joint):
+    if not joint:
+        monkeypatch.setattr(simpson_module, "JOINT_MAX_GROUPS", 0)
+    rows = expand(berkeley).with_columns(half=pl.int_range(pl.len()) % 2)
+    ref = ad.simpson(rows, "admitted", "gender")
+    assert ref.strategy == ("joint" if joint else "grouping sets")
+    assert ref.stratifiers == ["dept", "half"]
+    path = tmp_path / "admissions.parquet"
+    rows.write_parquet(path)
+    from_file = ad.simpson(str(path), "admitted", "gender")
+    assert_frame_equal(from_file.table, ref.table)
+    from_duckdb = ad.simpson(duckdb.from_arrow(rows.to_arrow()), "admitted", "gender")
+    assert_frame_equal(from_duckdb.table, ref.table, check_exact=False, rel_tol=1e-12)
+
+
 def test_default_baseline_is_the_most_frequent_level(berkeley):
     s = ad.simpson(berkeley, "admitted", "gender", "dept", weight="n")
     assert s.baseline == "male"  # 2,691 applications against 1,835
