@@ -366,6 +366,12 @@ def parse_policy(raw: Mapping[str, Any], source: str = "") -> Policy:
     stages = []
     settings: dict[str, Any] = {}
     for name, value in gates.items():
+        if isinstance(value, Mapping) and name == ROLLBACK:
+            raise _fail(
+                source,
+                f"gates.{name}",
+                "is reserved: write rollback triggers in a [rollback] table.",
+            )
         if isinstance(value, Mapping):
             stages.append(_parse_stage(name, value, f"gates.{name}", source))
         elif name in SETTINGS:

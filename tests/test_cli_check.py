@@ -149,3 +149,12 @@ def test_console_script_exit_code(folder):
     )
     assert done.returncode == EXIT_FAILED, done.stderr
     assert "language=ja" in done.stdout
+
+
+def test_data_option_overrides_the_config_path(capsys, folder):
+    other = folder / "other.parquet"
+    pl.DataFrame(rows(11, "en", 5_000, 0.95) + rows(11, "ja", 1_000, 0.95)).write_parquet(other)
+    cfg = config(folder, FAILING)
+    assert run(capsys, "--config", cfg)[0] == EXIT_FAILED
+    code, out, _ = run(capsys, "--config", cfg, "--data", str(other), "-v")
+    assert code == EXIT_OK and "6,000 rows" in out

@@ -144,6 +144,7 @@ def test_policy_keeps_file_order_and_settings():
         ),
         ({"confidence": 1.5, "copilot": {"min_n": 1}}, "gates.confidence: must be between 0 and 1"),
         ({}, "gates: no [gates.NAME] stage"),
+        ({"rollback": {"min_n": 1}}, "gates.rollback: is reserved"),
     ],
 )
 def test_config_errors_name_the_key(policy, message):
@@ -379,6 +380,8 @@ def test_month_selection_and_version_filter(tmp_path):
     assert only_v2.passed and only_v2.rows == 5_000
     with pytest.raises(InvalidValueError, match="no rows to check for month 2026-05"):
         run(tmp_path, rows, policy, month="2026-05", data=data)
+    with pytest.raises(InvalidValueError, match=r"gates.version: needs \[data\] version"):
+        run(tmp_path, rows, "[gates]\nversion = 'v2'\n" + policy)
 
 
 def test_display(tmp_path):
