@@ -132,3 +132,16 @@ def test_a_rejected_run_publishes_nothing(test_notebooks, small_log, tmp_path):
             progress=False,
         )
     assert not out.exists()
+
+
+def test_config_path_goes_to_notebooks_that_read_the_policy(small_log, tmp_path):
+    import hashlib
+
+    config = tmp_path / "audit.toml"
+    config.write_text(f'[data]\npath = "{small_log}"\n[gates.shadow]\n')
+    declared = [p for p in list_notebooks() if "config" in inspect_parameters(p)]
+    if not declared:
+        pytest.skip("no shipped notebook takes a config parameter")
+    (job,) = plan([declared[0].stem], month="2026-11", config=config)
+    assert job.parameters["config"] == str(config.resolve())
+    assert job.inputs["config"]["sha256"] == hashlib.sha256(config.read_bytes()).hexdigest()

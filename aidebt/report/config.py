@@ -139,7 +139,7 @@ def _path(table: dict[str, Any], key: str, base: Path, where: str) -> Path | Non
     if value is None:
         return None
     p = Path(value).expanduser()
-    return p if p.is_absolute() else (base / p)
+    return p if p.is_absolute() else (base / p).resolve()
 
 
 def _names(table: dict[str, Any], key: str, where: str) -> tuple[str, ...] | None:

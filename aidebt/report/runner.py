@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from aidebt.errors import InvalidArgumentError, NotebookFailedError
+from aidebt.report._io import sha256_file
 from aidebt.report.config import AuditConfig, load_config
 from aidebt.report.data import describe_input, parse_month
 from aidebt.report.notebooks import (
@@ -151,6 +152,8 @@ def plan(
     declared = {p: inspect_parameters(p) for p in paths}
 
     common: dict[str, Any] = cfg.parameters()
+    if cfg.path is not None:  # notebooks that check the policy's [gates.*] read it themselves
+        common["config"] = str(Path(cfg.path).resolve())
     if data is not None:
         common["data"] = data
     if eval_data is not None:
@@ -180,6 +183,9 @@ def plan(
     for path, params in bound.items():
         inputs = {}
         for name, value in params.items():
+            if name == "config" and value is not None:
+                inputs[name] = _describe_file(value)
+                continue
             if not _is_input(name) or value is None:
                 continue
             time_col = _time_column(params, declared[path]) if name == "data" else None
@@ -191,6 +197,12 @@ def plan(
             inputs[name] = described[key]
         jobs.append(_Job(path=path, parameters=params, inputs=inputs))
     return jobs
+
+
+def _describe_file(path: str) -> dict[str, Any]:
+    """Fingerprint of a file that is not a table (the config)."""
+    p = Path(path)
+    return {"path": str(p), "bytes": p.stat().st_size, "sha256": sha256_file(p)}
 
 
 def render(
@@ -431,11 +443,12 @@ def _facts(job: _Job, environment: dict[str, Any], finished: str) -> list[tuple[
     for name, value in job.parameters.items():
         if name in job.inputs:
             info = job.inputs[name]
-            digest = info.get("sha256", "")[:12]
-            rows = f"{info['rows']:,} rows"
+            digest = f"sha256 {info['sha256'][:12]}…" if "sha256" in info else ""
+            rows = f"{info['rows']:,} rows" if "rows" in info else ""
             if "month_rows" in info:
                 rows = f"{info['month_rows']:,} rows in {info['month']} of {info['rows']:,}"
-            facts.append((name, f"{Path(info['path']).name} ({rows}; sha256 {digest}…)"))
+            detail = "; ".join(part for part in (rows, digest) if part)
+            facts.append((name, f"{Path(info['path']).name} ({detail})"))
         else:
             facts.append((name, repr(value) if not isinstance(value, str) else value))
     packages = environment["packages"]
