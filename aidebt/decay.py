@@ -33,7 +33,7 @@ import narwhals as nw
 import numpy as np
 import polars as pl
 from scipy import stats as sps
-from scipy.special import xlogy
+from scipy.special import expit, xlogy
 
 from aidebt import aggregate, frames
 from aidebt import metrics as mreg
@@ -515,6 +515,12 @@ class Decay(Result):
             return f"age {text} {_UNIT_NAMES[self.every.unit]}s"
         return self.every.label(int(idx))
 
+    def _value_at(self, idx: int | None) -> Any:
+        """A period number back to what fit(start=...) takes."""
+        if idx is None or self.axis == "age":
+            return idx
+        return self.every.start(idx).item()
+
     def _index(self, value: Any, name: str) -> int:
         if value is None:
             return None
@@ -641,14 +647,21 @@ class Decay(Result):
         return Changepoints._detect(self, alpha, min_size, max_changes, dispersion, n_sim, seed)
 
     # -- display -----------------------------------------------------------------------
-    def summary(self) -> list[str]:
-        """Plain-English findings: range, trend, change points, gaps, late labels."""
+    def summary(self, threshold: float | None = None) -> list[str]:
+        """Plain-English findings: range, trend, change points, gaps, late labels.
+
+        Without groups, when change points split the series and every change since the
+        first one goes the same way, the trend is fitted from that first change (the
+        current decline), not over the whole window. With ``threshold``, the trend's
+        projected crossing is added.
+        """
         lines: list[str] = []
         name = self.metric.name
         unit = self.every.noun() if self.axis == "calendar" else f"{self.every.noun()} of age"
         observed = self._data.filter(pl.col("value").is_not_null())
         if observed.height == 0:
             return [f"No period has a {name} value (no labeled rows?)."]
+        changes = None
         if not self.by:
             first, last = observed.row(0, named=True), observed.row(-1, named=True)
             lines.append(
@@ -656,19 +669,28 @@ class Decay(Result):
                 f"{first['value']:.3f} first, {last['value']:.3f} last "
                 f"({observed.height} periods, {self._data['group_n'].sum():,.0f} rows)."
             )
+            try:
+                changes = self.changepoints()
+            except Exception:  # a summary never raises; changepoints() says why
+                changes = None
         else:
             n_groups = observed.select(self.by).unique().height
             lines.append(f"{name} per {unit} for {n_groups} groups of {', '.join(self.by)}.")
+        start = None
+        if changes is not None and changes.table.height:
+            diffs = changes.table["diff"].drop_nulls()
+            if diffs.len() == changes.table.height and ((diffs < 0).all() or (diffs > 0).all()):
+                start = int(changes._idx[0])
         try:
-            trend = self.fit()
-            lines.extend(trend.summary()[:4])
+            trend = self.fit(start=self._value_at(start))
+            if threshold is not None:
+                lines.extend(trend.crossing(threshold).summary()[:4])
+            else:
+                lines.extend(trend.summary()[:4])
         except Exception:  # a summary never raises; fit() says why when called
             pass
-        if not self.by:
-            try:
-                lines.extend(self.changepoints().summary()[:3])
-            except Exception:
-                pass
+        if changes is not None:
+            lines.extend(changes.summary()[:3])
         if self.gaps.height:
             shown = ", ".join(
                 self._label(p)
@@ -733,7 +755,7 @@ def _link(model: str):
     if model == "logistic":
         return (
             lambda p: np.log(p / (1 - p)),
-            lambda eta: 1 / (1 + np.exp(-eta)),
+            expit,
         )
     return (lambda v: v, lambda eta: eta)
 
@@ -1533,6 +1555,8 @@ class Changepoints(Result):
                 part, idx, se = part.filter(pl.Series(ok)), idx[ok], se[ok]
                 n = 1 / se**2
                 y = part.get_column("value").to_numpy().astype(float) * n
+            if len(idx) == 0:
+                continue
             found = binary_segmentation(
                 y,
                 n,
@@ -1605,6 +1629,7 @@ class Changepoints(Result):
         out._decay = d
         out.alpha = alpha
         out.min_size = min_size
+        out.n_sim = n_sim
         return out
 
     def summary(self) -> list[str]:
@@ -1623,7 +1648,7 @@ class Changepoints(Result):
                 f"{name}{who} changed at {d._label(idx)}: {row['before']:.3f} "
                 f"({row['before_ci_low']:.3f} to {row['before_ci_high']:.3f}) before, "
                 f"{row['after']:.3f} ({row['after_ci_low']:.3f} to {row['after_ci_high']:.3f}) "
-                f"after (bootstrap p={row['p_value']:.2g})."
+                f"after (bootstrap {_p_text(row['p_value'], self.n_sim)})."
             )
         return lines
 
@@ -1641,6 +1666,14 @@ class Changepoints(Result):
             changepoints=self.table,
             **kwargs,
         )
+
+
+def _p_text(p: float, n_sim: int) -> str:
+    """'p=0.003', or 'p<0.001' when no bootstrap draw reached the statistic."""
+    floor = 1 / (n_sim + 1)
+    if p <= floor * 1.000001:
+        return f"p<{10 ** np.ceil(np.log10(floor)):.0g}"
+    return f"p={p:.2g}"
 
 
 def _segment_values(d: Decay, idx, bounds, stats, part, z) -> list[dict]:

@@ -459,3 +459,20 @@ def test_charts_and_html(demo):
     assert ad.decay(demo, "ts", "y_true", "y_pred", by="tier").chart(fit=True).to_dict()
     html = d._repr_html_()
     assert "<table" in html and "accuracy per month" in html
+
+
+def test_no_labeled_rows_and_time_zones_never_crash(demo):
+    small = demo.head(30_000)
+    nolab = ad.decay(small.with_columns(y_true=pl.lit(None, pl.Int8)), "ts", "y_true", "y_pred")
+    assert nolab.table["value"].null_count() == nolab.table.height
+    assert nolab.summary() == ["No period has a accuracy value (no labeled rows?)."]
+    assert nolab.changepoints().table.height == 0
+    with pytest.raises(InvalidArgumentError, match="No period has a value"):
+        nolab.fit()
+    # Time-zone aware timestamps are cut into local calendar periods.
+    local = small.with_columns(
+        pl.col("ts").dt.replace_time_zone("UTC").dt.convert_time_zone("Asia/Tokyo")
+    )
+    t = ad.decay(local, "ts", "y_true", "y_pred").table
+    want = local["ts"].dt.truncate("1mo").dt.date().unique().sort()
+    assert t["period"].to_list() == want.to_list()

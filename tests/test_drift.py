@@ -8,6 +8,8 @@ import datetime as dt
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hst
 from scipy import stats as sps
 from scipy.spatial.distance import jensenshannon
 
@@ -224,3 +226,24 @@ def test_charts(demo):
     assert len(spec["layer"]) == 2
     assert ad.drift(demo.head(5000), demo.tail(5000), ["intent"]).chart().to_dict()
     assert "<table" in r._repr_html_()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    hst.lists(hst.sampled_from(["a", "b", None]), min_size=1, max_size=40),
+    hst.lists(hst.integers(0, 5), min_size=40, max_size=40),
+)
+def test_value_counts_matches_polars(values, weights):
+    from aidebt.aggregate import value_counts
+
+    df = pl.DataFrame(
+        {"g": values, "w": weights[: len(values)]}, schema={"g": pl.String, "w": pl.Int64}
+    )
+    got = value_counts(df, ["g"], weight="w").sort("g")
+    want = (
+        df.with_columns(pl.col("g").fill_null("(missing)"))
+        .group_by("g")
+        .agg(n=pl.col("w").sum().cast(pl.Float64), rows=pl.len().cast(pl.Int64))
+        .sort("g")
+    )
+    assert got.select("g", "n", "rows").equals(want)
