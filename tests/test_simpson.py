@@ -467,6 +467,17 @@ def test_float_zero_one_outcome_is_a_rate_and_booleans_work():
     assert_frame_equal(as_bool.table, ref.table)
 
 
+def test_pandas_float_outcome_with_nan_is_a_rate_with_unlabeled_rows(berkeley):
+    rows = expand(berkeley).with_columns(
+        admitted=pl.when(pl.int_range(pl.len()) % 10 == 0).then(None).otherwise("admitted")
+    )
+    frame = rows.to_pandas()
+    assert str(frame["admitted"].dtype) == "float64"  # pandas turns the nulls into NaN
+    s = ad.simpson(frame, "admitted", "gender", "dept")
+    assert s.kind == "binary" and s.unlabeled == rows["admitted"].null_count()
+    assert_frame_equal(s.table, ad.simpson(rows, "admitted", "gender", "dept").table)
+
+
 def test_pos_label_and_boolean_compare():
     frame = expand(counts_table(REVERSAL)).with_columns(
         outcome=pl.when(pl.col("y") == 1).then(pl.lit("yes")).otherwise(pl.lit("no")),
