@@ -131,7 +131,7 @@ class Disaggregation(Result):
         )
 
     def summary(self) -> list[str]:
-        """One sentence per significant shortfall, the largest first."""
+        """One sentence per significant shortfall, the largest first (caveats: :meth:`notes`)."""
         worst = self.worst(5).filter(pl.col("significant") & (pl.col("shortfall") > 0))
         lines = []
         for row in worst.iter_rows(named=True):
@@ -142,11 +142,13 @@ class Disaggregation(Result):
                 f"for the reference{ratio}; difference {row['diff']:+.3f} "
                 f"[{row['diff_ci_low']:+.3f}, {row['diff_ci_high']:+.3f}], adjusted p={row['p_adjusted']:.2g}."
             )
-        if self.unlabeled:
-            lines.append(
-                f"{self.unlabeled:,.0f} unlabeled rows count only in count and selection_rate."
-            )
         return lines
+
+    def notes(self) -> list[str]:
+        """Caveats about the data behind the findings (unlabeled rows)."""
+        if not self.unlabeled:
+            return []
+        return [f"{self.unlabeled:,.0f} unlabeled rows count only in count and selection_rate."]
 
     def suppressed(self, min_n: int | None = None) -> Disaggregation:
         """A copy whose groups under ``min_n`` (default: this result's) show no figures.

@@ -51,6 +51,10 @@ class Result:
         """Plain-English findings, one per line."""
         return []
 
+    def notes(self) -> list[str]:
+        """Caveats about the data behind the findings (shown under them)."""
+        return []
+
     def to_pandas(self) -> Any:
         """The table as a pandas DataFrame (needs pandas installed)."""
         return self.table.to_pandas()
@@ -61,11 +65,12 @@ class Result:
     def _repr_html_(self) -> str:
         lines = "".join(f"<li>{html.escape(s)}</li>" for s in self.summary())
         findings = f"<ul>{lines}</ul>" if lines else ""
+        notes = "".join(f"<p><small>{html.escape(s)}</small></p>" for s in self.notes())
         return (
             f"<div class='aidebt-result'><strong>{html.escape(self.title)}</strong>"
-            f"{findings}{html_table(self._display_table())}</div>"
+            f"{findings}{notes}{html_table(self._display_table())}</div>"
         )
 
     def __repr__(self) -> str:
-        lines = "\n".join(f"- {s}" for s in self.summary())
+        lines = "\n".join(f"- {s}" for s in [*self.summary(), *self.notes()])
         return f"{self.title}\n{lines}\n{self._display_table()}"
