@@ -530,10 +530,12 @@ class GateCheck(Result):
                 ]
             else:
                 lines.append("No rollback trigger fired.")
-        skipped = self.table.filter(pl.col("status") == "skipped").height
-        if skipped:
-            lines.append(f"{skipped} checks skipped for lack of data (see .table).")
         return lines
+
+    def notes(self) -> list[str]:
+        """Checks skipped for lack of data (small segments, too few months)."""
+        skipped = self.table.filter(pl.col("status") == "skipped").height
+        return [f"{skipped} checks skipped for lack of data (see .table)."] if skipped else []
 
     def verdict(self, limit: int | None = 8, more: str = "see .table") -> str:
         """A readable, multi-line verdict (what ``aidebt check`` prints).
