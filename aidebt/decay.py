@@ -599,6 +599,7 @@ class Decay(Result):
         min_size: int = 2,
         max_changes: int | None = None,
         dispersion: float = 1.0,
+        penalty: float | None = None,
         n_sim: int = 2000,
         seed: int = 0,
     ) -> Changepoints:
@@ -627,6 +628,11 @@ class Decay(Result):
             Divide the likelihood-ratio statistics by this overdispersion factor (e.g. the
             ``dispersion`` of a :meth:`fit` on a stable stretch): with large periods,
             period-to-period noise beyond binomial would otherwise read as change points.
+        penalty
+            Instead of the bootstrap test, accept a split when its likelihood-ratio
+            statistic exceeds this fixed penalty (e.g. ``2 * log(periods)``, BIC-like);
+            ``p_value`` is then the chi-square(1) tail of the statistic, for information
+            only (it ignores the search over splits).
         n_sim, seed
             Bootstrap draws and seed (the result is reproducible).
 
@@ -644,7 +650,9 @@ class Decay(Result):
         >>> str(d.changepoints().table["period"][0])
         '2026-04-01'
         """
-        return Changepoints._detect(self, alpha, min_size, max_changes, dispersion, n_sim, seed)
+        return Changepoints._detect(
+            self, alpha, min_size, max_changes, dispersion, penalty, n_sim, seed
+        )
 
     # -- display -----------------------------------------------------------------------
     def summary(self, threshold: float | None = None) -> list[str]:
@@ -1444,12 +1452,16 @@ def _split_stats(y: np.ndarray, n: np.ndarray, kind: str, min_size: int) -> np.n
         return (mean_l - mean_r) ** 2 / (1 / left_n + 1 / right_n)
 
 
-def _test_segment(y, n, kind, min_size, dispersion, n_sim, rng):
-    """Best split of one segment and its bootstrap p-value under no change."""
+def _test_segment(y, n, kind, min_size, dispersion, n_sim, rng, penalty=None):
+    """Best split of one segment and its bootstrap p-value under no change (with a fixed
+    ``penalty``: the chi-square(1) tail, and the split is accepted by the caller when the
+    statistic exceeds the penalty)."""
     k = len(y)
     obs = _split_stats(y, n, kind, min_size) / dispersion
     best = int(np.nanargmax(obs))
     stat = float(obs[best])
+    if penalty is not None:
+        return best + min_size, stat, float(sps.chi2.sf(stat, 1))
     if kind == "binomial":
         trials = np.maximum(np.round(n).astype(np.int64), 0)
         pooled = y.sum() / n.sum()
@@ -1474,6 +1486,7 @@ def binary_segmentation(
     min_size: int = 2,
     max_changes: int | None = None,
     dispersion: float = 1.0,
+    penalty: float | None = None,
     n_sim: int = 2000,
     seed: int = 0,
 ) -> list[tuple[int, float, float]]:
@@ -1500,8 +1513,10 @@ def binary_segmentation(
             continue
         if max_changes is not None and len(found) >= max_changes:
             break
-        pos, stat, p = _test_segment(y[lo:hi], n[lo:hi], kind, min_size, dispersion, n_sim, rng)
-        if p < alpha:
+        pos, stat, p = _test_segment(
+            y[lo:hi], n[lo:hi], kind, min_size, dispersion, n_sim, rng, penalty
+        )
+        if (stat > penalty) if penalty is not None else (p < alpha):
             found.append((lo + pos, stat, p))
             queue.extend([(lo, lo + pos), (lo + pos, hi)])
     return sorted(found)
@@ -1526,13 +1541,15 @@ class Changepoints(Result):
     title = "Change points"
 
     @classmethod
-    def _detect(cls, d: Decay, alpha, min_size, max_changes, dispersion, n_sim, seed):
+    def _detect(cls, d: Decay, alpha, min_size, max_changes, dispersion, penalty, n_sim, seed):
         if not 0 < alpha < 1:
             raise InvalidArgumentError(f"alpha={alpha!r} must be between 0 and 1, e.g. 0.01.")
         if not isinstance(min_size, int) or min_size < 1:
             raise InvalidArgumentError(f"min_size={min_size!r} must be an integer >= 1.")
         if not isinstance(dispersion, (int, float)) or dispersion <= 0:
             raise InvalidArgumentError(f"dispersion={dispersion!r} must be a number > 0.")
+        if penalty is not None and (not isinstance(penalty, (int, float)) or penalty < 0):
+            raise InvalidArgumentError(f"penalty={penalty!r} must be a number >= 0 or None.")
         m = d.metric
         kind = "binomial" if m.kind == "proportion" else "gaussian"
         data = d._data.filter(pl.col("value").is_not_null() & (pl.col("n") > 0))
@@ -1565,6 +1582,7 @@ class Changepoints(Result):
                 min_size=min_size,
                 max_changes=max_changes,
                 dispersion=dispersion,
+                penalty=penalty,
                 n_sim=n_sim,
                 seed=seed,
             )
@@ -1630,6 +1648,7 @@ class Changepoints(Result):
         out.alpha = alpha
         out.min_size = min_size
         out.n_sim = n_sim
+        out.penalty = penalty
         return out
 
     def summary(self) -> list[str]:
@@ -1637,9 +1656,14 @@ class Changepoints(Result):
         name = d.metric.name
         lines = []
         if self.table.height == 0:
+            rule = (
+                f"a split needs a likelihood ratio above {self.penalty:g}"
+                if self.penalty is not None
+                else f"each split tested at {self.alpha:g} against a bootstrap of no change"
+            )
             return [
-                f"No change point in {name} (binary segmentation, each split tested at "
-                f"{self.alpha:g} against a bootstrap of no change; segments of >= {self.min_size} periods)."
+                f"No change point in {name} (binary segmentation, {rule}; segments of "
+                f">= {self.min_size} periods)."
             ]
         for row, idx in zip(self.table.iter_rows(named=True), self._idx, strict=True):
             who = _group_label(d.by, tuple(row[c] for c in d.by))
@@ -1648,7 +1672,11 @@ class Changepoints(Result):
                 f"{name}{who} changed at {d._label(idx)}: {row['before']:.3f} "
                 f"({row['before_ci_low']:.3f} to {row['before_ci_high']:.3f}) before, "
                 f"{row['after']:.3f} ({row['after_ci_low']:.3f} to {row['after_ci_high']:.3f}) "
-                f"after (bootstrap {_p_text(row['p_value'], self.n_sim)})."
+                + (
+                    f"after (likelihood ratio {row['statistic']:.1f} > penalty {self.penalty:g})."
+                    if self.penalty is not None
+                    else f"after (bootstrap {_p_text(row['p_value'], self.n_sim)})."
+                )
             )
         return lines
 

@@ -476,3 +476,14 @@ def test_no_labeled_rows_and_time_zones_never_crash(demo):
     t = ad.decay(local, "ts", "y_true", "y_pred").table
     want = local["ts"].dt.truncate("1mo").dt.date().unique().sort()
     assert t["period"].to_list() == want.to_list()
+
+
+def test_fixed_penalty_option():
+    n = np.full(14, 3000.0)
+    y = np.r_[np.full(7, 2700.0), np.full(7, 2600.0)]
+    assert [p for p, _, _ in binary_segmentation(y, n, penalty=2 * np.log(14))] == [7]
+    df = _series_frame(y[None, :].astype(int), 3000)
+    cp = ad.decay(df, "t", "y", "p", weight="w").changepoints(penalty=2 * np.log(14))
+    assert cp.table.height == 1 and "penalty" in cp.summary()[0]
+    with pytest.raises(InvalidArgumentError, match="penalty"):
+        ad.decay(df, "t", "y", "p", weight="w").changepoints(penalty=-1)
