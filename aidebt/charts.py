@@ -274,6 +274,8 @@ def decay_chart(
         title += "; dashed: fitted trend and band"
     if threshold is not None:
         title += "; red: threshold and projected crossing"
+    if changepoints is not None and changepoints.height:
+        title += "; dotted: change points"
     return alt.layer(*layers).properties(width=width, height=height, title=title)
 
 
