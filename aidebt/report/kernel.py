@@ -115,7 +115,7 @@ def escape(value: Any) -> str:
     >>> escape("free_tier")
     'free\\\\_tier'
     """
-    return html.escape(str(value), quote=True).translate(_MD_SPECIAL)
+    return html.escape(str(value), quote=False).translate(_MD_SPECIAL)
 
 
 class _EscapingFormatter(string.Formatter):
