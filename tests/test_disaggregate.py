@@ -426,3 +426,11 @@ def test_empty_data_gives_empty_table() -> None:
     r = ad.disaggregate(df, y_true="y", y_pred="p", by="g", metrics=["accuracy"])
     assert r.table.height == 0
     assert r.overall["value"][0] is None
+
+
+def test_float_labels_with_nulls_as_pandas_makes_them() -> None:
+    """pandas turns an integer label column with missing values into float64 with NaN."""
+    pdf = pd.DataFrame({"g": ["a", "a", "b", "b"], "y": [1.0, np.nan, 0.0, 1.0], "p": [1, 0, 0, 0]})
+    r = ad.disaggregate(pdf, y_true="y", y_pred="p", by="g", metrics=["accuracy", "count"])
+    assert _by_group(r, "accuracy") == {"a": 1.0, "b": 0.5}
+    assert r.unlabeled == 1
