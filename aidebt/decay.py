@@ -656,7 +656,7 @@ class Decay(Result):
 
     # -- display -----------------------------------------------------------------------
     def summary(self, threshold: float | None = None) -> list[str]:
-        """Plain-English findings: range, trend, change points, gaps, late labels.
+        """Plain-English findings: range, trend and change points (caveats: :meth:`notes`).
 
         Without groups, when change points split the series and every change since the
         first one goes the same way, the trend is fitted from that first change (the
@@ -699,6 +699,11 @@ class Decay(Result):
             pass
         if changes is not None:
             lines.extend(changes.summary()[:3])
+        return lines
+
+    def notes(self) -> list[str]:
+        """Caveats: periods with no rows (gaps), late labels, rows without a time."""
+        lines: list[str] = []
         if self.gaps.height:
             shown = ", ".join(
                 self._label(p)
@@ -708,10 +713,15 @@ class Decay(Result):
                 f"{self.gaps.height} period(s) have no rows ({shown}): gaps, left out of fits."
             )
         if self.metric.needs_label:
-            late = self._data.filter(
-                (pl.col("unlabeled_share") > 0.1) & (pl.col("group_n") > 0)
-            ).sort("_p")
-            if late.height and not self.by:
+            late = (
+                self._data.group_by("_p")
+                .agg(pl.col("unlabeled").sum(), pl.col("group_n").sum())
+                .filter(pl.col("group_n") > 0)
+                .with_columns(unlabeled_share=pl.col("unlabeled") / pl.col("group_n"))
+                .filter(pl.col("unlabeled_share") > 0.1)
+                .sort("_p")
+            )
+            if late.height:
                 parts = ", ".join(
                     f"{self._label(r['_p'])} {r['unlabeled_share']:.0%}"
                     for r in late.tail(4).iter_rows(named=True)

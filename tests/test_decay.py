@@ -172,7 +172,8 @@ def test_gap_is_reported_not_dropped():
     assert gap.height == 1 and gap["value"][0] is None and gap["group_n"][0] == 0
     assert "gap" in gap["note"][0]
     assert d.gaps["period"].to_list() == [MONTHS[2]]
-    assert any("no rows" in line for line in d.summary())
+    assert any("no rows" in line for line in d.notes())
+    assert "no rows" in repr(d) and "no rows" in d._repr_html_()
     assert d.fit().table["periods"][0] == 4  # the gap is left out of the fit
 
 
@@ -372,8 +373,8 @@ def test_demo_decay_after_month_six(demo):
     line = crossing.summary()[0]
     assert line.startswith("Accuracy has fallen") and "since 2026-04" in line
     assert "at this rate it crosses 0.7 around 2026-" in line
-    text = " ".join(d.summary())
-    assert "changed at 2026-04" in text and "labels arrive late" in text
+    assert "changed at 2026-04" in " ".join(d.summary())
+    assert "labels arrive late" in " ".join(d.notes())
 
 
 def test_by_ranks_segments_by_decay_speed():
@@ -441,7 +442,7 @@ def test_bad_input_errors(demo):
         pl.when(pl.int_range(pl.len()) < 10).then(None).otherwise(pl.col("ts")).alias("ts")
     )
     d = ad.decay(nulls, "ts", "y_true", "y_pred")
-    assert d.no_time == 10 and any("no time value" in s for s in d.summary())
+    assert d.no_time == 10 and any("no time value" in s for s in d.notes())
 
 
 # ---------------------------------------------------------------------------------------
