@@ -107,3 +107,18 @@ def test_describe_input_refuses_an_empty_month_and_says_what_the_data_covers(tmp
 def test_describe_input_missing_file(tmp_path):
     with pytest.raises(InvalidArgumentError, match="data file not found"):
         describe_input(tmp_path / "nope.parquet", time="ts", month="2026-11")
+
+
+def test_load_eval_reads_the_golden_set_or_supplies_the_demo_one(tmp_path):
+    from aidebt import datasets
+    from aidebt.report.data import load_eval
+
+    assert load_eval().equals(datasets.demo_eval())
+    path = tmp_path / "eval.parquet"
+    frame().write_parquet(path)
+    lazy = load_eval(path)
+    assert isinstance(lazy, pl.LazyFrame)
+    assert lazy.collect()["y"].to_list() == [1, 2, 3, 4]
+    assert load_eval(frame()).height == 4
+    with pytest.raises(InvalidArgumentError, match="data must be a path"):
+        load_eval(42)

@@ -159,6 +159,28 @@ def load_month(
     return frame.filter(_month_expr(schema, time, month, history))
 
 
+def load_eval(eval_data: Any = None) -> Frame:
+    """The golden evaluation set: the ``eval_data`` parameter of a notebook as a frame.
+
+    Paths are scanned lazily and polars frames kept as they are, as in
+    :func:`load_month`; ``None`` means the demo golden set
+    (:func:`aidebt.datasets.demo_eval`), the companion of the demo data that
+    ``load_month(None)`` supplies, so a notebook runs as-is in JupyterLab.
+
+    Examples
+    --------
+    >>> load_eval().select(pl.len()).item()
+    3000
+    >>> load_eval(pl.DataFrame({"y": [1]})).height
+    1
+    """
+    if eval_data is None:
+        from aidebt import datasets
+
+        return datasets.demo_eval()
+    return _as_frame(eval_data)
+
+
 def latest_month(data: Any = None, time: str = "ts") -> str:
     """The last month (``"YYYY-MM"``) that has rows in ``data``.
 
