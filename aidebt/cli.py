@@ -66,6 +66,9 @@ def add_demo_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_demo, out=None)
 
 
+DEMO_SEGMENTS = ["region", "language", "tier", "channel", "intent"]
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from aidebt.datasets import write_demo
     from aidebt.report import latest_month, render
@@ -78,6 +81,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         month=month,
         data=paths["production"],
         eval_data=paths["eval"],
+        # The demo's planted drift is in the intent mix: audit it like a segment.
+        parameters={"segments": DEMO_SEGMENTS},
         out=Path(args.out or DEMO_REPORTS),
         notebooks_dir=args.notebooks_dir,
         progress=_progress(args),
