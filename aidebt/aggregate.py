@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import narwhals as nw
+import narwhals.dtypes as nwd
 import polars as pl
 
 from aidebt import frames
@@ -68,10 +69,25 @@ def _label_expr(frame: nw.LazyFrame, name: str, role: str, roles: Roles) -> nw.E
     """A column as numbers (null kept), mapping ``pos_label`` or booleans to 0/1."""
     dtype = frames.columns(frame)[name]
     col = nw.col(name)
+    # A missing label is null, or NaN in a float column (pandas' only missing value for
+    # numpy floats), or None in a pandas object column (booleans with missing values).
+    missing = None
+    if dtype.is_float():
+        missing = col.is_null() | col.is_nan()
+    elif dtype == nw.Object:
+        missing = col.is_null()
     if roles.pos_label is not None and roles.binary:
-        return (col == roles.pos_label).cast(nw.Int8)
+        # Guarded: pandas compares a missing value as False, which would make it a negative.
+        hit = (col == roles.pos_label).cast(nw.Int8)
+        return nw.when(~(col.is_null() if missing is None else missing)).then(hit)
     if dtype == nw.Boolean:
         return col.cast(nw.Int8)
+    if dtype == nw.Object and roles.binary:
+        # pandas keeps booleans with None as objects: True/1 -> 1, False/0 -> 0, and any
+        # other value -> 2, which the label check reports with sample values.
+        known = nw.when(col == 1).then(nw.lit(1, nw.Int8)).otherwise(nw.lit(2, nw.Int8))
+        known = nw.when(col == 0).then(nw.lit(0, nw.Int8)).otherwise(known)
+        return nw.when(~missing).then(known)
     if not frames.is_numeric(dtype):
         found = frames.sample_values(frame, name)
         hint = (
@@ -85,7 +101,17 @@ def _label_expr(frame: nw.LazyFrame, name: str, role: str, roles: Roles) -> nw.E
         )
     if dtype.is_float():
         col = nw.when(col.is_nan()).then(None).otherwise(col)
-    return col
+    return _as_float_if_decimal(col, dtype)
+
+
+def _as_float_if_decimal(col: nw.Expr, dtype: Any) -> nw.Expr:
+    """Decimals as Float64 before any arithmetic, the same in every engine.
+
+    Engines multiply decimals differently (polars keeps the operands' scale, so a product of
+    two 6-digit decimals loses 6 digits; DuckDB and Spark widen it); as floats, a decimal
+    column gives what the same values give in a float column.
+    """
+    return col.cast(nw.Float64) if isinstance(dtype, nwd.Decimal) or dtype == nw.Decimal else col
 
 
 def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[str, nw.Expr]:
@@ -96,8 +122,13 @@ def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[st
     :func:`_derive`), and an unweighted pass multiplies by nothing.
     """
 
+    schema = frames.columns(frame)
+    weight = (
+        _as_float_if_decimal(nw.col(roles.weight), schema[roles.weight]) if roles.weight else None
+    )
+
     def weighted(expr: nw.Expr) -> nw.Expr:
-        return expr * nw.col(roles.weight).fill_null(0) if roles.weight else expr
+        return expr * weight.fill_null(0) if weight is not None else expr
 
     out: dict[str, nw.Expr] = {}  # "rows" is counted by the group-by itself (_sums)
     if roles.weight:  # unweighted, n is rows: _complete fills it in without a second sum
@@ -109,7 +140,7 @@ def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[st
         labeled = (~y.is_null()).cast(nw.Int64)
         y0 = y.fill_null(0)
         out["labeled"] = weighted(labeled)
-        bad = ~y.is_null() & ~y.is_in([0, 1]) if roles.binary else None
+        bad = ~y.is_null() & ~((y == 0) | (y == 1)) if roles.binary else None
         if roles.binary:
             out["pos"] = weighted(y0)
         if "y_sum" in need:
@@ -118,13 +149,17 @@ def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[st
         if roles.y_pred and roles.binary:
             p = _label_expr(frame, roles.y_pred, "y_pred", roles)
             p0 = p.fill_null(0)
-            bad = bad | p.is_null() | ~p.is_in([0, 1])
+            bad = bad | p.is_null() | ~((p == 0) | (p == 1))
             out["tp"] = weighted(y0 * p0)
             out["pred_labeled"] = weighted(labeled * p0)
             out["pred_pos"] = weighted(p0)
         if bad is not None:
             # One check column for labels and predictions; _raise_on_bad_input says which.
             out["bad_labels"] = bad.cast(nw.Int64)
+    elif roles.y_pred and roles.binary:  # predictions alone: selection_rate needs no labels
+        p = _label_expr(frame, roles.y_pred, "y_pred", roles)
+        out["pred_pos"] = weighted(p.fill_null(0))
+        out["bad_labels"] = (p.is_null() | ~((p == 0) | (p == 1))).cast(nw.Int64)
     if roles.y_score:
         s_col = frames.columns(frame)[roles.y_score]
         if not frames.is_numeric(s_col):
@@ -132,7 +167,7 @@ def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[st
                 f"Column {roles.y_score!r} (y_score) has type {s_col}; scores must be numbers. "
                 "Pass the model's probability or confidence column."
             )
-        s = nw.col(roles.y_score)
+        s = _as_float_if_decimal(nw.col(roles.y_score), s_col)
         has = ~s.is_null()
         s0 = s.fill_null(0)
         if s_col.is_float():
@@ -143,7 +178,8 @@ def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[st
         if roles.y_true and roles.binary:
             y = _label_expr(frame, roles.y_true, "y_true", roles)
             both = (has & ~y.is_null()).cast(nw.Int64)
-            d2 = (s0 - y.fill_null(0)) ** 2
+            d = s0 - y.fill_null(0)
+            d2 = d * d  # not ** 2: polars has no pow for Decimal scores
             out["brier_n"] = weighted(both)
             out["brier_sum"] = weighted(both * d2)
             out["brier_sq"] = weighted(both * d2 * d2)
@@ -196,7 +232,35 @@ def _tidy_keys(stats: pl.DataFrame, keys: list[str], schema: dict[str, Any]) -> 
     tidy = stats.with_columns(fixed)
     if tidy.select(keys).is_duplicated().any():  # NaN and null both became (missing)
         tidy = rollup(tidy, keys, keys)
-    return tidy
+    # Engines return groups in any order: sort, so every engine gives the same table.
+    return tidy.sort(keys, nulls_last=True)
+
+
+def collect(table: nw.LazyFrame) -> pl.DataFrame:
+    """Run an aggregation query in its own engine and bring the (small) result into polars.
+
+    A polars query runs on the streaming engine, which reads parquet/CSV scans in batches
+    (so a log larger than memory is aggregated in bounded memory); DuckDB, Spark, pandas
+    and pyarrow run the query natively and hand over only the aggregated rows (through
+    Arrow). Raw rows never reach Python.
+    """
+    if table.implementation is nw.Implementation.POLARS:
+        return table.collect(backend="polars", engine="streaming").to_native()
+    return table.collect(backend="polars").to_native()
+
+
+def _as_sums(stats: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    """One dtype per statistic whatever the engine: ``rows`` Int64, every other sum Float64.
+
+    Engines type the same sum differently (polars UInt32/Int64, DuckDB HUGEINT as
+    Decimal(38, 0), pandas float64 when a label column held NaN, Spark LongType/Double);
+    counts below 2**53 are exact as Float64, and every formula downstream works in floats.
+    """
+    return stats.with_columns(
+        pl.col(c).cast(pl.Int64 if c == "rows" else pl.Float64)
+        for c in stats.columns
+        if c not in keys
+    )
 
 
 def sufficient_stats(
@@ -226,7 +290,8 @@ def sufficient_stats(
     Returns
     -------
     polars.DataFrame
-        One row per observed group: the keys, then the sums named in ``STAT_DOCS``.
+        One row per observed group, sorted by the keys: the keys, then the sums named in
+        ``STAT_DOCS`` (``rows`` Int64, every other sum Float64, whatever the engine).
 
     Examples
     --------
@@ -234,7 +299,7 @@ def sufficient_stats(
     >>> df = pl.DataFrame({"g": ["a", "a", "b"], "y": [1, 0, 1], "p": [1, 1, 0]})
     >>> t = sufficient_stats(df, ["g"], Roles(y_true="y", y_pred="p")).sort("g")
     >>> t.select("g", "tp", "fp", "fn", "tn").rows()
-    [('a', 1, 1, 0, 0), ('b', 0, 0, 1, 0)]
+    [('a', 1.0, 1.0, 0.0, 0.0), ('b', 0.0, 0.0, 1.0, 0.0)]
     """
     frame = frames.to_lazy(data)
     keys = list(keys)
@@ -254,11 +319,11 @@ def sufficient_stats(
         table = prepared.group_by(*all_keys).agg(*sums)
     else:
         table = prepared.select(*sums)
-    stats = table.collect(backend="polars").to_native()
+    stats = collect(table)
     _raise_on_bad_input(frame, stats, roles)
     stats = stats.drop([c for c in _CHECKS if c in stats.columns])
     # all_keys: a derived key (a period) must count when merging (missing) duplicates.
-    return _tidy_keys(_derive(stats), all_keys, schema)
+    return _tidy_keys(_as_sums(_derive(stats), all_keys), all_keys, schema)
 
 
 def _raise_on_bad_input(frame: nw.LazyFrame, stats: pl.DataFrame, roles: Roles) -> None:
@@ -284,12 +349,14 @@ def _raise_on_bad_input(frame: nw.LazyFrame, stats: pl.DataFrame, roles: Roles) 
 
 def _raise_on_bad_labels(frame: nw.LazyFrame, roles: Roles) -> None:
     """Find which label or prediction check failed (a small query, on the error path only)."""
-    y = _label_expr(frame, roles.y_true, "y_true", roles)
-    checks = {"bad_y": (~y.is_null() & ~y.is_in([0, 1])).cast(nw.Int64).sum()}
+    checks = {}
+    if roles.y_true:
+        y = _label_expr(frame, roles.y_true, "y_true", roles)
+        checks["bad_y"] = (~y.is_null() & ~((y == 0) | (y == 1))).cast(nw.Int64).sum()
     if roles.y_pred:
         p = _label_expr(frame, roles.y_pred, "y_pred", roles)
         checks["null_pred"] = p.is_null().cast(nw.Int64).sum()
-        checks["bad_pred"] = (~p.is_null() & ~p.is_in([0, 1])).cast(nw.Int64).sum()
+        checks["bad_pred"] = (~p.is_null() & ~((p == 0) | (p == 1))).cast(nw.Int64).sum()
     counts = frame.select(**checks).collect(backend="polars").to_native().row(0, named=True)
     for check, role, name in (
         ("bad_y", "y_true", roles.y_true),
@@ -334,7 +401,11 @@ def score_label_counts(
         w.alias("_w"),
     ).filter(~nw.col("_score").is_null() & ~nw.col("_label").is_null())
     table = prepared.group_by(*keys, *derived, "_score", "_label").agg(nw.col("_w").sum())
-    counts = table.collect(backend="polars").to_native()
+    counts = collect(table).with_columns(
+        pl.col("_score").cast(pl.Float64),
+        pl.col("_label").cast(pl.Int64),
+        pl.col("_w").cast(pl.Float64),
+    )
     return _tidy_keys(counts, [*keys, *derived, "_score", "_label"], {**schema, **_NOT_KEYS})
 
 
@@ -411,28 +482,38 @@ def value_counts(
         ((w.is_null() | (w < 0)).cast(nw.Int64) if weight else nw.lit(0)).alias("_bad_w"),
     ]
     group = keys + list(derived)
-    if stack:
-        names = list(stack)
-        values = [
-            expr.cast(nw.String).fill_null(frames.MISSING_GROUP).alias(f"_v{i}")
-            for i, expr in enumerate(stack.values())
-        ]
-        prepared = frame.select(*base, *values).unpivot(
-            on=[f"_v{i}" for i in range(len(names))],
-            index=[*group, "_w", "_bad_w"],
-            variable_name="column",
-            value_name="value",
-        )
-        group = [*group, "column", "value"]
-    else:
-        prepared = frame.select(*base)
     aggs = [
         nw.col("_w").sum().alias("n"),
         nw.len().alias("rows"),
         nw.col("_bad_w").sum().alias("_bad_w"),
     ]
-    table = prepared.group_by(*group).agg(*aggs) if group else prepared.select(*aggs)
-    counts = table.collect(backend="polars").to_native()
+    if stack:
+        # One group-by per stacked expression, unioned: the same single query (columnar
+        # scans read each column once either way), no K-fold copy of the rows as an
+        # unpivot would make, and no engine-specific SQL (narwhals' DuckDB unpivot runs on
+        # the default connection, so it fails on a relation from any other connection).
+        values = {f"_v{i}": expr for i, expr in enumerate(stack.values())}
+        prepared = frame.select(*base, *(expr.alias(name) for name, expr in values.items()))
+        value_types = frames.columns(prepared)  # schema only
+        branches = [
+            prepared.group_by(*group, name)
+            .agg(*aggs)
+            .select(
+                *group,
+                nw.lit(name, nw.String).alias("column"),
+                frames.group_key(name, value_types[name]).alias("value"),
+                "n",
+                "rows",
+                "_bad_w",
+            )
+            for name in values
+        ]
+        table = nw.concat(branches, how="vertical")
+        group = [*group, "column", "value"]
+    else:
+        prepared = frame.select(*base)
+        table = prepared.group_by(*group).agg(*aggs) if group else prepared.select(*aggs)
+    counts = collect(table)
     bad = int(counts.get_column("_bad_w").sum() or 0)
     if bad:
         raise InvalidValueError(
@@ -489,9 +570,9 @@ def sufficient_stats_sets(
     >>> df = pl.DataFrame({"g": ["a", "a", "b"], "h": [1, 2, 2], "y": [1, 0, 1]})
     >>> by_g, by_h = sufficient_stats_sets(df, [["g"], ["h"]], Roles(y_true="y"))
     >>> by_g.sort("g").select("g", "n", "pos").rows()
-    [('a', 2, 1), ('b', 1, 1)]
+    [('a', 2.0, 1.0), ('b', 1.0, 1.0)]
     >>> by_h.sort("h").select("h", "n", "pos").rows()
-    [('1', 1, 1), ('2', 2, 1)]
+    [('1', 1.0, 1.0), ('2', 2.0, 1.0)]
     """
     frame = frames.to_lazy(data)
     sets = [list(ks) for ks in key_sets]
@@ -532,7 +613,7 @@ def sufficient_stats_sets(
         # streaming engine; file scans keep streaming (bounded memory).
         stacked = query.collect(backend="polars", engine="in-memory").to_native()
     else:
-        stacked = query.collect(backend="polars").to_native()
+        stacked = collect(query)
     sum_cols = [*contributions, "rows"]
     _raise_on_bad_input(frame, stacked.filter(pl.col("_set") == 0).select(sum_cols), roles)
     out = []
@@ -540,8 +621,8 @@ def sufficient_stats_sets(
         table = stacked.filter(pl.col("_set") == i).select(
             *(pl.col(f"_k{j}").alias(k) for j, k in enumerate(ks)), *sum_cols
         )
-        table = _derive(table.drop([c for c in _CHECKS if c in table.columns]))
+        table = _as_sums(_derive(table.drop([c for c in _CHECKS if c in table.columns])), ks)
         if ks and table.select(ks).is_duplicated().any():  # NaN and null both became (missing)
             table = rollup(table, ks, ks)
-        out.append(table)
+        out.append(table.sort(ks) if ks else table)
     return out

@@ -8,11 +8,13 @@ engine that holds the data. Nothing here mutates the caller's data.
 
 from __future__ import annotations
 
+import datetime as _dt
 import glob as _glob
 from collections.abc import Iterable, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import narwhals as nw
 import narwhals.dtypes as nwd
@@ -23,11 +25,21 @@ from aidebt.errors import ColumnNotFoundError, ColumnTypeError, InvalidArgumentE
 MISSING_GROUP = "(missing)"
 """The group value that stands for a null (or NaN) in a group column: counted, never dropped."""
 
-_SCANNERS = {".parquet": pl.scan_parquet, ".pq": pl.scan_parquet, ".csv": pl.scan_csv}
+_SCANNERS = {
+    ".parquet": pl.scan_parquet,
+    ".pq": pl.scan_parquet,
+    ".csv": lambda source: pl.scan_csv(source, try_parse_dates=True),
+}
 
 
 def scan_path(path: str | PathLike[str]) -> pl.LazyFrame:
-    """Lazily scan a parquet or CSV file, or a glob of them, with polars.
+    """Lazily scan a parquet or CSV file, a glob of them, or a directory of parquet files.
+
+    Nothing is read here but the schema: the polars query that aidebt builds on top selects
+    only the columns an analysis needs (projection pushdown) and, with
+    :func:`filter_window`, skips the parquet row groups outside the time window (predicate
+    pushdown); the final collect streams the files in batches. A directory is read as
+    ``DIR/**/*.parquet`` (hive partitions such as ``month=2026-11/`` become columns).
 
     Examples
     --------
@@ -38,14 +50,26 @@ def scan_path(path: str | PathLike[str]) -> pl.LazyFrame:
     2
     """
     text = str(path)
+    # s3://, gs://, az://, https://: polars reads them itself (credentials from the
+    # environment); there is no local file to check.
+    remote = "://" in text
+    if not remote and Path(text).is_dir():
+        if not any(Path(text).rglob("*.parquet")):
+            raise FileNotFoundError(
+                f"Directory {text!r} holds no .parquet file. Point at the files, or a glob "
+                "such as 'logs/*.csv'."
+            )
+        return pl.scan_parquet(str(Path(text) / "**" / "*.parquet"))
     suffix = Path(text).suffix.lower()
     if suffix not in _SCANNERS:
         raise InvalidArgumentError(
             f"Cannot read {text!r}: aidebt reads parquet (.parquet) and CSV (.csv) files. "
-            "Convert the file, or pass a polars/pandas/DuckDB frame instead."
+            "Convert the file, or pass a polars/pandas/DuckDB/Spark frame instead."
         )
-    if any(ch in text for ch in "*?["):
-        if not _glob.glob(text):
+    if remote:
+        pass
+    elif any(ch in text for ch in "*?["):
+        if not _glob.glob(text, recursive=True):
             raise FileNotFoundError(f"No file matches {text!r}. Check the path and the pattern.")
     elif not Path(text).exists():
         raise FileNotFoundError(f"Data file {text!r} does not exist. Check the path.")
@@ -67,7 +91,7 @@ def to_lazy(data: Any) -> nw.LazyFrame:
         return data.lazy()
     if isinstance(data, (str, PathLike)):
         data = scan_path(data)
-    try:
+    try:  # narwhals wraps each engine lazily: polars, pandas, pyarrow, DuckDB, PySpark...
         frame = nw.from_native(data)
     except TypeError as exc:
         raise TypeError(
@@ -152,3 +176,99 @@ def sample_values(frame: nw.LazyFrame, name: str, limit: int = 8) -> str:
     except Exception:  # the message matters more than the sample
         return "(could not read sample values)"
     return ", ".join(repr(v) for v in found)
+
+
+def filter_window(
+    data: Any,
+    time: str,
+    start: str | _dt.date | _dt.datetime | None = None,
+    end: str | _dt.date | _dt.datetime | None = None,
+) -> nw.LazyFrame:
+    """The rows whose ``time`` falls in ``[start, end)``, as a lazy filter in the input's engine.
+
+    Nothing is scanned here. The bounds become literals of the column's own type (a date
+    for a Date column; a datetime in the column's time zone for a zoned Datetime, so a
+    month means the month of its wall clock), which lets each engine push the filter into
+    its scan: polars and DuckDB skip the parquet row groups outside the window, Spark
+    prunes partitions and files. A monthly report on a year of logs reads one month.
+
+    Parameters
+    ----------
+    data
+        Any input :func:`to_lazy` accepts (a path is scanned lazily).
+    time
+        A Date or Datetime column.
+    start, end
+        Inclusive start and exclusive end: a ``date``, a ``datetime``, or an ISO string
+        (``"2026-11"`` means 2026-11-01, ``"2026-11-15"``, ``"2026-11-15T08:00"``).
+        ``None`` leaves that side open.
+
+    Examples
+    --------
+    >>> import datetime as dt, polars as pl
+    >>> df = pl.DataFrame({"ts": [dt.datetime(2026, 10, 31), dt.datetime(2026, 11, 2)]})
+    >>> filter_window(df, "ts", "2026-11", "2026-12").collect().to_native()["ts"].to_list()
+    [datetime.datetime(2026, 11, 2, 0, 0)]
+    """
+    frame = to_lazy(data)
+    require_columns(frame, [time], role="time")
+    dtype = columns(frame)[time]
+    if not is_temporal(dtype):
+        raise ColumnTypeError(
+            f"Column {time!r} (time) has type {dtype} with values such as "
+            f"{sample_values(frame, time)}; a time window needs a Date or Datetime column. "
+            f"Parse it first, e.g. pl.col({time!r}).str.to_datetime()."
+        )
+    lo, hi = (_bound(b, name, dtype) for b, name in ((start, "start"), (end, "end")))
+    if lo is not None and hi is not None and hi <= lo:
+        raise InvalidArgumentError(
+            f"The window is empty: end={end!r} is not after start={start!r}. The window is "
+            "[start, end): end is exclusive, e.g. start='2026-11', end='2026-12'."
+        )
+    col = nw.col(time)
+    conds = []
+    if lo is not None:
+        conds.append(col >= nw.lit(lo))
+    if hi is not None:
+        conds.append(col < nw.lit(hi))
+    if not conds:
+        return frame
+    return frame.filter(*conds)
+
+
+def _bound(value: Any, name: str, dtype: Any) -> _dt.date | _dt.datetime | None:
+    """A window bound as a Python date/datetime of the time column's own type."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = _dt.datetime.fromisoformat(text + "-01" if len(text) == 7 else text)
+        except ValueError:
+            raise InvalidArgumentError(
+                f"{name}={value!r} is not a date: use an ISO date such as '2026-11', "
+                "'2026-11-15' or '2026-11-15T08:00', or a datetime.date/datetime."
+            ) from None
+    elif isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
+        value = _dt.datetime(value.year, value.month, value.day)
+    elif not isinstance(value, _dt.datetime):
+        raise InvalidArgumentError(
+            f"{name}={value!r} ({type(value).__name__}) is not a date: pass a datetime.date, "
+            "a datetime.datetime or an ISO string such as '2026-11'."
+        )
+    if isinstance(dtype, nwd.Date) or dtype == nw.Date:
+        if value.tzinfo is not None or value.time() != _dt.time(0):
+            raise InvalidArgumentError(
+                f"{name}={value!r} has a time of day, but the time column is a Date: pass a date."
+            )
+        return value.date()
+    zone = getattr(dtype, "time_zone", None)
+    if zone:
+        tz = ZoneInfo(zone)
+        return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+    if value.tzinfo is not None:
+        raise InvalidArgumentError(
+            f"{name}={value!r} has a time zone, but the time column has none (naive "
+            "timestamps): pass a naive datetime in the column's own clock."
+        )
+    return value
