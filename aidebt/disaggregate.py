@@ -425,7 +425,9 @@ def _roles(registered, custom, y_true, y_pred, y_score, weight, pos_label) -> ag
             )
     if custom and (y_true is None or y_pred is None):
         raise InvalidArgumentError("Custom metric callables need both y_true= and y_pred=.")
-    binary = bool(custom) or any(m.binary_label and m.needs_label for m in registered)
+    binary = bool(custom) or any(
+        (m.binary_label and m.needs_label) or m.needs_pred for m in registered
+    )
     return aggregate.Roles(
         y_true=y_true,
         y_pred=y_pred if (custom or any(m.needs_pred for m in registered)) else None,
