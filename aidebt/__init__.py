@@ -25,6 +25,7 @@ from aidebt.drift import (
     drift_over_time,
     drift_profile,
 )
+from aidebt.frames import filter_window
 from aidebt.gates import GateCheck, check
 from aidebt.simpson import Simpson, simpson
 
@@ -57,6 +58,7 @@ __all__ = [
     "drift_over_time",
     "drift_profile",
     "errors",
+    "filter_window",
     "metrics",
     "simpson",
     "stats",
