@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 
+from aidebt import frames
 from aidebt.errors import (
     ColumnNotFoundError,
     ColumnTypeError,
@@ -63,19 +64,10 @@ def scan(path: str | os.PathLike[str]) -> pl.LazyFrame:
     >>> scan(p).select(pl.len()).collect().item()
     2
     """
-    path = Path(path)
-    if not path.exists():
-        raise InvalidArgumentError(f"data file not found: {path}")
-    if path.is_dir():
-        if not _files(path):
-            raise InvalidArgumentError(f"no parquet files under {path}")
-        return pl.scan_parquet(path / "**" / "*.parquet")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return pl.scan_csv(path, try_parse_dates=True)
-    if suffix in (".parquet", ".pq"):
-        return pl.scan_parquet(path)
-    raise InvalidArgumentError(f"cannot read {path}: expected a .parquet or .csv file.")
+    try:  # one reader for every path aidebt takes: aidebt.frames.scan_path
+        return frames.scan_path(path)
+    except FileNotFoundError as exc:
+        raise InvalidArgumentError(f"data file not found: {path} ({exc})") from exc
 
 
 def _as_frame(data: Any) -> Frame:
