@@ -339,32 +339,42 @@ def disaggregate(
 
     pieces = []
     overall_rows = []
+    # Statistics as numpy arrays, read once per table and shared by every metric.
+    overall_cols = mreg.StatColumns(overall_stats)
+    level_cols = [mreg.StatColumns(level_stats) for level_stats, _ in levels]
     for metric in registered:
-        overall = mreg.evaluate(
-            overall_stats, [], metric, confidence=confidence, ci=ci, auc_table=overall_auc
-        )
-        overall_rows.append(overall)
-        for level_stats, level_auc in levels:
-            values = mreg.evaluate(
-                level_stats, by_cols, metric, confidence=confidence, ci=ci, auc_table=level_auc
+        overall = _estimate(overall_cols, overall_stats, [], metric, confidence, ci, overall_auc)
+        overall_rows.append(_metric_frame([], metric, overall))
+        for (level_stats, level_auc), cols in zip(levels, level_cols, strict=True):
+            est = _estimate(cols, level_stats, by_cols, metric, confidence, ci, level_auc)
+            ref_value, cmp = _compare(
+                est,
+                cols,
+                overall_cols,
+                overall,
+                metric,
+                level_stats,
+                by_cols,
+                reference,
+                confidence,
+                min_n,
             )
-            values = values.with_columns(
-                group_n=level_stats.get_column("n").cast(pl.Float64),
-                unlabeled=_unlabeled(level_stats),
-            )
-            pieces.append(
-                _compare(
-                    values,
-                    level_stats,
-                    overall_stats,
-                    overall,
-                    metric,
-                    by_cols,
-                    reference,
-                    confidence,
-                    min_n,
-                )
-            )
+            keys = [level_stats.get_column(k) for k in by_cols]
+            extra = {
+                "group_n": cols["n"],
+                "unlabeled": cols["n"] - cols["labeled"]
+                if "labeled" in level_stats.columns
+                else np.zeros(level_stats.height),
+                "reference_value": ref_value,
+                "diff": cmp["diff"],
+                "diff_ci_low": cmp["diff_lo"],
+                "diff_ci_high": cmp["diff_hi"],
+                "ratio": cmp["ratio"],
+                "ratio_ci_low": cmp["ratio_lo"],
+                "ratio_ci_high": cmp["ratio_hi"],
+                "p_value": cmp["p"],
+            }
+            pieces.append(_metric_frame(keys, metric, est, extra))
     if custom:
         pieces.extend(_custom_metrics(frame, by_cols, roles, custom, min_n))
         overall_rows.extend(_custom_metrics(frame, [], roles, custom, min_n))
@@ -465,50 +475,62 @@ def _unlabeled(stats: pl.DataFrame) -> pl.Series:
     return (stats.get_column("n") - stats.get_column("labeled")).cast(pl.Float64)
 
 
+def _estimate(cols, stats, keys, metric, confidence, ci, auc_table) -> dict[str, np.ndarray]:
+    if metric.kind == "auc":
+        return mreg.estimate_auc(stats, keys, auc_table, confidence)
+    return mreg.estimate(cols, metric, confidence=confidence, ci=ci)
+
+
+def _metric_frame(keys, metric, est, extra=None) -> pl.DataFrame:
+    """One metric's rows: the keys, the estimate, and the comparison columns."""
+    table = mreg.assemble(keys, metric, est)
+    if not extra:
+        return table
+    return table.hstack(
+        [pl.Series(name, np.asarray(a, dtype=float), nan_to_null=True) for name, a in extra.items()]
+    )
+
+
 def _compare(
-    values, level_stats, overall_stats, overall, metric, by_cols, reference, confidence, min_n
+    est, cols, overall_cols, overall, metric, level_stats, by_cols, reference, confidence, min_n
 ):
-    """Add the reference value, the difference and ratio with intervals, and the p-value."""
-    cols = ("diff", "diff_lo", "diff_hi", "ratio", "ratio_lo", "ratio_hi", "p")
-    nan = np.full(values.height, np.nan)
+    """The reference value, and the difference and ratio with intervals and the p-value."""
+    keys = ("diff", "diff_lo", "diff_hi", "ratio", "ratio_lo", "ratio_hi", "p")
+    v, se, x, n = est["value"], est["se"], est["x"], est["den"]
+    height = len(v)
     if metric.kind == "count":
-        cmp = dict.fromkeys(cols, nan)
-        ref_value = np.full(
-            values.height, overall.get_column("value")[0] if reference == "overall" else np.nan
-        )
-        return _with_comparison(values, ref_value, cmp)
-    v = values.get_column("value").fill_null(np.nan).to_numpy()
-    se = values.get_column("_se").fill_null(np.nan).to_numpy()
-    x = values.get_column("_x").fill_null(np.nan).to_numpy()
-    n = values.get_column("n").fill_null(np.nan).to_numpy()
+        ref = overall["value"][0] if reference == "overall" else np.nan
+        return np.full(height, ref), {k: np.full(height, np.nan) for k in keys}
     if reference == "overall":
-        ref_value = np.full(values.height, overall.get_column("value")[0])
+        ref_value = np.full(height, overall["value"][0])
         if metric.kind in ("proportion", "mean"):
-            # Compare each group with the rest of the data, then map to the overall scale.
-            # Everyone but the group: overall sums minus the group's sums, in numpy.
-            group_cols = mreg.StatColumns(level_stats)
-            overall_cols = mreg.StatColumns(overall_stats)
-            rest = _RestColumns(group_cols, overall_cols)
-            est = mreg.estimate(rest, metric, confidence=confidence)
-            rest_v = {"value": est["value"], "_se": est["se"], "_x": est["x"], "n": est["den"]}
+            # Compare each group with the rest of the data (overall sums minus the group's
+            # sums), then map to the overall scale.
+            rest = mreg.estimate(_RestColumns(cols, overall_cols), metric, confidence=confidence)
+            rest_v = {"value": rest["value"], "_se": rest["se"], "_x": rest["x"], "n": rest["den"]}
             cmp = _pairwise(metric, v, se, x, n, rest_v, confidence)
-            total = overall.get_column("n")[0]
+            total = overall["den"][0]
             with np.errstate(divide="ignore", invalid="ignore"):
                 share = np.where(total > 0, n / total, np.nan)
-            cmp = st.vs_overall(cmp, share)
-        else:
-            ov = overall.row(0, named=True)
-            cmp = st.two_normals(v, se, ov["value"] or np.nan, ov["_se"] or np.nan, confidence)
-        return _with_comparison(values, ref_value, cmp)
+            return ref_value, st.vs_overall(cmp, share)
+        ov_value, ov_se = overall["value"][0], overall["se"][0]
+        return ref_value, st.two_normals(v, se, ov_value, ov_se, confidence)
+    values = pl.DataFrame(
+        [
+            *(level_stats.get_column(k) for k in by_cols),
+            pl.Series("value", v, nan_to_null=True),
+            pl.Series("n", np.asarray(n, dtype=float)),
+        ]
+    )
     ref_idx = _reference_rows(values, metric, by_cols, reference, min_n)
-    ref = values[ref_idx]
+    ref = {"value": v[ref_idx], "_se": se[ref_idx], "_x": x[ref_idx], "n": n[ref_idx]}
     cmp = _pairwise(metric, v, se, x, n, ref, confidence)
-    is_ref = np.asarray(ref_idx) == np.arange(values.height)
-    for k in cols:  # a group compared with itself: nothing to test
+    is_ref = np.asarray(ref_idx) == np.arange(height)
+    for k in keys:  # a group compared with itself: nothing to test
         cmp[k] = np.where(is_ref, np.nan, cmp[k])
     cmp["diff"] = np.where(is_ref, 0.0, cmp["diff"])
     cmp["ratio"] = np.where(is_ref, 1.0, cmp["ratio"])
-    return _with_comparison(values, ref.get_column("value").fill_null(np.nan).to_numpy(), cmp)
+    return v[ref_idx], cmp
 
 
 class _RestColumns(dict):
@@ -601,22 +623,6 @@ def _reference_key(reference, by_cols) -> dict[str, str]:
             "group as a tuple or a {column: value} mapping, or use 'overall' or 'best'."
         )
     return {by_cols[0]: str(reference)}
-
-
-def _with_comparison(values: pl.DataFrame, ref_value, cmp) -> pl.DataFrame:
-    def col(a):
-        return pl.Series(np.asarray(a, dtype=float), nan_to_null=True)
-
-    return values.with_columns(
-        reference_value=col(ref_value),
-        diff=col(cmp["diff"]),
-        diff_ci_low=col(cmp["diff_lo"]),
-        diff_ci_high=col(cmp["diff_hi"]),
-        ratio=col(cmp["ratio"]),
-        ratio_ci_low=col(cmp["ratio_lo"]),
-        ratio_ci_high=col(cmp["ratio_hi"]),
-        p_value=col(cmp["p"]),
-    )
 
 
 def _custom_metrics(frame, by_cols, roles, custom, min_n) -> list[pl.DataFrame]:

@@ -267,9 +267,9 @@ def evaluate(
     if metric.kind == "auc":
         if auc_table is None:
             raise ValueError("auc needs the (score, label) counts table")
-        return _assemble(base, metric, _estimate_auc(stats, keys, auc_table, confidence))
+        return assemble(base, metric, estimate_auc(stats, keys, auc_table, confidence))
     columns = StatColumns(stats)
-    return _assemble(base, metric, estimate(columns, metric, confidence=confidence, ci=ci))
+    return assemble(base, metric, estimate(columns, metric, confidence=confidence, ci=ci))
 
 
 class StatColumns(dict):
@@ -349,7 +349,7 @@ def estimate(
     }
 
 
-def _estimate_auc(stats, keys, auc_table, confidence) -> dict[str, np.ndarray]:
+def estimate_auc(stats, keys, auc_table, confidence=0.95) -> dict[str, np.ndarray]:
     from aidebt import stats as st
 
     aucs = st.auc_delong(auc_table, keys)
@@ -372,7 +372,9 @@ def _estimate_auc(stats, keys, auc_table, confidence) -> dict[str, np.ndarray]:
     }
 
 
-def _assemble(base: list[pl.Series], metric: Metric, est: dict[str, np.ndarray]) -> pl.DataFrame:
+def assemble(base: list[pl.Series], metric: Metric, est: dict[str, np.ndarray]) -> pl.DataFrame:
+    """A metric's table: the key columns ``base``, then the estimate's columns."""
+
     def num(a):
         return pl.Series(np.asarray(a, dtype=float), nan_to_null=True)
 
