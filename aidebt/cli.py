@@ -72,6 +72,7 @@ DEMO_SEGMENTS = ["region", "language", "tier", "channel", "intent"]
 def cmd_demo(args: argparse.Namespace) -> int:
     from aidebt.datasets import write_demo
     from aidebt.report import latest_month, render
+    from aidebt.report.notebooks import example_policy
 
     paths = write_demo(args.data_dir)
     month = latest_month(paths["production"], "ts")
@@ -83,6 +84,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         eval_data=paths["eval"],
         # The demo's planted drift is in the intent mix: audit it like a segment.
         parameters={"segments": DEMO_SEGMENTS},
+        # The example gate policy, so the monthly report shows a gate verdict; the data
+        # paths above take precedence over the ones written in it.
+        config=example_policy(),
         out=Path(args.out or DEMO_REPORTS),
         notebooks_dir=args.notebooks_dir,
         progress=_progress(args),

@@ -66,3 +66,13 @@ def test_every_shipped_report_opens_offline_with_every_chart_drawn(browser, ship
         assert page.xss is None
     subgroup = open_report(browser, shipped.published[-1].html.with_name("subgroup_audit.html"))
     assert f"By {HOSTILE_COLUMN}" in subgroup.text
+
+
+def test_the_example_policy_ships_for_the_demo():
+    """`aidebt demo` renders with examples/audit.toml, so its monthly report has gates."""
+    from aidebt.report.config import load_config
+    from aidebt.report.notebooks import example_policy
+
+    policy = example_policy()
+    assert policy is not None and policy.name == "audit.toml"
+    assert "gates" in load_config(policy).raw

@@ -23,20 +23,35 @@ from aidebt.errors import InvalidArgumentError, did_you_mean
 ALL = "all"
 
 
-def notebooks_dir() -> Path:
-    """The folder of the notebooks that ship with aidebt.
+def shipped(name: str) -> Path | None:
+    """A top-level folder of the repository that ships with aidebt, or None.
 
-    A wheel has them inside the package (``aidebt/_notebooks``); an editable install
-    or a source checkout has them at the repository root (``<repo>/notebooks``).
+    A wheel has it inside the package (``aidebt/_NAME``, see pyproject's force-include);
+    an editable install or a source checkout has it at the repository root.
     """
     package = Path(__file__).resolve().parent.parent
-    for candidate in (package / "_notebooks", package.parent / "notebooks"):
+    for candidate in (package / f"_{name}", package.parent / name):
         if candidate.is_dir():
             return candidate
-    raise InvalidArgumentError(
-        f"cannot find aidebt's notebooks (looked in {package / '_notebooks'} and "
-        f"{package.parent / 'notebooks'}); pass a notebooks folder explicitly."
-    )
+    return None
+
+
+def notebooks_dir() -> Path:
+    """The folder of the notebooks that ship with aidebt (``notebooks/``)."""
+    found = shipped("notebooks")
+    if found is None:
+        package = Path(__file__).resolve().parent.parent
+        raise InvalidArgumentError(
+            f"cannot find aidebt's notebooks (looked in {package / '_notebooks'} and "
+            f"{package.parent / 'notebooks'}); pass a notebooks folder explicitly."
+        )
+    return found
+
+
+def example_policy() -> Path | None:
+    """``examples/audit.toml``, the gate policy written for the demo data, if shipped."""
+    folder = shipped("examples")
+    return folder / "audit.toml" if folder and (folder / "audit.toml").is_file() else None
 
 
 def list_notebooks(directory: str | os.PathLike[str] | None = None) -> list[Path]:
