@@ -21,11 +21,11 @@ import polars as pl
 from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
-from aidebt.disaggregate import ALL, _pairwise, _roles, _unique
+from aidebt.disaggregate import ALL
 from aidebt.errors import InvalidArgumentError, did_you_mean
 from aidebt.results import Result
 from aidebt.simpson import VERDICTS
-from aidebt.simpson import _verdict as simpson_verdict
+from aidebt.simpson import verdict as simpson_verdict
 
 __all__ = ["Comparison", "SimpsonWarning", "compare"]
 
@@ -355,12 +355,12 @@ def compare(
     confidence = st.check_confidence(confidence)
     if isinstance(metrics, str):
         metrics = [metrics]
-    registered = _unique([mreg.get(m) for m in metrics])
+    registered = mreg.unique([mreg.get(m) for m in metrics])
     if not registered:
         raise InvalidArgumentError("metrics is empty: name at least one, e.g. ['accuracy'].")
     if not isinstance(min_n, (int, float)) or isinstance(min_n, bool) or min_n < 0:
         raise InvalidArgumentError(f"min_n={min_n!r} must be a number >= 0, e.g. 30.")
-    roles = _roles(registered, {}, y_true, y_pred, y_score, weight, pos_label)
+    roles = mreg.roles_for(registered, {}, y_true, y_pred, y_score, weight, pos_label)
     frame = frames.to_lazy(data)
     frames.require_columns(frame, [version], role="version")
     frames.require_columns(frame, by_cols, role="a by column")
@@ -511,7 +511,7 @@ def _versus_baseline(values, metric, version, by_cols, base, confidence) -> pl.D
         cmp = {k: np.full(joined.height, nan) for k in ("diff", "diff_lo", "diff_hi", "p")}
         cmp["diff"] = v - refs["value"].to_numpy()
     else:
-        cmp = _pairwise(metric, v, se, x, n, refs, confidence)
+        cmp = mreg.compare_to(metric, v, se, x, n, refs, confidence)
     has_ref = ~np.isnan(refs["n"].to_numpy()) & (refs["n"].to_numpy() > 0)
     note = np.where(
         ~has_ref,

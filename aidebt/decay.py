@@ -336,9 +336,8 @@ def decay(
         )
     if weight:
         frames.check_numeric(frame, weight, role="weight", fix="Weights are counts >= 0.")
-    from aidebt.disaggregate import _roles  # the one place that maps metrics to roles
 
-    roles = _roles([m], {}, y_true, y_pred, y_score, weight, pos_label)
+    roles = mreg.roles_for([m], {}, y_true, y_pred, y_score, weight, pos_label)
 
     col = nw.col(time)
     axis, since_label = "calendar", None

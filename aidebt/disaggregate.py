@@ -309,10 +309,10 @@ def disaggregate(
                 )
         registered: list[mreg.Metric] = []
     else:
-        registered = _unique([mreg.get(m) for m in metrics])
+        registered = mreg.unique([mreg.get(m) for m in metrics])
     if not registered and not custom:
         raise InvalidArgumentError("metrics is empty: name at least one, e.g. ['accuracy'].")
-    roles = _roles(registered, custom, y_true, y_pred, y_score, weight, pos_label)
+    roles = mreg.roles_for(registered, custom, y_true, y_pred, y_score, weight, pos_label)
     frame = frames.to_lazy(data)
     frames.require_columns(frame, by_cols, role="a by column")
     frames.require_columns(frame, [y_true], role="y_true")
@@ -411,43 +411,6 @@ def disaggregate(
     )
 
 
-def _unique(items: list[mreg.Metric]) -> list[mreg.Metric]:
-    seen: dict[str, mreg.Metric] = {}
-    for m in items:
-        seen.setdefault(m.name, m)
-    return list(seen.values())
-
-
-def _roles(registered, custom, y_true, y_pred, y_score, weight, pos_label) -> aggregate.Roles:
-    """Check that every metric has the columns it needs; say which argument is missing."""
-    for m in registered:
-        if m.needs_label and y_true is None:
-            raise InvalidArgumentError(
-                f"Metric {m.name!r} needs labels: pass y_true='<label column>'."
-            )
-        if m.needs_pred and y_pred is None:
-            raise InvalidArgumentError(
-                f"Metric {m.name!r} needs predictions: pass y_pred='<prediction column>'."
-            )
-        if m.needs_score and y_score is None:
-            raise InvalidArgumentError(
-                f"Metric {m.name!r} needs scores: pass y_score='<score column>'."
-            )
-    if custom and (y_true is None or y_pred is None):
-        raise InvalidArgumentError("Custom metric callables need both y_true= and y_pred=.")
-    binary = bool(custom) or any(
-        (m.binary_label and m.needs_label) or m.needs_pred for m in registered
-    )
-    return aggregate.Roles(
-        y_true=y_true,
-        y_pred=y_pred if (custom or any(m.needs_pred for m in registered)) else None,
-        y_score=y_score if any(m.needs_score for m in registered) else None,
-        weight=weight,
-        pos_label=pos_label,
-        binary=binary,
-    )
-
-
 def _levels(stats, auc_counts, by_cols, margins):
     """The statistic tables to report: the intersections, plus one per column if margins."""
     levels = [(stats, auc_counts)]
@@ -508,7 +471,7 @@ def _compare(
             # sums), then map to the overall scale.
             rest = mreg.estimate(_RestColumns(cols, overall_cols), metric, confidence=confidence)
             rest_v = {"value": rest["value"], "_se": rest["se"], "_x": rest["x"], "n": rest["den"]}
-            cmp = _pairwise(metric, v, se, x, n, rest_v, confidence)
+            cmp = mreg.compare_to(metric, v, se, x, n, rest_v, confidence)
             total = overall["den"][0]
             with np.errstate(divide="ignore", invalid="ignore"):
                 share = np.where(total > 0, n / total, np.nan)
@@ -524,7 +487,7 @@ def _compare(
     )
     ref_idx = _reference_rows(values, metric, by_cols, reference, min_n)
     ref = {"value": v[ref_idx], "_se": se[ref_idx], "_x": x[ref_idx], "n": n[ref_idx]}
-    cmp = _pairwise(metric, v, se, x, n, ref, confidence)
+    cmp = mreg.compare_to(metric, v, se, x, n, ref, confidence)
     is_ref = np.asarray(ref_idx) == np.arange(height)
     for k in keys:  # a group compared with itself: nothing to test
         cmp[k] = np.where(is_ref, np.nan, cmp[k])
@@ -543,20 +506,6 @@ class _RestColumns(dict):
     def __missing__(self, name: str) -> np.ndarray:
         self[name] = self._overall[name][0] - self._group[name]
         return self[name]
-
-
-def _pairwise(metric, v, se, x, n, ref, confidence):
-    """Compare each row with its reference (a table or a mapping of arrays)."""
-
-    def arr(name):
-        col = ref[name]
-        return col.fill_null(np.nan).to_numpy() if isinstance(col, pl.Series) else col
-
-    rv, rse, rx, rn = arr("value"), arr("_se"), arr("_x"), arr("n")
-    if metric.kind == "proportion":
-        return st.two_proportions(x, n, rx, rn, confidence)
-    df = st.welch_df(se, n, rse, rn) if metric.kind == "mean" else None
-    return st.two_normals(v, se, rv, rse, confidence, df=df)
 
 
 def _reference_rows(values, metric, by_cols, reference, min_n) -> np.ndarray:

@@ -1031,9 +1031,8 @@ def coverage(
                 f"coverage post-stratifies proportions and means; {m.name!r} is a {m.kind} and "
                 "is not a weighted average of per-segment values. Use e.g. 'accuracy' or 'fnr'."
             )
-        from aidebt.disaggregate import _roles
 
-        roles = _roles([m], {}, y_true, y_pred, None, eval_weight, pos_label)
+        roles = mreg.roles_for([m], {}, y_true, y_pred, None, eval_weight, pos_label)
         need = {"y_sum"} if m.kind == "mean" and m.total == "y_sum" else set()
         ev_stats = aggregate.sufficient_stats(ev_frame, by_cols, roles, need=need)
     else:

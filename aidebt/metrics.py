@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from aidebt.aggregate import Roles
 from aidebt.errors import InvalidArgumentError, did_you_mean
 
 
@@ -398,3 +399,66 @@ def _z(confidence: float) -> float:
     from scipy.stats import norm
 
     return float(norm.ppf(0.5 + confidence / 2))
+
+
+def unique(items: list[Metric]) -> list[Metric]:
+    """The metrics in order, each once (aliases of one metric count once)."""
+    seen: dict[str, Metric] = {}
+    for m in items:
+        seen.setdefault(m.name, m)
+    return list(seen.values())
+
+
+def roles_for(registered, custom, y_true, y_pred, y_score, weight, pos_label) -> Roles:
+    """The column roles a set of metrics needs, checking each is given (names what is missing).
+
+    ``custom`` holds user metric callables (they need labels and predictions). Returns the
+    :class:`aidebt.aggregate.Roles` of the one aggregation pass.
+    """
+    for m in registered:
+        if m.needs_label and y_true is None:
+            raise InvalidArgumentError(
+                f"Metric {m.name!r} needs labels: pass y_true='<label column>'."
+            )
+        if m.needs_pred and y_pred is None:
+            raise InvalidArgumentError(
+                f"Metric {m.name!r} needs predictions: pass y_pred='<prediction column>'."
+            )
+        if m.needs_score and y_score is None:
+            raise InvalidArgumentError(
+                f"Metric {m.name!r} needs scores: pass y_score='<score column>'."
+            )
+    if custom and (y_true is None or y_pred is None):
+        raise InvalidArgumentError("Custom metric callables need both y_true= and y_pred=.")
+    binary = bool(custom) or any(
+        (m.binary_label and m.needs_label) or m.needs_pred for m in registered
+    )
+    return Roles(
+        y_true=y_true,
+        y_pred=y_pred if (custom or any(m.needs_pred for m in registered)) else None,
+        y_score=y_score if any(m.needs_score for m in registered) else None,
+        weight=weight,
+        pos_label=pos_label,
+        binary=binary,
+    )
+
+
+def compare_to(metric, v, se, x, n, ref, confidence):
+    """Compare estimates with their references, the way the metric's kind calls for.
+
+    ``v, se, x, n``: value, standard error, numerator and denominator arrays (as
+    :func:`estimate` returns them); ``ref``: the same for the reference, as a table or a
+    mapping with ``value``, ``_se``, ``_x`` and ``n``. Rates: Newcombe/log intervals and
+    the pooled z test; means: Welch; F1 and AUC: normal approximation.
+    """
+    from aidebt import stats as st
+
+    def arr(name):
+        col = ref[name]
+        return col.fill_null(np.nan).to_numpy() if isinstance(col, pl.Series) else col
+
+    rv, rse, rx, rn = arr("value"), arr("_se"), arr("_x"), arr("n")
+    if metric.kind == "proportion":
+        return st.two_proportions(x, n, rx, rn, confidence)
+    df = st.welch_df(se, n, rse, rn) if metric.kind == "mean" else None
+    return st.two_normals(v, se, rv, rse, confidence, df=df)

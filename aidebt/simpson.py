@@ -974,7 +974,7 @@ def _compare_level(
     n_strata = int(both.sum())
     n_levels = len(joined)
     A, lo, hi = adj["diff"], adj["lo"], adj["hi"]
-    verdict, note = _verdict(aggregate_diff, A, lo, hi, n_strata, n_levels, min_shift)
+    found, note = verdict(aggregate_diff, A, lo, hi, n_strata, n_levels, min_shift)
     excluded_n = float((n1 + n0)[~both].sum())
     if excluded_n and n_strata:
         extra = f"{excluded_n:,.0f} rows in strata only one arm saw are left out of the adjusted difference"
@@ -982,7 +982,7 @@ def _compare_level(
     row = {
         "level": level,
         "baseline": base,
-        "verdict": verdict,
+        "verdict": found,
         "aggregate_diff": aggregate_diff,
         "aggregate_ci_low": float(agg["diff_lo"][0]),
         "aggregate_ci_high": float(agg["diff_hi"][0]),
@@ -1012,7 +1012,18 @@ def _compare_level(
     return row, table
 
 
-def _verdict(D, A, lo, hi, n_strata, n_levels, min_shift) -> tuple[str, str | None]:
+def verdict(D, A, lo, hi, n_strata, n_levels, min_shift) -> tuple[str, str | None]:
+    """The verdict of one comparison, and a note when it is ``none`` for want of strata.
+
+    ``D`` is the aggregate difference, ``A`` the adjusted one with interval ``[lo, hi]``;
+    the rules are those of :func:`simpson` (``ad.compare`` uses the same function, so its
+    Simpson guard always agrees with ``ad.simpson``).
+
+    Examples
+    --------
+    >>> verdict(-0.045, 0.028, 0.025, 0.030, n_strata=3, n_levels=3, min_shift=0.0)
+    ('reversal', None)
+    """
     if n_strata == 0:
         return "none", "no stratum has both arms: nothing to compare within strata"
     if n_levels == 1:
