@@ -211,6 +211,22 @@ def filter_window(
     [datetime.datetime(2026, 11, 2, 0, 0)]
     """
     frame = to_lazy(data)
+    condition = window_condition(frame, time, start, end)
+    return frame if condition is None else frame.filter(condition)
+
+
+def window_condition(
+    frame: nw.LazyFrame,
+    time: str,
+    start: str | _dt.date | _dt.datetime | None = None,
+    end: str | _dt.date | _dt.datetime | None = None,
+) -> nw.Expr | None:
+    """``start <= time < end`` as a narwhals expression (None when both sides are open).
+
+    The rule behind :func:`filter_window`, for callers that need the condition itself
+    (e.g. to count a window's rows next to the total in one query). Checks the column and
+    the bounds from the schema alone.
+    """
     require_columns(frame, [time], role="time")
     dtype = columns(frame)[time]
     if not is_temporal(dtype):
@@ -232,8 +248,8 @@ def filter_window(
     if hi is not None:
         conds.append(col < nw.lit(hi))
     if not conds:
-        return frame
-    return frame.filter(*conds)
+        return None
+    return conds[0] if len(conds) == 1 else conds[0] & conds[1]
 
 
 def _bound(value: Any, name: str, dtype: Any) -> _dt.date | _dt.datetime | None:

@@ -8,15 +8,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import narwhals as nw
 import polars as pl
 
 from aidebt import frames
 from aidebt.errors import (
-    ColumnNotFoundError,
-    ColumnTypeError,
     InvalidArgumentError,
     InvalidValueError,
-    did_you_mean,
 )
 from aidebt.report._io import sha256_file
 
@@ -85,30 +83,12 @@ def _as_frame(data: Any) -> Frame:
     )
 
 
-def _month_expr(schema: pl.Schema, time: str, month: str, history: bool) -> pl.Expr:
-    if time not in schema:
-        raise ColumnNotFoundError(
-            f"time column {time!r} not in the data. {did_you_mean(time, schema)}"
-        )
-    dtype = schema[time]
+def _month_condition(frame: Frame, time: str, month: str, history: bool) -> nw.Expr:
+    """Rows of ``month`` (or, with ``history``, up to its end): the window rule of
+    :func:`aidebt.frames.window_condition`, bounds in the time column's own type and zone
+    so parquet statistics can skip row groups."""
     start, end = _bounds(month)
-    col = pl.col(time)
-    # Compare against literals of the column's own type so parquet statistics can skip
-    # row groups; a zoned column is compared in its own zone (the month of its wall clock).
-    if dtype == pl.Date:
-        lo, hi = pl.lit(start.date()), pl.lit(end.date())
-    elif isinstance(dtype, pl.Datetime):
-        unit, zone = dtype.time_unit or "us", dtype.time_zone
-        lo = pl.lit(start).cast(pl.Datetime(unit))
-        hi = pl.lit(end).cast(pl.Datetime(unit))
-        if zone:
-            lo, hi = lo.dt.replace_time_zone(zone), hi.dt.replace_time_zone(zone)
-    else:
-        raise ColumnTypeError(
-            f"time column {time!r} is {dtype}, not a date or datetime. Convert it first, "
-            f"e.g. pl.col({time!r}).str.to_datetime()."
-        )
-    return (col < hi) if history else ((col >= lo) & (col < hi))
+    return frames.window_condition(frames.to_lazy(frame), time, None if history else start, end)
 
 
 def load_month(
@@ -147,8 +127,7 @@ def load_month(
     frame = _as_frame(data)
     if month is None:
         return frame
-    schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
-    return frame.filter(_month_expr(schema, time, month, history))
+    return nw.from_native(frame).filter(_month_condition(frame, time, month, history)).to_native()
 
 
 def load_eval(eval_data: Any = None) -> Frame:
@@ -232,11 +211,13 @@ def describe_input(
         info["sha256"] = info["files"][0]["sha256"]
         info["bytes"] = info["files"][0]["bytes"]
     if time is not None and month is not None:
-        schema = frame.collect_schema()
-        counts = frame.select(
-            pl.len().alias("rows"),
-            _month_expr(schema, time, month, history=False).sum().alias("month_rows"),
-        ).collect()
+        in_month = _month_condition(frame, time, month, history=False)
+        counts = (
+            nw.from_native(frame)
+            .select(nw.len().alias("rows"), in_month.cast(nw.Int64).sum().alias("month_rows"))
+            .collect()
+            .to_native()
+        )
         info["rows"], info["month_rows"] = (int(v or 0) for v in counts.row(0))
         info["time"], info["month"] = time, month
         if info["month_rows"] == 0:
