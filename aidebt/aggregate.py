@@ -209,27 +209,22 @@ def _derive(stats: pl.DataFrame) -> pl.DataFrame:
     ).drop("pred_labeled")
 
 
-# Columns that _tidy_keys must leave as they are (numbers, not group labels).
-_NOT_KEYS: dict[str, Any] = {}
-
-
 def _tidy_keys(stats: pl.DataFrame, keys: list[str], schema: dict[str, Any]) -> pl.DataFrame:
     """Group values as strings with null/NaN as ``(missing)``, merging what that makes equal.
 
-    Done on the small aggregated table rather than on every row: casting a key column to
-    text before the group-by costs more than the whole aggregation.
+    The rule is :func:`aidebt.frames.group_key`, applied to the small aggregated table
+    rather than to every row: casting a key column to text before the group-by costs more
+    than the whole aggregation. Keys not in ``schema`` (computed ones such as a period,
+    and the score/label keys of AUC counts) are left as they are.
     """
     if not keys:
         return stats
-    fixed = []
-    for k in (k for k in keys if k in schema and k not in ("_score", "_label")):
-        col = pl.col(k)
-        if schema[k].is_float():
-            col = pl.when(col.is_nan()).then(None).otherwise(col)
-        if schema[k] == nw.Boolean:
-            col = pl.when(col).then(pl.lit("true")).when(~col).then(pl.lit("false"))
-        fixed.append(col.cast(pl.String).fill_null(frames.MISSING_GROUP).alias(k))
-    tidy = stats.with_columns(fixed)
+    fixed = [
+        frames.group_key(k, schema[k])
+        for k in keys
+        if k in schema and k not in ("_score", "_label")
+    ]
+    tidy = nw.from_native(stats).with_columns(*fixed).to_native()
     if tidy.select(keys).is_duplicated().any():  # NaN and null both became (missing)
         tidy = rollup(tidy, keys, keys)
     # Engines return groups in any order: sort, so every engine gives the same table.
@@ -406,7 +401,7 @@ def score_label_counts(
         pl.col("_label").cast(pl.Int64),
         pl.col("_w").cast(pl.Float64),
     )
-    return _tidy_keys(counts, [*keys, *derived, "_score", "_label"], {**schema, **_NOT_KEYS})
+    return _tidy_keys(counts, [*keys, *derived, "_score", "_label"], schema)
 
 
 def stat_columns(stats: pl.DataFrame, keys: Sequence[str]) -> list[str]:
