@@ -362,9 +362,7 @@ def disaggregate(
             keys = [level_stats.get_column(k) for k in by_cols]
             extra = {
                 "group_n": cols["n"],
-                "unlabeled": cols["n"] - cols["labeled"]
-                if "labeled" in level_stats.columns
-                else np.zeros(level_stats.height),
+                "unlabeled": _unlabeled(level_stats, cols),
                 "reference_value": ref_value,
                 "diff": cmp["diff"],
                 "diff_ci_low": cmp["diff_lo"],
@@ -397,7 +395,7 @@ def disaggregate(
         for c in ("ci_low", "ci_high")
         if c not in overall_table.columns
     ).select("metric", "value", "ci_low", "ci_high", "n", "note")
-    unlabeled = float(_unlabeled(overall_stats)[0]) if roles.y_true else 0.0
+    unlabeled = float(_unlabeled(overall_stats, overall_cols)[0]) if roles.y_true else 0.0
     return Disaggregation(
         table,
         overall_table,
@@ -432,10 +430,11 @@ def _levels(stats, auc_counts, by_cols, margins):
     return levels
 
 
-def _unlabeled(stats: pl.DataFrame) -> pl.Series:
+def _unlabeled(stats: pl.DataFrame, cols: mreg.StatColumns) -> np.ndarray:
+    """Weighted rows without a label, per row of a statistics table."""
     if "labeled" not in stats.columns:
-        return pl.Series([0.0] * stats.height)
-    return (stats.get_column("n") - stats.get_column("labeled")).cast(pl.Float64)
+        return np.zeros(stats.height)
+    return cols["n"] - cols["labeled"]
 
 
 def _estimate(cols, stats, keys, metric, confidence, ci, auc_table) -> dict[str, np.ndarray]:
