@@ -1,5 +1,8 @@
 """aidebt: audit the silent debt of production AI features.
 
+``import aidebt`` is light: the public names below are loaded on first use (PEP 562), so
+scipy, statsmodels and altair are imported only by the analysis that needs them.
+
 >>> import aidebt as ad
 >>> logs = ad.datasets.demo(n_per_month=2_000, months=2)
 >>> r = ad.disaggregate(logs, y_true="y_true", y_pred="y_pred", by="language")
@@ -9,57 +12,75 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib
+import sys
+import types
+from typing import Any
 
-from aidebt import datasets, errors, metrics, stats
-from aidebt.compare import Comparison, compare
-from aidebt.decay import Changepoints, Crossing, Decay, Trend, decay
-from aidebt.disaggregate import Disaggregation, disaggregate
-from aidebt.drift import (
-    Coverage,
-    Drift,
-    DriftOverTime,
-    DriftProfile,
-    coverage,
-    drift,
-    drift_over_time,
-    drift_profile,
-)
-from aidebt.frames import filter_window
-from aidebt.gates import GateCheck, check
-from aidebt.simpson import Simpson, simpson
+from aidebt._version import __version__  # noqa: F401 (re-exported)
 
-try:
-    __version__ = version("aidebt")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0"
+# Public name -> the module that defines it (a module's own name: the module itself).
+_EXPORTS = {
+    "Comparison": "aidebt.compare",
+    "compare": "aidebt.compare",
+    "Changepoints": "aidebt.decay",
+    "Crossing": "aidebt.decay",
+    "Trend": "aidebt.decay",
+    "Decay": "aidebt.decay",
+    "decay": "aidebt.decay",
+    "Disaggregation": "aidebt.disaggregate",
+    "disaggregate": "aidebt.disaggregate",
+    "Coverage": "aidebt.drift",
+    "coverage": "aidebt.drift",
+    "Drift": "aidebt.drift",
+    "DriftOverTime": "aidebt.drift",
+    "DriftProfile": "aidebt.drift",
+    "drift": "aidebt.drift",
+    "drift_over_time": "aidebt.drift",
+    "drift_profile": "aidebt.drift",
+    "filter_window": "aidebt.frames",
+    "GateCheck": "aidebt.gates",
+    "check": "aidebt.gates",
+    "Simpson": "aidebt.simpson",
+    "simpson": "aidebt.simpson",
+    "datasets": "aidebt.datasets",
+    "errors": "aidebt.errors",
+    "metrics": "aidebt.metrics",
+    "stats": "aidebt.stats",
+}
 
-__all__ = [
-    "Comparison",
-    "Changepoints",
-    "Coverage",
-    "Crossing",
-    "Decay",
-    "Disaggregation",
-    "GateCheck",
-    "Simpson",
-    "Drift",
-    "DriftOverTime",
-    "DriftProfile",
-    "Trend",
-    "__version__",
-    "check",
-    "compare",
-    "coverage",
-    "datasets",
-    "decay",
-    "disaggregate",
-    "drift",
-    "drift_over_time",
-    "drift_profile",
-    "errors",
-    "filter_window",
-    "metrics",
-    "simpson",
-    "stats",
-]
+_MODULES = {"datasets", "errors", "metrics", "stats"}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aidebt' has no attribute {name!r}")
+    loaded = importlib.import_module(module)
+    value = loaded if name in _MODULES else getattr(loaded, name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+class _Package(types.ModuleType):
+    """The package object: importing ``aidebt.decay`` must not hide the function ``decay``.
+
+    The import system sets each submodule as an attribute of its package; where a function
+    has the name of its own module (``decay``, ``drift``, ``simpson``...), that would make
+    ``ad.decay`` the module once anything imported it. Those assignments are dropped, so
+    the name keeps resolving to the function.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and name in _EXPORTS and name not in _MODULES:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

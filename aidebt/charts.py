@@ -87,7 +87,9 @@ def forest(
     color = alt.condition("datum.small_n", alt.value(SMALL_COLOR), alt.value(MAIN_COLOR))
     base = alt.Chart().encode(y=y, tooltip=tooltip)
     bars = base.mark_rule(strokeWidth=2).encode(
-        x=alt.X("ci_low:Q", title="value with interval", scale=alt.Scale(zero=False)), x2="ci_high:Q", color=color
+        x=alt.X("ci_low:Q", title="value with interval", scale=alt.Scale(zero=False)),
+        x2="ci_high:Q",
+        color=color,
     )
     points = base.mark_point(size=60, filled=True).encode(
         x="value:Q",

@@ -194,7 +194,7 @@ def to_html(
     from nbconvert import HTMLExporter
     from traitlets.config import Config
 
-    from aidebt import __version__
+    from aidebt._version import __version__
 
     shown = prepare(nb, with_code=with_code)
     charts = count_charts(shown)

@@ -43,7 +43,7 @@ def build_index(root: str | os.PathLike[str]) -> str:
     """
     import jinja2
 
-    from aidebt import __version__
+    from aidebt._version import __version__
     from aidebt.report.export import TEMPLATES
 
     store = ReportStore(root)

@@ -174,7 +174,7 @@ def key_figures(result: Any, *, prefix: str = ""):
     """
     from IPython.display import Markdown
 
-    from aidebt import metrics
+    import aidebt.metrics as metrics
 
     lines = ["| measure | value | 95% interval | based on |", "|---|---|---|---|"]
     for row in result.overall.iter_rows(named=True):
