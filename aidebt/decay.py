@@ -23,8 +23,6 @@ year, so they work the same on polars, DuckDB and Spark.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,189 +37,10 @@ from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import ColumnTypeError, InvalidArgumentError, did_you_mean
+from aidebt.periods import Every, as_date, epoch_day, epoch_days
 from aidebt.results import Result
 
-__all__ = [
-    "Changepoints",
-    "Crossing",
-    "Decay",
-    "Every",
-    "Trend",
-    "decay",
-    "epoch_days",
-]
-
-# --------------------------------------------------------------------------------------
-# Periods
-# --------------------------------------------------------------------------------------
-_EVERY = re.compile(r"^\s*(\d+)\s*(d|w|mo|q|y)\s*$")
-_UNIT_NAMES = {"d": "day", "w": "week", "mo": "month", "q": "quarter", "y": "year"}
-_UNIT_MONTHS = {"mo": 1, "q": 3, "y": 12}
-_MONTH_DAYS_MICRO = 30_436_875  # the mean Gregorian month, 30.436875 days, in 1e-6 days
-_EPOCH = dt.date(1970, 1, 1)
-_MONDAY_OFFSET = 3  # 1970-01-01 was a Thursday: weeks start on Monday 1969-12-29
-
-
-def epoch_days(col: nw.Expr) -> nw.Expr:
-    """Days since 1970-01-01 of a Date/Datetime column, as an integer narwhals expression.
-
-    Computed from the year and the day of the year with integer arithmetic only, so the
-    same expression runs on polars, DuckDB, pandas and Spark (narwhals has no portable
-    "timestamp" for every backend). Time of day is dropped.
-
-    Examples
-    --------
-    >>> import datetime as dt, polars as pl, narwhals as nw
-    >>> df = nw.from_native(pl.DataFrame({"t": [dt.date(1970, 1, 2), dt.date(2001, 1, 1)]}))
-    >>> df.select(epoch_days(nw.col("t")).alias("d")).to_native()["d"].to_list()
-    [1, 11323]
-    """
-    y = col.dt.year().cast(nw.Int64)
-    jan1 = 365 * (y - 1970) + (y - 1969) // 4 - (y - 1901) // 100 + (y - 1601) // 400
-    return jan1 + col.dt.ordinal_day().cast(nw.Int64) - 1
-
-
-def _as_date(value: Any, name: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, np.datetime64):
-        return value.astype("datetime64[D]").item()
-    if isinstance(value, str):
-        text = value.strip()
-        for candidate in (text, text + "-01", text + "-01-01"):
-            try:
-                return dt.date.fromisoformat(candidate)
-            except ValueError:
-                pass
-        try:
-            return dt.datetime.fromisoformat(text).date()
-        except ValueError:
-            pass
-    raise InvalidArgumentError(
-        f"{name}={value!r} is not a date: pass a date, a datetime or an ISO string such as "
-        "'2026-04' or '2026-04-15'."
-    )
-
-
-@dataclass(frozen=True)
-class Every:
-    """A period length: ``"1d"``, ``"1w"``, ``"4w"``, ``"1mo"``, ``"3mo"``, ``"1q"``, ``"1y"``.
-
-    Calendar periods follow polars' ``dt.truncate``: months, quarters and years start on the
-    first of a month (``"2mo"`` counts from 1970-01), weeks start on Monday, multi-week and
-    multi-day periods count from the Monday 1969-12-29 and 1970-01-01. On an age axis
-    (``since=``) a month is the mean Gregorian month, 30.436875 days.
-
-    Examples
-    --------
-    >>> e = Every.parse("1q")
-    >>> e.label(e.index_of("2026-05-17"))
-    '2026-Q2'
-    """
-
-    text: str
-    count: int
-    unit: str
-
-    @classmethod
-    def parse(cls, every: Any) -> Every:
-        if isinstance(every, Every):
-            return every
-        match = _EVERY.match(every) if isinstance(every, str) else None
-        if not match or int(match.group(1)) < 1:
-            raise InvalidArgumentError(
-                f"every={every!r} is not a period length aidebt understands. Use a number and "
-                "a unit: '1d', '1w', '4w', '1mo', '3mo', '1q' or '1y' (polars duration "
-                "strings for days, weeks, months, quarters and years)."
-            )
-        return cls(f"{match.group(1)}{match.group(2)}", int(match.group(1)), match.group(2))
-
-    @property
-    def months(self) -> int | None:
-        return self.count * _UNIT_MONTHS[self.unit] if self.unit in _UNIT_MONTHS else None
-
-    @property
-    def days(self) -> int | None:
-        return {"d": 1, "w": 7}.get(self.unit, 0) * self.count or None
-
-    def noun(self) -> str:
-        """'month', '4 weeks'... for sentences."""
-        name = _UNIT_NAMES[self.unit]
-        return name if self.count == 1 else f"{self.count} {name}s"
-
-    def per(self) -> str:
-        """'a month', 'per 4 weeks'."""
-        return f"a {self.noun()}" if self.count == 1 else f"per {self.noun()}"
-
-    # -- in the engine -----------------------------------------------------------------
-    def index(self, col: nw.Expr) -> nw.Expr:
-        """The calendar period number of each row (an integer narwhals expression)."""
-        if self.months is not None:
-            month_index = col.dt.year().cast(nw.Int64) * 12 + col.dt.month().cast(nw.Int64) - 1
-            return month_index // self.months
-        if self.unit == "w":
-            return (epoch_days(col) + _MONDAY_OFFSET) // self.days
-        return epoch_days(col) // self.days
-
-    def age_index(self, age_days: nw.Expr) -> nw.Expr:
-        """Whole periods elapsed in an age given in days (integer arithmetic only)."""
-        if self.months is not None:
-            return (age_days * 1_000_000) // (_MONTH_DAYS_MICRO * self.months)
-        return age_days // self.days
-
-    # -- on the small table ------------------------------------------------------------
-    def index_of(self, value: Any) -> int:
-        """The calendar period number holding a date (same arithmetic as :meth:`index`)."""
-        day = _as_date(value, "period")
-        if self.months is not None:
-            return (day.year * 12 + day.month - 1) // self.months
-        days = (day - _EPOCH).days
-        return (days + _MONDAY_OFFSET) // self.days if self.unit == "w" else days // self.days
-
-    def start(self, idx: Any) -> np.ndarray:
-        """First day (``datetime64[D]``) of calendar periods given by number."""
-        idx = np.asarray(idx, dtype=np.int64)
-        if self.months is not None:
-            return (idx * self.months - 1970 * 12).astype("datetime64[M]").astype("datetime64[D]")
-        offset = _MONDAY_OFFSET if self.unit == "w" else 0
-        return (idx * self.days - offset).astype("datetime64[D]")
-
-    def at(self, x: Any) -> np.ndarray:
-        """The instant (``datetime64[s]``) at a fractional period number: 3.5 = mid-period 3."""
-        x = np.atleast_1d(np.asarray(x, dtype=float))
-        out = np.full(x.shape, np.datetime64("NaT"), dtype="datetime64[s]")
-        ok = np.isfinite(x) & (np.abs(x) < 1e7)
-        if ok.any():
-            f = np.floor(x[ok])
-            a = self.start(f).astype("datetime64[s]")
-            b = self.start(f + 1).astype("datetime64[s]")
-            length = (b - a).astype(float)
-            out[ok] = a + np.round(length * (x[ok] - f)).astype("timedelta64[s]")
-        return out
-
-    def label(self, idx: Any) -> str:
-        """A readable name of calendar period number ``idx``: '2026-04', '2026-Q2', '2026'."""
-        day = self.start(int(idx)).item()
-        if self.unit == "mo" and self.count == 1:
-            return f"{day:%Y-%m}"
-        if self.unit == "q" and self.count == 1:
-            return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
-        if self.unit == "y" and self.count == 1:
-            return f"{day.year}"
-        return day.isoformat()
-
-    def label_instant(self, value: dt.datetime | None) -> str:
-        """A readable date for a crossing estimate, at the period's resolution."""
-        if value is None:
-            return "?"
-        if self.months is not None and self.months >= 3 and self.unit != "mo":
-            return f"{value:%Y-%m}"
-        if self.months is not None:
-            return f"{value:%Y-%m}"
-        return f"{value:%Y-%m-%d}"
-
+__all__ = ["Changepoints", "Crossing", "Decay", "Trend", "decay"]
 
 # --------------------------------------------------------------------------------------
 # The public function
@@ -358,8 +177,8 @@ def decay(
                     f"('2026-04-01') or a column such as 'model_version'. "
                     f"{did_you_mean(since, schema)}"
                 )
-            origin_day = _as_date(since, "since")
-            origin = nw.lit((origin_day - _EPOCH).days)
+            origin_day = as_date(since, "since")
+            origin = nw.lit(epoch_day(origin_day))
             frame = frame.filter(days >= origin)
             since_label = origin_day.isoformat()
         period = ev.age_index(days - origin)
@@ -511,7 +330,7 @@ class Decay(Result):
         if self.axis == "age":
             value = float(idx)
             text = f"{value:.0f}" if value == int(value) else f"{value:.1f}"
-            return f"age {text} {_UNIT_NAMES[self.every.unit]}s"
+            return f"age {text} {self.every.unit_name}s"
         return self.every.label(int(idx))
 
     def _value_at(self, idx: int | None) -> Any:

@@ -40,8 +40,8 @@ from scipy.spatial.distance import jensenshannon
 from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
-from aidebt.decay import Every, _as_date, epoch_days
 from aidebt.errors import ColumnTypeError, InvalidArgumentError
+from aidebt.periods import Every, as_date, epoch_day, epoch_days
 from aidebt.results import Result
 
 __all__ = [
@@ -742,11 +742,9 @@ def _period_filter(frame, time, every, reference):
             every.index(col) == int(first)
         ), f"the first period ({every.label(first)})"
     if isinstance(reference, (tuple, list)) and len(reference) == 2:
-        lo, hi = (_as_date(v, "reference") for v in reference)
+        lo, hi = (as_date(v, "reference") for v in reference)
         days = epoch_days(col)
-        import datetime as dt
-
-        lo_d, hi_d = ((d - dt.date(1970, 1, 1)).days for d in (lo, hi))
+        lo_d, hi_d = epoch_day(lo), epoch_day(hi)
         return (
             frame.filter((days >= lo_d) & (days < hi_d)),
             f"rows from {lo.isoformat()} to before {hi.isoformat()}",

@@ -20,6 +20,7 @@ import narwhals as nw
 import narwhals.dtypes as nwd
 import polars as pl
 
+from aidebt import periods
 from aidebt.errors import ColumnNotFoundError, ColumnTypeError, InvalidArgumentError, did_you_mean
 
 MISSING_GROUP = "(missing)"
@@ -181,8 +182,8 @@ def sample_values(frame: nw.LazyFrame, name: str, limit: int = 8) -> str:
 def filter_window(
     data: Any,
     time: str,
-    start: str | _dt.date | _dt.datetime | None = None,
-    end: str | _dt.date | _dt.datetime | None = None,
+    start: str | _dt.date | periods.Month | None = None,
+    end: str | _dt.date | periods.Month | None = None,
 ) -> nw.LazyFrame:
     """The rows whose ``time`` falls in ``[start, end)``, as a lazy filter in the input's engine.
 
@@ -199,9 +200,10 @@ def filter_window(
     time
         A Date or Datetime column.
     start, end
-        Inclusive start and exclusive end: a ``date``, a ``datetime``, or an ISO string
-        (``"2026-11"`` means 2026-11-01, ``"2026-11-15"``, ``"2026-11-15T08:00"``).
-        ``None`` leaves that side open.
+        Inclusive start and exclusive end: a ``date``, a ``datetime``, a
+        :class:`aidebt.periods.Month` (its first day), or an ISO string (``"2026-11"``
+        means 2026-11-01, ``"2026-11-15"``, ``"2026-11-15T08:00"``). ``None`` leaves that
+        side open.
 
     Examples
     --------
@@ -218,8 +220,8 @@ def filter_window(
 def window_condition(
     frame: nw.LazyFrame,
     time: str,
-    start: str | _dt.date | _dt.datetime | None = None,
-    end: str | _dt.date | _dt.datetime | None = None,
+    start: str | _dt.date | periods.Month | None = None,
+    end: str | _dt.date | periods.Month | None = None,
 ) -> nw.Expr | None:
     """``start <= time < end`` as a narwhals expression (None when both sides are open).
 
@@ -256,22 +258,7 @@ def _bound(value: Any, name: str, dtype: Any) -> _dt.date | _dt.datetime | None:
     """A window bound as a Python date/datetime of the time column's own type."""
     if value is None:
         return None
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            value = _dt.datetime.fromisoformat(text + "-01" if len(text) == 7 else text)
-        except ValueError:
-            raise InvalidArgumentError(
-                f"{name}={value!r} is not a date: use an ISO date such as '2026-11', "
-                "'2026-11-15' or '2026-11-15T08:00', or a datetime.date/datetime."
-            ) from None
-    elif isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
-        value = _dt.datetime(value.year, value.month, value.day)
-    elif not isinstance(value, _dt.datetime):
-        raise InvalidArgumentError(
-            f"{name}={value!r} ({type(value).__name__}) is not a date: pass a datetime.date, "
-            "a datetime.datetime or an ISO string such as '2026-11'."
-        )
+    value = periods.as_datetime(value, name)
     if isinstance(dtype, nwd.Date) or dtype == nw.Date:
         if value.tzinfo is not None or value.time() != _dt.time(0):
             raise InvalidArgumentError(

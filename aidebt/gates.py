@@ -42,6 +42,7 @@ import polars as pl
 from aidebt import frames
 from aidebt import metrics as mreg
 from aidebt.errors import InvalidArgumentError, InvalidValueError
+from aidebt.periods import Month
 from aidebt.results import Result
 
 __all__ = [
@@ -735,18 +736,11 @@ def _segment_rows(table: pl.DataFrame, segments: list[str]) -> pl.DataFrame:
 
 
 def _prev_month(month: str) -> str:
-    from aidebt.report.data import parse_month
-
-    y, m = parse_month(month)
-    return f"{y - 1:04d}-12" if m == 1 else f"{y:04d}-{m - 1:02d}"
+    return str(Month.parse(month).prev())
 
 
 def _month_start(month: str, back: int) -> str:
-    from aidebt.report.data import parse_month
-
-    y, m = parse_month(month)
-    k = y * 12 + (m - 1) - back
-    return f"{k // 12:04d}-{k % 12 + 1:02d}"
+    return str(Month.parse(month).shift(-back))
 
 
 def _as_polars(data: Any):

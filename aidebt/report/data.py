@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -16,32 +15,27 @@ from aidebt.errors import (
     InvalidArgumentError,
     InvalidValueError,
 )
+from aidebt.periods import Month
 from aidebt.report._io import sha256_file
-
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 Frame = pl.DataFrame | pl.LazyFrame
 
 
 def parse_month(month: str) -> tuple[int, int]:
-    """``"2026-11"`` -> ``(2026, 11)``, with a clear error for anything else.
+    """``"2026-11"`` -> ``(2026, 11)`` (see :meth:`aidebt.periods.Month.parse`).
 
     Examples
     --------
     >>> parse_month("2026-11")
     (2026, 11)
     """
-    m = _MONTH.match(str(month).strip())
-    if not m or not 1 <= int(m.group(2)) <= 12:
-        raise InvalidArgumentError(f"month must look like YYYY-MM (e.g. 2026-11), got {month!r}.")
-    return int(m.group(1)), int(m.group(2))
+    m = Month.parse(month)
+    return m.year, m.month
 
 
 def _bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
-    year, mon = parse_month(month)
-    start = dt.datetime(year, mon, 1)
-    end = dt.datetime(year + mon // 12, mon % 12 + 1, 1)
-    return start, end
+    m = Month.parse(month)
+    return m.start, m.end
 
 
 def _files(path: Path) -> list[Path]:

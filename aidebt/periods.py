@@ -1,0 +1,297 @@
+"""The calendar: period lengths (:class:`Every`), months (:class:`Month`) and dates.
+
+Every date-like argument aidebt takes (a month to report on, a window bound, a deployment
+date, a fit's start) is parsed here, once, at the boundary where it enters: inside the
+library a month is a :class:`Month`, never a string. Period numbers are computed in the
+engine with portable integer arithmetic on year, month and day of year
+(:func:`epoch_days`, :meth:`Every.index`), so they are the same on polars, DuckDB, pandas
+and Spark, and :meth:`Every.index_of` gives the same number for a date on the small table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import narwhals as nw
+import numpy as np
+
+from aidebt.errors import InvalidArgumentError
+
+__all__ = ["Every", "Month", "as_date", "as_datetime", "epoch_day", "epoch_days"]
+
+_EVERY = re.compile(r"^\s*(\d+)\s*(d|w|mo|q|y)\s*$")
+_UNIT_NAMES = {"d": "day", "w": "week", "mo": "month", "q": "quarter", "y": "year"}
+_UNIT_MONTHS = {"mo": 1, "q": 3, "y": 12}
+_MONTH_DAYS_MICRO = 30_436_875  # the mean Gregorian month, 30.436875 days, in 1e-6 days
+_EPOCH = dt.date(1970, 1, 1)
+_MONDAY_OFFSET = 3  # 1970-01-01 was a Thursday: weeks start on Monday 1969-12-29
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+# --------------------------------------------------------------------------------------
+# Months
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True, order=True)
+class Month:
+    """A calendar month: the unit of a monthly report, a gate check and a data window.
+
+    Parse it once where a month enters (``Month.parse("2026-11")``); ``str(month)`` gives
+    the ``"YYYY-MM"`` text back for folder names, parameters and sentences.
+
+    Examples
+    --------
+    >>> m = Month.parse("2026-11")
+    >>> str(m), str(m.next()), str(m.shift(-11)), m.start, m.end
+    ('2026-11', '2026-12', '2025-12', datetime.datetime(2026, 11, 1, 0, 0), datetime.datetime(2026, 12, 1, 0, 0))
+    >>> Month.parse("2026-11") < Month(2027, 1)
+    True
+    """
+
+    year: int
+    month: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.month <= 12 or not 1 <= self.year <= 9999:
+            raise InvalidArgumentError(
+                f"Month({self.year}, {self.month}) is not a month: the month is 1 to 12."
+            )
+
+    @classmethod
+    def parse(cls, value: Month | str) -> Month:
+        """``"YYYY-MM"`` (or a Month) -> Month, with an error naming the value and the format."""
+        if isinstance(value, Month):
+            return value
+        found = _MONTH.match(value.strip()) if isinstance(value, str) else None
+        if not found or not 1 <= int(found.group(2)) <= 12:
+            raise InvalidArgumentError(
+                f"month must look like YYYY-MM (e.g. 2026-11), got {value!r}."
+            )
+        return cls(int(found.group(1)), int(found.group(2)))
+
+    @classmethod
+    def of(cls, value: dt.date) -> Month:
+        """The month holding a date or datetime (its wall-clock month, time zone kept)."""
+        return cls(value.year, value.month)
+
+    @property
+    def start(self) -> dt.datetime:
+        """Midnight of the first day of the month (naive)."""
+        return dt.datetime(self.year, self.month, 1)
+
+    @property
+    def end(self) -> dt.datetime:
+        """Midnight of the first day of the next month: the window is ``[start, end)``."""
+        return self.next().start
+
+    def shift(self, months: int) -> Month:
+        """The month ``months`` later (earlier when negative)."""
+        k = self.year * 12 + self.month - 1 + int(months)
+        return Month(k // 12, k % 12 + 1)
+
+    def next(self) -> Month:
+        return self.shift(1)
+
+    def prev(self) -> Month:
+        return self.shift(-1)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+
+# --------------------------------------------------------------------------------------
+# Dates given as arguments
+# --------------------------------------------------------------------------------------
+def as_datetime(value: Any, name: str) -> dt.datetime:
+    """A date-like argument as a datetime: the one parser of dates given to aidebt.
+
+    Takes a :class:`Month` (its first instant), a ``date`` (midnight), a ``datetime`` (as
+    it is, time zone kept), a numpy ``datetime64``, or an ISO string: ``"2026"``,
+    ``"2026-11"``, ``"2026-11-15"``, ``"2026-11-15T08:00"``. ``name`` is the argument's
+    name, for the error.
+
+    Examples
+    --------
+    >>> as_datetime("2026-11", "start"), as_datetime("2026-11-15T08:00", "end").hour
+    (datetime.datetime(2026, 11, 1, 0, 0), 8)
+    """
+    if isinstance(value, Month):
+        return value.start
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    if isinstance(value, np.datetime64):
+        return as_datetime(value.astype("datetime64[us]").item(), name)
+    if isinstance(value, str):
+        text = value.strip()
+        if re.fullmatch(r"\d{4}", text):
+            text += "-01"
+        if _MONTH.match(text):
+            text += "-01"
+        try:
+            return dt.datetime.fromisoformat(text)
+        except ValueError:
+            pass
+    raise InvalidArgumentError(
+        f"{name}={value!r} is not a date: pass a datetime.date, a datetime.datetime or an ISO "
+        "string such as '2026-11', '2026-11-15' or '2026-11-15T08:00'."
+    )
+
+
+def as_date(value: Any, name: str) -> dt.date:
+    """A date-like argument as a date (time of day dropped): see :func:`as_datetime`."""
+    return as_datetime(value, name).date()
+
+
+def epoch_day(value: Any, name: str = "date") -> int:
+    """Days since 1970-01-01 of a date-like argument: :func:`epoch_days` on one value."""
+    return (as_date(value, name) - _EPOCH).days
+
+
+def epoch_days(col: nw.Expr) -> nw.Expr:
+    """Days since 1970-01-01 of a Date/Datetime column, as an integer narwhals expression.
+
+    Computed from the year and the day of the year with integer arithmetic only, so the
+    same expression runs on polars, DuckDB, pandas and Spark (narwhals has no portable
+    "timestamp" for every backend). Time of day is dropped.
+
+    Examples
+    --------
+    >>> import datetime as dt, polars as pl, narwhals as nw
+    >>> df = nw.from_native(pl.DataFrame({"t": [dt.date(1970, 1, 2), dt.date(2001, 1, 1)]}))
+    >>> df.select(epoch_days(nw.col("t")).alias("d")).to_native()["d"].to_list()
+    [1, 11323]
+    """
+    y = col.dt.year().cast(nw.Int64)
+    jan1 = 365 * (y - 1970) + (y - 1969) // 4 - (y - 1901) // 100 + (y - 1601) // 400
+    return jan1 + col.dt.ordinal_day().cast(nw.Int64) - 1
+
+
+# --------------------------------------------------------------------------------------
+# Period lengths
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Every:
+    """A period length: ``"1d"``, ``"1w"``, ``"4w"``, ``"1mo"``, ``"3mo"``, ``"1q"``, ``"1y"``.
+
+    Calendar periods follow polars' ``dt.truncate``: months, quarters and years start on the
+    first of a month (``"2mo"`` counts from 1970-01), weeks start on Monday, multi-week and
+    multi-day periods count from the Monday 1969-12-29 and 1970-01-01. On an age axis
+    (``since=``) a month is the mean Gregorian month, 30.436875 days.
+
+    Examples
+    --------
+    >>> e = Every.parse("1q")
+    >>> e.label(e.index_of("2026-05-17"))
+    '2026-Q2'
+    """
+
+    text: str
+    count: int
+    unit: str
+
+    @classmethod
+    def parse(cls, every: Any) -> Every:
+        if isinstance(every, Every):
+            return every
+        match = _EVERY.match(every) if isinstance(every, str) else None
+        if not match or int(match.group(1)) < 1:
+            raise InvalidArgumentError(
+                f"every={every!r} is not a period length aidebt understands. Use a number and "
+                "a unit: '1d', '1w', '4w', '1mo', '3mo', '1q' or '1y' (polars duration "
+                "strings for days, weeks, months, quarters and years)."
+            )
+        return cls(f"{match.group(1)}{match.group(2)}", int(match.group(1)), match.group(2))
+
+    @property
+    def months(self) -> int | None:
+        return self.count * _UNIT_MONTHS[self.unit] if self.unit in _UNIT_MONTHS else None
+
+    @property
+    def days(self) -> int | None:
+        return {"d": 1, "w": 7}.get(self.unit, 0) * self.count or None
+
+    @property
+    def unit_name(self) -> str:
+        """'day', 'week', 'month', 'quarter' or 'year'."""
+        return _UNIT_NAMES[self.unit]
+
+    def noun(self) -> str:
+        """'month', '4 weeks'... for sentences."""
+        return self.unit_name if self.count == 1 else f"{self.count} {self.unit_name}s"
+
+    def per(self) -> str:
+        """'a month', 'per 4 weeks'."""
+        return f"a {self.noun()}" if self.count == 1 else f"per {self.noun()}"
+
+    # -- in the engine -----------------------------------------------------------------
+    def index(self, col: nw.Expr) -> nw.Expr:
+        """The calendar period number of each row (an integer narwhals expression)."""
+        if self.months is not None:
+            month_index = col.dt.year().cast(nw.Int64) * 12 + col.dt.month().cast(nw.Int64) - 1
+            return month_index // self.months
+        if self.unit == "w":
+            return (epoch_days(col) + _MONDAY_OFFSET) // self.days
+        return epoch_days(col) // self.days
+
+    def age_index(self, age_days: nw.Expr) -> nw.Expr:
+        """Whole periods elapsed in an age given in days (integer arithmetic only)."""
+        if self.months is not None:
+            return (age_days * 1_000_000) // (_MONTH_DAYS_MICRO * self.months)
+        return age_days // self.days
+
+    # -- on the small table ------------------------------------------------------------
+    def index_of(self, value: Any, name: str = "period") -> int:
+        """The calendar period number holding a date (same arithmetic as :meth:`index`)."""
+        day = as_date(value, name)
+        if self.months is not None:
+            return (day.year * 12 + day.month - 1) // self.months
+        days = (day - _EPOCH).days
+        return (days + _MONDAY_OFFSET) // self.days if self.unit == "w" else days // self.days
+
+    def start(self, idx: Any) -> np.ndarray:
+        """First day (``datetime64[D]``) of calendar periods given by number."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if self.months is not None:
+            return (idx * self.months - 1970 * 12).astype("datetime64[M]").astype("datetime64[D]")
+        offset = _MONDAY_OFFSET if self.unit == "w" else 0
+        return (idx * self.days - offset).astype("datetime64[D]")
+
+    def at(self, x: Any) -> np.ndarray:
+        """The instant (``datetime64[s]``) at a fractional period number: 3.5 = mid-period 3."""
+        x = np.atleast_1d(np.asarray(x, dtype=float))
+        out = np.full(x.shape, np.datetime64("NaT"), dtype="datetime64[s]")
+        ok = np.isfinite(x) & (np.abs(x) < 1e7)
+        if ok.any():
+            f = np.floor(x[ok])
+            a = self.start(f).astype("datetime64[s]")
+            b = self.start(f + 1).astype("datetime64[s]")
+            length = (b - a).astype(float)
+            out[ok] = a + np.round(length * (x[ok] - f)).astype("timedelta64[s]")
+        return out
+
+    def label(self, idx: Any) -> str:
+        """A readable name of calendar period number ``idx``: '2026-04', '2026-Q2', '2026'."""
+        day = self.start(int(idx)).item()
+        if self.unit == "mo" and self.count == 1:
+            return f"{day:%Y-%m}"
+        if self.unit == "q" and self.count == 1:
+            return f"{day.year}-Q{(day.month - 1) // 3 + 1}"
+        if self.unit == "y" and self.count == 1:
+            return f"{day.year}"
+        return day.isoformat()
+
+    def label_of(self, value: Any) -> str:
+        """The label of the period holding a date: ``label(index_of(value))``."""
+        return self.label(self.index_of(value))
+
+    def label_instant(self, value: dt.datetime | None) -> str:
+        """A readable date for a crossing estimate, at the period's resolution."""
+        if value is None:
+            return "?"
+        if self.months is not None:
+            return f"{value:%Y-%m}"
+        return f"{value:%Y-%m-%d}"
