@@ -19,8 +19,8 @@ from hypothesis import strategies as hst
 
 import aidebt as ad
 from aidebt.decay import binary_segmentation
-from aidebt.periods import Every
 from aidebt.errors import ColumnNotFoundError, ColumnTypeError, InvalidArgumentError
+from aidebt.periods import Every
 
 MONTHS = [dt.date(2024 + (k // 12), k % 12 + 1, 1) for k in range(36)]
 

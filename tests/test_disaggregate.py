@@ -438,5 +438,7 @@ def test_float_labels_with_nulls_as_pandas_makes_them() -> None:
 
 def test_selection_rate_needs_no_labels() -> None:
     df = pl.DataFrame({"g": ["a", "a", "b"], "p": ["yes", "no", "yes"]})
-    r = ad.disaggregate(df, y_pred="p", by="g", metrics=["selection_rate", "count"], pos_label="yes")
+    r = ad.disaggregate(
+        df, y_pred="p", by="g", metrics=["selection_rate", "count"], pos_label="yes"
+    )
     assert _by_group(r, "selection_rate") == {"a": 0.5, "b": 1.0}
