@@ -24,7 +24,7 @@ So a stage is not granted on noise, and a rollback is not fired on noise.
 The numbers come from one :func:`aidebt.disaggregate` pass over the month (metrics,
 disparities and row counts), :func:`aidebt.decay` fits for trends and
 :func:`aidebt.drift` for drift; the config is read by
-:func:`aidebt.report.config.load_config`, the same loader as ``aidebt report``.
+:func:`aidebt.config.load_config`, the same loader as ``aidebt report``.
 """
 
 from __future__ import annotations
@@ -761,7 +761,7 @@ def check(
     Parameters
     ----------
     config_or_path
-        The path of an ``audit.toml`` or an :class:`aidebt.report.config.AuditConfig`
+        The path of an ``audit.toml`` or an :class:`aidebt.config.AuditConfig`
         (its ``[data]`` table gives the column roles, ``[gates.*]`` the stages and
         ``[rollback]`` the triggers; see ``docs/gates.md``).
     data
@@ -809,7 +809,7 @@ def check(
     >>> result.failures.select("criterion", "segment").rows()
     [('metrics.accuracy.min', 'language=ja'), ('disparity.fnr.max_diff', 'language=ja')]
     """
-    from aidebt.report.config import AuditConfig, load_config
+    from aidebt.config import AuditConfig, load_config
     from aidebt.report.data import latest_month, load_month
 
     if isinstance(config_or_path, AuditConfig):

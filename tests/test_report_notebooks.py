@@ -70,7 +70,7 @@ def test_every_shipped_report_opens_offline_with_every_chart_drawn(browser, ship
 
 def test_the_example_policy_ships_for_the_demo():
     """`aidebt demo` renders with examples/audit.toml, so its monthly report has gates."""
-    from aidebt.report.config import load_config
+    from aidebt.config import load_config
     from aidebt.report.notebooks import example_policy
 
     policy = example_policy()

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aidebt.report.config import AuditConfig, load_config, parse_value
+from aidebt.config import AuditConfig, load_config
 from aidebt.report.data import latest_month, load_month, parse_month
 from aidebt.report.kernel import bullets, escape, findings, key_figures, markdown, record, table
-from aidebt.report.notebooks import list_notebooks, notebooks_dir
+from aidebt.report.notebooks import list_notebooks, notebooks_dir, parse_value
 
 _RUNNER = ("render", "plan", "RenderResult", "Failure")
 

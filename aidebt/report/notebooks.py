@@ -18,9 +18,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aidebt.errors import InvalidArgumentError, did_you_mean
+from aidebt.errors import InvalidArgumentError, InvalidValueError, did_you_mean
 
 ALL = "all"
+
+COMMON_PARAMETERS = (
+    "data",
+    "month",
+    "time",
+    "y_true",
+    "y_pred",
+    "y_score",
+    "segments",
+    "weight",
+    "eval_data",
+)
+"""Notebook parameters the runner fills from ``audit.toml`` / the command line."""
 
 
 def shipped(name: str) -> Path | None:
@@ -191,3 +204,36 @@ def notebook_title(nb: Any, default: str) -> str:
             if line.startswith("# "):
                 return line[2:].strip()
     return default
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``-p NAME VALUE`` value as YAML, the way papermill's ``-y`` does.
+
+    Dates come back as ISO strings so every value stays JSON-serializable.
+
+    Examples
+    --------
+    >>> parse_value("[region, tier]"), parse_value("0.8"), parse_value("en")
+    (['region', 'tier'], 0.8, 'en')
+    >>> parse_value("2026-11-01")
+    '2026-11-01'
+    """
+    import datetime as dt
+
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidValueError(f"cannot parse parameter value {text!r} as YAML: {exc}") from None
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, dt.date | dt.datetime):
+            return v.isoformat()
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        return v
+
+    return plain(value)

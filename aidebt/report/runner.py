@@ -23,9 +23,9 @@ from importlib.metadata import version as _version
 from pathlib import Path
 from typing import Any
 
+from aidebt.config import AuditConfig, load_config
 from aidebt.errors import InvalidArgumentError, NotebookFailedError
 from aidebt.report._io import sha256_file
-from aidebt.report.config import AuditConfig, load_config
 from aidebt.report.data import describe_input, parse_month
 from aidebt.report.notebooks import (
     ALL,

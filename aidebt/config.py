@@ -1,4 +1,9 @@
-"""``audit.toml``: where the data is and what its columns mean, so a job needs one line.
+"""``audit.toml``: the one config of an audit, read once for everyone.
+
+Where the data is and what its columns mean (``[data]``), how reports are made
+(``[report]``) and the readiness policy (``[gates.*]``, ``[rollback]``, parsed by
+:func:`aidebt.policy.parse_policy`): ``aidebt report``, ``aidebt check`` and
+:func:`aidebt.check` all read it through :func:`load_config`, so a job needs one line.
 
 .. code-block:: toml
 
@@ -18,8 +23,8 @@
     min_n = 30                         # suppress groups below 30 rows in shared reports
     notebooks = ["subgroup_audit", "monthly_audit"]   # what "all" renders
 
-Other top-level tables (``[gates.*]`` and whatever comes later) are left in
-:attr:`AuditConfig.raw` for the code that owns them.
+Other top-level tables (``[gates.*]``, ``[rollback]`` and whatever comes later) are left
+in :attr:`AuditConfig.raw` for the code that owns them.
 """
 
 from __future__ import annotations
@@ -31,19 +36,6 @@ from pathlib import Path
 from typing import Any
 
 from aidebt.errors import InvalidArgumentError, InvalidValueError, did_you_mean
-
-COMMON_PARAMETERS = (
-    "data",
-    "month",
-    "time",
-    "y_true",
-    "y_pred",
-    "y_score",
-    "segments",
-    "weight",
-    "eval_data",
-)
-"""Notebook parameters the runner fills from ``audit.toml`` / the command line."""
 
 
 @dataclass(frozen=True)
@@ -205,36 +197,3 @@ def load_config(path: str | os.PathLike[str]) -> AuditConfig:
         notebooks=_names(r, "notebooks", where),
     )
     return AuditConfig(path=path, data=data, report=report, raw=doc)
-
-
-def parse_value(text: str) -> Any:
-    """Parse a ``-p NAME VALUE`` value as YAML, the way papermill's ``-y`` does.
-
-    Dates come back as ISO strings so every value stays JSON-serializable.
-
-    Examples
-    --------
-    >>> parse_value("[region, tier]"), parse_value("0.8"), parse_value("en")
-    (['region', 'tier'], 0.8, 'en')
-    >>> parse_value("2026-11-01")
-    '2026-11-01'
-    """
-    import datetime as dt
-
-    import yaml
-
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InvalidValueError(f"cannot parse parameter value {text!r} as YAML: {exc}") from None
-
-    def plain(v: Any) -> Any:
-        if isinstance(v, dt.date | dt.datetime):
-            return v.isoformat()
-        if isinstance(v, list):
-            return [plain(x) for x in v]
-        if isinstance(v, dict):
-            return {str(k): plain(x) for k, x in v.items()}
-        return v
-
-    return plain(value)
