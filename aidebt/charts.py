@@ -547,3 +547,62 @@ def reversal(
         .properties(width=width, height=110, title="The mix: where each arm's rows are")
     )
     return alt.vconcat(top, mix).resolve_scale(color="shared")
+
+
+# ======================================================================================
+# Gate checks (aidebt.gates)
+# ======================================================================================
+def gate_chart(table: pl.DataFrame, stages: Sequence[str], *, width: int = 360) -> alt.FacetChart:
+    """Each judged gate value with its interval against its bound, one panel per stage.
+
+    ``table`` is a :class:`aidebt.gates.GateCheck` table; ``stages`` the panel order.
+    Metric, disparity and trend rows; green passes, red fails (or fired), grey skipped.
+    """
+    data = (
+        table.filter(pl.col("criterion").str.contains(r"^(metrics|disparity|trend)\."))
+        .with_columns(label=pl.col("criterion") + " | " + pl.col("segment"))
+        .select(
+            "stage",
+            "label",
+            "criterion",
+            "segment",
+            "value",
+            "ci_low",
+            "ci_high",
+            "bound",
+            "n",
+            "status",
+            "evidence",
+        )
+    )
+    color = alt.Color(
+        "status:N",
+        scale=alt.Scale(
+            domain=["pass", "fail", "skipped", "fired", "quiet"],
+            range=["#2e7d32", "#c0392b", "#9e9e9e", "#c0392b", "#2e7d32"],
+        ),
+    )
+    tooltip = [
+        alt.Tooltip("stage:N"),
+        alt.Tooltip("criterion:N"),
+        alt.Tooltip("segment:N"),
+        alt.Tooltip("value:Q", format=".3f"),
+        alt.Tooltip("ci_low:Q", format=".3f", title="interval low"),
+        alt.Tooltip("ci_high:Q", format=".3f", title="interval high"),
+        alt.Tooltip("bound:Q", format=".3f"),
+        alt.Tooltip("n:Q", format=",.0f"),
+        alt.Tooltip("evidence:N"),
+    ]
+    base = alt.Chart().encode(y=alt.Y("label:N", title=None), color=color, tooltip=tooltip)
+    bars = base.mark_rule(strokeWidth=2).encode(
+        x=alt.X("ci_low:Q", title="value with interval (tick: bound)"), x2="ci_high:Q"
+    )
+    points = base.mark_point(filled=True, size=50).encode(x="value:Q")
+    bounds = base.mark_tick(color="black", thickness=2).encode(x="bound:Q")
+    return (
+        alt.layer(bars, points, bounds, data=data)
+        .properties(width=width, height=alt.Step(14))
+        .facet(row=alt.Row("stage:N", title=None, sort=list(stages)))
+        .resolve_scale(y="independent", x="independent")
+        .properties(title="Gate criteria: each value, its interval and its bound")
+    )

@@ -71,11 +71,12 @@ DEMO_SEGMENTS = ["region", "language", "tier", "channel", "intent"]
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from aidebt.datasets import write_demo
-    from aidebt.report import latest_month, render
+    from aidebt.frames import latest_month
+    from aidebt.report import render
     from aidebt.report.notebooks import example_policy
 
     paths = write_demo(args.data_dir)
-    month = latest_month(paths["production"], "ts")
+    month = latest_month(paths["production"], "ts")  # the demo log's time column
     print(f"demo data: {paths['production']} and {paths['eval']}; rendering {month}")
     result = render(
         "all",
@@ -139,12 +140,14 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from aidebt.periods import Month
     from aidebt.report import parse_value, render
 
+    month = Month.parse(args.month)  # before anything is read
     parameters = {name: parse_value(value) for name, value in args.parameters}
     result = render(
         args.notebooks or "all",
-        month=args.month,
+        month=month,
         data=args.data,
         config=args.config,
         parameters=parameters,
@@ -228,12 +231,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     import polars as pl
 
     from aidebt.gates import check
-    from aidebt.report.data import parse_month
+    from aidebt.periods import Month
 
-    if args.month is not None:
-        parse_month(args.month)
+    month = None if args.month is None else Month.parse(args.month)  # before anything is read
     try:
-        result = check(args.config, data=args.data, month=args.month)
+        result = check(args.config, data=args.data, month=month)
     except (OSError, pl.exceptions.PolarsError) as exc:
         print(f"aidebt: error: cannot read the data: {exc}", file=sys.stderr)
         return EXIT_USAGE

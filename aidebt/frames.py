@@ -21,7 +21,13 @@ import narwhals.dtypes as nwd
 import polars as pl
 
 from aidebt import periods
-from aidebt.errors import ColumnNotFoundError, ColumnTypeError, InvalidArgumentError, did_you_mean
+from aidebt.errors import (
+    ColumnNotFoundError,
+    ColumnTypeError,
+    InvalidArgumentError,
+    InvalidValueError,
+    did_you_mean,
+)
 
 MISSING_GROUP = "(missing)"
 """The group value that stands for a null (or NaN) in a group column: counted, never dropped."""
@@ -167,6 +173,18 @@ def check_numeric(frame: nw.LazyFrame, name: str, *, role: str, fix: str) -> Non
         )
 
 
+def require_temporal(frame: nw.LazyFrame, name: str, *, needed_by: str) -> None:
+    """Raise a clear error, before any scan, unless ``name`` is a Date or Datetime column."""
+    require_columns(frame, [name], role="time")
+    dtype = columns(frame)[name]
+    if not is_temporal(dtype):
+        raise ColumnTypeError(
+            f"Column {name!r} (time) has type {dtype} with values such as "
+            f"{sample_values(frame, name)}; {needed_by} needs a Date or Datetime column. "
+            f"Parse it first, e.g. pl.col({name!r}).str.to_datetime()."
+        )
+
+
 def sample_values(frame: nw.LazyFrame, name: str, limit: int = 8) -> str:
     """A few distinct values of a column, for error messages only (a small query)."""
     try:
@@ -229,14 +247,8 @@ def window_condition(
     (e.g. to count a window's rows next to the total in one query). Checks the column and
     the bounds from the schema alone.
     """
-    require_columns(frame, [time], role="time")
+    require_temporal(frame, time, needed_by="a time window")
     dtype = columns(frame)[time]
-    if not is_temporal(dtype):
-        raise ColumnTypeError(
-            f"Column {time!r} (time) has type {dtype} with values such as "
-            f"{sample_values(frame, time)}; a time window needs a Date or Datetime column. "
-            f"Parse it first, e.g. pl.col({time!r}).str.to_datetime()."
-        )
     lo, hi = (_bound(b, name, dtype) for b, name in ((start, "start"), (end, "end")))
     if lo is not None and hi is not None and hi <= lo:
         raise InvalidArgumentError(
@@ -275,3 +287,148 @@ def _bound(value: Any, name: str, dtype: Any) -> _dt.date | _dt.datetime | None:
             "timestamps): pass a naive datetime in the column's own clock."
         )
     return value
+
+
+# --------------------------------------------------------------------------------------
+# The loader: what reports, gates and notebooks read, in the data's own engine
+# --------------------------------------------------------------------------------------
+def load(data: Any) -> Any:
+    """The data to read, not read yet: a path becomes a lazy scan, a frame stays itself.
+
+    The one loader behind :func:`load_month`, :func:`aidebt.check` and the report
+    notebooks. A path (parquet or CSV file, glob, or directory of parquet files) is scanned
+    lazily by polars (:func:`scan_path`); a polars, pandas, pyarrow, DuckDB or Spark frame
+    is returned as it is, so every query built on it runs in its own engine. There is no
+    default data: the demo log is :func:`aidebt.datasets.demo`, passed explicitly.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"a": [1]})
+    >>> load(df) is df
+    True
+    >>> load(None)
+    Traceback (most recent call last):
+    ...
+    aidebt.errors.InvalidArgumentError: no data given: pass a path or a data frame (the demo log is aidebt.datasets.demo()).
+    """
+    if data is None:
+        raise InvalidArgumentError(
+            "no data given: pass a path or a data frame (the demo log is aidebt.datasets.demo())."
+        )
+    if isinstance(data, (str, PathLike)):
+        try:
+            return scan_path(data)
+        except FileNotFoundError as exc:
+            raise InvalidArgumentError(f"data file not found: {data} ({exc})") from exc
+    try:
+        to_lazy(data)  # the type check only: nothing is read
+    except TypeError:
+        raise InvalidArgumentError(
+            "data must be a path or a data frame (polars, pandas, pyarrow, DuckDB or Spark), "
+            f"got {type(data).__name__}."
+        ) from None
+    return data
+
+
+def load_month(
+    data: Any,
+    month: periods.Month | str | None = None,
+    time: str | None = None,
+    *,
+    history: bool = False,
+) -> Any:
+    """The rows of ``data`` in ``month`` (with ``history``: every row before its end), lazily.
+
+    The window is a filter in the data's own engine (:func:`window_condition`: bounds in
+    the time column's type and zone, so parquet row groups and Spark partitions outside
+    the month are skipped), and the result is the input's own kind of frame: a path gives
+    a polars LazyFrame, a DuckDB relation stays a relation, a polars DataFrame a DataFrame.
+    ``month=None`` keeps every row.
+
+    Parameters
+    ----------
+    data
+        A path or a frame of any engine (see :func:`load`).
+    month
+        A :class:`aidebt.periods.Month` or ``"YYYY-MM"`` (parsed here, the boundary).
+    time
+        The Date/Datetime column that places each row in a month.
+    history
+        Keep every row before the end of ``month`` (for trends), not only that month.
+
+    Examples
+    --------
+    >>> import datetime as dt, polars as pl
+    >>> df = pl.DataFrame({"ts": [dt.date(2026, 10, 3), dt.date(2026, 11, 5)], "y": [0, 1]})
+    >>> load_month(df, "2026-11", "ts")["y"].to_list()
+    [1]
+    >>> load_month(df, "2026-11", "ts", history=True).height
+    2
+    """
+    frame = load(data)
+    if month is None:
+        return frame
+    month = periods.Month.parse(month)
+    if time is None:
+        raise InvalidArgumentError(
+            f"month={str(month)!r} needs time=: the Date/Datetime column that places each row "
+            "in a month."
+        )
+    condition = window_condition(to_lazy(frame), time, None if history else month, month.end)
+    return nw.from_native(frame).filter(condition).to_native()
+
+
+def latest_month(data: Any, time: str) -> periods.Month:
+    """The last month that has rows in ``data`` (one small query in the data's engine).
+
+    Examples
+    --------
+    >>> import datetime as dt, polars as pl
+    >>> str(latest_month(pl.DataFrame({"ts": [dt.date(2026, 10, 3), dt.date(2026, 11, 5)]}), "ts"))
+    '2026-11'
+    """
+    frame = to_lazy(load(data))
+    require_temporal(frame, time, needed_by="latest_month")
+    last = frame.select(nw.col(time).max()).collect(backend="polars").item()
+    if last is None:
+        raise InvalidValueError(f"no rows with a {time!r} value: the data is empty.")
+    return periods.Month.of(last)
+
+
+def count_rows(
+    data: Any, *, time: str | None = None, month: periods.Month | str | None = None
+) -> dict[str, Any]:
+    """Rows of ``data`` and, with ``time`` and ``month``, of that month: one small query.
+
+    Returns ``rows``; with a month also ``month_rows`` and ``first``/``last`` (the months
+    of the earliest and latest rows, None when there are none), for messages such as "the
+    data covers 2025-10 to 2026-11". The counting runs in the data's engine.
+
+    Examples
+    --------
+    >>> import datetime as dt, polars as pl
+    >>> df = pl.DataFrame({"ts": [dt.date(2026, 10, 3), dt.date(2026, 11, 5)]})
+    >>> info = count_rows(df, time="ts", month="2026-11")
+    >>> info["rows"], info["month_rows"], str(info["first"]), str(info["last"])
+    (2, 1, '2026-10', '2026-11')
+    """
+    frame = to_lazy(load(data))
+    if time is None or month is None:
+        rows = frame.select(nw.len()).collect(backend="polars").item()
+        return {"rows": int(rows or 0)}
+    month = periods.Month.parse(month)
+    in_month = window_condition(frame, time, month, month.end)
+    counts = frame.select(
+        nw.len().alias("rows"),
+        in_month.cast(nw.Int64).sum().alias("month_rows"),
+        nw.col(time).min().alias("first"),
+        nw.col(time).max().alias("last"),
+    ).collect(backend="polars")
+    row = counts.to_native().row(0, named=True)
+    return {
+        "rows": int(row["rows"] or 0),
+        "month_rows": int(row["month_rows"] or 0),
+        "first": None if row["first"] is None else periods.Month.of(row["first"]),
+        "last": None if row["last"] is None else periods.Month.of(row["last"]),
+    }

@@ -166,7 +166,7 @@ def test_demo_writes_data_renders_the_latest_month_and_prints_the_index(
     assert code == EXIT_OK
     assert calls["notebooks"] == "all"
     last = small["production"]["ts"].max()
-    assert calls["month"] == f"{last.year:04d}-{last.month:02d}"
+    assert str(calls["month"]) == f"{last.year:04d}-{last.month:02d}"
     assert calls["data"].name == "production.parquet" and calls["eval_data"].name == "eval.parquet"
     assert out.strip().splitlines()[-1] == str((tmp_path / "reports" / "index.html").resolve())
 

@@ -271,7 +271,9 @@ def test_trend_fails_on_a_significant_decline_only(tmp_path):
     policy = "[gates.g]\ntrend.accuracy = { no_significant_decline = true, periods = 3 }\n"
     flat = [r for m, a in ((1, 0.9), (2, 0.905), (3, 0.898)) for r in acc(m, "a", 5_000, a)]
     result = run(tmp_path, flat, policy)
-    assert rows_of(result, "trend.accuracy") == {"overall": "pass"} and result.month == "2026-03"
+    assert (
+        rows_of(result, "trend.accuracy") == {"overall": "pass"} and str(result.month) == "2026-03"
+    )
     falling = [r for m, a in ((1, 0.92), (2, 0.89), (3, 0.86)) for r in acc(m, "a", 5_000, a)]
     result = run(tmp_path, falling, policy)
     row = result.table.row(0, named=True)
@@ -375,7 +377,7 @@ def test_month_selection_and_version_filter(tmp_path):
     policy = "[gates.g]\nmetrics.accuracy = { min = 0.9 }\n"
     assert run(tmp_path, rows, policy, month="2026-01", data=data).passed
     latest = run(tmp_path, rows, policy, data=data)
-    assert latest.month == "2026-02" and not latest.passed
+    assert str(latest.month) == "2026-02" and not latest.passed
     only_v2 = run(tmp_path, rows, "[gates]\nversion = 'v2'\n" + policy, data=data)
     assert only_v2.passed and only_v2.rows == 5_000
     with pytest.raises(InvalidValueError, match="no rows to check for month 2026-05"):

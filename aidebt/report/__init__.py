@@ -3,7 +3,7 @@
 In a notebook::
 
     from aidebt import report
-    frame = report.load_month(data, month, time)   # the month's rows, lazily
+    frame = report.load_month(data, month, time)   # the month's rows, lazily, any engine
     report.record("accuracy", 0.912)               # a key figure for manifest.json
     report.markdown("Worst group: **{g}**", g=name)  # prose with escaped values
 
@@ -21,7 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from aidebt.config import AuditConfig, load_config
-from aidebt.report.data import latest_month, load_month, parse_month
+from aidebt.frames import latest_month, load, load_month
+from aidebt.periods import Month
 from aidebt.report.kernel import bullets, escape, findings, key_figures, markdown, record, table
 from aidebt.report.notebooks import list_notebooks, notebooks_dir, parse_value
 
@@ -36,13 +37,14 @@ __all__ = [
     "Failure",
     "RenderResult",
     "escape",
+    "Month",
     "latest_month",
+    "load",
     "list_notebooks",
     "load_config",
     "load_month",
     "markdown",
     "notebooks_dir",
-    "parse_month",
     "parse_value",
     "plan",
     "record",

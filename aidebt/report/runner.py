@@ -25,8 +25,9 @@ from typing import Any
 
 from aidebt.config import AuditConfig, load_config
 from aidebt.errors import InvalidArgumentError, NotebookFailedError
+from aidebt.periods import Month
 from aidebt.report._io import sha256_file
-from aidebt.report.data import describe_input, parse_month
+from aidebt.report.inputs import describe_input
 from aidebt.report.notebooks import (
     ALL,
     Parameter,
@@ -65,7 +66,7 @@ class Failure:
     """A notebook that raised: where, what, and where its executed copy was kept."""
 
     name: str
-    month: str
+    month: Month
     cell: int | None
     ename: str
     evalue: str
@@ -83,7 +84,7 @@ class Failure:
 class RenderResult:
     """What a :func:`render` run published and what failed."""
 
-    month: str
+    month: Month
     out: Path
     published: list[Published] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
@@ -129,7 +130,7 @@ def _time_column(bound: Mapping[str, Any], declared: Mapping[str, Parameter]) ->
 def plan(
     notebooks: str | Sequence[str] = ALL,
     *,
-    month: str,
+    month: Month | str,
     data: str | os.PathLike[str] | None = None,
     eval_data: str | os.PathLike[str] | None = None,
     config: str | os.PathLike[str] | AuditConfig | None = None,
@@ -143,7 +144,7 @@ def plan(
     parameter, missing required parameter, missing file) or
     :class:`~aidebt.errors.InvalidValueError` (the month has no rows).
     """
-    parse_month(month)
+    month = Month.parse(month)
     cfg = load_config(config) if isinstance(config, str | os.PathLike) else config
     cfg = cfg or AuditConfig()
     if notebooks == ALL and cfg.report.notebooks:
@@ -170,7 +171,7 @@ def plan(
                 "these notebooks declare no min_n parameter, so they suppress no group.",
                 stacklevel=2,
             )
-    common["month"] = month
+    common["month"] = str(month)  # notebooks take parameters as JSON: the text
     explicit = dict(parameters or {})
     for values in (common, explicit):
         for name in values:
@@ -208,7 +209,7 @@ def _describe_file(path: str) -> dict[str, Any]:
 def render(
     notebooks: str | Sequence[str] = ALL,
     *,
-    month: str,
+    month: Month | str,
     data: str | os.PathLike[str] | None = None,
     eval_data: str | os.PathLike[str] | None = None,
     config: str | os.PathLike[str] | AuditConfig | None = None,
@@ -226,7 +227,7 @@ def render(
     Parameters
     ----------
     notebooks : "all", a name, or a list of names / ``.ipynb`` paths
-    month : str
+    month : Month or str
         ``"YYYY-MM"``: passed to the notebooks as ``month``; names the folder.
     data, eval_data : path, optional
         The production log and the evaluation set (override ``config``).
@@ -260,6 +261,7 @@ def render(
     >>> result.published[0].html  # doctest: +SKIP
     PosixPath('reports/2026-11/subgroup_audit.html')
     """
+    month = Month.parse(month)
     cfg = load_config(config) if isinstance(config, str | os.PathLike) else config
     jobs = plan(
         notebooks,
@@ -298,7 +300,7 @@ def render(
 
 def _run_one(
     job: _Job,
-    month: str,
+    month: Month,
     store: ReportStore,
     tmp: Path,
     progress_bar: dict[str, Any] | bool,
@@ -350,13 +352,13 @@ def _run_one(
         **environment,
     }
     notebook_text = nbformat.writes(executed)
-    revision = store.next_revision(month, job.name)
+    revision = store.next_revision(str(month), job.name)
     while True:
         page = to_html(
             executed,
             name=job.name,
             title=title,
-            month=month,
+            month=str(month),
             revision=revision,
             generated=finished.replace("T", " ").replace("Z", " UTC"),
             facts=_facts(job, environment, finished),
@@ -365,14 +367,14 @@ def _run_one(
         data = page.encode("utf-8")
         entry.update(html_bytes=len(data), html_sha256=hashlib.sha256(data).hexdigest())
         try:
-            return store.publish(month, job.name, revision, page, notebook_text, entry)
+            return store.publish(str(month), job.name, revision, page, notebook_text, entry)
         except FileExistsError:  # a concurrent run took this revision first
             revision += 1
 
 
 def _keep_failed(
     store: ReportStore,
-    month: str,
+    month: Month,
     job: _Job,
     executed_path: Path,
     cell: int | None,
@@ -382,7 +384,7 @@ def _keep_failed(
 ) -> Failure:
     kept = None
     if executed_path.exists():
-        kept = store.keep_failed(month, job.name, executed_path.read_text(encoding="utf-8"))
+        kept = store.keep_failed(str(month), job.name, executed_path.read_text(encoding="utf-8"))
     return Failure(job.name, month, cell, ename, evalue, line, kept)
 
 

@@ -1,0 +1,422 @@
+"""Readiness policies: the ``[gates.*]`` stages and ``[rollback]`` triggers of ``audit.toml``.
+
+A policy is a list of stages (``[gates.shadow]``, ``[gates.copilot]``,
+``[gates.autopilot]``... in the order of the file) and an optional ``[rollback]`` table.
+Each holds criteria:
+
+- ``min_n = 2000`` or ``min_n = { overall = 2000, segment = 200 }``: labeled rows;
+- ``metrics.NAME = { min = 0.85 }`` / ``{ max = 0.10 }``: a metric, overall and in every
+  segment with enough data, judged on its interval;
+- ``disparity.NAME = { max_diff = 0.05 }``: each segment's difference to the overall,
+  judged on its interval;
+- ``trend.NAME = { no_significant_decline = true, periods = 3 }``: no significant decline
+  over the last ``periods`` months;
+- ``drift = { max_js = 0.1 }``: the Jensen-Shannon distance of each segment column
+  between the month under check and the previous month (or the eval set).
+
+This module reads and validates the policy (every error names the offending key, before
+any data is read); :mod:`aidebt.gates` judges a month of data against it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aidebt import metrics as mreg
+from aidebt.config import DataConfig
+from aidebt.errors import InvalidArgumentError, InvalidValueError
+
+__all__ = ["Criterion", "Policy", "Stage", "parse_policy", "policy_error"]
+
+ROLLBACK = "rollback"
+"""The ``stage`` value of rollback-trigger rows."""
+
+CRITERIA = ("min_n", "metrics", "disparity", "trend", "drift")
+SETTINGS = {
+    "confidence": "interval level of every criterion (0.95)",
+    "min_segment_n": "segments whose metric denominator is below this are not judged (30)",
+    "version": "check only the rows of this version (the [data] version column)",
+}
+_BOUNDS = {"metrics": ("min", "max"), "disparity": ("max_diff", "worse_only")}
+_TREND_KEYS = ("no_significant_decline", "periods", "dispersion", "segments")
+_DRIFT_KEYS = ("max_js", "columns", "against")
+_MIN_N_KEYS = ("overall", "segment")
+
+
+# --------------------------------------------------------------------------------------
+# The policy
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Criterion:
+    """One rule of a stage.
+
+    ``kind`` is ``min_n``, ``metric``, ``disparity``, ``trend`` or ``drift``; ``key`` the
+    dotted path in ``audit.toml`` (for messages); ``name`` the short label shown in the
+    result (``metrics.fpr.max``); ``scope`` ``overall``, ``segment`` or ``both``.
+    """
+
+    kind: str
+    key: str
+    name: str
+    metric: str | None = None
+    bound: float | None = None
+    side: str = "min"  # "min": value must be >= bound; "max": <= bound; "abs": |value| <=
+    scope: str = "both"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A named list of criteria (``rollback`` for the triggers)."""
+
+    name: str
+    criteria: tuple[Criterion, ...]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The parsed ``[gates]`` and ``[rollback]`` tables."""
+
+    stages: tuple[Stage, ...]
+    rollback: Stage | None = None
+    confidence: float = 0.95
+    min_segment_n: float = 30
+    version: str | None = None
+
+    def metrics(self) -> list[str]:
+        """Metrics that metric and disparity criteria need, in first-use order."""
+        names: list[str] = []
+        for stage in self._all():
+            for c in stage.criteria:
+                if c.kind in ("metric", "disparity") and c.metric not in names:
+                    names.append(c.metric)
+        return names
+
+    def _all(self) -> list[Stage]:
+        return [*self.stages, *([self.rollback] if self.rollback else [])]
+
+    def criteria(self) -> list[tuple[Stage, Criterion]]:
+        return [(s, c) for s in self._all() for c in s.criteria]
+
+    def check_roles(self, data: DataConfig, source: str = "") -> None:
+        """Fail before any scan when a criterion needs a ``[data]`` role the config lacks."""
+        segments = list(data.segments or [])
+        for _, c in self.criteria():
+            if c.metric is not None:
+                m = mreg.get(c.metric)
+                for need, role in (
+                    (m.needs_label, "y_true"),
+                    (m.needs_pred, "y_pred"),
+                    (m.needs_score, "y_score"),
+                ):
+                    if need and getattr(data, role) is None:
+                        raise policy_error(source, c.key, f"{m.name} needs [data] {role}; set it.")
+            if c.kind == "min_n" and data.y_true is None:
+                raise policy_error(source, c.key, "min_n counts labeled rows: set [data] y_true.")
+            if c.kind in ("trend", "drift") and data.time is None:
+                raise policy_error(source, c.key, "needs [data] time (months to compare).")
+            if c.kind == "disparity" and not segments:
+                raise policy_error(
+                    source, c.key, "needs [data] segments to compare with the overall."
+                )
+            if c.kind == "min_n" and c.scope == "segment" and not segments:
+                raise policy_error(source, c.key, "needs [data] segments.")
+            if c.kind == "drift" and not (c.options.get("columns") or segments):
+                raise policy_error(source, c.key, "needs columns = [...] or [data] segments.")
+
+
+def policy_error(source: str, key: str, message: str) -> InvalidValueError:
+    """The error of a bad policy or config key: ``audit.toml: gates.copilot.min_n: ...``."""
+    prefix = f"{source}: " if source else ""
+    return InvalidValueError(f"{prefix}{key}: {message}")
+
+
+def _suggest(name: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(str(name), list(choices), n=1)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return "use one of " + ", ".join(repr(c) for c in choices) + "."
+
+
+def _number(value: Any, key: str, source: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise policy_error(source, key, f"must be a number, got {value!r}.")
+    return float(value)
+
+
+def _is_rate(m: mreg.Metric) -> bool:
+    return m.kind in ("proportion", "f1", "auc") or m.name == "brier"
+
+
+def _metric(name: str, key: str, source: str) -> mreg.Metric:
+    try:
+        return mreg.get(name)
+    except InvalidArgumentError:
+        raise policy_error(
+            source, key, f"unknown metric; {_suggest(name, [*mreg.REGISTRY, *mreg.ALIASES])}"
+        ) from None
+
+
+def _check_keys(table: Mapping, allowed: Sequence[str], key: str, source: str, what: str) -> None:
+    for k in table:
+        if k not in allowed:
+            raise policy_error(source, f"{key}.{k}", f"unknown {what}; {_suggest(k, allowed)}")
+
+
+def _table(value: Any, key: str, source: str, example: str) -> Mapping:
+    if not isinstance(value, Mapping):
+        raise policy_error(source, key, f"must be a table such as {example}, got {value!r}.")
+    return value
+
+
+def _parse_min_n(value: Any, key: str, source: str) -> list[Criterion]:
+    if isinstance(value, Mapping):
+        _check_keys(value, _MIN_N_KEYS, key, source, "min_n scope")
+        if not value:
+            raise policy_error(source, key, "is empty; give overall = N and/or segment = N.")
+        items = list(value.items())
+    else:
+        items = [("overall", value)]
+    out = []
+    for scope, v in items:
+        k = f"{key}.{scope}" if isinstance(value, Mapping) else key
+        n = _number(v, k, source)
+        if n < 0:
+            raise policy_error(source, k, f"must be >= 0, got {v!r}.")
+        out.append(Criterion("min_n", k, f"min_n.{scope}", None, n, "min", scope=scope, options={}))
+    return out
+
+
+def _parse_metric_like(kind: str, value: Any, key: str, source: str) -> list[Criterion]:
+    example = "{ min = 0.85 }" if kind == "metrics" else "{ max_diff = 0.05 }"
+    tables = _table(value, key, source, f"{kind}.accuracy = {example}")
+    out = []
+    for name, spec in tables.items():
+        k = f"{key}.{name}"
+        m = _metric(name, k, source)
+        spec = _table(spec, k, source, example)
+        _check_keys(spec, _BOUNDS[kind], k, source, "bound")
+        spec = dict(spec)
+        worse_only = spec.pop("worse_only", False)
+        if not isinstance(worse_only, bool):
+            raise policy_error(
+                source, f"{k}.worse_only", f"must be true or false, got {worse_only!r}."
+            )
+        if worse_only and m.higher_is_better is None:
+            raise policy_error(
+                source,
+                f"{k}.worse_only",
+                f"{m.name} has no worse direction; drop worse_only to judge both sides.",
+            )
+        if not spec:
+            raise policy_error(source, k, f"has no bound; write e.g. {example}.")
+        if kind == "disparity" and m.kind == "count":
+            raise policy_error(source, k, "count has no disparity; use min_n for sample sizes.")
+        for bound_name, raw in spec.items():
+            bk = f"{k}.{bound_name}"
+            b = _number(raw, bk, source)
+            if _is_rate(m) and not 0 <= b <= 1:
+                raise policy_error(
+                    source, bk, f"{m.name} is a rate: the bound must be in [0, 1], got {raw!r}."
+                )
+            if (m.kind == "count" or bound_name == "max_diff") and b < 0:
+                raise policy_error(source, bk, f"must be >= 0, got {raw!r}.")
+            side = {"min": "min", "max": "max", "max_diff": "abs"}[bound_name]
+            if worse_only:  # only a difference in the metric's bad direction counts
+                side, b = ("min", -b) if m.higher_is_better else ("max", b)
+            out.append(
+                Criterion(
+                    "metric" if kind == "metrics" else "disparity",
+                    bk,
+                    f"{kind}.{m.name}.{bound_name}",
+                    m.name,
+                    b,
+                    side,
+                    scope="both" if kind == "metrics" else "segment",
+                )
+            )
+    return out
+
+
+def _parse_trend(value: Any, key: str, source: str) -> list[Criterion]:
+    example = "{ no_significant_decline = true, periods = 3 }"
+    tables = _table(value, key, source, f"trend.accuracy = {example}")
+    out = []
+    for name, spec in tables.items():
+        k = f"{key}.{name}"
+        m = _metric(name, k, source)
+        spec = _table(spec, k, source, example)
+        _check_keys(spec, _TREND_KEYS, k, source, "trend option")
+        flag = spec.get("no_significant_decline", True)
+        if not isinstance(flag, bool):
+            raise policy_error(
+                source, f"{k}.no_significant_decline", f"must be true or false, got {flag!r}."
+            )
+        if not flag:
+            continue
+        if m.higher_is_better is None or m.kind == "count":
+            raise policy_error(
+                source,
+                k,
+                f"{m.name} has no better direction, so it cannot decline; use a metric such "
+                "as accuracy, fnr or precision.",
+            )
+        periods = spec.get("periods", 3)
+        if isinstance(periods, bool) or not isinstance(periods, int) or periods < 3:
+            raise policy_error(
+                source, f"{k}.periods", f"must be a whole number >= 3, got {periods!r}."
+            )
+        dispersion = spec.get("dispersion", "fixed")
+        if dispersion not in ("fixed", "pearson"):
+            raise policy_error(
+                source, f"{k}.dispersion", f"must be 'fixed' or 'pearson', got {dispersion!r}."
+            )
+        segments = spec.get("segments", False)
+        if not isinstance(segments, bool):
+            raise policy_error(source, f"{k}.segments", f"must be true or false, got {segments!r}.")
+        out.append(
+            Criterion(
+                "trend",
+                k,
+                f"trend.{m.name}",
+                m.name,
+                0.0,
+                "trend",
+                scope="both" if segments else "overall",
+                options={"periods": periods, "dispersion": dispersion},
+            )
+        )
+    return out
+
+
+def _parse_drift(value: Any, key: str, source: str) -> list[Criterion]:
+    spec = _table(value, key, source, "{ max_js = 0.1 }")
+    _check_keys(spec, _DRIFT_KEYS, key, source, "drift option")
+    if "max_js" not in spec:
+        raise policy_error(source, key, "needs max_js, e.g. drift = { max_js = 0.1 }.")
+    b = _number(spec["max_js"], f"{key}.max_js", source)
+    if not 0 <= b <= 1:
+        raise policy_error(
+            source,
+            f"{key}.max_js",
+            f"a Jensen-Shannon distance is in [0, 1], got {spec['max_js']!r}.",
+        )
+    against = spec.get("against", "previous")
+    if against not in ("previous", "eval"):
+        raise policy_error(
+            source, f"{key}.against", f"must be 'previous' or 'eval', got {against!r}."
+        )
+    columns = spec.get("columns")
+    if columns is not None and (
+        not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)
+    ):
+        raise policy_error(
+            source, f"{key}.columns", f"must be a list of column names, got {columns!r}."
+        )
+    return [
+        Criterion(
+            "drift",
+            f"{key}.max_js",
+            "drift.max_js",
+            None,
+            b,
+            "max",
+            scope="segment",
+            options={"against": against, "columns": columns},
+        )
+    ]
+
+
+def _parse_stage(name: str, table: Any, key: str, source: str) -> Stage:
+    table = _table(table, key, source, "[gates.copilot] with metrics.accuracy = { min = 0.85 }")
+    _check_keys(table, CRITERIA, key, source, "criterion")
+    criteria: list[Criterion] = []
+    for kind, value in table.items():
+        k = f"{key}.{kind}"
+        if kind == "min_n":
+            criteria += _parse_min_n(value, k, source)
+        elif kind in ("metrics", "disparity"):
+            criteria += _parse_metric_like(kind, value, k, source)
+        elif kind == "trend":
+            criteria += _parse_trend(value, k, source)
+        else:
+            criteria += _parse_drift(value, k, source)
+    if not criteria:
+        raise policy_error(
+            source, key, "has no criteria; add e.g. metrics.accuracy = { min = 0.85 }."
+        )
+    return Stage(name, tuple(criteria))
+
+
+def parse_policy(raw: Mapping[str, Any], source: str = "") -> Policy:
+    """Read the ``[gates]`` and ``[rollback]`` tables of a parsed ``audit.toml``.
+
+    Stages are the sub-tables of ``[gates]``, in the order of the file; plain keys of
+    ``[gates]`` are settings (``confidence``, ``min_segment_n``, ``version``). Every
+    error names the offending key.
+
+    Examples
+    --------
+    >>> p = parse_policy({"gates": {"shadow": {"min_n": 500},
+    ...                             "copilot": {"metrics": {"fpr": {"max": 0.1}}}}})
+    >>> [s.name for s in p.stages], p.stages[1].criteria[0].name
+    (['shadow', 'copilot'], 'metrics.fpr.max')
+    >>> parse_policy({"gates": {"copilot": {"metrics": {"acurracy": {"min": 0.8}}}}})
+    Traceback (most recent call last):
+    ...
+    aidebt.errors.InvalidValueError: gates.copilot.metrics.acurracy: unknown metric; did you mean 'accuracy'?
+    """
+    gates = raw.get("gates")
+    if gates is None:
+        raise policy_error(
+            source, "gates", "no [gates.NAME] stage in the config; add e.g. [gates.shadow]."
+        )
+    gates = _table(gates, "gates", source, "[gates.shadow]")
+    stages = []
+    settings: dict[str, Any] = {}
+    for name, value in gates.items():
+        if isinstance(value, Mapping) and name == ROLLBACK:
+            raise policy_error(
+                source,
+                f"gates.{name}",
+                "is reserved: write rollback triggers in a [rollback] table.",
+            )
+        if isinstance(value, Mapping):
+            stages.append(_parse_stage(name, value, f"gates.{name}", source))
+        elif name in SETTINGS:
+            settings[name] = value
+        else:
+            raise policy_error(
+                source,
+                f"gates.{name}",
+                f"unknown setting; {_suggest(name, list(SETTINGS))} (stages are tables: "
+                f"[gates.{name}])",
+            )
+    if not stages:
+        raise policy_error(
+            source, "gates", "no [gates.NAME] stage in the config; add e.g. [gates.shadow]."
+        )
+    confidence = _number(settings.get("confidence", 0.95), "gates.confidence", source)
+    if not 0 < confidence < 1:
+        raise policy_error(
+            source, "gates.confidence", f"must be between 0 and 1, got {confidence!r}."
+        )
+    min_seg = _number(settings.get("min_segment_n", 30), "gates.min_segment_n", source)
+    if min_seg < 0:
+        raise policy_error(source, "gates.min_segment_n", f"must be >= 0, got {min_seg!r}.")
+    version = settings.get("version")
+    if version is not None and not isinstance(version, str | int):
+        raise policy_error(source, "gates.version", f"must be a version value, got {version!r}.")
+    rollback = None
+    if "rollback" in raw:
+        rollback = _parse_stage(ROLLBACK, raw["rollback"], "rollback", source)
+    return Policy(
+        tuple(stages),
+        rollback,
+        confidence,
+        min_seg,
+        None if version is None else str(version),
+    )
