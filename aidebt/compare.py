@@ -371,11 +371,11 @@ def compare(
         frames.check_numeric(frame, weight, role="weight", fix="Weights are counts >= 0.")
 
     keys = [version, *by_cols]
-    need = {"y_sum"} if any(m.kind == "mean" and m.total == "y_sum" for m in registered) else set()
+    need = set().union(*(m.extra_stats for m in registered))
     stats = aggregate.sufficient_stats(frame, keys, roles, need=need)  # the one pass
     auc_counts = (
         aggregate.score_label_counts(frame, keys, roles)
-        if any(m.kind == "auc" for m in registered)
+        if any(m.needs_score_counts for m in registered)
         else None
     )
     versions = sorted(stats.get_column(version).unique().to_list())
@@ -396,13 +396,13 @@ def compare(
             )
             sq = (
                 level_stats.get_column(metric.total_sq).cast(pl.Float64)
-                if metric.kind == "mean"
+                if metric.total_sq
                 else pl.Series([None] * values.height, dtype=pl.Float64)
             )
             values = values.with_columns(_sq=sq)
             per_level[level] = _versus_baseline(values, metric, version, by_cols, base, confidence)
             pieces.append(per_level[level])
-        if metric.kind in ("proportion", "mean"):
+        if metric.average:  # F1 and AUC have no pooled difference: no guard
             for col in by_cols:
                 guards.append(
                     _guard(per_level[None], per_level[col], metric, version, col, confidence)
@@ -507,7 +507,7 @@ def _versus_baseline(values, metric, version, by_cols, base, confidence) -> pl.D
             "n": arr("_refn"),
         }
     )
-    if metric.kind == "count":
+    if not metric.comparable:  # a count: the difference alone
         cmp = {k: np.full(joined.height, nan) for k in ("diff", "diff_lo", "diff_hi", "p")}
         cmp["diff"] = v - refs["value"].to_numpy()
     else:
@@ -569,12 +569,7 @@ def _guard(overall, segments, metric, version, col, confidence) -> pl.DataFrame:
             return part.get_column(name).cast(pl.Float64).fill_null(np.nan).to_numpy()
 
         n1, n0, x1, x0 = arr("n"), arr("baseline_n"), arr("_x1"), arr("_x0")
-        if metric.kind == "proportion":
-            pooled = st.mh_risk_difference(x1, n1, x0, n0, confidence)
-        else:
-            pooled = st.stratified_mean_difference(
-                x1, arr("_q1"), n1, x0, arr("_q0"), n0, confidence
-            )
+        pooled = mreg.pooled_difference(metric, x1, arr("_q1"), n1, x0, arr("_q0"), n0, confidence)
         levels = part.height  # segments the version was served in
         verdict, _ = simpson_verdict(
             _nan(ov["diff"]),

@@ -183,12 +183,12 @@ def decay(
             since_label = origin_day.isoformat()
         period = ev.age_index(days - origin)
 
-    need = {"y_sum"} if m.kind == "mean" and m.total == "y_sum" else set()
+    need = set(m.extra_stats)
     stats = aggregate.sufficient_stats(
         frame, by_cols, roles, derived_keys={"_p": period}, need=need
     )
     auc_table = None
-    if m.kind == "auc":
+    if m.needs_score_counts:
         auc_table = aggregate.score_label_counts(frame, by_cols, roles, derived_keys={"_p": period})
         auc_table = auc_table.filter(pl.col("_p").is_not_null()).with_columns(
             pl.col("_p").cast(pl.Int64)
@@ -640,13 +640,13 @@ class Trend(Result):
     def _fit(cls, decay_: Decay, model, start, end, dispersion, confidence) -> Trend:
         m = decay_.metric
         if model is None:
-            model = "logistic" if m.kind == "proportion" else "linear"
+            model = m.trend_model
         if model not in ("logistic", "linear"):
             raise InvalidArgumentError(
                 f"model={model!r} is not a trend model; use 'logistic' (proportions) or "
                 "'linear' (any metric)."
             )
-        if model == "logistic" and m.kind != "proportion":
+        if model == "logistic" and not m.binomial:
             raise InvalidArgumentError(
                 f"model='logistic' fits counts of a proportion; {m.name!r} is a {m.kind}. "
                 "Use model='linear'."
@@ -752,6 +752,7 @@ class Trend(Result):
 
     def __init__(self, table, decay_: Decay, fits, model, confidence, start) -> None:
         self._decay = decay_
+        self.decay = decay_
         self._fits: dict[tuple, _Fit] = fits
         self.model = model
         self.confidence = confidence
@@ -954,7 +955,7 @@ class Trend(Result):
 def _trend_sentence(row: dict, trend: Trend, since: str) -> str:
     per = trend.every.per()
     m = trend.metric
-    points = m.kind in ("proportion", "f1", "auc")
+    points = m.in_points
     scale, unit = (100.0, " points") if points else (1.0, "")
     fmt = ".1f" if points else ".3g"
     ch, lo, hi = (row[c] * scale for c in ("change", "change_ci_low", "change_ci_high"))
@@ -1011,10 +1012,9 @@ def _fit_group(part: pl.DataFrame, model: str, dispersion, confidence: float):
         endog, weights, family = num / den, den, sm.families.Binomial()
     else:
         value = part.get_column("value").to_numpy().astype(float)
+        # The stored standard error, whatever the level the decay's intervals were built at
+        # (it was once read back from an interval's width at a fixed 95%).
         se = part.get_column("_se").fill_null(np.nan).to_numpy().astype(float)
-        z = float(sps.norm.ppf(0.5 + 0.95 / 2))
-        width = (part.get_column("ci_high") - part.get_column("ci_low")).to_numpy() / (2 * z)
-        se = np.where(np.isfinite(se) & (se > 0), se, width)
         ok = np.isfinite(se) & (se > 0)
         if ok.sum() < need:
             return None, "too few periods with a standard error"
@@ -1033,9 +1033,7 @@ def _fit_group(part: pl.DataFrame, model: str, dispersion, confidence: float):
         return None, "the fit did not converge (every period at 0 or 1?)"
     df = float(res.df_resid) if dispersion == "pearson" else np.inf
     crit = float(
-        sps.t.ppf(0.5 + confidence / 2, df)
-        if np.isfinite(df)
-        else sps.norm.ppf(0.5 + confidence / 2)
+        st.t_quantile(confidence, df) if np.isfinite(df) else st.normal_quantile(confidence)
     )
     return (
         _Fit(params, cov, crit, df, x0, int(x.min()), int(x.max()), float(res.scale)),
@@ -1048,8 +1046,7 @@ def _check_threshold(threshold: Any, m: mreg.Metric, model: str) -> None:
         raise InvalidArgumentError(f"threshold={threshold!r} must be a number.")
     if not np.isfinite(threshold):
         raise InvalidArgumentError(f"threshold={threshold!r} must be finite.")
-    bounded = m.kind in ("proportion", "f1", "auc") or m.name == "brier"
-    if bounded and not 0 <= threshold <= 1:
+    if m.bounded and not 0 <= threshold <= 1:
         raise InvalidArgumentError(
             f"threshold={threshold!r} is outside the range of {m.name} (0 to 1): the curve "
             "can never cross it. Give the threshold as a proportion, e.g. 0.85 for 85%."
@@ -1379,14 +1376,14 @@ class Changepoints(Result):
         if penalty is not None and (not isinstance(penalty, (int, float)) or penalty < 0):
             raise InvalidArgumentError(f"penalty={penalty!r} must be a number >= 0 or None.")
         m = d.metric
-        kind = "binomial" if m.kind == "proportion" else "gaussian"
+        kind = "binomial" if m.binomial else "gaussian"
         data = d._data.filter(pl.col("value").is_not_null() & (pl.col("n") > 0))
         if d.by:
             by_group = d._stats.partition_by(d.by, as_dict=True, maintain_order=True)
         else:
             by_group = {(): d._stats}
         changes, segments = [], []
-        z = float(sps.norm.ppf(0.5 + d.confidence / 2))
+        z = st.normal_quantile(d.confidence)
         for key, part in _groups(data, d.by):
             idx = part.get_column("_p").to_numpy()
             if kind == "binomial":
@@ -1394,8 +1391,6 @@ class Changepoints(Result):
                 n = part.get_column("n").to_numpy().astype(float)
             else:
                 se = part.get_column("_se").fill_null(np.nan).to_numpy().astype(float)
-                width = (part["ci_high"] - part["ci_low"]).to_numpy() / (2 * z)
-                se = np.where(np.isfinite(se) & (se > 0), se, width)
                 ok = np.isfinite(se) & (se > 0)
                 part, idx, se = part.filter(pl.Series(ok)), idx[ok], se[ok]
                 n = 1 / se**2
@@ -1537,7 +1532,7 @@ def _segment_values(d: Decay, idx, bounds, stats, part, z) -> list[dict]:
     (one :func:`aidebt.metrics.evaluate` call for all the segments of a series)."""
     m = d.metric
     out = []
-    if m.kind != "auc":
+    if m.additive:
         cols = aggregate.stat_columns(stats, [*d.by, "_p"])
         by_period = stats.select("_p", *cols)
         position = {int(p): i for i, p in enumerate(by_period["_p"].to_list())}

@@ -322,11 +322,11 @@ def disaggregate(
     if weight:
         frames.check_numeric(frame, weight, role="weight", fix="Weights are counts >= 0.")
 
-    need = {"y_sum"} if any(m.kind == "mean" and m.total == "y_sum" for m in registered) else set()
+    need = set().union(*(m.extra_stats for m in registered))
     stats = aggregate.sufficient_stats(frame, by_cols, roles, need=need)
     auc_counts = (
         aggregate.score_label_counts(frame, by_cols, roles)
-        if any(m.kind == "auc" for m in registered)
+        if any(m.needs_score_counts for m in registered)
         else None
     )
     levels = _levels(stats, auc_counts, by_cols, margins)
@@ -343,10 +343,26 @@ def disaggregate(
     overall_cols = mreg.StatColumns(overall_stats)
     level_cols = [mreg.StatColumns(level_stats) for level_stats, _ in levels]
     for metric in registered:
-        overall = _estimate(overall_cols, overall_stats, [], metric, confidence, ci, overall_auc)
+        overall = mreg.estimate_rows(
+            overall_stats,
+            [],
+            metric,
+            columns=overall_cols,
+            confidence=confidence,
+            ci=ci,
+            auc_table=overall_auc,
+        )
         overall_rows.append(_metric_frame([], metric, overall))
         for (level_stats, level_auc), cols in zip(levels, level_cols, strict=True):
-            est = _estimate(cols, level_stats, by_cols, metric, confidence, ci, level_auc)
+            est = mreg.estimate_rows(
+                level_stats,
+                by_cols,
+                metric,
+                columns=cols,
+                confidence=confidence,
+                ci=ci,
+                auc_table=level_auc,
+            )
             ref_value, cmp = _compare(
                 est,
                 cols,
@@ -437,12 +453,6 @@ def _unlabeled(stats: pl.DataFrame, cols: mreg.StatColumns) -> np.ndarray:
     return cols["n"] - cols["labeled"]
 
 
-def _estimate(cols, stats, keys, metric, confidence, ci, auc_table) -> dict[str, np.ndarray]:
-    if metric.kind == "auc":
-        return mreg.estimate_auc(stats, keys, auc_table, confidence)
-    return mreg.estimate(cols, metric, confidence=confidence, ci=ci)
-
-
 def _metric_frame(keys, metric, est, extra=None) -> pl.DataFrame:
     """One metric's rows: the keys, the estimate, and the comparison columns."""
     table = mreg.assemble(keys, metric, est)
@@ -460,12 +470,12 @@ def _compare(
     keys = ("diff", "diff_lo", "diff_hi", "ratio", "ratio_lo", "ratio_hi", "p")
     v, se, x, n = est["value"], est["se"], est["x"], est["den"]
     height = len(v)
-    if metric.kind == "count":
+    if not metric.comparable:  # a count: no interval, nothing to test
         ref = overall["value"][0] if reference == "overall" else np.nan
         return np.full(height, ref), {k: np.full(height, np.nan) for k in keys}
     if reference == "overall":
         ref_value = np.full(height, overall["value"][0])
-        if metric.kind in ("proportion", "mean"):
+        if metric.average:
             # Compare each group with the rest of the data (overall sums minus the group's
             # sums), then map to the overall scale.
             rest = mreg.estimate(_RestColumns(cols, overall_cols), metric, confidence=confidence)

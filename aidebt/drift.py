@@ -920,8 +920,8 @@ class Coverage(Result):
         )
         if self.metric is not None and last.get("value") is not None:
             gap = last["gap"]
-            pts = 100 * gap if self.metric.kind == "proportion" else gap
-            unit = " points" if self.metric.kind == "proportion" else ""
+            pts = 100 * gap if self.metric.in_points else gap
+            unit = " points" if self.metric.in_points else ""
             verb = "overstates" if gap < 0 else "understates"
             lines.append(
                 f"Re-weighted to {self._label(last['period'])}'s traffic, the eval {self.metric.name} "
@@ -1024,14 +1024,14 @@ def coverage(
     m = None
     if y_true is not None or y_pred is not None:
         m = mreg.get(metric)
-        if m.kind not in ("proportion", "mean"):
+        if not m.average:
             raise InvalidArgumentError(
                 f"coverage post-stratifies proportions and means; {m.name!r} is a {m.kind} and "
                 "is not a weighted average of per-segment values. Use e.g. 'accuracy' or 'fnr'."
             )
 
         roles = mreg.roles_for([m], {}, y_true, y_pred, None, eval_weight, pos_label)
-        need = {"y_sum"} if m.kind == "mean" and m.total == "y_sum" else set()
+        need = set(m.extra_stats)
         ev_stats = aggregate.sufficient_stats(ev_frame, by_cols, roles, need=need)
     else:
         ev_stats = aggregate.value_counts(ev_frame, by_cols, weight=eval_weight)
@@ -1089,7 +1089,7 @@ def coverage(
         {tuple(r[:-1]): r[-1] / eval_total for r in eval_n.iter_rows()} if eval_total else {}
     )
     rows = []
-    z = float(sps.norm.ppf(0.5 + confidence / 2))
+    z = st.normal_quantile(confidence)
     for (p,), part in seg.sort("_p").group_by("_p", maintain_order=True):
         keys = [tuple(r) for r in part.select(by_cols).iter_rows()]
         share = part["share"].to_numpy()
@@ -1168,7 +1168,7 @@ def _poststratify(part: pl.DataFrame, m: mreg.Metric, confidence: float, z: floa
     n = ok["m_n"].to_numpy()
     value = float(np.sum(w * v))
     n_eff = float(1 / np.sum(w**2 / n))
-    if m.kind == "proportion":
+    if m.binomial:
         lo, hi = st.proportion_ci(np.array([value * n_eff]), np.array([n_eff]), confidence)
         lo, hi = float(lo[0]), float(hi[0])
     else:

@@ -1,4 +1,4 @@
-"""The metric registry: each metric's formula on the sufficient statistics.
+"""The metric registry: each metric's formula on the sufficient statistics, and its behaviour.
 
 A metric is one of five kinds:
 
@@ -9,6 +9,15 @@ A metric is one of five kinds:
 - ``f1``: 2tp / (2tp + fp + fn); delta-method interval under the multinomial model;
 - ``auc``: area under the ROC curve from per-(score, label) counts; DeLong interval;
 - ``count``: the weighted group size; no interval.
+
+What a kind implies (how it is pooled, compared, trended, which interval it takes) is
+declared once, in ``_BEHAVIOUR``, and read through :class:`Metric`'s properties: no other
+module branches on the kind.
+
+Estimates are stored with their standard error and what an interval needs (the numerator
+and denominator of a proportion); an interval is computed from them at any level on demand
+(:func:`conf_int`, statsmodels' ``conf_int(alpha)`` pattern), so a table built at one
+level never has to be read back to get another.
 """
 
 from __future__ import annotations
@@ -24,12 +33,34 @@ from aidebt.errors import InvalidArgumentError, did_you_mean
 
 
 @dataclass(frozen=True)
+class _Behaviour:
+    interval: str | None  # how its interval is built (see INTERVALS); None: no interval
+    average: bool  # a ratio of additive sums: groups combine as a weighted average
+    additive: bool  # pooled over groups or periods by summing its statistics
+    binomial: bool  # successes out of trials: a logistic trend, binomial change points
+    points: bool  # a share: differences read in percentage points
+
+
+_BEHAVIOUR = {
+    "count": _Behaviour(None, average=False, additive=True, binomial=False, points=False),
+    "proportion": _Behaviour("binomial", average=True, additive=True, binomial=True, points=True),
+    "mean": _Behaviour("t", average=True, additive=True, binomial=False, points=False),
+    "f1": _Behaviour("normal", average=False, additive=True, binomial=False, points=True),
+    "auc": _Behaviour("normal", average=False, additive=False, binomial=False, points=True),
+}
+
+
+@dataclass(frozen=True)
 class Metric:
-    """One entry of the registry.
+    """One entry of the registry: its formula on the sufficient statistics and behaviour.
 
     ``numerator`` and ``denominator`` name the statistics whose sum they are
     (proportions); ``total``, ``total_sq`` and ``size`` name the sums of a mean.
     ``higher_is_better`` is None where neither direction is a failure (prevalence).
+    ``bounded``: every value lies in [0, 1] (rates, F1, AUC, Brier score).
+
+    The properties say what the metric's kind implies, so an analysis asks the metric
+    (``m.average``, ``m.trend_model``...) instead of branching on ``m.kind``.
     """
 
     name: str
@@ -46,6 +77,58 @@ class Metric:
     needs_score: bool = False
     needs_label: bool = True
     binary_label: bool = True
+    bounded: bool = False
+
+    @property
+    def interval(self) -> str | None:
+        """How an interval is built: ``binomial`` (from the counts, ``ci=`` picks Wilson,
+        Jeffreys or exact), ``t`` (mean, size - 1 degrees), ``normal`` (estimate +/- z se,
+        clipped to [0, 1]) or None (no interval: ``count``)."""
+        return _BEHAVIOUR[self.kind].interval
+
+    @property
+    def average(self) -> bool:
+        """The value is a ratio of two additive sums (a proportion or a mean), so groups
+        combine as a weighted average: a group is compared with the rest of the data,
+        strata pool (Mantel-Haenszel weights), segments post-stratify."""
+        return _BEHAVIOUR[self.kind].average
+
+    @property
+    def additive(self) -> bool:
+        """Pooled over groups or periods by summing its statistics (not AUC: its counts
+        are per score, pooled by an inverse-variance mean instead)."""
+        return _BEHAVIOUR[self.kind].additive
+
+    @property
+    def binomial(self) -> bool:
+        """Successes out of trials (a proportion): a logistic trend on the counts, binomial
+        change points; other metrics use their values and standard errors."""
+        return _BEHAVIOUR[self.kind].binomial
+
+    @property
+    def in_points(self) -> bool:
+        """A share (rates, F1, AUC): differences read in percentage points."""
+        return _BEHAVIOUR[self.kind].points
+
+    @property
+    def comparable(self) -> bool:
+        """Has a difference to a reference with an interval (every metric but ``count``)."""
+        return self.interval is not None
+
+    @property
+    def trend_model(self) -> str:
+        """The default trend fit: ``logistic`` on the counts of a proportion, else ``linear``."""
+        return "logistic" if self.binomial else "linear"
+
+    @property
+    def extra_stats(self) -> frozenset[str]:
+        """Sums beyond the default set that the aggregation pass must add for this metric."""
+        return frozenset({"y_sum"}) if self.total == "y_sum" else frozenset()
+
+    @property
+    def needs_score_counts(self) -> bool:
+        """Needs the per-(score, label) counts of :func:`aidebt.aggregate.score_label_counts`."""
+        return self.kind == "auc"
 
 
 _POS = ("tp", "fn")
@@ -56,7 +139,9 @@ _PRED_NEG = ("tn", "fn")
 
 def _rate(name, desc, num, den, den_name, better) -> Metric:
     """A confusion-matrix rate: needs labels and predictions."""
-    return Metric(name, "proportion", desc, better, num, den, den_name, needs_pred=True)
+    return Metric(
+        name, "proportion", desc, better, num, den, den_name, needs_pred=True, bounded=True
+    )
 
 
 REGISTRY: dict[str, Metric] = {
@@ -71,6 +156,7 @@ REGISTRY: dict[str, Metric] = {
             ("pos",),
             ("labeled",),
             "labeled rows",
+            bounded=True,
         ),
         Metric(
             "selection_rate",
@@ -82,6 +168,7 @@ REGISTRY: dict[str, Metric] = {
             "rows",
             needs_pred=True,
             needs_label=False,
+            bounded=True,
         ),
         _rate(
             "accuracy",
@@ -163,7 +250,14 @@ REGISTRY: dict[str, Metric] = {
             "predicted negatives",
             False,
         ),
-        Metric("f1", "f1", "harmonic mean of precision and recall", True, needs_pred=True),
+        Metric(
+            "f1",
+            "f1",
+            "harmonic mean of precision and recall",
+            True,
+            needs_pred=True,
+            bounded=True,
+        ),
         Metric(
             "mean",
             "mean",
@@ -197,6 +291,7 @@ REGISTRY: dict[str, Metric] = {
             size="brier_n",
             denominator_name="labeled rows with a score",
             needs_score=True,
+            bounded=True,
         ),
         Metric(
             "auc",
@@ -205,6 +300,7 @@ REGISTRY: dict[str, Metric] = {
             True,
             denominator_name="labeled rows with a score",
             needs_score=True,
+            bounded=True,
         ),
     ]
 }
@@ -254,8 +350,9 @@ def evaluate(
 
     Returns the keys, then ``metric``, ``value``, ``ci_low``, ``ci_high``, ``n`` (the
     metric's denominator: labeled positives for ``tpr``, negatives for ``fpr``...), ``note``
-    (why a value is null) and the internal columns ``_x`` (numerator of a proportion) and
-    ``_se`` (standard error of a mean, F1 or AUC) that comparisons use.
+    (why a value is null) and the estimate columns ``_x`` (numerator of a proportion, total
+    of a mean) and ``_se`` (standard error) from which :func:`conf_int` rebuilds the
+    interval at any other level.
 
     Examples
     --------
@@ -265,12 +362,31 @@ def evaluate(
     [0.1]
     """
     base = [stats.get_column(k) for k in keys]
-    if metric.kind == "auc":
+    est = estimate_rows(stats, keys, metric, confidence=confidence, ci=ci, auc_table=auc_table)
+    return assemble(base, metric, est)
+
+
+def estimate_rows(
+    stats: pl.DataFrame,
+    keys: list[str],
+    metric: Metric,
+    *,
+    columns: Mapping[str, np.ndarray] | None = None,
+    confidence: float = 0.95,
+    ci: str = "wilson",
+    auc_table: pl.DataFrame | None = None,
+) -> dict[str, np.ndarray]:
+    """:func:`estimate` for every row of a statistics table, AUC included.
+
+    ``columns`` (a :class:`StatColumns` of ``stats``) lets several metrics share the
+    numpy arrays; ``auc_table`` holds the score counts that AUC needs.
+    """
+    if metric.needs_score_counts:
         if auc_table is None:
             raise ValueError("auc needs the (score, label) counts table")
-        return assemble(base, metric, estimate_auc(stats, keys, auc_table, confidence))
-    columns = StatColumns(stats)
-    return assemble(base, metric, estimate(columns, metric, confidence=confidence, ci=ci))
+        return estimate_auc(stats, keys, auc_table, confidence)
+    columns = StatColumns(stats) if columns is None else columns
+    return estimate(columns, metric, confidence=confidence, ci=ci)
 
 
 class StatColumns(dict):
@@ -286,32 +402,23 @@ class StatColumns(dict):
         return values
 
 
-def estimate(
-    columns: Mapping[str, np.ndarray],
-    metric: Metric,
-    *,
-    confidence: float = 0.95,
-    ci: str = "wilson",
-) -> dict[str, np.ndarray]:
-    """A metric from statistics given as numpy arrays (any metric but ``auc``).
+def point_estimate(columns: Mapping[str, np.ndarray], metric: Metric) -> dict[str, np.ndarray]:
+    """A metric's value and standard error from its statistics (any metric but ``auc``).
 
-    Returns arrays ``value``, ``lo``, ``hi``, ``den`` (denominator), ``x`` (numerator or
-    total), ``se`` (standard error where the interval is not binomial) and ``note``.
-    Used wherever sums are combined in numpy (e.g. "everyone but this group").
+    Returns arrays ``value``, ``se``, ``den`` (denominator), ``x`` (numerator or total)
+    and ``note`` (why a value is undefined). No interval: :func:`conf_int` builds one at
+    any level from these.
     """
     from aidebt import stats as st  # local: stats imports nothing from here, keep it that way
 
     empty_note = f"no {metric.denominator_name} in this group"
     if metric.kind == "count":
         n = np.asarray(columns["n"], dtype=float)
-        nan = np.full(n.shape, np.nan)
         return {
             "value": n,
-            "lo": nan,
-            "hi": nan,
+            "se": np.full(n.shape, np.nan),
             "den": n,
             "x": n,
-            "se": nan,
             "note": np.full(n.shape, None),
         }
     if metric.kind == "proportion":
@@ -319,38 +426,115 @@ def estimate(
         den = sum(np.asarray(columns[c], dtype=float) for c in metric.denominator)
         with np.errstate(divide="ignore", invalid="ignore"):
             value = np.where(den > 0, x / den, np.nan)
-        lo, hi = st.proportion_ci(x, den, confidence, ci)
-        se = np.full(value.shape, np.nan)
+        se = st.proportion_se(x, den)
     elif metric.kind == "mean":
         total, total_sq, den = (
             np.asarray(columns[c], dtype=float)
             for c in (metric.total, metric.total_sq, metric.size)
         )
-        value, se, lo, hi = st.mean_ci(total, total_sq, den, confidence)
+        value, se, _, _ = st.mean_ci(total, total_sq, den)
         x = total
     elif metric.kind == "f1":
         tp, fp, fn, tn = (np.asarray(columns[c], dtype=float) for c in ("tp", "fp", "fn", "tn"))
         value, se = st.f1_with_se(tp, fp, fn, tn)
-        z = _z(confidence)
-        lo, hi = np.clip(value - z * se, 0, 1), np.clip(value + z * se, 0, 1)
         den = tp + fp + fn  # rows that are positive or predicted positive
         x = 2 * tp
         empty_note = "no positives and no predicted positives in this group"
     else:
-        raise ValueError(f"estimate() does not compute {metric.kind!r} metrics")
+        raise ValueError(f"point_estimate() does not compute {metric.kind!r} metrics")
     undefined = np.isnan(value)
     return {
         "value": value,
-        "lo": np.where(undefined, np.nan, lo),
-        "hi": np.where(undefined, np.nan, hi),
+        "se": se,
         "den": den,
         "x": x,
-        "se": se,
         "note": np.where(undefined, empty_note, None),
     }
 
 
+def conf_int(
+    metric: Metric,
+    value,
+    se,
+    x,
+    den,
+    confidence: float = 0.95,
+    ci: str = "wilson",
+) -> tuple[np.ndarray, np.ndarray]:
+    """A metric's interval at any level, from its stored estimate (NaN where undefined).
+
+    The metric's :attr:`Metric.interval` says how: ``binomial`` from the numerator ``x``
+    and denominator ``den`` (``ci``: ``"wilson"``, ``"jeffreys"`` or ``"exact"``); ``t``
+    from ``value`` and ``se`` on ``den - 1`` degrees of freedom; ``normal``: ``value``
+    +/- z ``se``, clipped to [0, 1]. A metric with another interval (asymmetric ones such
+    as a logit-scale interval) adds an entry to :data:`INTERVALS`.
+
+    Examples
+    --------
+    >>> lo, hi = conf_int(get("accuracy"), [0.9], [0.03], [90], [100], confidence=0.8)
+    >>> round(float(lo[0]), 3), round(float(hi[0]), 3)
+    (0.855, 0.932)
+    """
+    value = np.asarray(value, dtype=float)
+    if metric.interval is None:
+        nan = np.full(value.shape, np.nan)
+        return nan, nan.copy()
+    lo, hi = INTERVALS[metric.interval](value, se, x, den, confidence, ci)
+    undefined = np.isnan(value)
+    return np.where(undefined, np.nan, lo), np.where(undefined, np.nan, hi)
+
+
+def _binomial_interval(value, se, x, den, confidence, ci):
+    from aidebt import stats as st
+
+    return st.proportion_ci(x, den, confidence, ci)
+
+
+def _t_interval(value, se, x, den, confidence, ci):
+    from aidebt import stats as st
+
+    den = np.asarray(den, dtype=float)
+    with np.errstate(invalid="ignore"):
+        t = st.t_quantile(confidence, np.maximum(den - 1, 1))
+    se = np.asarray(se, dtype=float)
+    return value - t * se, value + t * se
+
+
+def _normal_interval(value, se, x, den, confidence, ci):
+    from aidebt import stats as st
+
+    z = st.normal_quantile(confidence)
+    se = np.asarray(se, dtype=float)
+    return np.clip(value - z * se, 0, 1), np.clip(value + z * se, 0, 1)
+
+
+INTERVALS = {"binomial": _binomial_interval, "t": _t_interval, "normal": _normal_interval}
+"""Interval builders by :attr:`Metric.interval`: ``fn(value, se, x, den, confidence, ci)``."""
+
+
+def estimate(
+    columns: Mapping[str, np.ndarray],
+    metric: Metric,
+    *,
+    confidence: float = 0.95,
+    ci: str = "wilson",
+) -> dict[str, np.ndarray]:
+    """A metric from statistics given as numpy arrays (any metric but ``auc``), with its
+    interval at ``confidence``.
+
+    Returns arrays ``value``, ``lo``, ``hi``, ``den`` (denominator), ``x`` (numerator or
+    total), ``se`` (standard error) and ``note``. Used wherever sums are combined in numpy
+    (e.g. "everyone but this group").
+    """
+    est = point_estimate(columns, metric)
+    est["lo"], est["hi"] = conf_int(
+        metric, est["value"], est["se"], est["x"], est["den"], confidence, ci
+    )
+    return est
+
+
 def estimate_auc(stats, keys, auc_table, confidence=0.95) -> dict[str, np.ndarray]:
+    """AUC with its DeLong standard error per row of ``stats`` (and its interval)."""
     from aidebt import stats as st
 
     aucs = st.auc_delong(auc_table, keys)
@@ -359,13 +543,14 @@ def estimate_auc(stats, keys, auc_table, confidence=0.95) -> dict[str, np.ndarra
         joined.get_column(c).cast(pl.Float64).fill_null(fill).to_numpy()
         for c, fill in (("auc", np.nan), ("auc_se", np.nan), ("n_pos", 0), ("n_neg", 0))
     )
-    z = _z(confidence)
     undefined = (n_pos == 0) | (n_neg == 0) | np.isnan(value)
     value = np.where(undefined, np.nan, value)
+    metric = REGISTRY["auc"]
+    lo, hi = conf_int(metric, value, se, value * (n_pos + n_neg), n_pos + n_neg, confidence)
     return {
         "value": value,
-        "lo": np.where(undefined, np.nan, np.clip(value - z * se, 0, 1)),
-        "hi": np.where(undefined, np.nan, np.clip(value + z * se, 0, 1)),
+        "lo": lo,
+        "hi": hi,
         "den": n_pos + n_neg,
         "x": value * (n_pos + n_neg),
         "se": se,
@@ -393,12 +578,6 @@ def assemble(base: list[pl.Series], metric: Metric, est: dict[str, np.ndarray]) 
             num(est["se"]).alias("_se"),
         ]
     )
-
-
-def _z(confidence: float) -> float:
-    from scipy.stats import norm
-
-    return float(norm.ppf(0.5 + confidence / 2))
 
 
 def unique(items: list[Metric]) -> list[Metric]:
@@ -444,7 +623,7 @@ def roles_for(registered, custom, y_true, y_pred, y_score, weight, pos_label) ->
 
 
 def compare_to(metric, v, se, x, n, ref, confidence):
-    """Compare estimates with their references, the way the metric's kind calls for.
+    """Compare estimates with their references, the way the metric calls for.
 
     ``v, se, x, n``: value, standard error, numerator and denominator arrays (as
     :func:`estimate` returns them); ``ref``: the same for the reference, as a table or a
@@ -458,7 +637,25 @@ def compare_to(metric, v, se, x, n, ref, confidence):
         return col.fill_null(np.nan).to_numpy() if isinstance(col, pl.Series) else col
 
     rv, rse, rx, rn = arr("value"), arr("_se"), arr("_x"), arr("n")
-    if metric.kind == "proportion":
+    if metric.binomial:
         return st.two_proportions(x, n, rx, rn, confidence)
-    df = st.welch_df(se, n, rse, rn) if metric.kind == "mean" else None
+    df = st.welch_df(se, n, rse, rn) if metric.interval == "t" else None
     return st.two_normals(v, se, rv, rse, confidence, df=df)
+
+
+def pooled_difference(metric, x1, q1, n1, x0, q0, n0, confidence) -> dict[str, float]:
+    """The difference of two arms pooled over strata, the way the metric calls for.
+
+    Per stratum, each arm's numerator (or total) ``x``, sum of squares ``q`` (means only)
+    and denominator ``n``. A proportion: the Mantel-Haenszel risk difference
+    (:func:`aidebt.stats.mh_risk_difference`); a mean: the Cochran-weighted difference of
+    means (:func:`aidebt.stats.stratified_mean_difference`). Only for metrics that are
+    averages (:attr:`Metric.average`).
+    """
+    from aidebt import stats as st
+
+    if not metric.average:
+        raise InvalidArgumentError(f"{metric.name} is not an average: it has no pooled difference.")
+    if metric.binomial:
+        return st.mh_risk_difference(x1, n1, x0, n0, confidence)
+    return st.stratified_mean_difference(x1, q1, n1, x0, q0, n0, confidence)

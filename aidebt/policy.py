@@ -147,10 +147,6 @@ def _number(value: Any, key: str, source: str) -> float:
     return float(value)
 
 
-def _is_rate(m: mreg.Metric) -> bool:
-    return m.kind in ("proportion", "f1", "auc") or m.name == "brier"
-
-
 def _metric(name: str, key: str, source: str) -> mreg.Metric:
     try:
         return mreg.get(name)
@@ -213,16 +209,16 @@ def _parse_metric_like(kind: str, value: Any, key: str, source: str) -> list[Cri
             )
         if not spec:
             raise policy_error(source, k, f"has no bound; write e.g. {example}.")
-        if kind == "disparity" and m.kind == "count":
+        if kind == "disparity" and not m.comparable:  # count
             raise policy_error(source, k, "count has no disparity; use min_n for sample sizes.")
         for bound_name, raw in spec.items():
             bk = f"{k}.{bound_name}"
             b = _number(raw, bk, source)
-            if _is_rate(m) and not 0 <= b <= 1:
+            if m.bounded and not 0 <= b <= 1:
                 raise policy_error(
                     source, bk, f"{m.name} is a rate: the bound must be in [0, 1], got {raw!r}."
                 )
-            if (m.kind == "count" or bound_name == "max_diff") and b < 0:
+            if (not m.comparable or bound_name == "max_diff") and b < 0:  # a count
                 raise policy_error(source, bk, f"must be >= 0, got {raw!r}.")
             side = {"min": "min", "max": "max", "max_diff": "abs"}[bound_name]
             if worse_only:  # only a difference in the metric's bad direction counts
@@ -257,7 +253,7 @@ def _parse_trend(value: Any, key: str, source: str) -> list[Criterion]:
             )
         if not flag:
             continue
-        if m.higher_is_better is None or m.kind == "count":
+        if m.higher_is_better is None:  # prevalence, selection_rate, count...
             raise policy_error(
                 source,
                 k,

@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from aidebt import aggregate, frames
+from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import (
     ColumnTypeError,
@@ -37,6 +38,8 @@ VERDICTS = ("reversal", "amplification", "attenuation", "none")
 """The verdicts, most serious first (see :func:`simpson`, Notes)."""
 
 KINDS = ("auto", "binary", "mean")
+OUTCOME_METRICS = {"binary": "prevalence", "mean": "mean"}
+"""The registry metric an outcome of each kind is compared on (a rate, or a mean)."""
 ALL = "(all)"
 """The stratum value of the pooled row of :meth:`Simpson.strata`."""
 PAIR_SEP = " & "
@@ -179,6 +182,7 @@ class Simpson(Result):
         self.baseline = baseline
         self.levels = levels
         self.kind = kind
+        self.metric = mreg.get(OUTCOME_METRICS[kind])
         self.confidence = confidence
         self.candidates = candidates
         self.stratifier_columns = stratifier_columns
@@ -238,26 +242,26 @@ class Simpson(Result):
     # Plain-English findings
     # ----------------------------------------------------------------------------------
     def _what(self) -> str:
-        return f"{self.outcome} rate" if self.kind == "binary" else f"mean {self.outcome}"
+        return f"{self.outcome} rate" if self.metric.binomial else f"mean {self.outcome}"
 
     def _size(self, diff: float) -> str:
         """A difference in readable units: points for rates, the outcome's units for means."""
-        if self.kind == "binary":
+        if self.metric.in_points:
             return f"{abs(diff) * 100:.1f} points"
         return f"{abs(diff):.3g}"
 
     def _signed(self, diff: float) -> str:
-        return f"{diff * 100:+.1f}" if self.kind == "binary" else f"{diff:+.3g}"
+        return f"{diff * 100:+.1f}" if self.metric.in_points else f"{diff:+.3g}"
 
     def _value(self, value: float) -> str:
-        return f"{value:.1%}" if self.kind == "binary" else f"{value:.3g}"
+        return f"{value:.1%}" if self.metric.in_points else f"{value:.3g}"
 
     def _sentence(self, row: dict[str, Any]) -> str:
         level, base, label = row["level"], row["baseline"], row["stratifier"]
         d, a = row["aggregate_diff"], row["adjusted_diff"]
         lo, hi = row["adjusted_ci_low"], row["adjusted_ci_high"]
         what = self._what()
-        unit = " points" if self.kind == "binary" else ""
+        unit = " points" if self.metric.in_points else ""
         adjusted = (
             f"adjusted difference {self._signed(a)}{unit}, {self.confidence:.0%} CI "
             f"{self._signed(lo)} to {self._signed(hi)}"
@@ -401,7 +405,7 @@ class Simpson(Result):
             level=str(level),
             baseline=self.baseline,
             value_title=self._what(),
-            percent=self.kind == "binary",
+            percent=self.metric.in_points,
             title=title,
         )
 
@@ -637,6 +641,7 @@ def simpson(
         cell_tables = dict(zip(scan.stratifiers, tables[1:], strict=True))
     total = _cells(total, [compare])
     kind_used = _resolve_kind(frame, outcome, total, kind, binary_dtype, pos_label)
+    metric = mreg.get(OUTCOME_METRICS[kind_used])
     unlabeled = float((total.get_column("__n_all") - total.get_column("__n")).sum())
     missing_compare = float(
         total.filter(pl.col(compare) == frames.MISSING_GROUP).get_column("__n_all").sum()
@@ -665,7 +670,7 @@ def simpson(
             if level == base:
                 continue
             row, table = _compare_level(
-                cells, list(s), compare, level, base, kind_used, confidence, min_shift
+                cells, list(s), compare, level, base, metric, confidence, min_shift
             )
             row["stratifier"] = name
             found.append(row)
@@ -931,7 +936,7 @@ def _compare_level(
     compare: str,
     level: str,
     base: str,
-    kind: str,
+    metric: mreg.Metric,
     confidence: float,
     min_shift: float,
 ) -> tuple[dict[str, Any], pl.DataFrame]:
@@ -954,17 +959,16 @@ def _compare_level(
     p1, p0 = s1.sum() / big1 if big1 else np.nan, s0.sum() / big0 if big0 else np.nan
     aggregate_diff = p1 - p0
 
-    if kind == "binary":
-        agg = st.two_proportions([s1.sum()], [big1], [s0.sum()], [big0], confidence)
-        adj = st.mh_risk_difference(s1, n1, s0, n0, confidence)
+    sums = _arm_sums(s1.sum(), q1.sum(), big1), _arm_sums(s0.sum(), q0.sum(), big0)
+    arm1, arm0 = (mreg.point_estimate(c, metric) for c in sums)
+    agg = mreg.compare_to(
+        metric, arm1["value"], arm1["se"], arm1["x"], arm1["den"], _as_ref(arm0), confidence
+    )
+    adj = mreg.pooled_difference(metric, s1, q1, n1, s0, q0, n0, confidence)
+    if metric.binomial:  # odds ratios exist for 0/1 outcomes only
         odds = st.mh_odds_ratio(s1, n1, s0, n0, confidence)
         homogeneity = odds["homogeneity_p"]
     else:
-        m1, se1, *_ = st.mean_ci([s1.sum()], [q1.sum()], [big1], confidence)
-        m0, se0, *_ = st.mean_ci([s0.sum()], [q0.sum()], [big0], confidence)
-        df = st.welch_df(se1, [big1], se0, [big0])
-        agg = st.two_normals(m1, se1, m0, se0, confidence, df=df)
-        adj = st.stratified_mean_difference(s1, q1, n1, s0, q0, n0, confidence)
         odds = dict.fromkeys(("odds_ratio", "lo", "hi", "risk_ratio"), np.nan)
         homogeneity = adj["homogeneity_p"]
     mix, within = st.kitagawa(n1, r1, n0, r0)
@@ -1007,9 +1011,20 @@ def _compare_level(
         "note": note,
     }
     table = _strata_table(
-        joined, cols, level, base, kind, confidence, a, r1, r0, both, reversed_k, mix, within, row
+        joined, cols, level, base, metric, confidence, a, both, reversed_k, mix, within
     )
     return row, table
+
+
+def _arm_sums(s, q, n) -> dict[str, np.ndarray]:
+    """One arm's sums under the registry's names (a rate reads ``pos``, a mean the rest)."""
+    s, q, n = (np.atleast_1d(np.asarray(v, dtype=float)) for v in (s, q, n))
+    return {"pos": s, "y_sum": s, "y_sq": q, "labeled": n}
+
+
+def _as_ref(est: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """An estimate as the reference side of :func:`aidebt.metrics.compare_to`."""
+    return {"value": est["value"], "_se": est["se"], "_x": est["x"], "n": est["den"]}
 
 
 def verdict(D, A, lo, hi, n_strata, n_levels, min_shift) -> tuple[str, str | None]:
@@ -1039,22 +1054,22 @@ def verdict(D, A, lo, hi, n_strata, n_levels, min_shift) -> tuple[str, str | Non
     return "attenuation", None
 
 
-def _strata_table(
-    joined, cols, level, base, kind, confidence, a, r1, r0, both, reversed_k, mix, within, row
-):
+def _strata_table(joined, cols, level, base, metric, confidence, a, both, reversed_k, mix, within):
     n1, s1, q1, n0, s0, q0 = (a[c] for c in ("n1", "s1", "q1", "n0", "s0", "q0"))
     # Append the pooled row: every stratum column "(all)".
-    n1_, s1_, q1_ = np.append(n1, n1.sum()), np.append(s1, s1.sum()), np.append(q1, q1.sum())
-    n0_, s0_, q0_ = np.append(n0, n0.sum()), np.append(s0, s0.sum()), np.append(q0, q0.sum())
-    if kind == "binary":
-        v1, v0 = _safe_div(s1_, n1_), _safe_div(s0_, n0_)
-        lo1, hi1 = st.proportion_ci(s1_, n1_, confidence)
-        lo0, hi0 = st.proportion_ci(s0_, n0_, confidence)
-        cmp = st.two_proportions(s1_, n1_, s0_, n0_, confidence)
-    else:
-        v1, se1, lo1, hi1 = st.mean_ci(s1_, q1_, n1_, confidence)
-        v0, se0, lo0, hi0 = st.mean_ci(s0_, q0_, n0_, confidence)
-        cmp = st.two_normals(v1, se1, v0, se0, confidence, df=st.welch_df(se1, n1_, se0, n0_))
+    arm1 = mreg.estimate(
+        _arm_sums(np.append(s1, s1.sum()), np.append(q1, q1.sum()), np.append(n1, n1.sum())),
+        metric,
+        confidence=confidence,
+    )
+    arm0 = mreg.estimate(
+        _arm_sums(np.append(s0, s0.sum()), np.append(q0, q0.sum()), np.append(n0, n0.sum())),
+        metric,
+        confidence=confidence,
+    )
+    v1, lo1, hi1, n1_ = arm1["value"], arm1["lo"], arm1["hi"], arm1["den"]
+    v0, lo0, hi0, n0_ = arm0["value"], arm0["lo"], arm0["hi"], arm0["den"]
+    cmp = mreg.compare_to(metric, v1, arm1["se"], arm1["x"], n1_, _as_ref(arm0), confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
         w = np.where(both, n1 * n0 / (n1 + n0), 0.0)
         w = w / w.sum() if w.sum() > 0 else w

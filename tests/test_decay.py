@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hst
+from polars.testing import assert_frame_equal
 
 import aidebt as ad
 from aidebt.decay import binary_segmentation
@@ -243,6 +244,50 @@ def test_slope_interval_covers_truth_overdispersed():
     print(f"\nslope CI coverage, overdispersed: quasi-binomial {quasi:.3f}, binomial {fixed:.3f}")
     assert 0.93 <= quasi <= 0.97
     assert fixed < 0.8
+
+
+def test_fit_level_does_not_depend_on_the_decay_level():
+    """Regression: a linear fit of a proportion read each period's standard error back from
+    the width of the decay's interval, assuming it was a 95% one. So
+    ``decay(confidence=0.80).fit(confidence=0.95, dispersion="fixed")`` reported a "95%"
+    slope interval 0.654 (= z(0.90) / z(0.975)) times too narrow. Standard errors are now
+    stored with the estimate: the fit is the same whatever level the curve was drawn at,
+    and it is statsmodels' weighted fit on those standard errors."""
+    import statsmodels.api as sm
+
+    from aidebt.stats import proportion_se
+
+    logs = ad.datasets.demo(n_per_month=3_000)
+    kw = {"model": "linear", "dispersion": "fixed", "confidence": 0.95}
+    at80 = ad.decay(logs, "ts", "y_true", "y_pred", confidence=0.80).fit(**kw)
+    at95 = ad.decay(logs, "ts", "y_true", "y_pred", confidence=0.95).fit(**kw)
+    assert_frame_equal(at80.table, at95.table)
+    table = at95.decay.table.filter(pl.col("n") > 0)
+    value, n = table["value"].to_numpy(), table["n"].to_numpy()
+    se = proportion_se(np.round(value * n), n)
+    x = np.arange(table.height, dtype=float)
+    res = sm.GLM(
+        value, sm.add_constant(x), family=sm.families.Gaussian(), var_weights=1 / se**2
+    ).fit(scale=1.0)
+    lo, hi = res.conf_int(alpha=0.05)[1]
+    row = at80.table.row(0, named=True)
+    assert row["slope"] == pytest.approx(res.params[1], rel=1e-9)
+    assert (row["slope_ci_low"], row["slope_ci_high"]) == pytest.approx((lo, hi), rel=1e-9)
+
+
+def test_linear_slope_interval_covers_truth_whatever_the_curve_level():
+    """Pure binomial noise around a straight line: the 95% interval of a linear fit
+    (nominal binomial variance) covers the slope ~95% of the time, from a decay drawn at
+    80% (it covered ~80% when the level leaked into the standard errors). 600 series:
+    Monte Carlo SE of a 95% rate 0.9 points."""
+    rng = np.random.default_rng(13)
+    truth = -0.006
+    p = 0.9 + truth * np.arange(12)
+    correct = rng.binomial(2000, np.broadcast_to(p, (600, 12)))
+    d = ad.decay(_series_frame(correct, 2000), "t", "y", "p", weight="w", by="sim", confidence=0.8)
+    rate = _coverage(d.fit(model="linear", dispersion="fixed", confidence=0.95).table, truth)
+    print(f"\nlinear slope CI coverage from an 80% curve, 600 series: {rate:.3f}")
+    assert 0.93 <= rate <= 0.97
 
 
 # ---------------------------------------------------------------------------------------
