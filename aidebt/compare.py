@@ -23,6 +23,7 @@ from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.disaggregate import ALL
 from aidebt.errors import InvalidArgumentError, did_you_mean
+from aidebt.prepare import prepare
 from aidebt.results import Result
 from aidebt.simpson import VERDICTS
 from aidebt.simpson import verdict as simpson_verdict
@@ -352,32 +353,22 @@ def compare(
         raise InvalidArgumentError(
             f"by={by_cols} contains the version column {version!r}; segments must be other columns."
         )
-    confidence = st.check_confidence(confidence)
-    if isinstance(metrics, str):
-        metrics = [metrics]
-    registered = mreg.unique([mreg.get(m) for m in metrics])
-    if not registered:
-        raise InvalidArgumentError("metrics is empty: name at least one, e.g. ['accuracy'].")
-    if not isinstance(min_n, (int, float)) or isinstance(min_n, bool) or min_n < 0:
-        raise InvalidArgumentError(f"min_n={min_n!r} must be a number >= 0, e.g. 30.")
-    roles = mreg.roles_for(registered, {}, y_true, y_pred, y_score, weight, pos_label)
-    frame = frames.to_lazy(data)
-    frames.require_columns(frame, [version], role="version")
-    frames.require_columns(frame, by_cols, role="a by column")
-    for name, role in ((y_true, "y_true"), (y_pred, "y_pred"), (y_score, "y_score")):
-        frames.require_columns(frame, [name], role=role)
-    frames.require_columns(frame, [weight], role="weight")
-    if weight:
-        frames.check_numeric(frame, weight, role="weight", fix="Weights are counts >= 0.")
-
-    keys = [version, *by_cols]
-    need = set().union(*(m.extra_stats for m in registered))
-    stats = aggregate.sufficient_stats(frame, keys, roles, need=need)  # the one pass
-    auc_counts = (
-        aggregate.score_label_counts(frame, keys, roles)
-        if any(m.needs_score_counts for m in registered)
-        else None
+    prep = prepare(
+        data,
+        metrics=metrics,
+        y_true=y_true,
+        y_pred=y_pred,
+        y_score=y_score,
+        weight=weight,
+        pos_label=pos_label,
+        columns={"version": version, "a by column": by_cols},
+        confidence=confidence,
+        min_n=min_n,
     )
+    registered, confidence = prep.metrics, prep.confidence
+    keys = [version, *by_cols]
+    sums = prep.aggregate(keys)  # the one pass
+    stats, auc_counts = sums.stats, sums.score_counts
     versions = sorted(stats.get_column(version).unique().to_list())
     base = _baseline(baseline, versions, version)
     others = [v for v in versions if v != base]

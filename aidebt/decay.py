@@ -36,8 +36,9 @@ from scipy.special import expit, xlogy
 from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
-from aidebt.errors import ColumnTypeError, InvalidArgumentError, did_you_mean
+from aidebt.errors import InvalidArgumentError, did_you_mean
 from aidebt.periods import Every, as_date, epoch_day, epoch_days
+from aidebt.prepare import prepare
 from aidebt.results import Result
 
 __all__ = ["Changepoints", "Crossing", "Decay", "Trend", "decay"]
@@ -134,29 +135,23 @@ def decay(
     >>> d.fit().table["slope"].dtype
     Float64
     """
-    m = mreg.get(metric)
     ev = Every.parse(every)
-    confidence = st.check_confidence(confidence)
-    by_cols = frames.as_list(by)
-    frame = frames.to_lazy(data)
     if not isinstance(time, str):
         raise InvalidArgumentError(f"time={time!r} must be the name of a Date/Datetime column.")
-    frames.require_columns(frame, [time], role="time")
-    frames.require_columns(frame, by_cols, role="a by column")
-    for name, role in ((y_true, "y_true"), (y_pred, "y_pred"), (y_score, "y_score")):
-        frames.require_columns(frame, [name], role=role)
-    frames.require_columns(frame, [weight], role="weight")
-    schema = frames.columns(frame)
-    if not frames.is_temporal(schema[time]):
-        raise ColumnTypeError(
-            f"Column {time!r} (time) has type {schema[time]} with values such as "
-            f"{frames.sample_values(frame, time)}; decay needs a Date or Datetime column. "
-            f"Parse it first, e.g. pl.col({time!r}).str.to_datetime()."
-        )
-    if weight:
-        frames.check_numeric(frame, weight, role="weight", fix="Weights are counts >= 0.")
-
-    roles = mreg.roles_for([m], {}, y_true, y_pred, y_score, weight, pos_label)
+    by_cols = frames.as_list(by)
+    prep = prepare(
+        data,
+        metrics=[metric],
+        y_true=y_true,
+        y_pred=y_pred,
+        y_score=y_score,
+        weight=weight,
+        pos_label=pos_label,
+        columns={"time": time, "a by column": by_cols},
+        confidence=confidence,
+    )
+    frames.require_temporal(prep.frame, time, needed_by="decay")
+    (m,), confidence, frame, schema = prep.metrics, prep.confidence, prep.frame, prep.schema
 
     col = nw.col(time)
     axis, since_label = "calendar", None
@@ -183,13 +178,9 @@ def decay(
             since_label = origin_day.isoformat()
         period = ev.age_index(days - origin)
 
-    need = set(m.extra_stats)
-    stats = aggregate.sufficient_stats(
-        frame, by_cols, roles, derived_keys={"_p": period}, need=need
-    )
-    auc_table = None
-    if m.needs_score_counts:
-        auc_table = aggregate.score_label_counts(frame, by_cols, roles, derived_keys={"_p": period})
+    sums = prep.with_frame(frame).aggregate(by_cols, derived_keys={"_p": period})
+    stats, auc_table = sums.stats, sums.score_counts
+    if auc_table is not None:
         auc_table = auc_table.filter(pl.col("_p").is_not_null()).with_columns(
             pl.col("_p").cast(pl.Int64)
         )

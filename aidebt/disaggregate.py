@@ -18,6 +18,7 @@ from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import InvalidArgumentError
+from aidebt.prepare import prepare
 from aidebt.results import Result
 
 ALL = "(all)"
@@ -292,43 +293,23 @@ def disaggregate(
     ['language', 'metric', 'value', 'ci_low', 'ci_high', 'n']
     """
     by_cols = frames.as_list(by)
-    confidence = st.check_confidence(confidence)
-    if not isinstance(min_n, (int, float)) or min_n < 0:
-        raise InvalidArgumentError(f"min_n={min_n!r} must be a number >= 0, e.g. 30.")
-    custom: dict[str, Callable] = {}
-    if metrics is None:
-        metrics = DEFAULT_METRICS
-    if isinstance(metrics, str):
-        metrics = [metrics]
-    if isinstance(metrics, Mapping):
-        custom = dict(metrics)
-        for name, fn in custom.items():
-            if not callable(fn):
-                raise InvalidArgumentError(
-                    f"metrics[{name!r}] must be a callable fn(y_true, y_pred); got {fn!r}."
-                )
-        registered: list[mreg.Metric] = []
-    else:
-        registered = mreg.unique([mreg.get(m) for m in metrics])
-    if not registered and not custom:
-        raise InvalidArgumentError("metrics is empty: name at least one, e.g. ['accuracy'].")
-    roles = mreg.roles_for(registered, custom, y_true, y_pred, y_score, weight, pos_label)
-    frame = frames.to_lazy(data)
-    frames.require_columns(frame, by_cols, role="a by column")
-    frames.require_columns(frame, [y_true], role="y_true")
-    frames.require_columns(frame, [y_pred], role="y_pred")
-    frames.require_columns(frame, [y_score], role="y_score")
-    frames.require_columns(frame, [weight], role="weight")
-    if weight:
-        frames.check_numeric(frame, weight, role="weight", fix="Weights are counts >= 0.")
-
-    need = set().union(*(m.extra_stats for m in registered))
-    stats = aggregate.sufficient_stats(frame, by_cols, roles, need=need)
-    auc_counts = (
-        aggregate.score_label_counts(frame, by_cols, roles)
-        if any(m.needs_score_counts for m in registered)
-        else None
+    prep = prepare(
+        data,
+        metrics=DEFAULT_METRICS if metrics is None else metrics,
+        y_true=y_true,
+        y_pred=y_pred,
+        y_score=y_score,
+        weight=weight,
+        pos_label=pos_label,
+        columns={"a by column": by_cols},
+        confidence=confidence,
+        min_n=min_n,
+        allow_custom=True,
     )
+    frame, registered, custom, roles = prep.frame, prep.metrics, prep.custom, prep.roles
+    confidence = prep.confidence
+    sums = prep.aggregate(by_cols)  # the one pass
+    stats, auc_counts = sums.stats, sums.score_counts
     levels = _levels(stats, auc_counts, by_cols, margins)
     overall_stats = aggregate.rollup(stats, by_cols, [])
     overall_auc = (

@@ -42,6 +42,7 @@ from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import ColumnTypeError, InvalidArgumentError
 from aidebt.periods import Every, as_date, epoch_day, epoch_days
+from aidebt.prepare import prepare
 from aidebt.results import Result
 
 __all__ = [
@@ -809,14 +810,8 @@ def drift_over_time(
     frame = frames.to_lazy(data)
     if not isinstance(time, str):
         raise InvalidArgumentError(f"time={time!r} must be the name of a Date/Datetime column.")
-    frames.require_columns(frame, [time], role="time")
+    frames.require_temporal(frame, time, needed_by="drift_over_time")
     schema = frames.columns(frame)
-    if not frames.is_temporal(schema[time]):
-        raise ColumnTypeError(
-            f"Column {time!r} (time) has type {schema[time]} with values such as "
-            f"{frames.sample_values(frame, time)}; drift_over_time needs a Date or Datetime "
-            f"column. Parse it first, e.g. pl.col({time!r}).str.to_datetime()."
-        )
     if columns is None:
         skip = {time, *([weight] if weight else [])}
         columns = [c for c, d in schema.items() if c not in skip and not frames.is_temporal(d)]
@@ -1018,34 +1013,35 @@ def coverage(
     confidence = st.check_confidence(confidence)
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise InvalidArgumentError(f"k={k!r} must be a positive integer, e.g. 30.")
-    ev_frame, prod = frames.to_lazy(eval_data), frames.to_lazy(production)
-    frames.require_columns(ev_frame, by_cols, role="a segment column of eval_data")
+    prod = frames.to_lazy(production)
     frames.require_columns(prod, by_cols, role="a segment column of production")
     m = None
     if y_true is not None or y_pred is not None:
-        m = mreg.get(metric)
+        prep = prepare(
+            eval_data,
+            metrics=[metric],
+            y_true=y_true,
+            y_pred=y_pred,
+            weight=eval_weight,
+            pos_label=pos_label,
+            columns={"a segment column of eval_data": by_cols},
+            confidence=confidence,
+        )
+        (m,) = prep.metrics
         if not m.average:
             raise InvalidArgumentError(
                 f"coverage post-stratifies proportions and means; {m.name!r} is a {m.kind} and "
                 "is not a weighted average of per-segment values. Use e.g. 'accuracy' or 'fnr'."
             )
-
-        roles = mreg.roles_for([m], {}, y_true, y_pred, None, eval_weight, pos_label)
-        need = set(m.extra_stats)
-        ev_stats = aggregate.sufficient_stats(ev_frame, by_cols, roles, need=need)
+        ev_stats = prep.aggregate(by_cols).stats
     else:
+        ev_frame = frames.to_lazy(eval_data)
+        frames.require_columns(ev_frame, by_cols, role="a segment column of eval_data")
         ev_stats = aggregate.value_counts(ev_frame, by_cols, weight=eval_weight)
     ev = None
     derived = None
     if time is not None:
-        frames.require_columns(prod, [time], role="time")
-        dtype = frames.columns(prod)[time]
-        if not frames.is_temporal(dtype):
-            raise ColumnTypeError(
-                f"Column {time!r} (time) has type {dtype} with values such as "
-                f"{frames.sample_values(prod, time)}; coverage needs a Date or Datetime column. "
-                f"Parse it first, e.g. pl.col({time!r}).str.to_datetime()."
-            )
+        frames.require_temporal(prod, time, needed_by="coverage")
         ev = Every.parse(every)
         derived = {"_p": ev.index(nw.col(time))}
     prod_counts = aggregate.value_counts(prod, by_cols, weight=weight, derived_keys=derived)

@@ -1,0 +1,175 @@
+"""The shared first half of every analysis: check the inputs, then make the one pass.
+
+An analysis is ``prepare -> inference -> result``. :func:`prepare` does what every
+analysis does first, one way for all of them:
+
+- resolve the metrics (registry names and aliases, or custom callables where allowed);
+- derive the column roles they need (:func:`aidebt.metrics.roles_for`: a metric that
+  needs labels, predictions or scores says which column is missing);
+- wrap the input (:func:`aidebt.frames.to_lazy`) and check every named column from the
+  schema alone, before any row is read, with the role it plays in the message;
+- validate ``weight`` (numeric), ``confidence`` (strictly between 0 and 1) and ``min_n``
+  (a number >= 0, not a boolean).
+
+:meth:`Prepared.aggregate` is then the single pass: the sufficient statistics per group
+(:func:`aidebt.aggregate.sufficient_stats`, with the extra sums the metrics need) and, when
+a metric needs them, AUC's per-(score, label) counts.
+
+Examples
+--------
+>>> import polars as pl
+>>> df = pl.DataFrame({"g": ["a", "a", "b"], "y": [1, 0, 1], "p": [1, 1, 0]})
+>>> prep = prepare(df, metrics=["accuracy"], y_true="y", y_pred="p", columns={"a by column": "g"})
+>>> sums = prep.aggregate(["g"])
+>>> sums.stats.select("g", "tp", "fp").rows()
+[('a', 1.0, 1.0), ('b', 0.0, 0.0)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import narwhals as nw
+import polars as pl
+
+from aidebt import aggregate, frames
+from aidebt import metrics as mreg
+from aidebt import stats as st
+from aidebt.aggregate import Roles
+from aidebt.errors import InvalidArgumentError
+
+__all__ = ["Prepared", "Sums", "check_min_n", "prepare"]
+
+
+@dataclass(frozen=True)
+class Sums:
+    """What the one pass returns: statistics per group, and AUC's counts if needed."""
+
+    stats: pl.DataFrame
+    score_counts: pl.DataFrame | None
+    keys: list[str]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Checked inputs of an analysis: the lazy frame, its metrics and column roles."""
+
+    frame: nw.LazyFrame
+    metrics: tuple[mreg.Metric, ...]
+    roles: Roles
+    confidence: float
+    min_n: float
+    custom: Mapping[str, Callable] = field(default_factory=dict)
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The input's columns and types (metadata only)."""
+        return frames.columns(self.frame)
+
+    @property
+    def need(self) -> set[str]:
+        """Sums beyond the default set that the metrics need (``y_sum`` for ``mean``)."""
+        return set().union(*(m.extra_stats for m in self.metrics))
+
+    @property
+    def needs_score_counts(self) -> bool:
+        return any(m.needs_score_counts for m in self.metrics)
+
+    def with_frame(self, frame: nw.LazyFrame) -> Prepared:
+        """The same analysis on a narrowed frame (rows filtered lazily, e.g. by age)."""
+        return replace(self, frame=frame)
+
+    def aggregate(
+        self, keys: Sequence[str], *, derived_keys: Mapping[str, nw.Expr] | None = None
+    ) -> Sums:
+        """The single pass over the rows, grouped by ``keys`` (and computed keys)."""
+        keys = list(keys)
+        stats = aggregate.sufficient_stats(
+            self.frame, keys, self.roles, derived_keys=derived_keys, need=self.need
+        )
+        counts = None
+        if self.needs_score_counts:
+            counts = aggregate.score_label_counts(
+                self.frame, keys, self.roles, derived_keys=derived_keys
+            )
+        return Sums(stats, counts, [*keys, *(derived_keys or {})])
+
+
+def check_min_n(min_n: Any) -> float:
+    """``min_n`` as a number >= 0 (a boolean is not a count)."""
+    if isinstance(min_n, bool) or not isinstance(min_n, int | float) or min_n < 0:
+        raise InvalidArgumentError(f"min_n={min_n!r} must be a number >= 0, e.g. 30.")
+    return min_n
+
+
+def resolve_metrics(
+    metrics: str | Sequence[str] | Mapping[str, Callable], *, allow_custom: bool = False
+) -> tuple[list[mreg.Metric], dict[str, Callable]]:
+    """Registry metrics (each once, aliases resolved) and custom callables, checked."""
+    custom: dict[str, Callable] = {}
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    if isinstance(metrics, Mapping):
+        if not allow_custom:
+            raise InvalidArgumentError(
+                "Custom metric callables are not supported here: name registry metrics."
+            )
+        custom = dict(metrics)
+        for name, fn in custom.items():
+            if not callable(fn):
+                raise InvalidArgumentError(
+                    f"metrics[{name!r}] must be a callable fn(y_true, y_pred); got {fn!r}."
+                )
+        registered: list[mreg.Metric] = []
+    else:
+        registered = mreg.unique([mreg.get(m) for m in metrics])
+    if not registered and not custom:
+        raise InvalidArgumentError("metrics is empty: name at least one, e.g. ['accuracy'].")
+    return registered, custom
+
+
+def prepare(
+    data: Any,
+    *,
+    metrics: str | Sequence[str] | Mapping[str, Callable],
+    y_true: str | None = None,
+    y_pred: str | None = None,
+    y_score: str | None = None,
+    weight: str | None = None,
+    pos_label: Any = None,
+    columns: Mapping[str, str | Sequence[str] | None] | None = None,
+    confidence: float = 0.95,
+    min_n: Any = 0,
+    allow_custom: bool = False,
+) -> Prepared:
+    """Check an analysis' inputs, from the arguments and the schema alone (no row is read).
+
+    Parameters
+    ----------
+    data
+        Any input :func:`aidebt.frames.to_lazy` accepts.
+    metrics
+        Registry names (or a ``{name: callable}`` mapping with ``allow_custom``).
+    y_true, y_pred, y_score, weight, pos_label
+        The column roles; each metric says which it needs.
+    columns
+        Other columns the analysis reads, by the role named in errors:
+        ``{"a by column": by, "version": "prompt_version"}``.
+    confidence, min_n
+        Checked once here: ``0 < confidence < 1``; ``min_n`` a number >= 0.
+    """
+    confidence = st.check_confidence(confidence)
+    min_n = check_min_n(min_n)
+    registered, custom = resolve_metrics(metrics, allow_custom=allow_custom)
+    roles = mreg.roles_for(registered, custom, y_true, y_pred, y_score, weight, pos_label)
+    frame = frames.to_lazy(data)
+    for role, names in (columns or {}).items():
+        frames.require_columns(frame, frames.as_list(names), role=role)
+    for name, role in ((y_true, "y_true"), (y_pred, "y_pred"), (y_score, "y_score")):
+        frames.require_columns(frame, [name], role=role)
+    frames.require_columns(frame, [weight], role="weight")
+    if weight:
+        frames.check_numeric(frame, weight, role="weight", fix="Weights are counts >= 0.")
+    return Prepared(frame, tuple(registered), roles, confidence, min_n, custom)
