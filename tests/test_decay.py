@@ -19,7 +19,7 @@ from hypothesis import strategies as hst
 from polars.testing import assert_frame_equal
 
 import aidebt as ad
-from aidebt.decay import binary_segmentation
+from aidebt.changepoints import binary_segmentation
 from aidebt.errors import ColumnNotFoundError, ColumnTypeError, InvalidArgumentError
 from aidebt.periods import Every
 
@@ -362,7 +362,7 @@ def test_planted_break_found_within_one_period():
     cp = d.changepoints()
     true_index = Every.parse("1mo").index_of(MONTHS[7])
     found = (
-        cp.table.with_columns(idx=cp._idx)
+        cp.table.with_columns(idx=cp.index)
         .group_by("sim")
         .agg(near=((pl.col("idx") - true_index).abs() <= 1).any())
     )
@@ -534,3 +534,19 @@ def test_fixed_penalty_option():
     assert cp.table.height == 1 and "penalty" in cp.summary()[0]
     with pytest.raises(InvalidArgumentError, match="penalty"):
         ad.decay(df, "t", "y", "p", weight="w").changepoints(penalty=-1)
+
+
+def test_summary_does_not_swallow_unexpected_errors(monkeypatch):
+    """A summary skips what the data cannot support (too few periods), nothing else: a
+    bug in a fit or a change-point search must surface, not vanish from the report."""
+    d = ad.decay(ad.datasets.demo(2_000, months=6), "ts", "y_true", "y_pred")
+    assert d.summary()  # the normal case
+    short = ad.decay(ad.datasets.demo(500, months=1), "ts", "y_true", "y_pred")
+    assert short.summary()[0].startswith("accuracy per month")  # one period: no fit, no raise
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(type(d), "changepoints", broken)
+    with pytest.raises(ZeroDivisionError):
+        d.summary()

@@ -1,0 +1,339 @@
+"""Golden-set decay: does the eval set still represent each period's production traffic?
+
+:func:`coverage` counts production rows per segment and period (one pass,
+:func:`aidebt.aggregate.value_counts`) and the eval set's sums per segment (one pass,
+:func:`aidebt.prepare.prepare`), then measures on the small tables: the share of traffic
+in segments the eval set barely covers, the distance between the eval mix and the
+production mix, and the eval metric post-stratified to each period's mix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import narwhals as nw
+import numpy as np
+import polars as pl
+from scipy.spatial.distance import jensenshannon
+
+from aidebt import aggregate, frames
+from aidebt import metrics as mreg
+from aidebt import stats as st
+from aidebt.errors import InvalidArgumentError
+from aidebt.periods import Every
+from aidebt.prepare import prepare
+from aidebt.results import Result
+
+__all__ = ["Coverage", "coverage"]
+
+
+class Coverage(Result):
+    """Result of :func:`coverage`: how well the eval set still represents production.
+
+    Attributes
+    ----------
+    table : polars.DataFrame
+        One row per production period: ``period``, ``rows`` (production rows),
+        ``uncovered_share`` (traffic in segments with fewer than ``k`` eval examples),
+        ``unseen_share`` (traffic in segments absent from the eval set), ``js_distance``
+        (eval mix vs production mix), ``top_uncovered``; with labels: ``metric``,
+        ``value``, ``ci_low``, ``ci_high`` (the eval metric post-stratified to the period's
+        production mix), ``n_eff`` (its Kish effective sample size), ``covered_share``
+        (the traffic it speaks for), ``raw_value``, ``raw_ci_low``, ``raw_ci_high``,
+        ``raw_n`` (the eval metric as it is) and ``gap`` (post-stratified - raw: the eval
+        set's decay).
+    segments : polars.DataFrame
+        Per period and segment: production share, eval examples, covered flag.
+    """
+
+    title = "Eval-set coverage"
+
+    def __init__(self, table, segments, *, by, k, metric, every, confidence) -> None:
+        super().__init__(table)
+        self.segments = segments
+        self.by = by
+        self.k = k
+        self.metric = metric
+        self.every = every
+        self.confidence = confidence
+
+    def _label(self, period) -> str:
+        if period is None or self.every is None:
+            return "production"
+        return self.every.label(self.every.index_of(period))
+
+    def summary(self) -> list[str]:
+        t = self.table
+        if t.height == 0:
+            return []
+        first, last = t.row(0, named=True), t.row(-1, named=True)
+        lines = [
+            f"In {self._label(last['period'])}, {last['uncovered_share']:.0%} of production "
+            f"traffic falls in segments ({', '.join(self.by)}) with fewer than {self.k} eval "
+            f"examples ({first['uncovered_share']:.0%} in {self._label(first['period'])}); "
+            f"largest: {last['top_uncovered'] or 'none'}."
+        ]
+        lines.append(
+            f"Jensen-Shannon distance between the eval mix and production: "
+            f"{first['js_distance']:.3f} in {self._label(first['period'])}, "
+            f"{last['js_distance']:.3f} in {self._label(last['period'])}."
+        )
+        if self.metric is not None and last.get("value") is not None:
+            gap = last["gap"]
+            pts = 100 * gap if self.metric.in_points else gap
+            unit = " points" if self.metric.in_points else ""
+            verb = "overstates" if gap < 0 else "understates"
+            lines.append(
+                f"Re-weighted to {self._label(last['period'])}'s traffic, the eval {self.metric.name} "
+                f"is {last['value']:.3f} ({last['ci_low']:.3f} to {last['ci_high']:.3f}, effective "
+                f"n {last['n_eff']:,.0f}) against {last['raw_value']:.3f} raw: the raw eval set "
+                f"{verb} it by {abs(pts):.1f}{unit}"
+                + (
+                    f" (and says nothing about the {1 - last['covered_share']:.0%} of traffic "
+                    "in segments it never saw)."
+                    if last["covered_share"] < 0.999
+                    else "."
+                )
+            )
+        return lines
+
+    def chart(self, **kwargs: Any):
+        """Uncovered share and distance per period; post-stratified vs raw eval metric."""
+        from aidebt import charts
+
+        return charts.coverage_chart(
+            self.table, metric=self.metric.name if self.metric else None, **kwargs
+        )
+
+
+def coverage(
+    eval_data: Any,
+    production: Any,
+    by: str | Sequence[str],
+    time: str | None = None,
+    every: str = "1mo",
+    y_true: str | None = None,
+    y_pred: str | None = None,
+    *,
+    metric: str = "accuracy",
+    k: int = 30,
+    weight: str | None = None,
+    eval_weight: str | None = None,
+    confidence: float = 0.95,
+    pos_label: Any = None,
+) -> Coverage:
+    """Golden-set decay: does the eval set still represent each period's traffic?
+
+    Parameters
+    ----------
+    eval_data
+        The eval (golden) set.
+    production
+        Production rows (labels not needed).
+    by
+        Segment column(s), present in both.
+    time, every
+        Production time column and period length; ``time=None`` compares with all of
+        production at once.
+    y_true, y_pred
+        Label and prediction columns of the eval set: with them, the eval metric is
+        post-stratified to each period's production mix.
+    metric
+        A proportion (``accuracy``, ``fnr``...) or a mean metric.
+    k
+        A segment with fewer than ``k`` eval examples counts as uncovered.
+    weight, eval_weight
+        Frequency weights of production and of the eval set.
+    confidence
+        Interval level.
+
+    Returns
+    -------
+    Coverage
+        ``.table`` per period (see :class:`Coverage`), ``.segments``, ``.summary()``,
+        ``.chart()``.
+
+    Notes
+    -----
+    Post-stratification: with ``w_s`` the period's production share of segment ``s``
+    (renormalised over the segments the eval set has labeled examples for) and ``m_s``
+    the eval metric in it, the estimate is ``sum(w_s m_s)``. Its Kish effective sample
+    size is ``1 / sum(w_s^2 / n_s)`` (``n_s`` the segment's metric denominator); the
+    interval is Wilson's at that effective size for proportions, normal with
+    ``se^2 = sum(w_s^2 se_s^2)`` for means. Production shares are treated as known (they
+    come from far more rows than the eval set has). Segments absent from the eval set
+    cannot be re-weighted: ``covered_share`` says how much traffic the estimate speaks for.
+
+    Examples
+    --------
+    >>> import aidebt as ad
+    >>> c = ad.coverage(ad.datasets.demo_eval(3_000), ad.datasets.demo(5_000), by="intent",
+    ...                 time="ts", y_true="y_true", y_pred="y_pred")
+    >>> round(c.table["uncovered_share"][-1], 2)
+    0.38
+    """
+    by_cols = frames.as_list(by)
+    if not by_cols:
+        raise InvalidArgumentError("coverage needs segment columns: pass by='intent' or a list.")
+    confidence = st.check_confidence(confidence)
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise InvalidArgumentError(f"k={k!r} must be a positive integer, e.g. 30.")
+    prod = frames.to_lazy(production)
+    frames.require_columns(prod, by_cols, role="a segment column of production")
+    m = None
+    if y_true is not None or y_pred is not None:
+        prep = prepare(
+            eval_data,
+            metrics=[metric],
+            y_true=y_true,
+            y_pred=y_pred,
+            weight=eval_weight,
+            pos_label=pos_label,
+            columns={"a segment column of eval_data": by_cols},
+            confidence=confidence,
+        )
+        (m,) = prep.metrics
+        if not m.average:
+            raise InvalidArgumentError(
+                f"coverage post-stratifies proportions and means; {m.name!r} is a {m.kind} and "
+                "is not a weighted average of per-segment values. Use e.g. 'accuracy' or 'fnr'."
+            )
+        ev_stats = prep.aggregate(by_cols).stats
+    else:
+        ev_frame = frames.to_lazy(eval_data)
+        frames.require_columns(ev_frame, by_cols, role="a segment column of eval_data")
+        ev_stats = aggregate.value_counts(ev_frame, by_cols, weight=eval_weight)
+    ev = None
+    derived = None
+    if time is not None:
+        frames.require_temporal(prod, time, needed_by="coverage")
+        ev = Every.parse(every)
+        derived = {"_p": ev.index(nw.col(time))}
+    prod_counts = aggregate.value_counts(prod, by_cols, weight=weight, derived_keys=derived)
+    if derived is None:
+        prod_counts = prod_counts.with_columns(_p=pl.lit(0, pl.Int64))
+    prod_counts = prod_counts.filter(pl.col("_p").is_not_null()).with_columns(
+        pl.col("_p").cast(pl.Int64)
+    )
+    if prod_counts.height == 0:
+        raise InvalidArgumentError("production has no rows (with a time value): nothing to cover.")
+
+    eval_n = ev_stats.select(*by_cols, pl.col("n").cast(pl.Float64).alias("eval_n"))
+    seg_metric = None
+    raw = None
+    if m is not None:
+        values = mreg.evaluate(ev_stats, by_cols, m, confidence=confidence)
+        seg_metric = values.select(
+            *by_cols,
+            pl.col("value").alias("m_value"),
+            pl.col("n").alias("m_n"),
+            pl.col("_se").alias("m_se"),
+        )
+        raw = mreg.evaluate(
+            aggregate.rollup(ev_stats, by_cols, []), [], m, confidence=confidence
+        ).row(0, named=True)
+
+    # Segment table per period: production share, eval count, metric.
+    seg = (
+        prod_counts.with_columns(
+            share=pl.col("n") / pl.col("n").sum().over("_p"),
+        )
+        .join(eval_n, on=by_cols, how="left")
+        .with_columns(pl.col("eval_n").fill_null(0.0))
+    )
+    if seg_metric is not None:
+        seg = seg.join(seg_metric, on=by_cols, how="left")
+    seg = seg.with_columns(covered=pl.col("eval_n") >= k)
+
+    eval_total = float(eval_n["eval_n"].sum())
+    eval_share = (
+        {tuple(r[:-1]): r[-1] / eval_total for r in eval_n.iter_rows()} if eval_total else {}
+    )
+    rows = []
+    z = st.normal_quantile(confidence)
+    for (p,), part in seg.sort("_p").group_by("_p", maintain_order=True):
+        keys = [tuple(r) for r in part.select(by_cols).iter_rows()]
+        share = part["share"].to_numpy()
+        union = sorted(set(keys) | set(eval_share))
+        prod_vec = np.array([dict(zip(keys, share, strict=True)).get(u, 0.0) for u in union])
+        eval_vec = np.array([eval_share.get(u, 0.0) for u in union])
+        js = float(jensenshannon(prod_vec, eval_vec, base=2)) if eval_total else np.nan
+        uncovered = part.filter(~pl.col("covered")).sort("share", descending=True)
+        top = None
+        if uncovered.height:
+            r0 = uncovered.row(0, named=True)
+            name = " / ".join(f"{c}={r0[c]}" for c in by_cols)
+            top = f"{name} ({r0['share']:.0%} of traffic, {r0['eval_n']:.0f} eval examples)"
+        row = {
+            "_p": p,
+            "rows": float(part["n"].sum()),
+            "segments": part.height,
+            "uncovered_share": float(uncovered["share"].sum()),
+            "unseen_share": float(part.filter(pl.col("eval_n") == 0)["share"].sum()),
+            "js_distance": js,
+            "top_uncovered": top,
+        }
+        if m is not None:
+            row.update(_poststratify(part, m, confidence, z), metric=m.name)
+            row.update(
+                raw_value=raw["value"],
+                raw_ci_low=raw["ci_low"],
+                raw_ci_high=raw["ci_high"],
+                raw_n=raw["n"],
+            )
+            row["gap"] = (
+                row["value"] - raw["value"]
+                if row["value"] is not None and raw["value"] is not None
+                else None
+            )
+        rows.append(row)
+    table = pl.DataFrame(rows, infer_schema_length=None)
+    if ev is not None:
+        period = pl.Series("period", ev.start(table["_p"].to_numpy())).cast(pl.Date)
+    else:
+        period = pl.Series("period", [None] * table.height, dtype=pl.Date)
+    table = table.with_columns(period).select(
+        "period", *[c for c in table.columns if c not in ("_p", "period")]
+    )
+    segments = seg.with_columns(
+        period=pl.Series(ev.start(seg["_p"].to_numpy())).cast(pl.Date)
+        if ev
+        else pl.lit(None, pl.Date)
+    ).select(
+        "period",
+        *by_cols,
+        pl.col("n").alias("production_n"),
+        "share",
+        "eval_n",
+        "covered",
+        *(["m_value"] if m is not None else []),
+    )
+    if m is not None:
+        segments = segments.rename({"m_value": "eval_value"})
+    return Coverage(table, segments, by=by_cols, k=k, metric=m, every=ev, confidence=confidence)
+
+
+def _poststratify(part: pl.DataFrame, m: mreg.Metric, confidence: float, z: float) -> dict:
+    ok = part.filter(pl.col("m_value").is_not_null() & (pl.col("m_n") > 0))
+    covered = float(ok["share"].sum())
+    if ok.height == 0 or covered == 0:
+        return {
+            "value": None,
+            "ci_low": None,
+            "ci_high": None,
+            "n_eff": None,
+            "covered_share": covered,
+        }
+    w = ok["share"].to_numpy() / covered
+    v = ok["m_value"].to_numpy()
+    n = ok["m_n"].to_numpy()
+    value = float(np.sum(w * v))
+    n_eff = float(1 / np.sum(w**2 / n))
+    if m.binomial:
+        lo, hi = st.proportion_ci(np.array([value * n_eff]), np.array([n_eff]), confidence)
+        lo, hi = float(lo[0]), float(hi[0])
+    else:
+        se = float(np.sqrt(np.sum(w**2 * ok["m_se"].fill_null(np.nan).to_numpy() ** 2)))
+        lo, hi = value - z * se, value + z * se
+    return {"value": value, "ci_low": lo, "ci_high": hi, "n_eff": n_eff, "covered_share": covered}
