@@ -22,12 +22,25 @@ from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import InvalidArgumentError
 from aidebt.groups import iter_groups, label
-from aidebt.results import Result
+from aidebt.results import Result, conform
 
 if TYPE_CHECKING:
     from aidebt.decay import Decay
 
 __all__ = ["Changepoints", "binary_segmentation"]
+
+COLUMNS = {
+    "before": pl.Float64,
+    "before_ci_low": pl.Float64,
+    "before_ci_high": pl.Float64,
+    "after": pl.Float64,
+    "after_ci_low": pl.Float64,
+    "after_ci_high": pl.Float64,
+    "diff": pl.Float64,
+    "statistic": pl.Float64,
+    "p_value": pl.Float64,
+}
+"""The columns of :attr:`Changepoints.table` after the group columns and ``period``."""
 
 
 def _segment_loglik(x: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -232,32 +245,12 @@ class Changepoints(Result):
                         "p_value": p,
                     }
                 )
-        schema = {
-            **{c: pl.String for c in d.by},
-            "_p": pl.Int64,
-            **{
-                c: pl.Float64
-                for c in (
-                    "before",
-                    "before_ci_low",
-                    "before_ci_high",
-                    "after",
-                    "after_ci_low",
-                    "after_ci_high",
-                    "diff",
-                    "statistic",
-                    "p_value",
-                )
-            },
-        }
-        table = pl.DataFrame(changes, schema=schema)
+        table = conform(changes, {"_p": pl.Int64, **COLUMNS}, lead=dict.fromkeys(d.by, pl.String))
         if d.axis == "calendar":
             period = pl.Series("period", d.every.start(table["_p"].to_numpy())).cast(pl.Date)
         else:
             period = table["_p"].alias("period")
-        table = table.with_columns(period).select(
-            [*d.by, "period", *list(schema)[len(d.by) + 1 :], "_p"]
-        )
+        table = table.with_columns(period).select(*d.by, "period", *COLUMNS, "_p")
         out = cls(table.drop("_p"))
         out.index = table["_p"]
         out.segments = pl.DataFrame(segments, infer_schema_length=None)

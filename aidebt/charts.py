@@ -11,16 +11,16 @@ from collections.abc import Sequence
 import altair as alt
 import polars as pl
 
+from aidebt.groups import label_expr
+
 SMALL_COLOR = "#9e9e9e"
 MAIN_COLOR = "#1f5f8b"
 REF_COLOR = "#c0392b"
 
 
 def group_label(by: Sequence[str]) -> pl.Expr:
-    """One readable label per group: ``en / free``."""
-    if not by:
-        return pl.lit("overall").alias("group")
-    return pl.concat_str([pl.col(c).cast(pl.String) for c in by], separator=" / ").alias("group")
+    """One readable label per group, the rule of every result: ``language=en, tier=free``."""
+    return label_expr(by, "group")
 
 
 def forest(
@@ -605,4 +605,45 @@ def gate_chart(table: pl.DataFrame, stages: Sequence[str], *, width: int = 360) 
         .facet(row=alt.Row("stage:N", title=None, sort=list(stages)))
         .resolve_scale(y="independent", x="independent")
         .properties(title="Gate criteria: each value, its interval and its bound")
+    )
+
+
+# ======================================================================================
+# Version comparisons (aidebt.compare)
+# ======================================================================================
+def comparison(
+    data: pl.DataFrame, *, baseline: str, order: Sequence[str], width: int = 420
+) -> alt.FacetChart:
+    """Each version's difference to the baseline with its interval, per segment; zero as a
+    red rule. ``data``: one row per (version, segment, metric) with ``diff``,
+    ``diff_ci_low``, ``diff_ci_high``, ``value``, ``baseline_value``, ``n``,
+    ``baseline_n`` and ``kind`` (``difference`` or ``segment-adjusted``); ``order``: the
+    segments top to bottom. One panel per (metric, version).
+    """
+    tooltip = [
+        alt.Tooltip("version:N"),
+        alt.Tooltip("segment:N"),
+        alt.Tooltip("metric:N"),
+        alt.Tooltip("diff:Q", format="+.3f", title=f"difference to {baseline}"),
+        alt.Tooltip("diff_ci_low:Q", format="+.3f", title="interval low"),
+        alt.Tooltip("diff_ci_high:Q", format="+.3f", title="interval high"),
+        alt.Tooltip("value:Q", format=".3f", title="version value"),
+        alt.Tooltip("baseline_value:Q", format=".3f", title="baseline value"),
+        alt.Tooltip("n:Q", format=",.0f", title="n (version)"),
+        alt.Tooltip("baseline_n:Q", format=",.0f", title="n (baseline)"),
+    ]
+    y = alt.Y("segment:N", sort=order, title=None)
+    color = alt.Color("kind:N", title=None)
+    base = alt.Chart().encode(y=y, tooltip=tooltip, color=color)
+    bars = base.mark_rule(strokeWidth=2).encode(
+        x=alt.X("diff_ci_low:Q", title=f"difference to {baseline} (with interval)"),
+        x2="diff_ci_high:Q",
+    )
+    points = base.mark_point(size=60, filled=True).encode(x="diff:Q")
+    zero = alt.Chart().mark_rule(color="#c0392b", strokeDash=[4, 3]).encode(x=alt.datum(0))
+    layered = alt.layer(bars, points, zero, data=data).properties(width=width, height=alt.Step(16))
+    return (
+        layered.facet(row=alt.Row("metric:N", title=None), column=alt.Column("version:N"))
+        .resolve_scale(x="independent")
+        .properties(title=f"Each version minus {baseline}; red line: no difference")
     )

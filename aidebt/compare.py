@@ -21,10 +21,10 @@ import polars as pl
 from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
-from aidebt.disaggregate import ALL
 from aidebt.errors import InvalidArgumentError, did_you_mean
+from aidebt.groups import ALL, label, label_expr
 from aidebt.prepare import prepare
-from aidebt.results import Result
+from aidebt.results import Result, conform
 from aidebt.simpson import VERDICTS
 from aidebt.simpson import verdict as simpson_verdict
 
@@ -54,6 +54,21 @@ _PUBLIC = [
     "simpson",
     "note",
 ]
+
+
+GUARD_COLUMNS = {
+    "metric": pl.String,
+    "stratifier": pl.String,
+    "aggregate_diff": pl.Float64,
+    "aggregate_ci_low": pl.Float64,
+    "aggregate_ci_high": pl.Float64,
+    "adjusted_diff": pl.Float64,
+    "adjusted_ci_low": pl.Float64,
+    "adjusted_ci_high": pl.Float64,
+    "strata": pl.Int64,
+    "verdict": pl.String,
+}
+"""The columns of :attr:`Comparison.guard` after the version column."""
 
 
 class SimpsonWarning(UserWarning):
@@ -154,7 +169,7 @@ class Comparison(Result):
             "p_adjusted"
         )
         for row in worse.head(5).iter_rows(named=True):
-            where = _segment_label(row, self.by)
+            where = label(row, self.by)
             lines.append(
                 f"{row[self.version]} is worse than {self.baseline} on {row['metric']} in "
                 f"{where}: {row['value']:.3f} vs {row['baseline_value']:.3f} "
@@ -169,14 +184,15 @@ class Comparison(Result):
 
         The overall row comes first; the Simpson guard's segment-adjusted difference is
         drawn under it (as ``adjusted for <column>``) so a reversal is visible at once.
+        See :func:`aidebt.charts.comparison`.
         """
-        import altair as alt
+        from aidebt import charts
 
         names = (
             self.metrics if metric is None else [mreg.get(m).name for m in frames.as_list(metric)]
         )
         t = self.table.filter(pl.col("metric").is_in(names)).with_columns(
-            segment=_segment_expr(self.by),
+            segment=label_expr(self.by, "segment"),
             kind=pl.lit("difference"),
             version=pl.col(self.version),
         )
@@ -209,35 +225,7 @@ class Comparison(Result):
         data = pl.concat([rows, adjusted], how="vertical_relaxed")
         order = data.get_column("segment").unique(maintain_order=True).to_list()
         order = sorted(order, key=lambda s: (not s.startswith("overall"), s))
-        tooltip = [
-            alt.Tooltip("version:N"),
-            alt.Tooltip("segment:N"),
-            alt.Tooltip("metric:N"),
-            alt.Tooltip("diff:Q", format="+.3f", title=f"difference to {self.baseline}"),
-            alt.Tooltip("diff_ci_low:Q", format="+.3f", title="interval low"),
-            alt.Tooltip("diff_ci_high:Q", format="+.3f", title="interval high"),
-            alt.Tooltip("value:Q", format=".3f", title="version value"),
-            alt.Tooltip("baseline_value:Q", format=".3f", title="baseline value"),
-            alt.Tooltip("n:Q", format=",.0f", title="n (version)"),
-            alt.Tooltip("baseline_n:Q", format=",.0f", title="n (baseline)"),
-        ]
-        y = alt.Y("segment:N", sort=order, title=None)
-        color = alt.Color("kind:N", title=None)
-        base = alt.Chart().encode(y=y, tooltip=tooltip, color=color)
-        bars = base.mark_rule(strokeWidth=2).encode(
-            x=alt.X("diff_ci_low:Q", title=f"difference to {self.baseline} (with interval)"),
-            x2="diff_ci_high:Q",
-        )
-        points = base.mark_point(size=60, filled=True).encode(x="diff:Q")
-        zero = alt.Chart().mark_rule(color="#c0392b", strokeDash=[4, 3]).encode(x=alt.datum(0))
-        layered = alt.layer(bars, points, zero, data=data).properties(
-            width=width, height=alt.Step(16)
-        )
-        return (
-            layered.facet(row=alt.Row("metric:N", title=None), column=alt.Column("version:N"))
-            .resolve_scale(x="independent")
-            .properties(title=f"Each version minus {self.baseline}; red line: no difference")
-        )
+        return charts.comparison(data, baseline=self.baseline, order=order, width=width)
 
     def _display_table(self) -> pl.DataFrame:
         return self.table.select(
@@ -410,7 +398,7 @@ def compare(
     guard = (
         pl.concat(guards, how="vertical_relaxed")
         if guards
-        else pl.DataFrame(schema=_guard_schema(version))
+        else conform([], GUARD_COLUMNS, lead={version: pl.String})
     )
     table = _attach_guard(table, guard, version, by_cols)
     table = table.with_columns(baseline=pl.lit(base)).select([version, *by_cols, *_PUBLIC])
@@ -534,23 +522,6 @@ def _nan(v: float | None) -> float:
     return np.nan if v is None else float(v)
 
 
-def _guard_schema(version: str) -> dict[str, Any]:
-    f = pl.Float64
-    return {
-        version: pl.String,
-        "metric": pl.String,
-        "stratifier": pl.String,
-        "aggregate_diff": f,
-        "aggregate_ci_low": f,
-        "aggregate_ci_high": f,
-        "adjusted_diff": f,
-        "adjusted_ci_low": f,
-        "adjusted_ci_high": f,
-        "strata": pl.Int64,
-        "verdict": pl.String,
-    }
-
-
 def _guard(overall, segments, metric, version, col, confidence) -> pl.DataFrame:
     rows = []
     for ov in overall.iter_rows(named=True):
@@ -586,7 +557,7 @@ def _guard(overall, segments, metric, version, col, confidence) -> pl.DataFrame:
                 "verdict": verdict,
             }
         )
-    frame = pl.DataFrame(rows, schema=_guard_schema(version))
+    frame = conform(rows, GUARD_COLUMNS, lead={version: pl.String})
     return frame.with_columns(
         pl.col(c).fill_nan(None) for c in frame.columns if frame[c].dtype == pl.Float64
     )
@@ -648,19 +619,6 @@ def _verdict_expr(registered) -> pl.Expr:
         .then(pl.lit("better"))
         .otherwise(pl.lit("worse"))
     )
-
-
-def _segment_label(row: dict[str, Any], by: list[str]) -> str:
-    parts = [f"{c}={row[c]}" for c in by if row[c] != ALL]
-    return ", ".join(parts) or "overall"
-
-
-def _segment_expr(by: list[str]) -> pl.Expr:
-    if not by:
-        return pl.lit("overall")
-    parts = [pl.when(pl.col(c) != ALL).then(pl.lit(f"{c}=") + pl.col(c)) for c in by]
-    label = pl.concat_str(parts, separator=", ", ignore_nulls=True)
-    return pl.when(label.is_null() | (label == "")).then(pl.lit("overall")).otherwise(label)
 
 
 def _guard_sentence(row: dict[str, Any], result: Comparison, version: str) -> str:

@@ -21,11 +21,37 @@ from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import InvalidArgumentError
+from aidebt.groups import label
 from aidebt.periods import Every
 from aidebt.prepare import prepare
-from aidebt.results import Result
+from aidebt.results import Result, conform
 
 __all__ = ["Coverage", "coverage"]
+
+COLUMNS = {
+    "rows": pl.Float64,
+    "segments": pl.Int64,
+    "uncovered_share": pl.Float64,
+    "unseen_share": pl.Float64,
+    "js_distance": pl.Float64,
+    "top_uncovered": pl.String,
+}
+"""The columns of :attr:`Coverage.table` after ``period``."""
+
+METRIC_COLUMNS = {
+    "value": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+    "n_eff": pl.Float64,
+    "covered_share": pl.Float64,
+    "metric": pl.String,
+    "raw_value": pl.Float64,
+    "raw_ci_low": pl.Float64,
+    "raw_ci_high": pl.Float64,
+    "raw_n": pl.Float64,
+    "gap": pl.Float64,
+}
+"""... and, with labels, the eval metric's columns."""
 
 
 class Coverage(Result):
@@ -263,7 +289,7 @@ def coverage(
         top = None
         if uncovered.height:
             r0 = uncovered.row(0, named=True)
-            name = " / ".join(f"{c}={r0[c]}" for c in by_cols)
+            name = label(r0, by_cols)
             top = f"{name} ({r0['share']:.0%} of traffic, {r0['eval_n']:.0f} eval examples)"
         row = {
             "_p": p,
@@ -288,14 +314,13 @@ def coverage(
                 else None
             )
         rows.append(row)
-    table = pl.DataFrame(rows, infer_schema_length=None)
+    schema = {**COLUMNS, **(METRIC_COLUMNS if m is not None else {})}
+    table = conform(rows, schema, lead={"_p": pl.Int64})
     if ev is not None:
         period = pl.Series("period", ev.start(table["_p"].to_numpy())).cast(pl.Date)
     else:
         period = pl.Series("period", [None] * table.height, dtype=pl.Date)
-    table = table.with_columns(period).select(
-        "period", *[c for c in table.columns if c not in ("_p", "period")]
-    )
+    table = table.with_columns(period).select("period", *schema)
     segments = seg.with_columns(
         period=pl.Series(ev.start(seg["_p"].to_numpy())).cast(pl.Date)
         if ev

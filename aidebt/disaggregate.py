@@ -18,11 +18,9 @@ from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import InvalidArgumentError
+from aidebt.groups import ALL, label
 from aidebt.prepare import prepare
 from aidebt.results import Result
-
-ALL = "(all)"
-"""The value a margin row shows in the group columns it does not split on."""
 
 DEFAULT_METRICS = ("accuracy", "fpr", "fnr", "selection_rate")
 
@@ -136,7 +134,7 @@ class Disaggregation(Result):
         worst = self.worst(5).filter(pl.col("significant") & (pl.col("shortfall") > 0))
         lines = []
         for row in worst.iter_rows(named=True):
-            group = " / ".join(f"{c}={row[c]}" for c in self.by)
+            group = label(row, self.by)
             ratio = f" ({row['ratio']:.1f}x)" if row["ratio"] is not None else ""
             lines.append(
                 f"{row['metric']} for {group} is {row['value']:.3f} vs {row['reference_value']:.3f} "

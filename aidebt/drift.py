@@ -39,7 +39,7 @@ from aidebt import aggregate, frames
 from aidebt import stats as st
 from aidebt.errors import ColumnTypeError, InvalidArgumentError
 from aidebt.periods import Every, as_date, epoch_day, epoch_days
-from aidebt.results import Result
+from aidebt.results import Result, conform
 
 __all__ = ["Drift", "DriftOverTime", "DriftProfile", "drift", "drift_over_time", "drift_profile"]
 
@@ -428,49 +428,27 @@ def _ks(prof: ColumnProfile, cur: dict[str, float]) -> dict[str, float]:
     return {"ks": d, "ks_p_value": float(p)}
 
 
-_COLUMNS = [
-    "column",
-    "kind",
-    "n_reference",
-    "n",
-    "distance",
-    "psi",
-    "psi_threshold",
-    "psi_p_value",
-    "ks",
-    "ks_p_value",
-    "chi2",
-    "chi2_p_value",
-    "test",
-    "p_value",
-    "drifted",
-    "top_change",
-    "bins",
-    "note",
-]
-_FLOAT = {
-    "n_reference",
-    "n",
-    "distance",
-    "psi",
-    "psi_threshold",
-    "psi_p_value",
-    "ks",
-    "ks_p_value",
-    "chi2",
-    "chi2_p_value",
-    "p_value",
+COLUMNS = {
+    "column": pl.String,
+    "kind": pl.String,
+    "n_reference": pl.Float64,
+    "n": pl.Float64,
+    "distance": pl.Float64,
+    "psi": pl.Float64,
+    "psi_threshold": pl.Float64,
+    "psi_p_value": pl.Float64,
+    "ks": pl.Float64,
+    "ks_p_value": pl.Float64,
+    "chi2": pl.Float64,
+    "chi2_p_value": pl.Float64,
+    "test": pl.String,
+    "p_value": pl.Float64,
+    "drifted": pl.Boolean,
+    "top_change": pl.String,
+    "bins": pl.Int64,
+    "note": pl.String,
 }
-
-
-def _frame(rows: list[dict], lead: dict[str, Any]) -> pl.DataFrame:
-    schema = {
-        **lead,
-        **{c: pl.Float64 if c in _FLOAT else pl.String for c in _COLUMNS},
-        "drifted": pl.Boolean,
-        "bins": pl.Int64,
-    }
-    return pl.DataFrame([{c: r.get(c) for c in schema} for r in rows], schema=schema)
+"""The columns of a drift table (then ``p_adjusted``), after ``period`` over time."""
 
 
 def _flag(table: pl.DataFrame, alpha: float, adjust: str | None, min_effect) -> pl.DataFrame:
@@ -640,7 +618,7 @@ def drift(
         part = counts.filter(pl.col("column") == c)
         cur = dict(zip(part["value"].to_list(), part["n"].to_list(), strict=True))
         rows.append({"column": c, **_compare(prof, cur, alpha=alpha, n_sim=n_sim, seed=seed + i)})
-    table = _flag(_frame(rows, {}), alpha, adjust, min_effect)
+    table = _flag(conform(rows, COLUMNS), alpha, adjust, min_effect)
     return Drift(table, profile, alpha)
 
 
@@ -838,7 +816,7 @@ def drift_over_time(
             if not cur:
                 row["note"] = "no rows in this period (a gap)"
             rows.append(row)
-    table = _flag(_frame(rows, {"_p": pl.Int64}), alpha, adjust, min_effect)
+    table = _flag(conform(rows, COLUMNS, lead={"_p": pl.Int64}), alpha, adjust, min_effect)
     period = pl.Series("period", ev.start(table["_p"].to_numpy())).cast(pl.Date)
     table = table.with_columns(period).select(
         "period", *[c for c in table.columns if c not in ("_p", "period")]

@@ -28,9 +28,7 @@ from aidebt.errors import (
     InvalidValueError,
     did_you_mean,
 )
-
-MISSING_GROUP = "(missing)"
-"""The group value that stands for a null (or NaN) in a group column: counted, never dropped."""
+from aidebt.groups import MISSING_GROUP
 
 _SCANNERS = {
     ".parquet": pl.scan_parquet,

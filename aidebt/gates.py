@@ -28,14 +28,12 @@ from aidebt import frames
 from aidebt import metrics as mreg
 from aidebt.config import AuditConfig, DataConfig, load_config
 from aidebt.errors import InvalidArgumentError, InvalidValueError
+from aidebt.groups import ALL, OVERALL, label_expr
 from aidebt.periods import Month
 from aidebt.policy import ROLLBACK, Criterion, Policy, Stage, parse_policy, policy_error
 from aidebt.results import Result
 
 __all__ = ["COLUMNS", "GateCheck", "OVERALL", "check"]
-
-OVERALL = "overall"
-"""The ``segment`` value of a criterion row judged on all rows."""
 
 
 # --------------------------------------------------------------------------------------
@@ -448,21 +446,14 @@ def _interval_rule(stage: Stage, c: Criterion, value, lo, hi, segment: str):
 
 
 def _segment_rows(table: pl.DataFrame, segments: list[str]) -> pl.DataFrame:
-    """The one-column margin rows of a disaggregation (``col=value`` labels)."""
-    from aidebt.disaggregate import ALL
-
-    if len(segments) <= 1:
-        return (
-            table.with_columns(segment=pl.lit(f"{segments[0]}=") + pl.col(segments[0]))
-            if segments
-            else table.clear().with_columns(segment=pl.lit(None, pl.String))
-        )
-    parts = []
-    for col in segments:
-        others = [pl.col(c) == ALL for c in segments if c != col]
-        keep = pl.all_horizontal(others) & (pl.col(col) != ALL)
-        parts.append(table.filter(keep).with_columns(segment=pl.lit(f"{col}=") + pl.col(col)))
-    return pl.concat(parts)
+    """The one-column margin rows of a disaggregation, labelled ``column=value``."""
+    if not segments:
+        return table.clear().with_columns(segment=pl.lit(None, pl.String))
+    split_on = pl.sum_horizontal([(pl.col(c) != ALL).cast(pl.Int32) for c in segments])
+    margins = table.filter(split_on == 1).with_columns(label_expr(segments, "segment"))
+    # in the order of the segment columns, as the criteria list them
+    first = pl.coalesce([pl.when(pl.col(c) != ALL).then(pl.lit(i)) for i, c in enumerate(segments)])
+    return margins.with_columns(_o=first).sort("_o", maintain_order=True).drop("_o")
 
 
 def _judge_month(ctx: _Check) -> tuple[list[dict], float]:

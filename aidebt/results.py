@@ -3,9 +3,38 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
+
+
+def conform(
+    rows: pl.DataFrame | Sequence[Mapping[str, Any]],
+    schema: Mapping[str, Any],
+    lead: Mapping[str, Any] | None = None,
+) -> pl.DataFrame:
+    """A result table with exactly the declared columns: ``lead`` (group columns) then
+    ``schema``, in that order and with those types; a column no row has is all null.
+
+    Each result declares its columns once, as a ``{name: dtype}`` mapping, and builds its
+    table through this, so its schema does not depend on which rows happened to exist.
+
+    Examples
+    --------
+    >>> conform([{"b": 1}], {"a": pl.Float64, "b": pl.Int64}).schema
+    Schema([('a', Float64), ('b', Int64)])
+    """
+    full = {**(lead or {}), **schema}
+    table = (
+        rows
+        if isinstance(rows, pl.DataFrame)
+        else pl.DataFrame(list(rows), infer_schema_length=None)
+    )
+    return table.with_columns(
+        pl.col(c).cast(t) if c in table.columns else pl.lit(None, t).alias(c)
+        for c, t in full.items()
+    ).select(list(full))
 
 
 def html_table(table: pl.DataFrame, max_rows: int = 40, float_digits: int = 4) -> str:

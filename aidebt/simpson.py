@@ -32,7 +32,8 @@ from aidebt.errors import (
     InvalidValueError,
     did_you_mean,
 )
-from aidebt.results import Result
+from aidebt.groups import ALL, OVERALL, label, label_expr
+from aidebt.results import Result, conform
 
 VERDICTS = ("reversal", "amplification", "attenuation", "none")
 """The verdicts, most serious first (see :func:`simpson`, Notes)."""
@@ -40,8 +41,6 @@ VERDICTS = ("reversal", "amplification", "attenuation", "none")
 KINDS = ("auto", "binary", "mean")
 OUTCOME_METRICS = {"binary": "prevalence", "mean": "mean"}
 """The registry metric an outcome of each kind is compared on (a rate, or a mean)."""
-ALL = "(all)"
-"""The stratum value of the pooled row of :meth:`Simpson.strata`."""
 PAIR_SEP = " & "
 """Joins the columns of a depth-2 stratifier: ``"tier & channel"``."""
 
@@ -63,34 +62,35 @@ MODEL_OUTPUT_PATTERN = re.compile(
     re.IGNORECASE,
 )
 
-_TABLE_COLUMNS = [
-    "stratifier",
-    "level",
-    "baseline",
-    "verdict",
-    "aggregate_diff",
-    "aggregate_ci_low",
-    "aggregate_ci_high",
-    "adjusted_diff",
-    "adjusted_ci_low",
-    "adjusted_ci_high",
-    "shift",
-    "odds_ratio",
-    "odds_ratio_ci_low",
-    "odds_ratio_ci_high",
-    "risk_ratio",
-    "homogeneity_p",
-    "strata_reversed",
-    "n_strata",
-    "mix_component",
-    "within_component",
-    "level_value",
-    "baseline_value",
-    "level_n",
-    "baseline_n",
-    "excluded_n",
-    "note",
-]
+COLUMNS = {
+    "stratifier": pl.String,
+    "level": pl.String,
+    "baseline": pl.String,
+    "verdict": pl.String,
+    "aggregate_diff": pl.Float64,
+    "aggregate_ci_low": pl.Float64,
+    "aggregate_ci_high": pl.Float64,
+    "adjusted_diff": pl.Float64,
+    "adjusted_ci_low": pl.Float64,
+    "adjusted_ci_high": pl.Float64,
+    "shift": pl.Float64,
+    "odds_ratio": pl.Float64,
+    "odds_ratio_ci_low": pl.Float64,
+    "odds_ratio_ci_high": pl.Float64,
+    "risk_ratio": pl.Float64,
+    "homogeneity_p": pl.Float64,
+    "strata_reversed": pl.Int64,
+    "n_strata": pl.Int64,
+    "mix_component": pl.Float64,
+    "within_component": pl.Float64,
+    "level_value": pl.Float64,
+    "baseline_value": pl.Float64,
+    "level_n": pl.Float64,
+    "baseline_n": pl.Float64,
+    "excluded_n": pl.Float64,
+    "note": pl.String,
+}
+"""The columns of :attr:`Simpson.table`."""
 
 
 @dataclass(frozen=True)
@@ -321,7 +321,7 @@ class Simpson(Result):
         sign = np.sign(row["mix_component"]) or 1.0
         contribution = sign * (f1 - f0) * (pooled - total)
         j = int(np.argmax(contribution))
-        where = ", ".join(f"{c}={parts.get_column(c)[j]}" for c in cols)
+        where = label({c: parts.get_column(c)[j] for c in cols}, cols)
         return (
             f"{f1[j]:.0%} of {row['level']}'s rows are in {where} against {f0[j]:.0%} of "
             f"{row['baseline']}'s, and the {self._what()} there is {self._value(pooled[j])} "
@@ -429,12 +429,12 @@ class Simpson(Result):
 
 def _long_strata(table: pl.DataFrame, cols: list[str], baseline: str) -> pl.DataFrame:
     """One row per (stratum, arm) for the chart."""
-    label = pl.concat_str([pl.col(c) for c in cols], separator=" / ").alias("stratum")
+    stratum = label_expr(cols, "stratum")  # the pooled row, every column (all): "overall"
     arms = []
     for prefix, arm in (("level", pl.col("level")), ("baseline", pl.lit(baseline))):
         arms.append(
             table.select(
-                label,
+                stratum,
                 arm.alias("arm"),
                 pl.col(f"{prefix}_value").alias("value"),
                 pl.col(f"{prefix}_ci_low").alias("ci_low"),
@@ -445,7 +445,7 @@ def _long_strata(table: pl.DataFrame, cols: list[str], baseline: str) -> pl.Data
                 pl.col("reversed"),
             )
         )
-    return pl.concat(arms).with_columns(is_all=pl.col("stratum").str.contains(ALL, literal=True))
+    return pl.concat(arms).with_columns(is_all=pl.col("stratum") == OVERALL)
 
 
 # --------------------------------------------------------------------------------------
@@ -1130,19 +1130,9 @@ _RANK = {v: i for i, v in enumerate(VERDICTS)}
 
 
 def _finish_table(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    schema = {c: pl.Float64 for c in _TABLE_COLUMNS}
-    schema.update(
-        stratifier=pl.String,
-        level=pl.String,
-        baseline=pl.String,
-        verdict=pl.String,
-        note=pl.String,
-        strata_reversed=pl.Int64,
-        n_strata=pl.Int64,
-    )
     if not rows:
-        return pl.DataFrame(schema=schema)
-    table = pl.DataFrame(rows, schema=schema).select(_TABLE_COLUMNS)
+        return conform([], COLUMNS)
+    table = conform(rows, COLUMNS)
     table = table.with_columns(pl.col(pl.Float64).fill_nan(None))
     return (
         table.with_columns(

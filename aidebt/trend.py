@@ -25,12 +25,51 @@ from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import InvalidArgumentError, did_you_mean
 from aidebt.groups import iter_groups, label
-from aidebt.results import Result
+from aidebt.results import Result, conform
 
 if TYPE_CHECKING:
     from aidebt.decay import Decay
 
 __all__ = ["Crossing", "Trend"]
+
+COLUMNS = {
+    "model": pl.String,
+    "slope": pl.Float64,
+    "slope_ci_low": pl.Float64,
+    "slope_ci_high": pl.Float64,
+    "p_value": pl.Float64,
+    "odds_ratio": pl.Float64,
+    "change": pl.Float64,
+    "change_ci_low": pl.Float64,
+    "change_ci_high": pl.Float64,
+    "dispersion": pl.Float64,
+    "df": pl.Float64,
+    "periods": pl.Int64,
+    "first": pl.Int64,  # period numbers in Trend.estimates, labels in Trend.table
+    "last": pl.Int64,
+    "decaying": pl.Boolean,
+    "rank": pl.Int64,
+    "note": pl.String,
+}
+"""The columns of :attr:`Trend.table` after the group columns."""
+
+
+def _crossing_columns(axis: str) -> dict[str, Any]:
+    """The columns of :attr:`Crossing.table` after the group columns (dates or ages)."""
+    when = pl.Datetime("us") if axis == "calendar" else pl.Float64
+    return {
+        "threshold": pl.Float64,
+        "status": pl.String,
+        "estimate": when,
+        "ci_low": when,
+        "ci_high": when,
+        "periods_ahead": pl.Float64,
+        "method": pl.String,
+        "reason": pl.String,
+        "_x": pl.Float64,
+        "_x_low": pl.Float64,
+        "_x_high": pl.Float64,
+    }
 
 
 def _link(model: str):
@@ -167,28 +206,7 @@ class Trend(Result):
                 + (f" between start={start!r} and end={end!r}" if start or end else "")
                 + ". Check the window and that the periods have labeled rows."
             )
-        table = pl.DataFrame(rows, infer_schema_length=None)
-        for c in (
-            "slope",
-            "slope_ci_low",
-            "slope_ci_high",
-            "p_value",
-            "odds_ratio",
-            "change",
-            "change_ci_low",
-            "change_ci_high",
-            "dispersion",
-            "df",
-        ):
-            table = table.with_columns(
-                pl.col(c).cast(pl.Float64)
-                if c in table.columns
-                else pl.lit(None, pl.Float64).alias(c)
-            )
-        for c in ("first", "last"):
-            if c not in table.columns:
-                table = table.with_columns(pl.lit(None, pl.Int64).alias(c))
-        table = _rank(table, m)
+        table = _rank(conform(rows, COLUMNS, lead=dict.fromkeys(decay_.by, pl.String)), m)
         out = cls(table, decay_, fits, model, confidence, start)
         out.fitted = (
             pl.concat(fitted, how="vertical_relaxed")
@@ -207,33 +225,13 @@ class Trend(Result):
         self.every = decay_.every
         self.start = start
         self.estimates = table
-        public = [
-            *self.by,
-            "model",
-            "slope",
-            "slope_ci_low",
-            "slope_ci_high",
-            "p_value",
-            "odds_ratio",
-            "change",
-            "change_ci_low",
-            "change_ci_high",
-            "dispersion",
-            "df",
-            "periods",
-            "first",
-            "last",
-            "decaying",
-            "rank",
-            "note",
-        ]
         shown = table.with_columns(
             *(
                 pl.Series(c, [decay_.label(v) if v is not None else None for v in table[c]])
                 for c in ("first", "last")
             )
         )
-        super().__init__(shown.select(public))
+        super().__init__(shown.select(*self.by, *COLUMNS))
 
     # -- the curve ---------------------------------------------------------------------
     def predict(self, periods: Any, group: tuple | None = None) -> pl.DataFrame:
@@ -600,39 +598,9 @@ class Crossing(Result):
     title = "Threshold crossing"
 
     def __init__(self, table: pl.DataFrame, trend: Trend, threshold: float, method: str) -> None:
-        for c, dtype in (
-            ("estimate", pl.Datetime("us") if trend.decay.axis == "calendar" else pl.Float64),
-            ("ci_low", None),
-            ("ci_high", None),
-            ("periods_ahead", pl.Float64),
-            ("_x", pl.Float64),
-            ("_x_low", pl.Float64),
-            ("_x_high", pl.Float64),
-            ("reason", pl.String),
-            ("method", pl.String),
-        ):
-            dtype = dtype or (pl.Datetime("us") if trend.decay.axis == "calendar" else pl.Float64)
-            if c not in table.columns:
-                table = table.with_columns(pl.lit(None, dtype).alias(c))
         table = table.with_columns(threshold=pl.lit(float(threshold)))
-        super().__init__(
-            table.select(
-                [
-                    *trend.by,
-                    "threshold",
-                    "status",
-                    "estimate",
-                    "ci_low",
-                    "ci_high",
-                    "periods_ahead",
-                    "method",
-                    "reason",
-                    "_x",
-                    "_x_low",
-                    "_x_high",
-                ]
-            )
-        )
+        lead = dict.fromkeys(trend.by, pl.String)
+        super().__init__(conform(table, _crossing_columns(trend.decay.axis), lead=lead))
         self.trend = trend
         self.threshold = float(threshold)
         self.method = method
