@@ -21,6 +21,7 @@ import polars as pl
 from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
+from aidebt._deprecated import keyword_only
 from aidebt.errors import InvalidArgumentError, did_you_mean
 from aidebt.groups import ALL, label, label_expr
 from aidebt.prepare import prepare
@@ -243,6 +244,7 @@ class Comparison(Result):
         )
 
 
+@keyword_only("weight", after=7)
 def compare(
     data: Any,
     version: str,
@@ -251,8 +253,8 @@ def compare(
     y_pred: str | None = None,
     metrics: str | Sequence[str] = ("accuracy",),
     by: str | Sequence[str] | None = None,
-    weight: str | None = None,
     *,
+    weight: str | None = None,
     y_score: str | None = None,
     confidence: float = 0.95,
     adjust: str | None = "holm",

@@ -20,6 +20,7 @@ from scipy.spatial.distance import jensenshannon
 from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
+from aidebt._deprecated import renamed
 from aidebt.errors import InvalidArgumentError
 from aidebt.groups import label
 from aidebt.periods import Every
@@ -133,9 +134,14 @@ class Coverage(Result):
         )
 
 
+@renamed(
+    eval_data=("reference", None),
+    production=("current", None),
+    eval_weight=("reference_weight", None),
+)
 def coverage(
-    eval_data: Any,
-    production: Any,
+    reference: Any,
+    current: Any,
     by: str | Sequence[str],
     time: str | None = None,
     every: str = "1mo",
@@ -145,7 +151,7 @@ def coverage(
     metric: str = "accuracy",
     k: int = 30,
     weight: str | None = None,
-    eval_weight: str | None = None,
+    reference_weight: str | None = None,
     confidence: float = 0.95,
     pos_label: Any = None,
 ) -> Coverage:
@@ -153,10 +159,10 @@ def coverage(
 
     Parameters
     ----------
-    eval_data
-        The eval (golden) set.
-    production
-        Production rows (labels not needed).
+    reference
+        The eval (golden) set: the reference, as in :func:`aidebt.drift`.
+    current
+        Production rows (labels not needed): the current data.
     by
         Segment column(s), present in both.
     time, every
@@ -169,8 +175,11 @@ def coverage(
         A proportion (``accuracy``, ``fnr``...) or a mean metric.
     k
         A segment with fewer than ``k`` eval examples counts as uncovered.
-    weight, eval_weight
-        Frequency weights of production and of the eval set.
+    weight, reference_weight
+        Frequency weights of production (``current``) and of the eval set.
+
+    The earlier names ``eval_data=``, ``production=`` and ``eval_weight=`` still work for
+    one release, with a ``DeprecationWarning``.
     confidence
         Interval level.
 
@@ -205,18 +214,18 @@ def coverage(
     confidence = st.check_confidence(confidence)
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise InvalidArgumentError(f"k={k!r} must be a positive integer, e.g. 30.")
-    prod = frames.to_lazy(production)
-    frames.require_columns(prod, by_cols, role="a segment column of production")
+    prod = frames.to_lazy(current)
+    frames.require_columns(prod, by_cols, role="a segment column of current")
     m = None
     if y_true is not None or y_pred is not None:
         prep = prepare(
-            eval_data,
+            reference,
             metrics=[metric],
             y_true=y_true,
             y_pred=y_pred,
-            weight=eval_weight,
+            weight=reference_weight,
             pos_label=pos_label,
-            columns={"a segment column of eval_data": by_cols},
+            columns={"a segment column of reference": by_cols},
             confidence=confidence,
         )
         (m,) = prep.metrics
@@ -227,9 +236,9 @@ def coverage(
             )
         ev_stats = prep.aggregate(by_cols).stats
     else:
-        ev_frame = frames.to_lazy(eval_data)
-        frames.require_columns(ev_frame, by_cols, role="a segment column of eval_data")
-        ev_stats = aggregate.value_counts(ev_frame, by_cols, weight=eval_weight)
+        ev_frame = frames.to_lazy(reference)
+        frames.require_columns(ev_frame, by_cols, role="a segment column of reference")
+        ev_stats = aggregate.value_counts(ev_frame, by_cols, weight=reference_weight)
     ev = None
     derived = None
     if time is not None:
@@ -243,7 +252,9 @@ def coverage(
         pl.col("_p").cast(pl.Int64)
     )
     if prod_counts.height == 0:
-        raise InvalidArgumentError("production has no rows (with a time value): nothing to cover.")
+        raise InvalidArgumentError(
+            "current (production) has no rows (with a time value): nothing to cover."
+        )
 
     eval_n = ev_stats.select(*by_cols, pl.col("n").cast(pl.Float64).alias("eval_n"))
     seg_metric = None

@@ -33,6 +33,7 @@ import polars as pl
 
 from aidebt import aggregate, frames
 from aidebt import metrics as mreg
+from aidebt._deprecated import keyword_only
 from aidebt.changepoints import Changepoints
 from aidebt.errors import AidebtError, InvalidArgumentError, did_you_mean
 from aidebt.periods import Every, as_date, epoch_day, epoch_days
@@ -59,6 +60,7 @@ _PUBLIC = [
 ]
 
 
+@keyword_only("weight", after=8)
 def decay(
     data: Any,
     time: str,
@@ -68,8 +70,8 @@ def decay(
     every: str = "1mo",
     by: str | Sequence[str] | None = None,
     since: Any = None,
-    weight: str | None = None,
     *,
+    weight: str | None = None,
     y_score: str | None = None,
     confidence: float = 0.95,
     ci: str = "wilson",

@@ -15,7 +15,7 @@ small count tables:
 The PSI null distribution is a parametric bootstrap of the homogeneity null: reference and
 current bin counts are redrawn as multinomials at the pooled bin proportions with the
 observed sample sizes, ``n_sim`` times (vectorized), and the PSI recomputed with the same
-smoothing. ``psi_threshold`` is its ``1 - alpha`` quantile: the PSI that would be
+smoothing. ``psi_threshold`` is its ``confidence`` quantile: the PSI that would be
 surprising for these sample sizes. Empty bins get half a count added on both sides before
 the PSI is computed (so a category new in the current data gives a large but finite
 PSI); the distance and the tests use the raw counts.
@@ -37,6 +37,7 @@ from scipy.spatial.distance import jensenshannon
 
 from aidebt import aggregate, frames
 from aidebt import stats as st
+from aidebt._deprecated import alpha_to_confidence, renamed
 from aidebt.errors import ColumnTypeError, InvalidArgumentError
 from aidebt.periods import Every, as_date, epoch_day, epoch_days
 from aidebt.results import Result, conform
@@ -462,11 +463,12 @@ def _flag(table: pl.DataFrame, alpha: float, adjust: str | None, min_effect) -> 
     ).with_columns(drifted=((pl.col("p_adjusted") < alpha) & effect).fill_null(False))
 
 
-def _check_common(alpha, n_sim) -> None:
-    if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise InvalidArgumentError(f"alpha={alpha!r} must be between 0 and 1, e.g. 0.05.")
+def _check_common(confidence, n_sim) -> float:
+    """The tests' level ``alpha = 1 - confidence``, after checking the arguments."""
+    confidence = st.check_confidence(confidence)
     if not isinstance(n_sim, int) or n_sim < 100:
         raise InvalidArgumentError(f"n_sim={n_sim!r} must be an integer >= 100.")
+    return st.test_level(confidence)
 
 
 # --------------------------------------------------------------------------------------
@@ -490,10 +492,11 @@ class Drift(Result):
 
     title = "Drift"
 
-    def __init__(self, table: pl.DataFrame, profile: DriftProfile, alpha: float) -> None:
+    def __init__(self, table: pl.DataFrame, profile: DriftProfile, confidence: float) -> None:
         super().__init__(table)
         self.profile = profile
-        self.alpha = alpha
+        self.confidence = confidence
+        self.alpha = st.test_level(confidence)
 
     def summary(self) -> list[str]:
         moved = self.table.filter(pl.col("drifted")).sort("distance", descending=True)
@@ -535,6 +538,7 @@ class Drift(Result):
         )
 
 
+@renamed(alpha=("confidence", alpha_to_confidence))
 def drift(
     reference: Any,
     current: Any,
@@ -543,7 +547,7 @@ def drift(
     bins: int = 10,
     weight: str | None = None,
     categorical: str | Sequence[str] | None = None,
-    alpha: float = 0.05,
+    confidence: float = 0.95,
     adjust: str | None = None,
     min_effect: float | None = None,
     n_sim: int = 2000,
@@ -566,10 +570,12 @@ def drift(
         Frequency-weight column (in both frames).
     categorical
         Numeric columns to treat as categories.
-    alpha
-        Level of the tests behind ``drifted``: chi-square for categorical columns, the
-        bootstrap PSI null for numeric ones. At ``alpha=0.05`` a column that did not drift
-        is flagged about 5% of the time whatever the sample size.
+    confidence
+        The tests behind ``drifted`` run at level ``1 - confidence``: chi-square for
+        categorical columns, the bootstrap PSI null for numeric ones. At
+        ``confidence=0.95`` a column that did not drift is flagged about 5% of the time
+        whatever the sample size. (``alpha=0.05``, the earlier spelling, still works for
+        one release.)
     adjust
         Multiple-comparison adjustment across columns (``"holm"``, ``"bh"``; default none).
     min_effect
@@ -593,7 +599,7 @@ def drift(
     >>> dict(zip(r.table["column"], r.table["drifted"]))
     {'intent': True, 'region': False, 'score': True}
     """
-    _check_common(alpha, n_sim)
+    alpha = _check_common(confidence, n_sim)
     if isinstance(reference, DriftProfile):
         profile = reference
         if columns is not None:
@@ -619,7 +625,7 @@ def drift(
         cur = dict(zip(part["value"].to_list(), part["n"].to_list(), strict=True))
         rows.append({"column": c, **_compare(prof, cur, alpha=alpha, n_sim=n_sim, seed=seed + i)})
     table = _flag(conform(rows, COLUMNS), alpha, adjust, min_effect)
-    return Drift(table, profile, alpha)
+    return Drift(table, profile, confidence)
 
 
 # --------------------------------------------------------------------------------------
@@ -641,11 +647,17 @@ class DriftOverTime(Result):
     title = "Drift over time"
 
     def __init__(
-        self, table: pl.DataFrame, profile: DriftProfile, alpha: float, every: Every, reference: str
+        self,
+        table: pl.DataFrame,
+        profile: DriftProfile,
+        confidence: float,
+        every: Every,
+        reference: str,
     ) -> None:
         super().__init__(table)
         self.profile = profile
-        self.alpha = alpha
+        self.confidence = confidence
+        self.alpha = st.test_level(confidence)
         self.every = every
         self.reference = reference
 
@@ -721,6 +733,7 @@ def _period_filter(frame, time, every, reference):
     return None, None
 
 
+@renamed(alpha=("confidence", alpha_to_confidence))
 def drift_over_time(
     data: Any,
     time: str,
@@ -731,7 +744,7 @@ def drift_over_time(
     bins: int = 10,
     weight: str | None = None,
     categorical: str | Sequence[str] | None = None,
-    alpha: float = 0.05,
+    confidence: float = 0.95,
     adjust: str | None = None,
     min_effect: float | None = None,
     n_sim: int = 2000,
@@ -754,7 +767,7 @@ def drift_over_time(
         ``(start, end)`` pair of dates (rows with ``start <= time < end``), a
         :class:`DriftProfile`, or separate reference data. The numeric bins are fixed on
         it once, so every period is measured on the same bins.
-    bins, weight, categorical, alpha, adjust, min_effect, n_sim, seed
+    bins, weight, categorical, confidence, adjust, min_effect, n_sim, seed
         As in :func:`drift`; ``adjust`` runs over every (column, period) test.
 
     Returns
@@ -770,7 +783,7 @@ def drift_over_time(
     >>> r.wide("drifted").filter(pl.col("column") == "intent").row(0)[-3:]
     (True, True, True)
     """
-    _check_common(alpha, n_sim)
+    alpha = _check_common(confidence, n_sim)
     ev = Every.parse(every)
     frame = frames.to_lazy(data)
     if not isinstance(time, str):
@@ -821,4 +834,4 @@ def drift_over_time(
     table = table.with_columns(period).select(
         "period", *[c for c in table.columns if c not in ("_p", "period")]
     )
-    return DriftOverTime(table, profile, alpha, ev, described)
+    return DriftOverTime(table, profile, confidence, ev, described)

@@ -26,6 +26,7 @@ import polars as pl
 from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
+from aidebt._deprecated import keyword_only
 from aidebt.errors import (
     ColumnTypeError,
     InvalidArgumentError,
@@ -451,15 +452,16 @@ def _long_strata(table: pl.DataFrame, cols: list[str], baseline: str) -> pl.Data
 # --------------------------------------------------------------------------------------
 # The analysis
 # --------------------------------------------------------------------------------------
+@keyword_only("weight", "baseline", "depth", after=4)
 def simpson(
     data: Any,
     outcome: str,
     compare: str,
     strata: str | Sequence[str] | None = None,
+    *,
     weight: str | None = None,
     baseline: Any = None,
     depth: int = 1,
-    *,
     exclude: str | Sequence[str] | None = None,
     max_levels: int = DEFAULT_MAX_LEVELS,
     kind: str = "auto",

@@ -47,6 +47,11 @@ def t_quantile(confidence: float, df) -> np.ndarray:
     return sps.t.ppf(0.5 + confidence / 2, df)
 
 
+def test_level(confidence: float) -> float:
+    """The level of a test, ``alpha = 1 - confidence`` (0.05 at 0.95, not 0.050000000000000044)."""
+    return round(1 - confidence, 12)
+
+
 def check_confidence(confidence: float) -> float:
     if not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
         raise InvalidArgumentError(

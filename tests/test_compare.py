@@ -91,7 +91,9 @@ def test_weights_equal_rows(logs):
         .filter(pl.col("y_true").is_not_null())
     )
     raw = logs.filter(pl.col("y_true").is_not_null())
-    a = ad.compare(agg, "prompt_version", "v1", "y_true", "y_pred", ["accuracy"], "tier", "n")
+    a = ad.compare(
+        agg, "prompt_version", "v1", "y_true", "y_pred", ["accuracy"], "tier", weight="n"
+    )
     b = ad.compare(raw, "prompt_version", "v1", "y_true", "y_pred", ["accuracy"], "tier")
     cols = ["value", "diff", "diff_ci_low", "diff_ci_high", "adjusted_diff"]
     assert np.allclose(

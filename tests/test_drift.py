@@ -212,8 +212,10 @@ def test_bad_input():
         ad.drift(df, df, ["nope"])
     with pytest.raises(ColumnTypeError, match="not time"):
         ad.drift(df, df, ["d"])
-    with pytest.raises(InvalidArgumentError, match="alpha"):
+    with pytest.raises(InvalidArgumentError, match="alpha"), pytest.warns(DeprecationWarning):
         ad.drift(df, df, ["c"], alpha=5)
+    with pytest.raises(InvalidArgumentError, match="confidence"):
+        ad.drift(df, df, ["c"], confidence=5)
     with pytest.raises(InvalidArgumentError, match="bins"):
         ad.drift(df, df, ["c"], bins=1)
     empty = ad.drift(df, df.head(0), ["c"]).table.row(0, named=True)
