@@ -1,5 +1,6 @@
 # The README's two commands: `make demo` and `make test`. Both create .venv when needed,
-# install aidebt into it (only again when pyproject.toml changes) and run.
+# install aidebt with its report, test and Spark extras into it (only again when
+# pyproject.toml changes) and run.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -10,7 +11,7 @@ STAMP  := $(VENV)/.aidebt-installed
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,spark]'
+	$(PY) -m pip install --quiet -e '.[report,dev,spark]'
 	$(PY) -m ipykernel install --prefix $(VENV) --name python3 >/dev/null
 	@touch $(STAMP)
 

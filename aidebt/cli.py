@@ -1,4 +1,8 @@
-"""The ``aidebt`` command: ``demo``, ``report``, ``list``.
+"""The ``aidebt`` command: ``demo``, ``report``, ``list``, ``check``.
+
+``check`` needs only the library; ``demo``, ``report`` and ``list`` render or read
+notebooks and need the ``aidebt[report]`` extra (without it they say which install
+command fixes it). This module imports nothing heavy: ``aidebt --help`` stays instant.
 
 Each subcommand is a pair of functions: ``add_<name>_parser(subparsers)`` declares its
 options and ``cmd_<name>(args) -> int`` runs it; :data:`COMMANDS` lists the ``add_``
@@ -11,12 +15,13 @@ Exit codes: 0 success; 1 the work ran and failed (a notebook raised); 2 bad inpu
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from aidebt.errors import AidebtError, NotebookFailedError, ReportError
+from aidebt.errors import AidebtError, MissingExtraError, NotebookFailedError, ReportError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -24,6 +29,24 @@ EXIT_USAGE = 2
 
 DEMO_DATA = "demo_data"
 DEMO_REPORTS = "reports"
+
+REPORT_EXTRA = ("papermill", "nbconvert", "nbformat", "ipykernel")
+"""What rendering notebooks needs beyond the library: ``pip install 'aidebt[report]'``."""
+
+
+def require_report_extra(command: str, modules: Sequence[str] = REPORT_EXTRA) -> None:
+    """Fail with the install command that fixes it when the report extra is missing."""
+    missing = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise MissingExtraError(
+            f"aidebt {command} renders notebooks and needs the report extra "
+            f"({', '.join(missing)} not installed): pip install 'aidebt[report]'"
+        )
 
 
 def _non_negative_int(text: str) -> int:
@@ -70,6 +93,7 @@ DEMO_SEGMENTS = ["region", "language", "tier", "channel", "intent"]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    require_report_extra("demo")
     from aidebt.datasets import write_demo
     from aidebt.frames import latest_month
     from aidebt.report import render
@@ -140,6 +164,7 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    require_report_extra("report")
     from aidebt.periods import Month
     from aidebt.report import parse_value, render
 
@@ -187,6 +212,7 @@ def add_list_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    require_report_extra("list", ("papermill", "nbformat"))
     import nbformat
 
     from aidebt.report import list_notebooks

@@ -39,6 +39,10 @@ def did_you_mean(name: str, choices) -> str:
     return f"Available: {listed}{more}.{hint}"
 
 
+class MissingExtraError(AidebtError, ImportError):
+    """A feature needs an optional extra that is not installed (the message says which)."""
+
+
 class ReportError(AidebtError, RuntimeError):
     """A report could not be rendered or published."""
 

@@ -179,3 +179,28 @@ def test_warnings_are_one_line_messages(capsys, report_args):
     assert code == EXIT_USAGE
     assert "aidebt: warning: min_n=5 does not apply to plain" in err
     assert "UserWarning" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["report", "--data", "logs.parquet", "--month", "2026-11"],
+        ["demo", "--no-progress"],
+        ["list"],
+    ],
+)
+def test_report_commands_without_the_extra_say_which_install_fixes_it(
+    capsys, monkeypatch, tmp_path, argv
+):
+    """`pip install aidebt` is the library: rendering needs `aidebt[report]`, and the
+    command says so in one line, exit 2, before touching anything."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "papermill", None)  # as if it were not installed
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *argv)
+    assert code == EXIT_USAGE and out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"aidebt: error: aidebt {argv[0]} ")
+    assert "papermill not installed" in line and line.endswith("pip install 'aidebt[report]'")
+    assert list(tmp_path.iterdir()) == []  # demo wrote no data

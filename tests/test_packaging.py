@@ -38,3 +38,35 @@ def test_console_script_and_version() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["aidebt"] == "aidebt.cli:main"
     assert aidebt.__version__ == project["version"]
+
+
+def test_the_library_installs_without_the_report_extra() -> None:
+    """papermill, nbconvert, nbformat, ipykernel and JupyterLab are the `report` extra;
+    the make targets and environment.yml install it."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = {_name_and_spec(r)[0] for r in project["dependencies"]}
+    report = {_name_and_spec(r)[0] for r in project["optional-dependencies"]["report"]}
+    moved = {"papermill", "nbconvert", "nbformat", "ipykernel", "jupyterlab"}
+    assert moved <= report and not moved & core
+    assert "'.[report,dev,spark]'" in (ROOT / "Makefile").read_text()
+
+
+def test_import_is_light_and_the_library_never_loads_the_report_stack() -> None:
+    """`import aidebt` loads no scipy, statsmodels, altair or pandas (they come with the
+    analysis that needs them); an analysis and a gate check load nothing of report/."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import aidebt as ad
+heavy = ("scipy.stats", "statsmodels", "altair", "pandas", "aidebt.disaggregate")
+print(sorted(m for m in heavy if m in sys.modules))
+ad.disaggregate(ad.datasets.demo(500, months=2), y_true="y_true", y_pred="y_pred", by="tier")
+report = ("aidebt.report", "papermill", "nbconvert", "nbformat", "IPython", "yaml")
+print(sorted(m for m in report if m in sys.modules))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.split("\n")[:2] == ["[]", "[]"], done.stdout
