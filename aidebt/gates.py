@@ -28,7 +28,7 @@ from aidebt import frames
 from aidebt import metrics as mreg
 from aidebt.config import AuditConfig, DataConfig, load_config
 from aidebt.errors import InvalidArgumentError, InvalidValueError
-from aidebt.groups import ALL, OVERALL, label_expr
+from aidebt.groups import ALL, OVERALL, label, label_expr
 from aidebt.periods import Month
 from aidebt.policy import ROLLBACK, Criterion, Policy, Stage, parse_policy, policy_error
 from aidebt.results import Result
@@ -396,6 +396,11 @@ def _row(stage: Stage, c: Criterion, segment: str, **values: Any) -> dict[str, A
     return row
 
 
+def _skipped(stage: Stage, c: Criterion, segment: str, **values: Any) -> dict[str, Any]:
+    """A row not judged for lack of data (its ``evidence`` says what is missing)."""
+    return _row(stage, c, segment, **values, status="skipped", passed=None)
+
+
 def _decide(stage: Stage, ok: bool | None, breach: bool | None) -> tuple[str, bool | None]:
     """(status, passed) of a judged row: gates need ``ok``; triggers fire on ``breach``."""
     if stage.name == ROLLBACK:
@@ -537,7 +542,10 @@ def _judge_month(ctx: _Check) -> tuple[list[dict], float]:
     return rows, total
 
 
-def _segment_judgements(stage, c, seg, min_seg, column) -> list[dict]:
+def _segment_judgements(
+    stage: Stage, c: Criterion, seg: pl.DataFrame, min_seg: float, column: str
+) -> list[dict]:
+    """A metric (``column="value"``) or disparity (``"diff"``) criterion in each segment."""
     out = []
     lo_col, hi_col = ("ci_low", "ci_high") if column == "value" else ("diff_ci_low", "diff_ci_high")
     for s in seg.filter(pl.col("metric") == c.metric).iter_rows(named=True):
@@ -545,13 +553,11 @@ def _segment_judgements(stage, c, seg, min_seg, column) -> list[dict]:
         values = dict(value=s[column], ci_low=s[lo_col], ci_high=s[hi_col], n=n)
         if n < min_seg:
             out.append(
-                _row(
+                _skipped(
                     stage,
                     c,
                     s["segment"],
                     **values,
-                    status="skipped",
-                    passed=None,
                     evidence=f"{c.metric} {_where(s['segment'])}: n={n:,.0f} < "
                     f"min_segment_n={min_seg:,.0f}, not judged",
                 )
@@ -607,31 +613,27 @@ def _judge_trend(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
         if trend is None or table.is_empty():
             segment = OVERALL if col is None else f"{col}=*"
             out.append(
-                _row(
+                _skipped(
                     stage,
                     c,
                     segment,
-                    status="skipped",
-                    passed=None,
                     evidence=f"trend of {c.metric} {_where(segment)}: no labeled month from {first} to {month}",
                 )
             )
             continue
         for r in table.iter_rows(named=True):
-            segment = OVERALL if col is None else f"{col}={r[col]}"
+            segment = OVERALL if col is None else label(r, [col])
             have = r["periods"] or 0
             values = dict(
                 value=r["change"], ci_low=r["change_ci_low"], ci_high=r["change_ci_high"], n=have
             )
             if have < periods or r["slope"] is None:
                 out.append(
-                    _row(
+                    _skipped(
                         stage,
                         c,
                         segment,
                         **values,
-                        status="skipped",
-                        passed=None,
                         evidence=f"trend of {c.metric} {_where(segment)}: {have} of {periods} "
                         f"months with labels from {first} to {month}, not judged",
                     )
@@ -675,12 +677,10 @@ def _judge_drift(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
         label = str(prev)
     if not frames.count_rows(ref)["rows"]:
         return [
-            _row(
+            _skipped(
                 stage,
                 c,
                 col,
-                status="skipped",
-                passed=None,
                 evidence=f"drift of {col}: {label} has no rows to compare with",
             )
             for col in columns
