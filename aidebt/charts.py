@@ -146,9 +146,9 @@ def decay_chart(
 ) -> alt.LayerChart:
     """The decay curve: each period's value and interval band, with optional overlays.
 
-    ``fitted`` (from :attr:`aidebt.decay.Trend.fitted`) adds the fitted trend and its
+    ``fitted`` (from :attr:`aidebt.trend.Trend.fitted`) adds the fitted trend and its
     confidence band (dashed); ``threshold`` a horizontal red line; ``crossing`` (a
-    :class:`aidebt.decay.Crossing` table) a vertical line at the projected crossing with its
+    :class:`aidebt.trend.Crossing` table) a vertical line at the projected crossing with its
     interval shaded; ``changepoints`` a grey rule at each change point. With ``by`` each
     group is a colour (the ``max_groups`` largest).
 

@@ -6,17 +6,12 @@ per ``by`` group); :func:`aidebt.metrics.evaluate` turns them into values with
 intervals. Everything after that works on this small table (the per-period estimates,
 :attr:`Decay.estimates`, and sums, :attr:`Decay.stats`):
 
-- :meth:`Decay.fit` (:mod:`aidebt.trend`) fits a binomial GLM (logit link) to the per-period counts of
-  correct/incorrect (or any proportion's numerator/denominator), with a quasi-binomial
-  dispersion so that period-to-period noise beyond binomial widens the intervals
-  (``model="linear"``: weighted least squares of the per-period values for numeric
-  metrics);
-- :meth:`Trend.crossing` (:mod:`aidebt.trend`) inverts the fitted curve: when it crosses a threshold, with
-  Fieller's interval (the set of dates where the fitted curve's confidence band contains
-  the threshold) or the delta method;
-- :meth:`Decay.changepoints` (:mod:`aidebt.changepoints`) segments the per-period counts by binary segmentation with a
-  binomial likelihood-ratio statistic, each split tested against a parametric bootstrap of
-  the no-change null on the same per-period sizes.
+- :meth:`Decay.fit` fits a trend (:mod:`aidebt.trend`: a binomial GLM of the per-period
+  counts with a quasi-binomial dispersion, or weighted least squares of the values on
+  their standard errors), and :meth:`aidebt.trend.Trend.crossing` says when it crosses a
+  threshold (Fieller's interval);
+- :meth:`Decay.changepoints` finds changes in level (:mod:`aidebt.changepoints`: binary
+  segmentation, each split tested against a parametric bootstrap of no change).
 
 Periods are computed in the engine with portable arithmetic on year, month and day of
 year (:mod:`aidebt.periods`), so they work the same on polars, DuckDB and Spark.

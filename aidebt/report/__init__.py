@@ -3,7 +3,9 @@
 In a notebook::
 
     from aidebt import report
-    frame = report.load_month(data, month, time)   # the month's rows, lazily, any engine
+    source = report.load(data)                     # a path, lazily; a frame of any engine
+    month = report.Month.parse(month)              # or report.latest_month(source, time)
+    frame = report.load_month(source, month, time) # the month's rows, lazily, in its engine
     report.record("accuracy", 0.912)               # a key figure for manifest.json
     report.markdown("Worst group: **{g}**", g=name)  # prose with escaped values
 
@@ -12,8 +14,10 @@ From Python or a scheduler (``aidebt report ...`` on the command line)::
     from aidebt.report import render
     render("all", config="audit.toml", month="2026-11")
 
-The runner (papermill, nbconvert) is imported only when :func:`render` is used, so a
-notebook's ``from aidebt import report`` stays light.
+The loader and the month are the library's (:mod:`aidebt.frames`, :mod:`aidebt.periods`),
+re-exported here for notebooks; the runner (papermill, nbconvert, the ``aidebt[report]``
+extra) is imported only when :func:`render` is used, so a notebook's
+``from aidebt import report`` stays light. Only the CLI imports this package from aidebt.
 """
 
 from __future__ import annotations
