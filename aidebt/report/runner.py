@@ -66,7 +66,7 @@ class Failure:
     """A notebook that raised: where, what, and where its executed copy was kept."""
 
     name: str
-    month: Month
+    month: str
     cell: int | None
     ename: str
     evalue: str
@@ -284,7 +284,7 @@ def render(
         for i, job in enumerate(jobs, 1):
             bar = {"desc": f"{job.name} [{i}/{len(jobs)}]", "leave": True} if progress else False
             outcome = _run_one(
-                job, month, store, Path(tmp), bar, kernel_name, with_code, environment
+                job, str(month), store, Path(tmp), bar, kernel_name, with_code, environment
             )
             (result.published if isinstance(outcome, Published) else result.failed).append(outcome)
 
@@ -300,7 +300,7 @@ def render(
 
 def _run_one(
     job: _Job,
-    month: Month,
+    month: str,
     store: ReportStore,
     tmp: Path,
     progress_bar: dict[str, Any] | bool,
@@ -352,13 +352,13 @@ def _run_one(
         **environment,
     }
     notebook_text = nbformat.writes(executed)
-    revision = store.next_revision(str(month), job.name)
+    revision = store.next_revision(month, job.name)
     while True:
         page = to_html(
             executed,
             name=job.name,
             title=title,
-            month=str(month),
+            month=month,
             revision=revision,
             generated=finished.replace("T", " ").replace("Z", " UTC"),
             facts=_facts(job, environment, finished),
@@ -367,14 +367,14 @@ def _run_one(
         data = page.encode("utf-8")
         entry.update(html_bytes=len(data), html_sha256=hashlib.sha256(data).hexdigest())
         try:
-            return store.publish(str(month), job.name, revision, page, notebook_text, entry)
+            return store.publish(month, job.name, revision, page, notebook_text, entry)
         except FileExistsError:  # a concurrent run took this revision first
             revision += 1
 
 
 def _keep_failed(
     store: ReportStore,
-    month: Month,
+    month: str,
     job: _Job,
     executed_path: Path,
     cell: int | None,
@@ -384,7 +384,7 @@ def _keep_failed(
 ) -> Failure:
     kept = None
     if executed_path.exists():
-        kept = store.keep_failed(str(month), job.name, executed_path.read_text(encoding="utf-8"))
+        kept = store.keep_failed(month, job.name, executed_path.read_text(encoding="utf-8"))
     return Failure(job.name, month, cell, ename, evalue, line, kept)
 
 
