@@ -450,13 +450,8 @@ def big_log() -> pl.DataFrame:
     return _log(seed=11, n=50_000)
 
 
-@pytest.mark.parametrize("analysis", ["disaggregate", *ANALYSES])
-def test_only_aggregated_tables_reach_python(monkeypatch, big_log, analysis):
-    """Spy on every collect: each result is a table of groups x bins, not of rows.
-
-    (AUC's table has one row per distinct (group, score, label): bounded here by the score
-    grid; with continuous scores it grows with the number of distinct scores.)
-    """
+def _spy_on_collects(monkeypatch) -> list[int]:
+    """The number of rows of every table collected from now on (narwhals and polars)."""
     sizes: list[int] = []
     nw_collect, pl_collect = nw.LazyFrame.collect, pl.LazyFrame.collect
 
@@ -472,6 +467,17 @@ def test_only_aggregated_tables_reach_python(monkeypatch, big_log, analysis):
 
     monkeypatch.setattr(nw.LazyFrame, "collect", spy_nw)
     monkeypatch.setattr(pl.LazyFrame, "collect", spy_pl)
+    return sizes
+
+
+@pytest.mark.parametrize("analysis", ["disaggregate", *ANALYSES])
+def test_only_aggregated_tables_reach_python(monkeypatch, big_log, analysis):
+    """Spy on every collect: each result is a table of groups x bins, not of rows.
+
+    (AUC's table has one row per distinct (group, score, label): bounded here by the score
+    grid; with continuous scores it grows with the number of distinct scores.)
+    """
+    sizes = _spy_on_collects(monkeypatch)
     parts = {k: v.lazy() for k, v in _parts(big_log).items()}
     if analysis == "disaggregate":
         _disaggregate(parts["log"], "score_q", weight="w", margins=True)
@@ -715,21 +721,7 @@ def test_check_never_materializes_the_rows(monkeypatch, tmp_path, as_engine, big
     config.write_text(_POLICY)
     want = ad.check(config, data=big_log)
     data = as_engine(engine, big_log, "big")
-    sizes: list[int] = []
-    nw_collect, pl_collect = nw.LazyFrame.collect, pl.LazyFrame.collect
-
-    def spy_nw(self, *args, **kwargs):
-        out = nw_collect(self, *args, **kwargs)
-        sizes.append(len(out))
-        return out
-
-    def spy_pl(self, *args, **kwargs):
-        out = pl_collect(self, *args, **kwargs)
-        sizes.append(out.height)
-        return out
-
-    monkeypatch.setattr(nw.LazyFrame, "collect", spy_nw)
-    monkeypatch.setattr(pl.LazyFrame, "collect", spy_pl)
+    sizes = _spy_on_collects(monkeypatch)
     got = ad.check(config, data=data)
     # The largest legitimate table is AUC's counts (groups x 64 scores x 2 labels, ~1,500);
     # the month alone has ~8,000 rows, the log 50,000.
