@@ -41,6 +41,7 @@ _EXPORTS = {
     "filter_window": "aidebt.frames",
     "GateCheck": "aidebt.gates",
     "check": "aidebt.gates",
+    "Month": "aidebt.periods",
     "Simpson": "aidebt.simpson",
     "simpson": "aidebt.simpson",
     "datasets": "aidebt.datasets",

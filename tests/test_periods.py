@@ -14,6 +14,9 @@ from aidebt.periods import Every, Month, as_date, as_datetime, epoch_day, epoch_
 
 
 def test_month_parse_and_text_round_trip():
+    import aidebt as ad
+
+    assert ad.Month is Month
     m = Month.parse("2026-11")
     assert (m.year, m.month) == (2026, 11)
     assert str(m) == "2026-11"
