@@ -331,6 +331,23 @@ class Decay(Result):
             )
         return self.every.index_of(value)
 
+    def conf_int(self, confidence: float = 0.95) -> pl.DataFrame:
+        """Each period's value with its interval at another level, from the stored estimates.
+
+        No new pass over the data (statsmodels' ``conf_int(alpha)`` pattern).
+
+        Examples
+        --------
+        >>> import aidebt as ad
+        >>> d = ad.decay(ad.datasets.demo(2_000, months=3), "ts", "y_true", "y_pred")
+        >>> d.conf_int(0.8).columns
+        ['period', 'metric', 'value', 'ci_low', 'ci_high', 'n']
+        """
+        from aidebt import stats as st
+
+        table = mreg.table_conf_int(self.estimates, st.check_confidence(confidence), self.ci)
+        return table.select(*self.by, "period", "metric", "value", "ci_low", "ci_high", "n")
+
     # -- analyses ----------------------------------------------------------------------
     def fit(
         self,

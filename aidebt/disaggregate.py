@@ -78,6 +78,8 @@ class Disaggregation(Result):
         min_n: int,
         adjust: str | None,
         unlabeled: float,
+        estimates: pl.DataFrame | None = None,
+        ci: str = "wilson",
     ) -> None:
         super().__init__(table)
         self.overall = overall
@@ -88,6 +90,28 @@ class Disaggregation(Result):
         self.min_n = min_n
         self.adjust = adjust
         self.unlabeled = unlabeled
+        self.ci = ci
+        self.estimates = table if estimates is None else estimates  # + "_x", "_se"
+
+    def conf_int(self, confidence: float = 0.95) -> pl.DataFrame:
+        """Each group's value with its interval at another level, from the stored estimates.
+
+        No new pass over the data (statsmodels' ``conf_int(alpha)`` pattern): the table
+        keeps each estimate's standard error and what a binomial interval needs.
+
+        Examples
+        --------
+        >>> import aidebt as ad
+        >>> r = ad.disaggregate(ad.datasets.demo(2_000, months=2), y_true="y_true",
+        ...                     y_pred="y_pred", by="language", metrics=["fnr"])
+        >>> r.conf_int(0.8).columns
+        ['language', 'metric', 'value', 'ci_low', 'ci_high', 'n']
+        """
+        from aidebt import stats as st
+
+        level = st.check_confidence(confidence)
+        table = mreg.table_conf_int(self.estimates, level, self.ci)
+        return table.select(*self.by, "metric", "value", "ci_low", "ci_high", "n")
 
     def worst(
         self, k: int = 5, metric: str | None = None, *, include_small: bool = False
@@ -160,15 +184,17 @@ class Disaggregation(Result):
         blank = [
             c for c in _PUBLIC if c not in ("metric", "group_n", "small_n", "note", "significant")
         ]
-        table = self.table.with_columns(
+        estimates = self.estimates.with_columns(
             *(pl.when(small).then(None).otherwise(pl.col(c)).alias(c) for c in blank),
+            *(pl.when(small).then(None).otherwise(pl.col(c)).alias(c) for c in ("_x", "_se")),
             note=pl.when(small)
             .then(pl.lit(f"suppressed: fewer than {limit} rows"))
             .otherwise(pl.col("note")),
         )
         clone = object.__new__(Disaggregation)
         clone.__dict__.update(self.__dict__)
-        clone.table = table
+        clone.estimates = estimates  # conf_int() shows no figure of a small group either
+        clone.table = estimates.select(self.table.columns)
         return clone
 
     def chart(self, metric: str | Sequence[str] | None = None, **kwargs: Any):
@@ -374,7 +400,7 @@ def disaggregate(
 
     table = pl.concat(pieces, how="diagonal_relaxed")
     table = table.with_columns(
-        pl.lit(None, pl.Float64).alias(c) for c in _PUBLIC if c not in table.columns
+        pl.lit(None, pl.Float64).alias(c) for c in (*_PUBLIC, "_x", "_se") if c not in table.columns
     )
     p_adj = st.adjust_pvalues(table.get_column("p_value").fill_null(np.nan).to_numpy(), adjust)
     table = table.with_columns(
@@ -383,7 +409,8 @@ def disaggregate(
         significant=(pl.col("p_adjusted") < 1 - confidence).fill_null(False),
         small_n=pl.col("n") < min_n,
     )
-    table = table.select([*by_cols, *_PUBLIC])
+    estimates = table.select(*by_cols, *_PUBLIC, "_x", "_se")
+    table = estimates.select(*by_cols, *_PUBLIC)
     overall_table = pl.concat(overall_rows, how="diagonal_relaxed")
     overall_table = overall_table.with_columns(
         pl.lit(None, pl.Float64).alias(c)
@@ -401,6 +428,8 @@ def disaggregate(
         min_n=int(min_n),
         adjust=adjust,
         unlabeled=unlabeled,
+        estimates=estimates,
+        ci=ci,
     )
 
 

@@ -512,6 +512,34 @@ INTERVALS = {"binomial": _binomial_interval, "t": _t_interval, "normal": _normal
 """Interval builders by :attr:`Metric.interval`: ``fn(value, se, x, den, confidence, ci)``."""
 
 
+def table_conf_int(
+    table: pl.DataFrame, confidence: float = 0.95, ci: str = "wilson"
+) -> pl.DataFrame:
+    """``table`` with ``ci_low``/``ci_high`` rebuilt at ``confidence`` from its estimates.
+
+    ``table`` holds rows of :func:`evaluate` (``metric``, ``value``, ``_se``, ``_x``,
+    ``n``), of one metric or several; rows of a metric outside the registry (a custom
+    callable) get no interval. Nothing is re-aggregated: the estimates carry what every
+    interval needs.
+    """
+    lo = np.full(table.height, np.nan)
+    hi = np.full(table.height, np.nan)
+    names = table.get_column("metric")
+    for name in names.unique().to_list():
+        if name not in REGISTRY:
+            continue
+        rows = (names == name).to_numpy()
+        part = table.filter(pl.Series(rows))
+        arrays = (
+            part.get_column(c).cast(pl.Float64).fill_null(np.nan).to_numpy()
+            for c in ("value", "_se", "_x", "n")
+        )
+        lo[rows], hi[rows] = conf_int(REGISTRY[name], *arrays, confidence, ci)
+    return table.with_columns(
+        ci_low=pl.Series(lo, nan_to_null=True), ci_high=pl.Series(hi, nan_to_null=True)
+    )
+
+
 def estimate(
     columns: Mapping[str, np.ndarray],
     metric: Metric,

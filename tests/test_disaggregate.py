@@ -442,3 +442,19 @@ def test_selection_rate_needs_no_labels() -> None:
         df, y_pred="p", by="g", metrics=["selection_rate", "count"], pos_label="yes"
     )
     assert _by_group(r, "selection_rate") == {"a": 0.5, "b": 1.0}
+
+
+def test_suppressed_groups_stay_blank_at_any_level():
+    """conf_int() of a suppressed result shows no figure of a suppressed group either."""
+    r = ad.disaggregate(
+        ad.datasets.demo(1_000, months=2), y_true="y_true", y_pred="y_pred", by="language"
+    )
+    sizes = r.table.group_by("language").agg(pl.col("group_n").first()).sort("group_n")
+    small, limit = sizes["language"][0], float(sizes["group_n"][1])  # suppress the smallest
+    shown = r.suppressed(limit).conf_int(0.8)
+    hidden = shown.filter(pl.col("language") == small)
+    assert (
+        hidden.height
+        and hidden.select("value", "ci_low", "ci_high").null_count().row(0) == (hidden.height,) * 3
+    )
+    assert shown.filter(pl.col("language") != small)["value"].null_count() == 0

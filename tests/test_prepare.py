@@ -96,3 +96,19 @@ def test_weighted_pass_equals_the_expanded_rows():
         .stats.select(cols)
         .equals(plain.aggregate(["g"]).stats.select(cols))
     )
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "fnr", "f1", "mean_score", "brier", "auc", "count"])
+def test_intervals_on_demand_equal_the_intervals_built_at_that_level(metric):
+    """A result keeps estimates and standard errors: its intervals at any level equal the
+    ones a new run at that level reports, bit for bit, with no new pass."""
+    logs = ad.datasets.demo(n_per_month=1_500, months=3)
+    kw = {"y_true": "y_true", "y_pred": "y_pred", "y_score": "score", "metrics": [metric]}
+    at95 = ad.disaggregate(logs, by="tier", **kw)
+    at80 = ad.disaggregate(logs, by="tier", confidence=0.8, **kw)
+    cols = ["tier", "metric", "value", "ci_low", "ci_high", "n"]
+    assert at95.conf_int(0.8).equals(at80.table.select(cols))
+    d95 = ad.decay(logs, "ts", "y_true", "y_pred", metric, y_score="score")
+    d80 = ad.decay(logs, "ts", "y_true", "y_pred", metric, y_score="score", confidence=0.8)
+    cols = ["period", "metric", "value", "ci_low", "ci_high", "n"]
+    assert d95.conf_int(0.8).equals(d80.table.select(cols))
