@@ -17,8 +17,6 @@ import sys
 import types
 from typing import Any
 
-from aidebt._version import __version__  # noqa: F401 (re-exported)
-
 # Public name -> the module that defines it (a module's own name: the module itself).
 _EXPORTS = {
     "Comparison": "aidebt.compare",
@@ -56,6 +54,10 @@ __all__ = sorted([*_EXPORTS, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # importlib.metadata is slow to import: only when asked
+        from aidebt._version import __version__
+
+        return __version__
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'aidebt' has no attribute {name!r}")
