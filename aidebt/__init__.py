@@ -17,7 +17,7 @@ import sys
 import types
 from typing import Any
 
-# Public name -> the module that defines it (a module's own name: the module itself).
+# Public name -> the module that defines it.
 _EXPORTS = {
     "Comparison": "aidebt.compare",
     "compare": "aidebt.compare",
@@ -48,7 +48,7 @@ _EXPORTS = {
     "stats": "aidebt.stats",
 }
 
-_MODULES = {"datasets", "errors", "metrics", "stats"}
+_MODULES = {"datasets", "errors", "metrics", "stats"}  # names that are modules themselves
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
