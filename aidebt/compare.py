@@ -31,7 +31,7 @@ from aidebt.simpson import verdict as simpson_verdict
 
 __all__ = ["Comparison", "SimpsonWarning", "compare"]
 
-_PUBLIC = [
+COLUMNS = [
     "metric",
     "value",
     "ci_low",
@@ -55,6 +55,7 @@ _PUBLIC = [
     "simpson",
     "note",
 ]
+"""The columns of :attr:`Comparison.table` after the version and segment columns."""
 
 
 GUARD_COLUMNS = {
@@ -403,7 +404,7 @@ def compare(
         else conform([], GUARD_COLUMNS, lead={version: pl.String})
     )
     table = _attach_guard(table, guard, version, by_cols)
-    table = table.with_columns(baseline=pl.lit(base)).select([version, *by_cols, *_PUBLIC])
+    table = table.with_columns(baseline=pl.lit(base)).select([version, *by_cols, *COLUMNS])
     order = {m.name: i for i, m in enumerate(registered)}
     table = (
         table.with_columns(_o=pl.col("metric").replace_strict(order, default=0))

@@ -41,7 +41,7 @@ __all__ = ["Changepoints", "Crossing", "Decay", "Every", "Trend", "decay"]
 # --------------------------------------------------------------------------------------
 # The public function
 # --------------------------------------------------------------------------------------
-_PUBLIC = [
+COLUMNS = [
     "period",
     "metric",
     "value",
@@ -53,6 +53,7 @@ _PUBLIC = [
     "unlabeled_share",
     "note",
 ]
+"""The columns of :attr:`Decay.table` after the group columns."""
 
 
 @keyword_only("weight", after=8)
@@ -290,7 +291,7 @@ class Decay(Result):
         ci: str,
         no_time: float,
     ) -> None:
-        super().__init__(data.select([*by, *_PUBLIC]))
+        super().__init__(data.select([*by, *COLUMNS]))
         self.estimates = data
         self.stats = stats
         self.score_counts = auc_table

@@ -24,7 +24,7 @@ from aidebt.results import Result
 
 DEFAULT_METRICS = ("accuracy", "fpr", "fnr", "selection_rate")
 
-_PUBLIC = [
+COLUMNS = [
     "metric",
     "value",
     "ci_low",
@@ -45,6 +45,7 @@ _PUBLIC = [
     "p_adjusted",
     "significant",
 ]
+"""The columns of :attr:`Disaggregation.table` after the group columns."""
 
 
 class Disaggregation(Result):
@@ -182,7 +183,7 @@ class Disaggregation(Result):
         limit = self.min_n if min_n is None else min_n
         small = pl.col("group_n") < limit
         blank = [
-            c for c in _PUBLIC if c not in ("metric", "group_n", "small_n", "note", "significant")
+            c for c in COLUMNS if c not in ("metric", "group_n", "small_n", "note", "significant")
         ]
         estimates = self.estimates.with_columns(
             *(pl.when(small).then(None).otherwise(pl.col(c)).alias(c) for c in blank),
@@ -400,7 +401,7 @@ def disaggregate(
 
     table = pl.concat(pieces, how="diagonal_relaxed")
     table = table.with_columns(
-        pl.lit(None, pl.Float64).alias(c) for c in (*_PUBLIC, "_x", "_se") if c not in table.columns
+        pl.lit(None, pl.Float64).alias(c) for c in (*COLUMNS, "_x", "_se") if c not in table.columns
     )
     p_adj = st.adjust_pvalues(table.get_column("p_value").fill_null(np.nan).to_numpy(), adjust)
     table = table.with_columns(
@@ -409,8 +410,8 @@ def disaggregate(
         significant=(pl.col("p_adjusted") < 1 - confidence).fill_null(False),
         small_n=pl.col("n") < min_n,
     )
-    estimates = table.select(*by_cols, *_PUBLIC, "_x", "_se")
-    table = estimates.select(*by_cols, *_PUBLIC)
+    estimates = table.select(*by_cols, *COLUMNS, "_x", "_se")
+    table = estimates.select(*by_cols, *COLUMNS)
     overall_table = pl.concat(overall_rows, how="diagonal_relaxed")
     overall_table = overall_table.with_columns(
         pl.lit(None, pl.Float64).alias(c)
