@@ -44,6 +44,9 @@ from aidebt.results import Result, conform
 
 __all__ = ["Drift", "DriftOverTime", "DriftProfile", "drift", "drift_over_time", "drift_profile"]
 
+# coverage moved to aidebt.coverage; importable from here for branches written before.
+from aidebt.coverage import Coverage, coverage  # noqa: E402, F401
+
 _SMOOTH = 0.5  # counts added to every bin before the PSI (Jeffreys-style), see module doc
 _MAX_LEVELS = 1000
 
