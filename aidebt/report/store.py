@@ -141,6 +141,9 @@ class Claim:
         if self._owner is None:
             return
         with self.store.lock():  # under the lock: a folder without owner is a leftover
+            # the entry first: killed halfway, what remains is no whole revision to complete
+            with contextlib.suppress(OSError):
+                (self.folder / _ENTRY).unlink()
             shutil.rmtree(self.folder, ignore_errors=True)
             _remove_empty(self.folder.parent)
         self._owner.close()
@@ -193,9 +196,10 @@ class ReportStore:
                     f"cannot publish reports into {folder}: it is not a folder. "
                     "Pass --out a folder (it is created if it does not exist)."
                 )
+        folder = self.root
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            for folder in folders:
+            for folder in folders:  # the error below names the folder that failed
                 if folder.is_dir():
                     fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-", suffix=".tmp")
                     os.close(fd)
