@@ -46,6 +46,26 @@ def cli(capsys, *argv):
     return code, captured.out, captured.err
 
 
+def background(target, name=None):
+    """Run ``target`` in a thread; the returned ``join()`` gives what it raised."""
+    raised = []
+
+    def run():
+        try:
+            target()
+        except BaseException as exc:  # pragma: no cover - reported by join()
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+
+    def join():
+        thread.join(120)
+        return raised
+
+    return join
+
+
 def latest_row(page: str) -> str:
     """The first row of the first month's table: its newest report."""
     return page.split("<tbody>")[1].split("</tr>")[0]
@@ -213,26 +233,16 @@ def test_the_index_is_built_under_the_manifest_lock(out, publish, monkeypatch):
         return page
 
     monkeypatch.setattr(index, "build_index", slow_build)
-    errors = []
 
-    def run(name, wait=None):
+    def b():
         try:
-            if wait:
-                wait.wait(timeout=30)
+            built.wait(timeout=30)
             publish()
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
         finally:
-            if name == "B":
-                b_done.set()
+            b_done.set()
 
-    a = threading.Thread(target=run, args=("A",), name="A")
-    b = threading.Thread(target=run, args=("B", built), name="B")
-    a.start()
-    b.start()
-    a.join(60)
-    b.join(60)
-    assert not errors
+    a_joined, b_joined = background(publish, name="A"), background(b, name="B")
+    assert a_joined() == [] and b_joined() == []
     assert revisions(out) == [1, 2, 3]
     page = (out / "index.html").read_text(encoding="utf-8")
     assert 'href="2026-11/chart.r3.html"' in page and "revision 3" in latest_row(page)
@@ -281,23 +291,13 @@ def test_a_live_run_s_folders_are_left_alone(out, publish, monkeypatch, small_lo
         return fake(input_path, output_path, **kw)
 
     monkeypatch.setattr(papermill, "execute_notebook", slow)
-    errors = []
-
-    def run():
-        try:
-            publish()
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, name="slow")
-    thread.start()
+    join = background(publish, name="slow")
     assert started.wait(30)
     try:
         publish(month="2026-10")  # a second run cleans stale leftovers meanwhile
     finally:
         release.set()
-        thread.join(60)
-    assert not errors
+    assert join() == []
     assert revisions(out) == [1] and revisions(out, "2026-10") == [1]
     assert check_record(out) == []
 
@@ -360,19 +360,7 @@ def test_a_clean_run_leaves_a_consistent_record(out, publish):
 
 
 def test_concurrent_runs_of_one_month_each_get_their_own_revision(out, publish):
-    errors = []
-
-    def run():
-        try:
-            publish()
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not errors
+    joins = [background(publish) for _ in range(3)]
+    assert [join() for join in joins] == [[], [], []]
     assert revisions(out) == [1, 2, 3]
     assert check_record(out) == []

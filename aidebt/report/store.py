@@ -199,11 +199,12 @@ class ReportStore:
         folder = self.root
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            for folder in folders:  # the error below names the folder that failed
-                if folder.is_dir():
-                    fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-", suffix=".tmp")
-                    os.close(fd)
-                    os.unlink(probe)
+            with self.lock():  # a concurrent run's repair removes temporary files
+                for folder in folders:  # the error below names the folder that failed
+                    if folder.is_dir():
+                        fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-", suffix=".tmp")
+                        os.close(fd)
+                        os.unlink(probe)
         except OSError as exc:
             raise InvalidArgumentError(
                 f"cannot write reports into {folder}: {exc.strerror or exc}. "
