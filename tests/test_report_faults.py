@@ -9,6 +9,7 @@ outside the manifest and the index, no revision number skipped or reused, no lef
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ from record import (
     revisions,
 )
 
-from aidebt.errors import ReportError
+from aidebt.errors import AidebtError
 
 pytestmark = pytest.mark.slow
 
@@ -110,35 +111,44 @@ def test_kill_9_after_every_step_of_publishing(tmp_path, history, renderer, no_l
 
 
 def test_a_full_disk_at_every_write(tmp_path, monkeypatch, history, small_log, test_notebooks):
+    """Every write under the reports folder (a folder made, a file created, data flushed)
+    fails in turn with ENOSPC: one clear error, nothing half-published, and the next run
+    (with space again) publishes the next number."""
     install_fake_kernel(monkeypatch)
-    real_fsync = os.fsync
+    real = {name: getattr(os, name) for name in ("fsync", "mkdir", "open")}
     failures = {}
-    for k in range(1, 40):
+    for k in range(1, 60):
         out = shutil.copytree(history, tmp_path / f"k{k}")
-        root = str(out.resolve())
-        count = [0]
+        root, count = str(out.resolve()), [0]
 
-        def full(fd, root=root, count=count, k=k):
-            if os.readlink(f"/proc/self/fd/{fd}").startswith(root):
+        def full(name, *args, root=root, count=count, k=k, **kwargs):
+            if name == "fsync":
+                target = os.readlink(f"/proc/self/fd/{args[0]}")
+            else:
+                creates = name == "mkdir" or (len(args) > 1 and args[1] & os.O_CREAT)
+                target = os.path.abspath(args[0]) if creates else ""
+            if target.startswith(root):
                 count[0] += 1
                 if count[0] == k:
-                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            return real_fsync(fd)
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), target)
+            return real[name](*args, **kwargs)
 
-        monkeypatch.setattr(os, "fsync", full)
+        for name in real:
+            monkeypatch.setattr(os, name, functools.partial(full, name))
         try:
             render_fake(out, small_log, test_notebooks)
-        except ReportError as exc:
-            assert "No space left on device" in str(exc)
-        except OSError as exc:  # a raw OSError is a failure too
+        except AidebtError as exc:
+            assert "No space left on device" in str(exc) and "\n" not in str(exc)
+        except OSError as exc:
             failures[f"write {k}"] = [f"raw {exc!r}"]
-        monkeypatch.setattr(os, "fsync", real_fsync)
-        if count[0] < k:  # the whole run wrote fewer files: every write has been tried
+        for name, function in real.items():
+            monkeypatch.setattr(os, name, function)
+        if count[0] < k:  # the whole run wrote fewer times: every write has failed once
             break
         problems = check_record(out, index_complete=False)
         render_fake(out, small_log, test_notebooks)
         problems += check_record(out)
         if problems:
             failures.setdefault(f"write {k}", []).extend(problems)
-    assert k > 3
+    assert k > 10
     assert not failures, "\n".join(f"{k}: {v}" for k, v in failures.items())

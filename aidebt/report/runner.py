@@ -288,11 +288,20 @@ def render(
 
     # The working folder is repaired if a killed run left it, and removed afterwards;
     # the index is rewritten even when the run stops early: it lists what was published.
-    with store.scratch() as tmp, _indexed(store, result):
-        for i, job in enumerate(jobs, 1):
-            bar = {"desc": f"{job.name} [{i}/{len(jobs)}]", "leave": True} if progress else False
-            outcome = _run_one(job, month, store, tmp, bar, kernel_name, with_code, environment)
-            (result.published if isinstance(outcome, Published) else result.failed).append(outcome)
+    try:
+        with store.scratch() as tmp, _indexed(store, result):
+            for i, job in enumerate(jobs, 1):
+                bar = (
+                    {"desc": f"{job.name} [{i}/{len(jobs)}]", "leave": True} if progress else False
+                )
+                outcome = _run_one(job, month, store, tmp, bar, kernel_name, with_code, environment)
+                (result.published if isinstance(outcome, Published) else result.failed).append(
+                    outcome
+                )
+    except OSError as exc:  # the reports folder failed midway (a full disk, say)
+        from aidebt.errors import ReportError
+
+        raise ReportError(f"could not write into {store.root}: {exc.strerror or exc}") from exc
 
     if result.failed and raise_on_failure:
         message = "\n".join(str(f) for f in result.failed)
@@ -382,31 +391,31 @@ def _run_one(
         **environment,
     }
     for _ in range(100):  # a file outside aidebt's control may hold a revision's name
-        with store.claim(month, job.name) as claim:
-            page = to_html(
-                executed,
-                name=job.name,
-                title=title,
-                month=month,
-                revision=claim.revision,
-                generated=finished.replace("T", " ").replace("Z", " UTC"),
-                facts=_facts(job, environment, finished),
-                with_code=with_code,
-            )
-            notebook = _portable_notebook(
-                executed, parameters, kernel_name, entry["source"], claim.ipynb_name
-            )
-            try:
+        try:
+            with store.claim(month, job.name) as claim:
+                page = to_html(
+                    executed,
+                    name=job.name,
+                    title=title,
+                    month=month,
+                    revision=claim.revision,
+                    generated=finished.replace("T", " ").replace("Z", " UTC"),
+                    facts=_facts(job, environment, finished),
+                    with_code=with_code,
+                )
+                notebook = _portable_notebook(
+                    executed, parameters, kernel_name, entry["source"], claim.ipynb_name
+                )
                 return store.commit(claim, page, nbformat.writes(notebook), entry)
-            except FileExistsError:
-                continue
-            except OSError as exc:
-                from aidebt.errors import ReportError
+        except FileExistsError:
+            continue
+        except OSError as exc:  # a full disk, say: the store took back what it placed
+            from aidebt.errors import ReportError
 
-                raise ReportError(
-                    f"could not publish {job.name!r} into {base}: {exc.strerror or exc}; "
-                    "nothing was published for it."
-                ) from exc
+            raise ReportError(
+                f"could not publish {job.name!r} into {base}: {exc.strerror or exc}; "
+                "nothing was published for it."
+            ) from exc
     raise FileExistsError(f"no free revision of {job.name!r} in {base} after 100 attempts")
 
 
