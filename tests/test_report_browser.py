@@ -64,3 +64,35 @@ def test_unescaped_html_from_a_careless_output_still_cannot_run(browser, tmp_pat
     assert page.xss is None
     assert page.blocked == []  # refused by the policy before any request was made
     assert page.console_errors  # ...and the browser says so
+
+
+def test_a_hostile_notebook_cannot_navigate_the_reader_away(browser, tmp_path):
+    """A meta refresh in a third-party notebook's markdown: the CSP cannot block it, the
+    export must remove it. Opened offline, the page stays put and requests nothing."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "# Quarterly numbers\n\n"
+            '<meta http-equiv="refresh" content="0; url=https://example.com/phish">\n\n'
+            '<base href="https://example.com/"><a href="page.html">relative link</a>'
+        )
+    ]
+    path = tmp_path / "hostile.html"
+    path.write_text(to_html(nb, name="h", title="h", month="2026-11", revision=1, generated="now"))
+    context = browser.new_context()
+    page, requests = context.new_page(), []
+    page.route(
+        "**/*",
+        lambda r: (
+            r.continue_()
+            if r.request.url.startswith("file:")
+            else (requests.append(r.request.url), r.abort())
+        ),
+    )
+    try:
+        page.goto(path.as_uri(), wait_until="load")
+        page.wait_for_timeout(1500)  # a refresh of 0 s fires right after load
+        assert requests == [] and page.url == path.as_uri()
+        assert "Quarterly numbers" in page.inner_text("body")
+    finally:
+        context.close()

@@ -159,3 +159,50 @@ def test_prepare_does_not_touch_the_executed_notebook():
 def test_json_script_escapes_everything_that_could_close_the_element():
     text = json_script({"a": "</script>&<!--\u2028"})
     assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
+
+
+# A third-party notebook (``--notebooks``) whose prose and outputs try to navigate the
+# reader away or re-point the page's links: the CSP cannot stop a meta refresh.
+NAVIGATION = [
+    '<meta http-equiv="refresh" content="0; url=https://example.com/phish">',
+    "<META\nHTTP-EQUIV=Refresh CONTENT='1;URL=https://example.com/'>",
+    '<meta/http-equiv="refresh"/content="0;url=https://example.com/">',
+    '<base href="https://example.com/">',
+    '<link rel="dns-prefetch" href="//example.com"><link rel=prefetch href="https://example.com/x">',
+    '<iframe srcdoc="&lt;meta http-equiv=refresh content=0;url=https://example.com&gt;"></iframe>',
+    '<object data="https://example.com/x.swf"></object><embed src="https://example.com/e">',
+    '<svg><foreignObject><meta http-equiv="refresh" content="0;url=https://example.com/"></foreignObject></svg>',
+]
+NAVIGATING_TAG = re.compile(r"<(meta|base|link|iframe|frame|object|embed|portal)(?=[\s/>])", re.I)
+
+
+def hostile_notebook():
+    new = nbformat.v4
+    html = new.new_output("display_data", data={"text/html": "".join(NAVIGATION)})
+    svg = new.new_output("display_data", data={"image/svg+xml": NAVIGATION[-1]})
+    return new.new_notebook(
+        cells=[
+            new.new_markdown_cell("# Looks harmless\n\n" + "\n\n".join(NAVIGATION)),
+            new.new_code_cell("show()", outputs=[html, svg]),
+        ]
+    )
+
+
+@pytest.mark.parametrize("with_code", [False, True])
+def test_hostile_notebook_html_cannot_navigate_the_reader_away(with_code):
+    page = html_of(hostile_notebook(), with_code=with_code)
+    head, body = page.split("<body>", 1)
+    assert [m.group(1).lower() for m in NAVIGATING_TAG.finditer(body)] == []
+    assert (
+        len(NAVIGATING_TAG.findall(head)) == 4
+    )  # the page's own: charset, CSP, viewport, generator
+    assert "Looks harmless" in body
+    assert "&lt;meta http-equiv=" in body  # shown as text, so readers see what was there
+
+
+def test_sanitizing_leaves_ordinary_markup_and_the_charts_alone():
+    nb = executed_notebook()
+    nb.cells.insert(2, nbformat.v4.new_markdown_cell('A <a href="#x">link</a> and <b>bold</b>.'))
+    page = html_of(nb)
+    assert '<a href="#x">link</a>' in page and "<b>bold</b>" in page
+    assert page.count(vega_bundle()) == 1

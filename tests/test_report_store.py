@@ -82,3 +82,102 @@ def test_index_lists_every_month_and_revision_and_escapes_what_came_from_data(tm
 
 def test_index_of_an_empty_folder(tmp_path):
     assert "No report has been published yet" in build_index(tmp_path / "none")
+
+
+def test_place_without_hard_links_renames_and_still_never_replaces(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from aidebt.report._io import place
+
+    def no_link(src, dst, *a, **kw):
+        raise OSError(errno.EXDEV, "cross-device link", str(dst))
+
+    monkeypatch.setattr(os, "link", no_link)
+    (tmp_path / "a").write_text("one")
+    assert place(tmp_path / "a", tmp_path / "b") is False  # moved, in one step
+    assert (tmp_path / "b").read_text() == "one" and not (tmp_path / "a").exists()
+    (tmp_path / "c").write_text("two")
+    with pytest.raises(FileExistsError):
+        place(tmp_path / "c", tmp_path / "b")
+    assert (tmp_path / "b").read_text() == "one"
+
+
+def test_the_store_lock_is_reentrant_and_ownership_dies_with_its_holder(tmp_path):
+    from aidebt.report._io import abandoned, hold, locked
+
+    with locked(tmp_path / ".lock"), locked(tmp_path / ".lock"):  # no self-deadlock
+        pass
+    owner = hold(tmp_path / ".owner")
+    assert not abandoned(tmp_path / ".owner")
+    owner.close()  # what the kernel does when the holder dies, kill -9 included
+    assert abandoned(tmp_path / ".owner") and abandoned(tmp_path / "never-made")
+
+
+def test_a_claim_takes_the_next_number_and_gives_it_back_unused(tmp_path):
+    store = ReportStore(tmp_path)
+    with store.claim("2026-11", "nb") as first, store.claim("2026-11", "nb") as second:
+        assert (first.revision, second.revision) == (1, 2)  # a concurrent run: the next
+    # both released unpublished: no number is used up
+    assert store.next_revision("2026-11", "nb") == 1
+    assert not (tmp_path / "2026-11" / ".staging").exists()
+    with pytest.raises(Exception, match="would skip 1"):
+        store.claim("2026-11", "nb", revision=2)
+
+
+def test_a_killed_run_s_whole_staged_revision_is_completed_and_a_partial_one_removed(tmp_path):
+    store = ReportStore(tmp_path)
+    _publish(store, 1)
+    whole = store.claim("2026-11", "subgroup_audit")
+    store._stage(whole, "<p>2</p>", "{}", {"title": "t"})
+    partial = store.claim("2026-11", "subgroup_audit")
+    (partial.folder / "page.html").write_text("<p>3, half")
+    for claim in (whole, partial):  # killed: their locks go, their folders stay
+        claim._owner.close()
+        claim._owner = None
+    with store.lock():
+        store.repair()
+    manifest = store.read_manifest("2026-11")
+    assert [e["revision"] for e in manifest["reports"]] == [1, 2]
+    assert (tmp_path / "2026-11" / "subgroup_audit.r2.html").read_text() == "<p>2</p>"
+    assert not (tmp_path / "2026-11" / ".staging").exists()
+    assert store.next_revision("2026-11", "subgroup_audit") == 3  # 3 is free again
+
+
+def test_manifest_errors_name_the_file_and_the_damage(tmp_path):
+    from aidebt.errors import InvalidValueError
+    from aidebt.report.store import ManifestError
+
+    store = ReportStore(tmp_path)
+    _publish(store, 1)
+    path = tmp_path / "2026-11" / "manifest.json"
+    doc = json.loads(path.read_text())
+    for damage, reason in [
+        ({**doc, "manifest_version": 99}, "written by a newer aidebt"),
+        ({**doc, "reports": [{**doc["reports"][0], "html": "../../etc/passwd"}]}, "has html"),
+        ({**doc, "reports": [{**doc["reports"][0], "revision": True}]}, "has revision True"),
+        ({**doc, "last_revision": {"subgroup_audit": "x"}}, "last_revision"),
+    ]:
+        path.write_text(json.dumps(damage))
+        with pytest.raises(ManifestError, match=reason) as caught:
+            store.read_manifest("2026-11")
+        assert isinstance(caught.value, InvalidValueError) and str(path) in str(caught.value)
+        assert "2026-11/manifest.json" in build_index(tmp_path)
+
+
+def test_index_reads_old_manifests_with_a_reused_revision_and_marks_removed_pages(tmp_path):
+    """A manifest written before revisions only went up can list one number twice:
+    the later entry is the latest. A page deleted by hand is listed as removed."""
+    store = ReportStore(tmp_path)
+    _publish(store, 1, title="old")
+    path = tmp_path / "2026-11" / "manifest.json"
+    doc = json.loads(path.read_text())
+    doc["reports"].append({**doc["reports"][0], "title": "newer", "finished": "2026-12-02"})
+    path.write_text(json.dumps(doc))
+    page = build_index(tmp_path)
+    assert page.index("newer") < page.index("(2026-12-01 02:03)")
+    _publish(store, 2)
+    (tmp_path / "2026-11" / "subgroup_audit.r2.html").unlink()
+    row = build_index(tmp_path).split("<tbody>")[1].split("</tr>")[0]
+    assert "revision 1" in row and "r2 removed" in row
+    assert 'href="2026-11/subgroup_audit.r2.html"' not in row

@@ -1,8 +1,10 @@
 """File writes that never leave a half-written or overwritten file behind.
 
 Every file the report runner writes goes through :func:`write_atomic` (replace) or
-:func:`publish` (create, never replace). Both write to a temporary file in the target's
-own directory first, so the final step is a rename or a hard link on one filesystem.
+:func:`publish` / :func:`place` (create, never replace). Both write to a temporary file
+in the target's own directory first, so the final step is a rename or a hard link on
+one file system. :func:`locked`, :func:`hold` and :func:`abandoned` are the locks that
+serialize writers and tell a live run's folders from a killed run's leftovers.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import errno
 import hashlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
 def _write_temp(directory: Path, data: bytes, name: str) -> Path:
@@ -61,9 +65,8 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
 def publish(path: str | os.PathLike[str], data: bytes | str) -> Path:
     """Create ``path`` with ``data``; raise ``FileExistsError`` if it already exists.
 
-    A hard link from the temporary file is atomic *and* refuses to replace an existing
-    file, so two runs racing for the same name can never overwrite each other. Where the
-    filesystem has no hard links, an exclusive create reserves the name first.
+    The data is written to a temporary file first and then put in place by :func:`place`,
+    so ``path`` never exists half-written, not even on a file system without hard links.
 
     Examples
     --------
@@ -78,17 +81,35 @@ def publish(path: str | os.PathLike[str], data: bytes | str) -> Path:
     path = Path(path)
     tmp = _write_temp(path.parent, _as_bytes(data), path.name)
     try:
-        try:
-            os.link(tmp, path)
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
-                raise
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-            os.replace(tmp, path)
+        place(tmp, path)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
     return path
+
+
+_NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK)
+
+
+def place(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> bool:
+    """Give the complete file ``source`` the new name ``target``, never replacing a file.
+
+    A hard link is atomic and refuses an existing ``target``; it keeps ``source`` (returns
+    True). Where the file system has no hard links, ``source`` is renamed (returns False):
+    also atomic, so no reader ever sees an empty or partial ``target``, but exclusive only
+    among writers that check first under one lock, as every writer of the reports folder
+    does (:meth:`aidebt.report.store.ReportStore.lock`).
+    """
+    try:
+        os.link(source, target)
+        return True
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+    if os.path.lexists(target):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target))
+    os.rename(source, target)
+    return False
 
 
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
@@ -100,13 +121,28 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+_held = threading.local()  # lock files this thread holds: a nested ``locked`` passes
+
+
 @contextlib.contextmanager
 def locked(path: str | os.PathLike[str]) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if needed) for the ``with`` block.
 
-    Serializes concurrent runs that update the same manifest. Where ``fcntl`` does not
-    exist (Windows) the block runs unlocked; publishing stays safe through :func:`publish`.
+    Serializes concurrent runs (processes and threads) that update the reports folder.
+    Re-entrant within a thread. Where ``fcntl`` does not exist (Windows) the block runs
+    unlocked; publishing stays safe through :func:`place`'s hard links.
     """
+    key = os.path.abspath(path)
+    depth = getattr(_held, "paths", None)
+    if depth is None:
+        depth = _held.paths = {}
+    if depth.get(key):
+        depth[key] += 1
+        try:
+            yield
+        finally:
+            depth[key] -= 1
+        return
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
@@ -116,7 +152,50 @@ def locked(path: str | os.PathLike[str]) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+b") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        depth[key] = 1
         try:
             yield
         finally:
+            depth[key] = 0
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def hold(path: str | os.PathLike[str]) -> BinaryIO:
+    """Create ``path`` and lock it for as long as the returned file stays open.
+
+    Marks a folder as owned by a live process: the lock goes when the process does, even
+    after ``kill -9``, and :func:`abandoned` tells. Without ``fcntl`` nothing is locked.
+    """
+    fh = open(path, "a+b")  # noqa: SIM115 - the caller keeps it open: that is the point
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return fh
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BaseException:
+        fh.close()
+        raise
+    return fh
+
+
+def abandoned(path: str | os.PathLike[str]) -> bool:
+    """True when no live process holds ``path`` (see :func:`hold`; a missing file counts).
+
+    Without ``fcntl`` nobody can tell: False, so nothing is ever taken for abandoned.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return False
+    try:
+        fh = open(path, "rb")  # noqa: SIM115
+    except FileNotFoundError:
+        return True
+    with fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return True

@@ -6,7 +6,8 @@ template (``templates/aidebt``): no script or stylesheet from the network, the v
 bundle of vl-convert inlined once, each chart a vega-embed call on a spec that carries
 its data, and a Content-Security-Policy that allows only those scripts (by hash) and no
 connection at all, so a value from the data that slipped into the page unescaped still
-could not run or call home.
+could not run or call home. What a policy cannot stop, a ``<meta http-equiv="refresh">``
+in a third-party notebook's cell, is defused (:func:`defuse_navigation`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import copy
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -232,4 +234,39 @@ def to_html(
         },
     }
     body, _ = exporter.from_notebook_node(shown, resources=resources)
-    return body
+    # The notebook's cells sit between the page's own header and footer (both escaped
+    # by the template): only there can a cell's markup be, and be defused.
+    start = body.index(_CELLS_START) + len(_CELLS_START)
+    end = body.rindex(_CELLS_END)
+    return body[:start] + defuse_navigation(body[start:end]) + body[end:]
+
+
+_CELLS_START = '<main class="aidebt-report">'
+_CELLS_END = '<footer class="aidebt-footer">'
+
+# Elements that can navigate the page, re-point its links or embed another document
+# without any script: a meta refresh, which no Content-Security-Policy can block, a
+# base (blocked by ``base-uri``, defused anyway), links (prefetch, dns-prefetch), frames
+# and plugins. A report has no use for any of them in its cells.
+_NAVIGATING = re.compile(
+    r"<(?=(?:meta|base|link|iframe|frame|frameset|object|embed|applet|portal)(?![^\t\n\f\r />]))",
+    re.IGNORECASE,
+)
+
+
+def defuse_navigation(html: str) -> str:
+    """Markup from cells with every navigating element shown as text instead.
+
+    A third-party notebook (``--notebooks``) may carry ``<meta http-equiv="refresh">``
+    in a markdown cell or an HTML output. Escaping the ``<`` that opens such a tag, as
+    a browser's tokenizer would read it (any case, ended by white space, ``/`` or
+    ``>``), leaves no element to act and shows readers what was there.
+
+    Examples
+    --------
+    >>> defuse_navigation('<p>hi</p><META http-equiv="refresh" content="0;url=//x">')
+    '<p>hi</p>&lt;META http-equiv="refresh" content="0;url=//x">'
+    >>> defuse_navigation("<metadata> and <links> are other names")
+    '<metadata> and <links> are other names'
+    """
+    return _NAVIGATING.sub("&lt;", html)

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from aidebt.report._io import write_atomic
-from aidebt.report.store import ReportStore
+from aidebt.report.store import MANIFEST, ManifestError, ReportStore
 
 INDEX = "index.html"
 _MAX_FIGURES = 6  # the index is a table of contents, not the report
@@ -25,21 +25,51 @@ def _figure_text(value: Any) -> str:
     return str(value)
 
 
-def _revision(month: str, entry: dict[str, Any]) -> dict[str, Any]:
-    figures = list((entry.get("key_figures") or {}).items())[:_MAX_FIGURES]
+def _revision(month: str, folder: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    figures = entry.get("key_figures")
+    figures = list(figures.items())[:_MAX_FIGURES] if isinstance(figures, dict) else []
     return {
-        "revision": entry.get("revision"),
-        "href": f"{quote(month)}/{quote(str(entry.get('html', '')))}",
+        "revision": entry["revision"],
+        "href": f"{quote(month)}/{quote(entry['html'])}",
+        "available": (folder / entry["html"]).is_file(),
         "generated": str(entry.get("finished", ""))[:16].replace("T", " "),
         "figures": [(str(k), _figure_text(v)) for k, v in figures],
     }
+
+
+def _month(store: ReportStore, month: str) -> dict[str, Any]:
+    """One month of the index; a damaged manifest makes a note, not an error."""
+    try:
+        doc = store.read_manifest(month)
+    except ManifestError as exc:
+        return {"month": month, "reports": [], "damaged": f"{month}/{MANIFEST}: {exc.reason}"}
+    folder = store.month_dir(month)
+    by_name: dict[str, list[tuple[int, int, dict[str, Any]]]] = defaultdict(list)
+    for order, entry in enumerate(doc["reports"]):
+        by_name[entry["notebook"]].append((entry["revision"], order, entry))
+    reports = []
+    for name in sorted(by_name):
+        # newest first; of two entries with one number (an old manifest), the later
+        entries = [e for *_, e in sorted(by_name[name], key=lambda t: t[:2], reverse=True)]
+        revisions = [_revision(month, folder, e) for e in entries]
+        # the latest is the newest revision whose page still exists
+        at = next((i for i, r in enumerate(revisions) if r["available"]), 0)
+        reports.append(
+            {
+                "title": str(entries[at].get("title") or name),
+                "latest": revisions[at],
+                "older": revisions[:at] + revisions[at + 1 :],
+            }
+        )
+    return {"month": month, "reports": reports, "damaged": None}
 
 
 def build_index(root: str | os.PathLike[str]) -> str:
     """The HTML of the index page over every month's manifest under ``root``.
 
     Rendered with Jinja autoescaping: titles and key figures come from notebooks
-    and data, and are shown as text.
+    and data, and are shown as text. A month whose manifest is damaged is listed as
+    damaged; the others are listed as usual.
     """
     import jinja2
 
@@ -47,23 +77,7 @@ def build_index(root: str | os.PathLike[str]) -> str:
     from aidebt.report.export import TEMPLATES
 
     store = ReportStore(root)
-    months = []
-    for month in store.months():
-        by_name: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for entry in store.read_manifest(month).get("reports", []):
-            by_name[str(entry.get("notebook"))].append(entry)
-        reports = []
-        for name in sorted(by_name):
-            entries = sorted(by_name[name], key=lambda e: e.get("revision") or 0, reverse=True)
-            reports.append(
-                {
-                    "title": entries[0].get("title") or name,
-                    "latest": _revision(month, entries[0]),
-                    "older": [_revision(month, e) for e in entries[1:]],
-                }
-            )
-        months.append({"month": month, "reports": reports})
-
+    months = [_month(store, month) for month in store.months()]
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=True,
@@ -78,5 +92,11 @@ def build_index(root: str | os.PathLike[str]) -> str:
 
 
 def write_index(root: str | os.PathLike[str]) -> Path:
-    """(Re)write ``root/index.html`` atomically and return its path."""
-    return write_atomic(Path(root) / INDEX, build_index(root))
+    """(Re)write ``root/index.html`` atomically and return its path.
+
+    Built and written under the store's lock, the one every manifest change takes: an
+    index can never be built from older manifests than the index it replaces.
+    """
+    store = ReportStore(root)
+    with store.lock():
+        return write_atomic(store.root / INDEX, build_index(root))

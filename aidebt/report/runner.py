@@ -8,15 +8,14 @@ nothing and is kept under ``_failed/``, the others still publish.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import hashlib
 import os
 import platform
 import subprocess
-import tempfile
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
@@ -36,7 +35,7 @@ from aidebt.report.notebooks import (
     notebook_title,
     resolve_notebooks,
 )
-from aidebt.report.store import Published, ReportStore
+from aidebt.report.store import FAILED, Published, ReportStore
 
 DEFAULT_OUT = "reports"
 DEFAULT_TIME = "ts"
@@ -236,7 +235,10 @@ def render(
     parameters : mapping, optional
         More notebook parameters (``-p NAME VALUE``); each must be declared by a notebook.
     out : path, optional
-        The reports folder (default: the config's, else ``reports``).
+        The reports folder (default: the config's, else ``reports``). It must be a
+        folder, or creatable, and take new files: checked before any notebook runs
+        (:class:`~aidebt.errors.InvalidArgumentError`), like the month's manifest
+        (:class:`~aidebt.report.store.ManifestError` when it is damaged).
     with_code : bool
         Show code cells in the HTML (for analysts).
     min_n : int, optional
@@ -253,6 +255,12 @@ def render(
     Returns
     -------
     RenderResult
+
+    Each notebook publishes in one transaction (:mod:`aidebt.report.store`): its page,
+    executed notebook and manifest entry appear together or not at all, and a run killed
+    midway is repaired by the next one. Paths in the manifest and the executed notebook
+    are relative to their folder. A publishing error (a full disk) raises
+    :class:`~aidebt.errors.ReportError`.
 
     Examples
     --------
@@ -276,26 +284,51 @@ def render(
     if out is None:
         out = cfg.report.out if cfg is not None and cfg.report.out else DEFAULT_OUT
     store = ReportStore(out)
+    store.check_writable(month)  # before any kernel starts: a bad --out is bad input
     result = RenderResult(month=month, out=store.root)
     environment = _environment(jobs[0].path.parent)
 
-    store.root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=store.root, prefix=".run-") as tmp:
-        for i, job in enumerate(jobs, 1):
-            bar = {"desc": f"{job.name} [{i}/{len(jobs)}]", "leave": True} if progress else False
-            outcome = _run_one(
-                job, str(month), store, Path(tmp), bar, kernel_name, with_code, environment
-            )
-            (result.published if isinstance(outcome, Published) else result.failed).append(outcome)
+    # The working folder is repaired if a killed run left it, and removed afterwards;
+    # the index is rewritten even when the run stops early: it lists what was published.
+    try:
+        with store.scratch() as tmp, _indexed(store, result):
+            for i, job in enumerate(jobs, 1):
+                bar = (
+                    {"desc": f"{job.name} [{i}/{len(jobs)}]", "leave": True} if progress else False
+                )
+                outcome = _run_one(job, str(month), store, tmp, bar, kernel_name, with_code, environment)
+                (result.published if isinstance(outcome, Published) else result.failed).append(
+                    outcome
+                )
+    except OSError as exc:  # the reports folder failed midway (a full disk, say)
+        from aidebt.errors import ReportError
 
-    if result.published:
-        from aidebt.report.index import write_index
+        raise ReportError(f"could not write into {store.root}: {exc.strerror or exc}") from exc
 
-        result.index = write_index(store.root)
     if result.failed and raise_on_failure:
         message = "\n".join(str(f) for f in result.failed)
         raise NotebookFailedError(message, result.failed, result)
     return result
+
+
+@contextlib.contextmanager
+def _indexed(store: ReportStore, result: RenderResult) -> Iterator[None]:
+    from aidebt.errors import ReportError
+    from aidebt.report.index import write_index
+
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            result.index = write_index(store.root)
+        raise
+    try:
+        result.index = write_index(store.root)
+    except OSError as exc:
+        raise ReportError(
+            f"could not update {store.root / 'index.html'}: {exc.strerror or exc}; what was "
+            "published is in the manifests, and the next run rewrites the index."
+        ) from exc
 
 
 def _run_one(
@@ -331,45 +364,61 @@ def _run_one(
         )
     except PapermillExecutionError as exc:
         cell, line = _locate(source, exc.source)
-        return _keep_failed(store, month, job, executed_path, cell, exc.ename, exc.evalue, line)
+        return _keep_failed(
+            store, month, job, executed_path, cell, exc.ename, exc.evalue, line, kernel_name
+        )
     except Exception as exc:  # the kernel died, timed out, or could not start
-        return _keep_failed(store, month, job, executed_path, None, type(exc).__name__, str(exc))
+        return _keep_failed(
+            store, month, job, executed_path, None, type(exc).__name__, str(exc), "", kernel_name
+        )
     finished, seconds = _now(), round(time.perf_counter() - clock, 3)
 
     title = notebook_title(source, job.name)
-    figures = collect_figures(executed)
+    base = store.month_dir(month)
+    parameters = _portable_parameters(job.parameters, base)
     entry = {
         "title": title,
-        "source": str(job.path),
-        "parameters": job.parameters,
-        "inputs": job.inputs,
+        "source": _source(job.path, base),
+        "parameters": parameters,
+        "inputs": {
+            name: {**info, "path": _relative(info["path"], base)} if "path" in info else info
+            for name, info in job.inputs.items()
+        },
         "with_code": with_code,
         "charts": count_charts(executed),
-        "key_figures": figures,
+        "key_figures": collect_figures(executed),
         "started": started,
         "finished": finished,
         "seconds": seconds,
         **environment,
     }
-    notebook_text = nbformat.writes(executed)
-    revision = store.next_revision(month, job.name)
-    while True:
-        page = to_html(
-            executed,
-            name=job.name,
-            title=title,
-            month=month,
-            revision=revision,
-            generated=finished.replace("T", " ").replace("Z", " UTC"),
-            facts=_facts(job, environment, finished),
-            with_code=with_code,
-        )
-        data = page.encode("utf-8")
-        entry.update(html_bytes=len(data), html_sha256=hashlib.sha256(data).hexdigest())
+    for _ in range(100):  # a file outside aidebt's control may hold a revision's name
         try:
-            return store.publish(month, job.name, revision, page, notebook_text, entry)
-        except FileExistsError:  # a concurrent run took this revision first
-            revision += 1
+            with store.claim(month, job.name) as claim:
+                page = to_html(
+                    executed,
+                    name=job.name,
+                    title=title,
+                    month=month,
+                    revision=claim.revision,
+                    generated=finished.replace("T", " ").replace("Z", " UTC"),
+                    facts=_facts(job, environment, finished),
+                    with_code=with_code,
+                )
+                notebook = _portable_notebook(
+                    executed, parameters, kernel_name, entry["source"], claim.ipynb_name
+                )
+                return store.commit(claim, page, nbformat.writes(notebook), entry)
+        except FileExistsError:
+            continue
+        except OSError as exc:  # a full disk, say: the store took back what it placed
+            from aidebt.errors import ReportError
+
+            raise ReportError(
+                f"could not publish {job.name!r} into {base}: {exc.strerror or exc}; "
+                "nothing was published for it."
+            ) from exc
+    raise FileExistsError(f"no free revision of {job.name!r} in {base} after 100 attempts")
 
 
 def _keep_failed(
@@ -381,11 +430,87 @@ def _keep_failed(
     ename: str,
     evalue: str,
     line: str = "",
+    kernel_name: str = "python3",
 ) -> Failure:
+    import nbformat
+
     kept = None
-    if executed_path.exists():
-        kept = store.keep_failed(month, job.name, executed_path.read_text(encoding="utf-8"))
+    with contextlib.suppress(OSError, ValueError):  # a notebook kept is a courtesy
+        base = store.root / FAILED / month
+        executed = nbformat.read(executed_path, as_version=4)
+        parameters = _portable_parameters(job.parameters, base)
+        notebook = _portable_notebook(
+            executed, parameters, kernel_name, _source(job.path, base), None
+        )
+        kept = store.keep_failed(month, job.name, nbformat.writes(notebook))
     return Failure(job.name, month, cell, ename, evalue, line, kept)
+
+
+def _relative(path: str | os.PathLike[str], base: Path) -> str:
+    """``path`` relative to the folder ``base`` (which need not exist), with ``/``."""
+    try:
+        return Path(os.path.relpath(Path(path).resolve(), base.resolve())).as_posix()
+    except ValueError:  # another drive (Windows): no relative path exists
+        return Path(path).name
+
+
+def _portable_parameters(parameters: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    """The parameters as published: input and config paths relative to ``base``.
+
+    The kernel ran on absolute paths; a manifest or notebook that is shared or archived
+    must not carry the rendering machine's folders, and relative to the file that
+    records them the paths still resolve.
+    """
+    return {
+        name: _relative(value, base)
+        if isinstance(value, str) and (_is_input(name) or name == "config")
+        else value
+        for name, value in parameters.items()
+    }
+
+
+def _source(path: Path, base: Path) -> str:
+    """Where the notebook came from: ``aidebt:NAME.ipynb`` for aidebt's own."""
+    from aidebt.report.notebooks import shipped
+
+    own = shipped("notebooks")
+    if own is not None and path.resolve().parent == own.resolve():
+        return f"aidebt:{path.name}"
+    return _relative(path, base)
+
+
+def _portable_notebook(
+    executed: Any,
+    parameters: Mapping[str, Any],
+    kernel_name: str,
+    source: str,
+    output: str | None,
+) -> Any:
+    """A copy of the executed notebook whose parameters cell and papermill metadata
+    carry the published (relative) parameters instead of the machine's paths."""
+    import copy
+
+    nb = copy.deepcopy(executed)
+    comment = "Parameters (paths relative to this notebook's folder)"
+    language = nb.metadata.get("kernelspec", {}).get("language", "python")
+    for cell in nb.cells:
+        if "injected-parameters" not in cell.metadata.get("tags", []):
+            continue
+        try:
+            from papermill.translators import translate_parameters
+
+            cell.source = translate_parameters(kernel_name, language, dict(parameters), comment)
+        except Exception:  # no translator for this kernel: swap the path texts instead
+            ran = executed.metadata.get("papermill", {}).get("parameters", {})
+            for name, value in parameters.items():
+                if isinstance(value, str) and isinstance(ran.get(name), str):
+                    cell.source = cell.source.replace(ran[name], value)
+    meta = nb.metadata.get("papermill")
+    if meta is not None:
+        meta["parameters"] = dict(parameters)
+        meta["input_path"] = source
+        meta["output_path"] = output
+    return nb
 
 
 def _locate(nb: Any, source: str) -> tuple[int | None, str]:
