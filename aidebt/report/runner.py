@@ -284,7 +284,7 @@ def render(
     if out is None:
         out = cfg.report.out if cfg is not None and cfg.report.out else DEFAULT_OUT
     store = ReportStore(out)
-    store.check_writable(month)  # before any kernel starts: a bad --out is bad input
+    store.check_writable(str(month))  # before any kernel starts: a bad --out is bad input
     result = RenderResult(month=month, out=store.root)
     environment = _environment(jobs[0].path.parent)
 
