@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from aidebt import datasets, errors, metrics, stats
+from aidebt import datasets, errors, jupyter, metrics, stats
 from aidebt.compare import Comparison, compare
 from aidebt.decay import Changepoints, Crossing, Decay, Trend, decay
 from aidebt.disaggregate import Disaggregation, disaggregate
@@ -33,6 +33,8 @@ try:
     __version__ = version("aidebt")
 except PackageNotFoundError:  # running from a source tree without an install
     __version__ = "0.0.0"
+
+jupyter.auto_enable()  # in a Jupyter kernel, charts draw offline (aidebt/jupyter.py)
 
 __all__ = [
     "Comparison",
