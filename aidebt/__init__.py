@@ -17,6 +17,8 @@ import sys
 import types
 from typing import Any
 
+from aidebt import jupyter
+
 # Public name -> the module that defines it.
 _EXPORTS = {
     "Comparison": "aidebt.compare",
@@ -87,3 +89,5 @@ class _Package(types.ModuleType):
 
 
 sys.modules[__name__].__class__ = _Package
+
+jupyter.auto_enable()  # in a Jupyter kernel, charts draw offline (aidebt/jupyter.py)

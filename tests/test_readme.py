@@ -12,11 +12,16 @@ import aidebt as ad
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-@pytest.mark.slow
-def test_ten_line_example_runs(monkeypatch) -> None:
+def ten_lines() -> str:
+    """The code of the README's "Ten lines" section."""
     text = README.read_text()
     section = text[text.index("## Ten lines") :]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+@pytest.mark.slow
+def test_ten_line_example_runs(monkeypatch) -> None:
+    code = ten_lines()
     small = ad.datasets.demo
     monkeypatch.setattr(ad.datasets, "demo", lambda: small(n_per_month=5_000))
     namespace: dict = {}
