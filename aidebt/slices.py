@@ -182,8 +182,9 @@ class Slices(Result):
         Examples
         --------
         >>> import aidebt as ad
-        >>> s = ad.slices(ad.datasets.demo(4_000, months=2), y_true="y_true", y_pred="y_pred",
-        ...               metric="fnr")
+        >>> from aidebt.slices import slices
+        >>> s = slices(ad.datasets.demo(4_000, months=2), y_true="y_true", y_pred="y_pred",
+        ...            metric="fnr")
         >>> s.summary()[0].startswith("language = ja: fnr")
         True
         """
@@ -214,8 +215,9 @@ class Slices(Result):
         Examples
         --------
         >>> import aidebt as ad
-        >>> s = ad.slices(ad.datasets.demo(4_000, months=2), y_true="y_true", y_pred="y_pred",
-        ...               metric="fnr")
+        >>> from aidebt.slices import slices
+        >>> s = slices(ad.datasets.demo(4_000, months=2), y_true="y_true", y_pred="y_pred",
+        ...            metric="fnr")
         >>> s.headline()[1]["worst_slice"]
         'language = ja'
         """
@@ -280,7 +282,7 @@ class Slices(Result):
         if explained.height:
             lines.append(
                 "Not reported because a reported conjunction inside them accounts for their "
-                "shortfall: " + ", ".join(explained["slice"].to_list()[:8]) + "."
+                "shortfall: " + ", ".join(sorted(explained["slice"].to_list())[:8]) + "."
             )
         if self.unlabeled:
             lines.append(
@@ -702,17 +704,17 @@ def _bin_frame(frame: nw.LazyFrame, scan: _Scan, bins: int) -> nw.LazyFrame:
         return col
 
     exprs = []
-    for name in scan.binned:
+    for i, name in enumerate(scan.binned):
         col = clean(name)
-        exprs.append(col.min().alias(f"{name}\x00lo"))
-        exprs.append(col.max().alias(f"{name}\x00hi"))
+        exprs.append(col.min().alias(f"_b{i}_lo"))
+        exprs.append(col.max().alias(f"_b{i}_hi"))
         for j, q in enumerate(qs):
-            exprs.append(col.quantile(q, interpolation="linear").alias(f"{name}\x00{j}"))
+            exprs.append(col.quantile(q, interpolation="linear").alias(f"_b{i}_{j}"))
     row = frame.select(*exprs).collect(backend="polars").to_native().row(0, named=True)
     replaced = []
-    for name in scan.binned:
-        lo, hi = row[f"{name}\x00lo"], row[f"{name}\x00hi"]
-        cuts = [row[f"{name}\x00{j}"] for j in range(len(qs))]
+    for i, name in enumerate(scan.binned):
+        lo, hi = row[f"_b{i}_lo"], row[f"_b{i}_hi"]
+        cuts = [row[f"_b{i}_{j}"] for j in range(len(qs))]
         replaced.append(_bin_expr(name, schema[name], clean(name), lo, hi, cuts))
     return frame.with_columns(*replaced)
 
