@@ -17,7 +17,6 @@ adjustment) runs on the small tables of sums, vectorized in numpy.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -170,11 +169,30 @@ class Slices(Result):
             extra = f"; about {excess:,.0f} more {self._failures()} than at the rest's rate"
         else:
             extra = ""
+        meet = self._meeting(row)
+        where = f" (where {' and '.join(meet)} meet)" if meet else ""
         return (
-            f"{row['slice']}: {m.name} {self._fmt(row['value'])} ({level} CI "
+            f"{row['slice']}{where}: {_plain(m)} {self._fmt(row['value'])} ({level} CI "
             f"{self._fmt(row['ci_low'])} to {self._fmt(row['ci_high'])}) against "
             f"{self._fmt(row['rest_value'])} in the rest of the data{times} ({size}{extra})."
         )
+
+    def _meeting(self, row: dict[str, Any]) -> list[str]:
+        """The reported slices a reported conjunction is the overlap of (all, or none).
+
+        Two effects that compound (ja misses more in every intent) make their overlap
+        worse than either alone, so it is reported; saying so keeps it from reading as a
+        third, separate finding.
+        """
+        if row["depth"] < 2:
+            return []
+        mine = set(zip(row["columns"], row["values"], strict=True))
+        parents = [
+            r["slice"]
+            for r in self.table.filter(pl.col("depth") == row["depth"] - 1).iter_rows(named=True)
+            if set(zip(r["columns"], r["values"], strict=True)) <= mine
+        ]
+        return parents if len(parents) == row["depth"] else []
 
     def summary(self, top: int = 5) -> list[str]:
         """The reported slices in plain words, the largest excess first, then the count.
@@ -185,7 +203,7 @@ class Slices(Result):
         >>> from aidebt.slices import slices
         >>> s = slices(ad.datasets.demo(4_000, months=2), y_true="y_true", y_pred="y_pred",
         ...            metric="fnr")
-        >>> s.summary()[0].startswith("language = ja: fnr")
+        >>> s.summary()[0].startswith("language = ja: false-negative rate")
         True
         """
         lines = [self._line(r) for r in self.table.head(top).iter_rows(named=True)]
@@ -199,7 +217,7 @@ class Slices(Result):
         worse = "lower" if self.metric.higher_is_better else "higher"
         lines.append(
             f"Searched {self.n_tests:,} slices of up to {self.max_depth} conditions over "
-            f"{len(self.columns)} columns for a {worse} {self.metric.name} than in the rest "
+            f"{len(self.columns)} columns for a {worse} {_plain(self.metric)} than in the rest "
             f"of the data: {found} at a {self.fdr:.0%} false-discovery rate{more}."
         )
         return lines
@@ -351,7 +369,9 @@ def worst_slice(result: Slices, by: str = "diff") -> dict[str, Any] | None:
     sign = -1.0 if result.metric.higher_is_better else 1.0
     t = result.table.with_columns(
         shortfall=sign * pl.col("diff"),
-        shortfall_low=pl.min_horizontal(sign * pl.col("diff_ci_low"), sign * pl.col("diff_ci_high")),
+        shortfall_low=pl.min_horizontal(
+            sign * pl.col("diff_ci_low"), sign * pl.col("diff_ci_high")
+        ),
         shortfall_high=pl.max_horizontal(
             sign * pl.col("diff_ci_low"), sign * pl.col("diff_ci_high")
         ),
@@ -495,7 +515,16 @@ def slices(
     excluded = frames.as_list(exclude)
     frames.require_columns(frame, named, role="a slicing column")
     frames.require_columns(frame, excluded, role="exclude")
-    role_of = {c: r for r, c in (("y_true", y_true), ("y_pred", y_pred), ("y_score", y_score), ("weight", weight)) if c}
+    role_of = {
+        c: r
+        for r, c in (
+            ("y_true", y_true),
+            ("y_pred", y_pred),
+            ("y_score", y_score),
+            ("weight", weight),
+        )
+        if c
+    }
     for name in named:
         if name in role_of:
             raise InvalidArgumentError(
@@ -518,7 +547,9 @@ def _check_metric(name: str) -> mreg.Metric:
     m = mreg.get(name)
     if m.kind in ("count", "auc") or m.higher_is_better is None:
         usable = sorted(
-            n for n, x in mreg.REGISTRY.items() if x.higher_is_better is not None and x.kind != "auc"
+            n
+            for n, x in mreg.REGISTRY.items()
+            if x.higher_is_better is not None and x.kind != "auc"
         )
         why = (
             "AUC needs the (score, label) counts of every slice, which the lattice search "
@@ -771,6 +802,12 @@ def _failure_word(metric: mreg.Metric) -> str:
     }.get(frozenset(bad), "failures")
 
 
+def _plain(metric: mreg.Metric) -> str:
+    """The metric's name in words: ``false-negative rate`` rather than ``fnr``."""
+    head = metric.description.split(":")[0]
+    return head if ":" in metric.description else metric.name.replace("_", " ")
+
+
 def _test_name(metric: mreg.Metric) -> str:
     if metric.kind == "proportion":
         return "pooled z test, Wilson and Newcombe intervals"
@@ -795,7 +832,9 @@ def _best_case_p(b_max, n_max, bad_all, n_all, min_n) -> np.ndarray:
     with ``b``; over ``n`` it is maximised on a grid of sizes that includes the kink at
     ``n = b_max`` (SliceLine's bound, on the test statistic instead of its score).
     """
-    b_max, n_max, bad_all, n_all = (np.asarray(v, dtype=float) for v in (b_max, n_max, bad_all, n_all))
+    b_max, n_max, bad_all, n_all = (
+        np.asarray(v, dtype=float) for v in (b_max, n_max, bad_all, n_all)
+    )
     lo = np.minimum(np.maximum(min_n, 1.0), n_max)
     grid = np.exp(np.linspace(0.0, 1.0, 24))  # geometric steps from lo to n_max
     span = np.log(np.maximum(n_max, lo) / lo)
@@ -865,7 +904,9 @@ class _Search:
         for depth in range(2, max_depth + 1):
             cands, pruned = self._candidates(depth)
             if not cands:
-                self.search_rows.append({"depth": depth, "evaluated": 0, "pruned": pruned, "small": 0})
+                self.search_rows.append(
+                    {"depth": depth, "evaluated": 0, "pruned": pruned, "small": 0}
+                )
                 break
             sets = list(cands)
             found = self._aggregate(sets)
@@ -915,10 +956,18 @@ class _Search:
             self.scan.candidates = self.scan.candidates.with_columns(
                 status=pl.when(hit).then(pl.lit("skipped")).otherwise(pl.col("status")),
                 reason=pl.when(hit)
-                .then(pl.col("column").replace_strict({k: v[0] for k, v in reasons.items()}, default=None))
+                .then(
+                    pl.col("column").replace_strict(
+                        {k: v[0] for k, v in reasons.items()}, default=None
+                    )
+                )
                 .otherwise(pl.col("reason")),
                 short=pl.when(hit)
-                .then(pl.col("column").replace_strict({k: v[1] for k, v in reasons.items()}, default=None))
+                .then(
+                    pl.col("column").replace_strict(
+                        {k: v[1] for k, v in reasons.items()}, default=None
+                    )
+                )
                 .otherwise(pl.col("short")),
             )
         if not keep:
@@ -957,10 +1006,11 @@ class _Search:
         """
         prev = {s: t for s, t in self.tables.items() if len(s) == depth - 1}
         sets = sorted(
-            {tuple(sorted(set(a) | set(b))) for a in prev for b in prev}
-            - set(prev),
+            {tuple(sorted(set(a) | set(b))) for a in prev for b in prev} - set(prev),
         )
-        sets = [s for s in sets if len(s) == depth and all(_drop(s, r) in prev for r in range(depth))]
+        sets = [
+            s for s in sets if len(s) == depth and all(_drop(s, r) in prev for r in range(depth))
+        ]
         m_so_far = sum(t.height for t in self.levels)
         threshold = self.fdr
         if self.method == "by":
@@ -972,9 +1022,7 @@ class _Search:
             for r in range(depth):
                 parent = prev[_drop(s, r)]
                 keys = [self.columns[i] for i in _drop(s, r)]
-                renamed = parent.select(
-                    *keys, *(pl.col(c).alias(f"{c}_p{r}") for c in self.stats)
-                )
+                renamed = parent.select(*keys, *(pl.col(c).alias(f"{c}_p{r}") for c in self.stats))
                 if cand is None:
                     cand = renamed
                     continue
@@ -998,9 +1046,7 @@ class _Search:
     def _bound_ok(self, cand: pl.DataFrame, depth: int, threshold: float) -> np.ndarray:
         bads, dens = [], []
         for r in range(depth):
-            cols = mreg.StatColumns(
-                cand.select(pl.col(f"{c}_p{r}").alias(c) for c in self.stats)
-            )
+            cols = mreg.StatColumns(cand.select(pl.col(f"{c}_p{r}").alias(c) for c in self.stats))
             bad, den = _bad_and_den(self.metric, cols)
             bads.append(bad)
             dens.append(den)
@@ -1026,7 +1072,12 @@ class _Search:
             self.tables[s] = t.select(*names, *self.stats)
             pieces.append(self._long(t, s))
         self.search_rows.append(
-            {"depth": depth, "evaluated": sum(p.height for p in pieces), "pruned": pruned, "small": small}
+            {
+                "depth": depth,
+                "evaluated": sum(p.height for p in pieces),
+                "pruned": pruned,
+                "small": small,
+            }
         )
         if pieces:
             self.levels.append(pl.concat(pieces, how="diagonal_relaxed"))
@@ -1044,12 +1095,16 @@ class _Search:
             pl.when(pl.col(c) == frames.MISSING_GROUP).then(pl.lit(f"{c} is missing")).otherwise(p)
             for c, p in zip(names, parts, strict=True)
         ]
-        parent_text = [
-            pl.concat_str(
-                [parts[j] for j in range(len(s)) if j != r], separator=SEP
-            ).alias(f"_parent{r}")
-            for r in range(len(s))
-        ] if len(s) > 1 else []
+        parent_text = (
+            [
+                pl.concat_str([parts[j] for j in range(len(s)) if j != r], separator=SEP).alias(
+                    f"_parent{r}"
+                )
+                for r in range(len(s))
+            ]
+            if len(s) > 1
+            else []
+        )
         return t.select(
             pl.concat_str(parts, separator=SEP).alias("slice"),
             pl.concat_list([pl.lit(c) for c in names]).alias("columns"),
@@ -1070,7 +1125,9 @@ class _Search:
             table = pl.DataFrame()
         evaluated = self._tests(table, total) if table.height else _empty()
         reported = evaluated.filter(pl.col("status") == "reported")
-        reported = reported.sort(["excess", "slice"], descending=[True, False]).select(_TABLE_COLUMNS)
+        reported = reported.sort(["excess", "slice"], descending=[True, False]).select(
+            _TABLE_COLUMNS
+        )
         evaluated = evaluated.sort(["q_value", "slice"], nulls_last=True)
         n_all = float(self.overall["n"][0])
         labeled = float(self.overall["labeled"][0]) if "labeled" in self.overall.columns else n_all
@@ -1090,7 +1147,10 @@ class _Search:
             max_depth=max_depth,
             min_n=self.min_n,
             candidates=self.scan.candidates,
-            search=pl.DataFrame(self.search_rows, schema=dict.fromkeys(["depth", "evaluated", "pruned", "small"], pl.Int64)),
+            search=pl.DataFrame(
+                self.search_rows,
+                schema=dict.fromkeys(["depth", "evaluated", "pruned", "small"], pl.Int64),
+            ),
             strategy=self.strategy,
             unlabeled=n_all - labeled if m.needs_label else 0.0,
         )

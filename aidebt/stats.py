@@ -298,8 +298,7 @@ def adjust_pvalues(p, method: str | None = "holm") -> np.ndarray:
         return p.copy()
     if method not in ADJUST_METHODS:
         raise InvalidArgumentError(
-            f"adjust={method!r} is not an adjustment; use 'holm', 'bh', 'by', 'bonferroni' "
-            "or None."
+            f"adjust={method!r} is not an adjustment; use 'holm', 'bh', 'by', 'bonferroni' or None."
         )
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
