@@ -342,8 +342,9 @@ def worst_slice(result: Slices, by: str = "diff") -> dict[str, Any] | None:
 
     For the gate engine: ``by="diff"`` (default) ranks by the shortfall against the rest
     (``diff`` in the metric's bad direction), ``"bound"`` by the conservative end of its
-    interval (``diff_ci_low`` for a metric where higher is worse), ``"excess"`` by the
-    failures beyond the rest's rate, ``"ratio"`` by the ratio. The dict is the table row
+    interval (``diff_ci_low`` for a metric where higher is worse: for a rollback trigger),
+    ``"upper"`` by the other end (for a stage that must pass on evidence), ``"excess"``
+    by the failures beyond the rest's rate, ``"ratio"`` by the ratio. The dict is the table row
     plus ``shortfall`` (``diff`` signed so that positive means worse) and
     ``shortfall_low`` / ``shortfall_high`` (its interval, same sign), so a policy such as
     "no discovered slice worse than 5 points" reads ``shortfall_low > 0.05`` (breach on
@@ -360,9 +361,9 @@ def worst_slice(result: Slices, by: str = "diff") -> dict[str, Any] | None:
     >>> worst_slice(s, by="excess")["slice"]
     'language = ja'
     """
-    if by not in ("diff", "bound", "excess", "ratio"):
+    if by not in ("diff", "bound", "upper", "excess", "ratio"):
         raise InvalidArgumentError(
-            f"by={by!r} is not a ranking; use 'diff', 'bound', 'excess' or 'ratio'."
+            f"by={by!r} is not a ranking; use 'diff', 'bound', 'upper', 'excess' or 'ratio'."
         )
     if result.table.is_empty():
         return None
@@ -376,7 +377,13 @@ def worst_slice(result: Slices, by: str = "diff") -> dict[str, Any] | None:
             sign * pl.col("diff_ci_low"), sign * pl.col("diff_ci_high")
         ),
     )
-    key = {"diff": "shortfall", "bound": "shortfall_low", "excess": "excess", "ratio": "ratio"}[by]
+    key = {
+        "diff": "shortfall",
+        "bound": "shortfall_low",
+        "upper": "shortfall_high",
+        "excess": "excess",
+        "ratio": "ratio",
+    }[by]
     if by == "ratio" and sign < 0:
         t = t.with_columns(ratio_rank=1 / pl.col("ratio"))
         key = "ratio_rank"
@@ -836,9 +843,8 @@ def _best_case_p(b_max, n_max, bad_all, n_all, min_n) -> np.ndarray:
         np.asarray(v, dtype=float) for v in (b_max, n_max, bad_all, n_all)
     )
     lo = np.minimum(np.maximum(min_n, 1.0), n_max)
-    grid = np.exp(np.linspace(0.0, 1.0, 24))  # geometric steps from lo to n_max
-    span = np.log(np.maximum(n_max, lo) / lo)
-    ns = lo[:, None] * np.exp(span[:, None] * (grid - 1) / (math.e - 1))
+    steps = np.linspace(0.0, 1.0, 24)  # geometric sizes from lo to n_max
+    ns = lo[:, None] * (np.maximum(n_max, lo) / lo)[:, None] ** steps
     ns = np.concatenate([ns, np.clip(b_max, lo, n_max)[:, None]], axis=1)
     b = np.minimum(b_max[:, None], ns)
     p = (bad_all / n_all)[:, None]
