@@ -647,3 +647,73 @@ def comparison(
         .resolve_scale(x="independent")
         .properties(title=f"Each version minus {baseline}; red line: no difference")
     )
+
+
+# ======================================================================================
+# Slice-discovery chart (aidebt.slices)
+# ======================================================================================
+def slice_forest(
+    table: pl.DataFrame,
+    *,
+    metric: str,
+    percent: bool = True,
+    confidence: float = 0.95,
+    width: int = 420,
+) -> alt.LayerChart:
+    """The discovered slices against the rest of the data: a forest plot with size.
+
+    One row per slice (``table`` is :attr:`aidebt.slices.Slices.table`), in the table's
+    order (largest excess first): the slice's value and interval in blue, point area
+    proportional to the slice's ``n``; the value over the rest of the data as a red tick
+    on the same row, so each slice is read against its own comparison.
+
+    Examples
+    --------
+    >>> import aidebt as ad
+    >>> from aidebt.slices import slices
+    >>> s = slices(ad.datasets.demo(4_000, months=2), y_true="y_true", y_pred="y_pred",
+    ...            metric="fnr")
+    >>> type(s.chart()).__name__
+    'LayerChart'
+    """
+    fmt = ".1%" if percent else ".3g"
+    data = table.select(
+        "slice",
+        "value",
+        "ci_low",
+        "ci_high",
+        "rest_value",
+        "diff",
+        "ratio",
+        "n",
+        "excess",
+        "q_value",
+    ).with_row_index("order")
+    order = data.get_column("slice").to_list()
+    y = alt.Y("slice:N", sort=order, title=None, axis=alt.Axis(labelLimit=360))
+    tooltip = [
+        alt.Tooltip("slice:N"),
+        alt.Tooltip("value:Q", format=fmt, title=metric),
+        alt.Tooltip("ci_low:Q", format=fmt, title=f"{confidence:.0%} interval low"),
+        alt.Tooltip("ci_high:Q", format=fmt, title=f"{confidence:.0%} interval high"),
+        alt.Tooltip("rest_value:Q", format=fmt, title="rest of the data"),
+        alt.Tooltip("ratio:Q", format=".2f", title="ratio to the rest"),
+        alt.Tooltip("n:Q", format=",.0f", title="n (denominator)"),
+        alt.Tooltip("excess:Q", format=",.0f", title="excess"),
+        alt.Tooltip("q_value:Q", format=".2g", title="q-value"),
+    ]
+    base = alt.Chart(data).encode(y=y, tooltip=tooltip)
+    x_title = f"{metric}: slice (blue, {confidence:.0%} interval) vs the rest of the data (red)"
+    bars = base.mark_rule(strokeWidth=2, color=MAIN_COLOR).encode(
+        x=alt.X("ci_low:Q", title=x_title, axis=alt.Axis(format=fmt)), x2="ci_high:Q"
+    )
+    points = base.mark_circle(color=MAIN_COLOR, opacity=0.9).encode(
+        x="value:Q",
+        size=alt.Size("n:Q", title="n", scale=alt.Scale(range=[30, 400])),
+    )
+    rest = base.mark_tick(color=REF_COLOR, thickness=2, size=14).encode(x="rest_value:Q")
+    return alt.layer(bars, points, rest).properties(
+        width=width,
+        height=alt.Step(18),
+        title="Slices worse than the rest of the data (point size: n)",
+    )

@@ -20,7 +20,14 @@ from scipy import stats as sps
 from aidebt.errors import InvalidArgumentError
 
 CI_METHODS = {"wilson": "wilson", "jeffreys": "jeffreys", "exact": "beta"}
-ADJUST_METHODS = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh", "bonferroni": "bonferroni"}
+ADJUST_METHODS = {
+    "holm": "holm",
+    "bh": "fdr_bh",
+    "fdr_bh": "fdr_bh",
+    "by": "fdr_by",
+    "fdr_by": "fdr_by",
+    "bonferroni": "bonferroni",
+}
 
 
 def _arr(x) -> np.ndarray:
@@ -317,7 +324,9 @@ def adjust_pvalues(p, method: str | None = "holm") -> np.ndarray:
     """Adjust a family of p-values (NaN entries are left out of the family and stay NaN).
 
     ``method``: ``"holm"`` (family-wise error), ``"bh"`` (Benjamini-Hochberg false
-    discovery rate), ``"bonferroni"`` or ``None`` (no adjustment). Same values as
+    discovery rate), ``"by"`` (Benjamini-Yekutieli: the false discovery rate under any
+    dependence between the tests, at the cost of a factor ``sum(1/i, i=1..m)``),
+    ``"bonferroni"`` or ``None`` (no adjustment). Same values as
     statsmodels' ``multipletests`` (tested), in plain numpy: ``multipletests`` runs a
     garbage collection on every call, which would dominate a fast audit.
 
@@ -331,7 +340,7 @@ def adjust_pvalues(p, method: str | None = "holm") -> np.ndarray:
         return p.copy()
     if method not in ADJUST_METHODS:
         raise InvalidArgumentError(
-            f"adjust={method!r} is not an adjustment; use 'holm', 'bh', 'bonferroni' or None."
+            f"adjust={method!r} is not an adjustment; use 'holm', 'bh', 'by', 'bonferroni' or None."
         )
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
@@ -347,9 +356,10 @@ def adjust_pvalues(p, method: str | None = "holm") -> np.ndarray:
         steps = values[order] * (m - np.arange(m))
         adjusted = np.empty(m)
         adjusted[order] = np.maximum.accumulate(steps)
-    else:  # Benjamini-Hochberg step-up
+    else:  # Benjamini-Hochberg step-up; Benjamini-Yekutieli scales its thresholds by c(m)
         order = np.argsort(values, kind="stable")[::-1]
-        steps = values[order] * m / (m - np.arange(m))
+        c_m = (1.0 / np.arange(1, m + 1)).sum() if kind == "fdr_by" else 1.0
+        steps = values[order] * m * c_m / (m - np.arange(m))
         adjusted = np.empty(m)
         adjusted[order] = np.minimum.accumulate(steps)
     out[ok] = np.minimum(adjusted, 1.0)
