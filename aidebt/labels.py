@@ -963,9 +963,10 @@ class LabelSources(Result):
     interval), ``kappa`` (Cohen's, analytic interval), ``cost_per_label``,
     ``cost_per_correct_label`` (interval from accuracy's), the confusion counts ``tp, fp,
     fn, tn`` (gold = truth), and with ``by`` the disparities: ``bias_p_adjusted`` (Holm,
-    over the segments of every source), ``flag`` (``lenient``: says 1 more often than
-    gold, ``strict``: less often), ``accuracy_gap`` to the source's other segments with
-    its Newcombe interval. Each estimate ``x`` has ``x_ci_low`` and ``x_ci_high``.
+    ``bias_gap``: the segment's bias minus the same source's bias on its other segments,
+    with ``bias_gap_p_adjusted`` (Holm over the source's segments) and ``flag``
+    (``lenient``: says 1 more often than gold there than elsewhere, ``strict``: less
+    often), ``accuracy_gap`` to the source's other segments (Newcombe interval). Each estimate ``x`` has ``x_ci_low`` and ``x_ci_high``.
     """
 
     title = "Label sources against gold"
@@ -1040,7 +1041,7 @@ class LabelSources(Result):
     def _flagged(self) -> pl.DataFrame:
         if not self.by:
             return self.table.head(0)
-        return self.segments().filter(pl.col("flag") != "").sort("bias_p_adjusted")
+        return self.segments().filter(pl.col("flag") != "").sort("bias_gap_p_adjusted")
 
     def headline(self) -> Headline:
         others = self.overall().filter(pl.col("source") != self.gold).drop_nulls("accuracy")
@@ -1067,7 +1068,7 @@ class LabelSources(Result):
             f"[{_pct(row['accuracy_ci_low'])}, {_pct(row['accuracy_ci_high'])}] overall"
         )
         if flags.height == 0:
-            return text + f" (kappa {_num(row['kappa'])}), with no segment it is biased on."
+            return text + f" (kappa {_num(row['kappa'])}), and no segment stands out."
         f = flags.row(0, named=True)
         where = " / ".join(f"{c} {f[c]}" for c in self.by)
         more = "more" if f["bias"] > 0 else "fewer"
@@ -1113,8 +1114,8 @@ class LabelSources(Result):
         ]
         if self.by:
             notes.append(
-                "A segment is flagged when its bias differs from zero beyond chance after a "
-                "Holm adjustment over every source and segment."
+                "A segment is flagged when a source's bias there differs from its bias on the "
+                "other segments beyond chance (Holm adjustment over the source's segments)."
             )
         return notes
 
@@ -1303,11 +1304,11 @@ def paired_difference(b, c, n, confidence: float = 0.95) -> dict[str, np.ndarray
     p = np.where(n > 0, 2 * sps.norm.sf(np.abs(stat)), np.nan)
     lo = np.where(n > 0, np.clip(center - z * se, -1, 1), np.nan)
     hi = np.where(n > 0, np.clip(center + z * se, -1, 1), np.nan)
-    return {"diff": diff, "lo": lo, "hi": hi, "p": p}
+    return {"diff": diff, "lo": lo, "hi": hi, "p": p, "center": center, "se": se}
 
 
 def _source_metrics(table: pl.DataFrame, by, gold, confidence, *, has_cost) -> pl.DataFrame:
-    from aidebt.stats import two_proportions
+    from aidebt.stats import two_normals, two_proportions
 
     tp, fp, fn, tn = (table[c].to_numpy() for c in ("tp", "fp", "fn", "tn"))
     n = tp + fp + fn + tn
@@ -1343,24 +1344,34 @@ def _source_metrics(table: pl.DataFrame, by, gold, confidence, *, has_cost) -> p
     if by:
         pooled = pl.all_horizontal([pl.col(c) == ALL for c in by])
         seg = ~out.select(pooled).to_series().to_numpy()
-        p = np.where(seg & (n > 0) & (table["source"].to_numpy() != gold), bias["p"], np.nan)
-        adj = adjust_pvalues(p, "holm")
-        flag = np.where(
-            adj < 1 - confidence, np.where(cols["bias"] > 0, "lenient", "strict"), ""
-        )
-        # Accuracy gap: the segment against the same source's other segments.
-        tot = out.filter(pooled).select("source", _ct=pl.col("tp") + pl.col("tn"), _nt=pl.col("tp") + pl.col("fp") + pl.col("fn") + pl.col("tn"))
-        joined = out.join(tot, on="source", how="left")
-        correct_seg = tp + tn
-        rest_x = joined["_ct"].to_numpy() - correct_seg
-        rest_n = joined["_nt"].to_numpy() - n
-        gap = two_proportions(correct_seg, n, rest_x, rest_n, confidence)
+        # Disparities: a segment against the same source's other segments. A source that
+        # errs the same way everywhere is not flagged on its largest segment; one that is
+        # fine overall and lenient on one segment is.
+        totals = out.filter(pooled).select("source", *[pl.col(c).alias(f"_t{c}") for c in ("tp", "fp", "fn", "tn")])
+        joined = out.join(totals, on="source", how="left")
+        rest = {c: joined[f"_t{c}"].to_numpy() - joined[c].to_numpy() for c in ("tp", "fp", "fn", "tn")}
+        rest_n = sum(rest.values())
+        rest_bias = paired_difference(rest["fp"], rest["fn"], rest_n, confidence)
+        gap = two_normals(bias["center"], bias["se"], rest_bias["center"], rest_bias["se"], confidence)
+        judged = seg & (n > 0) & (rest_n > 0) & (table["source"].to_numpy() != gold)
+        p = np.where(judged, gap["p"], np.nan)
+        # Holm within each source: the family is one source's segments.
+        codes = out["source"].to_physical() if out["source"].dtype == pl.Categorical else out["source"].rank("dense")
+        adj = np.full(len(p), np.nan)
+        for code in np.unique(codes.to_numpy()):  # a few sources: the small result table
+            idx = codes.to_numpy() == code
+            adj[idx] = adjust_pvalues(p[idx], "holm")
+        flag = np.where(adj < 1 - confidence, np.where(gap["diff"] > 0, "lenient", "strict"), "")
+        acc_gap = two_proportions(tp + tn, n, rest["tp"] + rest["tn"], rest_n, confidence)
         out = out.with_columns(
-            bias_p_adjusted=pl.Series(adj),
+            bias_gap=pl.Series(np.where(judged, gap["diff"], np.nan)),
+            bias_gap_ci_low=pl.Series(np.where(judged, gap["diff_lo"], np.nan)),
+            bias_gap_ci_high=pl.Series(np.where(judged, gap["diff_hi"], np.nan)),
+            bias_gap_p_adjusted=pl.Series(adj),
             flag=pl.Series(flag),
-            accuracy_gap=pl.Series(np.where(seg, gap["diff"], np.nan)),
-            accuracy_gap_ci_low=pl.Series(np.where(seg, gap["diff_lo"], np.nan)),
-            accuracy_gap_ci_high=pl.Series(np.where(seg, gap["diff_hi"], np.nan)),
+            accuracy_gap=pl.Series(np.where(judged, acc_gap["diff"], np.nan)),
+            accuracy_gap_ci_low=pl.Series(np.where(judged, acc_gap["diff_lo"], np.nan)),
+            accuracy_gap_ci_high=pl.Series(np.where(judged, acc_gap["diff_hi"], np.nan)),
         )
     if not has_cost:
         out = out.drop([c for c in out.columns if c.startswith("cost_per")])
