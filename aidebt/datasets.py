@@ -493,7 +493,7 @@ def demo_labels(
         raise InvalidArgumentError(
             f"n_items={n_items} is more than the {pool.height} labeled tickets of the demo log."
         )
-    rng = _rng(seed, 2)
+    rng = _rng(seed, 4)
     tickets = pool[np.sort(rng.choice(pool.height, size=n_items, replace=False))]
     truth = tickets["y_true"].to_numpy().astype(bool)
     lenient = (tickets["language"] == _LANGUAGES[_WEAK_LANGUAGE]).to_numpy()

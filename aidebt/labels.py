@@ -675,6 +675,7 @@ def _with_overall(table: pl.DataFrame, names: list[str], by: list[str]) -> pl.Da
         table.group_by([*names, "_m"])
         .agg(pl.col("_items").sum())
         .with_columns([pl.lit(ALL).alias(c) for c in by])
+        .sort(names)  # a fixed order: the bootstrap's draws follow it
     )
     return pl.concat([pooled.select(table.columns), table])
 
@@ -817,16 +818,16 @@ def _cohen_rows(frame, item, rater, label, values, numeric, raters, by, weights,
     z = _z(confidence)
     se = np.sqrt(var)
     n = tables.sum(axis=(1, 2))
-    label_w = "cohen_kappa" if weights is None else "cohen_kappa"
-    return groups.select(by).with_columns(
-        coefficient=pl.lit(label_w),
+    cols = ["coefficient", "value", "ci_low", "ci_high", "interval", "n_items", "n_pairable"]
+    return groups.with_columns(
+        coefficient=pl.lit("cohen_kappa"),
         value=pl.Series(kappa),
-        ci_low=pl.Series(kappa - z * se),
-        ci_high=pl.Series(kappa + z * se),
+        ci_low=pl.Series(np.clip(kappa - z * se, -1, 1)),
+        ci_high=pl.Series(np.clip(kappa + z * se, -1, 1)),
         interval=pl.lit("analytic" if weights is None else f"analytic ({weights} weights)"),
         n_items=pl.Series(n),
         n_pairable=pl.Series(2 * n),
-    )
+    ).select([*by, *cols])
 
 
 def _pairs_factory(frame, item, rater, label, level, values, numeric, weights, confidence):
@@ -964,7 +965,7 @@ class LabelSources(Result):
     ``cost_per_correct_label`` (interval from accuracy's), the confusion counts ``tp, fp,
     fn, tn`` (gold = truth), and with ``by`` the disparities: ``bias_p_adjusted`` (Holm,
     ``bias_gap``: the segment's bias minus the same source's bias on its other segments,
-    with ``bias_gap_p_adjusted`` (Holm over the source's segments) and ``flag``
+    with ``bias_gap_p_adjusted`` (Holm over every source and segment) and ``flag``
     (``lenient``: says 1 more often than gold there than elsewhere, ``strict``: less
     often), ``accuracy_gap`` to the source's other segments (Newcombe interval). Each estimate ``x`` has ``x_ci_low`` and ``x_ci_high``.
     """
@@ -1115,7 +1116,7 @@ class LabelSources(Result):
         if self.by:
             notes.append(
                 "A segment is flagged when a source's bias there differs from its bias on the "
-                "other segments beyond chance (Holm adjustment over the source's segments)."
+                "other segments beyond chance (Holm adjustment over every source and segment)."
             )
         return notes
 
@@ -1253,7 +1254,7 @@ def _source_counts(frame, item, source, label, gold, cost_col, by) -> pl.DataFra
         cell((y == 1) & (g == 0)).alias("fp"),
         cell((y == 0) & (g == 1)).alias("fn"),
         cell((y == 0) & (g == 0)).alias("tn"),
-        cell(g != nw.col("_gmin")).alias("_conflicts"),
+        cell(~g.is_null() & (g != nw.col("_gmin"))).alias("_conflicts"),
         (nw.col(cost_col).cast(nw.Float64) if cost_col else nw.lit(0.0)).alias("_cost"),
     )
     keys = [*by, "_src"]
@@ -1355,12 +1356,8 @@ def _source_metrics(table: pl.DataFrame, by, gold, confidence, *, has_cost) -> p
         gap = two_normals(bias["center"], bias["se"], rest_bias["center"], rest_bias["se"], confidence)
         judged = seg & (n > 0) & (rest_n > 0) & (table["source"].to_numpy() != gold)
         p = np.where(judged, gap["p"], np.nan)
-        # Holm within each source: the family is one source's segments.
-        codes = out["source"].to_physical() if out["source"].dtype == pl.Categorical else out["source"].rank("dense")
-        adj = np.full(len(p), np.nan)
-        for code in np.unique(codes.to_numpy()):  # a few sources: the small result table
-            idx = codes.to_numpy() == code
-            adj[idx] = adjust_pvalues(p[idx], "holm")
+        # Holm over the whole scorecard (every source x segment): a flag is a finding.
+        adj = adjust_pvalues(p, "holm")
         flag = np.where(adj < 1 - confidence, np.where(gap["diff"] > 0, "lenient", "strict"), "")
         acc_gap = two_proportions(tp + tn, n, rest["tp"] + rest["tn"], rest_n, confidence)
         out = out.with_columns(
