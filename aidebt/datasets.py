@@ -457,9 +457,13 @@ def demo_labels(
       bias there, P(judge says 1) - P(truth is 1) = ``0.45 (1 - pi) - 0.04 pi``, is
       about +8 points at the resolution rate ``pi`` ~ 0.75; elsewhere about -0.5 points.
 
-    With the defaults [measured]: 2,000 gold tickets, 244 of them Japanese; the judge's
-    specificity on ja 0.58 [0.45, 0.70] and bias +8.4 points [+4.7, +12.1]; crowd_3's
-    accuracy 0.71 [0.69, 0.73] against 0.91 for crowd_1 and crowd_2.
+    With the defaults [measured, 95% intervals]: 3,001 gold tickets, 365 of them
+    Japanese; the judge's specificity on ja 0.60 [0.51, 0.69] and bias +7.7 points
+    [+3.7, +11.6] (the only segment ``label_sources`` flags), its accuracy 0.93 overall;
+    crowd_3's accuracy 0.70 [0.68, 0.72] against 0.91 and 0.90 for crowd_1 and crowd_2.
+    (The label draws use their own random stream; the first stream tried put the sloppy
+    worker's measured specificity 3 standard errors from its planted value, so the
+    default uses the next one whose draw is typical.)
 
     Parameters
     ----------

@@ -1910,9 +1910,10 @@ def labels_needed(
     Parameters
     ----------
     p
-        The expected rate: a number (0.5 is the worst case), one per segment, or, with
-        ``data``, a 0/1 column whose mean per segment is the expected rate (e.g. last
-        month's correct-decision indicator).
+        The expected rate: a number (0.5 is the worst case), one per segment, with
+        ``data`` a 0/1 column whose mean per segment is the expected rate, or a
+        :func:`~aidebt.disaggregate` result (its first metric per group, e.g. last
+        month's accuracy by language; its groups are the segments).
     halfwidth
         The wanted half-width of the interval (0.03: ±3 points).
     by, data
@@ -1951,14 +1952,40 @@ def labels_needed(
             f"halfwidth={halfwidth!r} must be between 0 and 1, e.g. 0.03 for ±3 points."
         )
     by_cols = as_list(by)
-    if data is None:
+    if hasattr(p, "table") and hasattr(p, "by") and hasattr(p, "metrics"):
+        # A result with a rate per segment (e.g. last month's accuracy by language).
+        result, by_cols = p, list(p.by)
+        metric = result.metrics[0]
+        p = (
+            result.table.filter(pl.col("metric") == metric)
+            .select([*by_cols, pl.col("value").alias("p")])
+            .sort(by_cols)
+        )
+    if isinstance(p, pl.DataFrame):
+        if data is None:
+            table = p
+        else:
+            frame = to_lazy(data)
+            require_columns(frame, by_cols, role="by")
+            volume = (
+                _segments(frame, by_cols)
+                .group_by(by_cols)
+                .agg(nw.len().alias("volume"))
+                .collect(backend="polars")
+                .to_native()
+                .with_columns(pl.col("volume").cast(pl.Float64))
+            )
+            table = p.join(volume, on=by_cols, how="left").with_columns(pl.col("volume").fill_null(0.0))
+    elif data is None:
         if by_cols or isinstance(p, str):
             raise InvalidArgumentError(
                 "by= and a column name for p need data=: the table whose segments to budget."
             )
         pv = np.atleast_1d(np.asarray(p, dtype=float))
         table = pl.DataFrame({"p": pv})
-    else:
+    if isinstance(p, pl.DataFrame):
+        pass
+    elif data is not None:
         frame = to_lazy(data)
         require_columns(frame, by_cols, role="by")
         aggs = [nw.len().alias("volume")]
