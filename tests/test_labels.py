@@ -46,14 +46,36 @@ EXACT = {
 # Fleiss (1971), table 1: 30 patients, 6 psychiatrists each, 5 diagnoses (1 depression,
 # 2 personality disorder, 3 schizophrenia, 4 neurosis, 5 other). Published kappa .430.
 FLEISS_1971 = [
-    [4, 4, 4, 4, 4, 4], [2, 2, 2, 5, 5, 5], [2, 3, 3, 3, 3, 5], [5, 5, 5, 5, 5, 5],
-    [2, 2, 2, 4, 4, 4], [1, 1, 3, 3, 3, 3], [3, 3, 3, 3, 5, 5], [1, 1, 3, 3, 3, 4],
-    [1, 1, 4, 4, 4, 4], [5, 5, 5, 5, 5, 5], [1, 4, 4, 4, 4, 4], [1, 2, 4, 4, 4, 4],
-    [2, 2, 2, 3, 3, 3], [1, 4, 4, 4, 4, 4], [2, 2, 4, 4, 4, 5], [3, 3, 3, 3, 3, 5],
-    [1, 1, 1, 4, 5, 5], [1, 1, 1, 1, 1, 2], [2, 2, 4, 4, 4, 4], [1, 3, 3, 5, 5, 5],
-    [5, 5, 5, 5, 5, 5], [2, 4, 4, 4, 4, 4], [2, 2, 4, 5, 5, 5], [1, 1, 4, 4, 4, 4],
-    [1, 4, 4, 4, 4, 5], [2, 2, 2, 2, 2, 4], [1, 1, 1, 1, 5, 5], [2, 2, 4, 4, 4, 4],
-    [1, 3, 3, 3, 3, 3], [5, 5, 5, 5, 5, 5],
+    [4, 4, 4, 4, 4, 4],
+    [2, 2, 2, 5, 5, 5],
+    [2, 3, 3, 3, 3, 5],
+    [5, 5, 5, 5, 5, 5],
+    [2, 2, 2, 4, 4, 4],
+    [1, 1, 3, 3, 3, 3],
+    [3, 3, 3, 3, 5, 5],
+    [1, 1, 3, 3, 3, 4],
+    [1, 1, 4, 4, 4, 4],
+    [5, 5, 5, 5, 5, 5],
+    [1, 4, 4, 4, 4, 4],
+    [1, 2, 4, 4, 4, 4],
+    [2, 2, 2, 3, 3, 3],
+    [1, 4, 4, 4, 4, 4],
+    [2, 2, 4, 4, 4, 5],
+    [3, 3, 3, 3, 3, 5],
+    [1, 1, 1, 4, 5, 5],
+    [1, 1, 1, 1, 1, 2],
+    [2, 2, 4, 4, 4, 4],
+    [1, 3, 3, 5, 5, 5],
+    [5, 5, 5, 5, 5, 5],
+    [2, 4, 4, 4, 4, 4],
+    [2, 2, 4, 5, 5, 5],
+    [1, 1, 4, 4, 4, 4],
+    [1, 4, 4, 4, 4, 5],
+    [2, 2, 2, 2, 2, 4],
+    [1, 1, 1, 1, 5, 5],
+    [2, 2, 4, 4, 4, 4],
+    [1, 3, 3, 3, 3, 3],
+    [5, 5, 5, 5, 5, 5],
 ]
 
 
@@ -63,7 +85,10 @@ def long(matrix, raters_in_rows: bool = True) -> pl.DataFrame:
     if not raters_in_rows:
         m = m.T
     rows = [
-        (u, f"r{r}", m[r, u]) for r in range(m.shape[0]) for u in range(m.shape[1]) if m[r, u] is not None
+        (u, f"r{r}", m[r, u])
+        for r in range(m.shape[0])
+        for u in range(m.shape[1])
+        if m[r, u] is not None
     ]
     return pl.DataFrame(rows, schema=["item", "rater", "label"], orient="row")
 
@@ -94,7 +119,9 @@ def test_alpha_equals_the_krippendorff_package_on_random_data_with_missing_cells
     rng = np.random.default_rng(seed)
     raters, items = 5, 60
     truth = rng.integers(1, 6, items)
-    data = np.where(rng.random((raters, items)) < 0.6, truth, rng.integers(1, 6, (raters, items))).astype(float)
+    data = np.where(
+        rng.random((raters, items)) < 0.6, truth, rng.integers(1, 6, (raters, items))
+    ).astype(float)
     data[rng.random((raters, items)) < 0.25] = np.nan
     expected = krippendorff.alpha(reliability_data=data, level_of_measurement=level)
     cells = [[None if np.isnan(v) else float(v) for v in row] for row in data]
@@ -105,18 +132,38 @@ def test_alpha_equals_the_krippendorff_package_on_random_data_with_missing_cells
 def test_fleiss_1971_worked_example_and_statsmodels():
     from statsmodels.stats.inter_rater import aggregate_raters, fleiss_kappa
 
-    r = agreement(long(FLEISS_1971, raters_in_rows=False), item="item", rater="rater", label="label")
+    r = agreement(
+        long(FLEISS_1971, raters_in_rows=False), item="item", rater="rater", label="label"
+    )
     table, _ = aggregate_raters(np.asarray(FLEISS_1971))
     assert round(value(r, "fleiss_kappa"), 3) == 0.430
     assert value(r, "fleiss_kappa") == pytest.approx(fleiss_kappa(table), abs=1e-12)
     # Wikipedia's example (10 subjects x 14 raters, counts per category): kappa 0.210.
-    counts = np.array([
-        [0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-        [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7],
-    ])
-    rows = [(i, f"r{k}", c) for i, row in enumerate(counts) for k, c in enumerate(np.repeat(np.arange(5), row))]
-    r = agreement(pl.DataFrame(rows, schema=["item", "rater", "label"], orient="row"),
-                  item="item", rater="rater", label="label")
+    counts = np.array(
+        [
+            [0, 0, 0, 0, 14],
+            [0, 2, 6, 4, 2],
+            [0, 0, 3, 5, 6],
+            [0, 3, 9, 2, 0],
+            [2, 2, 8, 1, 1],
+            [7, 7, 0, 0, 0],
+            [3, 2, 6, 3, 0],
+            [2, 5, 3, 2, 2],
+            [6, 5, 2, 1, 0],
+            [0, 2, 2, 3, 7],
+        ]
+    )
+    rows = [
+        (i, f"r{k}", c)
+        for i, row in enumerate(counts)
+        for k, c in enumerate(np.repeat(np.arange(5), row))
+    ]
+    r = agreement(
+        pl.DataFrame(rows, schema=["item", "rater", "label"], orient="row"),
+        item="item",
+        rater="rater",
+        label="label",
+    )
     assert value(r, "fleiss_kappa") == pytest.approx(fleiss_kappa(counts), abs=1e-12)
     assert round(value(r, "fleiss_kappa"), 3) == 0.210
 
@@ -130,7 +177,12 @@ def test_cohen_kappa_and_variance_equal_statsmodels(wt):
         table = rng.integers(0, 30, (4, 4)) + np.diag(rng.integers(10, 60, 4))
         ref = cohens_kappa(table, wt=wt) if wt else cohens_kappa(table)
         k = table.shape[0]
-        w = None if wt is None else (np.abs(np.subtract.outer(np.arange(k), np.arange(k))) / (k - 1)) ** (1 if wt == "linear" else 2)
+        w = (
+            None
+            if wt is None
+            else (np.abs(np.subtract.outer(np.arange(k), np.arange(k))) / (k - 1))
+            ** (1 if wt == "linear" else 2)
+        )
         kappa, var = cohen_kappa(table, w)
         assert kappa == pytest.approx(ref.kappa, abs=1e-10)
         assert var == pytest.approx(ref.var_kappa, abs=1e-10)
@@ -143,8 +195,13 @@ def test_agreement_with_two_raters_reports_cohen_equal_to_statsmodels(weights):
     rng = np.random.default_rng(3)
     a = rng.integers(1, 5, 300)
     b = np.where(rng.random(300) < 0.6, a, rng.integers(1, 5, 300))
-    df = pl.DataFrame({"item": np.r_[np.arange(300), np.arange(300)], "rater": ["a"] * 300 + ["b"] * 300,
-                       "label": np.r_[a, b]})
+    df = pl.DataFrame(
+        {
+            "item": np.r_[np.arange(300), np.arange(300)],
+            "rater": ["a"] * 300 + ["b"] * 300,
+            "label": np.r_[a, b],
+        }
+    )
     r = agreement(df, item="item", rater="rater", label="label", level="ordinal", weights=weights)
     table = np.zeros((4, 4))
     np.add.at(table, (a - 1, b - 1), 1)
@@ -157,7 +214,9 @@ def test_agreement_with_two_raters_reports_cohen_equal_to_statsmodels(weights):
 
 def test_rater_alphas_against_the_rest_average_to_alpha():
     for level in ("nominal", "ordinal", "interval", "ratio"):
-        r = agreement(long(KRIPPENDORFF_2011), item="item", rater="rater", label="label", level=level)
+        r = agreement(
+            long(KRIPPENDORFF_2011), item="item", rater="rater", label="label", level=level
+        )
         rest = r.pairs.filter(pl.col("rater_b") == "(rest)")
         pooled = (rest["kappa"] * rest["n_items"]).sum() / rest["n_items"].sum()
         assert pooled == pytest.approx(EXACT[level], abs=1e-12)
@@ -168,13 +227,28 @@ def test_the_same_results_from_polars_pandas_and_duckdb():
     from aidebt.datasets import demo_labels
 
     lab = demo_labels(n_items=600, n_per_month=1_500, months=3)
-    kinds = {"polars": lab, "lazy": lab.lazy(), "pandas": lab.to_pandas(), "duckdb": duckdb.from_arrow(lab.to_arrow())}
+    kinds = {
+        "polars": lab,
+        "lazy": lab.lazy(),
+        "pandas": lab.to_pandas(),
+        "duckdb": duckdb.from_arrow(lab.to_arrow()),
+    }
     alphas, scorecards, pairs = [], [], []
     for native in kinds.values():
-        a = agreement(native, item="ticket", rater="rater", label="label", by="language", n_boot=200)
+        a = agreement(
+            native, item="ticket", rater="rater", label="label", by="language", n_boot=200
+        )
         alphas.append(a.table)
         pairs.append(a.pairs)
-        s = label_sources(native, item="ticket", source="rater", label="label", gold="expert", cost="cost", by="language")
+        s = label_sources(
+            native,
+            item="ticket",
+            source="rater",
+            label="label",
+            gold="expert",
+            cost="cost",
+            by="language",
+        )
         scorecards.append(s.table)
     for other in alphas[1:]:
         assert other.equals(alphas[0])
@@ -182,7 +256,12 @@ def test_the_same_results_from_polars_pandas_and_duckdb():
         assert np.allclose(other["kappa"].to_numpy(), pairs[0]["kappa"].to_numpy(), atol=1e-12)
     for other in scorecards[1:]:
         num = [c for c, t in other.schema.items() if t == pl.Float64]
-        assert np.allclose(other.select(num).to_numpy(), scorecards[0].select(num).to_numpy(), atol=1e-12, equal_nan=True)
+        assert np.allclose(
+            other.select(num).to_numpy(),
+            scorecards[0].select(num).to_numpy(),
+            atol=1e-12,
+            equal_nan=True,
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -202,13 +281,19 @@ def test_bad_input_messages():
         agreement(text, item="item", rater="rater", label="label", level="interval")
     with pytest.raises(InvalidArgumentError, match="not a level of measurement"):
         agreement(text, item="item", rater="rater", label="label", level="nominl")
-    no_overlap = pl.DataFrame({"item": [1, 2, 3], "source": ["expert", "judge", "judge"], "label": [1, 0, 1]})
+    no_overlap = pl.DataFrame(
+        {"item": [1, 2, 3], "source": ["expert", "judge", "judge"], "label": [1, 0, 1]}
+    )
     with pytest.raises(InvalidValueError, match="No item was labeled both by gold 'expert'"):
         label_sources(no_overlap, item="item", source="source", label="label", gold="expert")
-    with pytest.raises(InvalidArgumentError, match="gold='expret' is not a value.*Did you mean 'expert'"):
+    with pytest.raises(
+        InvalidArgumentError, match="gold='expret' is not a value.*Did you mean 'expert'"
+    ):
         label_sources(no_overlap, item="item", source="source", label="label", gold="expret")
     with pytest.raises(InvalidValueError, match="needs 0/1"):
-        label_sources(text.rename({"rater": "source"}), item="item", source="source", label="label", gold="a")
+        label_sources(
+            text.rename({"rater": "source"}), item="item", source="source", label="label", gold="a"
+        )
     with pytest.raises(InvalidValueError, match="too close to 1.*barely better than a coin"):
         correct((500, 1000), sensitivity=0.55, specificity=0.5)
 
@@ -224,13 +309,23 @@ def _rg_coverage(pi, se, sp, n_prod, n_gold, reps, rng):
     pos = rng.binomial(n_gold, pi, reps)
     neg = n_gold - pos
     sx, spx = rng.binomial(pos, se), rng.binomial(neg, sp)
-    r = rogan_gladen(x / n_prod, np.full(reps, float(n_prod)), _Rate(sx / pos, sx, pos), _Rate(spx / neg, spx, neg))
+    r = rogan_gladen(
+        x / n_prod,
+        np.full(reps, float(n_prod)),
+        _Rate(sx / pos, sx, pos),
+        _Rate(spx / neg, spx, neg),
+    )
     return np.mean((r["lo"] <= pi) & (pi <= r["hi"]))
 
 
 @pytest.mark.parametrize(
     "pi, se, sp, n_prod",
-    [(0.75, 0.96, 0.90, 5_000), (0.75, 0.96, 0.55, 5_000), (0.30, 0.90, 0.90, 2_000), (0.75, 0.92, 0.85, 500)],
+    [
+        (0.75, 0.96, 0.90, 5_000),
+        (0.75, 0.96, 0.55, 5_000),
+        (0.30, 0.90, 0.90, 2_000),
+        (0.75, 0.92, 0.85, 500),
+    ],
 )
 def test_rogan_gladen_interval_covers_with_a_300_item_gold_subset(pi, se, sp, n_prod):
     # 6,000 simulated audits: Monte Carlo SE of a 95% coverage = sqrt(.95 x .05 / 6000) = 0.0028.
@@ -246,7 +341,12 @@ def test_plain_wald_without_gold_uncertainty_would_fail():
     x = rng.binomial(n_prod, q, reps)
     pos = rng.binomial(300, pi, reps)
     sx, spx = rng.binomial(pos, se), rng.binomial(300 - pos, sp)
-    r = rogan_gladen(x / n_prod, np.full(reps, float(n_prod)), _Rate(sx / pos, np.nan, np.inf), _Rate(spx / (300 - pos), np.nan, np.inf))
+    r = rogan_gladen(
+        x / n_prod,
+        np.full(reps, float(n_prod)),
+        _Rate(sx / pos, np.nan, np.inf),
+        _Rate(spx / (300 - pos), np.nan, np.inf),
+    )
     assert np.mean((r["lo"] <= pi) & (pi <= r["hi"])) < 0.6
 
 
@@ -262,8 +362,12 @@ def test_corrected_accuracy_interval_covers():
     pos = rng.binomial(300, pi, reps)
     sx, spx = rng.binomial(pos, se), rng.binomial(300 - pos, sp)
     r = corrected_accuracy(
-        (judge & pred).sum(1), pred.sum(1), (judge & ~pred).sum(1), (~pred).sum(1),
-        _Rate(sx / pos, sx, pos), _Rate(spx / (300 - pos), spx, 300 - pos),
+        (judge & pred).sum(1),
+        pred.sum(1),
+        (judge & ~pred).sum(1),
+        (~pred).sum(1),
+        _Rate(sx / pos, sx, pos),
+        _Rate(spx / (300 - pos), spx, 300 - pos),
     )
     assert abs(np.mean(r["value"] - truth)) < 0.005  # unbiased
     cov = np.mean((r["lo"] <= truth) & (truth <= r["hi"]))
@@ -299,12 +403,18 @@ def test_bootstrap_alpha_interval_covers():
     for s in range(studies):
         truth = rng.random(n_items) < pi
         present = rng.random((n_items, 3)) < keep
-        said = np.where(rng.random((n_items, 3)) < right, truth[:, None], rng.random((n_items, 3)) < 0.5)
+        said = np.where(
+            rng.random((n_items, 3)) < right, truth[:, None], rng.random((n_items, 3)) < 0.5
+        )
         ones = (said & present).sum(1)
         m = present.sum(1)
-        t = pl.DataFrame({"_n0": (m - ones).astype(float), "_n1": ones.astype(float), "_m": m.astype(float)})
+        t = pl.DataFrame(
+            {"_n0": (m - ones).astype(float), "_n1": ones.astype(float), "_m": m.astype(float)}
+        )
         t = t.group_by("_n0", "_n1", "_m").agg(_items=pl.len().cast(pl.Float64))
-        row = _agreement_rows(t, ["_n0", "_n1"], [], "nominal", None, 0.95, 400, s).row(0, named=True)
+        row = _agreement_rows(t, ["_n0", "_n1"], [], "nominal", None, 0.95, 400, s).row(
+            0, named=True
+        )
         hits += row["ci_low"] <= target <= row["ci_high"]
     coverage = hits / studies
     assert 0.925 <= coverage <= 0.975, coverage
@@ -367,18 +477,37 @@ def demo_lab():
 
 
 def test_demo_sloppy_worker_and_lenient_judge_are_found(demo_lab):
-    ls = label_sources(demo_lab, item="ticket", source="rater", label="label", gold="expert",
-                       cost="cost", by="language", positive="resolved")
+    ls = label_sources(
+        demo_lab,
+        item="ticket",
+        source="rater",
+        label="label",
+        gold="expert",
+        cost="cost",
+        by="language",
+        positive="resolved",
+    )
     # Eight planted figures are checked against intervals: at 99.5% each (Bonferroni), the
     # family covers with 95% probability; the findings themselves use the default 95%.
-    wide = label_sources(demo_lab, item="ticket", source="rater", label="label", gold="expert",
-                         by="language", confidence=0.995)
+    wide = label_sources(
+        demo_lab,
+        item="ticket",
+        source="rater",
+        label="label",
+        gold="expert",
+        by="language",
+        confidence=0.995,
+    )
     sloppy = wide.row("crowd_3")
     assert sloppy["sensitivity_ci_low"] <= 0.71 <= sloppy["sensitivity_ci_high"]
     assert sloppy["specificity_ci_low"] <= 0.69 <= sloppy["specificity_ci_high"]
     for careful in ("crowd_1", "crowd_2"):
         assert ls.row(careful)["accuracy_ci_low"] > ls.row("crowd_3")["accuracy_ci_high"]
-        assert wide.row(careful)["specificity_ci_low"] <= 0.88 <= wide.row(careful)["specificity_ci_high"]
+        assert (
+            wide.row(careful)["specificity_ci_low"]
+            <= 0.88
+            <= wide.row(careful)["specificity_ci_high"]
+        )
     ja = wide.row("judge", language="ja")
     assert ja["specificity_ci_low"] <= 0.55 <= ja["specificity_ci_high"]
     assert ja["specificity_ci_high"] < 0.90  # the judge's specificity elsewhere
@@ -395,11 +524,16 @@ def test_demo_sloppy_worker_and_lenient_judge_are_found(demo_lab):
     assert "on language ja it marks" in text and "more items as resolved than expert" in text
     assert "crowd_3 is the least accurate source" in text
     sentence, figures = ls.headline()
-    assert sentence.startswith("judge costs $0.003 a label") and figures["judge_worst_segment_bias"] > 0
+    assert (
+        sentence.startswith("judge costs $0.003 a label")
+        and figures["judge_worst_segment_bias"] > 0
+    )
     front = ls.frontier()
     assert front.filter(pl.col("source") == "crowd_3")["on_frontier"][0] is False
 
-    ag = agreement(demo_lab.filter(pl.col("source") == "crowd"), item="ticket", rater="rater", label="label")
+    ag = agreement(
+        demo_lab.filter(pl.col("source") == "crowd"), item="ticket", rater="rater", label="label"
+    )
     rest = ag.pairs.filter(pl.col("rater_b") == "(rest)").sort("kappa")
     assert rest["rater_a"][0] == "crowd_3"
     assert rest["ci_high"][0] < rest["ci_low"][1:].min()
@@ -407,20 +541,30 @@ def test_demo_sloppy_worker_and_lenient_judge_are_found(demo_lab):
 
 
 def test_demo_judge_labels_corrected_towards_the_truth(demo_lab):
-    ls = label_sources(demo_lab, item="ticket", source="rater", label="label", gold="expert", by="language")
+    ls = label_sources(
+        demo_lab, item="ticket", source="rater", label="label", gold="expert", by="language"
+    )
     judge = demo_lab.filter(pl.col("rater") == "judge")
     c = correct(judge, labels=ls, source="judge", y_true="label", y_pred="y_pred", by="language")
     from aidebt.datasets import demo
 
     log = demo().with_row_index("ticket")
-    truth = log.join(judge.select("ticket"), on="ticket").with_columns(ok=pl.col("y_true") == pl.col("y_pred"))
+    truth = log.join(judge.select("ticket"), on="ticket").with_columns(
+        ok=pl.col("y_true") == pl.col("y_pred")
+    )
     for lang in ("ja", "(all)"):
         rows = truth if lang == "(all)" else truth.filter(pl.col("language") == lang)
-        acc = c.table.filter((pl.col("language") == lang) & (pl.col("metric") == "accuracy")).row(0, named=True)
-        prev = c.table.filter((pl.col("language") == lang) & (pl.col("metric") == "prevalence")).row(0, named=True)
+        acc = c.table.filter((pl.col("language") == lang) & (pl.col("metric") == "accuracy")).row(
+            0, named=True
+        )
+        prev = c.table.filter(
+            (pl.col("language") == lang) & (pl.col("metric") == "prevalence")
+        ).row(0, named=True)
         assert acc["ci_low"] <= rows["ok"].mean() <= acc["ci_high"]
         assert prev["ci_low"] <= rows["y_true"].mean() <= prev["ci_high"]
-    ja = c.table.filter((pl.col("language") == "ja") & (pl.col("metric") == "prevalence")).row(0, named=True)
+    ja = c.table.filter((pl.col("language") == "ja") & (pl.col("metric") == "prevalence")).row(
+        0, named=True
+    )
     assert ja["observed"] > ja["value"]  # the lenient judge inflates the resolved rate
     assert "corrected for their errors" in c.headline().sentence
 
@@ -433,8 +577,35 @@ def test_correct_accepts_numbers_counts_and_disaggregation():
     exact = correct(0.78, 0.95, 0.85)
     assert exact.table["ci_low"][0] == exact.table["ci_high"][0] == pytest.approx(0.7875)
     logs = ad.datasets.demo(2_000, months=2)
-    d = ad.disaggregate(logs, y_true="y_true", y_pred="y_pred", by="language", metrics=["prevalence"])
+    d = ad.disaggregate(
+        logs, y_true="y_true", y_pred="y_pred", by="language", metrics=["prevalence"]
+    )
     c = correct(d, sensitivity=(190, 200), specificity=(85, 100))
     assert c.table.height == 7 and c.table["language"][0] == "(all)"
     with pytest.raises(InvalidArgumentError, match="prevalence"):
-        correct(ad.disaggregate(logs, y_true="y_true", y_pred="y_pred"), sensitivity=0.9, specificity=0.9)
+        correct(
+            ad.disaggregate(logs, y_true="y_true", y_pred="y_pred"),
+            sensitivity=0.9,
+            specificity=0.9,
+        )
+
+
+@pytest.mark.slow
+def test_label_audit_notebook_renders(tmp_path):
+    """`aidebt report label_audit ...` executes the notebook on the demo and publishes it."""
+    from aidebt import datasets
+    from aidebt.report import render
+
+    datasets.demo(n_per_month=1_500, months=3).write_parquet(tmp_path / "production.parquet")
+    result = render(
+        "label_audit",
+        month="2025-12",
+        data=tmp_path / "production.parquet",
+        parameters={"positive": "resolved"},
+        out=tmp_path / "reports",
+        progress=False,
+    )
+    page = result.published[0].html.read_text()
+    assert "judge costs $0.003 a label" in page
+    assert "more items as resolved than expert" in page
+    assert "Rater crowd_3 agrees least with the others" in page
