@@ -463,7 +463,7 @@ def demo_labels(
     crowd_3's accuracy 0.70 [0.68, 0.72] against 0.91 and 0.90 for crowd_1 and crowd_2.
     (The label draws use their own random stream; the first stream tried put the sloppy
     worker's measured specificity 3 standard errors from its planted value, so the
-    default uses the next one whose draw is typical.)
+    default uses a later stream (the third tried) whose draw is typical.)
 
     Parameters
     ----------
