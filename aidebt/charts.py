@@ -577,9 +577,10 @@ def estimate_chart(
 
     Examples
     --------
-    >>> import aidebt as ad
-    >>> logs = ad.datasets.demo(n_per_month=2_000, months=6)
-    >>> est = ad.estimate(logs, y_score="score", y_true="y_true", y_pred="y_pred", time="ts",
+    >>> from aidebt.datasets import demo
+    >>> from aidebt.estimate import estimate
+    >>> logs = demo(n_per_month=2_000, months=6)
+    >>> est = estimate(logs, y_score="score", y_true="y_true", y_pred="y_pred", time="ts",
     ...                   reference=("2025-10", "2026-01"), metrics=["accuracy"], n_boot=10)
     >>> type(estimate_chart(est.table, metric="accuracy")).__name__
     'LayerChart'

@@ -625,9 +625,9 @@ def estimate(
 
     Examples
     --------
-    >>> import aidebt as ad
-    >>> logs = ad.datasets.demo(n_per_month=4_000, months=8)
-    >>> est = ad.estimate(logs, y_score="score", y_true="y_true", y_pred="y_pred",
+    >>> from aidebt.datasets import demo
+    >>> logs = demo(n_per_month=4_000, months=8)
+    >>> est = estimate(logs, y_score="score", y_true="y_true", y_pred="y_pred",
     ...                   time="ts", reference=("2025-10", "2026-02"), metrics=["accuracy"],
     ...                   n_boot=20)
     >>> est.table.filter(status="both").select("period", "status").rows()
@@ -818,10 +818,16 @@ def _as_window(reference: Any) -> tuple[Any, Any] | None:
 
 
 def _window_text(start: Any, end: Any) -> str:
-    def text(v):
-        return "the start" if v is None else (v.isoformat() if hasattr(v, "isoformat") else str(v))
+    """A window in words: 'from 2025-10 up to (not including) 2026-04'."""
 
-    return f"[{text(start)}, {text(end)})"
+    def text(v):
+        return v.isoformat() if hasattr(v, "isoformat") else str(v)
+
+    if start is None:
+        return f"before {text(end)}"
+    if end is None:
+        return f"from {text(start)} on"
+    return f"from {text(start)} up to (not including) {text(end)}"
 
 
 def _raw_scaling(source: nw.LazyFrame, y_score: str) -> tuple[float, float]:
