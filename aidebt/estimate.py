@@ -1539,10 +1539,15 @@ class Estimate(Result):
                 f"; earlier estimates covered the value their labels later showed in "
                 f"{coverage:.0%} of {checks} checks"
             )
-        if flagged:
+        if flagged and self.by:
             text += (
-                f"; not trustworthy for {', '.join(flagged)}, where the score no longer means "
-                "what it meant in the reference"
+                f"; the figure includes {', '.join(flagged)}, whose estimates are not "
+                "trustworthy: their scores no longer mean what they meant in the reference"
+            )
+        elif flagged:
+            text += (
+                "; it is not trustworthy: the scores no longer mean what they meant in the "
+                "reference (estimate per segment, by=, to find where)"
             )
         return {"text": text + ".", **figures}
 
@@ -1566,11 +1571,16 @@ class Estimate(Result):
                 f"{name} from the scores: {row['estimate']:.3f} ({level} interval "
                 f"{row['ci_low']:.3f} to {row['ci_high']:.3f}){measured}."
             )
+        flagged = self.reconcile().flagged if self._rec.height else []
+        if lines and flagged and self.by:
+            lines.append(
+                f"These overall figures include {', '.join(flagged)}, whose estimates the "
+                "labels have contradicted (below): read them with that in mind."
+            )
         if not lines:
             lines.append("Every period is fully labeled: nothing needed estimating.")
         if self._rec.height:
-            rec = self.reconcile()
-            lines.extend(rec.summary())
+            lines.extend(self.reconcile().summary())
         lines.append(
             "These estimates assume that a given score means the same chance of a good "
             f"outcome as in {self.model.where}; only the labels can confirm it, and each "
@@ -1607,7 +1617,7 @@ class Estimate(Result):
                 "The reference spans fewer than three periods, so the period-to-period wobble "
                 "of the score-outcome relation could not be measured; the intervals assume none."
             )
-        elif self.model.tau2 > 0:
+        elif math.sqrt(self.model.tau2) >= 0.05:
             lines.append(
                 f"The score-outcome relation wobbles from period to period in the reference "
                 f"(standard deviation {math.sqrt(self.model.tau2):.2f} on the log-odds scale); "
@@ -1750,12 +1760,14 @@ class Reconciliation(Result):
             rows = self.segments.join(match, on=self._keys, how="semi", nulls_equal=True)
             head = rows.row(0, named=True)
             bad = int(rows["significant"].sum())
+            where = "there" if self.by else "since the reference"
             lines.append(
-                f"{name}: estimated {head['metric']} {head['mean_estimated']:.3f} on average, "
-                f"the labels show {head['mean_realized']:.3f}; {bad} of its "
-                f"{int(rows['checks'].sum())} checks differ beyond chance. The relation "
-                "between score and outcome has changed there (concept shift): do not rely on "
-                "its estimates; wait for labels, or recalibrate on recent labeled data."
+                f"{name if self.by else 'Overall'}: estimated {head['metric']} "
+                f"{head['mean_estimated']:.3f} on average, the labels show "
+                f"{head['mean_realized']:.3f}; {bad} of {int(rows['checks'].sum())} checks "
+                f"differ beyond chance. The relation between score and outcome has changed "
+                f"{where} (concept shift): do not rely on these estimates; wait for labels, or "
+                "recalibrate on recent labeled data."
             )
         lines.append(
             f"(z tests of realized minus estimated on the same rows, {method} adjustment over "

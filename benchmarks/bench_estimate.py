@@ -77,6 +77,7 @@ RUN_NANNYML = textwrap.dedent(
             "accuracy": float(r[("accuracy", "value")]),
             "roc_auc": float(r[("roc_auc", "value")]),
             "accuracy_se": float(r[("accuracy", "sampling_error")]),
+            "roc_auc_se": float(r[("roc_auc", "sampling_error")]),
         })
     print(json.dumps({"seconds": seconds, "rows": rows, "version": nml.__version__}))
     """
@@ -122,7 +123,12 @@ def main() -> None:
 
     nml_out = json.loads(_run(args.nannyml_python, RUN_NANNYML, str(folder)))
     nml = pl.DataFrame(nml_out["rows"]).rename(
-        {"accuracy": "nml_accuracy", "roc_auc": "nml_roc_auc", "accuracy_se": "nml_accuracy_se"}
+        {
+            "accuracy": "nml_accuracy",
+            "roc_auc": "nml_roc_auc",
+            "accuracy_se": "nml_accuracy_se",
+            "roc_auc_se": "nml_roc_auc_se",
+        }
     )
 
     start = time.perf_counter()
@@ -174,6 +180,14 @@ def main() -> None:
         )
         for m, k in (("accuracy", "accuracy"), ("roc_auc", "auc"))
     }
+    nml_covered = {
+        m: float(
+            both.select(
+                ((pl.col(m) - pl.col(f"nml_{m}")).abs() <= 1.96 * pl.col(f"nml_{m}_se")).mean()
+            ).item()
+        )
+        for m in ("accuracy", "roc_auc")
+    }
     print()
     print("mean absolute error of the estimates against the realized values:")
     result = {}
@@ -184,9 +198,14 @@ def main() -> None:
         result[metric] = (mae_nml, mae_ours)
         print(
             f"  {metric:9s} NannyML {mae_nml:.4f}   aidebt {mae_ours:.4f}   "
-            f"(aidebt 95% intervals covered the realized value in {covered[metric]:.0%} of "
-            f"{both.height} months)"
+            f"(95% intervals covered the realized value in {covered[metric]:.0%} of "
+            f"{both.height} months for aidebt, {nml_covered[metric]:.0%} for NannyML's "
+            "estimate +- 1.96 sampling errors)"
         )
+    gap = max(
+        float((both[f"nml_{m}"] - both[f"aidebt_{m}"]).abs().max()) for m in ("accuracy", "roc_auc")
+    )
+    print(f"largest difference between the two tools' estimates: {gap:.1e}")
     print(
         f"time (same run; NannyML includes its own fit): NannyML {nml_out['seconds']:.2f} s, "
         f"aidebt {seconds:.2f} s (incl. {200} bootstrap refits of the calibration)"
