@@ -588,14 +588,9 @@ def estimate_chart(
     by = list(by)
     data = table.with_columns(group_label(by))
     if by:
-        keep = (
-            data.group_by("group")
-            .agg(pl.col("n").sum())
-            .sort("n", descending=True)
-            .head(max_groups)
-            .get_column("group")
-        )
-        data = data.filter(pl.col("group").is_in(keep.implode()))
+        # the largest groups by rows (decay_chart keeps its groups the same way)
+        totals = data.group_by("group").agg(pl.col("n").sum()).top_k(max_groups, by="n")
+        data = data.filter(pl.col("group").is_in(totals["group"].implode()))
     data = data.with_columns(
         pl.col("period").cast(pl.Datetime("us")),
         unlabeled=pl.when(pl.col("n") > 0).then(1 - pl.col("n_labeled") / pl.col("n")),

@@ -109,6 +109,22 @@ def _sim_frame(rng, sims, n, *, ref_periods=6, new_periods=6, grid=100, shift=No
     return frame.with_columns(pred=(pl.col("score") >= 0.5).cast(pl.Int8))
 
 
+def _sim_estimate(df: pl.DataFrame, **kwargs):
+    """The estimate of simulated logs: one calibration per simulated log (segment)."""
+    return estimate(
+        df,
+        y_score="score",
+        y_true="y",
+        y_pred="pred",
+        time="ts",
+        weight="w",
+        by="sim",
+        reference=REF,
+        calibrate_within="segment",
+        **kwargs,
+    )
+
+
 # --------------------------------------------------------------------------- references
 def test_isotonic_matches_sklearn():
     from sklearn.isotonic import IsotonicRegression
@@ -360,17 +376,7 @@ def test_interval_covers_the_realized_value_at_nominal_rate():
     """
     rng = np.random.default_rng(11)
     df = _sim_frame(rng, sims=200, n=2_000)
-    est = estimate(
-        df,
-        y_score="score",
-        y_true="y",
-        y_pred="pred",
-        time="ts",
-        weight="w",
-        by="sim",
-        reference=REF,
-        calibrate_within="segment",
-    )
+    est = _sim_estimate(df)
     rec = est.reconcile().table
     rates = rec.group_by("metric").agg(
         pl.col("covered").mean().alias("coverage"), pl.col("z").std().alias("z_sd"), pl.len()
@@ -394,17 +400,7 @@ def test_month_level_wobble_is_measured_in_the_reference_and_kept_in_the_interva
     """
     rng = np.random.default_rng(12)
     df = _sim_frame(rng, sims=200, n=2_000, wobble=0.15)
-    est = estimate(
-        df,
-        y_score="score",
-        y_true="y",
-        y_pred="pred",
-        time="ts",
-        weight="w",
-        by="sim",
-        reference=REF,
-        calibrate_within="segment",
-    )
+    est = _sim_estimate(df)
     assert 0.1 < math.sqrt(est.model.tau2) < 0.2
     rec = est.reconcile().table
     cov = rec.group_by("metric").agg(pl.col("covered").mean())
@@ -433,18 +429,7 @@ def test_concept_shift_in_one_segment_is_flagged_and_no_other():
     shift[2] = -0.5
     for _ in range(runs):
         df = _sim_frame(rng, sims=5, n=1_500, new_periods=4, shift=shift)
-        est = estimate(
-            df,
-            y_score="score",
-            y_true="y",
-            y_pred="pred",
-            time="ts",
-            weight="w",
-            by="sim",
-            reference=REF,
-            calibrate_within="segment",
-            n_boot=100,
-        )
+        est = _sim_estimate(df, n_boot=100)
         flagged = est.reconcile().flagged
         exact += flagged == ["sim=2"]
         wrong += any(f != "sim=2" for f in flagged)
