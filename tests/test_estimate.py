@@ -481,6 +481,57 @@ def test_demo_estimates_cover_the_hidden_truth_and_flag_the_new_intent(demo_esti
     assert any("new since the reference" in n for n in est.notes())
 
 
+def test_demo_unlabeled_weeks_cover_the_hidden_truth():
+    """Weekly: the weeks with late labels (90%, 50%, 15% unlabeled, and a last partial
+    week). Measured: all 20 established-intent intervals cover the hidden accuracy (19
+    expected at 95%); the assertion allows two misses (P <= 7.5% at nominal coverage)."""
+    logs = demo(keep_truth=True)
+    est = estimate(
+        logs,
+        y_score="score",
+        y_true="y_true",
+        y_pred="y_pred",
+        time="ts",
+        reference=("2025-10", "2026-04"),
+        by="intent",
+        every="1w",
+        metrics=["accuracy"],
+    )
+    truth = (
+        logs.with_columns(period=pl.col("ts").dt.truncate("1w").cast(pl.Date))
+        .group_by("intent", "period")
+        .agg(hidden=(pl.col("y_pred") == pl.col("y_true_hidden")).mean())
+    )
+    tail = est.table.filter(pl.col("status") != "measured").join(truth, on=["intent", "period"])
+    inside = (tail["hidden"] >= tail["ci_low"]) & (tail["hidden"] <= tail["ci_high"])
+    tail = tail.with_columns(inside=inside)
+    established = tail.filter(pl.col("intent") != "account_recovery")
+    assert established.height == 20
+    assert established["inside"].sum() >= 18
+    assert not tail.filter(intent="account_recovery")["inside"].any()
+    assert est.reconcile().flagged == ["intent=account_recovery"]
+
+
+def test_platt_and_reconcile_options():
+    df = _rows(seed=12)
+    kw = dict(y_score="score", y_true="y", y_pred="pred", time="ts", reference=REF, by="seg")
+    iso = estimate(df, **kw, metrics=["accuracy", "auc"])
+    platt = estimate(df, **kw, metrics=["accuracy", "auc"], calibrate="platt")
+    # the true relation is logistic in logit(score): both calibrations agree closely
+    diff = np.abs(iso.table["estimate"].to_numpy() - platt.table["estimate"].to_numpy())
+    assert diff.max() < 0.01
+    rec = platt.reconcile()
+    assert rec.flagged == [] and rec.tests == rec.table.height
+    one = platt.reconcile(metrics=["accuracy"], adjust=None, alpha=0.1)
+    assert set(one.table["metric"]) == {"accuracy"}
+    np.testing.assert_allclose(one.table["p_adjusted"].to_numpy(), one.table["p_value"].to_numpy())
+    with pytest.raises(InvalidArgumentError, match="was not estimated"):
+        platt.reconcile(metrics=["fpr"])
+    # a concept shift in segment b after the reference is found
+    shifted = estimate(_rows(seed=12, n=20_000, shift=-1.0), **kw)
+    assert shifted.reconcile().flagged == ["seg=b"]
+
+
 def test_demo_headline_summary_chart_and_calibration(demo_estimate):
     _, est = demo_estimate
     head = est.headline()
