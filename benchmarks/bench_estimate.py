@@ -18,8 +18,8 @@ the same parquet files; usage telemetry is switched off (``NML_DISABLE_USAGE_LOG
 Set up NannyML's venv once with:
     python3 -m venv /work/benchvenv/nannyml
     /work/benchvenv/nannyml/bin/pip install nannyml statsmodels "pandas<3" polars
-(NannyML 0.13.1 imports statsmodels without declaring it, and its chunking fails on
-pandas 3.)
+(NannyML 0.13.1 imports statsmodels without declaring it; pandas is kept below 3 as a
+precaution, NannyML 0.13.1 predating it - not tried with pandas 3.)
 """
 
 from __future__ import annotations
