@@ -818,3 +818,214 @@ def label_frontier(frontier: pl.DataFrame, *, gold: str = "", width: int = 420) 
     return (bars + points + labels).properties(
         width=width, height=260, title="What each label source costs, and how often it is right"
     )
+
+
+# ======================================================================================
+# Estimated quality before labels arrive (aidebt.estimate)
+# ======================================================================================
+ESTIMATE_COLOR = "#8e44ad"
+MISS_COLOR = "#c0392b"
+
+
+def estimate_chart(
+    table: pl.DataFrame,
+    *,
+    by: Sequence[str] = (),
+    metric: str = "metric",
+    unit: str = "month",
+    reconciled: pl.DataFrame | None = None,
+    width: int = 560,
+    height: int = 260,
+    max_groups: int = 8,
+) -> alt.LayerChart:
+    """Measured values solid with their intervals, estimates dashed with their band.
+
+    ``table`` is one metric of :attr:`aidebt.estimate.Estimate.table`. The measured line
+    (what the labels show, with its interval as error bars) is drawn where a period has
+    labels; the estimate (from the scores, with its prediction band) is drawn dashed for
+    every period outside the reference, so that where both exist the two can be compared.
+    ``reconciled`` (a :class:`aidebt.estimate.Reconciliation` table) marks each checked
+    period: a ring where the estimate's interval covered the realized value, a red cross
+    where it did not. Periods whose estimate is in-sample (the reference) are shaded.
+
+    Examples
+    --------
+    >>> from aidebt.datasets import demo
+    >>> from aidebt.estimate import estimate
+    >>> logs = demo(n_per_month=2_000, months=6)
+    >>> est = estimate(logs, y_score="score", y_true="y_true", y_pred="y_pred", time="ts",
+    ...                   reference=("2025-10", "2026-01"), metrics=["accuracy"], n_boot=10)
+    >>> type(estimate_chart(est.table, metric="accuracy")).__name__
+    'LayerChart'
+    """
+    by = list(by)
+    data = table.with_columns(group_label(by))
+    if by:
+        # the largest groups by rows (decay_chart keeps its groups the same way)
+        totals = data.group_by("group").agg(pl.col("n").sum()).top_k(max_groups, by="n")
+        data = data.filter(pl.col("group").is_in(totals["group"].implode()))
+    data = data.with_columns(
+        pl.col("period").cast(pl.Datetime("us")),
+        unlabeled=pl.when(pl.col("n") > 0).then(1 - pl.col("n_labeled") / pl.col("n")),
+    )
+    color = alt.Color("group:N", title=", ".join(by)) if by else alt.value(MAIN_COLOR)
+    est_color = color if by else alt.value(ESTIMATE_COLOR)
+    x = alt.X("period:T", title=None)
+    tip = [
+        alt.Tooltip("group:N", title="group"),
+        alt.Tooltip("period:T", title="period"),
+        alt.Tooltip("status:N", title="labels"),
+        alt.Tooltip("unlabeled:Q", format=".0%", title="not labeled yet"),
+        alt.Tooltip("estimate:Q", format=".3f", title=f"estimated {metric}"),
+        alt.Tooltip("ci_low:Q", format=".3f", title="estimate low"),
+        alt.Tooltip("ci_high:Q", format=".3f", title="estimate high"),
+        alt.Tooltip("realized:Q", format=".3f", title=f"measured {metric}"),
+        alt.Tooltip("realized_low:Q", format=".3f", title="measured low"),
+        alt.Tooltip("realized_high:Q", format=".3f", title="measured high"),
+        alt.Tooltip("n:Q", format=",.0f", title="rows"),
+    ]
+    cols = [
+        "group",
+        "period",
+        "status",
+        "unlabeled",
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "realized",
+        "realized_low",
+        "realized_high",
+        "n",
+        "in_reference",
+    ]
+    measured = data.filter(pl.col("realized").is_not_null()).select(cols)
+    estimated = data.filter(~pl.col("in_reference") & pl.col("estimate").is_not_null()).select(cols)
+    y = alt.Y("realized:Q", title=metric, scale=alt.Scale(zero=False))
+    layers: list = []
+    ref = data.filter(pl.col("in_reference")).select("period")
+    if ref.height:
+        span = pl.DataFrame({"start": [ref["period"].min()], "end": [ref["period"].max()]})
+        layers.append(
+            alt.Chart(span)
+            .mark_rect(color=SMALL_COLOR, opacity=0.12)
+            .encode(
+                x="start:T", x2="end:T", tooltip=[alt.Tooltip("start:T", title="reference from")]
+            )
+        )
+    if estimated.height:
+        ebase = alt.Chart(estimated).encode(x=x, tooltip=tip)
+        layers.append(
+            ebase.mark_area(opacity=0.15).encode(
+                y=alt.Y("ci_low:Q", title=metric, scale=alt.Scale(zero=False)),
+                y2="ci_high:Q",
+                color=est_color,
+            )
+        )
+        layers.append(
+            ebase.mark_line(strokeDash=[6, 4], point=alt.OverlayMarkDef(filled=False)).encode(
+                y="estimate:Q", color=est_color
+            )
+        )
+    if measured.height:
+        mbase = alt.Chart(measured).encode(x=x, tooltip=tip)
+        layers.append(
+            mbase.mark_rule().encode(y="realized_low:Q", y2="realized_high:Q", color=color)
+        )
+        layers.append(mbase.mark_line(point=True).encode(y=y, color=color))
+    if reconciled is not None and reconciled.height:
+        rec = reconciled.filter(pl.col("z").is_not_null()).with_columns(group_label(by))
+        if by:
+            rec = rec.filter(pl.col("group").is_in(data["group"].unique().implode()))
+        rec = rec.with_columns(
+            pl.col("period").cast(pl.Datetime("us")),
+            check=pl.when(pl.col("covered"))
+            .then(pl.lit("estimate covered the labels"))
+            .otherwise(pl.lit("estimate missed")),
+        ).select("group", "period", "estimated", "realized", "difference", "check", "p_adjusted")
+        if rec.height:
+            layers.append(
+                alt.Chart(rec)
+                .mark_point(size=110, strokeWidth=2)
+                .encode(
+                    x=x,
+                    y="realized:Q",
+                    shape=alt.Shape(
+                        "check:N",
+                        title="reconciled",
+                        scale=alt.Scale(
+                            domain=["estimate covered the labels", "estimate missed"],
+                            range=["circle", "cross"],
+                        ),
+                    ),
+                    color=alt.condition(
+                        "datum.check == 'estimate missed'",
+                        alt.value(MISS_COLOR),
+                        alt.value(SMALL_COLOR),
+                    ),
+                    tooltip=[
+                        alt.Tooltip("group:N"),
+                        alt.Tooltip("period:T"),
+                        alt.Tooltip("estimated:Q", format=".3f", title="estimated (same rows)"),
+                        alt.Tooltip("realized:Q", format=".3f", title="labels show"),
+                        alt.Tooltip("difference:Q", format="+.3f"),
+                        alt.Tooltip("p_adjusted:Q", format=".2g", title="adjusted p"),
+                        alt.Tooltip("check:N"),
+                    ],
+                )
+            )
+    title = (
+        f"{metric} per {unit}: measured (solid, with interval) and estimated from scores "
+        "(dashed, with band)"
+    )
+    return alt.layer(*layers).properties(width=width, height=height, title=title)
+
+
+def reliability_chart(
+    table: pl.DataFrame, *, by: Sequence[str] = (), width: int = 320, height: int = 320
+) -> alt.LayerChart:
+    """Reliability diagram: each score bin's observed rate (with interval) against its mean score.
+
+    The diagonal is perfect calibration. ``table`` is
+    :attr:`aidebt.estimate.Calibration.table`.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> t = pl.DataFrame({"mean_score": [0.1, 0.9], "observed": [0.2, 0.8], "observed_low": [0.1, 0.7],
+    ...                   "observed_high": [0.3, 0.9], "n": [50.0, 50.0]})
+    >>> type(reliability_chart(t)).__name__
+    'LayerChart'
+    """
+    by = list(by)
+    data = table.with_columns(group_label(by)).select(
+        "group", "mean_score", "observed", "observed_low", "observed_high", "n"
+    )
+    color = alt.Color("group:N", title=", ".join(by)) if by else alt.value(MAIN_COLOR)
+    tip = [
+        alt.Tooltip("group:N"),
+        alt.Tooltip("mean_score:Q", format=".3f", title="mean score"),
+        alt.Tooltip("observed:Q", format=".3f", title="observed rate"),
+        alt.Tooltip("observed_low:Q", format=".3f", title="interval low"),
+        alt.Tooltip("observed_high:Q", format=".3f", title="interval high"),
+        alt.Tooltip("n:Q", format=",.0f", title="labeled rows"),
+    ]
+    axis = alt.Scale(domain=[0, 1])
+    base = alt.Chart(data).encode(
+        x=alt.X("mean_score:Q", title="mean score", scale=axis), tooltip=tip
+    )
+    diagonal = (
+        alt.Chart(pl.DataFrame({"a": [0.0, 1.0]}))
+        .mark_line(color=SMALL_COLOR, strokeDash=[4, 3])
+        .encode(x=alt.X("a:Q", scale=axis), y=alt.Y("a:Q", scale=axis))
+    )
+    bars = base.mark_rule().encode(
+        y=alt.Y("observed_low:Q", title="observed positive rate", scale=axis),
+        y2="observed_high:Q",
+        color=color,
+    )
+    points = base.mark_line(point=True).encode(y="observed:Q", color=color)
+    return alt.layer(diagonal, bars, points).properties(
+        width=width,
+        height=height,
+        title="Reliability: observed rate against score (dashed: perfect)",
+    )

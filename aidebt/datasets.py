@@ -85,6 +85,10 @@ on ``demo()`` with its defaults.
 5. **Late labels.** ``y_true`` is null for ~90% of the tickets of the last 7 days of
    the log, ~50% of the 7 days before and ~15% of the 7 days before those; every older
    ticket is labeled. Which tickets lack a label is independent of everything else.
+   ``demo(keep_truth=True)`` keeps the planted label of every row in ``y_true_hidden``, so
+   that an estimate of the unlabeled tail can be checked; the score-outcome relation of
+   ``account_recovery`` (effect 3) differs from every launch intent's: that is the
+   concept shift an estimate calibrated on months 1-6 must be caught out by.
 
 The feature's ``score`` is ``logistic(1.6 * z)`` of a latent ``z ~ Normal(+mu1, 1)``
 on truly resolved tickets and ``Normal(-mu0, 1)`` otherwise, with ``mu1, mu0`` set
@@ -219,11 +223,12 @@ def _generate(
     month: np.ndarray,
     ts_us: np.ndarray,
     end_us: int | None,
+    keep_truth: bool = False,
 ) -> pl.DataFrame:
     """Draw every column for rows of the given 1-based months and timestamps.
 
     ``end_us`` is the end of the log, from which label delays are counted; ``None``
-    labels every row.
+    labels every row. ``keep_truth`` adds ``y_true_hidden``, the label of every row.
     """
     n = len(month)
     region = _categorical(rng, n, _REGION_P)
@@ -266,6 +271,7 @@ def _generate(
     def strings(levels, codes) -> pl.Series:
         return pl.Series(levels, dtype=pl.String).gather(codes)
 
+    hidden = {"y_true_hidden": pl.Series(y_true, dtype=pl.Int8)} if keep_truth else {}
     return pl.DataFrame(
         {
             "ts": pl.Series(ts_us, dtype=pl.Int64).cast(pl.Datetime("us")),
@@ -279,6 +285,7 @@ def _generate(
             "y_true": pl.Series(y_true, dtype=pl.Int8).scatter(np.flatnonzero(~labeled), None),
             "y_pred": pl.Series(y_pred, dtype=pl.Int8),
             "score": pl.Series(score, dtype=pl.Float64),
+            **hidden,
         }
     )
 
@@ -288,6 +295,7 @@ def demo(
     months: int = 14,
     start: str = "2025-10-01",
     seed: int = 0,
+    keep_truth: bool = False,
 ) -> pl.DataFrame:
     """Generate the production log of the demo LLM customer-support feature.
 
@@ -306,12 +314,18 @@ def demo(
         ISO date in the first month; the log starts on the first day of that month.
     seed : int, default 0
         Seed of the random generator: the same arguments give the same frame.
+    keep_truth : bool, default False
+        Add ``y_true_hidden`` (Int8, never null): the planted label of every row,
+        including the recent rows whose ``y_true`` is not reviewed yet, so that an
+        estimate of the unlabeled tail (:func:`aidebt.estimate.estimate`) can be checked.
+        The other columns are the same as without it.
 
     Returns
     -------
     polars.DataFrame
         Columns ``ts, model_version, prompt_version, region, language, tier, channel,
-        intent, y_true, y_pred, score``; ``y_true`` is null for unlabeled recent rows.
+        intent, y_true, y_pred, score`` (then ``y_true_hidden`` with ``keep_truth``);
+        ``y_true`` is null for unlabeled recent rows.
 
     Examples
     --------
@@ -330,7 +344,7 @@ def demo(
     counts = np.maximum(np.rint(n_per_month * factor).astype(np.int64), 1)
     month = np.repeat(np.arange(1, months + 1), counts)
     ts_us = np.sort(rng.integers(bounds[:-1][month - 1], bounds[1:][month - 1]))
-    return _generate(rng, month, ts_us, end_us=int(bounds[-1]))
+    return _generate(rng, month, ts_us, end_us=int(bounds[-1]), keep_truth=keep_truth)
 
 
 def demo_eval(n: int = 3_000, seed: int = 0, start: str = "2025-10-01") -> pl.DataFrame:
