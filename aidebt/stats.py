@@ -929,7 +929,7 @@ def paired_proportions(
         diff = p_cand - p_base
         se = np.where(ok, np.sqrt(np.maximum(m - (c - b) ** 2 / n, 0)) / n, np.nan)
         z = np.where(m > 0, (c - b) / np.sqrt(m), 0.0)
-        chi2_cc = np.where(m > 0, np.maximum(np.abs(c - b) - 1, 0) ** 2 / m, 0.0)
+        chi2_cc = np.where(m > 0, (np.abs(c - b) - 1) ** 2 / m, 0.0)  # as R and statsmodels
         # Newcombe's phi, with his continuity correction of the cross-product.
         margins = (a + b) * (c + d) * (a + c) * (b + d)
         cross = a * d - b * c

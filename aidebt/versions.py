@@ -593,6 +593,7 @@ def compare_paired(
                 table,
                 _quantile_rows(
                     pairs,
+                    item,
                     by_cols,
                     schema,
                     version,
@@ -610,8 +611,12 @@ def compare_paired(
     table = _finish(
         table, specs, value_cols, qs, margin, confidence, adjust, version, by_cols, base
     )
-    fine_table = _paired_table(
-        fine, by_cols, version, order, specs, [], confidence, test, weight, levels=False
+    fine_table = (
+        _paired_table(
+            fine, by_cols, version, order, specs, [], confidence, test, weight, levels=False
+        )
+        if specs
+        else pl.DataFrame()
     )
 
     def flips_query(spec: _Spec, cand: str) -> pl.DataFrame:
@@ -1112,7 +1117,7 @@ def _rows(keys, version, cand, metric, kind, base_name, **cols) -> pl.DataFrame:
 
 
 def _quantile_rows(
-    pairs, by_cols, schema, version, order, value_cols, qs, confidence, n_boot, seed, weight
+    pairs, item, by_cols, schema, version, order, value_cols, qs, confidence, n_boot, seed, weight
 ):
     """Paired quantile differences: the per-item values (one row per item), bootstrapped.
 
@@ -1128,9 +1133,11 @@ def _quantile_rows(
             if weight:
                 cols.append(nw.col("_w0").alias("_f"))
             items = aggregate.collect(
-                pairs.filter(has).select(*(nw.col(c) for c in by_cols), *cols)
+                pairs.filter(has).select(nw.col(item), *(nw.col(c) for c in by_cols), *cols)
             )
-            items = _tidy_keys_only(items, by_cols, schema)
+            # Engines return groups in any order: sort, so the bootstrap weights fall on
+            # the same items whatever the engine.
+            items = _tidy_keys_only(items, by_cols, schema).sort(item, *by_cols)
             n_items = items.height
             codes, keys, offset = [np.zeros(n_items, dtype=np.int64)], [None], 1
             for col in by_cols:
@@ -1625,6 +1632,8 @@ def _exact_quantiles(frame, value, by_cols, levels, confidence):
         pl.col("_v").sum().alias("_sum"),
         (pl.col("_v") * pl.col("_v")).sum().alias("_sq"),
     ]
+    if not by_cols:  # a select keeps the values as a column: make the list explicit
+        aggs[2] = tail.implode().alias("_tail")
     query = lf.group_by(by_cols).agg(aggs) if by_cols else lf.select(aggs)
     groups = query.collect(engine="streaming")
 
@@ -1654,22 +1663,24 @@ def _sketch_quantiles(frame, value, by_cols, levels, confidence, eps):
     """Log-bucket counts per group in the data's engine (additive), quantiles read off them."""
     gamma = (1 + eps) / (1 - eps)
     v = nw.col(value).cast(nw.Float64)
-    v = nw.when(v.is_nan()).then(None).otherwise(v)
+    # NaN and null compare as neither >= 0 nor < 0: one test keeps both out, in every engine.
+    has = ((v >= 0) | (v < 0)).fill_null(False)
+    pos = has & (v > 0)
+    safe = nw.when(pos).then(v).otherwise(nw.lit(1.0))  # no log of 0, NaN or null
     zero_bucket = -(2.0**40)  # below every log bucket
     bucket = (
-        nw.when(v > 0)
-        .then((v.log() / math.log(gamma)).ceil())
-        .when(v == 0)
-        .then(nw.lit(zero_bucket))
-        .otherwise(None)
+        nw.when(pos)
+        .then((safe.log() / math.log(gamma)).ceil())
+        .otherwise(nw.when(has & (v == 0)).then(nw.lit(zero_bucket)))
     )
+    clean = nw.when(has).then(v).otherwise(nw.lit(0.0))
     prepared = frame.select(
         *(nw.col(c) for c in by_cols),
         bucket.alias("_b"),
-        _is(~v.is_null()).alias("_has"),
-        _is(v < 0).alias("_neg"),
-        v.fill_null(0).alias("_v"),
-        (v.fill_null(0) * v.fill_null(0)).alias("_v2"),
+        _is(has).alias("_has"),
+        _is(has & (v < 0)).alias("_neg"),
+        clean.alias("_v"),
+        (clean * clean).alias("_v2"),
     )
     counts = aggregate.collect(
         prepared.group_by(*by_cols, "_b").agg(
@@ -1685,7 +1696,7 @@ def _sketch_quantiles(frame, value, by_cols, levels, confidence, eps):
             f"Column {value!r} has {int(counts['_neg'].sum())} negative values; the sketch "
             "handles values >= 0 (latency, tokens, cost). Use method='exact'."
         )
-    keyed = counts.with_columns(_g=pl.struct(by_cols) if by_cols else pl.lit(0))
+    keyed = counts
     groups = (
         keyed.group_by(by_cols, maintain_order=True).agg(
             pl.col("_has").sum().alias("n"),
