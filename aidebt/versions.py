@@ -193,9 +193,17 @@ class PairedComparison(Result):
             kind_order = pl.col("kind").replace_strict(
                 {"rate": 0, "mean": 1, "quantile": 2}, default=3, return_dtype=pl.Int64
             )
-            seg = seg.sort(kind_order, "p_adjusted")
+            # Regressions the overall figure hides come first ("But in ..."), then the
+            # segments where a metric that is worse overall is worse too.
+            worse_overall = rows.filter(pl.col("verdict") == "worse")["metric"].implode()
+            hidden = ~pl.col("metric").is_in(worse_overall)
+            seg = seg.with_columns(_hidden=hidden).sort(
+                pl.col("_hidden").not_(), kind_order, "p_adjusted"
+            )
             for row in seg.head(6).iter_rows(named=True):
-                lines.append(self._segment_sentence(row))
+                lines.append(self._segment_sentence(row, hidden=row["_hidden"]))
+            if seg.height > 6:
+                lines.append(f"({seg.height - 6} more segments are worse: see the table.)")
         return lines
 
     def notes(self) -> list[str]:
@@ -265,8 +273,9 @@ class PairedComparison(Result):
             harm = _harm_key(worse, spec.higher_is_better if spec else False)
             w = worse.with_columns(_h=harm).sort("_h").row(0, named=True)
             where = _segment_label(w, self.by)
+            joint = "worst" if ov["verdict"] == "worse" else "but worse"
             sentence += (
-                f"; but worse in {where} ({fmt.diff(w['diff'])}, CI "
+                f"; {joint} in {where} ({fmt.diff(w['diff'])}, CI "
                 f"{fmt.range(w['diff_ci_low'], w['diff_ci_high'])})"
             )
             figures.update(worst_segment=where, worst_diff=w["diff"])
@@ -364,11 +373,12 @@ class PairedComparison(Result):
             f"against the limit {fmt.diff(limit)})."
         )
 
-    def _segment_sentence(self, row: dict[str, Any]) -> str:
+    def _segment_sentence(self, row: dict[str, Any], *, hidden: bool = True) -> str:
         fmt = _fmt_for(row["kind"])
         where = _segment_label(row, self.by)
+        lead = f"But in {where}, " if hidden else f"In {where} too, "
         text = (
-            f"But in {where}, {row[self.version]} is worse on {row['metric']}: "
+            f"{lead}{row[self.version]} is worse on {row['metric']}: "
             f"{fmt.value(row['value'])} vs {fmt.value(row['baseline_value'])} "
             f"({fmt.diff(row['diff'])}, {self.confidence:.0%} CI "
             f"{fmt.range(row['diff_ci_low'], row['diff_ci_high'])})"
@@ -397,7 +407,7 @@ def compare_paired(
     higher_is_better: bool = True,
     test: str = "midp",
     adjust: str | None = "holm",
-    n_boot: int = 2000,
+    n_boot: int = 1000,
     seed: int = 0,
     unpaired: bool = False,
 ) -> PairedComparison:
@@ -573,15 +583,17 @@ def compare_paired(
             data,
             version,
             base,
-            y_true,
-            y_pred,
-            outcome,
-            metrics,
-            by_cols,
-            weight,
-            confidence,
             no_common,
             item,
+            dict(
+                y_true=y_true,
+                y_pred=y_pred,
+                outcome=outcome,
+                metrics=metrics,
+                by=by_cols,
+                weight=weight,
+                confidence=confidence,
+            ),
         )
 
     table = _paired_table(
@@ -929,22 +941,12 @@ def _no_common_message(no_common, coverage, version, item, base) -> str:
     )
 
 
-def _fallback(
-    data,
-    version,
-    base,
-    y_true,
-    y_pred,
-    outcome,
-    metrics,
-    by_cols,
-    weight,
-    confidence,
-    no_common,
-    item,
-):
+def _fallback(data, version, base, no_common, item, kw: dict[str, Any]):
     from aidebt.compare import compare
 
+    y_true, y_pred, outcome = kw["y_true"], kw["y_pred"], kw["outcome"]
+    by_cols, weight, confidence = kw["by"], kw["weight"], kw["confidence"]
+    metrics = kw["metrics"]
     cand = no_common.row(0, named=True)[version]
     warnings.warn(
         f"Versions {base!r} and {cand!r} share no {item!r}: falling back to the unpaired "
@@ -1553,7 +1555,7 @@ def quantile_table(
     _check_value_column(frame, value, role="value")
     schema = frames.columns(frame)
     if method == "exact":
-        groups, picks = _exact_quantiles(frame, value, by_cols, levels, confidence)
+        groups, picks = _exact_quantiles(frame, value, by_cols, levels, confidence, moments)
     else:
         if not 0 < relative_error < 0.5:
             raise InvalidArgumentError(
@@ -1598,7 +1600,7 @@ def _stat_rows(groups, by_cols, name, q, est, lo, hi, coverage) -> pl.DataFrame:
     )
 
 
-def _exact_quantiles(frame, value, by_cols, levels, confidence):
+def _exact_quantiles(frame, value, by_cols, levels, confidence, moments=True):
     """One polars group-by: per group its size, sums, and the sorted values the ranks reach."""
     if frame.implementation is nw.Implementation.POLARS:
         lf = frame.to_native().lazy()
@@ -1609,8 +1611,7 @@ def _exact_quantiles(frame, value, by_cols, levels, confidence):
             .to_native()
             .lazy()
         )
-    v = pl.col(value).cast(pl.Float64)
-    lf = lf.select(*by_cols, pl.when(v.is_nan()).then(None).otherwise(v).alias("_v"))
+    lf = lf.select(*by_cols, pl.col(value).cast(pl.Float64).fill_nan(None).alias("_v"))
     low = min(levels) if levels else 1.0
     n = pl.col("_v").count()
     if low >= 0.5:
@@ -1620,7 +1621,7 @@ def _exact_quantiles(frame, value, by_cols, levels, confidence):
         spread = (n.cast(pl.Float64) * low * (1 - low)).sqrt()
         k = (n.cast(pl.Float64) * (1 - low) + (z + 3) * spread + 10).ceil().cast(pl.Int64)
         k = pl.min_horizontal(k, n.cast(pl.Int64))
-        tail = pl.col("_v").drop_nulls().top_k(k).sort()
+        tail = pl.col("_v").top_k(k).sort()  # top_k prefers non-nulls, and k <= n
     else:
         k = n.cast(pl.Int64)
         tail = pl.col("_v").drop_nulls().sort()
@@ -1629,9 +1630,9 @@ def _exact_quantiles(frame, value, by_cols, levels, confidence):
         pl.col("_v").null_count().cast(pl.Float64).alias("missing"),
         tail.alias("_tail"),
         k.alias("_k"),
-        pl.col("_v").sum().alias("_sum"),
-        (pl.col("_v") * pl.col("_v")).sum().alias("_sq"),
     ]
+    if moments:
+        aggs += [pl.col("_v").sum().alias("_sum"), (pl.col("_v") * pl.col("_v")).sum().alias("_sq")]
     if not by_cols:  # a select keeps the values as a column: make the list explicit
         aggs[2] = tail.implode().alias("_tail")
     query = lf.group_by(by_cols).agg(aggs) if by_cols else lf.select(aggs)
