@@ -128,7 +128,7 @@ def main() -> None:
                 higher_is_better=False,
                 by=["model_version", "task"],
             ),
-            "paired + latency mean/p50/p95 (2,000 boot)": lambda: compare_paired(
+            "paired + latency mean/p50/p95 (1,000 boot)": lambda: compare_paired(
                 ev,
                 version="prompt_version",
                 item="item_id",
