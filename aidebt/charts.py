@@ -1029,3 +1029,200 @@ def reliability_chart(
         height=height,
         title="Reliability: observed rate against score (dashed: perfect)",
     )
+
+
+# ======================================================================================
+# Versions on the same items and the model-card gap (aidebt.versions)
+# ======================================================================================
+WORSE_COLOR = "#c0392b"
+BETTER_COLOR = "#27ae60"
+NEUTRAL_COLOR = "#7f8c8d"
+
+
+def _segment_column(by: Sequence[str], all_value: str = "(all)") -> pl.Expr:
+    if not by:
+        return pl.lit("overall").alias("segment")
+    parts = [pl.when(pl.col(c) != all_value).then(pl.lit(f"{c} = ") + pl.col(c)) for c in by]
+    label = pl.concat_str(parts, separator=", ", ignore_nulls=True)
+    return (
+        pl.when(label.is_null() | (label == "")).then(pl.lit("overall")).otherwise(label)
+    ).alias("segment")
+
+
+def paired_comparison(
+    table: pl.DataFrame,
+    *,
+    by: Sequence[str],
+    version: str,
+    baseline: str,
+    width: int = 360,
+) -> alt.VConcatChart:
+    """Paired differences per segment (left) and the items fixed and broken (right).
+
+    ``table`` is :class:`aidebt.versions.PairedComparison`'s table. One row of panels per
+    metric: the candidate minus the baseline per segment with its interval (overall
+    first; red when significantly worse, green when better, grey otherwise; a dashed rule
+    at minus the margin when there is one), and, for rates, the items the candidate broke
+    (left of zero) and fixed (right).
+
+    Examples
+    --------
+    >>> from aidebt.datasets import demo_versions
+    >>> from aidebt.versions import compare_paired
+    >>> r = compare_paired(demo_versions(400).filter(model_version="m1"),
+    ...                    version="prompt_version", item="item_id", baseline="v1",
+    ...                    y_true="y_true", y_pred="y_pred", by="task")
+    >>> type(r.chart()).__name__
+    'VConcatChart'
+    """
+    data = table.with_columns(
+        _segment_column(by),
+        pl.col(version).alias("candidate"),
+        pl.when(pl.col("verdict") == "worse")
+        .then(pl.lit("worse"))
+        .when(pl.col("verdict") == "better")
+        .then(pl.lit("better"))
+        .otherwise(pl.lit("no clear difference"))
+        .alias("finding"),
+    )
+    color = alt.Color(
+        "finding:N",
+        scale=alt.Scale(
+            domain=["worse", "better", "no clear difference"],
+            range=[WORSE_COLOR, BETTER_COLOR, NEUTRAL_COLOR],
+        ),
+        title=None,
+        legend=alt.Legend(orient="top"),
+    )
+    rows = []
+    for metric in data.get_column("metric").unique(maintain_order=True).to_list():
+        part = data.filter(pl.col("metric") == metric)
+        order = part.get_column("segment").unique(maintain_order=True).to_list()
+        order = sorted(order, key=lambda s: s != "overall")
+        rate = part.get_column("kind").first() == "rate"
+        fmt = "+.1%" if rate else "+,.4~g"
+        tooltip = [
+            alt.Tooltip("candidate:N", title="version"),
+            alt.Tooltip("segment:N"),
+            alt.Tooltip("baseline_value:Q", format=".1%" if rate else ",.4~g", title=baseline),
+            alt.Tooltip("value:Q", format=".1%" if rate else ",.4~g", title="candidate"),
+            alt.Tooltip("diff:Q", format=fmt, title="difference"),
+            alt.Tooltip("diff_ci_low:Q", format=fmt, title="interval low"),
+            alt.Tooltip("diff_ci_high:Q", format=fmt, title="interval high"),
+            alt.Tooltip("n:Q", format=",.0f", title="paired items"),
+            alt.Tooltip("p_adjusted:Q", format=".2g", title="adjusted p"),
+        ]
+        y = alt.Y("segment:N", sort=order, title=None)
+        base = alt.Chart(part).encode(y=y, color=color, tooltip=tooltip)
+        layers = [
+            base.mark_rule(strokeWidth=2).encode(
+                x=alt.X(
+                    "diff_ci_low:Q",
+                    title=f"{metric}: candidate minus {baseline}",
+                    axis=alt.Axis(format="+%" if rate else "+,~g"),
+                ),
+                x2="diff_ci_high:Q",
+            ),
+            base.mark_point(size=60, filled=True).encode(x="diff:Q"),
+            alt.Chart(part).mark_rule(color="#444").encode(x=alt.datum(0)),
+        ]
+        margins = part.filter(pl.col("margin").is_not_null())
+        if margins.height:
+            m = float(margins.get_column("margin").first())
+            lim = m if part.get_column("higher_is_better").first() is False else -m
+            layers.append(
+                alt.Chart(part)
+                .mark_rule(color=WORSE_COLOR, strokeDash=[4, 3])
+                .encode(x=alt.datum(lim))
+            )
+        left = alt.layer(*layers).properties(width=width, height=alt.Step(18), title=metric)
+        if rate:
+            flips = part.select(
+                "segment",
+                "candidate",
+                (-pl.col("broken")).alias("broken"),
+                pl.col("fixed"),
+            ).unpivot(index=["segment", "candidate"], variable_name="change", value_name="items")
+            right = (
+                alt.Chart(flips)
+                .mark_bar()
+                .encode(
+                    y=alt.Y("segment:N", sort=order, title=None, axis=None),
+                    x=alt.X("items:Q", title="items broken (left) and fixed (right)"),
+                    color=alt.Color(
+                        "change:N",
+                        scale=alt.Scale(
+                            domain=["broken", "fixed"], range=[WORSE_COLOR, BETTER_COLOR]
+                        ),
+                        title=None,
+                    ),
+                    tooltip=[
+                        alt.Tooltip("segment:N"),
+                        alt.Tooltip("change:N"),
+                        alt.Tooltip("items:Q", format=",.0f"),
+                    ],
+                )
+                .properties(width=width // 2, height=alt.Step(18))
+            )
+            rows.append(alt.hconcat(left, right).resolve_scale(color="independent"))
+        else:
+            rows.append(left)
+    return alt.vconcat(*rows).properties(
+        title=f"Same items under both versions: candidate minus {baseline}"
+    )
+
+
+def dumbbell(
+    table: pl.DataFrame, *, task: str, by: Sequence[str], width: int = 420
+) -> alt.LayerChart:
+    """Published figure (hollow) vs internal value (filled, with its interval) per task.
+
+    ``table`` is :class:`aidebt.versions.BenchmarkGap`'s table; one row per task (and
+    ``by`` group), a grey bar joining the two values.
+
+    Examples
+    --------
+    >>> from aidebt.datasets import demo_published, demo_versions
+    >>> from aidebt.versions import benchmark_gap
+    >>> g = benchmark_gap(demo_published(), demo_versions(300).filter(prompt_version="v1"),
+    ...                   task="task", outcome="correct", by="model_version")
+    >>> type(g.chart()).__name__
+    'LayerChart'
+    """
+    label = (
+        pl.concat_str([pl.col(c).cast(pl.String) for c in [*by, task]], separator=" / ")
+        if by
+        else pl.col(task).cast(pl.String)
+    )
+    data = table.with_columns(label.alias("row"))
+    order = data.sort("gap", nulls_last=True).get_column("row").to_list()
+    tooltip = [
+        alt.Tooltip("row:N", title="task"),
+        alt.Tooltip("published:Q", format=".1%"),
+        alt.Tooltip("source:N"),
+        alt.Tooltip("internal:Q", format=".1%"),
+        alt.Tooltip("ci_low:Q", format=".1%", title="internal interval low"),
+        alt.Tooltip("ci_high:Q", format=".1%", title="internal interval high"),
+        alt.Tooltip("n:Q", format=",.0f", title="internal items"),
+        alt.Tooltip("gap:Q", format="+.1%"),
+        alt.Tooltip("verdict:N"),
+    ]
+    y = alt.Y("row:N", sort=order, title=None)
+    base = alt.Chart(data).encode(y=y, tooltip=tooltip)
+    x = alt.X(
+        "published:Q", title="share correct", axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)
+    )
+    bar = base.mark_rule(color="#bdbdbd", strokeWidth=6, opacity=0.6).encode(x=x, x2="internal:Q")
+    interval = base.mark_rule(color=MAIN_COLOR, strokeWidth=2).encode(x="ci_low:Q", x2="ci_high:Q")
+    internal = base.mark_point(filled=True, size=80, color=MAIN_COLOR).encode(x="internal:Q")
+    published = base.mark_point(filled=False, size=90, color=REF_COLOR, shape="diamond").encode(
+        x="published:Q"
+    )
+    return alt.layer(bar, interval, internal, published).properties(
+        width=width,
+        height=alt.Step(22),
+        title=alt.TitleParams(
+            "Published (red diamond) vs the team's own eval (blue, with its interval)",
+            subtitle="Sorted by the gap, largest shortfall first",
+        ),
+    )

@@ -544,3 +544,184 @@ def demo_labels(
             )
         )
     return pl.concat(frames).sort("ticket", "rater")
+
+
+# ======================================================================================
+# Versions on the same items (aidebt.versions): the golden items run under both prompt
+# versions and both models, and the published figures of the demo models.
+# ======================================================================================
+_VT_TASKS = ("classification", "extraction", "summarization", "long_context_qa")
+_VT_TASK_P = (0.35, 0.25, 0.20, 0.20)
+_VT_INPUT_RANGE = {  # input tokens: log-uniform within each task's range
+    "classification": (300, 4_000),
+    "extraction": (1_000, 16_000),
+    "summarization": (2_000, 32_000),
+    "long_context_qa": (8_000, 128_000),
+}
+_VT_OUTPUT_MEAN = (6.0, 120.0, 250.0, 80.0)  # output tokens per task (log-normal, sd 0.3)
+_VT_LANGUAGES = ("en", "es", "de", "ja")
+_VT_LANGUAGE_P = (0.50, 0.20, 0.15, 0.15)
+_VT_BASE_LOGIT = {"m1": 2.2, "m2": 2.5}  # log-odds of a correct answer, before effects
+_VT_TASK_LOGIT = (0.3, -0.2, 0.0, -0.3)
+_VT_ITEM_SD = 1.2  # item difficulty: shared by every version, so outcomes are paired
+_VT_V2_LOGIT = (0.8, -0.6, 0.8, 0.8)  # prompt v2's effect per task (extraction breaks)
+_VT_CLIFF_TOKENS = 32_000  # m1 only: above this input length ...
+_VT_CLIFF_LOGIT = 2.5  # ... its log-odds of a correct answer drop by this much
+_VT_FORMAT_ERROR = {("v1", "extraction"): 0.01, ("v2", "extraction"): 0.08}  # else 0.01
+_VT_PROMPT_TOKENS = {"v1": 350, "v2": 900}  # the prompt's own tokens, billed on every call
+_VT_PRICE = {"m1": (0.50e-6, 1.50e-6), "m2": (3.00e-6, 15.00e-6)}  # $ per input, output token
+_VT_MODEL_SPEED = {"m1": 1.0, "m2": 1.3}  # latency multiplier
+_VT_SLOW_SHARE, _VT_SLOW_FACTOR = 0.12, 2.5  # v2: 12% of calls 2.5x slower ...
+_VT_FAST_FACTOR = (1 - _VT_SLOW_SHARE * _VT_SLOW_FACTOR) / (
+    1 - _VT_SLOW_SHARE
+)  # ... the rest faster
+
+
+def demo_versions(n_items: int = 3_000, seed: int = 0) -> pl.DataFrame:
+    """The golden eval items of the demo feature, run under both prompts and both models.
+
+    Every item (``item_id``) was run four times: prompt ``v1`` (the production prompt)
+    and ``v2`` (the candidate), each with model ``m1`` and ``m2``; so the same item ids
+    appear under every version, and ``aidebt.versions.compare_paired`` pairs them.
+
+    Columns: ``item_id``, ``prompt_version``, ``model_version``, ``task``
+    (classification, extraction, summarization, long_context_qa), ``language`` (en, es,
+    de, ja), ``input_tokens`` (the item's input; the same under every version),
+    ``prompt_tokens``, ``output_tokens``, ``latency_ms``, ``cost_usd``, ``y_true`` (the
+    item's gold 0/1 decision), ``y_pred`` (the version's decision), ``correct``
+    (``y_pred == y_true``) and ``format_error`` (0/1: the output failed to parse).
+
+    Planted effects (figures in brackets measured on the default ``n_items=3_000``,
+    ``seed=0``, pooling both models unless said otherwise):
+
+    1. **A segment regression hidden by an overall improvement.** The log-odds of a
+       correct answer are ``base[model] + task effect - item difficulty`` with an item
+       difficulty ``~ Normal(0, 1.2)`` shared by every version (so an item's outcomes are
+       correlated, which is what pairing exploits). Prompt ``v2`` adds +0.8 to the
+       log-odds on classification, summarization and long_context_qa, and -0.6 on
+       extraction (the new wording breaks structured output). Overall v2 is better
+       [accuracy 0.846 -> 0.864, +1.8 points, paired 95% CI +0.7 to +3.0], on extraction
+       it is worse [0.844 -> 0.756, -8.8 points, CI -11.4 to -6.3; 283 items broken,
+       145 fixed].
+    2. **A p95 latency regression with an unchanged mean.** Latency is
+       ``(300 + 0.02 input_tokens + 15 output_tokens) ms`` times the model's speed
+       (m2 1.3x) times a mean-one log-normal noise (sd 0.25). Under v2, 12% of calls
+       are 2.5x slower and the others 0.83x (``(1 - 0.12 * 2.5) / 0.88``), so the
+       expected latency is exactly unchanged while the tail grows and the median falls
+       [mean 2,335 -> 2,313 ms, paired difference -22 ms, CI -78 to +34; p95 6,083 ->
+       6,921 ms, +838, bootstrap CI about +420 to +1,190; p50 1,999 -> 1,702 ms].
+    3. **A quality cliff at a known input length.** Model m1's log-odds of a correct
+       answer drop by 2.5 above 32,000 input tokens (a step; m2 has no cliff). Only
+       summarization (up to 32K) and long_context_qa (8K-128K) items reach it [m1, v1:
+       accuracy 0.85 below 32K (2,719 items), 0.43 above (281 items)]. For m1,
+       the point where quality falls below 85% of its level at short inputs (the
+       "effective context length") is 32,000 tokens.
+    4. **Cost.** ``cost_usd = (input_tokens + prompt_tokens) * price_in +
+       output_tokens * price_out`` with m1 at $0.50/$1.50 and m2 at $3/$15 per million
+       tokens; v2's prompt is 900 tokens against v1's 350, so every v2 call costs more.
+    5. **Format errors.** 1% of outputs fail to parse, 8% on extraction under v2
+       [extraction: 1.0% -> 7.3%].
+
+    Examples
+    --------
+    >>> from aidebt.datasets import demo_versions
+    >>> ev = demo_versions(n_items=200)
+    >>> ev.height, ev["item_id"].n_unique()
+    (800, 200)
+    """
+    _check_positive("n_items", n_items)
+    rng = _rng(seed, 2)
+    n = n_items
+    task = _categorical(rng, n, _VT_TASK_P)
+    language = _categorical(rng, n, _VT_LANGUAGE_P)
+    lo = np.array([_VT_INPUT_RANGE[t][0] for t in _VT_TASKS], dtype=float)[task]
+    hi = np.array([_VT_INPUT_RANGE[t][1] for t in _VT_TASKS], dtype=float)[task]
+    input_tokens = np.rint(np.exp(np.log(lo) + rng.random(n) * np.log(hi / lo))).astype(np.int64)
+    difficulty = rng.normal(0.0, _VT_ITEM_SD, n)
+    y_true = (rng.random(n) < 0.5).astype(np.int8)
+    out_mean = np.array(_VT_OUTPUT_MEAN)[task]
+
+    frames_ = []
+    for prompt in ("v1", "v2"):
+        for model in ("m1", "m2"):
+            logit = _VT_BASE_LOGIT[model] + np.array(_VT_TASK_LOGIT)[task] - difficulty
+            if prompt == "v2":
+                logit = logit + np.array(_VT_V2_LOGIT)[task]
+            if model == "m1":
+                logit = logit - _VT_CLIFF_LOGIT * (input_tokens > _VT_CLIFF_TOKENS)
+            correct = rng.random(n) < 1 / (1 + np.exp(-logit))
+            y_pred = np.where(correct, y_true, 1 - y_true).astype(np.int8)
+            p_format = np.where(
+                task == _VT_TASKS.index("extraction"),
+                _VT_FORMAT_ERROR[(prompt, "extraction")],
+                0.01,
+            )
+            format_error = (rng.random(n) < p_format).astype(np.int8)
+            output_tokens = np.maximum(1, np.rint(out_mean * rng.lognormal(-0.045, 0.3, n))).astype(
+                np.int64
+            )
+            latency = (300 + 0.02 * input_tokens + 15 * output_tokens) * _VT_MODEL_SPEED[model]
+            latency = latency * rng.lognormal(-0.03125, 0.25, n)  # mean-one noise
+            if prompt == "v2":
+                slow = rng.random(n) < _VT_SLOW_SHARE
+                latency = latency * np.where(slow, _VT_SLOW_FACTOR, _VT_FAST_FACTOR)
+            price_in, price_out = _VT_PRICE[model]
+            prompt_tokens = _VT_PROMPT_TOKENS[prompt]
+            cost = (input_tokens + prompt_tokens) * price_in + output_tokens * price_out
+            frames_.append(
+                pl.DataFrame(
+                    {
+                        "item_id": [f"q{i:05d}" for i in range(1, n + 1)],
+                        "prompt_version": prompt,
+                        "model_version": model,
+                        "task": pl.Series(_VT_TASKS, dtype=pl.String).gather(task),
+                        "language": pl.Series(_VT_LANGUAGES, dtype=pl.String).gather(language),
+                        "input_tokens": input_tokens,
+                        "prompt_tokens": np.full(n, prompt_tokens, dtype=np.int64),
+                        "output_tokens": output_tokens,
+                        "latency_ms": np.round(latency, 1),
+                        "cost_usd": cost,
+                        "y_true": y_true,
+                        "y_pred": y_pred,
+                        "correct": (y_pred == y_true).astype(np.int8),
+                        "format_error": format_error,
+                    }
+                )
+            )
+    return pl.concat(frames_).sort("item_id", "prompt_version", "model_version")
+
+
+def demo_published() -> pl.DataFrame:
+    """Published figures for the demo models: what their model cards claim, per task.
+
+    Columns ``model_version``, ``task`` (the tasks of :func:`demo_versions`), ``metric``,
+    ``value`` (a proportion), ``n`` (benchmark size where the card gives it, else null)
+    and ``source``. Both cards claim a long context (m1: 128K tokens); m1's card reports
+    0.83 on long-context QA, while on the team's items above 32K input tokens m1 falls
+    off a cliff (effect 3 of :func:`demo_versions`) [internal, prompt v1: 0.64, 586
+    items; m1's extraction 0.81 against 0.89 claimed; m2's figures are consistent].
+
+    Examples
+    --------
+    >>> from aidebt.datasets import demo_published
+    >>> demo_published().columns
+    ['model_version', 'task', 'metric', 'value', 'n', 'source']
+    """
+    values = {
+        "m1": (0.91, 0.89, 0.86, 0.83),
+        "m2": (0.93, 0.90, 0.88, 0.86),
+    }
+    sizes = {"m1": (1_000, 500, None, 800), "m2": (1_000, 500, None, 800)}
+    rows = [
+        {
+            "model_version": model,
+            "task": task,
+            "metric": "accuracy",
+            "value": values[model][i],
+            "n": sizes[model][i],
+            "source": f"{model} model card (demo)",
+        }
+        for model in ("m1", "m2")
+        for i, task in enumerate(_VT_TASKS)
+    ]
+    return pl.DataFrame(rows, schema_overrides={"n": pl.Int64})

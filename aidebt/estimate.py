@@ -1198,7 +1198,7 @@ def _metric_tables(
     units, layers, engine: _Engine, metrics, confidence
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The estimate table (rows + labeled layers) and the reconciliation rows (fresh layer)."""
-    z = st._z(confidence)
+    z = st.normal_quantile(confidence)
     out, rec = [], []
     fresh_n = np.asarray(layers["fresh"].a1.sum(1) + layers["fresh"].a0.sum(1)).ravel()
     for m in metrics:
@@ -1395,7 +1395,7 @@ class Estimate(Result):
             raise InvalidArgumentError(
                 f"Metric {unknown[0]!r} was not estimated. {did_you_mean(unknown[0], self.metrics)}"
             )
-        z = st._z(self.confidence)
+        z = st.normal_quantile(self.confidence)
         r = self._rec.filter(pl.col("metric").is_in(names))
         r = r.with_columns(
             difference=pl.col("realized") - pl.col("estimated"),

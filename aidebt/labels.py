@@ -40,7 +40,7 @@ from aidebt.errors import (
 )
 from aidebt.frames import as_list, columns, group_key, is_numeric, require_columns, to_lazy
 from aidebt.results import Result
-from aidebt.stats import _z, adjust_pvalues, check_confidence, wilson_ci
+from aidebt.stats import adjust_pvalues, check_confidence, normal_quantile, wilson_ci
 
 __all__ = [
     "Agreement",
@@ -828,7 +828,7 @@ def _cohen_rows(frame, item, rater, label, values, numeric, raters, by, weights,
     keys = [*by, "rater_a"]
     groups, tables = _tables(counts, keys, len(values))
     kappa, var = cohen_kappa(tables, _kappa_weights(numeric, weights, len(values)))
-    z = _z(confidence)
+    z = normal_quantile(confidence)
     se = np.sqrt(var)
     n = tables.sum(axis=(1, 2))
     cols = ["coefficient", "value", "ci_low", "ci_high", "interval", "n_items", "n_pairable"]
@@ -851,7 +851,7 @@ def _pairs_factory(frame, item, rater, label, level, values, numeric, weights, c
         counts = _pair_counts(frame, item, rater, label, values, [])
         groups, tables = _tables(counts, ["rater_a", "rater_b"], k)
         kappa, var = cohen_kappa(tables, _kappa_weights(numeric, weights, k))
-        z = _z(confidence)
+        z = normal_quantile(confidence)
         n = tables.sum(axis=(1, 2))
         agree = np.trace(tables, axis1=1, axis2=2) / np.where(n > 0, n, np.nan)
         pairs = groups.with_columns(
@@ -944,7 +944,7 @@ def _rater_vs_rest(frame, item, rater, label, level, values, numeric, confidence
     with np.errstate(divide="ignore", invalid="ignore"):
         var = np.where(n > 1, (per_rater["_ss"].to_numpy() - n * mean**2) / (n - 1), np.nan)
         se = np.sqrt(np.maximum(var, 0) / n)
-        z = _z(confidence)
+        z = normal_quantile(confidence)
         value = 1 - mean / d_e
     agree = None
     if level == "nominal":
@@ -1346,7 +1346,7 @@ def paired_difference(b, c, n, confidence: float = 0.95) -> dict[str, np.ndarray
     from scipy import stats as sps
 
     b, c, n = (np.asarray(v, dtype=float) for v in (b, c, n))
-    z = _z(confidence)
+    z = normal_quantile(confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
         diff = np.where(n > 0, (b - c) / n, np.nan)
         b2, c2, n2 = b + 0.5, c + 0.5, n + 2
@@ -1377,7 +1377,7 @@ def _source_metrics(table: pl.DataFrame, by, gold, confidence, *, has_cost) -> p
     bias = paired_difference(fp, fn, n, confidence)
     cols["bias"], cols["bias_ci_low"], cols["bias_ci_high"] = bias["diff"], bias["lo"], bias["hi"]
     kappa, var = cohen_kappa(np.stack([np.stack([tn, fp], -1), np.stack([fn, tp], -1)], -2))
-    z = _z(confidence)
+    z = normal_quantile(confidence)
     ok = n > 0
     cols["kappa"] = np.where(ok, kappa, np.nan)
     cols["kappa_ci_low"] = np.where(ok, np.clip(kappa - z * np.sqrt(var), -1, 1), np.nan)
@@ -1506,7 +1506,7 @@ def rogan_gladen(
     (2014) propose; the plain Wald version under-covers with a few hundred gold items.
     """
     q, n = np.asarray(q, dtype=float), np.asarray(n, dtype=float)
-    z = _z(confidence)
+    z = normal_quantile(confidence)
     se, sp = sensitivity, specificity
     j = se.value + sp.value - 1
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -1553,7 +1553,7 @@ def corrected_accuracy(
     by both groups, so their terms enter once with the combined gradient.
     """
     x1, n1, x0, n0 = (np.asarray(v, dtype=float) for v in (x1, n1, x0, n0))
-    z = _z(confidence)
+    z = normal_quantile(confidence)
     se, sp = sensitivity, specificity
     total = n1 + n0
     w1, w0 = n1 / total, n0 / total
@@ -1885,7 +1885,7 @@ def _observed_table(observed, y_true, y_pred, by, n) -> tuple[pl.DataFrame, list
 def wilson_halfwidth(p, n, confidence: float = 0.95) -> np.ndarray:
     """Half-width of the Wilson interval at an observed share ``p`` of ``n`` items."""
     p, n = np.asarray(p, dtype=float), np.asarray(n, dtype=float)
-    z = _z(confidence)
+    z = normal_quantile(confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
         return z * np.sqrt(p * (1 - p) * n + z**2 / 4) / (n + z**2)
 
@@ -1905,7 +1905,7 @@ def wilson_n(p, halfwidth, confidence: float = 0.95) -> np.ndarray:
     [388]
     """
     p, h = np.broadcast_arrays(np.asarray(p, dtype=float), np.asarray(halfwidth, dtype=float))
-    z = _z(confidence)
+    z = normal_quantile(confidence)
     pq = p * (1 - p)
     a = h**2
     b = 2 * h**2 * z**2 - z**2 * pq
