@@ -446,7 +446,8 @@ class RefreshPlan(Result):
     ----------
     table : polars.DataFrame
         One row per segment (production's and the eval set's): the ``by`` columns,
-        ``share`` (of production), ``production_rows``, ``eval_rows`` (labeled eval items
+        ``share`` (of production), ``production_rows`` (its items: rows, or the sum of
+        ``weight``; a segment gets at most that many labels), ``eval_rows`` (labeled eval items
         today), ``eval_share``, ``eval_value`` (the metric on them), ``planning_rate``,
         ``covered`` (at least ``min_per_segment`` eval items), ``halfwidth_today``,
         ``labels_needed`` (to bring the segment's interval to ``halfwidth``), ``labels``
@@ -1093,7 +1094,10 @@ def refresh_plan(
         )
     seg = (
         prod_counts.select(
-            *by_cols, pl.col("n").alias("_w"), pl.col("rows").alias("production_rows")
+            *by_cols,
+            pl.col("n").alias("_w"),
+            # Items to draw from: rows, or what frequency weights stand for.
+            pl.col("n").floor().alias("production_rows"),
         )
         .join(ev_counts, on=by_cols, how="full", coalesce=True)
         .with_columns(
