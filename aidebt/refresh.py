@@ -482,9 +482,7 @@ class RefreshPlan(Result):
 
     # ---- words ------------------------------------------------------------------------
     def _name(self, row: Mapping[str, Any]) -> str:
-        if len(self.by) == 1:
-            return str(row[self.by[0]])
-        return ", ".join(f"{c}={row[c]}" for c in self.by)
+        return _segment_name(row, self.by)
 
     def _metric_words(self) -> str:
         return f"re-weighted {self.metric}" if self.metric else "re-weighted metric"
@@ -740,16 +738,20 @@ class RefreshPlan(Result):
         frac = np.minimum(1.0, (need + 6 * np.sqrt(need) + 32 + n_excl) / np.maximum(rows, 1))
         shift = np.clip(np.floor(-np.log2(frac)), 0, 60).astype(int)
         seg_key = _segment_expr(self.by, schema)
-        zero_label_segments = self.table.filter(
+        everywhere = self.table.filter(
             (pl.col("labels") == 0) & (pl.col("production_rows") > 0)
-        ).height
+        ).is_empty()
         while True:
-            drawn, short = self._draw(
-                frame, plan, shift, seg_key, seed, id, excluded, zero_label_segments
+            targets = plan.select(
+                _segment_strings(plan, self.by),
+                "labels",
+                pl.Series("_thr", [KEY_SPACE >> int(k) for k in shift], dtype=pl.Int64),
             )
+            drawn, short = self._draw(frame, targets, seg_key, seed, id, excluded, everywhere)
             retry = short & (shift > 0)
             if not retry.any():
                 break
+            # Rare (more exclusions than the margin allowed): 4x the threshold, scan again.
             shift = np.where(retry, np.maximum(shift - 2, 0), shift)
         got = (
             plan.select(*self.by, "labels")
@@ -797,22 +799,20 @@ class RefreshPlan(Result):
         ids = source.select(nw.col(id)).filter(~nw.col(id).is_null()).unique()
         return aggregate.collect(ids)
 
-    def _draw(self, frame, plan, shift, seg_key, seed, id, excluded, zero_label_segments):  # noqa: A002
-        """One scan: candidates under each segment's threshold, then rank on the few."""
-        thresholds = np.array([KEY_SPACE >> int(s) for s in shift], dtype=object)
-        labels = plan.select(self.by).with_columns(
-            pl.Series("_seg", _segment_strings(plan, self.by)),
-            pl.Series("_thr", [int(t) for t in thresholds], dtype=pl.Int64),
-        )
-        tiers = labels.group_by("_thr").agg(pl.col("_seg")).sort("_thr")
-        if tiers.height == 1 and zero_label_segments == 0:
+    def _draw(self, frame, targets, seg_key, seed, id, excluded, everywhere):  # noqa: A002
+        """One scan: the rows under their segment's key threshold, then the rank on those few.
+
+        ``targets``: per planned segment, ``_seg`` (its string), ``labels`` and ``_thr``.
+        ``everywhere``: every production segment is planned, so one threshold may do.
+        """
+        tiers = targets.group_by("_thr").agg(pl.col("_seg")).sort("_thr")
+        if tiers.height == 1 and everywhere:
             thr = nw.lit(int(tiers["_thr"][0]), nw.Int64)
-        else:
+        else:  # a CASE over a few threshold tiers (powers of two), -1 for unplanned segments
             thr = nw.lit(-1, nw.Int64)
             for t, segs in tiers.iter_rows():
-                thr = (
-                    nw.when(seg_key.is_in(list(segs))).then(nw.lit(int(t), nw.Int64)).otherwise(thr)
-                )
+                hit = seg_key.is_in(list(segs))
+                thr = nw.when(hit).then(nw.lit(int(t), nw.Int64)).otherwise(thr)
         rows = frame.select(nw.col(id), *(nw.col(c) for c in self.by))
         query = with_hash_key(rows, id, seed).filter(
             ~nw.col("_key").is_null() & (nw.col("_key") < thr)
@@ -829,24 +829,14 @@ class RefreshPlan(Result):
         if excluded is not None and cands.height:
             ex = excluded.select(pl.col(id).cast(cands.schema[id], strict=False)).drop_nulls()
             cands = cands.join(ex, on=id, how="anti")
-        cands = cands.with_columns(
-            pl.Series("_seg", _segment_strings(cands, self.by), dtype=pl.String)
-        )
         ranked = (
-            cands.join(labels.select("_seg", "_thr"), on="_seg", how="inner")
-            .join(
-                plan.select(pl.Series("_seg", _segment_strings(plan, self.by)), "labels"),
-                on="_seg",
-                how="inner",
-            )  # fmt: skip
+            cands.with_columns(_segment_strings(cands, self.by))
+            .join(targets.select("_seg", "labels"), on="_seg", how="inner")
             .sort("_key", id)
             .with_columns(draw=pl.col("_key").cum_count().over("_seg").cast(pl.Int64))
         )
-        counts = ranked.group_by("_seg").agg(pl.len().alias("_n"))
-        have = (
-            labels.select("_seg").join(counts, on="_seg", how="left")["_n"].fill_null(0).to_numpy()
-        )
-        short = have < plan["labels"].to_numpy()
+        have = targets.join(ranked.group_by("_seg").len(), on="_seg", how="left")["len"]
+        short = have.fill_null(0).to_numpy() < targets["labels"].to_numpy()
         drawn = (
             ranked.filter(pl.col("draw") <= pl.col("labels"))
             .sort("_seg", "draw")
@@ -856,15 +846,9 @@ class RefreshPlan(Result):
 
 
 def _segment_strings(table: pl.DataFrame, by: Sequence[str]) -> pl.Series:
-    """One string per row naming its segment, by the rule :func:`_segment_expr` applies."""
-    tidy = (
-        nw.from_native(table.select(by))
-        .with_columns(*(frames.group_key(c, nw.from_native(table).schema[c]) for c in by))
-        .to_native()
-    )
-    if len(by) == 1:
-        return tidy[by[0]].alias("_seg")
-    return tidy.select(pl.concat_str(by, separator="\x1f")).to_series().alias("_seg")
+    """``_seg``: one string per row naming its segment, by the rule of :func:`_segment_expr`."""
+    frame = nw.from_native(table.select(by))
+    return frame.select(_segment_expr(by, frame.schema).alias("_seg")).to_native().to_series()
 
 
 def _segment_expr(by: Sequence[str], schema: Mapping[str, Any]) -> nw.Expr:
@@ -927,6 +911,22 @@ def _check_args(halfwidth, budget, cost, min_per_segment, retire) -> None:
         )
 
 
+def _key_string(value: Any) -> str:
+    """A segment value as aidebt's group keys spell it (None: (missing), True: true)."""
+    if value is None:
+        return frames.MISSING_GROUP
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _segment_name(row: Mapping[str, Any], by: Sequence[str]) -> str:
+    """A segment for readers: its value, or ``intent=x, tier=y`` for several columns."""
+    if len(by) == 1:
+        return str(row[by[0]])
+    return ", ".join(f"{c}={row[c]}" for c in by)
+
+
 def _costs(cost, seg: pl.DataFrame, by: list[str]) -> np.ndarray:
     """Price per label of each segment (1 when no cost is given)."""
     if cost is None:
@@ -941,7 +941,7 @@ def _costs(cost, seg: pl.DataFrame, by: list[str]) -> np.ndarray:
             raise InvalidArgumentError(
                 f"cost key {k!r} must name one value of each of {by} (a tuple)."
             )
-        name = "\x1f".join(frames.MISSING_GROUP if p is None else str(p) for p in parts)
+        name = "\x1f".join(_key_string(p) for p in parts)
         if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
             raise InvalidArgumentError(f"cost[{k!r}]={v!r} must be a positive price per label.")
         keys[name] = float(v)
@@ -1201,15 +1201,16 @@ def _raise_budget_too_small(seg, by, lower, c, budget, money, min_per_segment) -
     need = (c * lower)[order]
     mask = lower[order] > 0
     cum = np.cumsum(np.where(mask, need, 0))
-    reached = [i for i, ok in zip(order, mask & (cum <= budget + 1e-9), strict=True) if ok]
-    names = [(seg.row(int(i), named=True), lower[int(i)]) for i in reached]
+    reached = [
+        seg.row(int(i), named=True)
+        for i, ok in zip(order, mask & (cum <= budget + 1e-9), strict=True)
+        if ok
+    ]
     unit = "" if money else " labels"
     what = (
         "It reaches the minimum in "
-        + ", ".join(
-            f"{' / '.join(str(r[b]) for b in by)} ({r['share']:.0%} of traffic)" for r, _ in names
-        )
-        if names
+        + ", ".join(f"{_segment_name(r, by)} ({r['share']:.0%} of traffic)" for r in reached)
+        if reached
         else "It reaches the minimum in none of them"
     )
     total = float(np.sum(c * lower))
