@@ -451,7 +451,8 @@ class RefreshPlan(Result):
         today), ``eval_share``, ``eval_value`` (the metric on them), ``planning_rate``,
         ``covered`` (at least ``min_per_segment`` eval items), ``halfwidth_today``,
         ``labels_needed`` (to bring the segment's interval to ``halfwidth``), ``labels``
-        (the plan), ``optimal_labels`` (before integer rounding), ``cost``,
+        (the plan), ``optimal_labels`` (before integer rounding), ``price`` (per label: 1
+        without ``cost``), ``cost`` (``labels * price``),
         ``halfwidth_planned``, ``reaches_target``, ``shortfall`` (labels the budget leaves
         out), ``retire`` (eval items that could go; null unless ``retire`` was given).
     overall : polars.DataFrame
@@ -535,10 +536,15 @@ class RefreshPlan(Result):
                 )
         short = t.filter(~pl.col("reaches_target") & (pl.col("share") > 0))
         if short.height:
-            worst = short.sort("shortfall", descending=True).head(3)
+            worst = short.sort("shortfall", "halfwidth_planned", descending=True).head(3)
+
+            def why(r: dict) -> str:
+                if r["labels"] >= r["production_rows"]:
+                    return f"even with all {r['production_rows']:,} of its production items"
+                return f"{r['shortfall']:,.0f} more labels would reach it"
+
             names = ", ".join(
-                f"{self._name(r)} ({_pts(r['halfwidth_planned'])}, "
-                f"{r['shortfall']:,.0f} more labels)"
+                f"{self._name(r)} ({_pts(r['halfwidth_planned'])} points; {why(r)})"
                 for r in worst.iter_rows(named=True)
             )
             what = "The budget leaves" if self.budget is not None else "The plan leaves"
@@ -627,6 +633,15 @@ class RefreshPlan(Result):
                 + ", ".join(self._name(r) for r in capped.head(5).iter_rows(named=True))
                 + "."
             )
+        if self.budget is not None:
+            spent = float(self.overall["cost"][1])
+            price = float(self.table.filter(pl.col("share") > 0)["price"].max() or 0)
+            if spent < self.budget - max(price, 1.0) - 1e-9:
+                out.append(
+                    f"The budget is more than production can take: {self.budget - spent:,.6g} "
+                    "of it is left (every production item of the segments that want more is "
+                    "already planned)."
+                )
         if self._eval_only:
             out.append(
                 f"{self._eval_only} eval segment(s) have no production rows at all (share 0): "
@@ -1170,6 +1185,7 @@ def refresh_plan(
         labels_needed=pl.Series(needed).cast(pl.Int64),
         labels=pl.Series(labels).cast(pl.Int64),
         optimal_labels=pl.Series(optimal, dtype=pl.Float64),
+        price=pl.Series(c, dtype=pl.Float64),
         cost=pl.Series(labels * c),
         halfwidth_planned=pl.Series(hw_plan),
         reaches_target=pl.Series(reaches),

@@ -228,6 +228,25 @@ def test_plan_beats_proportional_and_equal_allocation(demo):
     print(f"variance: plan {ours:.3e}, proportional {proportional:.3e}, equal {equal:.3e}")
 
 
+def test_one_pass_per_input(demo, monkeypatch):
+    """The plan reads each input once (one aggregation each); the sample scans the log once
+    (plus the eval set's ids when it excludes them)."""
+    from aidebt import aggregate
+
+    month, golden = demo
+    calls = []
+    real = aggregate.collect
+    monkeypatch.setattr(aggregate, "collect", lambda q: calls.append(q) or real(q))
+    plan = _plan(demo)
+    assert len(calls) == 2
+    calls.clear()
+    plan.sample(month.lazy(), seed=1, id="item", exclude=False)
+    assert len(calls) == 1
+    calls.clear()
+    plan.sample(month.lazy(), seed=1, id="item", exclude=month.head(10).select("item"))
+    assert len(calls) == 2
+
+
 def test_rounding_spends_a_label_budget_exactly(demo):
     for budget in (100, 999, 1_234, 2_001):
         plan = _plan(demo, budget=budget)
