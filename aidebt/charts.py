@@ -797,17 +797,24 @@ def label_frontier(frontier: pl.DataFrame, *, gold: str = "", width: int = 420) 
     tooltip = [
         alt.Tooltip("source:N"),
         alt.Tooltip("cost_per_label:Q", format="$.4f", title="cost per label"),
-        alt.Tooltip("accuracy:Q", format=".1%", title=f"agrees with {gold}" if gold else "accuracy"),
+        alt.Tooltip(
+            "accuracy:Q", format=".1%", title=f"agrees with {gold}" if gold else "accuracy"
+        ),
         alt.Tooltip("accuracy_ci_low:Q", format=".1%", title="interval low"),
         alt.Tooltip("accuracy_ci_high:Q", format=".1%", title="interval high"),
         alt.Tooltip("cost_per_correct_label:Q", format="$.4f", title="cost per correct label"),
         alt.Tooltip("n_both:Q", format=",.0f", title="items compared"),
     ]
-    x = alt.X("cost_per_label:Q", scale=alt.Scale(type="log"), title="cost per label ($, log scale)")
+    x = alt.X(
+        "cost_per_label:Q", scale=alt.Scale(type="log"), title="cost per label ($, log scale)"
+    )
     base = alt.Chart(data).encode(x=x, tooltip=tooltip)
     bars = base.mark_rule(strokeWidth=2, color=MAIN_COLOR).encode(
-        y=alt.Y("accuracy_ci_low:Q", title=f"accuracy against {gold}" if gold else "accuracy",
-                scale=alt.Scale(zero=False)),
+        y=alt.Y(
+            "accuracy_ci_low:Q",
+            title=f"accuracy against {gold}" if gold else "accuracy",
+            scale=alt.Scale(zero=False),
+        ),
         y2="accuracy_ci_high:Q",
     )
     points = base.mark_point(size=90, color=MAIN_COLOR).encode(
@@ -1225,4 +1232,92 @@ def dumbbell(
             "Published (red diamond) vs the team's own eval (blue, with its interval)",
             subtitle="Sorted by the gap, largest shortfall first",
         ),
+    )
+
+
+# ======================================================================================
+# Golden-set refresh chart (aidebt.refresh)
+# ======================================================================================
+_MIX_SERIES = {
+    "production": ("production traffic", REF_COLOR),
+    "today": ("golden set today", SMALL_COLOR),
+    "planned": ("golden set after the refresh", MAIN_COLOR),
+}
+
+
+def refresh_chart(
+    table: pl.DataFrame, by: Sequence[str], *, width: int = 460, max_segments: int = 30
+) -> alt.Chart:
+    """Per segment: its share of production, of the golden set today, and after the plan.
+
+    A segment whose grey bar is missing is traffic the golden set never saw; the blue bar
+    shows where the planned labels bring it (it need not match production's: the
+    re-weighted metric corrects the mix, the labels buy each segment's precision). Segments are sorted by production share; with
+    more than ``max_segments``, the largest are shown.
+
+    Examples
+    --------
+    >>> import aidebt as ad
+    >>> from aidebt.refresh import refresh_plan
+    >>> plan = refresh_plan(ad.datasets.demo_eval(500), ad.datasets.demo(2_000), by="intent")
+    >>> type(refresh_chart(plan.table, ["intent"])).__name__
+    'Chart'
+    """
+    after = table["eval_rows"] + table["labels"]
+    data = (
+        table.with_columns(group_label(by), _after=after)
+        .sort("share", descending=True)
+        .head(max_segments)
+        .select(
+            "group",
+            pl.col("share").alias("production"),
+            pl.col("eval_share").alias("today"),
+            (pl.col("_after") / after.sum()).alias("planned"),
+            pl.col("production_rows"),
+            pl.col("eval_rows"),
+            pl.col("labels"),
+        )
+        .unpivot(
+            on=list(_MIX_SERIES),
+            index=["group", "production_rows", "eval_rows", "labels"],
+            variable_name="series",
+            value_name="share",
+        )
+        .with_columns(pl.col("series").replace({k: v[0] for k, v in _MIX_SERIES.items()}))
+    )
+    names = [v[0] for v in _MIX_SERIES.values()]
+    colors = [v[1] for v in _MIX_SERIES.values()]
+    order = data["group"].unique(maintain_order=True).to_list()
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            y=alt.Y("group:N", title=None, sort=order),
+            yOffset=alt.YOffset("series:N", sort=names),
+            x=alt.X("share:Q", title="share", axis=alt.Axis(format="%")),
+            color=alt.Color(
+                "series:N",
+                title=None,
+                scale=alt.Scale(domain=names, range=colors),
+                legend=alt.Legend(orient="top"),
+            ),
+            tooltip=[
+                alt.Tooltip("group:N", title="segment"),
+                alt.Tooltip("series:N"),
+                alt.Tooltip("share:Q", format=".1%"),
+                alt.Tooltip("production_rows:Q", format=",.0f", title="production rows"),
+                alt.Tooltip("eval_rows:Q", format=",.0f", title="golden items today"),
+                alt.Tooltip("labels:Q", format=",.0f", title="new labels planned"),
+            ],
+        )
+        .properties(
+            width=width,
+            title=alt.TitleParams(
+                "The golden set's mix against production, today and after the refresh",
+                subtitle=[
+                    "A missing grey bar: traffic the golden set has never seen.",
+                    "Blue need not match red: re-weighting corrects the mix; labels buy precision.",
+                ],
+            ),
+        )
     )
