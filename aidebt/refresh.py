@@ -152,7 +152,7 @@ def wilson_halfwidth(p, n, confidence: float = 0.95) -> np.ndarray:
     0.0309
     """
     p, n = np.asarray(p, dtype=float), np.asarray(n, dtype=float)
-    z2 = st._z(confidence) ** 2
+    z2 = st.normal_quantile(confidence) ** 2
     return np.sqrt(z2) * np.sqrt(p * (1 - p) * n + z2 / 4) / (n + z2)
 
 
@@ -171,7 +171,7 @@ def labels_for_halfwidth(p, halfwidth: float, confidence: float = 0.95) -> np.nd
     """
     p = np.asarray(p, dtype=float)
     d = float(halfwidth)
-    z2 = st._z(confidence) ** 2
+    z2 = st.normal_quantile(confidence) ** 2
     pq = p * (1 - p)
     root = z2 * ((pq - 2 * d * d) + np.sqrt(np.maximum(pq * pq - 4 * d * d * pq + d * d, 0)))
     n = root / (2 * d * d)
@@ -231,7 +231,7 @@ def stratified_proportion(weight, x, n, confidence: float = 0.95) -> dict[str, f
             value=nan, se=nan, df=nan, n_eff=nan, ci_low=nan, ci_high=nan, covered_share=covered
         )
     w, x, n = w[keep] / w[keep].sum(), x[keep], n[keep]
-    z = st._z(confidence)
+    z = st.normal_quantile(confidence)
     value = float(np.sum(w * x / n))
     centre = (x + z * z / 2) / (n + z * z)
     parts = w**2 * centre * (1 - centre) / n
@@ -1240,7 +1240,7 @@ def _raise_budget_too_small(seg, by, lower, c, budget, money, min_per_segment) -
 
 def _overall(w, x, n0, n1, sd, labels, c, m, confidence) -> pl.DataFrame:
     """Today vs planned: the post-stratified metric's interval and its bounds over all traffic."""
-    z = st._z(confidence)
+    z = st.normal_quantile(confidence)
     in_prod = w > 0
 
     def planned_hw(n: np.ndarray) -> tuple[float, float]:
