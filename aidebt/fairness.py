@@ -409,10 +409,10 @@ def _bin_arrays(bin_stats: pl.DataFrame, keys: Sequence[str], edges: np.ndarray)
         else pl.DataFrame({"_": [0]})
     )
     g = groups.height
-    index = groups.with_row_index("_g") if keys else None
+    index = groups.with_row_index("_row") if keys else None
     if keys:
         used = used.join(index, on=keys, how="left", nulls_equal=True)
-        gi = used.get_column("_g").to_numpy().astype(int)
+        gi = used.get_column("_row").to_numpy().astype(int)
     else:
         gi = np.zeros(used.height, dtype=int)
     bi = used.get_column(SCORE_BIN).cast(pl.Int64).to_numpy()
@@ -494,7 +494,9 @@ def estimate_ece(
             ).sum(axis=-1)
         )
         zz = np.where(se_star > 0, contrast / se_star, np.nan)
-        k = np.nanquantile(zz, 1 - alpha / 2 + beta, axis=-1) if zz.size else np.zeros(se.shape)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # groups without scored rows
+            k = np.nanquantile(zz, 1 - alpha / 2 + beta, axis=-1)
         rep = (wb * np.abs(obs[..., None, :] + err - conf[..., None, :])).sum(axis=-1)
         bias = rep.mean(axis=-1) - value
     lo = np.maximum(value - k * se, 0.0)
@@ -1222,31 +1224,36 @@ def fairness_from_stats(
         notes.extend(attr_notes)
         ff_rows.append(_four_fifths(name, attr_rows))
         if binned and has_labels:
-            bin_stats = (
-                aggregate.rollup(table, keys, [*cols, SCORE_BIN])
-                .with_columns(
-                    pl.concat_str([pl.col(c) for c in cols], separator=" / ").alias("group")
-                )
-                .drop(cols)
+            # "_g": the group label; a by column may itself be called "group".
+            bin_stats = aggregate.rollup(table, keys, [*cols, SCORE_BIN])
+            bin_stats = bin_stats.select(
+                pl.concat_str([pl.col(c) for c in cols], separator=" / ").alias("_g"),
+                pl.exclude(cols),
             )
-            cal = calibration_tests(bin_stats, ["group"], bins=edges, confidence=confidence)
+            cal = calibration_tests(bin_stats, ["_g"], bins=edges, confidence=confidence)
             ece = expected_calibration_error(
-                bin_stats, ["group"], bins=edges, confidence=confidence, n_boot=n_boot, seed=rng
+                bin_stats, ["_g"], bins=edges, confidence=confidence, n_boot=n_boot, seed=rng
             )
             cal = cal.join(
                 ece.select(
-                    "group",
+                    "_g",
                     "ece",
                     pl.col("ci_low").alias("ece_ci_low"),
                     pl.col("ci_high").alias("ece_ci_high"),
                     pl.col("bias").alias("ece_bias"),
                 ),
-                on="group",
+                on="_g",
                 how="left",
             )
-            cal_tables.append(cal.select(pl.lit(name).alias("attribute"), pl.all()))
-            rel = reliability_table(bin_stats, ["group"], bins=edges, confidence=confidence)
-            rel_tables.append(rel.select(pl.lit(name).alias("attribute"), pl.all()))
+            rel = reliability_table(bin_stats, ["_g"], bins=edges, confidence=confidence)
+            for part, out in ((cal, cal_tables), (rel, rel_tables)):
+                out.append(
+                    part.select(
+                        pl.lit(name).alias("attribute"),
+                        pl.col("_g").alias("group"),
+                        pl.exclude("_g"),
+                    )
+                )
     unlabeled = 0.0
     if has_labels and "labeled" in table.columns:
         unlabeled = float(table.get_column("n").sum() - table.get_column("labeled").sum())

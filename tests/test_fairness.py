@@ -385,8 +385,8 @@ def test_calibration_tests_size_and_power() -> None:
 
 
 def test_calibration_flags_the_planted_group_in_the_result() -> None:
-    df = _scored_rows(8, n=9000, shift={"b": 0.6})
-    fr = fairness(df, y_true="y", y_pred="p", by="g", y_score="s", n_boot=300)
+    df = _scored_rows(8, n=9000, shift={"b": 0.6}).rename({"g": "group"})
+    fr = fairness(df, y_true="y", y_pred="p", by="group", y_score="s", n_boot=300)
     flagged = fr.calibration.filter(pl.col("miscalibrated"))["group"].to_list()
     assert flagged == ["b"]
     assert any("miscalibrated in 1 of 3 groups; worst: b" in line for line in fr.summary())
