@@ -77,6 +77,7 @@ __all__ = [
     "Fairness",
     "Headline",
     "calibration_tests",
+    "ece_for",
     "estimate_ece",
     "expected_calibration_error",
     "fairness",
@@ -557,6 +558,60 @@ def expected_calibration_error(
     )
 
 
+def ece_for(
+    stats: pl.DataFrame,
+    keys: Sequence[str],
+    bin_stats: pl.DataFrame,
+    *,
+    bins: int | Sequence[float] = 10,
+    confidence: float = 0.95,
+    n_boot: int = 2000,
+    seed: int | np.random.Generator = 0,
+) -> dict[str, np.ndarray]:
+    """ECE for every row of a statistics table, in the shape of :func:`aidebt.metrics.estimate`.
+
+    The registry hook: ``stats`` is a metric table's rows (``keys`` identify them; ``[]``
+    for the overall row) and ``bin_stats`` the same sums split by ``score_bin``
+    (:func:`score_bin_key`); rows of ``stats`` without scored labeled rows get NaN and a
+    note, as :func:`aidebt.metrics.estimate_auc` does for AUC.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> bins = pl.DataFrame({"g": ["a", "a", "b"], "score_bin": [2, 7, 5],
+    ...                      "labeled": [100.0, 100.0, 50.0], "pos": [30.0, 75.0, 25.0],
+    ...                      "score_sum": [25.0, 70.0, 27.5]})
+    >>> r = ece_for(pl.DataFrame({"g": ["b", "a", "c"]}), ["g"], bins)
+    >>> [round(float(v), 3) for v in r["value"]]
+    [0.05, 0.05, nan]
+    """
+    keys = list(keys)
+    edges = _bin_edges(bins)
+    groups, size, pos, ssum = _bin_arrays(bin_stats, keys, edges)
+    est = estimate_ece(size, pos, ssum, confidence=confidence, n_boot=n_boot, seed=seed)
+    if not keys:
+        return est
+    order = (
+        stats.select(keys)
+        .with_row_index("_at")
+        .join(groups.with_row_index("_src"), on=keys, how="left", nulls_equal=True)
+        .sort("_at")
+        .get_column("_src")
+    )
+    found = order.is_not_null().to_numpy()
+    idx = order.fill_null(0).cast(pl.Int64).to_numpy()
+    out = {}
+    for name, values in est.items():
+        picked = np.asarray(values)[idx] if len(values) else np.full(len(idx), np.nan)
+        if name == "note":
+            out[name] = np.where(found, picked, "no labeled rows with a score in this group")
+        elif name == "den":
+            out[name] = np.where(found, picked, 0.0)
+        else:
+            out[name] = np.where(found, picked, np.nan)
+    return out
+
+
 def reliability_table(
     bin_stats: pl.DataFrame,
     keys: Sequence[str],
@@ -632,9 +687,9 @@ def calibration_tests(
     --------
     >>> import polars as pl
     >>> t = pl.DataFrame({"g": ["a"] * 3, "score_bin": [1, 5, 8], "labeled": [200.0] * 3,
-    ...                   "pos": [30.0, 110.0, 170.0], "score_sum": [30.0, 110.0, 170.0]})
-    >>> calibration_tests(t, ["g"]).select("intercept", "slope").round(6).rows()
-    [(0.0, 1.0)]
+    ...                   "pos": [40.0, 140.0, 185.0], "score_sum": [30.0, 110.0, 170.0]})
+    >>> calibration_tests(t, ["g"]).select(pl.col("intercept", "slope").round(2), "miscalibrated").rows()
+    [(0.56, 1.13, True)]
     """
     import statsmodels.api as sm
 
@@ -1156,8 +1211,9 @@ def fairness_from_stats(
     Examples
     --------
     >>> import polars as pl
-    >>> sums = pl.DataFrame({"sex": ["F", "M"], "n": [200.0, 300.0], "pred_pos": [50.0, 120.0]})
-    >>> fr = fairness_from_stats(sums, "sex", n_boot=200)
+    >>> sums = pl.DataFrame({"sex": ["F", "M"], "n": [2000.0, 3000.0],
+    ...                      "pred_pos": [500.0, 1200.0]})
+    >>> fr = fairness_from_stats(sums, "sex", n_boot=400)
     >>> fr.four_fifths.select("verdict", "lowest_group", "ratio").rows()
     [('fails', 'F', 0.625)]
     """
