@@ -14,6 +14,7 @@ from aidebt.errors import ColumnNotFoundError, InvalidArgumentError, InvalidValu
 from aidebt.fairness import (
     SCORE_BIN,
     calibration_tests,
+    ece_for,
     estimate_ece,
     fairness,
     fairness_from_stats,
@@ -301,6 +302,21 @@ def test_ece_and_reliability_equal_a_direct_computation() -> None:
             ece += sel.mean() * abs(y[sel].mean() - s[sel].mean())
         got = fr.calibration.filter(pl.col("group") == grp)["ece"].item()
         assert got == pytest.approx(ece, abs=1e-12)
+
+
+def test_ece_for_is_the_registry_hook() -> None:
+    """ECE aligned to a statistics table's rows (overall and per group), as fairness shows."""
+    df = _scored_rows(9)
+    roles = aggregate.Roles(y_true="y", y_pred="p", y_score="s")
+    key = {SCORE_BIN: score_bin_key(df, "s", "y", 10)}
+    bins = aggregate.sufficient_stats(df, ["g"], roles, derived_keys=key)
+    stats = aggregate.rollup(bins, ["g", SCORE_BIN], ["g"]).sort("g", descending=True)
+    est = ece_for(stats, ["g"], bins, n_boot=300)
+    fr = fairness(df, y_true="y", y_pred="p", by="g", y_score="s", n_boot=300)
+    want = fr.calibration.sort("group", descending=True)["ece"].to_numpy()
+    np.testing.assert_allclose(est["value"], want, rtol=0, atol=1e-12)
+    overall = ece_for(pl.DataFrame(), [], aggregate.rollup(bins, ["g", SCORE_BIN], [SCORE_BIN]))
+    assert overall["value"].shape == (1,) and 0 < overall["value"][0] < 0.1
 
 
 @pytest.mark.slow
