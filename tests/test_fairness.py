@@ -381,8 +381,8 @@ def _calibration_sim(reps: int, seed: int, shift=None, slope=None) -> np.ndarray
 def test_calibration_tests_size_and_power() -> None:
     """Size on calibrated scores and power against a planted miscalibration.
 
-    300 replicates of 6 groups x 1,500 rows. Raw tests: 3,600 p-values each, MC SE of a
-    5% rejection rate 0.36 points; family-wise (Holm over 12 tests): MC SE 1.3 points.
+    300 replicates of 6 groups x 1,500 rows. Raw tests: 1,800 p-values each, MC SE of a
+    5% rejection rate 0.51 points; family-wise (Holm over 12 tests): MC SE 1.3 points.
     """
     flags, raw = _calibration_sim(300, seed=1)
     for k in range(2):
