@@ -601,9 +601,8 @@ def fairness_gaps(table: pl.DataFrame, *, width: int = 360) -> alt.FacetChart:
         .transform_filter("datum.rule != null")
     )
     layered = alt.layer(bars, points, rule, data=data).properties(width=width, height=alt.Step(18))
-    return layered.facet(
-        row=alt.Row("label:N", title=None, header=alt.Header(labelFontWeight="bold")),
-    ).properties(
+    header = alt.Header(labelAngle=0, labelAlign="left", labelOrient="top", labelFontWeight="bold")
+    return layered.facet(row=alt.Row("label:N", title=None, header=header)).properties(
         title=alt.TitleParams(
             "Fairness summaries with their intervals",
             subtitle="Differences: 0 is parity. Ratios: 1 is parity; red line: the four-fifths rule",
@@ -638,7 +637,7 @@ def reliability(table: pl.DataFrame, *, width: int = 300, height: int = 300) -> 
         alt.Tooltip("n:Q", format=",.0f", title="labeled rows in the bin"),
     ]
     unit = alt.Scale(domain=[0, 1])
-    color = alt.Color("group:N", title=None, legend=alt.Legend(orient="top"))
+    color = alt.Color("group:N", title=None, legend=alt.Legend(orient="bottom", columns=3))
     base = alt.Chart().encode(
         x=alt.X("mean_score:Q", title="mean score in the bin", scale=unit),
         color=color,
@@ -659,9 +658,13 @@ def reliability(table: pl.DataFrame, *, width: int = 300, height: int = 300) -> 
         lines,
         data=table.select("attribute", "group", "mean_score", "observed", "ci_low", "ci_high", "n"),
     ).properties(width=width, height=height)
-    return layered.facet(column=alt.Column("attribute:N", title=None)).properties(
-        title=alt.TitleParams(
-            "Calibration by group",
-            subtitle="On the grey diagonal, a score of 0.7 means 70%; bars: intervals",
+    return (
+        layered.facet(column=alt.Column("attribute:N", title=None))
+        .resolve_scale(color="independent")  # each attribute its own groups' legend
+        .properties(
+            title=alt.TitleParams(
+                "Calibration by group",
+                subtitle="On the grey diagonal, a score of 0.7 means 70%; bars: intervals",
+            )
         )
     )
