@@ -1321,3 +1321,126 @@ def refresh_chart(
             ),
         )
     )
+
+
+# ======================================================================================
+# Fairness and calibration charts (aidebt.fairness)
+# ======================================================================================
+FOUR_FIFTHS_COLOR = "#c0392b"
+
+
+def fairness_gaps(table: pl.DataFrame, *, width: int = 360) -> alt.FacetChart:
+    """Each fairness summary's value and interval, one row per attribute, one panel per summary.
+
+    ``table`` is :attr:`aidebt.fairness.Fairness.table`. Difference panels run from 0
+    (parity) upward; ratio panels to 1 (parity), with the four-fifths line at 0.8 in red.
+    The tooltip names the groups that define each value.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from aidebt.fairness import fairness_from_stats
+    >>> sums = pl.DataFrame({"sex": ["F", "M"], "n": [200.0, 300.0], "pred_pos": [50.0, 120.0]})
+    >>> type(fairness_gaps(fairness_from_stats(sums, "sex", n_boot=200).table)).__name__
+    'FacetChart'
+    """
+    data = table.filter(pl.col("value").is_not_null()).with_columns(
+        kind=pl.when(pl.col("summary").str.ends_with("_ratio"))
+        .then(pl.lit("ratio"))
+        .otherwise(pl.lit("difference")),
+        rule=pl.when(pl.col("summary") == "demographic_parity_ratio").then(pl.lit(0.8)),
+        label=pl.col("summary").str.replace_all("_", " "),
+    )
+    tooltip = [
+        alt.Tooltip("attribute:N"),
+        alt.Tooltip("label:N", title="summary"),
+        alt.Tooltip("value:Q", format=".3f"),
+        alt.Tooltip("ci_low:Q", format=".3f", title="interval low"),
+        alt.Tooltip("ci_high:Q", format=".3f", title="interval high"),
+        alt.Tooltip("max_group:N", title="highest group"),
+        alt.Tooltip("max_value:Q", format=".3f", title="its rate"),
+        alt.Tooltip("min_group:N", title="lowest group"),
+        alt.Tooltip("min_value:Q", format=".3f", title="its rate"),
+        alt.Tooltip("bias:Q", format="+.3f", title="estimated upward bias"),
+    ]
+    y = alt.Y("attribute:N", title=None)
+    base = alt.Chart().encode(y=y, tooltip=tooltip)
+    bars = base.mark_rule(strokeWidth=2, color=MAIN_COLOR).encode(
+        x=alt.X("ci_low:Q", title="value with interval", scale=alt.Scale(domain=[0, 1])),
+        x2="ci_high:Q",
+    )
+    points = base.mark_point(size=60, filled=True, color=MAIN_COLOR).encode(x="value:Q")
+    rule = (
+        alt.Chart()
+        .mark_rule(color=FOUR_FIFTHS_COLOR, strokeDash=[4, 3])
+        .encode(x="rule:Q", tooltip=[alt.Tooltip("rule:Q", title="four-fifths line")])
+        .transform_filter("datum.rule != null")
+    )
+    layered = alt.layer(bars, points, rule, data=data).properties(width=width, height=alt.Step(18))
+    header = alt.Header(labelAngle=0, labelAlign="left", labelOrient="top", labelFontWeight="bold")
+    return layered.facet(row=alt.Row("label:N", title=None, header=header)).properties(
+        title=alt.TitleParams(
+            "Fairness summaries with their intervals",
+            subtitle="Differences: 0 is parity. Ratios: 1 is parity; red line: the four-fifths rule",
+        )
+    )
+
+
+def reliability(table: pl.DataFrame, *, width: int = 300, height: int = 300) -> alt.Chart:
+    """Reliability diagram: observed rate vs mean score per bin, one line per group.
+
+    ``table`` is :attr:`aidebt.fairness.Fairness.reliability` (``attribute``, ``group``,
+    ``mean_score``, ``observed``, ``ci_low``, ``ci_high``, ``n``). Points sit on the grey
+    diagonal when scores are calibrated; the vertical rules are Wilson intervals. One
+    panel per attribute.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> t = pl.DataFrame({"attribute": ["g"] * 2, "group": ["a", "b"], "bin": [3, 3],
+    ...                   "mean_score": [0.35, 0.36], "observed": [0.3, 0.5], "ci_low": [0.2, 0.4],
+    ...                   "ci_high": [0.4, 0.6], "n": [80.0, 90.0]})
+    >>> type(reliability(t)).__name__
+    'FacetChart'
+    """
+    tooltip = [
+        alt.Tooltip("attribute:N"),
+        alt.Tooltip("group:N"),
+        alt.Tooltip("mean_score:Q", format=".3f", title="mean score"),
+        alt.Tooltip("observed:Q", format=".3f", title="observed rate"),
+        alt.Tooltip("ci_low:Q", format=".3f", title="interval low"),
+        alt.Tooltip("ci_high:Q", format=".3f", title="interval high"),
+        alt.Tooltip("n:Q", format=",.0f", title="labeled rows in the bin"),
+    ]
+    unit = alt.Scale(domain=[0, 1])
+    color = alt.Color("group:N", title=None, legend=alt.Legend(orient="bottom", columns=3))
+    base = alt.Chart().encode(
+        x=alt.X("mean_score:Q", title="mean score in the bin", scale=unit),
+        color=color,
+        tooltip=tooltip,
+    )
+    lines = base.mark_line(point=True).encode(
+        y=alt.Y("observed:Q", title="observed rate", scale=unit), order="mean_score:Q"
+    )
+    bars = base.mark_rule(opacity=0.6).encode(y="ci_low:Q", y2="ci_high:Q")
+    diagonal = (
+        alt.Chart(pl.DataFrame({"x": [0.0, 1.0]}))
+        .mark_line(color=SMALL_COLOR, strokeDash=[4, 3])
+        .encode(x="x:Q", y="x:Q")
+    )
+    layered = alt.layer(
+        diagonal,
+        bars,
+        lines,
+        data=table.select("attribute", "group", "mean_score", "observed", "ci_low", "ci_high", "n"),
+    ).properties(width=width, height=height)
+    return (
+        layered.facet(column=alt.Column("attribute:N", title=None))
+        .resolve_scale(color="independent")  # each attribute its own groups' legend
+        .properties(
+            title=alt.TitleParams(
+                "Calibration by group",
+                subtitle="On the grey diagonal, a score of 0.7 means 70%; bars: intervals",
+            )
+        )
+    )

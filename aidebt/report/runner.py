@@ -296,7 +296,9 @@ def render(
                 bar = (
                     {"desc": f"{job.name} [{i}/{len(jobs)}]", "leave": True} if progress else False
                 )
-                outcome = _run_one(job, str(month), store, tmp, bar, kernel_name, with_code, environment)
+                outcome = _run_one(
+                    job, str(month), store, tmp, bar, kernel_name, with_code, environment
+                )
                 (result.published if isinstance(outcome, Published) else result.failed).append(
                     outcome
                 )
