@@ -561,8 +561,8 @@ def _status_scale() -> alt.Scale:
 
 def clocks_timeline(table: pl.DataFrame, *, as_of, width: int = 560) -> alt.LayerChart:
     """Every lifecycle clock on one time axis: a bar from its start (``since``) to its
-    deadline (or to today when it has none), coloured by status; a diamond at each
-    deadline; a black line at today.
+    deadline, or to today when it has none or is past it (the debt still running),
+    coloured by status; a diamond at each deadline; a black line at today.
 
     Examples
     --------
@@ -575,9 +575,8 @@ def clocks_timeline(table: pl.DataFrame, *, as_of, width: int = 560) -> alt.Laye
     today = pl.lit(as_of, pl.Date)
     data = (
         table.with_columns(
-            label=pl.concat_str([pl.col("clock"), pl.col("item")], separator=": "),
             start=pl.coalesce(pl.col("since"), today),
-            end=pl.coalesce(pl.col("deadline"), today),
+            end=pl.max_horizontal(pl.coalesce(pl.col("deadline"), today), today),
             share=pl.col("traffic_share").fill_null(-1.0),
         )
         .with_columns(
@@ -586,7 +585,6 @@ def clocks_timeline(table: pl.DataFrame, *, as_of, width: int = 560) -> alt.Laye
             pl.col("deadline").cast(pl.Datetime("us")),
         )
         .select(
-            "label",
             "clock",
             "item",
             "start",
@@ -608,7 +606,7 @@ def clocks_timeline(table: pl.DataFrame, *, as_of, width: int = 560) -> alt.Laye
         alt.Tooltip("share:Q", format=".1%", title="traffic share (-1: unknown)"),
         alt.Tooltip("reason:N"),
     ]
-    y = alt.Y("label:N", title=None, sort=None)
+    y = alt.Y("item:N", title=None, sort=None, axis=alt.Axis(labelLimit=260))
     color = alt.Color("status:N", scale=_status_scale(), legend=alt.Legend(orient="top"))
     base = alt.Chart(data).encode(y=y, tooltip=tooltip)
     bars = base.mark_bar(height=10, opacity=0.75).encode(
@@ -760,47 +758,6 @@ def lorenz_chart(lorenz: pl.DataFrame, *, by: Sequence[str] = (), width: int = 3
         height=width,
         title="Lorenz curve: the further below the diagonal, the more concentrated",
     )
-
-
-def unit_cost_chart(
-    series: pl.DataFrame,
-    *,
-    measure: str,
-    fitted: pl.DataFrame | None = None,
-    budget: float | None = None,
-    crossing: pl.DataFrame | None = None,
-    unit: str = "week",
-    currency: str = "$",
-    width: int = 560,
-) -> alt.LayerChart:
-    """Cost ``measure`` per period with its interval; optional fitted trend, budget line
-    and projected crossing (the layers of :func:`decay_chart`, on a cost axis).
-
-    Examples
-    --------
-    >>> import aidebt as ad
-    >>> from aidebt.lifecycle import adoption
-    >>> a = adoption(ad.datasets.demo_usage(300, 6), user="user_id", time="ts",
-    ...              feature="used_ai", cost="cost")
-    >>> type(a.unit_cost().chart()).__name__
-    'LayerChart'
-    """
-    table = series.filter(pl.col("value").is_not_null()).with_columns(unlabeled_share=pl.lit(0.0))
-    chart = decay_chart(
-        table,
-        metric=f"cost {measure} ({currency})",
-        unit=unit,
-        fitted=fitted,
-        threshold=budget,
-        crossing=crossing,
-        width=width,
-    )
-    title = f"Cost {measure} per {unit} with its interval"
-    if fitted is not None:
-        title += "; dashed: trend"
-    if budget is not None:
-        title += "; red: budget and projected crossing"
-    return chart.properties(title=title)
 
 
 def stack(charts: Sequence, **kwargs) -> alt.VConcatChart:

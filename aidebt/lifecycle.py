@@ -658,12 +658,11 @@ def _traffic(
     lo, hi = _bound_for(dtype, start, tz), _bound_for(dtype, end, tz)
     upto = frames.window_condition(frame, time, None, hi)
     inside = frames.window_condition(frame, time, lo, hi)
-    aggs = [
-        inside.cast(nw.Int64).sum().alias("n"),
-        nw.len().alias("rows"),
-        nw.col(time).min().alias("first"),
-    ]
-    rows = frame.filter(upto)
+    # Per-row values first, plain sums after: every engine keeps its fast group-by path.
+    rows = frame.filter(upto).select(
+        *(nw.col(k) for k in keys), nw.col(time).alias("_t"), inside.cast(nw.Int64).alias("_in")
+    )
+    aggs = [nw.col("_in").sum().alias("n"), nw.len().alias("rows"), nw.col("_t").min().alias("first")]
     query = rows.group_by(*keys).agg(*aggs) if keys else rows.select(*aggs)
     table = aggregate.collect(query)
     first = pl.col("first")
@@ -1326,6 +1325,10 @@ class Clocks(Result):
                 f"{self.warn_days} days, and every eval set is within its refresh date."
             )
         return lines
+
+    def reasons(self) -> list[str]:
+        """Every clock item with its reason, one line each (for a report's list)."""
+        return [f"{r['item']} ({r['status']}): {r['reason']}." for r in self._items]
 
     def notes(self) -> list[str]:
         lines = []
@@ -2664,20 +2667,16 @@ class UnitCost(Result):
         return lines
 
     def chart(self, **kwargs: Any):
-        """The measure per period with its interval, the fitted trend, the budget line and
-        the projected crossing."""
+        """The measure per period with its interval; with a fitted trend, its band, and
+        with a budget, the budget line and the projected crossing with its interval
+        (:meth:`aidebt.decay.Trend.chart`)."""
         from aidebt import charts
 
+        if self.trend is not None:
+            return self.trend.chart(self.budget, **kwargs)
         series = self.table.filter(pl.col("measure") == self.measure)
         if self.by:
             series = series.filter(pl.col(self.by[0]) == ALL)
-        return charts.unit_cost_chart(
-            series,
-            measure=self.measure,
-            fitted=self.trend.fitted if self.trend is not None else None,
-            budget=self.budget,
-            crossing=self.crossing.table if self.crossing is not None else None,
-            unit=self.every.noun(),
-            currency=self.currency,
-            **kwargs,
+        return charts.decay_chart(
+            series, metric=f"cost {self.measure}", unit=self.every.noun(), **kwargs
         )
