@@ -1485,12 +1485,13 @@ _SUMS = (
 )
 
 
-def _flag(frame: nw.LazyFrame, name: str, role: str) -> tuple[nw.Expr, nw.Expr, nw.Expr]:
-    """A yes/no column as (0/1 Int64 with null as 0, is-null, is-not-0/1) expressions."""
+def _flag(frame: nw.LazyFrame, name: str, role: str) -> tuple[nw.Expr, nw.Expr, nw.Expr | None]:
+    """A yes/no column as (0/1 Int64 with null as 0, is-null, is-not-0/1) expressions; the
+    last is None for a boolean column, which cannot hold anything else."""
     dtype = frames.columns(frame)[name]
     col = nw.col(name)
     if dtype == nw.Boolean:
-        return col.cast(nw.Int64).fill_null(0), col.is_null(), nw.lit(False)
+        return col.cast(nw.Int64).fill_null(0), col.is_null(), None
     if not (frames.is_numeric(dtype) or dtype == nw.Object):
         raise ColumnTypeError(
             f"Column {name!r} ({role}) has type {dtype} with values such as "
@@ -1642,24 +1643,26 @@ def adoption(
             f"Parse it first, e.g. pl.col({time!r}).str.to_datetime()."
         )
     f, f_null, f_bad = _flag(frame, feature, "feature")
-    parts: dict[str, nw.Expr] = {
-        "uses": f,
-        "bad_feature": f_bad.cast(nw.Int64),
-        "null_feature": f_null.cast(nw.Int64),
-    }
+    sums: dict[str, nw.Expr] = {"uses": f}
+    checks: dict[str, nw.Expr | None] = {"bad_feature": f_bad, "null_feature": f_null}
     if success is not None:
         s, s_null, s_bad = _flag(frame, success, "success")
-        parts["successes"] = f * s
-        parts["bad_success"] = s_bad.cast(nw.Int64)
-        parts["no_success"] = (f * s_null.cast(nw.Int64)).cast(nw.Int64)
+        sums["successes"] = f * s
+        checks.update(bad_success=s_bad, no_success=(f == 1) & s_null)
     if cost is not None:
         frames.check_numeric(frame, cost, role="cost", fix="Costs are amounts >= 0.")
         c = nw.col(cost).cast(nw.Float64)
         c_missing = c.is_null() | c.is_nan() if schema[cost].is_float() else c.is_null()
         c0 = nw.when(c_missing).then(nw.lit(0.0)).otherwise(c)
-        parts["cost"] = nw.when(f == 1).then(c0).otherwise(nw.lit(0.0))
-        parts["negative_cost"] = (~c_missing & (c < 0)).cast(nw.Int64)
-        parts["no_cost"] = (f * c_missing.cast(nw.Int64)).cast(nw.Int64)
+        sums["cost"] = nw.when(f == 1).then(c0).otherwise(nw.lit(0.0))
+        checks.update(negative_cost=~c_missing & (c < 0), no_cost=(f == 1) & c_missing)
+    checks = {k: v for k, v in checks.items() if v is not None}
+    # The input checks ride along as ONE count per group (rows with any issue); which
+    # issue it is takes a small follow-up query, run only when the count is not zero.
+    issue = None
+    for check in checks.values():
+        issue = check if issue is None else issue | check
+    sums["_issues"] = issue.cast(nw.Int64)
 
     # The one pass over the rows, in their engine: sums per (user, period, segment).
     keys = [user, "_p", *by_cols]
@@ -1668,24 +1671,31 @@ def adoption(
             nw.col(user),
             ev.index(nw.col(time)).alias("_p"),
             *(nw.col(b) for b in by_cols),
-            *(expr.alias(name) for name, expr in parts.items()),
+            *(expr.alias(name) for name, expr in sums.items()),
         )
         .group_by(*keys)
-        .agg(nw.len().alias("actions"), *(nw.col(name).sum() for name in parts))
+        .agg(nw.len().alias("actions"), *(nw.col(name).sum() for name in sums))
     )
     up = aggregate.collect(query)
+    # One dtype per sum whatever the engine (DuckDB sums are 128-bit decimals); the table
+    # can be large (one row per active user-period), so integer columns are left as they are.
     up = up.with_columns(
-        pl.col("actions").cast(pl.Int64),
-        *(pl.col(c).cast(pl.Float64 if c == "cost" else pl.Int64) for c in parts),
+        pl.col(c).cast(pl.Float64 if c == "cost" else pl.Int64)
+        for c in ("actions", *sums)
+        if c == "cost" or not up.schema[c].is_integer()
     )
     no_user = int(up.filter(pl.col(user).is_null())["actions"].sum())
     no_time = int(up.filter(pl.col(user).is_not_null() & pl.col("_p").is_null())["actions"].sum())
-    checks = {k: up[k].sum() for k in parts if k != "cost"}
+    found = dict.fromkeys(checks, 0)
+    if up["_issues"].sum():
+        counts = frame.select(*(v.cast(nw.Int64).sum().alias(k) for k, v in checks.items()))
+        found = {k: int(v or 0) for k, v in aggregate.collect(counts).row(0, named=True).items()}
+    found["uses"] = int(up["uses"].sum())
     rows = int(up["actions"].sum())
-    _raise_on_bad_usage(frame, checks, user, feature, cost, success, rows)
-    up = up.filter(pl.col(user).is_not_null() & pl.col("_p").is_not_null()).with_columns(
-        pl.col("_p").cast(pl.Int64)
-    )
+    _raise_on_bad_usage(frame, found, user, feature, cost, success, rows)
+    up = up.drop("_issues")
+    if no_user or no_time:  # a filter copies the table: only when there is something to drop
+        up = up.filter(pl.col(user).is_not_null() & pl.col("_p").is_not_null())
     if up.height == 0:
         raise InvalidValueError(
             f"No action has both a {user!r} and a {time!r} value: there is nothing to count."
@@ -1723,9 +1733,9 @@ def adoption(
         "rows": rows,
         "no_user": no_user,
         "no_time": no_time,
-        "null_feature": int(checks.get("null_feature", 0)),
-        "no_success": int(checks.get("no_success", 0)),
-        "no_cost": int(checks.get("no_cost", 0)),
+        "null_feature": found.get("null_feature", 0),
+        "no_success": found.get("no_success", 0),
+        "no_cost": found.get("no_cost", 0),
         "user": user,
         "feature": feature,
         "cost": cost,
@@ -1846,7 +1856,9 @@ def gini(values: Any, counts: Any = None, *, confidence: float = 0.95) -> dict[s
     & Kovacevic 2000, *Oxford Bulletin of Economics and Statistics* 62(1)): leaving out one
     unit of value ``v`` removes ``2 sum_j |v - x_j|`` from the sum of absolute differences.
     The interval is normal. Assumption: the units are independent draws (users of a
-    feature); its coverage is checked by simulation in the tests.
+    feature). Its coverage, by simulation in the tests (2,000 samples each, Monte Carlo
+    SE 0.005): 0.956 for 300 geometric counts, 0.944 for 300 draws of a light/power-user
+    mixture, 0.935 for 80 of them: a little short in small, skewed samples.
 
     Examples
     --------

@@ -719,6 +719,19 @@ def test_bad_usage_logs_are_clear_messages():
         "7 actions have no 'user_id' value and are left out.",
         "3 actions have no time value and are left out.",
     ]
+    # Unknown feature flags, successes and costs count as no / not successful / 0, and say so.
+    first_uses = pl.col("used_ai") & (pl.col("used_ai").cum_sum() <= 5)
+    gaps = log.with_columns(
+        used_ai=pl.when(~pl.col("used_ai") & ((~pl.col("used_ai")).cum_sum() <= 4))
+        .then(None)
+        .otherwise("used_ai"),
+        success=pl.when(first_uses).then(None).otherwise("success"),
+        cost=pl.when(first_uses).then(None).otherwise("cost"),
+    )
+    notes = adoption(gaps, **USAGE, cost="cost", success="success").notes()
+    assert notes[0] == "4 actions have no 'used_ai' value: counted as not using the feature."
+    assert notes[1].startswith("5 feature uses have no 'success' value: counted as not successful")
+    assert notes[2] == "5 feature uses have no 'cost' value: counted as 0."
     assert missing_columns(log, ["user_id", "seat"]) == "the data has no column 'seat'"
     assert missing_columns(log, ["user_id", None]) is None
 
