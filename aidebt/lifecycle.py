@@ -1365,7 +1365,7 @@ class Clocks(Result):
         first = self.summary(noun)[0]
         lead = (
             f"{counts['overdue']} overdue and {counts['warn']} due soon of "
-            f"{self.table.height} lifecycle clocks. "
+            f"{self.table.height} lifecycle clocks: "
             if counts["overdue"] or counts["warn"]
             else ""
         )
@@ -1409,7 +1409,8 @@ class ClocksGate:
         verdict = "within" if self.passed else "above"
         return (
             f"{self.overdue} overdue lifecycle clock(s), {verdict} the allowed "
-            f"{self.max_overdue}; {len(self.warnings)} due within {self.warn_days} days"
+            f"{self.max_overdue}; {len(self.warnings)} to watch (due within "
+            f"{self.warn_days} days, deprecated or not in the registry)"
         )
 
 
@@ -1636,12 +1637,7 @@ def adoption(
             f"by={by_cols!r} repeats a column with another role ({', '.join(sorted(clash))})."
         )
     schema = frames.columns(frame)
-    if not frames.is_temporal(schema[time]):
-        raise ColumnTypeError(
-            f"Column {time!r} (time) has type {schema[time]} with values such as "
-            f"{frames.sample_values(frame, time)}; adoption needs a Date or Datetime column. "
-            f"Parse it first, e.g. pl.col({time!r}).str.to_datetime()."
-        )
+    frames.window_condition(frame, time)  # the one check that a time column is temporal
     f, f_null, f_bad = _flag(frame, feature, "feature")
     sums: dict[str, nw.Expr] = {"uses": f}
     checks: dict[str, nw.Expr | None] = {"bad_feature": f_bad, "null_feature": f_null}

@@ -339,7 +339,7 @@ def test_demo_clocks_summary_gate_and_headline(demo_clocks):
     head = demo_clocks.headline()
     assert head.figures["clocks_overdue"] == 3 and head.figures["next_deadline_days"] == 31
     assert head.figures["unevaluated_share"] == pytest.approx(0.5, abs=0.03)
-    assert str(head).startswith("3 overdue and 2 due soon of 8 lifecycle clocks.")
+    assert str(head).startswith("3 overdue and 2 due soon of 8 lifecycle clocks: ")
     assert demo_clocks.chart().to_dict()["layer"]
     with pytest.raises(InvalidArgumentError):
         clocks_gate(demo_clocks, max_overdue=-1)
