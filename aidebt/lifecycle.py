@@ -14,9 +14,11 @@ touches, from ONE group-by pass over the log in its own engine.
 **Adoption** (:func:`adoption`). On a usage log (one row per user action, a column
 marking the actions that used the feature): who uses it, whether they keep using it, how
 concentrated its use is, who a retirement would hit, and what each (successful) use
-costs. ONE group-by pass in the data's engine gives the per-(user, period) sums, the
-sufficient statistics of every quantity here (distinct users cannot be counted from
-anything coarser); every table after that is a group-by on that table, never a loop.
+costs. Three group-bys in the data's engine, each one pass over the rows, give the
+sufficient statistics: distinct active users per period, the feature's per-(user, period)
+sums (from its own rows only) and each user's actions; every table after that is a
+group-by on those small tables (cohort retention: first-use period x period), never a
+loop.
 
 Dates are calendar days. The registry's ``timezone`` (default UTC) says which calendar:
 an aware ``as_of`` is converted to it, and naive timestamps in the log are read in it.
@@ -1602,10 +1604,16 @@ def adoption(
 
     Notes
     -----
-    One group-by pass in the data's engine computes, per (user, period, segment), the
-    actions, uses, successful uses and cost: the sufficient statistics of everything here
-    (its size is the number of active user-periods, not of rows). Every table is then a
-    group-by on that table: adoption per period, cohort retention (a group-by on first-use
+    Three group-bys run in the data's engine, one after the other, each one pass over the
+    rows: per period (and segment), the distinct active users, the actions and every input
+    check; on the feature's rows only, per (user, period, segment), the uses, successful
+    uses and cost; per user (and segment), the actions; with segments, a fourth counts
+    the distinct active users per period over all segments. These are the sufficient
+    statistics of everything here, and they are small (feature user-periods, users), so
+    memory holds one grouping at a time and never the rows, nor one row per active
+    user-period (a single group-by per (user, period) over every row holds three times the
+    memory of a bare distinct count at 50M rows, ``benchmarks/bench_lifecycle.py``). Every
+    table is then a group-by on them: adoption per period, cohort retention (first-use
     period x period), per-user totals for concentration. Users are the independent units:
     adoption and retention get Wilson intervals (users are binomial draws), the Gini
     coefficient a jackknife interval over users (:func:`gini`), and unit costs
@@ -1639,92 +1647,126 @@ def adoption(
     schema = frames.columns(frame)
     frames.window_condition(frame, time)  # the one check that a time column is temporal
     f, f_null, f_bad = _flag(frame, feature, "feature")
-    sums: dict[str, nw.Expr] = {"uses": f}
+    values: dict[str, nw.Expr] = {"_f": f, "_s": nw.lit(0, nw.Int64), "_c": nw.lit(0.0)}
     checks: dict[str, nw.Expr | None] = {"bad_feature": f_bad, "null_feature": f_null}
     if success is not None:
         s, s_null, s_bad = _flag(frame, success, "success")
-        sums["successes"] = f * s
+        values["_s"] = f * s
         checks.update(bad_success=s_bad, no_success=(f == 1) & s_null)
     if cost is not None:
         frames.check_numeric(frame, cost, role="cost", fix="Costs are amounts >= 0.")
         c = nw.col(cost).cast(nw.Float64)
         c_missing = c.is_null() | c.is_nan() if schema[cost].is_float() else c.is_null()
         c0 = nw.when(c_missing).then(nw.lit(0.0)).otherwise(c)
-        sums["cost"] = nw.when(f == 1).then(c0).otherwise(nw.lit(0.0))
+        values["_c"] = nw.when(f == 1).then(c0).otherwise(nw.lit(0.0))
         checks.update(negative_cost=~c_missing & (c < 0), no_cost=(f == 1) & c_missing)
     checks = {k: v for k, v in checks.items() if v is not None}
-    # The input checks ride along as ONE count per group (rows with any issue); which
-    # issue it is takes a small follow-up query, run only when the count is not zero.
-    issue = None
-    for check in checks.values():
-        issue = check if issue is None else issue | check
-    sums["_issues"] = issue.cast(nw.Int64)
 
-    # The one pass over the rows, in their engine: sums per (user, period, segment).
-    keys = [user, "_p", *by_cols]
-    query = (
+    # Each query selects only the per-row values it needs (plain columns, so every engine
+    # keeps its fast group-by path and reads only those columns). A float segment column
+    # becomes its string key here, so NaN and null merge before users are counted; other
+    # key columns are tidied on the small results.
+    period = ev.index(nw.col(time)).alias("_p")
+    segments = [
+        frames.group_key(b, schema[b]) if schema[b].is_float() else nw.col(b) for b in by_cols
+    ]
+    no_user_col = nw.col(user).is_null().cast(nw.Int64).alias("_no_user")
+    # Three group-bys in the data's engine, each one pass over the rows, run one after the
+    # other so that memory holds one grouping at a time. 1. Per period: distinct users,
+    # actions, uses and every input check.
+    per_period = aggregate.collect(
         frame.select(
             nw.col(user),
-            ev.index(nw.col(time)).alias("_p"),
-            *(nw.col(b) for b in by_cols),
-            *(expr.alias(name) for name, expr in sums.items()),
+            period,
+            *segments,
+            f.alias("_f"),
+            *(check.cast(nw.Int64).alias(name) for name, check in checks.items()),
+            no_user_col,
         )
-        .group_by(*keys)
-        .agg(nw.len().alias("actions"), *(nw.col(name).sum() for name in sums))
+        .group_by("_p", *by_cols)
+        .agg(
+            nw.col(user).n_unique().alias("_distinct"),  # counts a null user as one value
+            nw.len().alias("actions"),
+            nw.col("_f").sum().alias("uses"),
+            *(nw.col(name).sum() for name in ("_no_user", *checks)),
+        )
     )
-    up = aggregate.collect(query)
-    # One dtype per sum whatever the engine (DuckDB sums are 128-bit decimals); the table
-    # can be large (one row per active user-period), so integer columns are left as they are.
-    up = up.with_columns(
-        pl.col(c).cast(pl.Float64 if c == "cost" else pl.Int64)
-        for c in ("actions", *sums)
-        if c == "cost" or not up.schema[c].is_integer()
+    per_period = per_period.with_columns(
+        pl.col(c).cast(pl.Int64) for c in per_period.columns if c not in ("_p", *by_cols)
     )
-    no_user = int(up.filter(pl.col(user).is_null())["actions"].sum())
-    no_time = int(up.filter(pl.col(user).is_not_null() & pl.col("_p").is_null())["actions"].sum())
-    found = dict.fromkeys(checks, 0)
-    if up["_issues"].sum():
-        counts = frame.select(*(v.cast(nw.Int64).sum().alias(k) for k, v in checks.items()))
-        found = {k: int(v or 0) for k, v in aggregate.collect(counts).row(0, named=True).items()}
-    found["uses"] = int(up["uses"].sum())
-    rows = int(up["actions"].sum())
+    found = {k: int(per_period[k].sum()) for k in (*checks, "uses")}
+    rows = int(per_period["actions"].sum())
     _raise_on_bad_usage(frame, found, user, feature, cost, success, rows)
-    up = up.drop("_issues")
-    if no_user or no_time:  # a filter copies the table: only when there is something to drop
-        up = up.filter(pl.col(user).is_not_null() & pl.col("_p").is_not_null())
-    if up.height == 0:
+    no_user = int(per_period["_no_user"].sum())
+    timeless = per_period.filter(pl.col("_p").is_null())
+    no_time = int(timeless["actions"].sum()) - int(timeless["_no_user"].sum())
+    per_period = per_period.filter(pl.col("_p").is_not_null()).with_columns(
+        pl.col("_p").cast(pl.Int64),
+        active_users=pl.col("_distinct") - (pl.col("_no_user") > 0).cast(pl.Int64),
+    )
+    known = frame.filter(~nw.col(user).is_null() & ~nw.col(time).is_null())
+    # 2. The feature's rows only, per (user, period): uses, successful uses, cost.
+    used = aggregate.collect(
+        known.filter(f == 1)
+        .select(nw.col(user), period, *segments, values["_s"].alias("_s"), values["_c"].alias("_c"))
+        .group_by(user, "_p", *by_cols)
+        .agg(
+            nw.len().alias("uses"),
+            nw.col("_s").sum().alias("successes"),
+            nw.col("_c").sum().alias("cost"),
+        )
+    )
+    # 3. Per user: actions (for who depends on the feature).
+    per_user = aggregate.collect(
+        known.select(nw.col(user), *segments)
+        .group_by(user, *by_cols)
+        .agg(nw.len().alias("actions"))
+    )
+    if per_user.height == 0:
         raise InvalidValueError(
             f"No action has both a {user!r} and a {time!r} value: there is nothing to count."
         )
-    if by_cols:  # segment values as strings, null/NaN as "(missing)" (merged per user)
-        up = (
-            nw.from_native(up)
-            .with_columns(*(frames.group_key(b, schema[b]) for b in by_cols))
-            .to_native()
+    used = used.with_columns(
+        pl.col("_p", "uses", "successes").cast(pl.Int64), pl.col("cost").cast(pl.Float64)
+    ).rename({user: "_user"})
+    per_user = per_user.with_columns(pl.col("actions").cast(pl.Int64)).rename({user: "_user"})
+    if by_cols:  # segment values as strings, null as "(missing)", on the small tables
+        tidy = [frames.group_key(b, schema[b]) for b in by_cols]
+        per_period, used, per_user = (
+            nw.from_native(t).with_columns(*tidy).to_native() for t in (per_period, used, per_user)
         )
-        if any(schema[b].is_float() for b in by_cols):
-            up = up.group_by(keys).agg(pl.exclude(keys).sum())
-    for c in ("successes", "cost"):
-        if c not in up.columns:
-            up = up.with_columns(pl.lit(0, pl.Float64 if c == "cost" else pl.Int64).alias(c))
-    up = up.rename({user: "_user"})
-    per_user = ["_user", "_p"]
-    overall = (
-        up.group_by(per_user).agg(pl.col("actions", "uses", "successes", "cost").sum())
-        if by_cols
-        else up
-    )
-    last = int(up["_p"].max())
-    first = int(up["_p"].min())
+
+    last = int(per_period["_p"].max())
+    first = int(per_period["_p"].min())
+    user_periods = ["_user", "_p"]
+    if by_cols:
+        used_all = used.group_by(user_periods).agg(pl.col("uses", "successes", "cost").sum())
+        active_all = aggregate.collect(  # 4. with segments: distinct users per period
+            frame.filter(~nw.col(time).is_null())
+            .select(nw.col(user), period, no_user_col)
+            .group_by("_p")
+            .agg(nw.col(user).n_unique().alias("_distinct"), nw.col("_no_user").sum())
+        ).with_columns(
+            pl.col("_p").cast(pl.Int64),
+            active_users=pl.col("_distinct").cast(pl.Int64)
+            - (pl.col("_no_user").cast(pl.Int64) > 0).cast(pl.Int64),
+        )
+        active_all = active_all.join(
+            per_period.group_by("_p").agg(pl.col("actions").sum()), on="_p"
+        )
+    else:
+        used_all, active_all = used, per_period
     tables = {
-        "sums": _fill_periods(_period_sums(overall, []), [], first, last),
-        "cells": _cohort_cells(overall, overall, []),
-        "hist": _histogram(overall, []),
+        "sums": _fill_periods(_period_sums(active_all, used_all, []), [], first, last),
+        "cells": _cohort_cells(used_all, used_all, []),
+        "hist": _histogram(per_user, used, []),
     }
     if by_cols:
-        tables["sums_by"] = _fill_periods(_period_sums(up, by_cols), by_cols, first, last)
-        tables["cells_by"] = _cohort_cells(overall, up, by_cols)
-        tables["hist_by"] = _histogram(up, by_cols)
+        tables["sums_by"] = _fill_periods(
+            _period_sums(per_period, used, by_cols), by_cols, first, last
+        )
+        tables["cells_by"] = _cohort_cells(used_all, used, by_cols)
+        tables["hist_by"] = _histogram(per_user, used, by_cols)
     info = {
         "rows": rows,
         "no_user": no_user,
@@ -1740,14 +1782,13 @@ def adoption(
     return Adoption(tables, by=by_cols, every=ev, confidence=confidence, info=info)
 
 
-def _period_sums(up: pl.DataFrame, by: list[str]) -> pl.DataFrame:
-    """Per period (and segment): users and the per-user sums and cross-products that the
-    intervals need (users are the clusters)."""
+def _period_sums(active: pl.DataFrame, used: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """Per period (and segment): active users and actions, then from the feature's
+    (user, period) sums the feature users and the per-user sums and cross-products that the
+    intervals need (users are the clusters; users without a use add zeros)."""
     u, s, c = (pl.col(x).cast(pl.Float64) for x in ("uses", "successes", "cost"))
-    return up.group_by(["_p", *by]).agg(
-        pl.len().cast(pl.Float64).alias("active_users"),
-        (pl.col("uses") > 0).sum().cast(pl.Float64).alias("feature_users"),
-        pl.col("actions").sum().cast(pl.Float64),
+    feature = used.group_by(["_p", *by]).agg(
+        pl.len().cast(pl.Float64).alias("feature_users"),
         u.sum().alias("uses"),
         (u * u).sum().alias("uses_sq"),
         s.sum().alias("successes"),
@@ -1757,6 +1798,12 @@ def _period_sums(up: pl.DataFrame, by: list[str]) -> pl.DataFrame:
         (c * u).sum().alias("cost_uses"),
         (c * s).sum().alias("cost_succ"),
     )
+    return active.select(
+        "_p",
+        *by,
+        pl.col("active_users").cast(pl.Float64),
+        pl.col("actions").cast(pl.Float64),
+    ).join(feature, on=["_p", *by], how="left")
 
 
 def _fill_periods(sums: pl.DataFrame, by: list[str], first: int, last: int) -> pl.DataFrame:
@@ -1771,23 +1818,26 @@ def _fill_periods(sums: pl.DataFrame, by: list[str], first: int, last: int) -> p
     )
 
 
-def _cohort_cells(overall: pl.DataFrame, up: pl.DataFrame, by: list[str]) -> pl.DataFrame:
-    """Users using the feature per (segment, first-use period, period): a join and a group-by."""
-    used = overall.filter(pl.col("uses") > 0)
-    first = used.group_by("_user").agg(pl.col("_p").min().alias("_c"))
+def _cohort_cells(used_all: pl.DataFrame, used: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """Users using the feature per (segment, first-use period, period): a join and a group-by
+    on the feature's (user, period) table (``used_all``: summed over segments)."""
+    first = used_all.group_by("_user").agg(pl.col("_p").min().alias("_c"))
     return (
-        up.filter(pl.col("uses") > 0)
-        .select("_user", "_p", *by)
+        used.select("_user", "_p", *by)
         .join(first, on="_user")
         .group_by([*by, "_c", "_p"])
         .agg(pl.len().cast(pl.Float64).alias("users"))
     )
 
 
-def _histogram(up: pl.DataFrame, by: list[str]) -> pl.DataFrame:
-    """Users per (segment, total uses, total actions) over the whole log: the sufficient
-    statistic of every concentration measure (Gini, top shares, Lorenz, dependence)."""
-    totals = up.group_by(["_user", *by]).agg(pl.col("uses").sum(), pl.col("actions").sum())
+def _histogram(per_user: pl.DataFrame, used: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """Users per (segment, total uses, total actions) over the whole log, every active user
+    included: the sufficient statistic of every concentration measure (Gini, top shares,
+    Lorenz curve, dependence)."""
+    keys = ["_user", *by]
+    actions = per_user.group_by(keys).agg(pl.col("actions").sum()) if not by else per_user
+    uses = used.group_by(keys).agg(pl.col("uses").sum())
+    totals = actions.join(uses, on=keys, how="left").with_columns(pl.col("uses").fill_null(0))
     return totals.group_by([*by, "uses", "actions"]).agg(pl.len().cast(pl.Float64).alias("users"))
 
 
