@@ -2505,31 +2505,15 @@ class Concentration(Result):
         gini_t = _gini_table(values, by, self.confidence)
         top_t = _top_shares(values, by, tops)
         dep = pl.col("uses") > share * pl.col("actions")
-        counts = (
-            hist.group_by(by, maintain_order=True).agg(
-                pl.col("users").sum().alias("active_users"),
-                pl.col("users").filter(pl.col("uses") > 0).sum().alias("feature_users"),
-                (pl.col("users") * pl.col("uses")).sum().cast(pl.Float64).alias("uses"),
-                pl.col("users").filter(dep).sum().alias("dependent_users"),
-                (pl.col("users") * pl.col("uses"))
-                .filter(dep)
-                .sum()
-                .cast(pl.Float64)
-                .alias("_dep_uses"),
-            )
-            if by
-            else hist.select(
-                pl.col("users").sum().alias("active_users"),
-                pl.col("users").filter(pl.col("uses") > 0).sum().alias("feature_users"),
-                (pl.col("users") * pl.col("uses")).sum().cast(pl.Float64).alias("uses"),
-                pl.col("users").filter(dep).sum().alias("dependent_users"),
-                (pl.col("users") * pl.col("uses"))
-                .filter(dep)
-                .sum()
-                .cast(pl.Float64)
-                .alias("_dep_uses"),
-            )
-        )
+        weighted_uses = (pl.col("users") * pl.col("uses")).cast(pl.Float64)
+        aggs = [
+            pl.col("users").sum().alias("active_users"),
+            pl.col("users").filter(pl.col("uses") > 0).sum().alias("feature_users"),
+            weighted_uses.sum().alias("uses"),
+            pl.col("users").filter(dep).sum().alias("dependent_users"),
+            weighted_uses.filter(dep).sum().alias("_dep_uses"),
+        ]
+        counts = hist.group_by(by, maintain_order=True).agg(aggs) if by else hist.select(aggs)
         table = (
             (
                 counts.join(top_t, on=by, how="left").join(gini_t.drop("n"), on=by, how="left")
