@@ -1444,3 +1444,219 @@ def reliability(table: pl.DataFrame, *, width: int = 300, height: int = 300) -> 
             )
         )
     )
+
+
+# ======================================================================================
+# Lifecycle charts (aidebt.lifecycle): clocks timeline, adoption, retention, Lorenz, cost
+# ======================================================================================
+STATUS_COLORS = {"overdue": "#c0392b", "warn": "#e67e22", "ok": "#27ae60"}
+
+
+def _status_scale() -> alt.Scale:
+    return alt.Scale(domain=list(STATUS_COLORS), range=list(STATUS_COLORS.values()))
+
+
+def clocks_timeline(table: pl.DataFrame, *, as_of, width: int = 560) -> alt.LayerChart:
+    """Every lifecycle clock on one time axis: a bar from its start (``since``) to its
+    deadline, or to today when it has none or is past it (the debt still running),
+    coloured by status; a diamond at each deadline; a black line at today.
+
+    Examples
+    --------
+    >>> import aidebt as ad
+    >>> from aidebt.lifecycle import clocks
+    >>> c = clocks(ad.datasets.demo_registry(), as_of="2026-11")
+    >>> type(clocks_timeline(c.table, as_of=c.as_of)).__name__
+    'LayerChart'
+    """
+    today = pl.lit(as_of, pl.Date)
+    data = (
+        table.with_columns(
+            start=pl.coalesce(pl.col("since"), today),
+            end=pl.max_horizontal(pl.coalesce(pl.col("deadline"), today), today),
+            share=pl.col("traffic_share").fill_null(-1.0),
+        )
+        .with_columns(
+            pl.col("start").cast(pl.Datetime("us")),
+            pl.col("end").cast(pl.Datetime("us")),
+            pl.col("deadline").cast(pl.Datetime("us")),
+        )
+        .select(
+            "clock",
+            "item",
+            "start",
+            "end",
+            "deadline",
+            "days_left",
+            "status",
+            "share",
+            "reason",
+        )
+    )
+    tooltip = [
+        alt.Tooltip("item:N"),
+        alt.Tooltip("clock:N"),
+        alt.Tooltip("status:N"),
+        alt.Tooltip("start:T", title="since"),
+        alt.Tooltip("deadline:T", title="deadline"),
+        alt.Tooltip("days_left:Q", title="days left"),
+        alt.Tooltip("share:Q", format=".1%", title="traffic share (-1: unknown)"),
+        alt.Tooltip("reason:N"),
+    ]
+    y = alt.Y("item:N", title=None, sort=None, axis=alt.Axis(labelLimit=260))
+    color = alt.Color("status:N", scale=_status_scale(), legend=alt.Legend(orient="top"))
+    base = alt.Chart(data).encode(y=y, tooltip=tooltip)
+    bars = base.mark_bar(height=10, opacity=0.75).encode(
+        x=alt.X("start:T", title=None), x2="end:T", color=color
+    )
+    marks = (
+        base.transform_filter("datum.deadline != null")
+        .mark_point(shape="diamond", size=90, filled=True)
+        .encode(x="deadline:T", color=color)
+    )
+    now = pl.DataFrame({"today": [as_of]}).with_columns(pl.col("today").cast(pl.Datetime("us")))
+    rule = (
+        alt.Chart(now)
+        .mark_rule(color="black", strokeWidth=2)
+        .encode(x="today:T", tooltip=[alt.Tooltip("today:T", title="as of")])
+    )
+    return alt.layer(bars, marks, rule).properties(
+        width=width,
+        height=alt.Step(22),
+        title="Each clock from its start to its deadline (diamond); black line: the audit date",
+    )
+
+
+def adoption_curve(
+    table: pl.DataFrame, *, by: Sequence[str] = (), unit: str = "week", width: int = 560
+) -> alt.LayerChart:
+    """Adoption per period (share of active users who used the feature) with its band.
+
+    Examples
+    --------
+    >>> import aidebt as ad
+    >>> from aidebt.lifecycle import adoption
+    >>> a = adoption(ad.datasets.demo_usage(300, 6), user="user_id", time="ts", feature="used_ai")
+    >>> type(adoption_curve(a.table)).__name__
+    'LayerChart'
+    """
+    by = list(by)
+    data = (
+        table.with_columns(group_label(by), pl.col("period").cast(pl.Datetime("us")))
+        .filter(pl.col("adoption").is_not_null())
+        .select("group", "period", "adoption", "ci_low", "ci_high", "active_users", "feature_users")
+    )
+    tooltip = [
+        alt.Tooltip("group:N"),
+        alt.Tooltip("period:T", title=f"{unit} of"),
+        alt.Tooltip("adoption:Q", format=".1%"),
+        alt.Tooltip("ci_low:Q", format=".1%", title="interval low"),
+        alt.Tooltip("ci_high:Q", format=".1%", title="interval high"),
+        alt.Tooltip("feature_users:Q", format=",.0f", title="feature users"),
+        alt.Tooltip("active_users:Q", format=",.0f", title="active users"),
+    ]
+    color = alt.Color("group:N", title=", ".join(by)) if by else alt.value(MAIN_COLOR)
+    base = alt.Chart(data).encode(x=alt.X("period:T", title=None), tooltip=tooltip)
+    band = base.mark_area(opacity=0.18).encode(
+        y=alt.Y("ci_low:Q", title="share of active users", axis=alt.Axis(format="%")),
+        y2="ci_high:Q",
+        color=color,
+    )
+    line = base.mark_line(point=True).encode(y="adoption:Q", color=color)
+    return alt.layer(band, line).properties(
+        width=width, height=220, title=f"Adoption per {unit}, with its interval"
+    )
+
+
+def retention_heatmap(table: pl.DataFrame, *, unit: str = "week", width: int | None = None):
+    """First-use cohorts (rows) x periods since first use (columns), colour = retention.
+
+    Examples
+    --------
+    >>> import aidebt as ad
+    >>> from aidebt.lifecycle import adoption
+    >>> a = adoption(ad.datasets.demo_usage(300, 6), user="user_id", time="ts", feature="used_ai")
+    >>> type(retention_heatmap(a.cohorts().table)).__name__
+    'Chart'
+    """
+    data = table.with_columns(pl.col("cohort").cast(pl.String).alias("cohort_label")).select(
+        "cohort_label", "periods_since", "cohort_size", "users", "retention", "ci_low", "ci_high"
+    )
+    size = {"width": width} if width else {"width": alt.Step(18)}
+    return (
+        alt.Chart(data)
+        .mark_rect()
+        .encode(
+            x=alt.X("periods_since:O", title=f"{unit}s since first use"),
+            y=alt.Y("cohort_label:O", title="first use in the " + unit + " of"),
+            color=alt.Color(
+                "retention:Q", scale=alt.Scale(scheme="blues", domain=[0, 1]), title="still using"
+            ),
+            tooltip=[
+                alt.Tooltip("cohort_label:N", title="cohort"),
+                alt.Tooltip("periods_since:Q", title=f"{unit}s later"),
+                alt.Tooltip("retention:Q", format=".0%"),
+                alt.Tooltip("ci_low:Q", format=".0%", title="interval low"),
+                alt.Tooltip("ci_high:Q", format=".0%", title="interval high"),
+                alt.Tooltip("users:Q", format=",.0f", title="still using"),
+                alt.Tooltip("cohort_size:Q", format=",.0f", title="cohort size"),
+            ],
+        )
+        .properties(
+            **size, height=alt.Step(14), title="Share of each first-use cohort still using it"
+        )
+    )
+
+
+def lorenz_chart(lorenz: pl.DataFrame, *, by: Sequence[str] = (), width: int = 320):
+    """The Lorenz curve of uses over users, per segment, with the line of equality.
+
+    Examples
+    --------
+    >>> import aidebt as ad
+    >>> from aidebt.lifecycle import adoption
+    >>> a = adoption(ad.datasets.demo_usage(300, 6), user="user_id", time="ts", feature="used_ai")
+    >>> type(lorenz_chart(a.concentration().lorenz)).__name__
+    'LayerChart'
+    """
+    by = list(by)
+    data = lorenz.with_columns(group_label(by)).select("group", "user_share", "use_share")
+    if data.height > 2000:  # thin very long curves: keep their shape, not every corner
+        step = data.height // 2000 + 1
+        data = data.filter((pl.int_range(pl.len()) % step == 0) | (pl.col("user_share") == 1.0))
+    equality = pl.DataFrame({"user_share": [0.0, 1.0], "use_share": [0.0, 1.0]})
+    color = alt.Color("group:N", title=", ".join(by)) if by else alt.value(MAIN_COLOR)
+    curve = (
+        alt.Chart(data)
+        .mark_line()
+        .encode(
+            x=alt.X(
+                "user_share:Q",
+                title="share of its users (lightest first)",
+                axis=alt.Axis(format="%"),
+            ),
+            y=alt.Y("use_share:Q", title="share of its uses", axis=alt.Axis(format="%")),
+            color=color,
+            order="user_share:Q",
+            tooltip=[
+                alt.Tooltip("group:N"),
+                alt.Tooltip("user_share:Q", format=".1%", title="users"),
+                alt.Tooltip("use_share:Q", format=".1%", title="uses"),
+            ],
+        )
+    )
+    diag = (
+        alt.Chart(equality)
+        .mark_line(color=SMALL_COLOR, strokeDash=[4, 3])
+        .encode(x="user_share:Q", y="use_share:Q")
+    )
+    return alt.layer(diag, curve).properties(
+        width=width,
+        height=width,
+        title="Lorenz curve: the further below the diagonal, the more concentrated",
+    )
+
+
+def stack(charts: Sequence, **kwargs) -> alt.VConcatChart:
+    """Charts one above the other, each with its own scales."""
+    return alt.vconcat(*charts, **kwargs).resolve_scale(color="independent")

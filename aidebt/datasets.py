@@ -725,3 +725,268 @@ def demo_published() -> pl.DataFrame:
         for i, task in enumerate(_VT_TASKS)
     ]
     return pl.DataFrame(rows, schema_overrides={"n": pl.Int64})
+
+
+# ======================================================================================
+# Lifecycle demo: the feature's registry and a usage log (aidebt.lifecycle)
+# ======================================================================================
+__all__ += ["demo_registry", "demo_usage"]
+
+
+def demo_registry() -> dict:
+    """The registry of the demo feature: its prompts, models, golden set and index.
+
+    A mapping in the form :func:`aidebt.lifecycle.load_registry` reads (the same content
+    as ``examples/registry.toml``, which adds the golden set's path). Planted against
+    :func:`demo` (14 months from 2025-10; ``as_of = "2026-11"``, i.e. 2026-11-30):
+
+    * **prompts** ``v1`` and ``v2`` were both written for model ``m1`` and evaluated on
+      ``m1`` only (on the golden set, 2025-11-03). From month 10 (2026-07) ``m2`` serves
+      ~50% of the traffic, so ~50% of 2026-11's answers come from a prompt on a model it
+      was never evaluated on: v1 on m2 ~29.5% and v2 on m2 ~20.5% (v2 serves
+      0.5 x 0.2 + 0.3 x 0.5 + 0.2 x 0.8 = 41% of tickets; the log's own counts are the
+      exact figures);
+    * **model** ``m1`` is deprecated since 2026-09-01 and retires on 2027-01-02, 33 days
+      after the last day of the log, while it still serves ~50%; ``m2`` replaces it;
+    * **golden set** ``golden`` was built at launch, 2025-10-31, from October 2025's
+      traffic: on 2026-11-30 it is 395 days (13 months) old, 30 days past its 365-day
+      refresh date, and leaves ~38% of November's traffic uncovered (the new intent
+      ``account_recovery``, which it has no example of);
+    * **index** ``kb-articles`` (120,000 rows, used by both prompts, so 100% of the
+      traffic) was built on 2025-08-15 with encoder ``embed-v1``, deprecated since
+      2026-05-01, which retires on 2026-12-31: 31 days left.
+
+    Examples
+    --------
+    >>> sorted(demo_registry())
+    ['eval_sets', 'indexes', 'models', 'prompts', 'timezone']
+    """
+    return {
+        "timezone": "UTC",
+        "models": {
+            "m1": {
+                "provider": "acme",
+                "released": "2025-06-01",
+                "deprecated": "2026-09-01",
+                "retires": "2027-01-02",
+                "replacement": "m2",
+            },
+            "m2": {"provider": "acme", "released": "2026-06-15"},
+            "embed-v1": {
+                "provider": "acme",
+                "released": "2024-03-01",
+                "deprecated": "2026-05-01",
+                "retires": "2026-12-31",
+                "replacement": "embed-v2",
+            },
+            "embed-v2": {"provider": "acme", "released": "2026-04-15"},
+        },
+        "prompts": {
+            "v1": {
+                "written_for": "m1",
+                "evaluated": "2025-11-03",
+                "eval_set": "golden",
+                "evaluated_on": ["m1"],
+            },
+            "v2": {
+                "written_for": "m1",
+                "evaluated": "2025-11-03",
+                "eval_set": "golden",
+                "evaluated_on": ["m1"],
+            },
+        },
+        "eval_sets": {
+            "golden": {
+                "built": "2025-10-31",
+                "window": ["2025-10-01", "2025-10-31"],
+                "segments": ["intent"],
+                "min_examples": 30,
+                "max_age_days": 365,
+                "max_uncovered": 0.2,
+            }
+        },
+        "indexes": {
+            "kb-articles": {
+                "encoder": "embed-v1",
+                "built": "2025-08-15",
+                "rows": 120_000,
+                "used_by": ["v1", "v2"],
+            }
+        },
+    }
+
+
+# The usage model: every number of demo_usage's docstring lives here.
+_PLANS = ("free", "pro", "enterprise")
+_PLAN_P = (0.60, 0.30, 0.10)
+_ACTIVE_P = 0.6  # P(a customer is active in a given week)
+_OTHER_ACTIONS = 4.0  # other actions in an active week: 1 + Poisson(4)
+_ADOPTER_P = 0.10  # P(a customer ever adopts the feature)
+_ADOPTION_DELAY_WEEKS = 3.0  # adoption week = floor(Exponential(mean 3 weeks))
+_KEEP_USING_P = 0.8  # P(an adopter uses it in an active week after adopting)
+_POWER_P = np.array([0.05, 0.15, 0.40])  # P(power user | adopter, plan)
+_POWER_USES, _OTHER_USES = 14.0, 1.5  # uses in a week of use: 1 + Poisson(...)
+_SUCCESS_START, _SUCCESS_SLOPE, _SUCCESS_FLOOR = 0.85, -0.01, 0.05
+_COST_PER_SUCCESS_START, _COST_PER_SUCCESS_SLOPE = 0.05, 0.002  # dollars, per week
+_COST_SHAPE = 4.0  # per-use cost = mean x Gamma(4, 1/4): coefficient of variation 0.5
+
+
+def _usage_success_p(week: np.ndarray) -> np.ndarray:
+    return np.maximum(_SUCCESS_START + _SUCCESS_SLOPE * week, _SUCCESS_FLOOR)
+
+
+def _usage_cost_per_success(week: np.ndarray) -> np.ndarray:
+    """The planted cost per successful use in week ``week`` (0-based): linear."""
+    return _COST_PER_SUCCESS_START + _COST_PER_SUCCESS_SLOPE * np.asarray(week, dtype=float)
+
+
+def _usage_cells(rng: np.random.Generator, n_users: int, weeks: int):
+    """Per customer: plan and power flag; per (customer, week): other actions and uses."""
+    plan = _categorical(rng, n_users, _PLAN_P)
+    adopter = rng.random(n_users) < _ADOPTER_P
+    adopt_week = np.floor(rng.exponential(_ADOPTION_DELAY_WEEKS, n_users)).astype(np.int64)
+    power = adopter & (rng.random(n_users) < _POWER_P[plan])
+    week = np.arange(weeks)
+    active = rng.random((n_users, weeks)) < _ACTIVE_P
+    others = np.where(active, 1 + rng.poisson(_OTHER_ACTIONS, (n_users, weeks)), 0)
+    using = (
+        active
+        & adopter[:, None]
+        & (week[None, :] >= adopt_week[:, None])
+        & (rng.random((n_users, weeks)) < _KEEP_USING_P)
+    )
+    lam = np.where(power, _POWER_USES, _OTHER_USES)[:, None]
+    uses = np.where(using, 1 + rng.poisson(np.broadcast_to(lam, (n_users, weeks))), 0)
+    return plan, power, others, uses
+
+
+def demo_usage(
+    n_users: int = 5_000,
+    weeks: int = 26,
+    start: str = "2026-06-01",
+    seed: int = 0,
+    *,
+    end: str | None = None,
+) -> pl.DataFrame:
+    """A usage log of the demo customer base: one row per customer action.
+
+    The product has an AI feature (a summarizer, say); ``used_ai`` marks the actions that
+    used it, each with its ``cost`` in dollars and whether it ``success``-fully did its
+    job. Weeks start on Monday; ``start`` is moved back to its week's Monday.
+
+    Planted (each a property of the generative model, so an analysis can be checked):
+
+    * **customers**: plans free / pro / enterprise with shares 0.60 / 0.30 / 0.10. Each
+      is active in a week with probability 0.6 (independently), doing 1 + Poisson(4)
+      other actions then;
+    * **an adoption plateau at 8%**: 10% of customers ever adopt the feature, in week
+      ``floor(Exponential(mean 3))``; an adopter uses it in 80% of their active weeks
+      after that. Among a week's active customers, the share who use it is therefore
+      ``0.08 (1 - exp(-(t + 1) / 3))`` in week ``t`` (0-based): 2.3% in the first week,
+      7.7% by week 10, 8.0% from then on [measured 7.9% in the last week];
+    * **retention**: of the customers who first used it in a week, 0.6 x 0.8 = 48% use
+      it again in any later week (flat: no decay);
+    * **power users**: 5% / 15% / 40% of free / pro / enterprise adopters are power users,
+      with 1 + Poisson(14) uses in a week of use against 1 + Poisson(1.5) for the others.
+      Over the default 26 weeks, among the customers who used the feature, the top 10%
+      make ~41% of its uses and the Gini coefficient of uses per user is ~0.41 [a
+      simulation of 400,000 customers: top-10% share 0.406, Gini 0.412, each +/- 0.002;
+      ``demo_usage()`` itself: 0.406 and 0.429 (0.396 to 0.462)]. For power users the
+      feature is most of their activity: ~11% of its users use it for more than half of
+      their actions [0.113 in the simulation], most of them on the enterprise plan, the
+      retirement's blast radius;
+    * **a rising cost per successful use**: a use in week ``t`` succeeds with probability
+      ``0.85 - 0.01 t`` and costs ``(0.85 - 0.01 t)(0.05 + 0.002 t)`` dollars on average
+      (Gamma-distributed, coefficient of variation 0.5), so each successful use costs
+      exactly ``0.05 + 0.002 t`` dollars in expectation: $0.05 in the first week,
+      $0.10 in week 25, crossing a $0.12 budget in week 35 (nine weeks after the
+      default log ends). The success rate floors at 0.05.
+
+    Parameters
+    ----------
+    n_users : int, default 5_000
+        Customers in the base.
+    weeks : int, default 26
+        Weeks of log.
+    start : str, default "2026-06-01"
+        An ISO date in the first week (the default log ends on 2026-11-29).
+    seed : int, default 0
+        Seed: the same arguments give the same frame.
+    end : str, optional
+        Instead of ``start``: the log's last week is the last whole week (Monday to
+        Sunday) that ends on or before ``end`` (``"YYYY-MM-DD"``, or ``"YYYY-MM"`` for
+        that month's last day), so a report for any month has a log to show.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``ts`` (Datetime), ``user_id`` (Int64), ``plan`` (String), ``used_ai`` (Boolean),
+        ``cost`` (Float64, null on other actions) and ``success`` (Boolean, null on other
+        actions), sorted by ``ts``.
+
+    Examples
+    --------
+    >>> log = demo_usage(n_users=300, weeks=4)
+    >>> log.columns
+    ['ts', 'user_id', 'plan', 'used_ai', 'cost', 'success']
+    >>> str(log["ts"].min().date()), log["plan"].unique().sort().to_list()
+    ('2026-06-01', ['enterprise', 'free', 'pro'])
+    """
+    _check_positive("n_users", n_users)
+    _check_positive("weeks", weeks)
+    if end is not None:
+        text = str(end).strip()
+        try:
+            if len(text) == 7:
+                first_next = dt.date.fromisoformat(text + "-01") + dt.timedelta(days=31)
+                last = first_next.replace(day=1) - dt.timedelta(days=1)
+            else:
+                last = dt.date.fromisoformat(text)
+        except ValueError:
+            raise InvalidArgumentError(
+                f"end={end!r} is not a date; pass 'YYYY-MM-DD' or 'YYYY-MM'."
+            ) from None
+        sunday = last - dt.timedelta(days=(last.weekday() + 1) % 7)
+        first = sunday - dt.timedelta(days=7 * weeks - 1)
+    else:
+        try:
+            first = dt.date.fromisoformat(start)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(
+                f"start={start!r} is not an ISO date; pass a date such as '2026-06-01'."
+            ) from None
+        first -= dt.timedelta(days=first.weekday())
+    rng = _rng(seed, 2)
+    plan, _, others, uses = _usage_cells(rng, n_users, weeks)
+
+    week0_us = (dt.datetime.combine(first, dt.time()) - _EPOCH) // dt.timedelta(microseconds=1)
+    user = np.arange(n_users, dtype=np.int64)[:, None]
+    cells_user = np.broadcast_to(user, others.shape).ravel()
+    cells_week = np.broadcast_to(np.arange(weeks), others.shape).ravel()
+    n_other, n_use = others.ravel(), uses.ravel()
+    # One row per action: repeat each (customer, week) cell by its count.
+    row_user = np.concatenate([np.repeat(cells_user, n_other), np.repeat(cells_user, n_use)])
+    row_week = np.concatenate([np.repeat(cells_week, n_other), np.repeat(cells_week, n_use)])
+    feature = np.concatenate([np.zeros(n_other.sum(), bool), np.ones(n_use.sum(), bool)])
+    n = len(row_user)
+    ts = week0_us + row_week * 7 * _US_PER_DAY + rng.integers(0, 7 * _US_PER_DAY, n)
+    p_success = _usage_success_p(row_week)
+    success = rng.random(n) < p_success
+    mean_cost = p_success * _usage_cost_per_success(row_week)
+    cost = mean_cost * rng.gamma(_COST_SHAPE, 1 / _COST_SHAPE, n)
+    order = np.lexsort((row_user, ts))
+    frame = pl.DataFrame(
+        {
+            "ts": pl.Series(ts[order], dtype=pl.Int64).cast(pl.Datetime("us")),
+            "user_id": pl.Series(row_user[order] + 1, dtype=pl.Int64),
+            "plan": pl.Series(_PLANS, dtype=pl.String).gather(plan[row_user[order]]),
+            "used_ai": pl.Series(feature[order], dtype=pl.Boolean),
+            "cost": pl.Series(cost[order], dtype=pl.Float64),
+            "success": pl.Series(success[order], dtype=pl.Boolean),
+        }
+    )
+    off = ~pl.col("used_ai")
+    return frame.with_columns(
+        pl.when(off).then(None).otherwise(pl.col("cost")).alias("cost"),
+        pl.when(off).then(None).otherwise(pl.col("success")).alias("success"),
+    )
