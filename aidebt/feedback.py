@@ -591,7 +591,7 @@ def implicit_labels(
             continue
         earliest = neg if value == 0 else pos
         implicit = implicit.when(~earliest.is_null()).then(nw.lit(value, nw.Int8))
-        latency = latency.when(~earliest.is_null()).then(earliest / 1e6)
+        latency = latency.when(~earliest.is_null()).then(earliest.cast(nw.Float64) / 1e6)
         for name in cols:
             rule = all_rules[int(name[2:])]
             signal = signal.when(nw.col(name) == earliest).then(nw.lit(rule.event))
