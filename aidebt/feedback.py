@@ -992,6 +992,10 @@ def _rating(frame: nw.LazyFrame, name: str, positive: Any, scale: Any) -> _Ratin
     )
 
 
+def _rows(count: int) -> str:
+    return "1 row holds" if count == 1 else f"{count:,} rows hold"
+
+
 def _raise_on_bad_values(
     frame: nw.LazyFrame,
     cells: pl.DataFrame,
@@ -1005,7 +1009,7 @@ def _raise_on_bad_values(
             continue
         count = cells.filter(pl.col(key) == 2).get_column("rows").sum()
         if count:
-            bad = frame.filter(~nw.col(name).is_in([0, 1]) & ~nw.col(name).is_null())
+            bad = frame.filter(_binary(frame, name, role) == 2)
             fix = (
                 " Pass positive= to say which ratings count as positive (e.g. '>=4' or "
                 "'thumbs_up')."
@@ -1013,8 +1017,8 @@ def _raise_on_bad_values(
                 else " Map the column to 0/1 first."
             )
             raise InvalidValueError(
-                f"Column {name!r} ({role}) must hold 0/1 labels (null: none), but {count:,} rows "
-                f"hold other values, such as {frames.sample_values(bad, name)}.{fix}"
+                f"Column {name!r} ({role}) must hold 0/1 labels (null: none), but "
+                f"{_rows(count)} other values, such as {frames.sample_values(bad, name)}.{fix}"
             )
     if rating is not None and "_bad" in cells.columns:
         count = cells.filter(pl.col("_bad") == 1).get_column("rows").sum()
