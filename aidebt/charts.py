@@ -552,14 +552,22 @@ def reversal(
 # Feedback: implicit labels, ratings, and the correction for who rates (aidebt.feedback)
 # ======================================================================================
 FEEDBACK_NAMES = {
-    "explicit_rate": "raw ratings (positive share)",
+    "explicit_rate": "raw ratings",
     "explicit_corrected": "ratings corrected for who rates",
-    "implicit_rate": "implicit label (what users did next)",
+    "implicit_rate": "implicit label",
     "response_rate": "share of answers rated",
     "reviewed_rate": "share of answers reviewed",
     "gap": "raw minus corrected",
 }
 """Legend names of the feedback metrics."""
+FEEDBACK_COLORS = {
+    "explicit_rate": REF_COLOR,
+    "explicit_corrected": FIT_COLOR,
+    "implicit_rate": MAIN_COLOR,
+    "response_rate": "#7f8c8d",
+    "reviewed_rate": "#27ae60",
+    "gap": "#8e44ad",
+}
 
 
 def _feedback_rows(table: pl.DataFrame, metrics: Sequence[str]) -> pl.DataFrame:
@@ -569,6 +577,18 @@ def _feedback_rows(table: pl.DataFrame, metrics: Sequence[str]) -> pl.DataFrame:
     ).with_columns(
         series=pl.col("metric").replace_strict(names, default=pl.col("metric")),
         note=pl.col("note").fill_null(""),
+    )
+
+
+def _feedback_color(metrics: Sequence[str]) -> alt.Color:
+    """One fixed colour per metric, whatever the chart: raw red, corrected orange..."""
+    domain = [FEEDBACK_NAMES.get(m, m) for m in metrics]
+    colors = [FEEDBACK_COLORS.get(m, SMALL_COLOR) for m in metrics]
+    return alt.Color(
+        "series:N",
+        title=None,
+        scale=alt.Scale(domain=domain, range=colors),
+        legend=alt.Legend(orient="bottom", columns=1, labelLimit=0),
     )
 
 
@@ -612,16 +632,16 @@ def feedback_over_time(
         .with_columns(pl.col("period").cast(pl.Datetime("us")))
         .select("period", "series", "value", "ci_low", "ci_high", "n", "interactions", "note")
     )
-    color = alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=1))
     tooltip = _feedback_tooltip(alt.Tooltip("period:T", title="period"))
     base = alt.Chart(data).encode(x=alt.X("period:T", title=None), tooltip=tooltip)
     band = base.mark_area(opacity=0.15).encode(
         y=alt.Y("ci_low:Q", title="share", axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
         y2="ci_high:Q",
-        color=color,
+        color=_feedback_color(metrics),
     )
-    line = base.mark_line(point=True).encode(y="value:Q", color=color)
-    return alt.layer(band, line).properties(
+    line = base.mark_line(point=True).encode(y="value:Q", color=_feedback_color(metrics))
+    # The line first: the legend takes its symbols from the first layer.
+    return alt.layer(line, band).properties(
         width=width, height=height, title=f"Satisfaction per {unit}, each with its interval"
     )
 
@@ -649,7 +669,7 @@ def feedback_by_segment(
     """
     data = _feedback_rows(table, metrics).with_columns(group_label(list(by)))
     data = data.select("group", "series", "value", "ci_low", "ci_high", "n", "interactions", "note")
-    color = alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=1))
+    color = _feedback_color(metrics)
     tooltip = _feedback_tooltip(alt.Tooltip("group:N", title="segment"))
     y = alt.Y("group:N", title=None, sort=None)
     offset = alt.YOffset("series:N")

@@ -845,7 +845,7 @@ def cohens_kappa(tp: Any, fp: Any, fn: Any, tn: Any) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------------------
 ALL = "(all)"
 _LABELS = ("_imp", "_exp", "_gold")
-_ROLE_WORDS = {"implicit": "implicit signal", "explicit": "rating", "gold": "reviewed outcome"}
+_ROLE_WORDS = {"implicit": "implicit label", "explicit": "rating", "gold": "reviewed outcome"}
 _COMPARE = re.compile(r"^\s*(>=|<=|==|=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 _METRIC_ORDER = (
     "implicit_rate",
@@ -1659,6 +1659,12 @@ class Feedback(Result):
                 f"{pair['kappa_low']:.{digits}f} to {pair['kappa_high']:.{digits}f}){detail}."
             )
             break
+        reviewed = self._figure("reviewed_rate")
+        if not lines and reviewed is not None and reviewed["value"] is not None:
+            lines.append(
+                f"{_pct(reviewed['value'])} of answers have a reviewed outcome; there is no "
+                "implicit label or rating to compare it with."
+            )
         if corrected is not None and corrected["value"] is not None:
             lines.append(
                 "The correction re-weights the ratings within "
@@ -1748,6 +1754,51 @@ class Feedback(Result):
             )
         return Headline(sentence, figures)
 
+    def selection_table(self) -> pl.DataFrame:
+        """:attr:`selection` for a report: whole counts, percentages, points, the interval.
+
+        Empty when there is no implicit label or no rating.
+        """
+        if self.selection is None:
+            return pl.DataFrame()
+
+        def pct(name: str) -> pl.Expr:
+            return (pl.col(name) * 100).round(1)
+
+        return self.selection.select(
+            *self.by,
+            pl.col("raters").round(0).cast(pl.Int64).alias("rated"),
+            pct("raters_rate").alias("served, among raters (%)"),
+            pl.col("non_raters").round(0).cast(pl.Int64).alias("not rated"),
+            pct("non_raters_rate").alias("served, among the others (%)"),
+            pct("diff").alias("difference (points)"),
+            pl.format("{} to {}", pct("ci_low"), pct("ci_high")).alias(
+                f"{self.confidence:.0%} interval"
+            ),
+        )
+
+    def agreement_table(self) -> pl.DataFrame:
+        """:attr:`agreement` for a report: percentages and kappa with its interval."""
+
+        def pct(name: str) -> pl.Expr:
+            return (pl.col(name) * 100).round(1)
+
+        kappa = pl.format(
+            "{} [{}, {}]",
+            pl.col("kappa").round(3),
+            pl.col("kappa_low").round(3),
+            pl.col("kappa_high").round(3),
+        )
+        return self.agreement.filter(pl.col("n") > 0).select(
+            pl.col("label").replace_strict(_ROLE_WORDS),
+            pl.col("reference").replace_strict(_ROLE_WORDS).alias("against"),
+            pl.col("n").round(0).cast(pl.Int64).alias("answers"),
+            pct("agreement").alias("agreement (%)"),
+            pct("sensitivity").alias("sensitivity (%)"),
+            pct("specificity").alias("specificity (%)"),
+            kappa.alias(f"kappa [{self.confidence:.0%} interval]"),
+        )
+
     def funnel(self) -> pl.DataFrame:
         """From answers to labels: how many answers have each kind of label (whole data)."""
         first = self.pooled.row(0, named=True)
@@ -1805,3 +1856,172 @@ def _join_words(words: list[str]) -> str:
     if len(words) <= 1:
         return "".join(words)
     return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+# --------------------------------------------------------------------------------------
+# Putting the inputs together (what the feedback_audit notebook calls)
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FeedbackInputs:
+    """One row per answer with the labels that exist, and what is missing.
+
+    ``frame`` is a polars LazyFrame; ``roles`` the keyword arguments of :func:`feedback`
+    for the labels found; ``segments`` and ``adjust_for`` the requested columns that
+    exist; ``skipped`` one plain sentence per input that is missing.
+    """
+
+    frame: pl.LazyFrame
+    implicit: str | None
+    explicit: str | None
+    gold: str | None
+    signal: str | None
+    positive: Any
+    scale: Any
+    segments: list[str]
+    adjust_for: list[str]
+    skipped: list[str]
+
+    @property
+    def roles(self) -> dict[str, Any]:
+        """``implicit``, ``explicit``, ``gold``, ``signal``, ``positive``, ``scale`` and
+        ``adjust_for`` for :func:`feedback` (the rating's rule only when there are ratings)."""
+        roles: dict[str, Any] = {
+            "implicit": self.implicit,
+            "explicit": self.explicit,
+            "gold": self.gold,
+            "signal": self.signal,
+            "adjust_for": self.adjust_for or None,
+        }
+        if self.explicit is not None:
+            roles.update(positive=self.positive, scale=self.scale)
+        return roles
+
+
+def _as_polars_lazy(data: Any) -> pl.LazyFrame:
+    if isinstance(data, str | PathLike):
+        return frames.scan_path(data)
+    if isinstance(data, pl.DataFrame | pl.LazyFrame):
+        return data.lazy()
+    return nw.from_native(data).lazy().collect(backend="polars").to_native().lazy()
+
+
+def feedback_inputs(
+    data: Any = None,
+    *,
+    events: Any = None,
+    ratings: Any = None,
+    interaction: str = "ticket_id",
+    time: str = "ts",
+    event: str = "event",
+    event_time: str | None = None,
+    session: str | None = None,
+    responses: Any = None,
+    rules: Rules | Mapping[str, Any] = DEFAULT_RULES,
+    implicit: str = "implicit",
+    rating: str = "rating",
+    positive: Any = None,
+    scale: Any = None,
+    gold: str | None = None,
+    segments: Sequence[str] = (),
+    adjust_for: Sequence[str] = (),
+) -> FeedbackInputs:
+    """The answers with their implicit label and rating joined on the interaction key.
+
+    ``data`` holds one row per answer (a path, or a polars frame). ``events`` (an event
+    log) gives the implicit label through :func:`implicit_labels` (columns ``implicit``
+    and ``signal``); without it, ``data``'s own ``implicit`` column is used if it has
+    one. ``ratings`` (one row per rated answer: the key and ``rating``; an answer rated
+    twice keeps its last rating in the table's order) gives the explicit rating; without
+    it, ``data``'s own ``rating`` column. ``data=None`` means the demo tickets with their
+    event log and ratings (:func:`aidebt.datasets.demo_feedback`). Everything stays lazy:
+    the joins run when a figure is computed, and a month filter on ``data`` reaches the
+    scan.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> answers = pl.DataFrame({"id": [1, 2], "y": [1, 0]})
+    >>> rated = pl.DataFrame({"id": [2], "stars": [5]})
+    >>> got = feedback_inputs(answers, ratings=rated, interaction="id", rating="stars",
+    ...                       positive=">=4", gold="y")
+    >>> got.explicit, got.implicit, got.skipped[0][:30]
+    ('stars', None, 'No event log and no implicit c')
+    """
+    if data is None:
+        from aidebt import datasets
+
+        demo = datasets.demo_feedback()
+        data = demo["interactions"]
+        events = demo["events"] if events is None else events
+        ratings = demo["ratings"] if ratings is None else ratings
+        rules = datasets.FEEDBACK_RULES if rules is DEFAULT_RULES else rules
+        responses = "answer" if responses is None else responses
+    frame = _as_polars_lazy(data)
+    columns = frame.collect_schema().names()
+    skipped: list[str] = []
+    has_key = interaction in columns
+    implicit_col = signal_col = explicit_col = None
+    if events is not None and has_key:
+        labels = implicit_labels(
+            _as_polars_lazy(events),
+            interaction=interaction,
+            time=event_time or time,
+            event=event,
+            rules=rules,
+            session=session,
+            responses=responses,
+        )
+        keep = [c for c in columns if c not in ("implicit", "signal", "latency")]
+        frame = frame.select(keep).join(labels, on=interaction, how="left")
+        implicit_col, signal_col = "implicit", "signal"
+    elif events is not None:
+        skipped.append(
+            f"The answers have no {interaction!r} column to join the event log on: no implicit label."
+        )
+    elif implicit in columns:
+        implicit_col = implicit
+        signal_col = "signal" if "signal" in columns else None
+    else:
+        skipped.append(
+            f"No event log and no implicit column ({implicit!r}): no implicit label, so no "
+            "measure of who rates and no correction for it beyond the segments."
+        )
+    if ratings is not None and has_key:
+        given = _as_polars_lazy(ratings).select(interaction, rating)
+        last = given.group_by(interaction, maintain_order=True).agg(pl.col(rating).last())
+        frame = frame.select([c for c in frame.collect_schema().names() if c != rating]).join(
+            last, on=interaction, how="left"
+        )
+        explicit_col = rating
+    elif ratings is not None:
+        skipped.append(
+            f"The answers have no {interaction!r} column to join the ratings on: no ratings."
+        )
+    elif rating in columns:
+        explicit_col = rating
+    else:
+        skipped.append(f"No ratings and no rating column ({rating!r}): nothing to correct.")
+    names = frame.collect_schema().names()
+    gold_col = gold if gold in names else None
+    if gold is None or gold_col is None:
+        skipped.append(
+            "No reviewed outcome"
+            + (f" (no column {gold!r})" if gold else "")
+            + ": no check of the labels against reviews."
+        )
+    present = [c for c in segments if c in names]
+    missing = [c for c in (*segments, *adjust_for) if c not in names]
+    if missing:
+        skipped.append(f"Column(s) {', '.join(map(repr, missing))} are not in the data: left out.")
+    return FeedbackInputs(
+        frame=frame,
+        implicit=implicit_col,
+        explicit=explicit_col,
+        gold=gold_col,
+        signal=signal_col,
+        positive=positive,
+        scale=scale,
+        segments=present,
+        adjust_for=[c for c in adjust_for if c in names],
+        skipped=skipped,
+    )

@@ -935,3 +935,62 @@ def test_the_implicit_label_works_as_y_true_everywhere(demo, tmp_path):
     )
     check = ad.check(policy, month="2026-10")
     assert "shadow" in str(check.summary())
+
+
+# --------------------------------------------------------------------------------------
+# The feedback_audit notebook, rendered by `aidebt report`
+# --------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_the_feedback_audit_renders_from_the_command_line_with_words_from_its_parameters(
+    tmp_path, capsys
+):
+    """Another team's log: other column and event names, given as parameters; the report
+    must use them (nothing in the notebook knows the demo's names)."""
+    import json
+
+    from aidebt.cli import main
+
+    fb = datasets.demo_feedback(n_per_month=10_000, months=3)
+    rename = {"answer": "reply", "accept": "kept", "undo": "reverted", "copy": "copied"}
+    answers = fb["interactions"].rename({"ticket_id": "answer_id", "y_true": "reviewed"})
+    events = fb["events"].rename({"ticket_id": "answer_id", "ts": "at", "event": "action"})
+    events = events.with_columns(pl.col("action").replace(rename))
+    ratings = fb["ratings"].rename({"ticket_id": "answer_id", "rating": "stars"})
+    paths = {}
+    for name, frame in (("answers", answers), ("events", events), ("ratings", ratings)):
+        paths[name] = tmp_path / f"{name}.parquet"
+        frame.write_parquet(paths[name])
+    out = tmp_path / "reports"
+    code = main(
+        [
+            "report",
+            "feedback_audit",
+            "--data", str(paths["answers"]),
+            "--month", "2025-12",
+            "--out", str(out),
+            "--no-progress",
+            "-p", "events_data", str(paths["events"]),
+            "-p", "ratings_data", str(paths["ratings"]),
+            "-p", "interaction", "answer_id",
+            "-p", "event", "action",
+            "-p", "event_time", "at",
+            "-p", "responses", "reply",
+            "-p", "rules", "{positive: [kept, copied], negative: [[reverted, 30s], [rephrase, 2m], regenerate], abandon: 10m}",
+            "-p", "rating", "stars",
+            "-p", "y_true", "reviewed",
+            "-p", "segments", "[tier, language]",
+        ]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    page = (out / "2025-12" / "feedback_audit.html").read_text()
+    manifest = json.loads((out / "2025-12" / "manifest.json").read_text())
+    report = manifest["reports"][0]
+    figures = report["key_figures"]["feedback"]
+    assert report["charts"] >= 4  # funnel, one per segment column, the trend
+    assert 0.01 < figures["response_rate"] < 0.06
+    assert figures["gap_high"] < 0  # the raw ratings understate satisfaction
+    assert "Ratings understate satisfaction" in page
+    assert "reverted (within 30 s)" in page and "kept (at any time)" in page
+    assert "By tier" in page and "By language" in page
+    for demo_word in ("ticket_id", "thumbs", "'answer'"):
+        assert demo_word not in page
