@@ -374,12 +374,6 @@ def _as_instant(value: Any, dtype: Any, name: str) -> dt.datetime:
     return value
 
 
-def _observed_events(frame: nw.LazyFrame, event: str) -> list[str]:
-    """The distinct event names in the log (one small query, for the rule check)."""
-    values = aggregate.collect(frame.select(nw.col(event)).unique()).get_column(event)
-    return sorted(str(v) for v in values.to_list() if v is not None)
-
-
 def implicit_labels(
     events: Any,
     *,
@@ -390,6 +384,8 @@ def implicit_labels(
     session: str | None = None,
     responses: Any = None,
     until: Any = None,
+    sink: str | PathLike[str] | None = None,
+    partitions: int | None = None,
 ) -> Any:
     """One implicit label per interaction, from what the user did after the answer.
 
@@ -430,8 +426,19 @@ def implicit_labels(
         Events before their answer are ignored.
     until
         The instant up to which the log is complete (default: its latest event or
-        answer). Interactions whose windows are not closed by then are ``pending``.
-
+        answer, read when the function is called). Interactions whose windows are not
+        closed by then are ``pending``.
+    sink
+        A directory to write the labels to, as parquet files, instead of returning a
+        query: the way to label a log larger than memory. With polars, the labels are
+        computed in parts (``partitions``), one after another, each over the interactions
+        (or, with ``session``, the sessions) of one hash bucket of the key, so memory
+        follows the size of a part; other engines write in one go (DuckDB spills to disk
+        on its own). The directory must not hold parquet files already. The result is
+        then a polars LazyFrame over the files written.
+    partitions
+        With ``sink`` and polars: the number of parts (default: one per 5 million events).
+        Each part reads the log once more.
     Returns
     -------
     frame
@@ -440,15 +447,19 @@ def implicit_labels(
         the ``interaction`` column, ``implicit`` (Int8: 1 served, 0 not, null undecided),
         ``signal`` (the event that decided: an event name, ``"abandon"``, ``"pending"``,
         or null) and ``latency`` (seconds from the answer to the deciding event; the
-        abandon window for ``"abandon"``).
+        abandon window for ``"abandon"``). With ``sink``: a polars LazyFrame over the
+        files written.
 
     Notes
     -----
-    Computed with two group-bys (the answers, then the first firing time of every rule
-    per interaction over the events joined to their answer), a join, and one window
-    function over the answers of each session (the next answer); polars runs it on its
-    streaming engine from parquet, so memory follows the number of interactions, not of
-    events.
+    One small query reads the event names, their counts and the log's end (for the rule
+    check and ``until``). The labels are then two group-bys (the answers, then the first
+    firing of the negative and of the positive rules per interaction over the events
+    joined to their answer), a join, and one window function over the answers of each
+    session (the next answer). polars runs it on its streaming engine from parquet, so
+    memory follows the number of interactions (in a part, with ``sink``), not the number
+    of events. A single polars query cannot be made to run its parts one after another
+    (the streaming engine runs the branches of a union together), hence ``sink``.
 
     Examples
     --------
@@ -481,14 +492,14 @@ def implicit_labels(
             f"{frames.sample_values(frame, event)}; event names must be text. Cast the "
             "column to strings (or map its codes to names) first."
         )
-    if isinstance(responses, str):
-        anchor_name = responses
-    elif responses is None:
-        anchor_name = None
-    else:
-        anchor_name = None
+    anchor_name = responses if isinstance(responses, str) else None
+    table = responses if not isinstance(responses, str) and responses is not None else None
 
-    observed = _observed_events(frame, event)
+    # One small query: which events occur, how many, and the log's last instant.
+    profile = aggregate.collect(
+        frame.group_by(event).agg(nw.len().alias("n"), nw.col(time).max().alias("last"))
+    )
+    observed = sorted(str(v) for v in profile.get_column(event).to_list() if v is not None)
     if anchor_name is not None and anchor_name not in observed:
         raise InvalidValueError(
             f"responses={anchor_name!r}: no event of that name in column {event!r}, so no "
@@ -504,53 +515,155 @@ def implicit_labels(
             UserWarning,
             stacklevel=2,
         )
+    answers_given = None
+    if table is not None:
+        answers_given = _answers_table(table, frame, interaction, time, session, time_type)
+    if until is None:
+        ends = [profile.get_column("last").max()]
+        if answers_given is not None:
+            ends.append(aggregate.collect(answers_given.select(nw.col("_t0").max())).item())
+        ends = [e for e in ends if e is not None]
+        end = max(ends) if ends else None
+    else:
+        end = _as_instant(until, time_type, "until")
 
+    polars = frame.implementation is nw.Implementation.POLARS
+    if partitions is not None and (
+        not isinstance(partitions, int) or isinstance(partitions, bool) or partitions < 1
+    ):
+        raise InvalidArgumentError(
+            f"partitions={partitions!r} must be a whole number >= 1 (or None: automatic)."
+        )
+    if partitions is not None and sink is None:
+        raise InvalidArgumentError(
+            "partitions= splits the work written to sink=: pass sink='a/directory' too."
+        )
+    parts = 1
+    if sink is not None and polars:
+        total = int(profile.get_column("n").sum() or 0)
+        parts = partitions or max(1, -(-total // _EVENTS_PER_PART))
+        key = session or interaction
+        given_key = "_s" if session else interaction  # the answers' session is "_s"
+        if answers_given is not None and (
+            frames.columns(answers_given).get(given_key) != frames.columns(frame)[key]
+        ):
+            parts = 1  # the key hashes alike only with the same type in both tables
+
+    def query(j: int) -> nw.LazyFrame:
+        part = frame if parts == 1 else _bucket(frame, session or interaction, parts, j)
+        given = answers_given
+        if given is not None and parts > 1:
+            given = _bucket(given, "_s" if session else interaction, parts, j)
+        return _label_query(
+            part, given, parsed, interaction, time, event, session, anchor_name, end
+        )
+
+    if sink is not None:
+        return _write_parts(query, parts, sink)
+    result = query(0)
+    if eager:
+        return result.collect().to_native()
+    return result.to_native()
+
+
+def _write_parts(query: Any, parts: int, sink: str | PathLike[str]) -> pl.LazyFrame:
+    """Write each part's labels to ``sink/part-NNNNN.parquet``, one after another."""
+    from pathlib import Path
+
+    folder = Path(sink)
+    if folder.exists() and not folder.is_dir():
+        raise InvalidArgumentError(f"sink={str(sink)!r} is a file: give a directory.")
+    if folder.is_dir() and any(folder.glob("*.parquet")):
+        raise InvalidArgumentError(
+            f"sink={str(sink)!r} already holds parquet files: give an empty or new directory "
+            "(the labels are written there in parts)."
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    for j in range(parts):
+        query(j).sink_parquet(str(folder / f"part-{j:05d}.parquet"))
+    return pl.scan_parquet(str(folder / "*.parquet"))
+
+
+_EVENTS_PER_PART = 5_000_000
+
+
+def _bucket(frame: nw.LazyFrame, key: str, parts: int, j: int) -> nw.LazyFrame:
+    """The rows whose ``key`` hashes to bucket ``j`` of ``parts`` (polars frames only)."""
+    native = frame.to_native()
+    return nw.from_native(native.filter(pl.col(key).hash(seed=0) % parts == j))
+
+
+def _label_query(
+    frame: nw.LazyFrame,
+    answers_given: nw.LazyFrame | None,
+    parsed: Rules,
+    interaction: str,
+    time: str,
+    event: str,
+    session: str | None,
+    anchor_name: str | None,
+    end: dt.datetime | None,
+) -> nw.LazyFrame:
+    """The label query of :func:`implicit_labels` over one part of the log."""
     t = nw.col(time)
     keep_session = [nw.col(session).min().alias("_s")] if session else []
-    if anchor_name is not None:
+    if answers_given is not None:
+        answers = answers_given
+    elif anchor_name is not None:
         answers = (
             frame.filter(nw.col(event) == anchor_name)
             .group_by(interaction)
             .agg(t.min().alias("_t0"), *keep_session)
         )
-    elif responses is None:
-        answers = frame.group_by(interaction).agg(t.min().alias("_t0"), *keep_session)
     else:
-        answers = _answers_table(responses, frame, interaction, time, session, time_type)
+        answers = frame.group_by(interaction).agg(t.min().alias("_t0"), *keep_session)
     answers = answers.filter(~nw.col(interaction).is_null() & ~nw.col("_t0").is_null())
 
-    # Every rule's earliest firing time per interaction, in one group-by over the events
-    # joined to their answer. Deltas are whole microseconds between instants.
+    # The earliest firing of the negative rules and of the positive rules per interaction,
+    # in one group-by over the events joined to their answer. Deltas are whole microseconds
+    # between instants; each is coded as ``delta * k + rule index`` so that one minimum per
+    # polarity gives both the earliest event and which rule it was (ties: rule order), and
+    # the group-by keeps four numbers per interaction whatever the number of rules.
     delta = (nw.col("_t") - nw.col("_t0")).dt.total_microseconds()
     ev = nw.col("_e")
-    all_rules = [*parsed.negative, *parsed.positive]
-    fired = []
-    for k, rule in enumerate(all_rules):
-        cond = (ev == rule.event) & (delta >= 0)
-        if rule.within_us is not None:
-            cond = cond & (delta <= rule.within_us)
-        fired.append(nw.when(cond).then(delta).alias(f"_r{k}"))
+    coded: dict[str, nw.Expr] = {}
+    for name, group in (("_neg", parsed.negative), ("_pos", parsed.positive)):
+        if not group:
+            continue
+        code = None
+        for k, rule in enumerate(group):
+            cond = (ev == rule.event) & (delta >= 0)
+            if rule.within_us is not None:
+                cond = cond & (delta <= rule.within_us)
+            code = (nw.when(cond) if code is None else code.when(cond)).then(delta * len(group) + k)
+        coded[name] = code
     if anchor_name is not None:
         further = (delta > 0) | ((delta == 0) & (ev != anchor_name))
     else:
         further = delta > 0
+    # With answers found in the log itself, every answered interaction has an event (its
+    # answer): the group-by carries the answer's time and session, and no second join is
+    # needed. A table of answers may hold interactions without events: joined back below.
+    carry = ["_t0", *(["_s"] if session else [])] if answers_given is None else []
     joined = frame.select(
         nw.col(interaction), t.alias("_t"), nw.col(event).cast(nw.String).alias("_e")
-    ).join(answers.select(interaction, "_t0"), on=interaction, how="inner")
+    ).join(answers.select(interaction, *(carry or ["_t0"])), on=interaction, how="inner")
     per_interaction = (
         joined.select(
             nw.col(interaction),
-            *fired,
+            *(expr.alias(name) for name, expr in coded.items()),
             nw.when(further).then(delta).alias("_f"),
-            nw.col("_t").alias("_last"),
+            *carry,
         )
         .group_by(interaction)
         .agg(
-            *(nw.col(f"_r{k}").min() for k in range(len(all_rules))),
+            *(nw.col(name).min() for name in coded),
             nw.col("_f").min(),
-            nw.col("_last").max(),
+            *(nw.col(c).min() for c in carry),
         )
     )
+    if answers_given is None:
+        answers = per_interaction
     if session:
         # The next answer in the same session: the one window function (over the answers,
         # one row per interaction, not over the events).
@@ -560,23 +673,15 @@ def implicit_labels(
         answers = answers.with_columns(
             nw.when(nw.col("_s").is_null()).then(None).otherwise(gap).alias("_next")
         )
-    out = answers.join(per_interaction, on=interaction, how="left")
-
-    def first(cols: list[str]) -> nw.Expr | None:
-        if not cols:
-            return None
-        return nw.col(cols[0]) if len(cols) == 1 else nw.min_horizontal(*cols)
-
-    neg_cols = [f"_r{k}" for k in range(len(parsed.negative))]
-    pos_cols = [f"_r{k}" for k in range(len(parsed.negative), len(all_rules))]
-    neg, pos = first(neg_cols), first(pos_cols)
-    next_event = first(["_f", "_next"] if session else ["_f"])
-    if until is None:
-        end = nw.max_horizontal("_last", "_t0").max()
-    else:
-        end = nw.lit(_as_instant(until, time_type, "until"))
-    observed_us = (end - nw.col("_t0")).dt.total_microseconds()
+    out = (
+        answers
+        if answers_given is None
+        else answers.join(per_interaction, on=interaction, how="left")
+    )
+    end_expr = nw.lit(end) if end is not None else nw.col("_t0")
+    observed_us = (end_expr - nw.col("_t0")).dt.total_microseconds()
     longest = parsed.longest_window_us
+    next_event = nw.min_horizontal("_f", "_next") if session else nw.col("_f")
 
     implicit = nw.when(nw.lit(False)).then(nw.lit(None, nw.Int8))
     signal = nw.when(nw.lit(False)).then(nw.lit(None, nw.String))
@@ -586,29 +691,25 @@ def implicit_labels(
         implicit = implicit.when(pending).then(nw.lit(None, nw.Int8))
         signal = signal.when(pending).then(nw.lit("pending"))
         latency = latency.when(pending).then(nw.lit(None, nw.Float64))
-    for cols, value in ((neg_cols, 0), (pos_cols, 1)):
-        if not cols:
+    for name, group, value in (("_neg", parsed.negative, 0), ("_pos", parsed.positive, 1)):
+        if not group:
             continue
-        earliest = neg if value == 0 else pos
-        implicit = implicit.when(~earliest.is_null()).then(nw.lit(value, nw.Int8))
-        latency = latency.when(~earliest.is_null()).then(earliest.cast(nw.Float64) / 1e6)
-        for name in cols:
-            rule = all_rules[int(name[2:])]
-            signal = signal.when(nw.col(name) == earliest).then(nw.lit(rule.event))
+        code = nw.col(name)
+        implicit = implicit.when(~code.is_null()).then(nw.lit(value, nw.Int8))
+        latency = latency.when(~code.is_null()).then((code // len(group)).cast(nw.Float64) / 1e6)
+        for k, rule in enumerate(group):
+            signal = signal.when(code % len(group) == k).then(nw.lit(rule.event))
     if parsed.abandon_us is not None:
         abandoned = next_event.is_null() | (next_event > parsed.abandon_us)
         implicit = implicit.when(abandoned).then(nw.lit(0, nw.Int8))
         signal = signal.when(abandoned).then(nw.lit("abandon"))
         latency = latency.when(abandoned).then(nw.lit(parsed.abandon_us / 1e6))
-    result = out.select(
+    return out.select(
         nw.col(interaction),
         implicit.otherwise(nw.lit(None, nw.Int8)).alias("implicit"),
         signal.otherwise(nw.lit(None, nw.String)).alias("signal"),
         latency.otherwise(nw.lit(None, nw.Float64)).cast(nw.Float64).alias("latency"),
     )
-    if eager:
-        return result.collect().to_native()
-    return result.to_native()
 
 
 def _is_eager(data: Any) -> bool:

@@ -994,3 +994,32 @@ def test_the_feedback_audit_renders_from_the_command_line_with_words_from_its_pa
     assert "By tier" in page and "By language" in page
     for demo_word in ("ticket_id", "thumbs", "'answer'"):
         assert demo_word not in page
+
+
+@pytest.mark.parametrize("session", [None, "session"])
+def test_labels_written_in_parts_equal_labels_computed_at_once(session, tmp_path):
+    fb = datasets.demo_feedback(n_per_month=1_500, months=2)
+    events = fb["events"].with_columns(session=pl.col("ticket_id") // 3).lazy()
+    answers = events.filter(pl.col("event") == "answer").select("ticket_id", "ts", "session")
+    kw = dict(interaction="ticket_id", time="ts", event="event", rules=RULES, session=session)
+    for i, responses in enumerate(("answer", answers)):
+        whole = implicit_labels(events, responses=responses, **kw).collect()
+        folder = tmp_path / f"labels{i}"
+        parts = implicit_labels(events, responses=responses, sink=folder, partitions=3, **kw)
+        assert len(list(folder.glob("part-*.parquet"))) == 3
+        assert parts.collect().sort("ticket_id").equals(whole.sort("ticket_id"))
+    con = duckdb.connect()
+    written = implicit_labels(
+        con.from_arrow(events.collect().to_arrow()),
+        responses="answer",
+        sink=tmp_path / "from_duckdb",
+        **kw,
+    )
+    expected = implicit_labels(events, responses="answer", **kw).collect().sort("ticket_id")
+    assert_close(written.collect().sort("ticket_id"), expected, tol=1e-9)
+    with pytest.raises(InvalidArgumentError, match="partitions=0"):
+        implicit_labels(events, responses="answer", sink=tmp_path / "x", partitions=0, **kw)
+    with pytest.raises(InvalidArgumentError, match="pass sink="):
+        implicit_labels(events, responses="answer", partitions=2, **kw)
+    with pytest.raises(InvalidArgumentError, match="already holds parquet files"):
+        implicit_labels(events, responses="answer", sink=tmp_path / "labels0", **kw)
