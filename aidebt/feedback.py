@@ -8,8 +8,9 @@ question or regenerates the answer was not. This module turns that into numbers:
 - :func:`implicit_labels`: an event log in, one label per interaction out (1 satisfied,
   0 not, null when no rule decides), computed by group-bys, joins and one window function
   in the engine that holds the log (polars, lazily and streaming from parquet; DuckDB;
-  Spark), never a Python loop over rows. The rules are data (:class:`Rules`), and can be
-  written in ``audit.toml`` (:func:`rules_from_toml`).
+  the other engines narwhals drives), never a Python loop over rows; ``sink=`` writes
+  the labels of a log larger than memory in parts. The rules are data (:class:`Rules`),
+  and can be written in ``audit.toml`` (:func:`rules_from_toml`).
 - :func:`feedback`: for a table with one row per interaction (the implicit label, the
   explicit rating when the user gave one, a reviewed gold label where there is one), how
   many answers were rated, how raters differ from non-raters, what the ratings would
@@ -54,13 +55,16 @@ from aidebt.results import Result
 
 __all__ = [
     "DEFAULT_RULES",
+    "METRIC_MEANINGS",
     "WINDOW_SPELLINGS",
     "Feedback",
+    "FeedbackInputs",
     "Headline",
     "Rule",
     "Rules",
     "cohens_kappa",
     "feedback",
+    "feedback_inputs",
     "implicit_labels",
     "parse_window",
     "post_stratify",
@@ -666,12 +670,19 @@ def _label_query(
         answers = per_interaction
     if session:
         # The next answer in the same session: the one window function (over the answers,
-        # one row per interaction, not over the events).
-        gap = (
-            nw.col("_t0").shift(-1).over("_s", order_by="_t0") - nw.col("_t0")
-        ).dt.total_microseconds()
+        # one row per interaction, not over the events). Answers given at the same instant
+        # in a session are each other's next answer (gap 0), whatever order ties sort in.
+        t0 = nw.col("_t0")
+        after = t0.shift(-1).over("_s", order_by="_t0")
+        before = t0.shift(1).over("_s", order_by="_t0")
+        gap = (after - t0).dt.total_microseconds()
         answers = answers.with_columns(
-            nw.when(nw.col("_s").is_null()).then(None).otherwise(gap).alias("_next")
+            nw.when(nw.col("_s").is_null())
+            .then(None)
+            .when((after == t0) | (before == t0))
+            .then(nw.lit(0, nw.Int64))
+            .otherwise(gap)
+            .alias("_next")
         )
     out = (
         answers

@@ -160,10 +160,14 @@ def _bare_window(glob: str, out: str, session: bool) -> None:
         pl.col("session").min(),
     )
     if session:
-        gap = (pl.col("t0").shift(-1) - pl.col("t0")).dt.total_microseconds()
-        agg = agg.sort("session", "t0").with_columns(
-            pl.min_horizontal("next", gap.over("session")).alias("next")
+        t0 = pl.col("t0")
+        after, before = t0.shift(-1).over("session"), t0.shift(1).over("session")
+        gap = (
+            pl.when((after == t0) | (before == t0))
+            .then(0)
+            .otherwise((after - t0).dt.total_microseconds())
         )
+        agg = agg.sort("session", "t0").with_columns(pl.min_horizontal("next", gap).alias("next"))
     neg = pl.min_horizontal("undo", "rephrase", "regenerate")
     pos = pl.min_horizontal("accept", "copy")
     abandoned = pl.col("next").is_null() | (pl.col("next") > 600e6)

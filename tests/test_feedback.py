@@ -1023,3 +1023,17 @@ def test_labels_written_in_parts_equal_labels_computed_at_once(session, tmp_path
         implicit_labels(events, responses="answer", partitions=2, **kw)
     with pytest.raises(InvalidArgumentError, match="already holds parquet files"):
         implicit_labels(events, responses="answer", sink=tmp_path / "labels0", **kw)
+
+
+def test_answers_at_the_same_instant_in_a_session_are_each_others_next_answer():
+    rows = [
+        (1, 0, "answer", "s"), (2, 0, "answer", "s"), (3, 0, "answer", "s"),
+        (4, 100, "answer", "t"), (9, FAR, "answer", "z"),
+    ]  # fmt: skip
+    expected = {1: (None, None, None), 2: (None, None, None), 3: (None, None, None)}
+    for seed in range(4):
+        shuffled = rows.copy()
+        random.Random(seed).shuffle(shuffled)
+        got = labels_of(make_log(shuffled), session="session")
+        assert {k: got[k] for k in (1, 2, 3)} == expected
+        assert got[4] == (0, "abandon", 600.0)
