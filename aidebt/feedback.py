@@ -446,8 +446,9 @@ def implicit_labels(
     Returns
     -------
     frame
-        One row per interaction, in the input's engine (lazy in, lazy out; an eager
-        polars/pandas frame gives an eager frame; a path gives a polars LazyFrame):
+        One row per interaction, in the input's engine (lazy in, lazy out; a path gives
+        a polars LazyFrame; an eager frame, polars, pandas or pyarrow, an eager polars
+        DataFrame):
         the ``interaction`` column, ``implicit`` (Int8: 1 served, 0 not, null undecided),
         ``signal`` (the event that decided: an event name, ``"abandon"``, ``"pending"``,
         or null) and ``latency`` (seconds from the answer to the deciding event; the
@@ -483,7 +484,7 @@ def implicit_labels(
     """
     parsed = Rules.parse(rules)
     eager = _is_eager(events)
-    frame = frames.to_lazy(events)
+    frame = _lazy_engine(frames.to_lazy(events))
     frames.require_columns(frame, [interaction], role="interaction")
     frames.require_columns(frame, [time], role="time")
     frames.require_columns(frame, [event], role="event")
@@ -723,6 +724,25 @@ def _label_query(
     )
 
 
+_IN_MEMORY = (
+    nw.Implementation.PANDAS,
+    nw.Implementation.MODIN,
+    nw.Implementation.CUDF,
+    nw.Implementation.PYARROW,
+)
+
+
+def _lazy_engine(frame: nw.LazyFrame) -> nw.LazyFrame:
+    """pandas and pyarrow rows are already in memory: label them with polars.
+
+    Their narwhals backends lack typed null literals and ordered windows; polars is the
+    package's own engine, so the result comes back as polars.
+    """
+    if frame.implementation in _IN_MEMORY:
+        return nw.from_native(frame.collect(backend="polars").to_native().lazy())
+    return frame
+
+
 def _is_eager(data: Any) -> bool:
     if isinstance(data, str | PathLike):
         return False
@@ -743,7 +763,7 @@ def _answers_table(
     time_type: Any,
 ) -> nw.LazyFrame:
     """The answers given as a table: one row per interaction, its answer time (and session)."""
-    table = frames.to_lazy(responses)
+    table = _lazy_engine(frames.to_lazy(responses))
     frames.require_columns(table, [interaction], role="interaction, in responses")
     frames.require_columns(table, [time], role="time, in responses")
     frames.require_columns(table, [session], role="session, in responses")

@@ -1037,3 +1037,17 @@ def test_answers_at_the_same_instant_in_a_session_are_each_others_next_answer():
         got = labels_of(make_log(shuffled), session="session")
         assert {k: got[k] for k in (1, 2, 3)} == expected
         assert got[4] == (0, "abandon", 600.0)
+
+
+def test_pandas_and_pyarrow_event_logs_give_polars_labels():
+    log = make_log(
+        [(1, 0, "answer", "s"), (1, 5, "accept", "s"), (2, 0, "answer", "s"),
+         (2, 20, "undo", "s"), (9, FAR, "answer", "z")]
+    )  # fmt: skip
+    expected = labels_of(log, session="session")
+    for native in (log.to_pandas(), log.to_arrow()):
+        got = labels_of(native, session="session")
+        assert got == expected
+    answers = log.filter(pl.col("event") == "answer").select("id", "ts", "session")
+    got = labels_of(log.to_pandas(), session="session", responses=answers.to_pandas())
+    assert got == expected
