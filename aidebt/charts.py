@@ -1660,3 +1660,172 @@ def lorenz_chart(lorenz: pl.DataFrame, *, by: Sequence[str] = (), width: int = 3
 def stack(charts: Sequence, **kwargs) -> alt.VConcatChart:
     """Charts one above the other, each with its own scales."""
     return alt.vconcat(*charts, **kwargs).resolve_scale(color="independent")
+
+
+# ======================================================================================
+# Feedback: implicit labels, ratings, and the correction for who rates (aidebt.feedback)
+# ======================================================================================
+FEEDBACK_NAMES = {
+    "explicit_rate": "raw ratings",
+    "explicit_corrected": "ratings corrected for who rates",
+    "implicit_rate": "implicit label",
+    "response_rate": "share of answers rated",
+    "reviewed_rate": "share of answers reviewed",
+    "gap": "raw minus corrected",
+}
+"""Legend names of the feedback metrics."""
+FEEDBACK_COLORS = {
+    "explicit_rate": REF_COLOR,
+    "explicit_corrected": FIT_COLOR,
+    "implicit_rate": MAIN_COLOR,
+    "response_rate": "#7f8c8d",
+    "reviewed_rate": "#27ae60",
+    "gap": "#8e44ad",
+}
+
+
+def _feedback_rows(table: pl.DataFrame, metrics: Sequence[str]) -> pl.DataFrame:
+    names = {m: FEEDBACK_NAMES.get(m, m) for m in metrics}
+    return table.filter(
+        pl.col("metric").is_in(list(metrics)) & pl.col("value").is_not_null()
+    ).with_columns(
+        series=pl.col("metric").replace_strict(names, default=pl.col("metric")),
+        note=pl.col("note").fill_null(""),
+    )
+
+
+def _feedback_color(metrics: Sequence[str]) -> alt.Color:
+    """One fixed colour per metric, whatever the chart: raw red, corrected orange..."""
+    domain = [FEEDBACK_NAMES.get(m, m) for m in metrics]
+    colors = [FEEDBACK_COLORS.get(m, SMALL_COLOR) for m in metrics]
+    return alt.Color(
+        "series:N",
+        title=None,
+        scale=alt.Scale(domain=domain, range=colors),
+        legend=alt.Legend(orient="bottom", columns=1, labelLimit=0),
+    )
+
+
+def _feedback_tooltip(x: alt.Tooltip) -> list:
+    return [
+        x,
+        alt.Tooltip("series:N", title="measure"),
+        alt.Tooltip("value:Q", format=".1%"),
+        alt.Tooltip("ci_low:Q", format=".1%", title="interval low"),
+        alt.Tooltip("ci_high:Q", format=".1%", title="interval high"),
+        alt.Tooltip("n:Q", format=",.0f", title="n (denominator)"),
+        alt.Tooltip("interactions:Q", format=",.0f", title="answers"),
+        alt.Tooltip("note:N"),
+    ]
+
+
+def feedback_over_time(
+    overall: pl.DataFrame,
+    *,
+    metrics: Sequence[str] = ("explicit_rate", "explicit_corrected", "implicit_rate"),
+    unit: str = "month",
+    width: int = 560,
+    height: int = 260,
+) -> alt.LayerChart:
+    """Raw vs corrected ratings vs the implicit label per period, each with its band.
+
+    ``overall`` is :attr:`aidebt.feedback.Feedback.overall` of a result with periods.
+
+    Examples
+    --------
+    >>> import datetime as dt, polars as pl
+    >>> from aidebt.feedback import feedback
+    >>> df = pl.DataFrame({"ts": [dt.date(2026, 1, 5), dt.date(2026, 2, 5)] * 4,
+    ...                    "implicit": [1, 0, 1, 1, 0, 1, 1, 0], "rating": [1, 0, None, None, 0, 1, None, None]})
+    >>> fb = feedback(df, implicit="implicit", explicit="rating", time="ts", every="1mo")
+    >>> type(feedback_over_time(fb.overall)).__name__
+    'LayerChart'
+    """
+    data = (
+        _feedback_rows(overall, metrics)
+        .with_columns(pl.col("period").cast(pl.Datetime("us")))
+        .select("period", "series", "value", "ci_low", "ci_high", "n", "interactions", "note")
+    )
+    tooltip = _feedback_tooltip(alt.Tooltip("period:T", title="period"))
+    base = alt.Chart(data).encode(x=alt.X("period:T", title=None), tooltip=tooltip)
+    band = base.mark_area(opacity=0.15).encode(
+        y=alt.Y("ci_low:Q", title="share", axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
+        y2="ci_high:Q",
+        color=_feedback_color(metrics),
+    )
+    line = base.mark_line(point=True).encode(y="value:Q", color=_feedback_color(metrics))
+    # The line first: the legend takes its symbols from the first layer.
+    return alt.layer(line, band).properties(
+        width=width, height=height, title=f"Satisfaction per {unit}, each with its interval"
+    )
+
+
+def feedback_by_segment(
+    table: pl.DataFrame,
+    *,
+    by: Sequence[str] = (),
+    metrics: Sequence[str] = ("explicit_rate", "explicit_corrected", "implicit_rate"),
+    width: int = 420,
+) -> alt.Chart:
+    """One row per segment: each metric's value and interval, the overall row on top.
+
+    ``table`` is :attr:`aidebt.feedback.Feedback.table` (without periods).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> from aidebt.feedback import feedback
+    >>> df = pl.DataFrame({"g": ["a", "b"] * 4, "implicit": [1, 0, 1, 1, 0, 1, 1, 0],
+    ...                    "rating": [1, 0, None, None, 0, 1, None, None]})
+    >>> fb = feedback(df, implicit="implicit", explicit="rating", by="g")
+    >>> type(feedback_by_segment(fb.table, by=["g"])).__name__
+    'LayerChart'
+    """
+    data = _feedback_rows(table, metrics).with_columns(group_label(list(by)))
+    data = data.select("group", "series", "value", "ci_low", "ci_high", "n", "interactions", "note")
+    color = _feedback_color(metrics)
+    tooltip = _feedback_tooltip(alt.Tooltip("group:N", title="segment"))
+    y = alt.Y("group:N", title=None, sort=None)
+    offset = alt.YOffset("series:N")
+    base = alt.Chart(data).encode(y=y, yOffset=offset, tooltip=tooltip, color=color)
+    bars = base.mark_rule(strokeWidth=2).encode(
+        x=alt.X("ci_low:Q", title="share", axis=alt.Axis(format="%"), scale=alt.Scale(zero=False)),
+        x2="ci_high:Q",
+    )
+    points = base.mark_point(filled=True, size=50).encode(x="value:Q")
+    return alt.layer(bars, points).properties(
+        width=width,
+        height=alt.Step(10),
+        title="Each segment's value and interval; (all): every segment together",
+    )
+
+
+def feedback_funnel(funnel: pl.DataFrame, *, width: int = 420) -> alt.Chart:
+    """Bars from answers to each kind of label (:meth:`aidebt.feedback.Feedback.funnel`).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> f = pl.DataFrame({"stage": ["answers", "rated by the user"], "answers": [100.0, 2.0],
+    ...                   "share": [1.0, 0.02]})
+    >>> type(feedback_funnel(f)).__name__
+    'LayerChart'
+    """
+    tooltip = [
+        alt.Tooltip("stage:N"),
+        alt.Tooltip("answers:Q", format=",.0f"),
+        alt.Tooltip("share:Q", format=".1%", title="share of answers"),
+    ]
+    base = alt.Chart(funnel).encode(
+        y=alt.Y("stage:N", sort=None, title=None),
+        tooltip=tooltip,
+    )
+    bars = base.mark_bar(color=MAIN_COLOR).encode(
+        x=alt.X("answers:Q", title="answers", axis=alt.Axis(format=",.0f"))
+    )
+    text = base.mark_text(align="left", dx=3).encode(
+        x="answers:Q", text=alt.Text("share:Q", format=".1%")
+    )
+    return alt.layer(bars, text).properties(
+        width=width, height=alt.Step(22), title="From answers to labels"
+    )

@@ -59,13 +59,13 @@ from scipy.special import expit, logit
 from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
-from aidebt.decay import Every
 from aidebt.errors import (
     ColumnTypeError,
     InvalidArgumentError,
     InvalidValueError,
     did_you_mean,
 )
+from aidebt.periods import Every
 from aidebt.results import Result
 
 __all__ = [

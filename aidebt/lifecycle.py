@@ -45,13 +45,14 @@ from scipy import stats as sps
 from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
-from aidebt.decay import Decay, Every
+from aidebt.decay import Decay
 from aidebt.errors import (
     ColumnTypeError,
     InvalidArgumentError,
     InvalidValueError,
     did_you_mean,
 )
+from aidebt.periods import Every
 from aidebt.results import Result
 
 __all__ = [
