@@ -495,11 +495,11 @@ def sufficient_stats(
     frame = frames.to_lazy(data)
     keys = list(keys)
     frames.require_columns(frame, keys, role="a group column")
-    check_names(keys, STAT_COLUMNS)
+    derived = dict(derived_keys or {})
+    check_names(keys, STAT_COLUMNS | set(derived))
     frames.require_columns(frame, roles.names())
     schema = frames.columns(frame)
     contributions = _contributions(frame, roles, set(need))
-    derived = dict(derived_keys or {})
     all_keys = keys + list(derived)
     prepared = frame.select(
         *(nw.col(k) for k in keys),
@@ -651,7 +651,7 @@ def score_label_counts(
     frame = frames.to_lazy(data)
     schema = frames.columns(frame)
     keys = list(keys)
-    check_names(keys, STAT_COLUMNS)
+    check_names(keys, STAT_COLUMNS | set(derived_keys or {}))
     w = nw.col(roles.weight).fill_null(0) if roles.weight else nw.lit(1)
     y = _label_expr(frame, roles.y_true, "y_true", roles)
     derived = dict(derived_keys or {})
@@ -731,7 +731,7 @@ def value_counts(
     frame = frames.to_lazy(data)
     keys = list(keys)
     frames.require_columns(frame, keys, role="a group column")
-    check_names(keys, {"n", "rows", *(("column", "value") if stack else ())})
+    check_names(keys, {"n", "rows", *(derived_keys or {}), *(("column", "value") if stack else ())})
     frames.require_columns(frame, [weight], role="weight")
     schema = frames.columns(frame)
     if weight is not None and not frames.is_numeric(schema[weight]):
