@@ -100,6 +100,12 @@ class Roles:
 
     def __post_init__(self) -> None:
         check_pos_label(self.pos_label)
+        if self.pos_label is not None and not self.binary:
+            raise InvalidArgumentError(
+                f"pos_label={self.pos_label!r} turns labels into 0/1, but every metric asked for "
+                "reads y_true as a number (mean): drop pos_label, or ask for 'prevalence' "
+                "(the share of positive labels)."
+            )
 
     def names(self) -> list[str]:
         return [c for c in (self.y_true, self.y_pred, self.y_score, self.weight) if c]

@@ -221,6 +221,15 @@ def test_one_positive_label_may_be_missing_from_the_predictions():
         ad.disaggregate(never, y_true="y", y_pred="p", pos_label={"y_true": "yes", "y_pred": "yes"})
 
 
+def test_pos_label_is_not_silently_ignored_by_a_numeric_mean():
+    """Today pos_label=2 with metrics=["mean"] is dropped without a word (mean 2.0)."""
+    data = pl.DataFrame({"y": [1.0, 2.0, 3.0]})
+    with pytest.raises(InvalidArgumentError, match="drop pos_label, or ask for 'prevalence'"):
+        ad.disaggregate(data, y_true="y", metrics=["mean"], pos_label=2.0)
+    r = ad.disaggregate(data, y_true="y", metrics=["prevalence", "mean"], pos_label=2.0)
+    assert r.overall["value"].to_list() == pytest.approx([1 / 3, 1 / 3])
+
+
 @pytest.mark.parametrize(
     "bad",
     [[], [None], {"ytrue": "High"}, {}, {"y_true": []}, {"y_true": [["High"]]}, float("nan")],
