@@ -31,8 +31,6 @@ from aidebt.errors import (
 )
 from aidebt.groups import ESCAPE, MARKER_PATTERN, MISSING_GROUP
 
-_SUFFIXES = (".parquet", ".pq", ".csv")
-
 # Dates whose order needs no guess: the year first (2026-11-05, 2026/11/05, ISO 8601).
 _YEAR_FIRST = r"^\s*\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
 # Dates whose day and month could be swapped: 11/05/2026, 05.11.26 (time of day optional).
@@ -52,6 +50,7 @@ def _scan_csv(source: str, time_format: str | None) -> pl.LazyFrame:
     text (an analysis that needs it as a time says how to read it), unless ``time_format``
     says how: then every text column whose values all match it is parsed with it.
     """
+    target = _format_dtype(time_format) if time_format is not None else None
     guessed = pl.scan_csv(source, try_parse_dates=True)
     schema = guessed.collect_schema()
     temporal = [c for c, t in schema.items() if t.is_temporal()]
@@ -66,7 +65,6 @@ def _scan_csv(source: str, time_format: str | None) -> pl.LazyFrame:
     sample = pl.scan_csv(source, infer_schema=False).select(candidates).head(_DATE_SAMPLE).collect()
     keep_text: dict[str, Any] = {}
     parse: list[str] = []
-    target = _format_dtype(time_format) if time_format is not None else None
     for c in candidates:
         values = sample.get_column(c).drop_nulls()
         if values.is_empty():
@@ -123,12 +121,12 @@ _SCANNERS = {
 def scan_path(path: str | PathLike[str], *, time_format: str | None = None) -> pl.LazyFrame:
     """Lazily scan a parquet or CSV file, a glob of them, or a directory of parquet files.
 
-    Nothing is read here but the schema (and, for a CSV, its first rows' dates): the
-    polars query that aidebt builds on top selects
-    only the columns an analysis needs (projection pushdown) and, with
-    :func:`filter_window`, skips the parquet row groups outside the time window (predicate
-    pushdown); the final collect streams the files in batches. A directory is read as
-    ``DIR/**/*.parquet`` (hive partitions such as ``month=2026-11/`` become columns).
+    Nothing is read here but the schema (and a CSV's first rows, to see how it writes its
+    dates): the polars query that aidebt builds on top selects only the columns an
+    analysis needs (projection pushdown) and, with :func:`filter_window`, skips the parquet
+    row groups outside the time window (predicate pushdown); the final collect streams the
+    files in batches. A directory is read as ``DIR/**/*.parquet`` (hive partitions such as
+    ``month=2026-11/`` become columns).
 
     A CSV's dates are read only when their order is certain: written year first
     (``2026-11-05``, ISO 8601), or with ``time_format``. Dates such as ``11/05/2026`` could
@@ -142,7 +140,8 @@ def scan_path(path: str | PathLike[str], *, time_format: str | None = None) -> p
     time_format
         The strptime format of a CSV's date or time column(s), e.g. ``'%m/%d/%Y'`` (month
         first, US) or ``'%d/%m/%Y %H:%M'``: every text column whose values match it is
-        parsed with it (an error when none does). Parquet stores types: it is not used.
+        parsed with it, and a column of dates it does not match is an error. Parquet
+        stores types: it is not used there.
 
     Examples
     --------
@@ -164,7 +163,7 @@ def scan_path(path: str | PathLike[str], *, time_format: str | None = None) -> p
             )
         return pl.scan_parquet(str(Path(text) / "**" / "*.parquet"))
     suffix = Path(text).suffix.lower()
-    if suffix not in _SUFFIXES:
+    if suffix not in _SCANNERS:
         raise InvalidArgumentError(
             f"Cannot read {text!r}: aidebt reads parquet (.parquet) and CSV (.csv) files. "
             "Convert the file, or pass a polars/pandas/DuckDB/Spark frame instead."
