@@ -11,6 +11,7 @@ table (:func:`rollup`), never from another scan of the rows.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,8 @@ import narwhals.dtypes as nwd
 import polars as pl
 
 from aidebt import frames
-from aidebt.errors import ColumnTypeError, InvalidValueError
+from aidebt.errors import ColumnTypeError, InvalidArgumentError, InvalidValueError
+from aidebt.groups import check_names
 
 # The additive statistics and what each one sums (every sum is frequency-weighted).
 STAT_DOCS = {
@@ -42,8 +44,19 @@ STAT_DOCS = {
     "brier_sum": "sum of (score - label)^2",
     "brier_sq": "sum of (score - label)^4",
 }
-# Input checks that ride along in the same pass; each must sum to zero.
-_CHECKS = ("bad_labels", "bad_weight", "bad_score")
+# Input checks that ride along in the same pass; each must sum to zero. (The pass also
+# counts the rows holding each positive label, "_pos_<role>_<i>", which must not be zero.)
+_CHECKS = ("bad_labels", "bad_weight", "frac_weight", "bad_score", "out_score")
+_POS_CHECK = "_pos_"
+STAT_COLUMNS = frozenset({*STAT_DOCS, "pred_labeled", *_CHECKS})
+"""Every column a table of sums holds besides its keys: no group column may be named so."""
+# Within this distance of a whole number a float weight counts as one (3.0000000001 is 3).
+_WHOLE = 1e-9
+
+
+LABEL_ROLES = ("y_true", "y_pred")
+"""The roles ``pos_label`` applies to."""
+_COLLECTIONS = (list, tuple, set, frozenset)
 
 
 @dataclass(frozen=True)
@@ -51,7 +64,30 @@ class Roles:
     """Which columns play which part in an analysis.
 
     ``binary`` says whether ``y_true`` must be a 0/1 label (it need not for ``mean``).
-    ``pos_label`` turns any label column into 0/1 (``y == pos_label``), like scikit-learn.
+    ``probability``: a metric compares the score with the label (the Brier score), so
+    scores must lie in [0, 1]; AUC and the mean score take any finite score.
+
+    ``pos_label`` says which values of a label or prediction column mean *positive*
+    (every other value is negative, a null stays unlabeled), like scikit-learn's, in
+    one of three forms:
+
+    - a value: ``pos_label="High"``, for ``y_true`` and ``y_pred`` alike;
+    - a list of values: ``pos_label=["Medium", "High"]`` ("Medium or High is positive");
+    - per column, where they differ: ``pos_label={"y_true": ["Medium", "High"],
+      "y_pred": 1}`` (a role left out keeps its 0/1 or boolean column as it is).
+
+    Each positive value must occur in its column (with one ``pos_label`` for both,
+    in either column) and have the column's type: a typo would otherwise make every row
+    negative. The pass checks it at no extra cost.
+
+    Examples
+    --------
+    >>> Roles(y_true="y", pos_label={"y_true": ["Medium", "High"]}).positives("y_true")
+    ('Medium', 'High')
+    >>> Roles(y_true="y", pos_label="High").positives("y_pred")
+    ('High',)
+    >>> Roles(y_true="y", pos_label={"y_true": "High"}).positives("y_pred") is None
+    True
     """
 
     y_true: str | None = None
@@ -60,9 +96,71 @@ class Roles:
     weight: str | None = None
     pos_label: Any = None
     binary: bool = True
+    probability: bool = False
+
+    def __post_init__(self) -> None:
+        check_pos_label(self.pos_label)
+        if self.pos_label is not None and not self.binary:
+            raise InvalidArgumentError(
+                f"pos_label={self.pos_label!r} turns labels into 0/1, but every metric asked for "
+                "reads y_true as a number (mean): drop pos_label, or ask for 'prevalence' "
+                "(the share of positive labels)."
+            )
 
     def names(self) -> list[str]:
         return [c for c in (self.y_true, self.y_pred, self.y_score, self.weight) if c]
+
+    def positives(self, role: str) -> tuple | None:
+        """The values that mean positive in the ``role`` column; None: it is 0/1 already."""
+        given = self.pos_label
+        if isinstance(given, Mapping):
+            given = given.get(role)
+        if given is None:
+            return None
+        return tuple(given) if isinstance(given, _COLLECTIONS) else (given,)
+
+    def binarize(self, values: Any, role: str) -> Any:
+        """A numpy array of one role's raw values as 0/1 (for user metric callables)."""
+        import numpy as np
+
+        pos = self.positives(role)
+        return values if pos is None else np.isin(values, list(pos)).astype(int)
+
+
+_POS_LABEL_FORMS = (
+    "a value (pos_label='High'), a list of values (pos_label=['Medium', 'High']) or one "
+    "per column (pos_label={'y_true': ['Medium', 'High'], 'y_pred': 1})"
+)
+
+
+def check_pos_label(pos_label: Any) -> None:
+    """Raise a clear error unless ``pos_label`` has one of its three forms (no data read)."""
+    if pos_label is None:
+        return
+    parts = pos_label if isinstance(pos_label, Mapping) else {"": pos_label}
+    unknown = [k for k in parts if k not in LABEL_ROLES] if parts is pos_label else []
+    if unknown or not parts:
+        raise InvalidArgumentError(
+            f"pos_label={pos_label!r}: a mapping names the roles it applies to, 'y_true' "
+            f"and/or 'y_pred'{f' (not {unknown[0]!r})' if unknown else ''}. pos_label is "
+            f"{_POS_LABEL_FORMS}."
+        )
+    for given in parts.values():
+        values = list(given) if isinstance(given, _COLLECTIONS) else [given]
+        if not values:
+            raise InvalidArgumentError(
+                f"pos_label={pos_label!r} names no positive value. pos_label is {_POS_LABEL_FORMS}."
+            )
+        for v in values:
+            if (
+                v is None
+                or isinstance(v, (Mapping, *_COLLECTIONS))
+                or (isinstance(v, float) and v != v)
+            ):
+                raise InvalidArgumentError(
+                    f"pos_label={pos_label!r} holds {v!r}, which cannot be a label value. "
+                    f"pos_label is {_POS_LABEL_FORMS}."
+                )
 
 
 def _label_expr(frame: nw.LazyFrame, name: str, role: str, roles: Roles) -> nw.Expr:
@@ -76,10 +174,12 @@ def _label_expr(frame: nw.LazyFrame, name: str, role: str, roles: Roles) -> nw.E
         missing = col.is_null() | col.is_nan()
     elif dtype == nw.Object:
         missing = col.is_null()
-    if roles.pos_label is not None and roles.binary:
+    positives = roles.positives(role) if roles.binary else None
+    if positives is not None:
+        _check_positive_types(frame, name, role, dtype, positives, roles)
+        hit = col == positives[0] if len(positives) == 1 else col.is_in(list(positives))
         # Guarded: pandas compares a missing value as False, which would make it a negative.
-        hit = (col == roles.pos_label).cast(nw.Int8)
-        return nw.when(~(col.is_null() if missing is None else missing)).then(hit)
+        return nw.when(~(col.is_null() if missing is None else missing)).then(hit.cast(nw.Int8))
     if dtype == nw.Boolean:
         return col.cast(nw.Int8)
     if dtype == nw.Object and roles.binary:
@@ -90,11 +190,7 @@ def _label_expr(frame: nw.LazyFrame, name: str, role: str, roles: Roles) -> nw.E
         return nw.when(~missing).then(known)
     if not frames.is_numeric(dtype):
         found = frames.sample_values(frame, name)
-        hint = (
-            f"Pass pos_label= to say which value means positive (e.g. pos_label={found.split(', ')[0]})."
-            if roles.binary
-            else "Cast it to a number first."
-        )
+        hint = pos_label_hint(frame, role, roles) if roles.binary else "Cast it to a number first."
         raise ColumnTypeError(
             f"Column {name!r} ({role}) holds {dtype} values ({found}); aidebt needs 0/1 or "
             f"booleans here. {hint}"
@@ -102,6 +198,76 @@ def _label_expr(frame: nw.LazyFrame, name: str, role: str, roles: Roles) -> nw.E
     if dtype.is_float():
         col = nw.when(col.is_nan()).then(None).otherwise(col)
     return _as_float_if_decimal(col, dtype)
+
+
+# Two-valued vocabularies whose positive member is not a matter of opinion.
+_KNOWN_POSITIVE = {
+    frozenset({"yes", "no"}): "yes",
+    frozenset({"y", "n"}): "y",
+    frozenset({"true", "false"}): "true",
+    frozenset({"t", "f"}): "t",
+    frozenset({"positive", "negative"}): "positive",
+    frozenset({"pos", "neg"}): "pos",
+}
+
+
+def pos_label_hint(frame: nw.LazyFrame, role: str, roles: Roles) -> str:
+    """How to say which values of a text label column mean positive (never a guess).
+
+    A value is suggested only where the vocabulary settles it (yes/no, true/false...): for
+    any other values, picking one (the first in sort order, say) could invert the labels.
+    With a numeric column in the other role, the hint is the per-column form, since one
+    ``pos_label`` for both would be compared with that column's numbers too.
+    """
+    name = getattr(roles, role)
+    values = [v for v in frames.distinct_values(frame, name, limit=20) or [] if v is not None]
+    known = _KNOWN_POSITIVE.get(frozenset(str(v).lower() for v in values))
+    value = next((v for v in values if str(v).lower() == known), None) if known else None
+    shown = "VALUE" if value is None else repr(value)
+    other = "y_pred" if role == "y_true" else "y_true"
+    other_name = getattr(roles, other)
+    numeric_other = other_name is not None and frames.is_numeric(frames.columns(frame)[other_name])
+    form = f"pos_label={{{role!r}: {shown}}}" if numeric_other else f"pos_label={shown}"
+    if value is None:
+        listed = ", ".join(repr(v) for v in values[:8])
+        what = f", where VALUE is the value that means positive (one of {listed}) or a list of them"
+    else:
+        what = f" ({value!r} means positive)"
+    kept = f"; {other} ({other_name!r}) holds numbers and stays as it is" if numeric_other else ""
+    return f"Say which values mean positive with {form}{what}{kept}."
+
+
+def _check_positive_types(
+    frame: nw.LazyFrame, name: str, role: str, dtype: Any, positives: tuple, roles: Roles
+) -> None:
+    """A positive value of another type than its column's never matches: say so (schema only)."""
+    if dtype in (nw.String, nw.Categorical) or isinstance(dtype, nwd.Enum) or dtype == nw.Enum:
+        ok, kind = all(isinstance(v, str) for v in positives), "text"
+    elif dtype == nw.Boolean:
+        ok, kind = all(isinstance(v, bool) or v in (0, 1) for v in positives), "booleans"
+    elif dtype.is_numeric():
+        ok = all(isinstance(v, int | float) and not isinstance(v, bool) for v in positives)
+        kind = "numbers"
+    else:  # pandas objects and other types: compared as they are
+        return
+    if ok:
+        return
+    found = frames.sample_values(frame, name)
+    fix = "Pass a value of the column's type"
+    other = "y_pred" if role == "y_true" else "y_true"
+    if not isinstance(roles.pos_label, Mapping) and getattr(roles, other):
+        fix = (
+            f"To apply it to {other} only, pass pos_label={{{other!r}: {roles.pos_label!r}}}; "
+            "or pass a value of this column's type"
+        )
+    raise ColumnTypeError(
+        f"pos_label {_values_text(positives)} does not match column {name!r} ({role}), which "
+        f"holds {kind} ({found}): no row would be positive. {fix}."
+    )
+
+
+def _values_text(values: Sequence[Any]) -> str:
+    return repr(values[0]) if len(values) == 1 else "[" + ", ".join(map(repr, values)) + "]"
 
 
 def _as_float_if_decimal(col: nw.Expr, dtype: Any) -> nw.Expr:
@@ -132,9 +298,8 @@ def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[st
 
     out: dict[str, nw.Expr] = {}  # "rows" is counted by the group-by itself (_sums)
     if roles.weight:  # unweighted, n is rows: _complete fills it in without a second sum
-        w = nw.col(roles.weight)
         out["n"] = weighted(nw.lit(1, nw.Int64))
-        out["bad_weight"] = (w.is_null() | (w < 0)).cast(nw.Int64)
+        out.update(weight_checks(roles.weight, schema[roles.weight]))
     if roles.y_true:
         y = _label_expr(frame, roles.y_true, "y_true", roles)
         labeled = (~y.is_null()).cast(nw.Int64)
@@ -160,6 +325,7 @@ def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[st
         p = _label_expr(frame, roles.y_pred, "y_pred", roles)
         out["pred_pos"] = weighted(p.fill_null(0))
         out["bad_labels"] = (p.is_null() | ~((p == 0) | (p == 1))).cast(nw.Int64)
+    out.update(_positive_counts(roles))
     if roles.y_score:
         s_col = frames.columns(frame)[roles.y_score]
         if not frames.is_numeric(s_col):
@@ -171,7 +337,9 @@ def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[st
         has = ~s.is_null()
         s0 = s.fill_null(0)
         if s_col.is_float():
-            out["bad_score"] = (has & s.is_nan()).cast(nw.Int64)
+            out["bad_score"] = (has & ~s.is_finite()).cast(nw.Int64)
+        if roles.probability:
+            out["out_score"] = (has & ((s < 0) | (s > 1))).cast(nw.Int64)
         out["score_n"] = weighted(has.cast(nw.Int64))
         out["score_sum"] = weighted(s0)
         out["score_sq"] = weighted(s0 * s0)
@@ -184,6 +352,40 @@ def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[st
             out["brier_sum"] = weighted(both * d2)
             out["brier_sq"] = weighted(both * d2 * d2)
     return out
+
+
+def weight_checks(name: str, dtype: Any) -> dict[str, nw.Expr]:
+    """Per-row checks of a frequency-weight column, summed in the pass (each must sum to 0).
+
+    ``bad_weight``: null, negative, NaN or infinite. ``frac_weight``: finite but not a
+    whole number. A frequency weight is a count (the row stands for that many identical
+    rows), and every interval reads the summed weights as the number of observations: a
+    fractional weight is a sampling or importance weight, whose sums are not counts.
+    """
+    w = _as_float_if_decimal(nw.col(name), dtype)
+    bad = w.is_null() | (w < 0)
+    if dtype.is_float():
+        bad = bad | ~w.is_finite()
+    checks = {"bad_weight": bad.cast(nw.Int64)}
+    if dtype.is_float() or isinstance(dtype, nwd.Decimal) or dtype == nw.Decimal:
+        fraction = (w - w.round(0)).abs() > _WHOLE
+        checks["frac_weight"] = nw.when(~bad).then(fraction).otherwise(False).cast(nw.Int64)
+    return checks
+
+
+def _positive_counts(roles: Roles) -> dict[str, nw.Expr]:
+    """Rows holding each positive value, per label role (unweighted; each must not be 0)."""
+    out = {}
+    used = {"y_true": roles.y_true, "y_pred": roles.y_pred if roles.binary else None}
+    for role, name in used.items():
+        positives = roles.positives(role) if roles.binary and name else None
+        for i, value in enumerate(positives or ()):
+            out[f"{_POS_CHECK}{role}_{i}"] = (nw.col(name) == value).fill_null(False).cast(nw.Int64)
+    return out
+
+
+def _drop_checks(table: pl.DataFrame) -> pl.DataFrame:
+    return table.drop([c for c in table.columns if c in _CHECKS or c.startswith(_POS_CHECK)])
 
 
 def _sums(contributions: Mapping[str, nw.Expr]) -> list[nw.Expr]:
@@ -299,10 +501,11 @@ def sufficient_stats(
     frame = frames.to_lazy(data)
     keys = list(keys)
     frames.require_columns(frame, keys, role="a group column")
+    derived = dict(derived_keys or {})
+    check_names(keys, STAT_COLUMNS | set(derived))
     frames.require_columns(frame, roles.names())
     schema = frames.columns(frame)
     contributions = _contributions(frame, roles, set(need))
-    derived = dict(derived_keys or {})
     all_keys = keys + list(derived)
     prepared = frame.select(
         *(nw.col(k) for k in keys),
@@ -316,7 +519,7 @@ def sufficient_stats(
         table = prepared.select(*sums)
     stats = collect(table)
     _raise_on_bad_input(frame, stats, roles)
-    stats = stats.drop([c for c in _CHECKS if c in stats.columns])
+    stats = _drop_checks(stats)
     # all_keys: a derived key (a period) must count when merging (missing) duplicates.
     return _tidy_keys(_as_sums(_derive(stats), all_keys), all_keys, schema)
 
@@ -327,19 +530,88 @@ def _raise_on_bad_input(frame: nw.LazyFrame, stats: pl.DataFrame, roles: Roles) 
     def bad(name: str) -> int:
         return int(stats.get_column(name).sum()) if name in stats.columns else 0
 
-    if bad("bad_weight"):
-        raise InvalidValueError(
-            f"Column {roles.weight!r} (weight) has {bad('bad_weight')} null or negative values "
-            f"(values such as {frames.sample_values(frame.filter(nw.col(roles.weight).is_null() | (nw.col(roles.weight) < 0)), roles.weight)}). "
-            "Frequency weights must be counts >= 0: drop or fix those rows."
-        )
+    if bad("bad_weight") or bad("frac_weight"):
+        raise_on_bad_weights(frame, roles.weight, bad("bad_weight"), bad("frac_weight"))
+    _raise_on_missing_positives(frame, stats, roles)
     if bad("bad_labels"):
         _raise_on_bad_labels(frame, roles)
+    score = nw.col(roles.y_score) if roles.y_score else None
     if bad("bad_score"):
         raise InvalidValueError(
-            f"Column {roles.y_score!r} (y_score) has {bad('bad_score')} NaN scores. Drop or fill "
-            "them; a null score is left out of score metrics."
+            f"Column {roles.y_score!r} (y_score) has {bad('bad_score'):,} NaN or infinite scores "
+            f"(values such as {_bad_sample(frame, roles.y_score, ~score.is_finite())}). Drop or "
+            "fill them; a null score is left out of score metrics."
         )
+    if bad("out_score"):
+        raise InvalidValueError(
+            f"Column {roles.y_score!r} (y_score) has {bad('out_score'):,} scores outside [0, 1] "
+            f"(values such as {_bad_sample(frame, roles.y_score, (score < 0) | (score > 1))}), "
+            "but the Brier score compares a probability with the 0/1 label. Pass probabilities "
+            "(percentages divided by 100, say); AUC and mean_score take any finite score."
+        )
+
+
+def _bad_sample(frame: nw.LazyFrame, name: str, condition: nw.Expr) -> str:
+    """A few values of the rows that failed a check (a small query, on the error path)."""
+    return frames.sample_values(frame.filter(~nw.col(name).is_null() & condition), name, 5)
+
+
+def raise_on_bad_weights(frame: nw.LazyFrame, name: str, bad: int, fractional: int) -> None:
+    """The errors of :func:`weight_checks`, with a few of the offending values."""
+    w = nw.col(name)
+    dtype = frames.columns(frame)[name]
+    if bad:
+        invalid = w.is_null() | (w < 0)
+        invalid = invalid | ~w.is_finite() if dtype.is_float() else invalid
+        raise InvalidValueError(
+            f"Column {name!r} (weight) has {bad:,} values that are null or negative, NaN or infinite "
+            f"(values such as {frames.sample_values(frame.filter(invalid), name, 5)}). "
+            "Frequency weights must be counts >= 0: drop or fix those rows."
+        )
+    if fractional:
+        w = _as_float_if_decimal(w, dtype)
+        shown = _bad_sample(frame, name, (w - w.round(0)).abs() > _WHOLE)
+        raise InvalidValueError(
+            f"Column {name!r} (weight) has {fractional:,} weights that are not whole numbers "
+            f"(values such as {shown}). aidebt reads weight= as frequency weights: a row with "
+            "weight 3 stands for 3 identical rows, and every interval counts the weights as "
+            "observations. Sampling or importance weights (a row's share of a population, an "
+            "inverse probability) are a different kind: their total is not a number of "
+            "observations (the same data weighted by 1/1000 or by 1000 would give intervals a "
+            "hundred times apart), and aidebt has no interval for them. If the column holds "
+            "counts, store them as whole numbers; if it holds sampling or importance weights, "
+            "leave weight= out."
+        )
+
+
+def _raise_on_missing_positives(frame: nw.LazyFrame, stats: pl.DataFrame, roles: Roles) -> None:
+    """A positive value that occurs nowhere is a typo or the wrong type: name it and what is there.
+
+    With one ``pos_label`` for both columns a value must occur in either (a model that
+    never predicts positive is possible); with one per column, in its own column.
+    """
+    counts = {c: int(stats.get_column(c).sum()) for c in stats.columns if c.startswith(_POS_CHECK)}
+    if not counts:
+        return
+    shared = not isinstance(roles.pos_label, Mapping)
+    roles_used = [r for r in LABEL_ROLES if any(c.startswith(f"{_POS_CHECK}{r}_") for c in counts)]
+    for role in roles_used:
+        for i, value in enumerate(roles.positives(role)):
+            where = roles_used if shared else [role]
+            if sum(counts.get(f"{_POS_CHECK}{r}_{i}", 0) for r in where):
+                continue
+            names = " or ".join(f"{getattr(roles, r)!r} ({r})" for r in where)
+            present = [
+                v for r in where for v in frames.distinct_values(frame, getattr(roles, r), 20) or []
+            ]
+            present = sorted({v for v in present if v is not None}, key=str)
+            close = difflib.get_close_matches(str(value), [str(v) for v in present], n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise InvalidValueError(
+                f"pos_label {value!r} never occurs in column {names}, so every row would count "
+                f"as negative. Values present: {', '.join(map(repr, present[:20]))}.{hint} "
+                "(If that column truly has no positive row, map it to 0/1 instead.)"
+            )
 
 
 def _raise_on_bad_labels(frame: nw.LazyFrame, roles: Roles) -> None:
@@ -385,6 +657,7 @@ def score_label_counts(
     frame = frames.to_lazy(data)
     schema = frames.columns(frame)
     keys = list(keys)
+    check_names(keys, STAT_COLUMNS | set(derived_keys or {}))
     w = nw.col(roles.weight).fill_null(0) if roles.weight else nw.lit(1)
     y = _label_expr(frame, roles.y_true, "y_true", roles)
     derived = dict(derived_keys or {})
@@ -464,23 +737,26 @@ def value_counts(
     frame = frames.to_lazy(data)
     keys = list(keys)
     frames.require_columns(frame, keys, role="a group column")
+    check_names(keys, {"n", "rows", *(derived_keys or {}), *(("column", "value") if stack else ())})
     frames.require_columns(frame, [weight], role="weight")
     schema = frames.columns(frame)
     if weight is not None and not frames.is_numeric(schema[weight]):
         frames.check_numeric(frame, weight, role="weight", fix="Weights are counts >= 0.")
     derived = dict(derived_keys or {})
     w = nw.col(weight) if weight else nw.lit(1)
+    checks = weight_checks(weight, schema[weight]) if weight else {}
+    check_cols = {f"_{name}": expr for name, expr in checks.items()}
     base = [
         *(nw.col(k) for k in keys),
         *(expr.alias(name) for name, expr in derived.items()),
         w.fill_null(0).alias("_w"),
-        ((w.is_null() | (w < 0)).cast(nw.Int64) if weight else nw.lit(0)).alias("_bad_w"),
+        *(expr.alias(name) for name, expr in check_cols.items()),
     ]
     group = keys + list(derived)
     aggs = [
         nw.col("_w").sum().alias("n"),
         nw.len().alias("rows"),
-        nw.col("_bad_w").sum().alias("_bad_w"),
+        *(nw.col(name).sum().alias(name) for name in check_cols),
     ]
     if stack:
         # One group-by per stacked expression, unioned: the same single query (columnar
@@ -499,7 +775,7 @@ def value_counts(
                 frames.group_key(name, value_types[name]).alias("value"),
                 "n",
                 "rows",
-                "_bad_w",
+                *check_cols,
             )
             for name in values
         ]
@@ -509,13 +785,10 @@ def value_counts(
         prepared = frame.select(*base)
         table = prepared.group_by(*group).agg(*aggs) if group else prepared.select(*aggs)
     counts = collect(table)
-    bad = int(counts.get_column("_bad_w").sum() or 0)
-    if bad:
-        raise InvalidValueError(
-            f"Column {weight!r} (weight) has null or negative values. Frequency weights must "
-            "be counts >= 0: drop or fix those rows."
-        )
-    counts = counts.drop("_bad_w").with_columns(
+    found = {name[1:]: int(counts.get_column(name).sum() or 0) for name in check_cols}
+    if any(found.values()):
+        raise_on_bad_weights(frame, weight, found["bad_weight"], found.get("frac_weight", 0))
+    counts = counts.drop(list(check_cols)).with_columns(
         pl.col("n").cast(pl.Float64), pl.col("rows").cast(pl.Int64)
     )
     counts = _tidy_keys(counts, [*keys, *derived, *(["column", "value"] if stack else [])], schema)
@@ -573,6 +846,7 @@ def sufficient_stats_sets(
     sets = [list(ks) for ks in key_sets]
     keys = list(dict.fromkeys(k for ks in sets for k in ks))
     frames.require_columns(frame, keys, role="a group column")
+    check_names(keys, STAT_COLUMNS)
     frames.require_columns(frame, roles.names())
     schema = frames.columns(frame)
     contributions = {**_contributions(frame, roles, set(need)), **dict(extra or {})}
@@ -616,7 +890,7 @@ def sufficient_stats_sets(
         table = stacked.filter(pl.col("_set") == i).select(
             *(pl.col(f"_k{j}").alias(k) for j, k in enumerate(ks)), *sum_cols
         )
-        table = _as_sums(_derive(table.drop([c for c in _CHECKS if c in table.columns])), ks)
+        table = _as_sums(_derive(_drop_checks(table)), ks)
         if ks and table.select(ks).is_duplicated().any():  # NaN and null both became (missing)
             table = rollup(table, ks, ks)
         out.append(table.sort(ks) if ks else table)

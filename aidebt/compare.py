@@ -23,7 +23,7 @@ from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt._deprecated import keyword_only
 from aidebt.errors import InvalidArgumentError, did_you_mean
-from aidebt.groups import ALL, label, label_expr
+from aidebt.groups import ALL, check_names, label, label_expr
 from aidebt.prepare import prepare
 from aidebt.results import Result, conform
 from aidebt.simpson import VERDICTS
@@ -344,6 +344,8 @@ def compare(
         raise InvalidArgumentError(
             f"by={by_cols} contains the version column {version!r}; segments must be other columns."
         )
+    check_names([version], {*COLUMNS, *GUARD_COLUMNS}, role="the version column")
+    check_names(by_cols, {*COLUMNS, *GUARD_COLUMNS}, role="a by column")
     prep = prepare(
         data,
         metrics=metrics,

@@ -51,6 +51,8 @@ class DataConfig:
     segments: tuple[str, ...] | None = None
     weight: str | None = None
     version: str | None = None
+    time_format: str | None = None
+    pos_label: Any = None
 
 
 @dataclass(frozen=True)

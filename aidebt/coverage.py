@@ -22,7 +22,7 @@ from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt._deprecated import renamed
 from aidebt.errors import InvalidArgumentError
-from aidebt.groups import label
+from aidebt.groups import check_names, label
 from aidebt.periods import Every
 from aidebt.prepare import prepare
 from aidebt.results import Result, conform
@@ -214,6 +214,13 @@ def coverage(
     confidence = st.check_confidence(confidence)
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise InvalidArgumentError(f"k={k!r} must be a positive integer, e.g. 30.")
+    # The columns the segments table puts next to them (and the working ones it adds).
+    check_names(
+        by_cols,
+        {"period", "production_n", "share", "eval_n", "eval_value", "covered", "value", "m_value"}
+        | {"m_n", "m_se", "n", "rows"},
+        role="a segment column",
+    )
     prod = frames.to_lazy(current)
     frames.require_columns(prod, by_cols, role="a segment column of current")
     m = None

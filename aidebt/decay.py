@@ -29,11 +29,14 @@ import polars as pl
 from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt._deprecated import keyword_only
+from aidebt.changepoints import COLUMNS as CHANGEPOINT_COLUMNS
 from aidebt.changepoints import Changepoints
 from aidebt.errors import AidebtError, InvalidArgumentError, did_you_mean
+from aidebt.groups import check_names
 from aidebt.periods import Every, as_date, epoch_day, epoch_days
 from aidebt.prepare import prepare
 from aidebt.results import Result
+from aidebt.trend import COLUMNS as TREND_COLUMNS
 from aidebt.trend import Crossing, Trend
 
 __all__ = ["Changepoints", "Crossing", "Decay", "Every", "Trend", "decay"]
@@ -136,6 +139,7 @@ def decay(
     if not isinstance(time, str):
         raise InvalidArgumentError(f"time={time!r} must be the name of a Date/Datetime column.")
     by_cols = frames.as_list(by)
+    check_names(by_cols, {*COLUMNS, *CHANGEPOINT_COLUMNS, *TREND_COLUMNS}, role="a by column")
     prep = prepare(
         data,
         metrics=[metric],

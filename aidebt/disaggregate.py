@@ -18,7 +18,7 @@ from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import InvalidArgumentError
-from aidebt.groups import ALL, label
+from aidebt.groups import ALL, check_names, label
 from aidebt.prepare import prepare
 from aidebt.results import Result
 
@@ -318,6 +318,7 @@ def disaggregate(
     ['language', 'metric', 'value', 'ci_low', 'ci_high', 'n']
     """
     by_cols = frames.as_list(by)
+    check_names(by_cols, COLUMNS, role="a by column")
     prep = prepare(
         data,
         metrics=DEFAULT_METRICS if metrics is None else metrics,
@@ -609,8 +610,7 @@ def _custom_metrics(frame, by_cols, roles, custom, min_n) -> list[pl.DataFrame]:
         for key, part in parts.items():
             y = part.get_column(roles.y_true).to_numpy()
             p = part.get_column(roles.y_pred).to_numpy()
-            if roles.pos_label is not None:
-                y, p = (y == roles.pos_label).astype(int), (p == roles.pos_label).astype(int)
+            y, p = roles.binarize(y, "y_true"), roles.binarize(p, "y_pred")
             kwargs = (
                 {"sample_weight": part.get_column(roles.weight).to_numpy()} if roles.weight else {}
             )

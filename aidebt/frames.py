@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import glob as _glob
+import re
 from collections.abc import Iterable, Sequence
 from os import PathLike
 from pathlib import Path
@@ -28,23 +29,119 @@ from aidebt.errors import (
     InvalidValueError,
     did_you_mean,
 )
-from aidebt.groups import MISSING_GROUP
+from aidebt.groups import ESCAPE, MARKER_PATTERN, MISSING_GROUP
+
+# Dates whose order needs no guess: the year first (2026-11-05, 2026/11/05, ISO 8601).
+_YEAR_FIRST = r"^\s*\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
+# Dates whose day and month could be swapped: 11/05/2026, 05.11.26 (time of day optional).
+_DAY_MONTH = r"^\s*(\d{1,2})([-/.])(\d{1,2})[-/.](\d{4}|\d{2})\b"
+_TIME_OF_DAY = r"^([ T])\d{1,2}:\d{2}(:\d{2})?(\.\d+)?$"
+# Rows read from the start of a CSV to see how its dates are written (polars infers its
+# types from the first 100).
+_DATE_SAMPLE = 1000
+
+
+def _scan_csv(source: str, time_format: str | None) -> pl.LazyFrame:
+    """A CSV scan whose dates are never guessed.
+
+    polars' date inference reads ``11/05/2026`` day first whenever every day in its sample
+    is 12 or less, so a US file's November becomes May. Here only dates written year first
+    are parsed by inference; a column of dates with day and month in either order stays
+    text (an analysis that needs it as a time says how to read it), unless ``time_format``
+    says how: then every text column whose values all match it is parsed with it.
+    """
+    target = _format_dtype(time_format) if time_format is not None else None
+    guessed = pl.scan_csv(source, try_parse_dates=True)
+    schema = guessed.collect_schema()
+    temporal = [c for c, t in schema.items() if t.is_temporal()]
+    candidates = [
+        c
+        for c, t in schema.items()
+        if t.is_temporal() or (time_format is not None and t == pl.String)
+    ]
+    if not candidates:
+        return guessed
+    # The columns' text as written, from the first rows only.
+    sample = pl.scan_csv(source, infer_schema=False).select(candidates).head(_DATE_SAMPLE).collect()
+    keep_text: dict[str, Any] = {}
+    parse: list[str] = []
+    for c in candidates:
+        values = sample.get_column(c).drop_nulls()
+        if values.is_empty():
+            continue
+        if (
+            target is not None
+            and not values.str.strptime(target, time_format, strict=False).has_nulls()
+        ):
+            parse.append(c)
+            keep_text[c] = pl.String
+        elif c in temporal and not values.str.contains(_YEAR_FIRST).all():
+            keep_text[c] = pl.String  # day and month could be either way round: no guess
+    if time_format is not None:
+        # A format that leaves a column of dates as text is a mistake worth saying now (a
+        # file with no dates at all, such as an eval set, simply has nothing to parse).
+        dates_left = [
+            c
+            for c in candidates
+            if c not in parse
+            and sample.get_column(c).drop_nulls().str.contains(f"{_DAY_MONTH}|{_YEAR_FIRST}").any()
+            and (c in keep_text or schema[c] == pl.String)
+        ]
+        if dates_left:
+            shown = ", ".join(
+                f"{c!r} (e.g. {sample.get_column(c).drop_nulls().item(0)!r})" for c in dates_left
+            )
+            raise InvalidArgumentError(
+                f"time_format={time_format!r} does not match the dates of {shown} in "
+                f"{source!r}: every value of a column must match it. Check the format, e.g. "
+                "'%m/%d/%Y' reads 11/05/2026 as 5 November, '%d/%m/%Y' as 11 May."
+            )
+    frame = pl.scan_csv(source, try_parse_dates=True, schema_overrides=keep_text or None)
+    return frame.with_columns(pl.col(c).str.strptime(target, time_format) for c in parse)
+
+
+def _format_dtype(time_format: Any) -> Any:
+    """Date for a format with no time of day, else Datetime; a clear error for a non-format."""
+    if not isinstance(time_format, str) or "%" not in time_format:
+        raise InvalidArgumentError(
+            f"time_format={time_format!r} must be a strptime format such as '%m/%d/%Y' "
+            "(month first, US) or '%d/%m/%Y %H:%M' (day first, with a time of day)."
+        )
+    clock = ("%H", "%I", "%M", "%S", "%T", "%R", "%c", "%s", "%f", "%p", "%z", "%.f")
+    return pl.Datetime if any(d in time_format for d in clock) else pl.Date
+
 
 _SCANNERS = {
-    ".parquet": pl.scan_parquet,
-    ".pq": pl.scan_parquet,
-    ".csv": lambda source: pl.scan_csv(source, try_parse_dates=True),
+    ".parquet": lambda source, time_format: pl.scan_parquet(source),
+    ".pq": lambda source, time_format: pl.scan_parquet(source),
+    ".csv": _scan_csv,
 }
 
 
-def scan_path(path: str | PathLike[str]) -> pl.LazyFrame:
+def scan_path(path: str | PathLike[str], *, time_format: str | None = None) -> pl.LazyFrame:
     """Lazily scan a parquet or CSV file, a glob of them, or a directory of parquet files.
 
-    Nothing is read here but the schema: the polars query that aidebt builds on top selects
-    only the columns an analysis needs (projection pushdown) and, with
-    :func:`filter_window`, skips the parquet row groups outside the time window (predicate
-    pushdown); the final collect streams the files in batches. A directory is read as
-    ``DIR/**/*.parquet`` (hive partitions such as ``month=2026-11/`` become columns).
+    Nothing is read here but the schema (and a CSV's first rows, to see how it writes its
+    dates): the polars query that aidebt builds on top selects only the columns an
+    analysis needs (projection pushdown) and, with :func:`filter_window`, skips the parquet
+    row groups outside the time window (predicate pushdown); the final collect streams the
+    files in batches. A directory is read as ``DIR/**/*.parquet`` (hive partitions such as
+    ``month=2026-11/`` become columns).
+
+    A CSV's dates are read only when their order is certain: written year first
+    (``2026-11-05``, ISO 8601), or with ``time_format``. Dates such as ``11/05/2026`` could
+    be 5 November or 11 May: without ``time_format`` they stay text, and an analysis that
+    needs them as times says which format the values allow.
+
+    Parameters
+    ----------
+    path
+        A file, a glob, or a directory of parquet files.
+    time_format
+        The strptime format of a CSV's date or time column(s), e.g. ``'%m/%d/%Y'`` (month
+        first, US) or ``'%d/%m/%Y %H:%M'``: every text column whose values match it is
+        parsed with it, and a column of dates it does not match is an error. Parquet
+        stores types: it is not used there.
 
     Examples
     --------
@@ -78,7 +175,7 @@ def scan_path(path: str | PathLike[str]) -> pl.LazyFrame:
             raise FileNotFoundError(f"No file matches {text!r}. Check the path and the pattern.")
     elif not Path(text).exists():
         raise FileNotFoundError(f"Data file {text!r} does not exist. Check the path.")
-    return _SCANNERS[suffix](text)
+    return _SCANNERS[suffix](text, time_format)
 
 
 def to_lazy(data: Any) -> nw.LazyFrame:
@@ -150,14 +247,21 @@ def group_key(name: str, dtype: Any) -> nw.Expr:
     """A group column as strings, with null and NaN turned into the explicit ``(missing)`` group.
 
     Group values come back as strings so that the ``(missing)`` group and the ``(all)``
-    margin rows fit in the same column whatever its original type.
+    margin rows fit in the same column whatever its original type. A text value that
+    spells one of those markers is escaped (:func:`aidebt.groups.escape`), so the markers
+    only ever mean what the package made.
     """
     col = nw.col(name)
     if dtype.is_float():
         col = nw.when(col.is_nan()).then(None).otherwise(col)
     if dtype == nw.Boolean:
         col = nw.when(col).then(nw.lit("true")).when(~col).then(nw.lit("false"))
-    return col.cast(nw.String).fill_null(MISSING_GROUP).alias(name)
+    text = col.cast(nw.String)
+    if not is_numeric(dtype) and not is_temporal(dtype):
+        # Only text can spell a marker; the same regex in every engine.
+        spelled = text.str.contains(MARKER_PATTERN)
+        text = nw.when(spelled).then(nw.concat_str([nw.lit(ESCAPE), text])).otherwise(text)
+    return text.fill_null(MISSING_GROUP).alias(name)
 
 
 def check_numeric(frame: nw.LazyFrame, name: str, *, role: str, fix: str) -> None:
@@ -175,24 +279,116 @@ def require_temporal(frame: nw.LazyFrame, name: str, *, needed_by: str) -> None:
     """Raise a clear error, before any scan, unless ``name`` is a Date or Datetime column."""
     require_columns(frame, [name], role="time")
     dtype = columns(frame)[name]
-    if not is_temporal(dtype):
+    if is_temporal(dtype):
+        return
+    found = sample_values(frame, name)
+    if dtype == nw.String:
         raise ColumnTypeError(
-            f"Column {name!r} (time) has type {dtype} with values such as "
-            f"{sample_values(frame, name)}; {needed_by} needs a Date or Datetime column. "
-            f"Parse it first, e.g. pl.col({name!r}).str.to_datetime()."
+            f"Column {name!r} (time) holds text, not dates (values such as {found}); "
+            f"{needed_by} needs a Date or Datetime column. {_time_text_fix(frame, name)}"
         )
+    raise ColumnTypeError(
+        f"Column {name!r} (time) has type {dtype} with values such as {found}; {needed_by} "
+        f"needs a Date or Datetime column. Parse it first, e.g. pl.col({name!r}).str.to_datetime()."
+    )
 
 
-def sample_values(frame: nw.LazyFrame, name: str, limit: int = 8) -> str:
-    """A few distinct values of a column, for error messages only (a small query)."""
+def _time_text_fix(frame: nw.LazyFrame, name: str) -> str:
+    """How to read a text time column: the format its values settle, or the choice to make.
+
+    Dates such as ``11/05/2026`` are month first when some second part is above 12, day
+    first when some first part is, and undecided when every part is 12 or less: then the
+    message offers both readings and never picks one.
+    """
+    how = (
+        "to the loader (time_format= of aidebt.frames.load; in audit.toml, time_format "
+        "under [data]), or parse the column first"
+    )
+    first = frame.select(nw.col(name)).filter(~nw.col(name).is_null()).head(1)
+    value = first.collect(backend="polars").to_native().get_column(name).to_list()
+    example = value[0] if value else ""
+    layout = re.match(_DAY_MONTH, example)
+    if layout is None:
+        fmt = "%Y-%m-%d %H:%M:%S" if re.match(_YEAR_FIRST, example) else "%b %d %Y"
+        return (
+            f"Pass its strptime format as time_format={fmt!r} (for instance) {how}: "
+            f"pl.col({name!r}).str.to_datetime({fmt!r})."
+        )
+    sep, year = layout.group(2), "%Y" if len(layout.group(4)) == 4 else "%y"
+    rest = example[layout.end() :]
+    clock = re.match(_TIME_OF_DAY, rest)
+    tail = ""
+    if clock:
+        tail = clock.group(1) + "%H:%M" + (":%S" if clock.group(2) else "")
+        tail += "%.f" if clock.group(3) else ""
+    month_first = f"%m{sep}%d{sep}{year}{tail}"
+    day_first = f"%d{sep}%m{sep}{year}{tail}"
+    big_first, big_second = _parts_above_12(frame, name)
+    if big_second and not big_first:
+        return (
+            f"Its dates are month first (a second part above 12, e.g. {big_second!r}): "
+            f"pass time_format={month_first!r} {how}: "
+            f"pl.col({name!r}).str.to_datetime({month_first!r})."
+        )
+    if big_first and not big_second:
+        return (
+            f"Its dates are day first (a first part above 12, e.g. {big_first!r}): "
+            f"pass time_format={day_first!r} {how}: "
+            f"pl.col({name!r}).str.to_datetime({day_first!r})."
+        )
+    if big_first and big_second:
+        return (
+            f"Its dates mix both orders ({big_first!r}, {big_second!r}): fix the column, then "
+            f"pass its format as time_format= {how}."
+        )
+    return (
+        f"Every day and month in it is 12 or less, so {example.strip()!r} could be month first "
+        f"or day first, and aidebt does not guess: pass time_format={month_first!r} (month "
+        f"first, as in the US) or time_format={day_first!r} (day first) {how}: "
+        f"pl.col({name!r}).str.to_datetime({month_first!r})."
+    )
+
+
+def _parts_above_12(frame: nw.LazyFrame, name: str) -> tuple[str | None, str | None]:
+    """A value whose first part is above 12 and one whose second is (None when none is).
+
+    Every value is looked at (one small query, on the error path only) when the data is
+    in polars; other engines show the first 100,000 rows.
+    """
+    native = frame.to_native()
+    if not isinstance(native, (pl.DataFrame, pl.LazyFrame)):
+        native = frame.select(nw.col(name)).head(100_000).collect(backend="polars").to_native()
+    col = pl.col(name)
+    parts = [col.str.extract(_DAY_MONTH, i).cast(pl.Int64, strict=False) for i in (1, 3)]
+    found = (
+        native.lazy()
+        .select(
+            col.filter(parts[0] > 12).first().alias("first"),
+            col.filter(parts[1] > 12).first().alias("second"),
+        )
+        .collect()
+    )
+    return found.item(0, "first"), found.item(0, "second")
+
+
+def distinct_values(frame: nw.LazyFrame, name: str, limit: int = 8) -> list[Any] | None:
+    """Up to ``limit`` distinct values of a column, sorted, nulls last (a small query).
+
+    For error messages and hints only; None when the values cannot be read.
+    """
     try:
         values = (
             frame.select(nw.col(name)).unique().head(limit).collect(backend="polars").to_native()
         )
-        found = sorted(values.get_column(name).to_list(), key=lambda v: (v is None, str(v)))
+        return sorted(values.get_column(name).to_list(), key=lambda v: (v is None, str(v)))
     except Exception:  # the message matters more than the sample
-        return "(could not read sample values)"
-    return ", ".join(repr(v) for v in found)
+        return None
+
+
+def sample_values(frame: nw.LazyFrame, name: str, limit: int = 8) -> str:
+    """A few distinct values of a column, for error messages only (a small query)."""
+    found = distinct_values(frame, name, limit)
+    return "(could not read sample values)" if found is None else ", ".join(map(repr, found))
 
 
 def filter_window(
@@ -290,14 +486,17 @@ def _bound(value: Any, name: str, dtype: Any) -> _dt.date | _dt.datetime | None:
 # --------------------------------------------------------------------------------------
 # The loader: what reports, gates and notebooks read, in the data's own engine
 # --------------------------------------------------------------------------------------
-def load(data: Any) -> Any:
+def load(data: Any, *, time_format: str | None = None) -> Any:
     """The data to read, not read yet: a path becomes a lazy scan, a frame stays itself.
 
     The one loader behind :func:`load_month`, :func:`aidebt.check` and the report
     notebooks. A path (parquet or CSV file, glob, or directory of parquet files) is scanned
-    lazily by polars (:func:`scan_path`); a polars, pandas, pyarrow, DuckDB or Spark frame
-    is returned as it is, so every query built on it runs in its own engine. There is no
-    default data: the demo log is :func:`aidebt.datasets.demo`, passed explicitly.
+    lazily by polars (:func:`scan_path`, which never guesses whether a CSV's dates are day
+    or month first: ``time_format`` says it, e.g. ``'%m/%d/%Y'``); a polars, pandas,
+    pyarrow, DuckDB or Spark frame is returned as it is (its columns already have types,
+    so ``time_format`` is for files only), and every query built on it runs in its own
+    engine. There is no default data: the demo log is :func:`aidebt.datasets.demo`,
+    passed explicitly.
 
     Examples
     --------
@@ -316,7 +515,7 @@ def load(data: Any) -> Any:
         )
     if isinstance(data, (str, PathLike)):
         try:
-            return scan_path(data)
+            return scan_path(data, time_format=time_format)
         except FileNotFoundError as exc:
             raise InvalidArgumentError(f"data file not found: {data} ({exc})") from exc
     try:
@@ -335,6 +534,7 @@ def load_month(
     time: str | None = None,
     *,
     history: bool = False,
+    time_format: str | None = None,
 ) -> Any:
     """The rows of ``data`` in ``month`` (with ``history``: every row before its end), lazily.
 
@@ -354,6 +554,8 @@ def load_month(
         The Date/Datetime column that places each row in a month.
     history
         Keep every row before the end of ``month`` (for trends), not only that month.
+    time_format
+        How a CSV writes its dates (see :func:`scan_path`), e.g. ``'%m/%d/%Y'``.
 
     Examples
     --------
@@ -364,7 +566,7 @@ def load_month(
     >>> load_month(df, "2026-11", "ts", history=True).height
     2
     """
-    frame = load(data)
+    frame = load(data, time_format=time_format)
     if month is None:
         return frame
     month = periods.Month.parse(month)
@@ -377,8 +579,10 @@ def load_month(
     return nw.from_native(frame).filter(condition).to_native()
 
 
-def latest_month(data: Any, time: str) -> periods.Month:
+def latest_month(data: Any, time: str, *, time_format: str | None = None) -> periods.Month:
     """The last month that has rows in ``data`` (one small query in the data's engine).
+
+    ``time_format``: how a CSV writes its dates (see :func:`scan_path`).
 
     Examples
     --------
@@ -386,7 +590,7 @@ def latest_month(data: Any, time: str) -> periods.Month:
     >>> str(latest_month(pl.DataFrame({"ts": [dt.date(2026, 10, 3), dt.date(2026, 11, 5)]}), "ts"))
     '2026-11'
     """
-    frame = to_lazy(load(data))
+    frame = to_lazy(load(data, time_format=time_format))
     require_temporal(frame, time, needed_by="latest_month")
     last = frame.select(nw.col(time).max()).collect(backend="polars").item()
     if last is None:
@@ -395,13 +599,18 @@ def latest_month(data: Any, time: str) -> periods.Month:
 
 
 def count_rows(
-    data: Any, *, time: str | None = None, month: periods.Month | str | None = None
+    data: Any,
+    *,
+    time: str | None = None,
+    month: periods.Month | str | None = None,
+    time_format: str | None = None,
 ) -> dict[str, Any]:
     """Rows of ``data`` and, with ``time`` and ``month``, of that month: one small query.
 
     Returns ``rows``; with a month also ``month_rows`` and ``first``/``last`` (the months
     of the earliest and latest rows, None when there are none), for messages such as "the
     data covers 2025-10 to 2026-11". The counting runs in the data's engine.
+    ``time_format``: how a CSV writes its dates (see :func:`scan_path`).
 
     Examples
     --------
@@ -411,7 +620,7 @@ def count_rows(
     >>> info["rows"], info["month_rows"], str(info["first"]), str(info["last"])
     (2, 1, '2026-10', '2026-11')
     """
-    frame = to_lazy(load(data))
+    frame = to_lazy(load(data, time_format=time_format))
     if time is None or month is None:
         rows = frame.select(nw.len()).collect(backend="polars").item()
         return {"rows": int(rows or 0)}

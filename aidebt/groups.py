@@ -1,4 +1,4 @@
-"""Group values and labels: one rule for every result.
+r"""Group values and labels: one rule for every result.
 
 A group is named the same way everywhere a sentence, a chart or a table names it:
 ``language=ja, tier=free``, with the columns a margin row does not split on (``(all)``)
@@ -10,16 +10,44 @@ Examples
 'language=ja, tier=free'
 >>> label({"language": "ja", "tier": ALL}, ["language", "tier"]), label({}, [])
 ('language=ja', 'overall')
+
+The markers are strings, so a data value could spell one: a group literally named
+``(all)`` or ``(missing)`` would pass for a margin row or for the rows with no value. Data
+values never do: :func:`escape` (applied by :func:`aidebt.frames.group_key`, where every
+group value becomes text) puts a backslash before a value that spells a marker, and
+before a value that spells an escaped one, so distinct values stay distinct:
+
+>>> print(*(escape(v) for v in ["(all)", "(missing)", "\\(all)", "all", "(all) x"]), sep=" | ")
+\(all) | \(missing) | \\(all) | all | (all) x
+
+Column names cannot be escaped the same way (a result's ``value`` column and a group
+column named ``value`` cannot share a table), so :func:`check_names` refuses a group
+column named like a column of the result, or starting with ``_``: aidebt's working
+columns all start with ``_`` (``_x``, ``_se``, ``_p``...), so no user group column can
+collide with one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import polars as pl
 
-__all__ = ["ALL", "MISSING_GROUP", "OVERALL", "SEPARATOR", "iter_groups", "label", "label_expr"]
+from aidebt.errors import InvalidArgumentError
+
+__all__ = [
+    "ALL",
+    "MISSING_GROUP",
+    "OVERALL",
+    "SEPARATOR",
+    "WORKING_PREFIX",
+    "check_names",
+    "escape",
+    "iter_groups",
+    "label",
+    "label_expr",
+]
 
 MISSING_GROUP = "(missing)"
 """The group value that stands for a null (or NaN) in a group column: counted, never dropped."""
@@ -32,6 +60,60 @@ OVERALL = "overall"
 
 SEPARATOR = ", "
 """Between the ``column=value`` parts of a label."""
+
+WORKING_PREFIX = "_"
+"""The first character of every working column aidebt adds to a table; no group column has it."""
+
+ESCAPE = "\\"
+"""Put before a data value that spells a marker (see :func:`escape`)."""
+
+MARKER_PATTERN = r"^\\*\((?:all|missing)\)$"
+"""The values :func:`escape` changes: a marker after any number of backslashes (a regex
+that polars, DuckDB, Spark, pandas and pyarrow read the same way)."""
+
+
+def escape(value: str) -> str:
+    """A data value as a group value: one more backslash before a value that spells a marker.
+
+    Injective, and never equal to ``(all)`` or ``(missing)``: the markers only ever stand
+    for the rows the package made (margins, nulls), never for a value from the data.
+    """
+    import re
+
+    return ESCAPE + value if re.match(MARKER_PATTERN, value) else value
+
+
+def check_names(
+    names: Iterable[str | None], taken: Collection[str] = (), *, role: str = "a group column"
+) -> None:
+    """Refuse group columns whose names the package's tables already use (before any scan).
+
+    ``taken`` holds the columns a result puts next to the group columns (``metric``,
+    ``value``, ``n``...); any name starting with ``_`` is a working column.
+
+    Examples
+    --------
+    >>> check_names(["region"], {"value", "n"})
+    >>> check_names(["n"], {"value", "n"})
+    Traceback (most recent call last):
+    ...
+    aidebt.errors.InvalidArgumentError: Column 'n' (a group column) has the name of a column of aidebt's own tables, where the two would collide. Rename it in the data, e.g. data.rename({'n': 'n_group'}).
+    """
+    for name in names:
+        if name is None:
+            continue
+        if name.startswith(WORKING_PREFIX):
+            raise InvalidArgumentError(
+                f"Column {name!r} ({role}) starts with {WORKING_PREFIX!r}, which aidebt keeps "
+                f"for its working columns. Rename it in the data, e.g. "
+                f"data.rename({{{name!r}: {name.lstrip(WORKING_PREFIX) or 'group'!r}}})."
+            )
+        if name in taken:
+            raise InvalidArgumentError(
+                f"Column {name!r} ({role}) has the name of a column of aidebt's own tables, "
+                "where the two would collide. Rename it in the data, e.g. "
+                f"data.rename({{{name!r}: {name + '_group'!r}}})."
+            )
 
 
 def label(row: Mapping[str, Any], by: Sequence[str]) -> str:

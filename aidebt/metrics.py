@@ -58,6 +58,8 @@ class Metric:
     (proportions); ``total``, ``total_sq`` and ``size`` name the sums of a mean.
     ``higher_is_better`` is None where neither direction is a failure (prevalence).
     ``bounded``: every value lies in [0, 1] (rates, F1, AUC, Brier score).
+    ``probability``: compares the score with the label, so scores must lie in [0, 1]
+    (Brier); AUC and the mean score take any finite score.
 
     The properties say what the metric's kind implies, so an analysis asks the metric
     (``m.average``, ``m.trend_model``...) instead of branching on ``m.kind``.
@@ -78,6 +80,7 @@ class Metric:
     needs_label: bool = True
     binary_label: bool = True
     bounded: bool = False
+    probability: bool = False
 
     @property
     def interval(self) -> str | None:
@@ -292,6 +295,7 @@ REGISTRY: dict[str, Metric] = {
             denominator_name="labeled rows with a score",
             needs_score=True,
             bounded=True,
+            probability=True,
         ),
         Metric(
             "auc",
@@ -647,6 +651,7 @@ def roles_for(registered, custom, y_true, y_pred, y_score, weight, pos_label) ->
         weight=weight,
         pos_label=pos_label,
         binary=binary,
+        probability=any(m.probability for m in registered),
     )
 
 

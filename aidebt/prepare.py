@@ -8,12 +8,18 @@ analysis does first, one way for all of them:
   needs labels, predictions or scores says which column is missing);
 - wrap the input (:func:`aidebt.frames.to_lazy`) and check every named column from the
   schema alone, before any row is read, with the role it plays in the message;
-- validate ``weight`` (numeric), ``confidence`` (strictly between 0 and 1) and ``min_n``
-  (a number >= 0, not a boolean).
+- validate ``weight`` (numeric), ``pos_label`` (its form: a value, a list of values, or
+  one per column, see :class:`aidebt.aggregate.Roles`), ``confidence`` (strictly between
+  0 and 1) and ``min_n`` (a number >= 0, not a boolean).
 
 :meth:`Prepared.aggregate` is then the single pass: the sufficient statistics per group
 (:func:`aidebt.aggregate.sufficient_stats`, with the extra sums the metrics need) and, when
-a metric needs them, AUC's per-(score, label) counts.
+a metric needs them, AUC's per-(score, label) counts. The checks that need the rows ride
+along in that pass, at no extra scan: weights are frequency weights (whole numbers >= 0,
+finite), scores are finite (and within [0, 1] for a metric that reads them as
+probabilities, the Brier score), every positive label occurs in its column, and labels and
+predictions are 0/1 once ``pos_label`` has been applied. Each failure is an error that
+names the column and shows offending values.
 
 Examples
 --------
@@ -152,8 +158,14 @@ def prepare(
         Any input :func:`aidebt.frames.to_lazy` accepts.
     metrics
         Registry names (or a ``{name: callable}`` mapping with ``allow_custom``).
-    y_true, y_pred, y_score, weight, pos_label
-        The column roles; each metric says which it needs.
+    y_true, y_pred, y_score, weight
+        The column roles; each metric says which it needs. ``weight`` holds frequency
+        weights (whole numbers: a row with weight 3 stands for 3 rows).
+    pos_label
+        Which label and prediction values mean positive: a value (``"High"``), a list
+        (``["Medium", "High"]``), or one per column where they differ
+        (``{"y_true": ["Medium", "High"], "y_pred": 1}``); see
+        :class:`aidebt.aggregate.Roles`.
     columns
         Other columns the analysis reads, by the role named in errors:
         ``{"a by column": by, "version": "prompt_version"}``.

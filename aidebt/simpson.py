@@ -717,11 +717,10 @@ def _check_outcome(frame, outcome: str, dtype, kind: str, pos_label) -> bool:
         return True
     if not frames.is_numeric(dtype):
         found = frames.sample_values(frame, outcome)
-        first = found.split(", ")[0]
+        hint = aggregate.pos_label_hint(frame, "y_true", aggregate.Roles(y_true=outcome))
         raise ColumnTypeError(
             f"Column {outcome!r} (outcome) holds {dtype} values ({found}); simpson compares "
-            f"0/1 outcomes (rates) or numbers (means). Pass pos_label={first} to say which "
-            f"value is the positive outcome, or map the column to 0/1."
+            f"0/1 outcomes (rates) or numbers (means). {hint} Or map the column to 0/1."
         )
     return dtype == nw.Boolean
 

@@ -394,6 +394,70 @@ def test_disaggregate_pos_label_keeps_missing_labels_unlabeled(engine, as_engine
     assert got.unlabeled == want.unlabeled > 0
 
 
+def test_pos_label_lists_and_per_column_on_every_engine(engine, as_engine, log):
+    """A list of positive labels, and one per column, compared in each engine's own way
+    (numpy for pandas, SQL for DuckDB and Spark): "Medium or High" against "approved"."""
+    graded = log.with_columns(
+        y_grade=pl.when(pl.col("y") == 0)
+        .then(pl.lit("Low"))
+        .when(pl.col("y") == 1)
+        .then(
+            pl.when(pl.int_range(pl.len()) % 2 == 0)
+            .then(pl.lit("High"))
+            .otherwise(pl.lit("Medium"))
+        )
+    )
+    want = ad.disaggregate(log, y_true="y", y_pred="pred", by="tier", metrics=["fnr", "precision"])
+    got = ad.disaggregate(
+        as_engine(engine, graded, "graded"),
+        y_true="y_grade",
+        y_pred="pred_text",
+        by="tier",
+        metrics=["fnr", "precision"],
+        pos_label={"y_true": ["Medium", "High"], "y_pred": "approved"},
+    )
+    assert_same(got.table, want.table)
+    assert got.unlabeled == want.unlabeled > 0
+
+
+def test_group_values_that_spell_markers_stay_distinct_on_every_engine(engine, as_engine, log):
+    """Data values "(all)" and "(missing)" are escaped in every engine (one regex that
+    polars, DuckDB, Spark, pandas and pyarrow read alike): they never pass for a margin
+    row or merge with the nulls."""
+    renamed = {"EU": "(all)", "NA": "(missing)", "APAC": "\\(all)"}
+    spelled = log.with_columns(pl.col("region").replace(renamed))
+    want = ad.disaggregate(log, y_true="y", y_pred="pred", by="region", metrics=["accuracy"])
+    got = ad.disaggregate(
+        as_engine(engine, spelled, "markers"),
+        y_true="y",
+        y_pred="pred",
+        by="region",
+        metrics=["accuracy"],
+    )
+    escaped = {k: "\\" + v for k, v in renamed.items()}
+    expect = want.table.with_columns(pl.col("region").replace(escaped)).sort("region")
+    assert_same(got.table, expect)
+    assert got.table["region"].to_list() == [
+        "(missing)",
+        "LATAM",
+        "\\(all)",
+        "\\(missing)",
+        "\\\\(all)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"), [(float("nan"), "NaN or infinite"), (2.5, "not whole numbers")]
+)
+def test_weights_are_checked_in_the_pass_on_every_engine(engine, as_engine, log, bad, says):
+    weights = log.with_columns(
+        wf=pl.when(pl.int_range(pl.len()) == 7).then(bad).otherwise(pl.col("w").cast(pl.Float64))
+    )
+    data = as_engine(engine, weights, f"weights-{bad}")
+    with pytest.raises(ad.errors.InvalidValueError, match=rf"'wf' \(weight\).*{says}"):
+        ad.disaggregate(data, y_true="y", y_pred="pred", by="tier", weight="wf")
+
+
 # ------------------------------------------------------------- the other analyses
 
 _JUNE, _OCTOBER = dt.datetime(2026, 6, 1), dt.datetime(2026, 10, 1)
