@@ -283,8 +283,11 @@ def disaggregate(
     ci
         Interval for proportions: ``"wilson"`` (default), ``"jeffreys"`` or ``"exact"``
         (Clopper-Pearson). Means (``mean``, ``mean_score``, ``brier``) get t intervals;
-        ``f1`` a delta-method interval (multinomial counts); ``auc`` DeLong's interval,
-        computed exactly from per-(score, label) counts. Both clipped to [0, 1].
+        ``f1`` the interval of ``ci`` for ``tp / (tp + fp + fn)`` mapped to F1
+        (:func:`aidebt.stats.f1_ci`); ``auc`` a logit-scale interval from DeLong's
+        standard error, computed exactly from per-(score, label) counts
+        (:func:`aidebt.stats.auc_delong`, :func:`aidebt.stats.logit_ci`). Both lie in
+        [0, 1].
     adjust
         Multiple-comparison adjustment over the whole family of group x metric tests:
         ``"holm"`` (default), ``"bh"`` (Benjamini-Hochberg) or ``None``.
