@@ -372,8 +372,10 @@ def welch_df(se1, n1, se2, n2) -> np.ndarray:
         return (a + b) ** 2 / (a**2 / (n1 - 1) + b**2 / (n2 - 1))
 
 
-def vs_overall(cmp: dict[str, np.ndarray], share) -> dict[str, np.ndarray]:
-    """Turn a group-vs-rest comparison into a group-vs-overall one, exactly.
+def vs_overall(
+    cmp: dict[str, np.ndarray], share, total=None, confidence: float = 0.95
+) -> dict[str, np.ndarray]:
+    """Turn a group-vs-rest comparison into a group-vs-overall one.
 
     With ``w`` the group's share of the metric's denominator, the overall value is
     ``w*g + (1-w)*r``, so ``g - overall = (1-w)(g - r)`` and
@@ -381,15 +383,51 @@ def vs_overall(cmp: dict[str, np.ndarray], share) -> dict[str, np.ndarray]:
     group-vs-rest contrast, so its interval endpoints map to the new interval and the
     test of no difference is the same test. This keeps the comparison honest although the
     group is part of the overall (the two are not independent).
+
+    Mapped with the observed ``w`` alone, the interval is for the gap at the sample's
+    group mix. The gap in the population the rows come from, ``(1-pi)(gamma - rho)``
+    with ``pi`` the group's population share, also varies with the share: given
+    ``total`` (the overall denominator ``N``), the delta method on the joint multinomial
+    of group membership and outcome adds ``(g - r)^2 w (1-w) / N`` to the variance of
+    the difference and ``((g - r) / overall)^2 w (1-w) / N`` to that of the log ratio
+    (the share's error is uncorrelated with the contrast's to first order, since the
+    contrast's expectation does not depend on the group sizes). The term is added to
+    each side of the mapped interval by square-and-add (the MOVER of Zou & Donner 2008,
+    *Statistics in Medicine* 27, 1693-1702, as in Newcombe's interval). It vanishes
+    where there is no gap, so the test is unchanged, and is small for a small group;
+    it matters for a dominant group with a large gap (coverage 0.88 without it, in the
+    tests). The assumption is independent rows drawn from one population.
     """
     w = _arr(share)
     out = dict(cmp)
-    for k in ("diff", "diff_lo", "diff_hi"):
-        out[k] = (1 - w) * cmp[k]
+    z = normal_quantile(confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
-        for k in ("ratio", "ratio_lo", "ratio_hi"):
-            rho = cmp[k]
-            out[k] = np.where(rho > 0, 1 / (w + (1 - w) / rho), np.where(rho == 0, 0.0, np.nan))
+        if total is None:
+            var_share = np.zeros(w.shape)
+        else:
+            var_share = np.where(_arr(total) > 0, w * (1 - w) / _arr(total), np.nan)
+        delta = cmp["diff"]  # group minus rest
+        diff = (1 - w) * delta
+        extra = z**2 * delta**2 * var_share
+        out["diff"] = diff
+        out["diff_lo"] = diff - np.sqrt(((1 - w) * (delta - cmp["diff_lo"])) ** 2 + extra)
+        out["diff_hi"] = diff + np.sqrt(((1 - w) * (cmp["diff_hi"] - delta)) ** 2 + extra)
+
+        def mapped(rho):
+            return np.where(rho > 0, 1 / (w + (1 - w) / rho), np.where(rho == 0, 0.0, np.nan))
+
+        ratio = mapped(cmp["ratio"])
+        # d log(g / overall) / dw = -(g - r) / overall = -(1 - 1/rho) (g / overall).
+        extra_log = z**2 * ((1 - 1 / cmp["ratio"]) * ratio) ** 2 * var_share
+        down = np.log(ratio / mapped(cmp["ratio_lo"]))
+        up = np.log(mapped(cmp["ratio_hi"]) / ratio)
+        out["ratio"] = ratio
+        out["ratio_lo"] = np.where(
+            ratio > 0, ratio * np.exp(-np.sqrt(down**2 + extra_log)), mapped(cmp["ratio_lo"])
+        )
+        out["ratio_hi"] = np.where(
+            ratio > 0, ratio * np.exp(np.sqrt(up**2 + extra_log)), mapped(cmp["ratio_hi"])
+        )
     return out
 
 
