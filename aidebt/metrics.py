@@ -584,7 +584,7 @@ def estimate_auc(stats, keys, auc_table, confidence=0.95) -> dict[str, np.ndarra
     joined = stats.select(keys).join(aucs, on=keys, how="left", nulls_equal=True) if keys else aucs
     value, se, n_pos, n_neg = (
         joined.get_column(c).cast(pl.Float64).fill_null(fill).to_numpy()
-        for c, fill in (("_auc", np.nan), ("_auc_se", np.nan), ("_n_pos", 0), ("_n_neg", 0))
+        for c, fill in (("_auc", np.nan), ("_auc_se", np.nan), ("_auc_n_pos", 0), ("_auc_n_neg", 0))
     )
     undefined = (n_pos == 0) | (n_neg == 0) | np.isnan(value)
     value = np.where(undefined, np.nan, value)

@@ -245,50 +245,54 @@ def auc_delong(counts: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
     counts of positives and negatives taken as given; the tests check the value against
     an O(m n) computation on tied and weighted data and the coverage by simulation.
     Returns keys, ``_auc``, ``_auc_se`` (null with fewer than two positives or negatives),
-    ``_n_pos``, ``_n_neg`` (underscored, as every working column here, so that no group
-    column's name can clash with them).
+    ``_auc_n_pos``, ``_auc_n_neg`` (every working column is named ``_auc*``, so that no
+    group column's name clashes with one).
     """
     keys = list(keys)
     over = keys or None
     pos = pl.when(pl.col("_label") == 1).then(pl.col("_w")).otherwise(0)
     neg = pl.when(pl.col("_label") == 0).then(pl.col("_w")).otherwise(0)
-    by_score = counts.group_by([*keys, "_score"]).agg(pos.sum().alias("_p"), neg.sum().alias("_q"))
+    by_score = counts.group_by([*keys, "_score"]).agg(
+        pos.sum().alias("_auc_p"), neg.sum().alias("_auc_q")
+    )
     by_score = by_score.sort([*keys, "_score"])
 
     def win(expr: pl.Expr) -> pl.Expr:
         return expr.over(over) if over else expr
 
-    cum_q_below = win(pl.col("_q").cum_sum()) - pl.col("_q")
-    cum_p_above = win(pl.col("_p").sum()) - win(pl.col("_p").cum_sum())
+    cum_q_below = win(pl.col("_auc_q").cum_sum()) - pl.col("_auc_q")
+    cum_p_above = win(pl.col("_auc_p").sum()) - win(pl.col("_auc_p").cum_sum())
     placed = by_score.with_columns(
-        _n_pos=win(pl.col("_p").sum()),
-        _n_neg=win(pl.col("_q").sum()),
-        _below=cum_q_below,
-        _above=cum_p_above,
+        _auc_n_pos=win(pl.col("_auc_p").sum()),
+        _auc_n_neg=win(pl.col("_auc_q").sum()),
+        _auc_below=cum_q_below,
+        _auc_above=cum_p_above,
     ).with_columns(
         # V10: for a positive at this score, share of negatives ranked below it.
-        _v10=(pl.col("_below") + 0.5 * pl.col("_q")) / pl.col("_n_neg"),
+        _auc_v10=(pl.col("_auc_below") + 0.5 * pl.col("_auc_q")) / pl.col("_auc_n_neg"),
         # V01: for a negative at this score, share of positives ranked above it.
-        _v01=(pl.col("_above") + 0.5 * pl.col("_p")) / pl.col("_n_pos"),
+        _auc_v01=(pl.col("_auc_above") + 0.5 * pl.col("_auc_p")) / pl.col("_auc_n_pos"),
     )
     agg = [
-        pl.col("_n_pos").first(),
-        pl.col("_n_neg").first(),
-        ((pl.col("_p") * pl.col("_v10")).sum() / pl.col("_n_pos").first()).alias("_auc"),
-        (pl.col("_p") * pl.col("_v10") ** 2).sum().alias("_s10"),
-        (pl.col("_q") * pl.col("_v01") ** 2).sum().alias("_s01"),
+        pl.col("_auc_n_pos").first(),
+        pl.col("_auc_n_neg").first(),
+        ((pl.col("_auc_p") * pl.col("_auc_v10")).sum() / pl.col("_auc_n_pos").first()).alias(
+            "_auc"
+        ),
+        (pl.col("_auc_p") * pl.col("_auc_v10") ** 2).sum().alias("_auc_s10"),
+        (pl.col("_auc_q") * pl.col("_auc_v01") ** 2).sum().alias("_auc_s01"),
     ]
     out = placed.group_by(keys).agg(agg) if keys else placed.select(agg)
-    m, n, auc = pl.col("_n_pos"), pl.col("_n_neg"), pl.col("_auc")
+    m, n, auc = pl.col("_auc_n_pos"), pl.col("_auc_n_neg"), pl.col("_auc")
     # Sample variances of the placements (mean of V10 and of V01 are both the AUC).
-    var10 = (pl.col("_s10") - m * auc**2) / (m - 1)
-    var01 = (pl.col("_s01") - n * auc**2) / (n - 1)
+    var10 = (pl.col("_auc_s10") - m * auc**2) / (m - 1)
+    var01 = (pl.col("_auc_s01") - n * auc**2) / (n - 1)
     defined = (m > 0) & (n > 0)
     out = out.with_columns(
         _auc=pl.when(defined).then(auc),
         _auc_se=pl.when((m > 1) & (n > 1)).then((var10 / m + var01 / n).clip(0).sqrt()),
     )
-    return out.select([*keys, "_auc", "_auc_se", "_n_pos", "_n_neg"])
+    return out.select([*keys, "_auc", "_auc_se", "_auc_n_pos", "_auc_n_neg"])
 
 
 def two_proportions(x1, n1, x2, n2, confidence: float = 0.95) -> dict[str, np.ndarray]:

@@ -71,7 +71,7 @@ def test_delong_matches_brute_force_on_tied_weighted_data(seed: int) -> None:
         assert ours["_auc_se"][i] == pytest.approx(se, rel=1e-9)
         assert via_table["value"][i] == pytest.approx(auc, abs=1e-12)
         assert via_table["_se"][i] == pytest.approx(se, rel=1e-9)
-        assert (ours["_n_pos"][i], ours["_n_neg"][i]) == ((y == 1).sum(), (y == 0).sum())
+        assert (ours["_auc_n_pos"][i], ours["_auc_n_neg"][i]) == ((y == 1).sum(), (y == 0).sum())
 
 
 def test_delong_known_small_case() -> None:
@@ -271,11 +271,12 @@ def test_f1_interval_coverage_by_simulation(n, prevalence, tpr, fpr, old) -> Non
 
 
 def test_group_columns_named_like_working_columns() -> None:
-    """auc_delong's working columns are underscored: groups named ``auc``, ``q`` or
-    ``v10`` do not clash with them (they raised DuplicateError before)."""
+    """auc_delong's working columns are named ``_auc*``: groups named ``auc``, ``q`` or
+    ``v10`` do not clash with them (they raised DuplicateError before), nor ``_p``
+    (decay's and coverage's period key)."""
     df = _scored_frame(9)
     expected = ad.disaggregate(df, y_true="y", by="g", metrics=["auc"], y_score="s").table
-    for name in ("auc", "q", "v10", "n_pos"):
+    for name in ("auc", "q", "v10", "n_pos", "_p"):
         t = ad.disaggregate(
             df.rename({"g": name}), y_true="y", by=name, metrics=["auc"], y_score="s"
         ).table
