@@ -114,9 +114,10 @@ def test_auc_interval_coverage_by_simulation() -> None:
     cover the population AUC 93-97% of the time at every AUC from 0.35 to 0.95.
 
     2,000 samples per AUC: MC SE 0.005 per coverage at 0.95, 0.0018 for the mean over
-    the seven. Before the fix (negatives' placements centred at 1 - AUC) coverage was
-    0.00 at 0.35 and 1.00 from 0.65 up; the clipped normal interval with the right
-    standard error dips to 0.93 at 0.8 and 0.95 (measured with 1,000 samples).
+    the seven. Measured: 0.941-0.953, mean 0.949. Before the fix (negatives' placements
+    centred at 1 - AUC) coverage was 0.00 at 0.35 and 0.996-1.00 from 0.65 up; with the
+    right standard error, the clipped normal interval covers 0.92 at AUC 0.95 (same
+    samples), where the logit interval covers 0.944.
     """
     aucs = (0.35, 0.5, 0.65, 0.8, 0.85, 0.9, 0.95)
     sims = 2_000
@@ -141,8 +142,9 @@ def test_compare_detects_an_auc_rise_and_holds_its_level() -> None:
     0.85 is detected (unadjusted p < 0.05) in about 75% of samples, and no change in
     about 5%.
 
-    400 samples: MC SE 0.022 for the power, 0.011 for the level. Before the fix the
-    power was 0.02 (the standard error at AUC 0.8 was about twice too large).
+    400 samples: MC SE 0.022 for the power, 0.011 for the level. Measured: power 0.735,
+    level 0.043. Before the fix the power was 0.013 (the standard error at AUC 0.8 was
+    about twice too large).
     """
     rng = np.random.default_rng(20261112)
     sims, n = 400, 1_000
@@ -249,7 +251,7 @@ def test_f1_interval_coverage_by_simulation(n, prevalence, tpr, fpr, old) -> Non
     10,000 samples per setting: MC SE 0.0022 at 0.95. ``old`` is the delta-method
     interval's coverage (F1 +/- 1.96 se, clipped), measured the same way with 20,000
     samples: 0.81-0.88 with six positives. Samples with no positive and no predicted
-    positive (F1 undefined; under 1 in 10,000 here) are left out. Where counts are
+    positive (F1 undefined; under 1 in 1,000 here) are left out. Where counts are
     moderate the new interval is within 5% of the old one's width.
     """
     sims = 10_000
