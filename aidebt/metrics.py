@@ -6,8 +6,10 @@ A metric is one of five kinds:
   intervals are binomial (Wilson by default);
 - ``mean``: a mean of a per-row quantity from its sum and sum of squares (mean, mean_score,
   brier); t intervals;
-- ``f1``: 2tp / (2tp + fp + fn); delta-method interval under the multinomial model;
-- ``auc``: area under the ROC curve from per-(score, label) counts; DeLong interval;
+- ``f1``: 2tp / (2tp + fp + fn); a delta-method standard error under the multinomial
+  model, and a binomial interval for F* = tp / (tp + fp + fn) mapped to F1;
+- ``auc``: area under the ROC curve from per-(score, label) counts; DeLong standard
+  error, logit-scale interval;
 - ``count``: the weighted group size; no interval.
 
 What a kind implies (how it is pooled, compared, trended, which interval it takes) is
@@ -45,8 +47,8 @@ _BEHAVIOUR = {
     "count": _Behaviour(None, average=False, additive=True, binomial=False, points=False),
     "proportion": _Behaviour("binomial", average=True, additive=True, binomial=True, points=True),
     "mean": _Behaviour("t", average=True, additive=True, binomial=False, points=False),
-    "f1": _Behaviour("normal", average=False, additive=True, binomial=False, points=True),
-    "auc": _Behaviour("normal", average=False, additive=False, binomial=False, points=True),
+    "f1": _Behaviour("f1", average=False, additive=True, binomial=False, points=True),
+    "auc": _Behaviour("logit", average=False, additive=False, binomial=False, points=True),
 }
 
 
@@ -85,8 +87,9 @@ class Metric:
     @property
     def interval(self) -> str | None:
         """How an interval is built: ``binomial`` (from the counts, ``ci=`` picks Wilson,
-        Jeffreys or exact), ``t`` (mean, size - 1 degrees), ``normal`` (estimate +/- z se,
-        clipped to [0, 1]) or None (no interval: ``count``)."""
+        Jeffreys or exact), ``t`` (mean, size - 1 degrees), ``logit`` (estimate +/- z se
+        on the logit scale: AUC), ``f1`` (a binomial interval for tp / (tp + fp + fn),
+        mapped to F1) or None (no interval: ``count``)."""
         return _BEHAVIOUR[self.kind].interval
 
     @property
@@ -469,9 +472,11 @@ def conf_int(
 
     The metric's :attr:`Metric.interval` says how: ``binomial`` from the numerator ``x``
     and denominator ``den`` (``ci``: ``"wilson"``, ``"jeffreys"`` or ``"exact"``); ``t``
-    from ``value`` and ``se`` on ``den - 1`` degrees of freedom; ``normal``: ``value``
-    +/- z ``se``, clipped to [0, 1]. A metric with another interval (asymmetric ones such
-    as a logit-scale interval) adds an entry to :data:`INTERVALS`.
+    from ``value`` and ``se`` on ``den - 1`` degrees of freedom; ``logit``: ``value``
+    +/- z ``se`` on the logit scale (:func:`aidebt.stats.logit_ci`); ``f1``: from ``x =
+    2 tp`` and ``den = tp + fp + fn`` (:func:`aidebt.stats.f1_ci`, ``ci`` picks the
+    binomial interval). A metric with another interval adds an entry to
+    :data:`INTERVALS`.
 
     Examples
     --------
@@ -504,15 +509,25 @@ def _t_interval(value, se, x, den, confidence, ci):
     return value - t * se, value + t * se
 
 
-def _normal_interval(value, se, x, den, confidence, ci):
+def _logit_interval(value, se, x, den, confidence, ci):
     from aidebt import stats as st
 
-    z = st.normal_quantile(confidence)
-    se = np.asarray(se, dtype=float)
-    return np.clip(value - z * se, 0, 1), np.clip(value + z * se, 0, 1)
+    return st.logit_ci(value, se, confidence)
 
 
-INTERVALS = {"binomial": _binomial_interval, "t": _t_interval, "normal": _normal_interval}
+def _f1_interval(value, se, x, den, confidence, ci):
+    from aidebt import stats as st
+
+    # x = 2 tp and den = tp + fp + fn (see point_estimate): F* = tp / den is binomial.
+    return st.f1_ci(np.asarray(x, dtype=float) / 2, den, confidence, ci)
+
+
+INTERVALS = {
+    "binomial": _binomial_interval,
+    "t": _t_interval,
+    "logit": _logit_interval,
+    "f1": _f1_interval,
+}
 """Interval builders by :attr:`Metric.interval`: ``fn(value, se, x, den, confidence, ci)``."""
 
 
@@ -573,7 +588,7 @@ def estimate_auc(stats, keys, auc_table, confidence=0.95) -> dict[str, np.ndarra
     joined = stats.select(keys).join(aucs, on=keys, how="left", nulls_equal=True) if keys else aucs
     value, se, n_pos, n_neg = (
         joined.get_column(c).cast(pl.Float64).fill_null(fill).to_numpy()
-        for c, fill in (("auc", np.nan), ("auc_se", np.nan), ("n_pos", 0), ("n_neg", 0))
+        for c, fill in (("_auc", np.nan), ("_auc_se", np.nan), ("_auc_n_pos", 0), ("_auc_n_neg", 0))
     )
     undefined = (n_pos == 0) | (n_neg == 0) | np.isnan(value)
     value = np.where(undefined, np.nan, value)

@@ -146,12 +146,72 @@ def mean_ci(total, total_sq, size, confidence: float = 0.95):
     return mean, se, mean - t * se, mean + t * se
 
 
+def logit_ci(value, se, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """A logit-scale (logit-normal) interval for an estimate in (0, 1) with standard error ``se``.
+
+    ``logit(value) +/- z se / (value (1 - value))`` (the delta method carries ``se`` to the
+    logit scale), mapped back with the logistic function: the interval stays inside
+    (0, 1) and is asymmetric near the bounds, where the estimate's sampling distribution
+    is skewed. For the AUC it is the transformation of Pepe (2003, *The Statistical
+    Evaluation of Medical Tests for Classification and Prediction*, Oxford, chapter 5),
+    among the intervals Qin & Hotilovac compared (2008, *Statistical Methods in Medical
+    Research* 17, 207-221); the tests show its coverage by simulation from AUC 0.35 to
+    0.95. The assumption is a near-normal estimate on the logit scale. Where the estimate sits on a bound (0
+    or 1) or ``se`` is 0 the logit is infinite: the interval is then ``value +/- z se``
+    clipped to [0, 1] (a point, when ``se`` is 0). NaN where ``value`` or ``se`` is NaN.
+
+    Examples
+    --------
+    >>> lo, hi = logit_ci([0.9], [0.03])
+    >>> round(float(lo[0]), 4), round(float(hi[0]), 4)
+    (0.824, 0.9453)
+    """
+    value, se = _arr(value), _arr(se)
+    z = normal_quantile(confidence)
+    inside = (value > 0) & (value < 1) & (se > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centre = np.log(value / (1 - value))
+        half = z * se / (value * (1 - value))
+        lo = np.where(inside, sps.logistic.cdf(centre - half), np.clip(value - z * se, 0, 1))
+        hi = np.where(inside, sps.logistic.cdf(centre + half), np.clip(value + z * se, 0, 1))
+    return lo, hi
+
+
+def f1_ci(
+    tp, nobs, confidence: float = 0.95, method: str = "wilson"
+) -> tuple[np.ndarray, np.ndarray]:
+    """An interval for F1 from ``tp`` and ``nobs = tp + fp + fn``; NaN where ``nobs == 0``.
+
+    F1 is an increasing function of ``F* = tp / (tp + fp + fn)`` (the Jaccard index of
+    the predicted and the true positives): ``F1 = 2 F* / (1 + F*)`` (Hand, Christen &
+    Kirielle 2021, "F*: an interpretable transformation of the F-measure", *Machine
+    Learning* 110, 451-456). When rows are independent (the four confusion cells are
+    multinomial), ``tp`` given ``tp + fp + fn`` is exactly binomial with probability the
+    population's F*, so a binomial interval for F* (``method``: ``"wilson"``, default,
+    ``"jeffreys"`` or ``"exact"``, as :func:`proportion_ci`) mapped through
+    ``2 F* / (1 + F*)`` is an interval for F1 with that binomial interval's coverage (for
+    Wilson's: Brown, Cai & DasGupta 2001, *Statistical Science* 16, 101-133). Unlike the
+    delta-method interval (:func:`f1_with_se`) it stays inside [0, 1] and keeps its level
+    with a handful of positives (the tests show it by simulation).
+
+    Examples
+    --------
+    >>> lo, hi = f1_ci([5], [7])   # tp = 5, fp + fn = 2: F1 = 10 / 12
+    >>> round(float(lo[0]), 3), round(float(hi[0]), 3)
+    (0.528, 0.957)
+    """
+    lo, hi = proportion_ci(tp, nobs, confidence, method)
+    return 2 * lo / (1 + lo), 2 * hi / (1 + hi)
+
+
 def f1_with_se(tp, fp, fn, tn):
     """F1 = 2tp / (2tp + fp + fn) and its delta-method standard error.
 
     The four cells are treated as multinomial counts with the observed total, so the
     variance is ``g' Σ g`` with ``g`` the gradient of F1 in the counts and ``Σ`` the
-    multinomial covariance.
+    multinomial covariance. The standard error serves comparisons and trend weights; the
+    interval of an F1 is :func:`f1_ci`, which holds its level in small samples where
+    ``F1 +/- z se`` does not.
     """
     tp, fp, fn, tn = (_arr(v) for v in (tp, fp, fn, tn))
     n = tp + fp + fn + tn
@@ -170,52 +230,69 @@ def f1_with_se(tp, fp, fn, tn):
 def auc_delong(counts: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
     """AUC and its DeLong standard error per group, from (group, score, label) counts.
 
-    ``counts`` has the group keys, ``_score``, ``_label`` (0/1) and ``_w`` (weighted count).
-    Ties count one half. DeLong's placement values depend on a row only through its score
-    and label, so the aggregated counts give the exact same AUC and variance as the rows.
-    Returns keys, ``auc``, ``auc_se``, ``n_pos``, ``n_neg``.
+    ``counts`` has the group keys, ``_score``, ``_label`` (0/1) and ``_w`` (weighted count:
+    frequency weights, a row of weight 3 is three rows). Ties count one half. The AUC is
+    the Mann-Whitney statistic: the mean over positives of ``V10`` (the share of
+    negatives scored below a positive, ties half) and equally the mean over negatives of
+    ``V01`` (the share of positives scored above a negative). Its variance is DeLong's
+    (DeLong, DeLong & Clarke-Pearson 1988, *Biometrics* 44, 837-845):
+    ``S10 / m + S01 / n``, with ``S10`` and ``S01`` the sample variances of the ``m``
+    positives' ``V10`` and the ``n`` negatives' ``V01``, both centred at the AUC. The
+    placements come from cumulative counts over the sorted scores, as in Sun & Xu's fast
+    algorithm (2014, *IEEE Signal Processing Letters* 21, 1389-1393): ``V10`` and ``V01``
+    depend on a row only through its score and label, so the aggregated counts give
+    exactly the AUC and variance of the rows. The assumption is independent rows, the
+    counts of positives and negatives taken as given; the tests check the value against
+    an O(m n) computation on tied and weighted data and the coverage by simulation.
+    Returns keys, ``_auc``, ``_auc_se`` (null with fewer than two positives or negatives),
+    ``_auc_n_pos``, ``_auc_n_neg`` (every working column is named ``_auc*``, so that no
+    group column's name clashes with one).
     """
     keys = list(keys)
     over = keys or None
     pos = pl.when(pl.col("_label") == 1).then(pl.col("_w")).otherwise(0)
     neg = pl.when(pl.col("_label") == 0).then(pl.col("_w")).otherwise(0)
-    by_score = counts.group_by([*keys, "_score"]).agg(pos.sum().alias("p"), neg.sum().alias("q"))
+    by_score = counts.group_by([*keys, "_score"]).agg(
+        pos.sum().alias("_auc_p"), neg.sum().alias("_auc_q")
+    )
     by_score = by_score.sort([*keys, "_score"])
 
     def win(expr: pl.Expr) -> pl.Expr:
         return expr.over(over) if over else expr
 
-    cum_q_below = win(pl.col("q").cum_sum()) - pl.col("q")
-    cum_p_above = win(pl.col("p").sum()) - win(pl.col("p").cum_sum())
+    cum_q_below = win(pl.col("_auc_q").cum_sum()) - pl.col("_auc_q")
+    cum_p_above = win(pl.col("_auc_p").sum()) - win(pl.col("_auc_p").cum_sum())
     placed = by_score.with_columns(
-        n_pos=win(pl.col("p").sum()),
-        n_neg=win(pl.col("q").sum()),
-        below=cum_q_below,
-        above=cum_p_above,
+        _auc_n_pos=win(pl.col("_auc_p").sum()),
+        _auc_n_neg=win(pl.col("_auc_q").sum()),
+        _auc_below=cum_q_below,
+        _auc_above=cum_p_above,
     ).with_columns(
         # V10: for a positive at this score, share of negatives ranked below it.
-        v10=(pl.col("below") + 0.5 * pl.col("q")) / pl.col("n_neg"),
+        _auc_v10=(pl.col("_auc_below") + 0.5 * pl.col("_auc_q")) / pl.col("_auc_n_neg"),
         # V01: for a negative at this score, share of positives ranked above it.
-        v01=(pl.col("above") + 0.5 * pl.col("p")) / pl.col("n_pos"),
+        _auc_v01=(pl.col("_auc_above") + 0.5 * pl.col("_auc_p")) / pl.col("_auc_n_pos"),
     )
     agg = [
-        pl.col("n_pos").first(),
-        pl.col("n_neg").first(),
-        ((pl.col("p") * pl.col("v10")).sum() / pl.col("n_pos").first()).alias("auc"),
-        (pl.col("p") * pl.col("v10") ** 2).sum().alias("s10"),
-        (pl.col("q") * pl.col("v01") ** 2).sum().alias("s01"),
+        pl.col("_auc_n_pos").first(),
+        pl.col("_auc_n_neg").first(),
+        ((pl.col("_auc_p") * pl.col("_auc_v10")).sum() / pl.col("_auc_n_pos").first()).alias(
+            "_auc"
+        ),
+        (pl.col("_auc_p") * pl.col("_auc_v10") ** 2).sum().alias("_auc_s10"),
+        (pl.col("_auc_q") * pl.col("_auc_v01") ** 2).sum().alias("_auc_s01"),
     ]
     out = placed.group_by(keys).agg(agg) if keys else placed.select(agg)
-    m, n, auc = pl.col("n_pos"), pl.col("n_neg"), pl.col("auc")
+    m, n, auc = pl.col("_auc_n_pos"), pl.col("_auc_n_neg"), pl.col("_auc")
     # Sample variances of the placements (mean of V10 and of V01 are both the AUC).
-    var10 = (pl.col("s10") - m * auc**2) / (m - 1)
-    var01 = (pl.col("s01") - n * (1 - auc) ** 2) / (n - 1)
+    var10 = (pl.col("_auc_s10") - m * auc**2) / (m - 1)
+    var01 = (pl.col("_auc_s01") - n * auc**2) / (n - 1)
     defined = (m > 0) & (n > 0)
     out = out.with_columns(
-        auc=pl.when(defined).then(auc),
-        auc_se=pl.when((m > 1) & (n > 1)).then((var10 / m + var01 / n).clip(0).sqrt()),
+        _auc=pl.when(defined).then(auc),
+        _auc_se=pl.when((m > 1) & (n > 1)).then((var10 / m + var01 / n).clip(0).sqrt()),
     )
-    return out.select([*keys, "auc", "auc_se", "n_pos", "n_neg"])
+    return out.select([*keys, "_auc", "_auc_se", "_auc_n_pos", "_auc_n_neg"])
 
 
 def two_proportions(x1, n1, x2, n2, confidence: float = 0.95) -> dict[str, np.ndarray]:
@@ -299,8 +376,10 @@ def welch_df(se1, n1, se2, n2) -> np.ndarray:
         return (a + b) ** 2 / (a**2 / (n1 - 1) + b**2 / (n2 - 1))
 
 
-def vs_overall(cmp: dict[str, np.ndarray], share) -> dict[str, np.ndarray]:
-    """Turn a group-vs-rest comparison into a group-vs-overall one, exactly.
+def vs_overall(
+    cmp: dict[str, np.ndarray], share, total=None, confidence: float = 0.95
+) -> dict[str, np.ndarray]:
+    """Turn a group-vs-rest comparison into a group-vs-overall one.
 
     With ``w`` the group's share of the metric's denominator, the overall value is
     ``w*g + (1-w)*r``, so ``g - overall = (1-w)(g - r)`` and
@@ -308,15 +387,51 @@ def vs_overall(cmp: dict[str, np.ndarray], share) -> dict[str, np.ndarray]:
     group-vs-rest contrast, so its interval endpoints map to the new interval and the
     test of no difference is the same test. This keeps the comparison honest although the
     group is part of the overall (the two are not independent).
+
+    Mapped with the observed ``w`` alone, the interval is for the gap at the sample's
+    group mix. The gap in the population the rows come from, ``(1-pi)(gamma - rho)``
+    with ``pi`` the group's population share, also varies with the share: given
+    ``total`` (the overall denominator ``N``), the delta method on the joint multinomial
+    of group membership and outcome adds ``(g - r)^2 w (1-w) / N`` to the variance of
+    the difference and ``((g - r) / overall)^2 w (1-w) / N`` to that of the log ratio
+    (the share's error is uncorrelated with the contrast's to first order, since the
+    contrast's expectation does not depend on the group sizes). The term is added to
+    each side of the mapped interval by square-and-add (the MOVER of Zou & Donner 2008,
+    *Statistics in Medicine* 27, 1693-1702, as in Newcombe's interval). It vanishes
+    where there is no gap, so the test is unchanged, and is small for a small group;
+    it matters for a dominant group with a large gap (coverage 0.88 without it, in the
+    tests). The assumption is independent rows drawn from one population.
     """
     w = _arr(share)
     out = dict(cmp)
-    for k in ("diff", "diff_lo", "diff_hi"):
-        out[k] = (1 - w) * cmp[k]
+    z = normal_quantile(confidence)
     with np.errstate(divide="ignore", invalid="ignore"):
-        for k in ("ratio", "ratio_lo", "ratio_hi"):
-            rho = cmp[k]
-            out[k] = np.where(rho > 0, 1 / (w + (1 - w) / rho), np.where(rho == 0, 0.0, np.nan))
+        if total is None:
+            var_share = np.zeros(w.shape)
+        else:
+            var_share = np.where(_arr(total) > 0, w * (1 - w) / _arr(total), np.nan)
+        delta = cmp["diff"]  # group minus rest
+        diff = (1 - w) * delta
+        extra = z**2 * delta**2 * var_share
+        out["diff"] = diff
+        out["diff_lo"] = diff - np.sqrt(((1 - w) * (delta - cmp["diff_lo"])) ** 2 + extra)
+        out["diff_hi"] = diff + np.sqrt(((1 - w) * (cmp["diff_hi"] - delta)) ** 2 + extra)
+
+        def mapped(rho):
+            return np.where(rho > 0, 1 / (w + (1 - w) / rho), np.where(rho == 0, 0.0, np.nan))
+
+        ratio = mapped(cmp["ratio"])
+        # d log(g / overall) / dw = -(g - r) / overall = -(1 - 1/rho) (g / overall).
+        extra_log = z**2 * ((1 - 1 / cmp["ratio"]) * ratio) ** 2 * var_share
+        down = np.log(ratio / mapped(cmp["ratio_lo"]))
+        up = np.log(mapped(cmp["ratio_hi"]) / ratio)
+        out["ratio"] = ratio
+        out["ratio_lo"] = np.where(
+            ratio > 0, ratio * np.exp(-np.sqrt(down**2 + extra_log)), mapped(cmp["ratio_lo"])
+        )
+        out["ratio_hi"] = np.where(
+            ratio > 0, ratio * np.exp(np.sqrt(up**2 + extra_log)), mapped(cmp["ratio_hi"])
+        )
     return out
 
 
