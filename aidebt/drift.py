@@ -720,11 +720,12 @@ def drift(
     categorical
         Numeric columns to treat as categories.
     confidence
-        The tests behind ``drifted`` run at level ``1 - confidence``: chi-square for
-        categorical columns, the bootstrap PSI null for numeric ones. At
-        ``confidence=0.95`` a column that did not drift is flagged at most 5% of the time
-        whatever the sample size. (``alpha=0.05``, the earlier spelling, still works for
-        one release.)
+        The tests behind ``drifted`` run at level ``1 - confidence``: Pearson's
+        chi-square test of homogeneity for categorical columns, the parametric-bootstrap
+        PSI null for numeric ones (see the module docstring). Both assume independent
+        rows (a frequency weight counts as that many rows). At ``confidence=0.95`` a
+        column that did not drift is flagged at most 5% of the time whatever the sample
+        size. (``alpha=0.05``, the earlier spelling, still works for one release.)
     adjust
         Multiple-comparison adjustment across the columns: ``"bh"`` (default,
         Benjamini-Hochberg 1995: among the flags, at most 5% false on average; with no

@@ -577,12 +577,11 @@ def _n_needed(metric: mreg.Metric, c: Criterion, value, lo, hi, n, level: float)
             )
             return low >= b if c.side == "min" else high <= b
 
-        top = float(n)
+        bottom, top = float(n), float(n)  # the interval at n does not clear the bound
         while not clears(np.array([top]))[0]:
-            top *= 4
+            bottom, top = top, top * 4
             if top > 1e15:
                 return None
-        bottom = 1.0
         for _ in range(80):
             mid = np.sqrt(bottom * top)
             if clears(np.array([mid]))[0]:

@@ -673,7 +673,8 @@ def test_drift_gate_is_not_failed_by_noise_and_catches_a_real_shift(tmp_path):
     (Monte Carlo SE 1.3 points at 5%): with no drift at 100 rows a month the gate
     failed in 98% of months when it compared the raw distance with 0.1 (measured on the
     code before this change); it now fails only when the test rejects and the corrected
-    distance exceeds 0.1: 2.7%. At a
+    distance exceeds 0.1: at the test's level, 5% (4.9% in 20,000 direct draws; 2.7% in
+    these 300 months). At a
     million rows it fails in about 0% with no drift, and always on a real shift (a
     twenty-point move from one intent to another, JS distance about 0.22)."""
     cfg = policy_config(tmp_path, "[gates.g]\ndrift = { max_js = 0.1, columns = ['intent'] }\n")
@@ -687,9 +688,42 @@ def test_drift_gate_is_not_failed_by_noise_and_catches_a_real_shift(tmp_path):
     print(
         f"\ndrift gate fails: no drift at 100 rows {fails[0]:.3f}, at 1e6 {fails[1]:.3f}; real shift {fails[2]:.2f}"
     )
-    assert fails[0] <= 0.05 and fails[1] <= 0.05 and fails[2] == 1
+    assert fails[0] <= 0.08 and fails[1] <= 0.05 and fails[2] == 1
     row = ad.check(cfg, data=intent_months(rng, 10**6, even, moved)).table.row(0, named=True)
     assert (
         "after the small-sample correction" in row["evidence"]
         and "moved beyond 0.100" in row["evidence"]
+    )
+
+
+def test_disparity_triggers_join_the_family_at_their_holm_level(tmp_path):
+    policy = """
+    [gates]
+    pool = true
+    [gates.s]
+    min_n = 1
+    [rollback]
+    disparity.tpr = { max_diff = 0.05 }
+    """
+    cfg = policy_config(tmp_path, policy)
+    # 10 segments at 0.90; s00 at 0.70 (far off), s01 at 0.79 on 1,000 (its 95% interval
+    # of the difference is beyond 0.05, its Holm interval is not)
+    xs, ns = [900] * 10, [1000] * 10
+    xs[0], xs[1] = 700, 790
+    result = ad.check(cfg, data=rates(xs, ns))
+    t = result.table.filter(pl.col("stage") == "rollback")
+    assert rows_of(result, "disparity.tpr.max_diff", "rollback") == {
+        f"seg=s{i:02d}": "fired" if i == 0 else "quiet" for i in range(10)
+    }
+    s01 = t.filter(pl.col("segment") == "seg=s01").row(0, named=True)
+    assert (
+        s01["level"] == pytest.approx(1 - 0.05 / 9)
+        and "Holm over 10 trigger tests" in s01["evidence"]
+    )
+    assert "pooled" not in " ".join(t["evidence"])  # triggers judge each segment on its own
+    alone = policy_config(
+        tmp_path, policy.replace("pool = true", "rollback_adjust = 'none'"), "n.toml"
+    )
+    assert (
+        rows_of(ad.check(alone, data=rates(xs, ns)), "disparity.tpr.max_diff")["seg=s01"] == "fired"
     )
