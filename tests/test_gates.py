@@ -530,7 +530,8 @@ def test_a_stage_with_every_segment_well_above_the_bound_passes(tmp_path):
     0.85, 1,500 labels per segment (per-segment power 99.998%, so 99.9% for all fifty):
     the stage passed in 100 of 100 months (Monte Carlo SE under 1 point at 99%). With 150
     labels a segment (power 71% each) it never passes, and each failing segment whose
-    estimate clears the bound says how many labels it lacks."""
+    estimate clears the bound says how many labels it lacks. With every segment exactly
+    at the bound it passes in none of 50 months (its chance is below 2.5%)."""
     cfg = policy_config(tmp_path, "[gates.copilot]\nmetrics.accuracy = { min = 0.85 }\n")
     rng = np.random.default_rng(12)
     passed = [
@@ -541,6 +542,12 @@ def test_a_stage_with_every_segment_well_above_the_bound_passes(tmp_path):
         f"\n50 segments at 0.90, 1,500 labels each, bound 0.85: stage passes {np.mean(passed):.2f}"
     )
     assert np.mean(passed) >= 0.9
+    # and noise does not grant it: every segment exactly at the bound, 50 months
+    at_bound = [
+        ad.check(cfg, data=rates(rng.binomial(1500, 0.85, 50), [1500] * 50)).passed
+        for _ in range(50)
+    ]
+    assert not any(at_bound)
     small = ad.check(cfg, data=rates(rng.binomial(150, 0.9, 50), [150] * 50))
     assert not small.passed
     short = small.failures.filter(pl.col("value") > 0.85)
