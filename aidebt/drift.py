@@ -9,8 +9,12 @@ small count tables:
 - **numeric** columns: the population stability index (PSI) on quantile bins fixed on the
   reference and stored in a :class:`DriftProfile`, so that every month is measured on the
   same bins, and a Kolmogorov-Smirnov statistic on a fine grid of reference quantiles;
-- ``drifted`` comes from a test whose threshold depends on the sample sizes, never from a
-  fixed 0.1 / 0.25 PSI rule (which fires on most small samples even when nothing moved).
+- ``drifted`` needs two things together: a test whose threshold depends on the sample
+  sizes rejects (never a fixed 0.1 / 0.25 PSI rule, which fires on most small samples
+  even when nothing moved), adjusted over the columns (and periods) judged at once; and
+  the effect is material: the Jensen-Shannon distance, corrected for its small-sample
+  bias (:func:`js_distance`), reaches ``min_effect`` (default 0.05), so that a
+  negligible shift is not flagged however many rows make it significant.
 
 The PSI null distribution is a parametric bootstrap of the homogeneity null: reference and
 current bin counts are redrawn as multinomials at the pooled bin proportions with the
@@ -19,6 +23,10 @@ smoothing. ``psi_threshold`` is its ``confidence`` quantile: the PSI that would 
 surprising for these sample sizes. Empty bins get half a count added on both sides before
 the PSI is computed (so a category new in the current data gives a large but finite
 PSI); the distance and the tests use the raw counts.
+
+Numeric bins are quantiles of the reference; with a frequency-weight column they are the
+weighted quantiles (the quantiles of the rows the weights stand for), so a pre-aggregated
+table is binned, counted and judged exactly as its rows would be.
 
 How well a golden eval set still covers production is :func:`aidebt.coverage.coverage`.
 """
@@ -42,7 +50,16 @@ from aidebt.errors import ColumnTypeError, InvalidArgumentError
 from aidebt.periods import Every, as_date, epoch_day, epoch_days
 from aidebt.results import Result, conform
 
-__all__ = ["Drift", "DriftOverTime", "DriftProfile", "drift", "drift_over_time", "drift_profile"]
+__all__ = [
+    "MIN_EFFECT",
+    "Drift",
+    "DriftOverTime",
+    "DriftProfile",
+    "drift",
+    "drift_over_time",
+    "drift_profile",
+    "js_distance",
+]
 
 # coverage moved to aidebt.coverage; importable from here for branches written before.
 from aidebt.coverage import Coverage, coverage  # noqa: E402, F401
@@ -220,9 +237,13 @@ def drift_profile(
     profiles = {c: ColumnProfile(c, k) for c, k in kinds.items()}
     if numeric:
         # Quantiles in the engine (linear interpolation: the one every backend supports).
-        # Frequency weights are not used for the edges (the counts are weighted).
+        # With frequency weights, the quantiles of the rows the weights stand for, so a
+        # pre-aggregated table gets the bins of its expanded rows.
         qs = np.arange(1, ks_bins) / ks_bins
-        quantiles = _quantiles(frame, numeric, schema, qs)
+        if weight is None:
+            quantiles = _quantiles(frame, numeric, schema, qs)
+        else:
+            quantiles = _weighted_quantiles(frame, numeric, schema, qs, weight)
         step = ks_bins // bins
         for c in numeric:
             values = quantiles[c]
@@ -273,6 +294,65 @@ def _quantiles(frame: nw.LazyFrame, numeric: list[str], schema, qs: np.ndarray) 
         c: np.array(row[j * len(qs) : (j + 1) * len(qs)], dtype=float)
         for j, c in enumerate(numeric)
     }
+
+
+def _weighted_quantiles(
+    frame: nw.LazyFrame, numeric: list[str], schema, qs: np.ndarray, weight: str
+) -> dict:
+    """Quantiles of each numeric column under frequency weights, in the engine.
+
+    The linear-interpolation quantile of the rows the weights stand for: with ``W`` the
+    total weight of a column's non-null values, quantile ``q`` sits at position
+    ``h = q (W - 1)`` of the expanded sorted values (0-based), and the value at position
+    ``t`` is the smallest value whose cumulative weight exceeds ``t``; ``h`` between two
+    positions interpolates linearly, as the unweighted quantile does. So a table with a
+    weight column gets exactly the quantiles of its rows written out one by one (and
+    non-integer weights a smooth generalisation). Two small queries: the total weights,
+    then a cumulative sum of the weights in value order (a window function) and two
+    conditional minima per quantile.
+    """
+    w = nw.col(weight).cast(nw.Float64).fill_null(0.0)
+    values, weights = {}, {}
+    for c in numeric:
+        col = nw.col(c).cast(nw.Float64)
+        if schema[c].is_float():
+            col = nw.when(col.is_nan()).then(None).otherwise(col)
+        values[c] = col
+        weights[c] = nw.when(col.is_null()).then(0.0).otherwise(w)
+    totals = (
+        frame.select(weights[c].sum().alias(c) for c in numeric)
+        .collect(backend="polars")
+        .to_native()
+        .row(0, named=True)
+    )
+    cums = {f"_aidebt_cum{j}": weights[c].cum_sum().over(order_by=c) for j, c in enumerate(numeric)}
+    exprs, plan = [], {}
+    for j, c in enumerate(numeric):
+        total = float(totals[c] or 0.0)
+        if total <= 0:
+            plan[c] = None
+            continue
+        cum = nw.col(f"_aidebt_cum{j}")
+        h = np.maximum(qs * (total - 1), 0.0)
+        positions = np.unique(np.r_[np.floor(h), np.ceil(h)])
+        for i, t in enumerate(positions):
+            exprs.append(nw.when(cum > float(t)).then(values[c]).min().alias(f"_aidebt_q{j}_{i}"))
+        plan[c] = (j, h, positions)
+    if not exprs:
+        return {c: np.array([], dtype=float) for c in numeric}
+    query = frame.with_columns(**cums).select(exprs)
+    got = query.collect(backend="polars").to_native().row(0, named=True)
+    out = {}
+    for c, spec in plan.items():
+        if spec is None:
+            out[c] = np.array([], dtype=float)
+            continue
+        j, h, positions = spec
+        at = np.array([got[f"_aidebt_q{j}_{i}"] for i in range(len(positions))], dtype=float)
+        lo = at[np.searchsorted(positions, np.floor(h))]
+        hi = at[np.searchsorted(positions, np.ceil(h))]
+        out[c] = lo + (h - np.floor(h)) * (hi - lo)
+    return out
 
 
 def _count(frame, profiles, schema, *, weight=None, derived_keys=None) -> pl.DataFrame:
@@ -377,6 +457,42 @@ def psi_null(ref: np.ndarray, cur: np.ndarray, *, n_sim: int = 2000, seed: int =
     return psi(sim_r, sim_c)
 
 
+def js_distance(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
+    """Jensen-Shannon distance (base 2) of two count vectors: plug-in and bias-corrected.
+
+    The plug-in distance of sample shares is biased upwards: two samples of the same
+    distribution are never at distance 0, and at 100 rows over 10 bins they sit about
+    0.18 apart. The corrected distance removes the first-order bias of each entropy in
+    ``JSD = H(M) - (H(P) + H(Q)) / 2`` (Miller 1955; the Miller-Madow correction
+    ``(k - 1) / 2n`` for ``H(P)`` and ``H(Q)``, and ``sum_i Var(m_i) / 2 m_i`` for the
+    mixture), estimated at the observed shares:
+
+    ``bias = (k_P - 1) / 4 n_P + (k_Q - 1) / 4 n_Q
+    - sum_i (p_i (1 - p_i) / n_P + q_i (1 - q_i) / n_Q) / 8 m_i``
+
+    (in nats; ``k`` counts the non-empty bins). With no drift it is
+    ``(k - 1)(1/n_P + 1/n_Q) / 8``. The corrected divergence ``max(JSD - bias, 0)`` is
+    turned back into a distance (square root, base 2). Assumes independent rows
+    (multinomial counts; frequency weights count as rows).
+
+    Examples
+    --------
+    >>> d, corrected = js_distance(np.array([50, 50]), np.array([48, 52]))
+    >>> round(d, 3), corrected
+    (0.017, 0.0)
+    """
+    ref, cur = np.asarray(ref, dtype=float), np.asarray(cur, dtype=float)
+    n_p, n_q = ref.sum(), cur.sum()
+    p, q = ref / n_p, cur / n_q
+    plug_in = float(jensenshannon(p, q, base=2))
+    m = (p + q) / 2
+    used = m > 0
+    bias = (np.count_nonzero(p) - 1) / (4 * n_p) + (np.count_nonzero(q) - 1) / (4 * n_q)
+    bias -= np.sum((p * (1 - p) / n_p + q * (1 - q) / n_q)[used] / m[used]) / 8
+    jsd = plug_in**2 * np.log(2) - bias  # nats
+    return plug_in, float(np.sqrt(max(jsd, 0.0) / np.log(2)))
+
+
 def _compare(
     prof: ColumnProfile, cur_counts: dict[str, float], *, alpha: float, n_sim: int, seed: int
 ) -> dict[str, Any]:
@@ -387,7 +503,7 @@ def _compare(
         return {**out, "note": "no rows" if n_cur == 0 else "no reference rows"}
     if prof.kind == "categorical" and len(keys) > _MAX_LEVELS:
         return {**out, "note": f"{len(keys)} distinct values (an identifier?): not compared"}
-    out["distance"] = float(jensenshannon(r / n_ref, c / n_cur, base=2))
+    out["distance"], out["distance_corrected"] = js_distance(r, c)
     value = float(psi(r, c))
     null = psi_null(r, c, n_sim=n_sim, seed=seed)
     out["psi"] = value
@@ -438,6 +554,7 @@ COLUMNS = {
     "n_reference": pl.Float64,
     "n": pl.Float64,
     "distance": pl.Float64,
+    "distance_corrected": pl.Float64,
     "psi": pl.Float64,
     "psi_threshold": pl.Float64,
     "psi_p_value": pl.Float64,
@@ -455,22 +572,37 @@ COLUMNS = {
 """The columns of a drift table (then ``p_adjusted``), after ``period`` over time."""
 
 
+MIN_EFFECT = 0.05
+"""The default effect floor of ``drifted``: a bias-corrected Jensen-Shannon distance of
+0.05, about a 0.12-standard-deviation shift of a numeric column or five points of share
+moving between two even categories. Smaller shifts are never flagged, however many rows
+make them significant."""
+
+
 def _flag(table: pl.DataFrame, alpha: float, adjust: str | None, min_effect) -> pl.DataFrame:
+    """``drifted``: the (adjusted) test rejects AND the corrected distance reaches the floor."""
     p = table.get_column("p_value").fill_null(np.nan).to_numpy()
     p_adj = st.adjust_pvalues(p, adjust)
-    effect = pl.lit(True)
-    if min_effect is not None:
-        effect = pl.col("distance") >= float(min_effect)
+    effect = pl.col("distance_corrected") >= float(min_effect or 0.0)
     return table.with_columns(
         p_adjusted=pl.Series(p_adj, nan_to_null=True),
     ).with_columns(drifted=((pl.col("p_adjusted") < alpha) & effect).fill_null(False))
 
 
-def _check_common(confidence, n_sim) -> float:
+def _check_common(confidence, n_sim, min_effect=None) -> float:
     """The tests' level ``alpha = 1 - confidence``, after checking the arguments."""
     confidence = st.check_confidence(confidence)
     if not isinstance(n_sim, int) or n_sim < 100:
         raise InvalidArgumentError(f"n_sim={n_sim!r} must be an integer >= 100.")
+    if min_effect is not None and (
+        isinstance(min_effect, bool)
+        or not isinstance(min_effect, int | float)
+        or not 0 <= min_effect <= 1
+    ):
+        raise InvalidArgumentError(
+            f"min_effect={min_effect!r} must be a Jensen-Shannon distance in [0, 1] "
+            f"(default {MIN_EFFECT}), or None for no floor."
+        )
     return st.test_level(confidence)
 
 
@@ -484,10 +616,13 @@ class Drift(Result):
     ----------
     table : polars.DataFrame
         One row per column: ``column``, ``kind``, ``n_reference``, ``n``, ``distance``
-        (Jensen-Shannon, base 2, on categories or PSI bins), ``psi``, ``psi_threshold``
+        (Jensen-Shannon, base 2, on categories or PSI bins), ``distance_corrected`` (the
+        same with its small-sample bias removed, :func:`js_distance`), ``psi``,
+        ``psi_threshold``
         (the PSI that would be surprising at these sample sizes), ``psi_p_value``, ``ks``
         and ``ks_p_value`` (numeric), ``chi2`` and ``chi2_p_value`` (categorical), ``test``
-        and ``p_value`` (the test behind the flag), ``p_adjusted``, ``drifted``,
+        and ``p_value`` (the test behind the flag), ``p_adjusted``, ``drifted`` (the
+        adjusted test rejects and ``distance_corrected`` reaches ``min_effect``),
         ``top_change`` (the bin whose share moved most) and ``note``.
     profile : DriftProfile
         The reference bins and counts, to measure later data on the same bins.
@@ -495,11 +630,18 @@ class Drift(Result):
 
     title = "Drift"
 
-    def __init__(self, table: pl.DataFrame, profile: DriftProfile, confidence: float) -> None:
+    def __init__(
+        self,
+        table: pl.DataFrame,
+        profile: DriftProfile,
+        confidence: float,
+        min_effect: float | None = MIN_EFFECT,
+    ) -> None:
         super().__init__(table)
         self.profile = profile
         self.confidence = confidence
         self.alpha = st.test_level(confidence)
+        self.min_effect = min_effect
 
     def summary(self) -> list[str]:
         moved = self.table.filter(pl.col("drifted")).sort("distance", descending=True)
@@ -511,13 +653,16 @@ class Drift(Result):
                 else f"chi-square p={r['p_value']:.2g}"
             )
             lines.append(
-                f"{r['column']} drifted (JS distance {r['distance']:.3f}; {stat}); largest "
-                f"change {r['top_change']}."
+                f"{r['column']} drifted (JS distance {r['distance']:.3f}, "
+                f"{r['distance_corrected']:.3f} after the small-sample correction; {stat}); "
+                f"largest change {r['top_change']}."
             )
         steady = self.table.filter(~pl.col("drifted") & pl.col("p_value").is_not_null())
         if steady.height:
+            floor = f" by more than a distance of {self.min_effect:g}" if self.min_effect else ""
             lines.append(
-                f"No drift detected at level {self.alpha:g} in: {', '.join(steady['column'])}."
+                f"No drift detected{floor} at level {self.alpha:g} in: "
+                f"{', '.join(steady['column'])}."
             )
         return lines
 
@@ -533,6 +678,7 @@ class Drift(Result):
             "kind",
             "n",
             "distance",
+            "distance_corrected",
             "psi",
             "psi_threshold",
             "p_value",
@@ -551,8 +697,8 @@ def drift(
     weight: str | None = None,
     categorical: str | Sequence[str] | None = None,
     confidence: float = 0.95,
-    adjust: str | None = None,
-    min_effect: float | None = None,
+    adjust: str | None = "bh",
+    min_effect: float | None = MIN_EFFECT,
     n_sim: int = 2000,
     seed: int = 0,
 ) -> Drift:
@@ -574,16 +720,24 @@ def drift(
     categorical
         Numeric columns to treat as categories.
     confidence
-        The tests behind ``drifted`` run at level ``1 - confidence``: chi-square for
-        categorical columns, the bootstrap PSI null for numeric ones. At
-        ``confidence=0.95`` a column that did not drift is flagged about 5% of the time
-        whatever the sample size. (``alpha=0.05``, the earlier spelling, still works for
-        one release.)
+        The tests behind ``drifted`` run at level ``1 - confidence``: Pearson's
+        chi-square test of homogeneity for categorical columns, the parametric-bootstrap
+        PSI null for numeric ones (see the module docstring). Both assume independent
+        rows (a frequency weight counts as that many rows). At ``confidence=0.95`` a
+        column that did not drift is flagged at most 5% of the time whatever the sample
+        size. (``alpha=0.05``, the earlier spelling, still works for one release.)
     adjust
-        Multiple-comparison adjustment across columns (``"holm"``, ``"bh"``; default none).
+        Multiple-comparison adjustment across the columns: ``"bh"`` (default,
+        Benjamini-Hochberg 1995: among the flags, at most 5% false on average; with no
+        drift anywhere, any false flag at most 5% of the time), ``"holm"`` (Holm 1979:
+        any false flag at most 5% of the time, whatever drifts), ``"by"`` or ``None``.
     min_effect
-        Optionally also require a JS distance of at least this much (with very large
-        samples a negligible shift is still significant).
+        The effect floor: a column is flagged only when its test rejects AND its
+        bias-corrected Jensen-Shannon distance (``distance_corrected``, see
+        :func:`js_distance`) is at least this much. Default :data:`MIN_EFFECT` (0.05),
+        so that a negligible shift in a very large sample (0.02 standard deviations at
+        a million rows: significant, distance 0.008) is not flagged; ``None`` or 0 for
+        the test alone.
     n_sim, seed
         Bootstrap draws of the PSI null, and their seed.
 
@@ -602,7 +756,7 @@ def drift(
     >>> dict(zip(r.table["column"], r.table["drifted"]))
     {'intent': True, 'region': False, 'score': True}
     """
-    alpha = _check_common(confidence, n_sim)
+    alpha = _check_common(confidence, n_sim, min_effect)
     if isinstance(reference, DriftProfile):
         profile = reference
         if columns is not None:
@@ -628,7 +782,7 @@ def drift(
         cur = dict(zip(part["value"].to_list(), part["n"].to_list(), strict=True))
         rows.append({"column": c, **_compare(prof, cur, alpha=alpha, n_sim=n_sim, seed=seed + i)})
     table = _flag(conform(rows, COLUMNS), alpha, adjust, min_effect)
-    return Drift(table, profile, confidence)
+    return Drift(table, profile, confidence, min_effect)
 
 
 # --------------------------------------------------------------------------------------
@@ -748,8 +902,8 @@ def drift_over_time(
     weight: str | None = None,
     categorical: str | Sequence[str] | None = None,
     confidence: float = 0.95,
-    adjust: str | None = None,
-    min_effect: float | None = None,
+    adjust: str | None = "bh",
+    min_effect: float | None = MIN_EFFECT,
     n_sim: int = 2000,
     seed: int = 0,
 ) -> DriftOverTime:
@@ -771,7 +925,10 @@ def drift_over_time(
         :class:`DriftProfile`, or separate reference data. The numeric bins are fixed on
         it once, so every period is measured on the same bins.
     bins, weight, categorical, confidence, adjust, min_effect, n_sim, seed
-        As in :func:`drift`; ``adjust`` runs over every (column, period) test.
+        As in :func:`drift`; ``adjust`` runs over every (column, period) test of the
+        grid (default ``"bh"``: with no drift anywhere, a grid shows any false flag at
+        most ``1 - confidence`` of the time; ``None`` judges each cell alone, and a 12 x 4
+        grid then shows a false flag most of the time).
 
     Returns
     -------
@@ -786,7 +943,7 @@ def drift_over_time(
     >>> r.wide("drifted").filter(pl.col("column") == "intent").row(0)[-3:]
     (True, True, True)
     """
-    alpha = _check_common(confidence, n_sim)
+    alpha = _check_common(confidence, n_sim, min_effect)
     ev = Every.parse(every)
     frame = frames.to_lazy(data)
     if not isinstance(time, str):

@@ -1,31 +1,44 @@
 """Gates: judge a month of data against a readiness policy (:mod:`aidebt.policy`).
 
-**Interval semantics.** A stage passes only on evidence: a ``min`` needs the interval's
+**Interval semantics.** A check passes only on evidence: a ``min`` needs the interval's
 lower bound at or above it, a ``max`` its upper bound at or below it, a ``max_diff`` the
 whole interval of the difference inside ``[-max_diff, +max_diff]``; a point estimate on
-the right side of the bound with an interval that crosses it fails. A rollback trigger
-fires only on evidence of a breach: the whole interval on the wrong side of the bound.
-So a stage is not granted on noise, and a rollback is not fired on noise.
+the right side of the bound with an interval that crosses it fails, and says how many more
+labels would let it pass if the estimate held (:func:`_n_needed`). A stage passes when
+every check passes: an intersection-union test (Berger 1982), whose chance of passing on
+noise is at most ``1 - confidence`` however many segments it judges, at the price of
+needing evidence in each. ``pool = true`` judges segment rates on empirical-Bayes
+estimates shrunk toward their column's overall (:func:`shrink_rates`).
+
+A rollback trigger fires only on evidence of a breach: the whole interval on the wrong
+side of the bound. The month's trigger tests are a union, so they are judged as one
+family with Holm's (1979) step-down procedure (:func:`_trigger_family`): noise fires a
+trigger in at most ``(1 - confidence) / 2`` of months. A drift criterion fails (or fires)
+only when its test rejects and its bias-corrected distance exceeds ``max_js``
+(:func:`_judge_drift`). So a stage is not granted on noise, and a rollback is not fired on
+noise.
 
 The numbers come from one :func:`aidebt.disaggregate` pass over the month (metrics,
-disparities and row counts), :func:`aidebt.decay` fits for trends and
-:func:`aidebt.drift` for drift, all in the engine that holds the data (the month is a
-lazy window, :func:`aidebt.frames.load_month`); the config is read by
-:func:`aidebt.config.load_config`, the same loader as ``aidebt report``.
+disparities and row counts; one more per Holm step for the trigger family, at its level),
+:func:`aidebt.decay` fits for trends and :func:`aidebt.drift` for drift, all in the engine
+that holds the data (the month is a lazy window, :func:`aidebt.frames.load_month`); the
+config is read by :func:`aidebt.config.load_config`, the same loader as ``aidebt report``.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import narwhals as nw
+import numpy as np
 import polars as pl
 
 from aidebt import frames
 from aidebt import metrics as mreg
+from aidebt import stats as st
 from aidebt.config import AuditConfig, DataConfig, load_config
 from aidebt.errors import InvalidArgumentError, InvalidValueError
 from aidebt.groups import ALL, OVERALL, label, label_expr
@@ -33,7 +46,7 @@ from aidebt.periods import Month
 from aidebt.policy import ROLLBACK, Criterion, Policy, Stage, parse_policy, policy_error
 from aidebt.results import Result
 
-__all__ = ["COLUMNS", "GateCheck", "OVERALL", "check"]
+__all__ = ["COLUMNS", "GateCheck", "OVERALL", "check", "shrink_rates"]
 
 
 # --------------------------------------------------------------------------------------
@@ -53,6 +66,8 @@ COLUMNS = {
     "passed": pl.Boolean,
     "evidence": pl.String,
     "key": pl.String,
+    "level": pl.Float64,
+    "n_more": pl.Float64,
 }
 
 
@@ -69,8 +84,12 @@ class GateCheck(Result):
         ``ci_low``/``ci_high`` (the difference to the overall for disparities, the change
         per month for trends), ``bound``, ``n``, ``status`` (``pass``, ``fail``,
         ``skipped``; ``fired`` or ``quiet`` for rollback triggers), ``passed`` (null when
-        skipped; false when a trigger fired), ``evidence`` (a sentence) and ``key`` (the
-        config key).
+        skipped; false when a trigger fired), ``evidence`` (a sentence), ``key`` (the
+        config key), ``level`` (the confidence of the interval shown: ``confidence`` for
+        stages, the Holm-adjusted level for rollback triggers) and ``n_more`` (for a
+        failing check whose estimate is on the right side of its bound: about how many
+        more labels, in the metric's denominator, would let its interval clear the bound
+        if the estimate held).
     stage : str or None
         The highest stage whose criteria, and those of every earlier stage, all pass;
         None when the first stage fails.
@@ -82,6 +101,21 @@ class GateCheck(Result):
         A rollback trigger fired.
     month : Month or None
         The month checked.
+    family : int
+        The number of rollback trigger tests judged as one family (Holm); 0 when
+        ``rollback_adjust = "none"``.
+
+    Notes
+    -----
+    A stage is an intersection-union test (Berger 1982): it passes only when every one
+    of its checks passes, each on its own evidence at level ``confidence``. That keeps
+    the chance that noise grants a stage at most ``1 - confidence`` however many
+    segments there are, with no adjustment, but every segment must show its own
+    evidence: fifty segments whose true values all clear the bound pass together only
+    when each has enough labels. ``n_more`` says how many each failing one needs.
+    Rollback triggers are the union of their tests, so they are judged as one family
+    (Holm 1979): the chance that noise fires any trigger in a month is at most
+    ``(1 - confidence) / 2``.
     """
 
     title = "Gate check"
@@ -94,12 +128,18 @@ class GateCheck(Result):
         month: Month | None,
         rows: int | float,
         has_rollback: bool,
+        confidence: float = 0.95,
+        family: int = 0,
+        pooled: bool = False,
     ) -> None:
         super().__init__(table)
         self.stages = stages
         self.month = month
         self.rows = rows
         self.has_rollback = has_rollback
+        self.confidence = confidence
+        self.family = family
+        self.pooled = pooled
         self.stage_passed = {
             s: not self.table.filter((pl.col("stage") == s) & (pl.col("passed") == False)).height  # noqa: E712
             for s in stages
@@ -145,6 +185,13 @@ class GateCheck(Result):
                 lines.append(f"{failing[0]} fails: {row['evidence']}.")
             if first.height > limit:
                 lines.append(f"{failing[0]} fails {first.height - limit} more checks (see .table).")
+            short = first.filter(pl.col("n_more").is_not_null()).height
+            if short:
+                lines.append(
+                    f"{short} of the {first.height} failing checks of {failing[0]} have an "
+                    "estimate on the right side of the bound: they fail for lack of labels, "
+                    "not on evidence of poor quality, and each says how many more it needs."
+                )
             later = [
                 f"{s} ({self.failures.filter(pl.col('stage') == s).height})" for s in failing[1:]
             ]
@@ -158,12 +205,37 @@ class GateCheck(Result):
                 ]
             else:
                 lines.append("No rollback trigger fired.")
+        return [*lines, *self._reading()]
+
+    def _reading(self) -> list[str]:
+        """How to read the verdict, in two sentences (the semantics of stages and triggers)."""
+        level = _percent(self.confidence)
+        lines = [
+            f"How to read: a check passes only when its whole {level} interval is on the "
+            "right side of its bound, and a stage only when every check passes, overall and "
+            "in each segment; small segments therefore fail until they have enough labels."
+        ]
+        if self.has_rollback and self.family:
+            tests = f"{self.family} trigger test{'s' if self.family != 1 else ''}"
+            lines.append(
+                f"A rollback trigger fires only on evidence of a breach after adjusting for "
+                f"the month's {tests} (Holm), so noise fires one in at most "
+                f"{_percent((1 - self.confidence) / 2)} of months."
+            )
         return lines
 
     def notes(self) -> list[str]:
-        """Checks skipped for lack of data (small segments, too few months)."""
+        """Checks skipped for lack of data (small segments, too few months); pooling."""
         skipped = self.table.filter(pl.col("status") == "skipped").height
-        return [f"{skipped} checks skipped for lack of data (see .table)."] if skipped else []
+        out = [f"{skipped} checks skipped for lack of data (see .table)."] if skipped else []
+        if self.pooled:
+            out.append(
+                "Segment rates are pooled (pool = true): each is shrunk toward its column's "
+                "overall in proportion to how little data it has (empirical Bayes). The "
+                "intervals hold on average over the segments, not for each one: a small "
+                "segment that truly differs is pulled toward the others."
+            )
+        return out
 
     def verdict(self, limit: int | None = 8, more: str = "see .table") -> str:
         """A readable, multi-line verdict (what ``aidebt check`` prints).
@@ -193,9 +265,23 @@ class GateCheck(Result):
             out += listed(part.filter(pl.col("status") == "fail"), "x")
         if self.has_rollback:
             fired = self.table.filter((pl.col("stage") == ROLLBACK) & (pl.col("status") == "fired"))
-            out.append(f"  {ROLLBACK:<{width}}  {'FIRED' if fired.height else 'quiet'}")
+            tests = f"  ({self.family} tests, Holm)" if self.family else ""
+            out.append(f"  {ROLLBACK:<{width}}  {'FIRED' if fired.height else 'quiet'}{tests}")
             out += listed(fired, "!")
         out.append(f"Stage reached: {self.stage or 'none'}")
+        level = _percent(self.confidence)
+        out.append(
+            f"(A check passes when its whole {level} interval clears its bound; a stage when "
+            "every check passes."
+        )
+        if self.has_rollback and self.family:
+            out.append(
+                f" A trigger fires on a breach shown after Holm's adjustment over the month's "
+                f"trigger tests: noise fires one in at most {_percent((1 - self.confidence) / 2)} "
+                "of months.)"
+            )
+        else:
+            out[-1] += ")"
         return "\n".join(out)
 
     def chart(self, *, width: int = 360):
@@ -328,7 +414,8 @@ def check(
             rows += _judge_trend(ctx, stage, c)
         elif c.kind == "drift":
             rows += _judge_drift(ctx, stage, c)
-    table = pl.DataFrame(rows, schema=COLUMNS)
+    rows, family = _trigger_family(ctx, rows)
+    table = pl.DataFrame([{k: row[k] for k in COLUMNS} for row in rows], schema=COLUMNS)
     order = pl.DataFrame(
         [(s.name, c.key, i) for i, (s, c) in enumerate(policy.criteria())],
         schema={"stage": pl.String, "key": pl.String, "_o": pl.Int64},
@@ -346,6 +433,9 @@ def check(
         month=month,
         rows=total,
         has_rollback=policy.rollback is not None,
+        confidence=policy.confidence,
+        family=family if policy.rollback_adjust == "holm" else 0,
+        pooled=policy.pool,
     )
 
 
@@ -361,6 +451,7 @@ class _Check:
     month: Month | None
     source: str  # the config file, for messages
     eval_data: Any
+    cache: dict = field(default_factory=dict)  # the month's disaggregations, by level
 
 
 def _only_version(frame: Any, column: str | None, value: str, source: str) -> Any:
@@ -373,7 +464,7 @@ def _only_version(frame: Any, column: str | None, value: str, source: str) -> An
 
 
 # --------------------------------------------------------------------------------------
-# Checking
+# Judging a row
 # --------------------------------------------------------------------------------------
 def _fmt(v: float | None, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.3g}" if abs(v) >= 1000 else f"{v:.{digits}f}"
@@ -388,10 +479,15 @@ def _pair(a: float, b: float) -> tuple[str, str]:
     return x, y
 
 
+def _percent(level: float) -> str:
+    """A confidence level as a short percentage: 95%, 99.95%."""
+    return f"{100 * level:.4g}%"
+
+
 def _row(stage: Stage, c: Criterion, segment: str, **values: Any) -> dict[str, Any]:
     row = dict.fromkeys(COLUMNS)
     row.update(stage=stage.name, criterion=c.name, segment=segment, metric=c.metric, key=c.key)
-    row.update(bound=c.bound)
+    row.update(bound=c.bound, _kind=c.kind)
     row.update(values)
     return row
 
@@ -416,7 +512,7 @@ def _where(segment: str) -> str:
     return "overall" if segment == OVERALL else f"in {segment}"
 
 
-def _interval_rule(stage: Stage, c: Criterion, value, lo, hi, segment: str):
+def _interval_rule(stage: Stage, c: Criterion, value, lo, hi, segment: str, shown: str = ""):
     """A min/max/abs bound judged on an interval: (status, passed, evidence)."""
     b = c.bound
     what = (
@@ -429,7 +525,7 @@ def _interval_rule(stage: Stage, c: Criterion, value, lo, hi, segment: str):
         return status, passed, f"{what}: no value (no rows in its denominator)"
     if lo is None or hi is None:  # a count: no interval
         lo = hi = value
-    shown = f"{what} = {_fmt(value)} [{_fmt(lo)}, {_fmt(hi)}]"
+    shown = f"{what} = {_fmt(value)} [{_fmt(lo)}, {_fmt(hi)}]{shown}"
     if c.side == "min":
         ok, breach = lo >= b, hi < b
         need = "lower bound {} {} {}".format(_pair(lo, b)[0], ">=" if ok else "<", _pair(lo, b)[1])
@@ -450,40 +546,185 @@ def _interval_rule(stage: Stage, c: Criterion, value, lo, hi, segment: str):
     return status, passed, f"{shown}: {fire if stage.name == ROLLBACK else need}"
 
 
+# --------------------------------------------------------------------------------------
+# Power: how many more labels a segment needs to be judged
+# --------------------------------------------------------------------------------------
+def _n_needed(metric: mreg.Metric, c: Criterion, value, lo, hi, n, level: float) -> float | None:
+    """The size of the metric's denominator at which the interval would clear the bound,
+    if the point estimate held (None when the estimate itself is on the wrong side).
+
+    For a rate judged on its own (Wilson) interval the size is exact: the smallest ``N``
+    whose interval at ``x = value * N`` successes clears the bound (a bisection on
+    :func:`aidebt.metrics.conf_int`, the interval the gate uses). Otherwise (means, F1,
+    AUC, differences) the interval's half-width on the judged side is scaled as
+    ``1 / sqrt(N)``: ``N = n (half-width / distance to the bound)^2``, which assumes the
+    segment's own noise dominates the interval. At that size a segment whose true value
+    equals today's estimate passes about half the time; about twice as many labels give
+    it about four chances in five.
+    """
+    if value is None or lo is None or hi is None or not n or n <= 0:
+        return None
+    b = c.bound
+    sides = {"min": [("lo", b)], "max": [("hi", b)], "abs": [("lo", -b), ("hi", b)]}[c.side]
+    for side, edge in sides:
+        if (side == "lo" and value <= edge) or (side == "hi" and value >= edge):
+            return None  # the estimate itself breaches the bound: labels will not help
+    if c.kind == "metric" and metric.binomial:
+
+        def clears(size: np.ndarray) -> np.ndarray:
+            low, high = mreg.conf_int(
+                metric, np.full(size.shape, value), None, value * size, size, level
+            )
+            return low >= b if c.side == "min" else high <= b
+
+        bottom, top = float(n), float(n)  # the interval at n does not clear the bound
+        while not clears(np.array([top]))[0]:
+            bottom, top = top, top * 4
+            if top > 1e15:
+                return None
+        for _ in range(80):
+            mid = np.sqrt(bottom * top)
+            if clears(np.array([mid]))[0]:
+                top = mid
+            else:
+                bottom = mid
+            if top - bottom < 0.5:
+                break
+        return float(np.ceil(top))
+    need = 0.0
+    for side, edge in sides:
+        half = value - lo if side == "lo" else hi - value
+        need = max(need, n * (half / abs(value - edge)) ** 2)
+    return float(np.ceil(need))
+
+
+def _hint(metric: mreg.Metric, c: Criterion, n_needed: float | None, n: float) -> str:
+    """The evidence clause of a failing check's power: how many more labels it needs."""
+    if n_needed is None:
+        return ""
+    more = max(n_needed - n, 1.0)
+    what = "rate" if c.kind == "metric" else "difference"
+    return f"; about {more:,.0f} more {metric.denominator_name} would clear it if the {what} held"
+
+
+# --------------------------------------------------------------------------------------
+# Partial pooling of segments
+# --------------------------------------------------------------------------------------
+POOL_MIN_SEGMENTS = 5
+"""Segments a column needs for its rates to be pooled (the between-segment variance is
+not estimable with fewer)."""
+
+
+def shrink_rates(x, n) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical-Bayes partial pooling of rates on the logit scale: the posterior mean and
+    variance of each group's logit.
+
+    Each group's empirical logit ``y_i = log((x_i + 1/2) / (n_i - x_i + 1/2))``, with
+    variance ``s_i^2 = 1/(x_i + 1/2) + 1/(n_i - x_i + 1/2)``, is modelled as
+    ``y_i ~ N(theta_i, s_i^2)``, ``theta_i ~ N(mu, tau^2)`` (the normal-normal model of
+    Efron and Morris 1975). ``tau^2`` is the DerSimonian-Laird (1986) moment estimate,
+    ``mu`` the precision-weighted mean. Each logit is shrunk toward ``mu`` by
+    ``B_i = s_i^2 / (s_i^2 + tau^2)``: small groups and groups that differ little move
+    most. The variance includes the uncertainty of ``mu`` and, to first order, of
+    ``tau^2`` (Kass and Steffey 1989; Morris 1983):
+
+    ``v_i = (1 - B_i) s_i^2 + B_i^2 / sum_j w_j + (B_i^2 / s_i^2)^2 (y_i - mu)^2 * 2 / sum_j w_j^2``,
+    ``w_j = 1 / (s_j^2 + tau^2)``.
+
+    Intervals ``expit(m_i +/- z sqrt(v_i))`` cover the groups' rates at about the
+    nominal level *on average over the groups*, not for each group: a small group that
+    truly differs from the others is pulled toward them. Assumes independent rows and
+    exchangeable groups (no group is known in advance to differ).
+
+    Examples
+    --------
+    >>> m, v = shrink_rates([90, 45, 9, 180, 88], [100, 50, 10, 200, 100])
+    >>> bool(abs(m[2] - m[0]) < abs(np.log(9.5 / 1.5) - np.log(90.5 / 10.5)))
+    True
+    """
+    x, n = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
+    y = np.log((x + 0.5) / (n - x + 0.5))
+    s2 = 1 / (x + 0.5) + 1 / (n - x + 0.5)
+    w = 1 / s2
+    k = len(y)
+    mean = np.sum(w * y) / np.sum(w)
+    q = np.sum(w * (y - mean) ** 2)
+    tau2 = max(0.0, (q - (k - 1)) / (np.sum(w) - np.sum(w**2) / np.sum(w)))
+    w = 1 / (s2 + tau2)
+    mu = np.sum(w * y) / np.sum(w)
+    b = s2 / (s2 + tau2)
+    post = mu + (1 - b) * (y - mu)
+    var = (1 - b) * s2 + b**2 / np.sum(w) + (b**2 / s2) ** 2 * (y - mu) ** 2 * 2 / np.sum(w**2)
+    return post, var
+
+
+def _pooled(part: pl.DataFrame, level: float) -> dict[str, tuple[float, float, float]]:
+    """Segment -> (pooled value, low, high) at ``level`` for each segment column of a rate's
+    rows (columns with fewer than :data:`POOL_MIN_SEGMENTS` segments are not pooled)."""
+    from scipy.special import expit
+
+    z = st.normal_quantile(level)
+    out = {}
+    usable = part.filter(pl.col("n") > 0)
+    for _, rows in usable.group_by("_col", maintain_order=True):
+        if rows.height < POOL_MIN_SEGMENTS:
+            continue
+        m, v = shrink_rates(rows["_x"].to_numpy(), rows["n"].to_numpy())
+        lo, hi = expit(m - z * np.sqrt(v)), expit(m + z * np.sqrt(v))
+        for seg, a, b, c in zip(rows["segment"], expit(m), lo, hi, strict=True):
+            out[seg] = (float(a), float(b), float(c))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Metric, disparity and min_n criteria: the month's disaggregation
+# --------------------------------------------------------------------------------------
 def _segment_rows(table: pl.DataFrame, segments: list[str]) -> pl.DataFrame:
-    """The one-column margin rows of a disaggregation, labelled ``column=value``."""
+    """The one-column margin rows of a disaggregation, labelled ``column=value``, with
+    ``_col``: the index of their segment column."""
     if not segments:
-        return table.clear().with_columns(segment=pl.lit(None, pl.String))
+        return table.clear().with_columns(
+            segment=pl.lit(None, pl.String), _col=pl.lit(None, pl.Int64)
+        )
     split_on = pl.sum_horizontal([(pl.col(c) != ALL).cast(pl.Int32) for c in segments])
     margins = table.filter(split_on == 1).with_columns(label_expr(segments, "segment"))
     # in the order of the segment columns, as the criteria list them
     first = pl.coalesce([pl.when(pl.col(c) != ALL).then(pl.lit(i)) for i, c in enumerate(segments)])
-    return margins.with_columns(_o=first).sort("_o", maintain_order=True).drop("_o")
+    return margins.with_columns(_col=first).sort("_col", maintain_order=True)
+
+
+def _month(ctx: _Check, metrics: tuple[str, ...], level: float):
+    """The month's disaggregation of ``metrics`` (and ``count``) at ``level``: one pass in
+    the data's engine, kept for the other criteria and levels of the check."""
+    from aidebt.disaggregate import disaggregate
+
+    key = (metrics, level)
+    if key not in ctx.cache:
+        d = ctx.roles
+        try:
+            ctx.cache[key] = disaggregate(
+                ctx.frame,
+                y_true=d.y_true,
+                y_pred=d.y_pred if any(mreg.get(m).needs_pred for m in metrics) else None,
+                by=ctx.segments or None,
+                metrics=[*metrics, *([] if "count" in metrics else ["count"])],
+                weight=d.weight,
+                y_score=d.y_score,
+                confidence=level,
+                min_n=ctx.policy.min_segment_n,
+                margins=True,
+            )
+        except InvalidArgumentError as exc:
+            raise InvalidValueError(f"{ctx.source}: {exc}") from None
+    return ctx.cache[key]
 
 
 def _judge_month(ctx: _Check) -> tuple[list[dict], float]:
     """Metric, disparity and min_n criteria: one disaggregate pass over the month."""
-    from aidebt.disaggregate import disaggregate
-
-    policy, d, segments = ctx.policy, ctx.roles, ctx.segments
-    names = policy.metrics()
+    policy, segments = ctx.policy, ctx.segments
+    names = tuple(policy.metrics() or ["count"])
+    r = _month(ctx, names, policy.confidence)
     rows: list[dict[str, Any]] = []
-    metrics = names or ["count"]
-    try:
-        r = disaggregate(
-            ctx.frame,
-            y_true=d.y_true,
-            y_pred=d.y_pred if any(mreg.get(m).needs_pred for m in metrics) else None,
-            by=segments or None,
-            metrics=[*metrics, *([] if "count" in metrics else ["count"])],
-            weight=d.weight,
-            y_score=d.y_score,
-            confidence=policy.confidence,
-            min_n=policy.min_segment_n,
-            margins=True,
-        )
-    except InvalidArgumentError as exc:
-        raise InvalidValueError(f"{ctx.source}: {exc}") from None
     overall = r.overall
     total = float(overall.filter(pl.col("metric") == "count")["value"].item() or 0)
     if total == 0:
@@ -517,59 +758,130 @@ def _judge_month(ctx: _Check) -> tuple[list[dict], float]:
                         evidence=f"labeled rows {_where(segment)}: {n:,.0f} {sign} {c.bound:,.0f}",
                     )
                 )
-        elif c.kind == "metric":
-            ov = overall.filter(pl.col("metric") == c.metric).row(0, named=True)
-            status, passed, ev = _interval_rule(
-                stage, c, ov["value"], ov["ci_low"], ov["ci_high"], OVERALL
-            )
-            rows.append(
-                _row(
-                    stage,
-                    c,
-                    OVERALL,
-                    value=ov["value"],
-                    ci_low=ov["ci_low"],
-                    ci_high=ov["ci_high"],
-                    n=ov["n"],
-                    status=status,
-                    passed=passed,
-                    evidence=ev,
-                )
-            )
-            rows += _segment_judgements(stage, c, seg, policy.min_segment_n, "value")
-        elif c.kind == "disparity":
-            rows += _segment_judgements(stage, c, seg, policy.min_segment_n, "diff")
+        elif c.kind in ("metric", "disparity"):
+            rows += _criterion_rows(ctx, stage, c, r, policy.confidence)
     return rows, total
 
 
-def _segment_judgements(
-    stage: Stage, c: Criterion, seg: pl.DataFrame, min_seg: float, column: str
-) -> list[dict]:
-    """A metric (``column="value"``) or disparity (``"diff"``) criterion in each segment."""
+def _criterion_rows(ctx: _Check, stage: Stage, c: Criterion, r, level: float) -> list[dict]:
+    """A metric criterion (overall and each segment) or a disparity criterion (each
+    segment), judged on intervals at ``level`` from the disaggregation ``r``."""
+    metric = mreg.get(c.metric)
     out = []
+    if c.kind == "metric":
+        ov = r.overall.filter(pl.col("metric") == c.metric).row(0, named=True)
+        out.append(
+            _judged(
+                stage, c, metric, OVERALL, ov["value"], ov["ci_low"], ov["ci_high"], ov["n"], level
+            )
+        )
+    seg = _segment_rows(r.estimates, ctx.segments).filter(pl.col("metric") == c.metric)
+    # stages only: a trigger judges each segment on its own data (within the Holm family)
+    pool = ctx.policy.pool and metric.binomial and stage.name != ROLLBACK
+    pooled = _pooled(seg, level) if pool else {}
+    column = "value" if c.kind == "metric" else "diff"
     lo_col, hi_col = ("ci_low", "ci_high") if column == "value" else ("diff_ci_low", "diff_ci_high")
-    for s in seg.filter(pl.col("metric") == c.metric).iter_rows(named=True):
+    min_seg = ctx.policy.min_segment_n
+    for s in seg.iter_rows(named=True):
         n = s["n"] or 0.0
-        values = dict(value=s[column], ci_low=s[lo_col], ci_high=s[hi_col], n=n)
+        value, lo, hi = s[column], s[lo_col], s[hi_col]
         if n < min_seg:
             out.append(
                 _skipped(
                     stage,
                     c,
                     s["segment"],
-                    **values,
+                    value=value,
+                    ci_low=lo,
+                    ci_high=hi,
+                    n=n,
                     evidence=f"{c.metric} {_where(s['segment'])}: n={n:,.0f} < "
                     f"min_segment_n={min_seg:,.0f}, not judged",
                 )
             )
             continue
-        status, passed, ev = _interval_rule(stage, c, s[column], s[lo_col], s[hi_col], s["segment"])
+        shown = ""
+        if s["segment"] in pooled:
+            own = value
+            value, lo, hi = pooled[s["segment"]]
+            if c.kind == "disparity":  # the pooled rate against the overall
+                ref = s["reference_value"]
+                value, lo, hi = value - ref, lo - ref, hi - ref
+            shown = f" pooled ({_fmt(own)} on its own {n:,.0f} {metric.denominator_name})"
+        extra = ""
         if c.kind == "disparity" and s["value"] is not None:
-            ev += f" ({c.metric} {_fmt(s['value'])} vs {_fmt(s['reference_value'])} overall)"
+            extra = f" ({c.metric} {_fmt(s['value'])} vs {_fmt(s['reference_value'])} overall)"
         out.append(
-            _row(stage, c, s["segment"], **values, status=status, passed=passed, evidence=ev)
+            _judged(
+                stage,
+                c,
+                metric,
+                s["segment"],
+                value,
+                lo,
+                hi,
+                n,
+                level,
+                shown=shown,
+                extra=extra,
+                own=(s[column], s[lo_col], s[hi_col]),
+                pooled=bool(shown),
+            )
         )
     return out
+
+
+def _judged(
+    stage,
+    c,
+    metric,
+    segment,
+    value,
+    lo,
+    hi,
+    n,
+    level,
+    *,
+    shown="",
+    extra="",
+    own=None,
+    pooled=False,
+):
+    """A judged metric or disparity row, with the labels a failing check needs.
+
+    A pooled row (``pooled``: ``value``, ``lo``, ``hi`` shrunk toward the overall) passes
+    only if the segment's own interval (``own``) does not show a breach: pooling lends a
+    small segment the evidence it lacks, never overrides evidence against it.
+    """
+    status, passed, ev = _interval_rule(stage, c, value, lo, hi, segment, shown)
+    if pooled and passed:
+        breach, _, own_ev = _interval_rule(ROLLBACK_STAGE, c, *own, segment)
+        if breach == "fired":
+            status, passed = "fail", False
+            ev = f"{own_ev} on its own data, which pooling does not override"
+    more = None
+    if status == "fail":
+        # power from the segment's own estimate (not the pooled one)
+        v, a, b = own if own is not None else (value, lo, hi)
+        needed = _n_needed(metric, c, v, a, b, n, level)
+        if needed is not None:
+            more = max(needed - n, 1.0)
+            ev += _hint(metric, c, needed, n)
+    return _row(
+        stage,
+        c,
+        segment,
+        value=value,
+        ci_low=lo,
+        ci_high=hi,
+        n=n,
+        level=level,
+        n_more=more,
+        status=status,
+        passed=passed,
+        evidence=ev + extra,
+        _test=value is not None,
+    )
 
 
 def _judge_trend(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
@@ -653,12 +965,31 @@ def _judge_trend(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
                     evidence=f"{c.metric} {_where(segment)} {word} over {first}..{month}: "
                     f"{r['change']:+.4f} per month [{r['change_ci_low']:+.4f}, "
                     f"{r['change_ci_high']:+.4f}], p={r['p_value']:.2g}",
+                    _test=True,
+                    _p=_decline_p(c, r["change"], r["p_value"]),
                 )
             )
     return out
 
 
+def _decline_p(c: Criterion, change: float, p: float) -> float:
+    """The one-sided p-value of a decline from the trend's two-sided one."""
+    bad = change < 0 if mreg.get(c.metric).higher_is_better else change > 0
+    return p / 2 if bad else 1 - p / 2
+
+
 def _judge_drift(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
+    """Each column's mix against the previous month (or the eval set).
+
+    A column fails (or a trigger fires) only when both hold: the sample-size-aware test
+    of no change rejects (chi-square for categories, the bootstrap PSI null for numeric
+    columns: :func:`aidebt.drift.drift`), and the Jensen-Shannon distance, corrected for
+    its small-sample bias (:func:`aidebt.drift.js_distance`), exceeds ``max_js``. In a
+    stage the test runs at level ``1 - confidence`` with Holm's adjustment over the
+    criterion's columns; a trigger's test joins the month's trigger family
+    (:func:`_trigger_family`). So noise neither fails a stage nor fires a trigger, and
+    a negligible change in a very large month is not a failure.
+    """
     from aidebt.drift import drift
 
     d, month = ctx.roles, ctx.month
@@ -685,26 +1016,142 @@ def _judge_drift(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
             )
             for col in columns
         ]
-    r = drift(ref, ctx.frame, columns, weight=d.weight)
+    alpha = 1 - ctx.policy.confidence
+    trigger = stage.name == ROLLBACK
+    r = drift(
+        ref,
+        ctx.frame,
+        columns,
+        weight=d.weight,
+        confidence=ctx.policy.confidence,
+        adjust=None if trigger else "holm",
+        min_effect=None,
+    )
     out = []
     for row in r.table.iter_rows(named=True):
-        js = row["distance"]
-        ok = js is not None and js <= c.bound
-        breach = js is not None and js > c.bound
-        status, passed = _decide(stage, ok, breach)
-        sign = "<=" if ok else ">"
+        col, p, p_adj = row["column"], row["p_value"], row["p_adjusted"]
+        if p is None:
+            out.append(
+                _skipped(
+                    stage,
+                    c,
+                    col,
+                    n=row["n"],
+                    evidence=f"drift of {col}: {row['note'] or 'not compared'}",
+                )
+            )
+            continue
+        js, raw = row["distance_corrected"], row["distance"]
+        big = js > c.bound
+        moved = p_adj < alpha and big
+        status, passed = _decide(stage, not moved, moved)
+        if moved:
+            verdict = f"moved beyond {_fmt(c.bound)}"
+        elif p_adj >= alpha:
+            verdict = "no significant change"
+        else:
+            verdict = f"a significant change within {_fmt(c.bound)}"
+        p_text = f"p={p:.2g}" if trigger else f"p={p_adj:.2g} adjusted over {len(columns)} columns"
+        change = f"; largest change {row['top_change']}" if row.get("top_change") else ""
         out.append(
             _row(
                 stage,
                 c,
-                row["column"],
+                col,
                 value=js,
                 n=row["n"],
                 status=status,
                 passed=passed,
-                evidence=f"{row['column']}: Jensen-Shannon distance {month} vs {label} = "
-                f"{_fmt(js)} {sign} {_fmt(c.bound)}"
-                + (f"; largest change {row['top_change']}" if row.get("top_change") else ""),
+                evidence=f"{col}: {month} vs {label}: Jensen-Shannon distance {_fmt(js)} "
+                f"after the small-sample correction ({_fmt(raw)} raw), {row['test']} "
+                f"{p_text}: {verdict}{change}",
+                _test=True,
+                _p=p,
+                _big=big,
             )
         )
     return out
+
+
+# --------------------------------------------------------------------------------------
+# Rollback triggers: one family per month (Holm 1979)
+# --------------------------------------------------------------------------------------
+def _trigger_family(ctx: _Check, rows: list[dict]) -> tuple[list[dict], int]:
+    """The rollback rows re-judged as one family with Holm's step-down procedure.
+
+    Every judged trigger test of the month (each metric and disparity check overall and
+    in each segment, each trend and each drift column; not ``min_n``, a count with no
+    noise) is a hypothesis "no breach". With ``m`` tests and ``alpha = (1 - confidence)
+    / 2`` (the one-sided level of a single trigger), Holm (1979) judges the tests at
+    ``alpha / m``, then, if ``k`` fired, at ``alpha / (m - k)``, until no more fire. The
+    tests that fire at the last level are exactly those Holm rejects, so each row shows
+    its interval at that level (``level``: two-sided ``1 - 2 alpha / (m - k)``) and fires
+    when the whole interval is beyond the bound, as before; trend and drift tests fire
+    when their one-sided p-value is below ``alpha / (m - k)``. The probability that noise
+    fires any trigger in a month is then at most ``alpha`` (2.5% at confidence 0.95),
+    whatever the number of segments and triggers and their dependence. Returns the rows
+    and ``m``.
+    """
+    tests = [
+        i
+        for i, row in enumerate(rows)
+        if row["stage"] == ROLLBACK and row["status"] in ("fired", "quiet") and row.get("_test")
+    ]
+    m = len(tests)
+    if ctx.policy.rollback_adjust == "none" or m == 0:
+        return rows, m
+    alpha = (1 - ctx.policy.confidence) / 2
+    fired = 0
+    while True:
+        a = alpha / (m - fired)
+        judged = _triggers_at(ctx, rows, tests, a, m)
+        now = sum(row["status"] == "fired" for row in judged.values())
+        if now <= fired or now == m:
+            break
+        fired = now
+    out = list(rows)
+    for i in tests:
+        out[i] = judged[i]
+    return out, m
+
+
+def _triggers_at(ctx: _Check, rows: list[dict], tests: list[int], a: float, m: int) -> dict:
+    """Each trigger test judged at one-sided level ``a``: {row index: row}."""
+    level = 1 - 2 * a
+    note = f" ({_percent(level)} interval: Holm over {m} trigger tests)"
+    fresh: dict[tuple[str, str], dict] = {}
+    policy = ctx.policy
+    names = tuple(
+        dict.fromkeys(
+            c.metric
+            for s, c in policy.criteria()
+            if s.name == ROLLBACK and c.kind in ("metric", "disparity")
+        )
+    )
+    if names:
+        r = _month(ctx, names, level)
+        for stage, c in policy.criteria():
+            if stage.name == ROLLBACK and c.kind in ("metric", "disparity"):
+                for row in _criterion_rows(ctx, stage, c, r, level):
+                    fresh[(row["key"], row["segment"])] = row
+    out = {}
+    for i in tests:
+        row = rows[i]
+        if row["_kind"] in ("metric", "disparity"):
+            new = dict(fresh[(row["key"], row["segment"])])
+            what, _, rest = new["evidence"].partition("]")
+            new["evidence"] = f"{what}]{note}{rest}"
+        else:  # trend, drift: a p-value (and drift's effect floor)
+            new = dict(row)
+            breach = row["_p"] is not None and row["_p"] < a and row.get("_big", True)
+            new["status"], new["passed"] = _decide(ROLLBACK_STAGE, None, breach)
+            new["evidence"] = (
+                f"{row['evidence'].split('; Holm')[0]}; Holm over {m} trigger tests: "
+                f"{'fires' if breach else 'does not fire'} (one-sided p={row['_p']:.2g} "
+                f"{'<' if breach else '>='} {a:.2g})"
+            )
+        out[i] = new
+    return out
+
+
+ROLLBACK_STAGE = Stage(ROLLBACK, ())

@@ -11,8 +11,14 @@ Each holds criteria:
   judged on its interval;
 - ``trend.NAME = { no_significant_decline = true, periods = 3 }``: no significant decline
   over the last ``periods`` months;
-- ``drift = { max_js = 0.1 }``: the Jensen-Shannon distance of each segment column
-  between the month under check and the previous month (or the eval set).
+- ``drift = { max_js = 0.1 }``: each segment column's mix in the month under check
+  against the previous month (or the eval set): fails when the test of no change rejects
+  and the bias-corrected Jensen-Shannon distance exceeds ``max_js``.
+
+Settings (plain keys of ``[gates]``): ``confidence``, ``min_segment_n``, ``version``,
+``rollback_adjust`` (``"holm"``, the default: the month's rollback trigger tests are one
+family, Holm 1979) and ``pool`` (``false``, the default; ``true`` judges segment rates on
+empirical-Bayes estimates shrunk toward the overall).
 
 This module reads and validates the policy (every error names the offending key, before
 any data is read); :mod:`aidebt.gates` judges a month of data against it.
@@ -39,7 +45,12 @@ SETTINGS = {
     "confidence": "interval level of every criterion (0.95)",
     "min_segment_n": "segments whose metric denominator is below this are not judged (30)",
     "version": "check only the rows of this version (the [data] version column)",
+    "rollback_adjust": "family-wise control of the month's rollback trigger tests: "
+    "'holm' (default) or 'none'",
+    "pool": "judge segment rates on estimates shrunk toward the overall (empirical Bayes): "
+    "true or false (default)",
 }
+ROLLBACK_ADJUST = ("holm", "none")
 _BOUNDS = {"metrics": ("min", "max"), "disparity": ("max_diff", "worse_only")}
 _TREND_KEYS = ("no_significant_decline", "periods", "dispersion", "segments")
 _DRIFT_KEYS = ("max_js", "columns", "against")
@@ -85,6 +96,8 @@ class Policy:
     confidence: float = 0.95
     min_segment_n: float = 30
     version: str | None = None
+    rollback_adjust: str = "holm"
+    pool: bool = False
 
     def metrics(self) -> list[str]:
         """Metrics that metric and disparity criteria need, in first-use order."""
@@ -351,8 +364,9 @@ def parse_policy(raw: Mapping[str, Any], source: str = "") -> Policy:
     """Read the ``[gates]`` and ``[rollback]`` tables of a parsed ``audit.toml``.
 
     Stages are the sub-tables of ``[gates]``, in the order of the file; plain keys of
-    ``[gates]`` are settings (``confidence``, ``min_segment_n``, ``version``). Every
-    error names the offending key.
+    ``[gates]`` are settings (``confidence``, ``min_segment_n``, ``version``,
+    ``rollback_adjust``, ``pool``: see :data:`SETTINGS`). Every error names the offending
+    key.
 
     Examples
     --------
@@ -406,6 +420,16 @@ def parse_policy(raw: Mapping[str, Any], source: str = "") -> Policy:
     version = settings.get("version")
     if version is not None and not isinstance(version, str | int):
         raise policy_error(source, "gates.version", f"must be a version value, got {version!r}.")
+    rollback_adjust = settings.get("rollback_adjust", "holm")
+    if rollback_adjust not in ROLLBACK_ADJUST:
+        raise policy_error(
+            source,
+            "gates.rollback_adjust",
+            f"must be 'holm' or 'none', got {rollback_adjust!r}.",
+        )
+    pool = settings.get("pool", False)
+    if not isinstance(pool, bool):
+        raise policy_error(source, "gates.pool", f"must be true or false, got {pool!r}.")
     rollback = None
     if "rollback" in raw:
         rollback = _parse_stage(ROLLBACK, raw["rollback"], "rollback", source)
@@ -415,4 +439,6 @@ def parse_policy(raw: Mapping[str, Any], source: str = "") -> Policy:
         confidence,
         min_seg,
         None if version is None else str(version),
+        rollback_adjust,
+        pool,
     )
