@@ -82,7 +82,8 @@ def test_config_errors_and_option_errors_exit_2(capsys, tmp_path):
     config = tmp_path / "audit.toml"
     config.write_text("[data]\npaht = 'x.parquet'\n")
     code, _, err = run(capsys, "report", "--config", str(config), "--month", "2026-11")
-    assert code == EXIT_USAGE and "unknown key 'paht'" in err and "'path'" in err
+    assert code == EXIT_USAGE and "audit.toml:2: data.paht: unknown key" in err
+    assert "Did you mean 'path'?" in err
     code, _, err = run(capsys, "report", "--month", "2026-11")  # neither --config nor --data
     assert code == EXIT_USAGE and "one of the arguments --config --data is required" in err
     code, _, err = run(capsys, "report", "--data", "x", "--month", "2026-11", "--min-n", "-3")
