@@ -27,7 +27,7 @@ import polars as pl
 from aidebt import frames
 from aidebt import metrics as mreg
 from aidebt.config import AuditConfig, DataConfig, load_config
-from aidebt.errors import InvalidArgumentError, InvalidValueError
+from aidebt.errors import InvalidArgumentError, InvalidValueError, printable
 from aidebt.groups import ALL, OVERALL, label, label_expr
 from aidebt.periods import Month
 from aidebt.policy import ROLLBACK, Criterion, Policy, Stage, parse_policy, policy_error
@@ -169,19 +169,23 @@ class GateCheck(Result):
         """A readable, multi-line verdict (what ``aidebt check`` prints).
 
         At most ``limit`` failing checks are listed per stage (None: all of them); ``more``
-        says where the others are.
+        says where the others are. Values from the data and the config (segment and
+        stage names) are escaped (:func:`aidebt.errors.printable`): each line of the
+        verdict is one line, whatever they hold.
         """
 
         def listed(rows: pl.DataFrame, mark: str) -> list[str]:
             shown = rows if limit is None else rows.head(limit)
-            lines = [f"      {mark} {r['evidence']}" for r in shown.iter_rows(named=True)]
+            lines = [
+                f"      {mark} {printable(r['evidence'])}" for r in shown.iter_rows(named=True)
+            ]
             if rows.height > shown.height:
                 lines.append(f"      ... and {rows.height - shown.height} more ({more})")
             return lines
 
         when = f"month {self.month}, " if self.month else ""
         out = [f"Gate check ({when}{self.rows:,.0f} rows)"]
-        width = max(len(s) for s in [*self.stages, ROLLBACK])
+        width = max(len(printable(s)) for s in [*self.stages, ROLLBACK])
         for s in self.stages:
             part = self.table.filter(pl.col("stage") == s)
             ok = self.stage_passed[s]
@@ -189,13 +193,13 @@ class GateCheck(Result):
             skipped = part.height - judged
             extra = f", {skipped} skipped" if skipped else ""
             checks = f"{judged} check{'s' if judged != 1 else ''}{extra}"
-            out.append(f"  {s:<{width}}  {'PASS' if ok else 'FAIL'}  ({checks})")
+            out.append(f"  {printable(s):<{width}}  {'PASS' if ok else 'FAIL'}  ({checks})")
             out += listed(part.filter(pl.col("status") == "fail"), "x")
         if self.has_rollback:
             fired = self.table.filter((pl.col("stage") == ROLLBACK) & (pl.col("status") == "fired"))
             out.append(f"  {ROLLBACK:<{width}}  {'FIRED' if fired.height else 'quiet'}")
             out += listed(fired, "!")
-        out.append(f"Stage reached: {self.stage or 'none'}")
+        out.append(f"Stage reached: {printable(self.stage or 'none')}")
         return "\n".join(out)
 
     def chart(self, *, width: int = 360):
