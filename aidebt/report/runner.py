@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from aidebt.config import AuditConfig, load_config
-from aidebt.errors import InvalidArgumentError, NotebookFailedError
+from aidebt.errors import InvalidArgumentError, NotebookFailedError, printable
 from aidebt.periods import Month
 from aidebt.report._io import sha256_file
 from aidebt.report.inputs import describe_input
@@ -333,7 +333,9 @@ def render(
         with store.scratch() as tmp, _indexed(store, result):
             for i, job in enumerate(jobs, 1):
                 bar = (
-                    {"desc": f"{job.name} [{i}/{len(jobs)}]", "leave": True} if progress else False
+                    {"desc": f"{printable(job.name)} [{i}/{len(jobs)}]", "leave": True}
+                    if progress
+                    else False
                 )
                 outcome = _run_one(
                     job, str(month), store, tmp, bar, kernel_name, with_code, environment
