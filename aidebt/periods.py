@@ -102,8 +102,8 @@ class Month:
 
         Examples
         --------
-        >>> Month.is_canonical("2026-11"), Month.is_canonical(" 2026-11"), Month.is_canonical("2026-13")
-        (True, False, False)
+        >>> [Month.is_canonical(t) for t in ("2026-11", " 2026-11", "2026-13")]
+        [True, False, False]
         """
         try:
             return str(cls.parse(text)) == text
