@@ -9,7 +9,13 @@ options and ``cmd_<name>(args) -> int`` runs it; :data:`COMMANDS` lists the ``ad
 functions. A new subcommand is one more pair and one more entry.
 
 Exit codes: 0 success; 1 the work ran and failed (a notebook raised); 2 bad input
-(unknown parameter, missing file, month without rows, bad option).
+(unknown parameter, missing or unreadable file, month without rows, bad option), said
+in one ``aidebt: error:`` line.
+
+Everything the command prints goes through :func:`say`, which escapes control
+characters (:func:`aidebt.errors.printable`): a value from the data (a segment named
+with ANSI escapes and a newline, say) prints as text on its own line and can neither
+erase nor forge a verdict line in a terminal or a CI log.
 """
 
 from __future__ import annotations
@@ -21,7 +27,13 @@ import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from aidebt.errors import AidebtError, MissingExtraError, NotebookFailedError, ReportError
+from aidebt.errors import (
+    AidebtError,
+    MissingExtraError,
+    NotebookFailedError,
+    ReportError,
+    printable,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -32,6 +44,17 @@ DEMO_REPORTS = "reports"
 
 REPORT_EXTRA = ("papermill", "nbconvert", "nbformat", "ipykernel")
 """What rendering notebooks needs beyond the library: ``pip install 'aidebt[report]'``."""
+
+
+def say(*lines: object, err: bool = False) -> None:
+    """Print each of ``lines`` on a line of its own, control characters escaped.
+
+    The one way this module prints: each argument is one line, so a newline inside a
+    value is shown as ``\\n`` instead of starting a line of its own.
+    """
+    stream = sys.stderr if err else sys.stdout
+    for line in lines:
+        print(printable(line), file=stream)
 
 
 def require_report_extra(command: str, modules: Sequence[str] = REPORT_EXTRA) -> None:
@@ -101,7 +124,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     paths = write_demo(args.data_dir)
     month = latest_month(paths["production"], "ts")  # the demo log's time column
-    print(f"demo data: {paths['production']} and {paths['eval']}; rendering {month}")
+    say(f"demo data: {paths['production']} and {paths['eval']}; rendering {month}")
     result = render(
         "all",
         month=month,
@@ -117,7 +140,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         progress=_progress(args),
     )
     _print_published(result)
-    print(result.index.resolve())
+    say(result.index.resolve())
     return EXIT_OK
 
 
@@ -141,6 +164,11 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--config", metavar="FILE", help="audit.toml: data path and column roles")
     source.add_argument("--data", metavar="PATH", help="the data: a parquet file or folder, or CSV")
+    p.add_argument(
+        "--eval-data",
+        metavar="PATH",
+        help="the evaluation (golden) set (default: the config's [data] eval_path)",
+    )
     p.add_argument("--month", required=True, metavar="YYYY-MM", help="the month to report on")
     p.add_argument(
         "-p",
@@ -150,7 +178,8 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
         nargs=2,
         default=[],
         metavar=("NAME", "VALUE"),
-        help='a notebook parameter; VALUE is YAML (-p segments "[region, tier]")',
+        help='a notebook parameter; VALUE is YAML (-p segments "[region, tier]"); the month, '
+        "the data, the eval set and the config are set by their own options",
     )
     p.add_argument("--with-code", action="store_true", help="show code cells in the HTML")
     p.add_argument(
@@ -174,6 +203,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         args.notebooks or "all",
         month=month,
         data=args.data,
+        eval_data=args.eval_data,
         config=args.config,
         parameters=parameters,
         out=args.out,
@@ -187,10 +217,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _print_published(result) -> None:
-    for item in result.published:
-        print(f"published {item.html}")
+    say(*(f"published {item.html}" for item in result.published))
     if result.index is not None:
-        print(f"index     {result.index}")
+        say(f"index     {result.index}")
 
 
 # -- list ---------------------------------------------------------------------------
@@ -213,21 +242,18 @@ def add_list_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     require_report_extra("list", ("papermill", "nbformat"))
-    import nbformat
-
     from aidebt.report import list_notebooks
-    from aidebt.report.notebooks import inspect_parameters, notebook_title
+    from aidebt.report.notebooks import inspect_parameters, notebook_title, read_notebook
 
     paths = list_notebooks(args.notebooks_dir)
     if not paths:
-        print("no notebooks found")
+        say("no notebooks found")
         return EXIT_OK
     for path in paths:
-        title = notebook_title(nbformat.read(path, as_version=4), path.stem)
-        print(f"{path.stem}: {title}")
+        say(f"{path.stem}: {notebook_title(read_notebook(path), path.stem)}")
         for param in inspect_parameters(path).values():
             note = f"  # {param.help}" if param.help else ""
-            print(f"    {param.name} = {param.source}{note}")
+            say(f"    {param.name} = {param.source}{note}")
     return EXIT_OK
 
 
@@ -254,27 +280,22 @@ def add_check_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    import polars as pl
-
     from aidebt.gates import check
     from aidebt.periods import Month
 
     month = None if args.month is None else Month.parse(args.month)  # before anything is read
-    try:
-        result = check(args.config, data=args.data, month=month)
-    except (OSError, pl.exceptions.PolarsError) as exc:
-        print(f"aidebt: error: cannot read the data: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    result = check(args.config, data=args.data, month=month)
     ok = result.passes(args.stage) if args.stage else result.passed
-    print(result.verdict(limit=None if args.verbose else 8, more="-v lists them all"))
+    # one line at a time: the verdict's own lines, each value in them escaped
+    say(*result.verdict(limit=None if args.verbose else 8, more="-v lists them all").split("\n"))
     if result.rollback:
-        print("FAIL: a rollback trigger fired.")
+        say("FAIL: a rollback trigger fired.")
         return EXIT_FAILED
     if not ok:
         target = args.stage or result.stages[-1]
-        print(f"FAIL: {target} is not reached.")
+        say(f"FAIL: {target} is not reached.")
         return EXIT_FAILED
-    print(f"PASS: {args.stage or 'every stage'} reached.")
+    say(f"PASS: {args.stage or 'every stage'} reached.")
     return EXIT_OK
 
 
@@ -300,7 +321,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"aidebt: warning: {message}", file=sys.stderr)
+    say(f"aidebt: warning: {message}", err=True)
+
+
+def unreadable(exc: BaseException) -> str | None:
+    """The one-line message of an error raised while reading an input (a file that is
+    missing or not readable, a CSV that is not UTF-8, a file the engine cannot parse),
+    or None for any other error, which keeps its traceback."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"an input is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8."
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        return f"cannot read{where}: {exc.strerror or exc}"
+    engine_errors = tuple(
+        cls
+        for module, name in (
+            ("polars.exceptions", "PolarsError"),
+            ("narwhals.exceptions", "ComputeError"),
+        )
+        if (cls := getattr(sys.modules.get(module), name, None)) is not None
+    )
+    if not isinstance(exc, engine_errors):
+        return None
+    text = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+    hint = "; the file must be UTF-8 text: convert it first" if "utf-8" in text.lower() else ""
+    return f"cannot read the data: {text}{hint}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -322,19 +367,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             warnings.showwarning = _show_warning
             return args.func(args)
     except NotebookFailedError as exc:
-        for failure in exc.failures:
-            print(f"aidebt: error: {failure}", file=sys.stderr)
+        say(*(f"aidebt: error: {failure}" for failure in exc.failures), err=True)
         if exc.result is not None:
             _print_published(exc.result)
         return EXIT_FAILED
     except ReportError as exc:
-        print(f"aidebt: error: {exc}", file=sys.stderr)
+        say(f"aidebt: error: {exc}", err=True)
         return EXIT_FAILED
     except AidebtError as exc:
-        print(f"aidebt: error: {exc}", file=sys.stderr)
+        say(f"aidebt: error: {exc}", err=True)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        message = unreadable(exc)
+        if message is None:
+            raise
+        say(f"aidebt: error: {message}", err=True)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

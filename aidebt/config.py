@@ -23,19 +23,58 @@ Where the data is and what its columns mean (``[data]``), how reports are made
     min_n = 30                         # suppress groups below 30 rows in shared reports
     notebooks = ["subgroup_audit", "monthly_audit"]   # what "all" renders
 
-Other top-level tables (``[gates.*]``, ``[rollback]`` and whatever comes later) are left
-in :attr:`AuditConfig.raw` for the code that owns them.
+The policy's tables (``[gates.*]``, ``[rollback]``) are validated by
+:mod:`aidebt.policy` when the file is loaded and kept in :attr:`AuditConfig.raw` for the
+code that judges them; ``[registry]`` is kept there as it is.
+
+Nothing in the file is ignored: an unknown table or key, at any level, is an error that
+names the file, the line and the key path, with a did-you-mean, before any data is read
+(``[rolback]`` would otherwise switch every rollback trigger off without a word).
+
+**Declaring a key.** The allowed keys are derived from the declarations, so a key is
+accepted the moment it is declared, and only then:
+
+- ``[data]`` and ``[report]``: a field of :class:`DataConfig` or :class:`ReportSettings`
+  with a default of ``None``. Its annotation picks the parser (:data:`PARSERS`:
+  ``str | None`` a text, ``""`` meaning not set; ``Path | None`` a path relative to the
+  config; ``tuple[str, ...] | None`` a list of names; ``int | None`` a whole number
+  >= 0; ``float | None`` a finite number; ``bool | None`` true or false), or
+  ``field(default=None, metadata={"parse": fn})`` gives one of its own: ``fn(value,
+  base)`` returns the parsed value or raises :class:`ConfigValueError` with the reason.
+- ``[gates]`` settings, stage criteria and their options: the tables of
+  :mod:`aidebt.policy` (``SETTINGS``, ``CRITERIA`` and the option tuples beside them).
+- a new top-level table: an entry of :data:`TABLES`, and its reader.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import re
 import tomllib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from aidebt.errors import InvalidArgumentError, InvalidValueError, did_you_mean
+
+__all__ = [
+    "AuditConfig",
+    "ConfigError",
+    "ConfigValueError",
+    "DataConfig",
+    "PARSERS",
+    "ReportSettings",
+    "TABLES",
+    "finite_number",
+    "line_of",
+    "load_config",
+    "parser",
+    "read_table",
+    "unknown_key",
+]
 
 
 @dataclass(frozen=True)
@@ -51,8 +90,8 @@ class DataConfig:
     segments: tuple[str, ...] | None = None
     weight: str | None = None
     version: str | None = None
-    time_format: str | None = None
-    pos_label: Any = None
+    time_format: str | None = None  # strptime format of a text time column, e.g. "%m/%d/%Y"
+    pos_label: Any = field(default=None, metadata={"parse": lambda v, base: _pos_label(v)})
 
 
 @dataclass(frozen=True)
@@ -106,96 +145,283 @@ class AuditConfig:
         return {k: v for k, v in values.items() if v is not None}
 
 
-def _table(doc: dict[str, Any], name: str, cls: type, source: str) -> dict[str, Any]:
-    table = doc.get(name, {})
-    if not isinstance(table, dict):
-        raise InvalidValueError(f"{source}: [{name}] must be a table, got {table!r}.")
-    known = [f.name for f in fields(cls)]
-    for key in table:
-        if key not in known:
-            raise InvalidArgumentError(
-                f"{source}: unknown key {key!r} in [{name}]. {did_you_mean(key, known)}"
-            )
-    return table
+# --------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------
+class ConfigError(InvalidValueError, InvalidArgumentError):
+    """A bad table, key or value in ``audit.toml``.
+
+    The message reads ``FILE:LINE: KEY.PATH: what is wrong``, like a compiler's, so that
+    an editor or a CI log jumps to the line. ``key`` is the dotted key path, ``line`` the
+    1-based line that introduces it (None when it cannot be found cheaply). It is both an
+    :class:`~aidebt.errors.InvalidValueError` and an
+    :class:`~aidebt.errors.InvalidArgumentError`: code that catches either still works.
+    """
+
+    def __init__(self, source: str, key: str, detail: str, line: int | None = None) -> None:
+        self.source, self.key, self.detail, self.line = source, key, detail, line
+        where = f"{source}:{line}" if source and line else source
+        super().__init__(f"{where}: {key}: {detail}" if where else f"{key}: {detail}")
+
+    def __reduce__(self):  # the constructor's arguments, not the message (pickling)
+        return (type(self), (self.source, self.key, self.detail, self.line))
+
+    def located(self, text: str) -> ConfigError:
+        """The same error with the line of its key in the TOML ``text``, when found."""
+        line = self.line or line_of(text, self.key)
+        return ConfigError(self.source, self.key, self.detail, line)
 
 
-def _text(table: dict[str, Any], key: str, where: str) -> str | None:
-    value = table.get(key)
-    if value is None or value == "":  # TOML has no null: "" means "not set"
+class ConfigValueError(Exception):
+    """Raised by a parser of :data:`PARSERS`: the reason only; the loader adds the key."""
+
+
+def unknown_key(source: str, key: str, what: str, allowed: Sequence[str]) -> ConfigError:
+    """The error of a key that is not declared: the key path and a did-you-mean."""
+    name = key.rsplit(".", 1)[-1]
+    return ConfigError(source, key, f"unknown {what}. {did_you_mean(name, allowed)}")
+
+
+# --------------------------------------------------------------------------------------
+# Parsers of [data] and [report] values, by declared type
+# --------------------------------------------------------------------------------------
+def _text(value: Any, base: Path) -> str | None:
+    if value == "":  # TOML has no null: "" means "not set"
         return None
     if not isinstance(value, str):
-        raise InvalidValueError(f"{where}: {key} must be a string, got {value!r}.")
+        raise ConfigValueError(f"must be a string, got {value!r}.")
     return value
 
 
-def _path(table: dict[str, Any], key: str, base: Path, where: str) -> Path | None:
-    value = _text(table, key, where)
-    if value is None:
+def _path(value: Any, base: Path) -> Path | None:
+    text = _text(value, base)
+    if text is None:
         return None
-    p = Path(value).expanduser()
+    p = Path(text).expanduser()
     return p if p.is_absolute() else (base / p).resolve()
 
 
-def _names(table: dict[str, Any], key: str, where: str) -> tuple[str, ...] | None:
-    value = table.get(key)
-    if value is None:
-        return None
+def _names(value: Any, base: Path) -> tuple[str, ...] | None:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidValueError(f"{where}: {key} must be a list of names, got {value!r}.")
+        raise ConfigValueError(f"must be a list of names, got {value!r}.")
     return tuple(value)
 
 
-def load_config(path: str | os.PathLike[str]) -> AuditConfig:
-    """Read an ``audit.toml``; relative paths in it are relative to its folder.
+def _count(value: Any, base: Path) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigValueError(f"must be a whole number >= 0, got {value!r}.")
+    return value
 
-    Unknown keys inside ``[data]`` and ``[report]`` are errors (a typo there would
-    silently audit the wrong column); unknown top-level tables are kept in ``raw``.
+
+def _label_values(value: Any) -> Any:
+    if isinstance(value, list):
+        if not value or not all(isinstance(v, str | int | float | bool) for v in value):
+            raise ConfigValueError(f"must be a label value or a list of them, got {value!r}.")
+        return tuple(value)
+    if not isinstance(value, str | int | float | bool):
+        raise ConfigValueError(f"must be a label value or a list of them, got {value!r}.")
+    return value
+
+
+def _pos_label(value: Any) -> Any:
+    """``pos_label``: a value, a list of values, or ``{ y_true = ..., y_pred = ... }``."""
+    if isinstance(value, Mapping):
+        unknown = [k for k in value if k not in ("y_true", "y_pred")]
+        if unknown or not value:
+            raise ConfigValueError(
+                f"a table names the roles it applies to, y_true and/or y_pred; got {value!r}."
+            )
+        return {k: _label_values(v) for k, v in value.items()}
+    return _label_values(value)
+
+
+def finite_number(value: Any, base: Path | None = None) -> float:
+    """A finite number: TOML has ``nan`` and ``inf``, and a bound of either judges nothing."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigValueError(f"must be a number, got {value!r}.")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ConfigValueError(f"must be a finite number, got {value!r}.")
+    return number
+
+
+def _flag(value: Any, base: Path) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigValueError(f"must be true or false, got {value!r}.")
+    return value
+
+
+PARSERS: dict[str, Callable[[Any, Path], Any]] = {
+    "str | None": _text,
+    "Path | None": _path,
+    "tuple[str, ...] | None": _names,
+    "int | None": _count,
+    "float | None": finite_number,
+    "bool | None": _flag,
+}
+"""The parser of a ``[data]`` / ``[report]`` field, by its annotation (as written)."""
+
+
+def parser(cls: type, name: str) -> Callable[[Any, Path], Any]:
+    """The parser of field ``name`` of ``cls``: its ``metadata["parse"]``, else by type."""
+    f = next(f for f in fields(cls) if f.name == name)
+    found = f.metadata.get("parse") or PARSERS.get(str(f.type))
+    if found is None:
+        raise TypeError(
+            f"{cls.__name__}.{name}: {f.type} has no parser; annotate it with one of "
+            f"{', '.join(PARSERS)} or declare field(default=None, metadata={{'parse': fn}})."
+        )
+    return found
+
+
+def read_table(doc: Mapping[str, Any], name: str, cls: type, base: Path, source: str) -> Any:
+    """The table ``[name]`` of ``doc`` as a ``cls``: every key a declared field of it,
+    every value through the field's parser (:func:`parser`); a :class:`ConfigError`
+    naming ``name.key`` otherwise. ``base`` is the folder relative paths start from."""
+    table = doc.get(name, {})
+    if not isinstance(table, Mapping):
+        raise ConfigError(source, name, f"must be a table ([{name}]), got {table!r}.")
+    known = [f.name for f in fields(cls)]
+    values = {}
+    for key, value in table.items():
+        if key not in known:
+            raise unknown_key(source, f"{name}.{key}", f"key in [{name}]", known)
+        try:
+            values[key] = parser(cls, key)(value, base)
+        except ConfigValueError as exc:
+            raise ConfigError(source, f"{name}.{key}", str(exc)) from None
+    return cls(**values)
+
+
+# --------------------------------------------------------------------------------------
+# The file
+# --------------------------------------------------------------------------------------
+TABLES: dict[str, str] = {
+    "data": "input files and column roles (DataConfig)",
+    "report": "how reports are made (ReportSettings)",
+    "gates": "readiness stages and their settings (aidebt.policy)",
+    "rollback": "rollback triggers (aidebt.policy)",
+    # The model registry (issue 17) is being built: accepted as it is, and left in
+    # AuditConfig.raw, until its reader lands and validates it here.
+    "registry": "the model registry (accepted as it is for now)",
+}
+"""The top-level tables of ``audit.toml``; any other is an error."""
+
+
+def load_config(path: str | os.PathLike[str]) -> AuditConfig:
+    """Read and validate an ``audit.toml``; relative paths in it are relative to its folder.
+
+    Every table and key is checked against its declaration (see the module docstring):
+    an unknown one, a value of the wrong type, a non-finite or inverted bound is a
+    :class:`ConfigError` naming the file, the line and the key, raised before any data
+    is read. The policy's tables are checked by :func:`aidebt.policy.parse_policy`.
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "audit.toml"
     >>> _ = p.write_text('[data]\\npath = "logs.parquet"\\nsegments = ["region"]\\n'
-    ...                  '[gates.accuracy]\\nmin = 0.8\\n')
+    ...                  '[gates.shadow]\\nmin_n = 800\\n')
     >>> cfg = load_config(p)
     >>> cfg.data.path.name, cfg.data.segments, sorted(cfg.raw)
     ('logs.parquet', ('region',), ['data', 'gates'])
+    >>> _ = p.write_text('[data]\\npath = "logs.parquet"\\n\\n[rolback]\\nmin_n = 800\\n')
+    >>> load_config(p)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    aidebt.config.ConfigError: .../audit.toml:4: rolback: unknown table. Available: ... Did you mean 'rollback'?
     """
+    from aidebt.policy import parse_policy
+
     path = Path(path)
+    src = str(path)
     try:
-        with open(path, "rb") as fh:
-            doc = tomllib.load(fh)
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InvalidArgumentError(f"config file not found: {path}") from None
+    except OSError as exc:  # a folder, no permission...
+        raise InvalidArgumentError(f"cannot read the config {path}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidValueError(
+            f"{path}: not a TOML text file: byte {raw[exc.start]:#04x} at offset {exc.start} "
+            "is not UTF-8."
+        ) from None
+    try:
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InvalidValueError(f"{path}: not valid TOML: {exc}") from None
     base = path.resolve().parent
-    src = str(path)
 
-    d = _table(doc, "data", DataConfig, src)
-    where = f"{src} [data]"
-    data = DataConfig(
-        path=_path(d, "path", base, where),
-        eval_path=_path(d, "eval_path", base, where),
-        time=_text(d, "time", where),
-        y_true=_text(d, "y_true", where),
-        y_pred=_text(d, "y_pred", where),
-        y_score=_text(d, "y_score", where),
-        segments=_names(d, "segments", where),
-        weight=_text(d, "weight", where),
-        version=_text(d, "version", where),
-    )
-
-    r = _table(doc, "report", ReportSettings, src)
-    where = f"{src} [report]"
-    min_n = r.get("min_n")
-    if min_n is not None and (isinstance(min_n, bool) or not isinstance(min_n, int) or min_n < 0):
-        raise InvalidValueError(f"{where}: min_n must be a whole number >= 0, got {min_n!r}.")
-    report = ReportSettings(
-        out=_path(r, "out", base, where),
-        min_n=min_n,
-        notebooks=_names(r, "notebooks", where),
-    )
+    try:
+        for name in doc:
+            if name not in TABLES:
+                raise unknown_key(src, name, "table", list(TABLES))
+        data = read_table(doc, "data", DataConfig, base, src)
+        report = read_table(doc, "report", ReportSettings, base, src)
+        if "gates" in doc or "rollback" in doc:
+            parse_policy(doc, src, require_stage=False)
+    except ConfigError as exc:
+        raise exc.located(text) from None
     return AuditConfig(path=path, data=data, report=report, raw=doc)
+
+
+# --------------------------------------------------------------------------------------
+# Where a key is written
+# --------------------------------------------------------------------------------------
+_KEY = r"""(?:[A-Za-z0-9_-]+|"(?:[^"\\]|\\.)*"|'[^']*')"""
+_DOTTED = rf"{_KEY}(?:\s*\.\s*{_KEY})*"
+_HEADER = re.compile(rf"^\s*\[\[?\s*({_DOTTED})\s*\]\]?")
+_ASSIGN = re.compile(rf"^\s*({_DOTTED})\s*=")
+
+
+def _parts(dotted: str) -> tuple[str, ...]:
+    out = []
+    for part in re.findall(_KEY, dotted):
+        if part.startswith('"'):
+            part = json.loads(part)
+        elif part.startswith("'"):
+            part = part[1:-1]
+        out.append(part)
+    return tuple(out)
+
+
+def line_of(text: str, key: str) -> int | None:
+    """The 1-based line of a TOML ``text`` that introduces the dotted ``key``, or None.
+
+    A cheap scan, not a parser: it follows ``[table]`` headers and ``a.b = ...`` keys,
+    and looks one level into an inline table on the same line. A key whose name holds a
+    dot, or one written inside a multi-line string, may not be found.
+
+    Examples
+    --------
+    >>> line_of('[gates.shadow]\\nmetrics.fpr = { mx = 0.1 }\\n', "gates.shadow.metrics.fpr.mx")
+    2
+    """
+    wanted = tuple(key.split("."))
+    table: tuple[str, ...] = ()
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _HEADER.match(line)
+        if header:
+            table = _parts(header.group(1))
+            if table[: len(wanted)] == wanted:
+                return number
+            continue
+        assign = _ASSIGN.match(line)
+        if not assign:
+            continue
+        full = table + _parts(assign.group(1))
+        if full[: len(wanted)] == wanted:
+            return number
+        if wanted[: len(full)] == full:  # deeper: inside the inline table on this line
+            rest = line[assign.end() :]
+            name = re.escape(wanted[len(full)])
+            if re.search(rf"""(?:^|[{{,\s.])["']?{name}["']?\s*[=.]""", rest):
+                return number
+    return None

@@ -6,6 +6,8 @@ built-in ``ValueError``/``TypeError`` so that generic handlers keep working.
 
 from __future__ import annotations
 
+import unicodedata
+
 
 class AidebtError(Exception):
     """Base class of every error aidebt raises on purpose."""
@@ -37,6 +39,35 @@ def did_you_mean(name: str, choices) -> str:
     more = f" (and {len(choices) - 30} more)" if len(choices) > 30 else ""
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return f"Available: {listed}{more}.{hint}"
+
+
+def printable(text: object) -> str:
+    """``text`` with every character a terminal or a log would act on shown as an escape.
+
+    Control characters (newlines, carriage returns, ANSI escape sequences, backspaces),
+    line and paragraph separators and the invisible format characters (bidirectional
+    overrides, zero-width ones) are written as Python writes them in a ``repr``:
+    ``\\n``, ``\\x1b``, ``\\u202e``; spaces of every script stay as they are. So a value
+    from the data prints on one line and can neither erase nor forge another line of the
+    output. Every line the ``aidebt`` command prints, and every report sentence that
+    quotes the data, passes through here.
+
+    Examples
+    --------
+    >>> printable("ja\\x1b[2K\\rPASS\\nreal")
+    'ja\\\\x1b[2K\\\\rPASS\\\\nreal'
+    >>> printable("région\u3000東京 ✓")
+    'région\u3000東京 ✓'
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(
+        c
+        if c.isprintable() or unicodedata.category(c) == "Zs"
+        else c.encode("unicode_escape").decode("ascii")
+        for c in text
+    )
 
 
 class MissingExtraError(AidebtError, ImportError):

@@ -40,7 +40,7 @@ from aidebt import frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.config import AuditConfig, DataConfig, load_config
-from aidebt.errors import InvalidArgumentError, InvalidValueError
+from aidebt.errors import InvalidArgumentError, InvalidValueError, printable
 from aidebt.groups import ALL, OVERALL, label, label_expr
 from aidebt.periods import Month
 from aidebt.policy import ROLLBACK, Criterion, Policy, Stage, parse_policy, policy_error
@@ -241,19 +241,23 @@ class GateCheck(Result):
         """A readable, multi-line verdict (what ``aidebt check`` prints).
 
         At most ``limit`` failing checks are listed per stage (None: all of them); ``more``
-        says where the others are.
+        says where the others are. Values from the data and the config (segment and
+        stage names) are escaped (:func:`aidebt.errors.printable`): each line of the
+        verdict is one line, whatever they hold.
         """
 
         def listed(rows: pl.DataFrame, mark: str) -> list[str]:
             shown = rows if limit is None else rows.head(limit)
-            lines = [f"      {mark} {r['evidence']}" for r in shown.iter_rows(named=True)]
+            lines = [
+                f"      {mark} {printable(r['evidence'])}" for r in shown.iter_rows(named=True)
+            ]
             if rows.height > shown.height:
                 lines.append(f"      ... and {rows.height - shown.height} more ({more})")
             return lines
 
         when = f"month {self.month}, " if self.month else ""
         out = [f"Gate check ({when}{self.rows:,.0f} rows)"]
-        width = max(len(s) for s in [*self.stages, ROLLBACK])
+        width = max(len(printable(s)) for s in [*self.stages, ROLLBACK])
         for s in self.stages:
             part = self.table.filter(pl.col("stage") == s)
             ok = self.stage_passed[s]
@@ -261,14 +265,14 @@ class GateCheck(Result):
             skipped = part.height - judged
             extra = f", {skipped} skipped" if skipped else ""
             checks = f"{judged} check{'s' if judged != 1 else ''}{extra}"
-            out.append(f"  {s:<{width}}  {'PASS' if ok else 'FAIL'}  ({checks})")
+            out.append(f"  {printable(s):<{width}}  {'PASS' if ok else 'FAIL'}  ({checks})")
             out += listed(part.filter(pl.col("status") == "fail"), "x")
         if self.has_rollback:
             fired = self.table.filter((pl.col("stage") == ROLLBACK) & (pl.col("status") == "fired"))
             tests = f"  ({self.family} tests, Holm)" if self.family else ""
             out.append(f"  {ROLLBACK:<{width}}  {'FIRED' if fired.height else 'quiet'}{tests}")
             out += listed(fired, "!")
-        out.append(f"Stage reached: {self.stage or 'none'}")
+        out.append(f"Stage reached: {printable(self.stage or 'none')}")
         level = _percent(self.confidence)
         out.append(
             f"(A check passes when its whole {level} interval clears its bound; a stage when "
@@ -393,7 +397,7 @@ def check(
         if d.path is None:
             raise policy_error(source, "data.path", "no data: set [data] path or pass data=.")
         data = d.path
-    data = frames.load(data)
+    data = frames.load(data, time_format=d.time_format)
     if month is not None:
         month = Month.parse(month)
         if d.time is None:
@@ -710,6 +714,7 @@ def _month(ctx: _Check, metrics: tuple[str, ...], level: float):
                 metrics=[*metrics, *([] if "count" in metrics else ["count"])],
                 weight=d.weight,
                 y_score=d.y_score,
+                pos_label=d.pos_label,
                 confidence=level,
                 min_n=ctx.policy.min_segment_n,
                 margins=True,
@@ -906,6 +911,7 @@ def _judge_trend(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
             by=col,
             weight=d.weight,
             y_score=d.y_score,
+            pos_label=d.pos_label,
             confidence=ctx.policy.confidence,
         )
         start = first.start.date()

@@ -28,7 +28,8 @@ _UNIT_MONTHS = {"mo": 1, "q": 3, "y": 12}
 _MONTH_DAYS_MICRO = 30_436_875  # the mean Gregorian month, 30.436875 days, in 1e-6 days
 _EPOCH = dt.date(1970, 1, 1)
 _MONDAY_OFFSET = 3  # 1970-01-01 was a Thursday: weeks start on Monday 1969-12-29
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
+_FIRST, _LAST = (1, 1), (9999, 11)  # a month's window ends on the next month's first day
 
 
 # --------------------------------------------------------------------------------------
@@ -56,20 +57,58 @@ class Month:
     def __post_init__(self) -> None:
         if not 1 <= self.month <= 12 or not 1 <= self.year <= 9999:
             raise InvalidArgumentError(
-                f"Month({self.year}, {self.month}) is not a month: the month is 1 to 12."
+                f"Month({self.year}, {self.month}) is not a month: the year is 1 to 9999 and "
+                "the month 1 to 12."
             )
 
     @classmethod
     def parse(cls, value: Month | str) -> Month:
-        """``"YYYY-MM"`` (or a Month) -> Month, with an error naming the value and the format."""
+        """``"YYYY-MM"`` (or a Month) -> Month, with an error naming the value and the format.
+
+        The one rule for a month given as text: surrounding whitespace (a trailing newline
+        from a script, a pasted space) is dropped, then the text must be four ASCII
+        digits, ``-`` and two; the year 0001 to 9999 and the month 01 to 12, up to
+        9999-11 (a month's window ends on the first day of the next one). ``str()`` of
+        the result is the canonical text, the only one used for folder names.
+
+        Examples
+        --------
+        >>> str(Month.parse(" 2026-11\\n"))
+        '2026-11'
+        >>> Month.parse("9999-12")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        aidebt.errors.InvalidArgumentError: month '9999-12' is out of range: ...
+        """
         if isinstance(value, Month):
             return value
-        found = _MONTH.match(value.strip()) if isinstance(value, str) else None
+        found = _MONTH.fullmatch(value.strip()) if isinstance(value, str) else None
         if not found or not 1 <= int(found.group(2)) <= 12:
             raise InvalidArgumentError(
                 f"month must look like YYYY-MM (e.g. 2026-11), got {value!r}."
             )
-        return cls(int(found.group(1)), int(found.group(2)))
+        year, month = int(found.group(1)), int(found.group(2))
+        if not _FIRST <= (year, month) <= _LAST:
+            raise InvalidArgumentError(
+                f"month {value!r} is out of range: aidebt reports on months from "
+                f"{_FIRST[0]:04d}-{_FIRST[1]:02d} to {_LAST[0]:04d}-{_LAST[1]:02d}."
+            )
+        return cls(year, month)
+
+    @classmethod
+    def is_canonical(cls, text: str) -> bool:
+        """Whether ``text`` is a month exactly as ``str(Month.parse(text))`` writes it:
+        what a month's folder of reports is named, and all that an index lists.
+
+        Examples
+        --------
+        >>> [Month.is_canonical(t) for t in ("2026-11", " 2026-11", "2026-13")]
+        [True, False, False]
+        """
+        try:
+            return str(cls.parse(text)) == text
+        except InvalidArgumentError:
+            return False
 
     @classmethod
     def of(cls, value: dt.date) -> Month:
@@ -129,7 +168,7 @@ def as_datetime(value: Any, name: str) -> dt.datetime:
         text = value.strip()
         if re.fullmatch(r"\d{4}", text):
             text += "-01"
-        if _MONTH.match(text):
+        if _MONTH.fullmatch(text):
             text += "-01"
         try:
             return dt.datetime.fromisoformat(text)

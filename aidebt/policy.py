@@ -26,20 +26,22 @@ any data is read); :mod:`aidebt.gates` judges a month of data against it.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aidebt import metrics as mreg
-from aidebt.config import DataConfig
-from aidebt.errors import InvalidArgumentError, InvalidValueError
+from aidebt.config import ConfigError, ConfigValueError, DataConfig, finite_number, unknown_key
+from aidebt.errors import InvalidArgumentError, did_you_mean
 
 __all__ = ["Criterion", "Policy", "Stage", "parse_policy", "policy_error"]
 
 ROLLBACK = "rollback"
 """The ``stage`` value of rollback-trigger rows."""
 
+# What each level of the policy accepts. Validation is driven by these declarations: a
+# key is accepted where it is declared (and parsed by the code of its criterion), and
+# anywhere else it is an error naming the key path, with a did-you-mean.
 CRITERIA = ("min_n", "metrics", "disparity", "trend", "drift")
 SETTINGS = {
     "confidence": "interval level of every criterion (0.95)",
@@ -141,38 +143,30 @@ class Policy:
                 raise policy_error(source, c.key, "needs columns = [...] or [data] segments.")
 
 
-def policy_error(source: str, key: str, message: str) -> InvalidValueError:
+def policy_error(source: str, key: str, message: str) -> ConfigError:
     """The error of a bad policy or config key: ``audit.toml: gates.copilot.min_n: ...``."""
-    prefix = f"{source}: " if source else ""
-    return InvalidValueError(f"{prefix}{key}: {message}")
-
-
-def _suggest(name: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(choices), n=1)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return "use one of " + ", ".join(repr(c) for c in choices) + "."
+    return ConfigError(source, key, message)
 
 
 def _number(value: Any, key: str, source: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise policy_error(source, key, f"must be a number, got {value!r}.")
-    return float(value)
+    try:
+        return finite_number(value)
+    except ConfigValueError as exc:
+        raise policy_error(source, key, str(exc)) from None
 
 
 def _metric(name: str, key: str, source: str) -> mreg.Metric:
     try:
         return mreg.get(name)
     except InvalidArgumentError:
-        raise policy_error(
-            source, key, f"unknown metric; {_suggest(name, [*mreg.REGISTRY, *mreg.ALIASES])}"
-        ) from None
+        known = [*mreg.REGISTRY, *mreg.ALIASES]
+        raise policy_error(source, key, f"unknown metric. {did_you_mean(name, known)}") from None
 
 
 def _check_keys(table: Mapping, allowed: Sequence[str], key: str, source: str, what: str) -> None:
     for k in table:
         if k not in allowed:
-            raise policy_error(source, f"{key}.{k}", f"unknown {what}; {_suggest(k, allowed)}")
+            raise unknown_key(source, f"{key}.{k}", what, list(allowed))
 
 
 def _table(value: Any, key: str, source: str, example: str) -> Mapping:
@@ -246,6 +240,13 @@ def _parse_metric_like(kind: str, value: Any, key: str, source: str) -> list[Cri
                     side,
                     scope="both" if kind == "metrics" else "segment",
                 )
+            )
+        if "min" in spec and "max" in spec and float(spec["min"]) > float(spec["max"]):
+            raise policy_error(
+                source,
+                k,
+                f"min = {spec['min']!r} is above max = {spec['max']!r}: no value can pass "
+                "both; min must be at most max.",
             )
     return out
 
@@ -360,13 +361,17 @@ def _parse_stage(name: str, table: Any, key: str, source: str) -> Stage:
     return Stage(name, tuple(criteria))
 
 
-def parse_policy(raw: Mapping[str, Any], source: str = "") -> Policy:
+def parse_policy(raw: Mapping[str, Any], source: str = "", *, require_stage: bool = True) -> Policy:
     """Read the ``[gates]`` and ``[rollback]`` tables of a parsed ``audit.toml``.
 
     Stages are the sub-tables of ``[gates]``, in the order of the file; plain keys of
     ``[gates]`` are settings (``confidence``, ``min_segment_n``, ``version``,
-    ``rollback_adjust``, ``pool``: see :data:`SETTINGS`). Every error names the offending
-    key.
+    ``rollback_adjust``, ``pool``: see :data:`SETTINGS`). Every key at every level must be
+    declared (:data:`SETTINGS`, :data:`CRITERIA` and the options of each criterion), every
+    number finite, ``min`` at most ``max``: each error is a
+    :class:`~aidebt.config.ConfigError` naming the offending key. ``require_stage=False``
+    accepts a file without stages (what :func:`aidebt.config.load_config` checks; a gate
+    check needs one).
 
     Examples
     --------
@@ -377,14 +382,13 @@ def parse_policy(raw: Mapping[str, Any], source: str = "") -> Policy:
     >>> parse_policy({"gates": {"copilot": {"metrics": {"acurracy": {"min": 0.8}}}}})
     Traceback (most recent call last):
     ...
-    aidebt.errors.InvalidValueError: gates.copilot.metrics.acurracy: unknown metric; did you mean 'accuracy'?
+    aidebt.config.ConfigError: gates.copilot.metrics.acurracy: unknown metric. Available: ... Did you mean 'accuracy'?
     """
+    no_stage = "no [gates.NAME] stage in the config; add e.g. [gates.shadow]."
     gates = raw.get("gates")
-    if gates is None:
-        raise policy_error(
-            source, "gates", "no [gates.NAME] stage in the config; add e.g. [gates.shadow]."
-        )
-    gates = _table(gates, "gates", source, "[gates.shadow]")
+    if gates is None and require_stage:
+        raise policy_error(source, "gates", no_stage)
+    gates = _table({} if gates is None else gates, "gates", source, "[gates.shadow]")
     stages = []
     settings: dict[str, Any] = {}
     for name, value in gates.items():
@@ -399,16 +403,11 @@ def parse_policy(raw: Mapping[str, Any], source: str = "") -> Policy:
         elif name in SETTINGS:
             settings[name] = value
         else:
-            raise policy_error(
-                source,
-                f"gates.{name}",
-                f"unknown setting; {_suggest(name, list(SETTINGS))} (stages are tables: "
-                f"[gates.{name}])",
+            raise unknown_key(
+                source, f"gates.{name}", "setting (stages are tables: [gates.NAME])", SETTINGS
             )
-    if not stages:
-        raise policy_error(
-            source, "gates", "no [gates.NAME] stage in the config; add e.g. [gates.shadow]."
-        )
+    if not stages and require_stage:
+        raise policy_error(source, "gates", no_stage)
     confidence = _number(settings.get("confidence", 0.95), "gates.confidence", source)
     if not 0 < confidence < 1:
         raise policy_error(

@@ -104,7 +104,7 @@ def test_stage_option_and_rollback(capsys, folder):
         (
             "[gates.copilot]\nmetrics.acurracy = { min = 0.8 }\n",
             DATA,
-            "gates.copilot.metrics.acurracy: unknown metric; did you mean 'accuracy'?",
+            "gates.copilot.metrics.acurracy: unknown metric. Available: ",
         ),
         (
             "[gates.copilot]\nmetrics.fpr = { max = 1.2 }\n",
@@ -158,3 +158,81 @@ def test_data_option_overrides_the_config_path(capsys, folder):
     assert run(capsys, "--config", cfg)[0] == EXIT_FAILED
     code, out, _ = run(capsys, "--config", cfg, "--data", str(other), "-v")
     assert code == EXIT_OK and "6,000 rows" in out
+
+
+# -- issue 19.1 and 19.12: a typo or an impossible bound never passes -------------------
+
+ROLLBACK = "[rollback]\nmetrics.accuracy = { min = 0.8 }\n"
+
+
+def test_a_rollback_trigger_fires_on_november(capsys, folder):
+    code, out, _ = run(capsys, "--config", config(folder, PASSING + ROLLBACK), "--month", "2026-11")
+    assert code == EXIT_FAILED and "FAIL: a rollback trigger fired." in out
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [
+        # each of these printed "PASS: every stage reached." and exited 0 (or 1) before
+        (PASSING + ROLLBACK.replace("rollback", "rolback"), ":13: rolback: unknown table"),
+        (PASSING + ROLLBACK.replace("rollback", "Rollback"), ":13: Rollback: unknown table"),
+        (PASSING + '[reprot]\nout = "x"\n', ":13: reprot: unknown table"),
+        (
+            "[gates.shadow]\nmetrics.accuracy = { min = 0.9, max = 0.8 }\n",
+            ":10: gates.shadow.metrics.accuracy: min = 0.9 is above max = 0.8",
+        ),
+        ("[gates.shadow]\nmin_n = nan\n", ":10: gates.shadow.min_n: must be a finite number"),
+        ("[gates.shadow]\nmin_n = inf\n", ":10: gates.shadow.min_n: must be a finite number"),
+        (
+            "[gates.shadow]\nmin_n = { segment = -inf }\n",
+            ":10: gates.shadow.min_n.segment: must be a finite number, got -inf.",
+        ),
+        # this one ended in a traceback from int(nan)
+        (
+            "[gates]\nmin_segment_n = nan\n" + PASSING,
+            ":10: gates.min_segment_n: must be a finite number, got nan.",
+        ),
+        (
+            "[gates.shadow]\nmetrics.brier = { max = inf }\n",
+            ":10: gates.shadow.metrics.brier.max: must be a finite number",
+        ),
+    ],
+)
+def test_typos_and_impossible_bounds_exit_2_naming_the_key(capsys, folder, policy, message):
+    code, out, err = run(capsys, "--config", config(folder, policy), "--month", "2026-11")
+    assert (code, out) == (EXIT_USAGE, "")
+    (line,) = err.splitlines()
+    assert line.startswith(f"aidebt: error: {folder / 'audit.toml'}") and message in line
+    if "unknown table" in message:
+        assert "Did you mean" in line
+
+
+def test_time_format_and_pos_label_come_from_the_config(capsys, tmp_path):
+    """A CSV with US dates and text labels is checked as its config says: [data]
+    time_format reads the dates, pos_label says which labels are positive."""
+    log = rows(10, "en", 9_000, 0.93) + rows(11, "en", 9_000, 0.93) + rows(11, "ja", 1_000, 0.70)
+    frame = pl.DataFrame(log).with_columns(
+        pl.col("ts").dt.strftime("%m/%d/%Y"),
+        pl.col("y").replace_strict({1: "High", 0: "Low"}, return_dtype=pl.String),
+        pl.col("p").replace_strict({1: "High", 0: "Low"}, return_dtype=pl.String),
+    )
+    frame.write_csv(tmp_path / "log.csv")
+    data = DATA.replace("log.parquet", "log.csv")
+    data += 'time_format = "%m/%d/%Y"\npos_label = ["High"]\n'
+    assert main(["check", "--config", config(tmp_path, FAILING, data), "--month", "2026-11"]) == (
+        EXIT_FAILED
+    )
+    assert "language=ja" in capsys.readouterr().out
+    without = DATA.replace("log.parquet", "log.csv") + 'pos_label = ["High"]\n'
+    assert main(["check", "--config", config(tmp_path, FAILING, without)]) == EXIT_USAGE
+    assert "time_format" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "value", ['{ y_true = "High", y_score = "x" }', "[]", "{}", '[["High"]]', "2026-11-01"]
+)
+def test_a_malformed_pos_label_exits_2_naming_the_key(capsys, folder, value):
+    assert main(
+        ["check", "--config", config(folder, PASSING, DATA + f"pos_label = {value}\n")]
+    ) == (EXIT_USAGE)
+    assert "data.pos_label" in capsys.readouterr().err

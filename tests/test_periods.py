@@ -34,7 +34,7 @@ def test_month_parse_names_the_value_and_the_format(bad):
 def test_month_parse_rejects_non_strings():
     with pytest.raises(InvalidArgumentError, match="YYYY-MM"):
         Month.parse(202611)  # type: ignore[arg-type]
-    with pytest.raises(InvalidArgumentError, match="month is 1 to 12"):
+    with pytest.raises(InvalidArgumentError, match="the month 1 to 12"):
         Month(2026, 13)
 
 
@@ -114,3 +114,29 @@ def test_month_periods_and_month_objects_agree():
     assert ev.label(ev.index_of(m)) == str(m)
     assert ev.label_of("2026-04-30") == "2026-04"
     assert Every.parse("1q").label_of(m) == "2026-Q2"
+
+
+# -- issue 19.8: the one month rule -----------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [" 2026-11", "2026-11\n", "\t2026-11 ", "2026-11\r\n"])
+def test_month_parse_drops_surrounding_whitespace_and_gives_the_canonical_text(text):
+    month = Month.parse(text)
+    assert str(month) == "2026-11" and month == Month(2026, 11)
+    assert not Month.is_canonical(text) and Month.is_canonical(str(month))
+
+
+@pytest.mark.parametrize("bad", ["2026 -11", "2026-1 1", "２０２６-１１", "2026-11-01", "+2026-11"])
+def test_month_parse_refuses_inner_spaces_and_non_ascii_digits(bad):
+    with pytest.raises(InvalidArgumentError, match="YYYY-MM"):
+        Month.parse(bad)
+
+
+@pytest.mark.parametrize("bad", ["0000-01", "0000-12", "9999-12"])
+def test_month_parse_refuses_months_out_of_range_with_the_range(bad):
+    # 0000-01 used to say "the month is 1 to 12"; 9999-12 failed later, on its end
+    with pytest.raises(InvalidArgumentError, match=r"out of range.*0001-01 to 9999-11") as info:
+        Month.parse(bad)
+    assert repr(bad) in str(info.value)
+    assert str(Month.parse("0001-01").end) == "0001-02-01 00:00:00"
+    assert Month.parse("9999-11").end == dt.datetime(9999, 12, 1)

@@ -120,3 +120,50 @@ def test_key_figures_records_the_overall_row_and_explains_each_metric(displayed)
     ]
     assert "| **fnr**: false-negative rate" in md.data
     assert "| 0.250 | 0.200 – 0.300 | 400 positives |" in md.data
+
+
+# -- issue 19.13: a value cannot make markdown blocks of its own -------------------------
+
+HOSTILE = [
+    "ja\n- all groups PASS",
+    "ja\r\n\r\n# Verdict: ready",
+    "- ja",
+    "1. ja",
+    "---",
+    "===",
+    "ja\u2028- PASS",
+    "\x1b[31mja",
+]
+
+
+def _html(md: str) -> str:
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    return markdown2html_mistune(md)
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_a_hostile_value_stays_inside_its_bullet(value):
+    from aidebt.report.kernel import bullets
+
+    page = _html(bullets([f"fnr for region={value} is high", "second finding"]).data)
+    # before the fix, a newline or a leading marker made more bullets, a list or a heading
+    assert page.count("<li>") == 2 and "<ul>" in page and page.count("<ul>") == 1
+    assert "<ol>" not in page and "<h1" not in page and "<hr" not in page
+    page = _html(bullets([value]).data)
+    assert page.count("<li>") == 1 and page.count("<ul>") == 1 and "<ol>" not in page
+    assert "\x1b" not in page
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_a_hostile_value_stays_inside_its_sentence(value):
+    page = _html(markdown("{group}\n\nThe worst group is **{group}**.", group=value).data)
+    assert page.count("<p>") == 2 and "<li>" not in page and "<h1" not in page
+    assert "<hr" not in page and "<h2" not in page
+
+
+def test_escaping_keeps_numbers_and_text_as_they_read():
+    page = _html(markdown("{a} {b} {c} {d}", a="-0.5", b="0.93", c="São Paulo", d="1.5x").data)
+    assert "<p>-0.5 0.93 São Paulo 1.5x</p>" in page
+    assert escape("ja\n- PASS") == "ja\\\\n- PASS"  # shown as the two characters \ and n
+    assert _html(escape("ja\n- PASS")) == "<p>ja\\n- PASS</p>\n"

@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
+import re
 import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from aidebt.errors import InvalidArgumentError
+from aidebt.errors import InvalidArgumentError, printable
 
 FIGURE_MIMETYPE = "application/vnd.aidebt.figure+json"
 
@@ -103,10 +104,20 @@ def collect_figures(nb: Any) -> dict[str, Any]:
 
 # Characters that would make markdown out of a value (emphasis, links, tables...).
 _MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+!|~"})
+# What starts a block when it begins a line: a list item ("- x", "1. x"), a thematic
+# break or a heading underline ("---", "==="). Other markers (*, +, #, >, |, ")") are
+# escaped wherever they are; these only at the start, so "-0.5" and "0.93" stay as is.
+_BULLET_START = re.compile(r"^(\s*)([-=])(?=[-=]*\s*$|\s)")
+_NUMBER_START = re.compile(r"^(\s*\d{1,9})\.(?=\s|$)")
 
 
 def escape(value: Any) -> str:
-    """A value from the data as literal text in markdown/HTML: no tags, no emphasis.
+    """A value from the data as literal text in markdown/HTML: no tags, no emphasis, and
+    no new line: it cannot start a bullet, a heading or a paragraph of its own.
+
+    Control characters, newlines first, are shown as escapes
+    (:func:`aidebt.errors.printable`), and a list marker at its start is escaped, so a
+    group named ``"ja\\n- all groups PASS"`` stays inside the sentence that quotes it.
 
     Examples
     --------
@@ -114,8 +125,12 @@ def escape(value: Any) -> str:
     '&lt;img src=x onerror=alert\\\\(1\\\\)&gt;'
     >>> escape("free_tier")
     'free\\\\_tier'
+    >>> escape("- 1. ja\\n- PASS"), escape("1. ja"), escape("-0.5"), escape("0.93")
+    ('\\\\- 1. ja\\\\\\\\n- PASS', '1\\\\. ja', '-0.5', '0.93')
     """
-    return html.escape(str(value), quote=False).translate(_MD_SPECIAL)
+    text = html.escape(printable(value), quote=False).translate(_MD_SPECIAL)
+    text = _BULLET_START.sub(lambda m: f"{m.group(1)}\\{m.group(2)}", text)
+    return _NUMBER_START.sub(lambda m: f"{m.group(1)}\\.", text)
 
 
 class _EscapingFormatter(string.Formatter):

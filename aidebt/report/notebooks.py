@@ -135,10 +135,38 @@ class Parameter:
         return self.help.strip().lower().startswith("required")
 
 
+def read_notebook(path: str | os.PathLike[str]) -> Any:
+    """A notebook (nbformat v4) that can be rendered, or an error that says what is wrong.
+
+    It must be readable JSON and name its kernel (``metadata.kernelspec.name``): papermill
+    needs the kernel to read the parameters cell, and would fail with a traceback.
+    """
+    import nbformat
+
+    path = Path(path)
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except (OSError, ValueError) as exc:  # missing, not JSON, not UTF-8
+        first = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
+        raise InvalidArgumentError(f"cannot read notebook {str(path)!r}: {first}") from None
+    except (AttributeError, KeyError, TypeError):  # JSON, but not a notebook's
+        raise InvalidArgumentError(
+            f"cannot read notebook {str(path)!r}: it is JSON but not a Jupyter notebook."
+        ) from None
+    kernel = nb.get("metadata", {}).get("kernelspec", {})
+    if not isinstance(kernel, Mapping) or not kernel.get("name"):
+        raise InvalidArgumentError(
+            f"notebook {str(path)!r} names no kernel (metadata.kernelspec is missing): open "
+            "it in Jupyter, choose the Python 3 kernel and save it."
+        )
+    return nb
+
+
 def inspect_parameters(path: str | os.PathLike[str]) -> dict[str, Parameter]:
     """The parameters a notebook declares, with their defaults evaluated when literal."""
     import papermill
 
+    read_notebook(path)  # a clear error for what papermill would raise on
     found = papermill.inspect_notebook(str(path))
     params: dict[str, Parameter] = {}
     for name, p in found.items():

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from aidebt.config import AuditConfig, load_config
-from aidebt.errors import InvalidArgumentError, NotebookFailedError
+from aidebt.errors import InvalidArgumentError, NotebookFailedError, printable
 from aidebt.periods import Month
 from aidebt.report._io import sha256_file
 from aidebt.report.inputs import describe_input
@@ -176,6 +176,7 @@ def plan(
         for name in values:
             if _is_input(name) and values[name] is not None:
                 values[name] = _absolute(values[name])
+    _check_owned(common, explicit)
 
     bound = bind_parameters(declared, common, explicit)
     described: dict[tuple[str, str | None], dict[str, Any]] = {}
@@ -197,6 +198,44 @@ def plan(
             inputs[name] = described[key]
         jobs.append(_Job(path=path, parameters=params, inputs=inputs))
     return jobs
+
+
+OWNED = {
+    "month": "--month YYYY-MM",
+    "data": "--data PATH (or [data] path in the config)",
+    "eval_data": "--eval-data PATH (or [data] eval_path in the config)",
+    "config": "--config FILE",
+}
+"""Parameters the runner sets itself, with the option that sets them.
+
+The month names the folder and the page's header, and the data, the eval set and the
+config are fingerprinted in the manifest: a ``-p`` value for one of them would publish
+one month's figures under another month's name, or figures from a file the manifest
+does not describe. So ``-p`` may repeat them but never change them."""
+
+
+def _check_owned(common: Mapping[str, Any], explicit: dict[str, Any]) -> None:
+    """Refuse a ``-p`` value for a parameter the runner sets, unless it agrees (then drop
+    it); ``common`` holds the runner's values, paths already absolute."""
+    for name, option in OWNED.items():
+        if name not in explicit:
+            continue
+        given, ours = explicit[name], common.get(name)
+        if name == "month":
+            agrees = _same_month(given, ours)
+        else:  # a path: the same file however it is written
+            agrees = isinstance(given, str) and ours is not None and _absolute(given) == ours
+        if not agrees:
+            clash = f" {given!r} disagrees with {ours}" if ours is not None else ""
+            raise InvalidArgumentError(f"-p {name}{clash}: {name} is set by {option}, not by -p.")
+        del explicit[name]
+
+
+def _same_month(given: Any, ours: str | None) -> bool:
+    try:
+        return str(Month.parse(str(given))) == ours
+    except InvalidArgumentError:
+        return False
 
 
 def _describe_file(path: str) -> dict[str, Any]:
@@ -294,7 +333,9 @@ def render(
         with store.scratch() as tmp, _indexed(store, result):
             for i, job in enumerate(jobs, 1):
                 bar = (
-                    {"desc": f"{job.name} [{i}/{len(jobs)}]", "leave": True} if progress else False
+                    {"desc": f"{printable(job.name)} [{i}/{len(jobs)}]", "leave": True}
+                    if progress
+                    else False
                 )
                 outcome = _run_one(
                     job, str(month), store, tmp, bar, kernel_name, with_code, environment

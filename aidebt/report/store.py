@@ -62,6 +62,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from aidebt.errors import InvalidArgumentError, InvalidValueError
+from aidebt.periods import Month
 from aidebt.report._io import abandoned, hold, locked, place, publish, sha256_file, write_atomic
 
 MANIFEST = "manifest.json"
@@ -556,4 +557,5 @@ def _remove_empty(folder: Path) -> None:
 
 
 def _is_month(text: str) -> bool:
-    return len(text) == 7 and text[4] == "-" and text[:4].isdigit() and text[5:].isdigit()
+    """A folder named as ``--month`` publishes: the canonical text of a Month."""
+    return Month.is_canonical(text)
