@@ -770,7 +770,7 @@ def _agreement_rows(
     full = _with_overall(table, names, by)
     segs = full.select(by).unique(maintain_order=True) if by else pl.DataFrame({"_s": [0]})
     if by:
-        full = full.join(segs.with_row_index("_seg"), on=by, how="left")
+        full = full.join(segs.with_row_index("_seg"), on=by, how="left", maintain_order="left")
     else:
         full = full.with_columns(_seg=pl.lit(0, dtype=pl.UInt32))
     pairable = full.filter(pl.col("_m") >= 2)
@@ -789,7 +789,8 @@ def _agreement_rows(
     # Fleiss' kappa needs the same number of ratings for every item of a segment,
     # single-rated items included (they break the design).
     same_m = full.group_by("_seg").agg((pl.col("_m").min() == pl.col("_m").max()).alias("_equal"))
-    equal = segs.with_row_index("_seg").join(same_m, on="_seg")["_equal"].to_numpy()
+    equal = np.zeros(n_seg, dtype=bool)  # by segment number (group_by's order is arbitrary)
+    equal[same_m["_seg"].to_numpy()] = same_m["_equal"].to_numpy()
     vv = v * v
 
     def alpha_stat(sums, _items):
