@@ -18,13 +18,13 @@ labels themselves, from a long table of labels (one row per item x rater or sour
 Sufficient statistics, as everywhere in aidebt. Agreement depends on the data only through
 each item's *rating pattern* (how many of its ratings took each value): one group-by in
 the data's engine counts the items of each pattern, and alpha, Fleiss' kappa and an exact
-item-level bootstrap all run on that small table. Label sources reduce to a 2 x 2 table
-per source and segment.
+item-level (Poisson) bootstrap all run on that small table. Label sources reduce to a
+2 x 2 table per source and segment.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import narwhals as nw
@@ -60,6 +60,7 @@ ALL = "(all)"
 """The segment value of the rows that pool every segment."""
 
 _MAX_PIVOT_VALUES = 40  # above this many distinct labels, pivot after collecting instead
+_MAX_PACKED_VALUES = 8  # up to this many, polars packs an item's counts in one key (8+ bits)
 _BOOT_CELLS = 20_000_000  # replicates x patterns held in memory at once by the bootstrap
 
 
@@ -115,12 +116,9 @@ def _check_weights(weights: str | None) -> str | None:
     return weights
 
 
-def _label_values(
-    frame: nw.LazyFrame, label: str, level: str, *, role: str = "label"
-) -> tuple[list[Any], np.ndarray | None]:
-    """The distinct non-null labels, sorted, and their numeric values (None if nominal text)."""
-    dtype = columns(frame)[label]
-    numeric = is_numeric(dtype)
+def _check_label_type(frame: nw.LazyFrame, label: str, level: str, role: str) -> bool:
+    """Whether the label column is numeric; text at a non-nominal level is refused."""
+    numeric = is_numeric(columns(frame)[label])
     if level != "nominal" and not numeric:
         from aidebt.frames import sample_values
 
@@ -130,15 +128,13 @@ def _label_values(
             "values. Map the labels to numbers (e.g. 'poor'=1 ... 'great'=5), or use "
             "level='nominal' for unordered categories."
         )
-    expr = nw.col(label).cast(nw.Int8) if dtype == nw.Boolean else nw.col(label)
-    found = (
-        frame.select(expr.alias(label))
-        .filter(~nw.col(label).is_null())
-        .unique()
-        .collect(backend="polars")
-        .to_native()
-        .get_column(label)
-    )
+    return numeric
+
+
+def _value_list(
+    found: pl.Series, label: str, level: str, numeric: bool
+) -> tuple[list[Any], np.ndarray | None]:
+    """Distinct non-null labels -> sorted list and numeric values (None if nominal text)."""
     if found.dtype.is_float():
         found = found.filter(~found.is_nan())
     values = found.sort().to_list()
@@ -151,6 +147,43 @@ def _label_values(
             "level needs non-negative quantities with a true zero. Use level='interval'."
         )
     return values, as_float
+
+
+def _label_values(
+    frame: nw.LazyFrame, label: str, level: str, *, role: str = "label"
+) -> tuple[list[Any], np.ndarray | None]:
+    """The distinct non-null labels, sorted, and their numeric values (None if nominal text)."""
+    numeric = _check_label_type(frame, label, level, role)
+    found = (
+        frame.select(_label_expr(frame, label).alias(label))
+        .filter(~nw.col(label).is_null())
+        .unique()
+        .collect(backend="polars")
+        .to_native()
+        .get_column(label)
+    )
+    return _value_list(found, label, level, numeric)
+
+
+def _catalog(
+    frame: nw.LazyFrame, label: str, rater: str, level: str
+) -> tuple[list[Any], np.ndarray | None, list[Any]]:
+    """The distinct labels (as :func:`_label_values`) and the raters who gave a label.
+
+    One small query (a count per label x rater) answers both.
+    """
+    numeric = _check_label_type(frame, label, level, "label")
+    found = (
+        frame.select(_label_expr(frame, label).alias("_label"), nw.col(rater))
+        .filter(~nw.col("_label").is_null())
+        .group_by("_label", rater)
+        .agg(nw.len().alias("_n"))
+        .collect(backend="polars")
+        .to_native()
+    )
+    values, as_float = _value_list(found.get_column("_label").unique(), label, level, numeric)
+    raters = found.get_column(rater).unique().sort(nulls_last=True).to_list()
+    return values, as_float, raters
 
 
 def _label_expr(frame: nw.LazyFrame, label: str) -> nw.Expr:
@@ -184,12 +217,69 @@ def _patterns(
     items with the same pattern contribute the same to every agreement statistic, so this
     small table is a sufficient statistic (also for an item-level bootstrap). ``_m`` is
     the number of ratings of the item, ``_items`` how many items share the pattern.
+    Sorted by segment and pattern, whatever the engine (the bootstrap's draws follow it).
     """
     names = [f"_n{i}" for i in range(len(values))]
     lab = _label_expr(frame, label)
     rated = (
         _segments(frame, by).with_columns(lab.alias("_label")).filter(~nw.col("_label").is_null())
     )
+    table = None
+    if rated.implementation is nw.Implementation.POLARS and len(values) <= _MAX_PACKED_VALUES:
+        table = _packed_patterns(rated.to_native(), item, values, by)
+    if table is None:
+        table = _portable_patterns(rated, item, values, by)
+    table = table.select(
+        *by,
+        *[pl.col(n).cast(pl.Float64) for n in names],
+        pl.col("_items").cast(pl.Float64),
+        _m=pl.sum_horizontal(names).cast(pl.Float64),
+    )
+    return table.sort([*by, *names])
+
+
+def _packed_patterns(
+    rated: pl.LazyFrame, item: str, values: list[Any], by: list[str]
+) -> pl.DataFrame | None:
+    """The pattern pass on polars: each item's pattern packed into one 64-bit key.
+
+    Value ``i`` adds ``2**(b i)`` to the item's key (``b = 64 // V`` bits a value), so the
+    key's ``b``-bit fields are the item's counts; one sum per item instead of one per
+    value, and one group key instead of V (about 20% faster than the bare
+    count-per-value query). A count of ``2**b`` or more carries into the next field and
+    makes the fields sum to less than the item's ``_m``: checked on every pattern, and
+    then None (the caller counts per value instead).
+    """
+    bits = 64 // len(values)
+    code = pl.lit(0, pl.UInt64)
+    for i, v in enumerate(values):
+        code = (
+            pl.when(pl.col("_label") == v).then(pl.lit(1 << (bits * i), pl.UInt64)).otherwise(code)
+        )
+    grouped = (
+        rated.group_by([*by, item])
+        .agg(code.sum().alias("_key"), pl.len().alias("_m"))
+        .group_by([*by, "_key", "_m"])
+        .agg(pl.len().alias("_items"))
+        .collect()
+    )
+    keys = grouped.get_column("_key").to_numpy().astype(np.uint64)
+    shifts = (bits * np.arange(len(values))).astype(np.uint64)
+    mask = np.uint64((1 << bits) - 1)
+    counts = (keys[:, None] >> shifts[None, :]) & mask
+    if not np.array_equal(counts.sum(axis=1), grouped.get_column("_m").to_numpy()):
+        return None
+    names = [f"_n{i}" for i in range(len(values))]
+    return grouped.select(*by, "_items").hstack(
+        pl.from_numpy(counts.astype(np.int64), schema=names).get_columns()
+    )
+
+
+def _portable_patterns(
+    rated: nw.LazyFrame, item: str, values: list[Any], by: list[str]
+) -> pl.DataFrame:
+    """The pattern pass in any engine: a count per value and item, then per pattern."""
+    names = [f"_n{i}" for i in range(len(values))]
     if len(values) <= _MAX_PIVOT_VALUES:
         wide = rated.with_columns(
             [
@@ -198,33 +288,29 @@ def _patterns(
             ]
         )
         per_item = wide.group_by([*by, item]).agg([nw.col(n).sum() for n in names])
-        table = (
+        return (
             per_item.group_by([*by, *names])
             .agg(nw.len().alias("_items"))
             .collect(backend="polars")
             .to_native()
         )
-    else:  # many distinct values (a fine interval scale): count per (item, value), pivot here
-        code = {v: i for i, v in enumerate(values)}
-        long = (
-            rated.group_by([*by, item, "_label"])
-            .agg(nw.len().alias("_c"))
-            .collect(backend="polars")
-            .to_native()
-            .with_columns(pl.col("_label").replace_strict(code, return_dtype=pl.Int64))
-        )
-        wide = long.pivot(on="_label", index=[*by, item], values="_c").fill_null(0)
-        for i, n in enumerate(names):
-            wide = (
-                wide.rename({str(i): n})
-                if str(i) in wide.columns
-                else wide.with_columns(pl.lit(0).alias(n))
-            )
-        table = wide.group_by([*by, *names]).agg(pl.len().alias("_items"))
-    table = table.with_columns([pl.col(n).cast(pl.Float64) for n in names]).with_columns(
-        pl.col("_items").cast(pl.Float64), _m=pl.sum_horizontal(names)
+    # many distinct values (a fine interval scale): count per (item, value), pivot here
+    code = {v: i for i, v in enumerate(values)}
+    long = (
+        rated.group_by([*by, item, "_label"])
+        .agg(nw.len().alias("_c"))
+        .collect(backend="polars")
+        .to_native()
+        .with_columns(pl.col("_label").replace_strict(code, return_dtype=pl.Int64))
     )
-    return table.sort([*by, *names])
+    wide = long.pivot(on="_label", index=[*by, item], values="_c").fill_null(0)
+    for i, n in enumerate(names):
+        wide = (
+            wide.rename({str(i): n})
+            if str(i) in wide.columns
+            else wide.with_columns(pl.lit(0).alias(n))
+        )
+    return wide.group_by([*by, *names]).agg(pl.len().alias("_items"))
 
 
 def _delta2(level: str, values: np.ndarray | None, margins: np.ndarray) -> np.ndarray:
@@ -340,41 +426,23 @@ def _kappa_weights(values: np.ndarray | None, weights: str | None, k: int) -> np
     return diff if weights == "linear" else diff**2
 
 
-def _multinomial_counts(
-    rng: np.random.Generator, items: np.ndarray, seg: np.ndarray, n_seg: int, reps: int
-) -> np.ndarray:
-    """Bootstrap item counts per pattern ``(reps, P)``: each segment's items resampled
-    with replacement, i.e. a multinomial draw over its patterns (exact, vectorized)."""
-    order = np.argsort(seg, kind="stable")
-    starts = np.searchsorted(seg[order], np.arange(n_seg))
-    pos = np.arange(len(seg)) - starts[seg[order]]
-    width = int(np.bincount(seg, minlength=n_seg).max())
-    pvals = np.zeros((n_seg, width))
-    pvals[seg[order], pos] = items[order]
-    totals = pvals.sum(axis=1)
-    pvals = pvals / np.where(totals > 0, totals, 1)[:, None]
-    pvals[totals == 0, 0] = 1.0
-    draws = rng.multinomial(totals.astype(np.int64), pvals, size=(reps, n_seg))
-    out = np.empty((reps, len(seg)))
-    out[:, order] = draws[:, seg[order], pos]
-    return out
-
-
 def _bootstrap(
     features: np.ndarray,
     items: np.ndarray,
     seg: np.ndarray,
     n_seg: int,
-    statistic,
+    statistics: Sequence[Callable[[np.ndarray, np.ndarray], np.ndarray]],
     n_boot: int,
     seed: int,
-) -> np.ndarray:
-    """Replicates of a statistic of per-segment feature sums, ``(n_boot, n_seg)``.
+) -> list[np.ndarray]:
+    """Replicates of statistics of per-segment feature sums, each ``(n_boot, n_seg)``.
 
-    ``features`` (P x F) are additive per-pattern contributions; a replicate resamples
-    each segment's items (multinomial counts of patterns) and sums ``count x feature``
-    per segment with one sparse product. ``statistic(sums (B, S, F), items (B, S))``
-    turns sums into the statistic.
+    ``features`` (P x F) are additive per-pattern contributions. A replicate weighs each
+    item Poisson(1) (the Poisson bootstrap: Hanley & MacGibbon 2006, *Comput. Methods
+    Programs Biomed.* 83, 57-62), so a pattern shared by ``n`` items weighs Poisson(``n``):
+    one draw per pattern and replicate, then one sparse product sums ``weight x feature``
+    per segment. Every statistic is computed on the same replicates;
+    ``statistic(sums (B, S, F), items (B, S))`` turns sums into one.
     """
     rng = np.random.default_rng(seed)
     n_pat, n_feat = features.shape
@@ -383,14 +451,15 @@ def _bootstrap(
     block = sparse.csr_matrix((features.ravel(), (rows, cols)), shape=(n_pat, n_seg * n_feat))
     member = sparse.csr_matrix((np.ones(n_pat), (np.arange(n_pat), seg)), shape=(n_pat, n_seg))
     chunk = max(1, _BOOT_CELLS // max(n_pat, 1))
-    out = []
+    out: list[list[np.ndarray]] = [[] for _ in statistics]
     for start in range(0, n_boot, chunk):
         reps = min(chunk, n_boot - start)
-        k = _multinomial_counts(rng, items, seg, n_seg, reps)
-        sums = np.asarray((block.T @ k.T).T).reshape(reps, n_seg, n_feat)
-        counts = np.asarray((member.T @ k.T).T)
-        out.append(statistic(sums, counts))
-    return np.concatenate(out, axis=0)
+        k = rng.poisson(items, size=(reps, n_pat)).astype(float).T
+        sums = np.asarray((block.T @ k).T).reshape(reps, n_seg, n_feat)
+        counts = np.asarray((member.T @ k).T)
+        for acc, statistic in zip(out, statistics, strict=True):
+            acc.append(statistic(sums, counts))
+    return [np.concatenate(acc, axis=0) for acc in out]
 
 
 def _percentile_ci(reps: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -513,7 +582,8 @@ class Agreement(Result):
     def notes(self) -> list[str]:
         notes = [
             f"Level of measurement: {self.level}. Alpha's interval: an item-level bootstrap "
-            f"({self.n_boot:,} resamples of the items, percentile interval)."
+            f"({self.n_boot:,} resamples of the items with Poisson weights, percentile "
+            "interval)."
         ]
         if self.single_rated:
             notes.append(
@@ -594,10 +664,13 @@ def agreement(
     *Intervals*. Cohen's kappa: the large-sample variance of Fleiss, Cohen & Everitt
     (1969), normal interval. Alpha and Fleiss' kappa have no dependable closed form with
     missing ratings, so their interval is a percentile bootstrap over items (Efron &
-    Tibshirani 1993): each resample draws the segment's items with replacement, which is
-    a multinomial draw of the rating patterns' counts (exact, vectorized, ``seed``-fixed;
-    Hayes & Krippendorff 2007 bootstrap pairs of values instead, which ignores that the
-    ratings of an item are correlated).
+    Tibshirani 1993), in its Poisson form (Hanley & MacGibbon 2006): each resample weighs
+    every item Poisson(1) instead of drawing exactly n items with replacement, so the
+    ``n`` items of a rating pattern weigh Poisson(``n``) together, one draw per pattern
+    (vectorized, ``seed``-fixed; both coefficients use the same resamples). It matches
+    the classical bootstrap as items grow and covers at the nominal rate in the tests
+    (200 items, 3 raters, 10% missing). Hayes & Krippendorff (2007) bootstrap pairs of
+    values instead, which ignores that the ratings of an item are correlated.
 
     Examples
     --------
@@ -617,23 +690,12 @@ def agreement(
     require_columns(frame, [rater], role="rater")
     require_columns(frame, [label], role="label")
     require_columns(frame, by_cols, role="by")
-    values, numeric = _label_values(frame, label, level)
+    values, numeric, raters = _catalog(frame, label, rater, level)
     if weights is not None and numeric is None:
         raise ColumnTypeError(
             f"weights={weights!r} needs ordered numeric labels, but column {label!r} holds "
             "text. Map the labels to scores first, or use weights=None."
         )
-    lab = _label_expr(frame, label)
-    raters = (
-        frame.filter(~lab.is_null())
-        .select(nw.col(rater))
-        .unique()
-        .collect(backend="polars")
-        .to_native()
-        .get_column(rater)
-        .sort(nulls_last=True)
-        .to_list()
-    )
     if len(raters) < 2:
         who = repr(raters[0]) if raters else "nobody"
         raise InvalidValueError(
@@ -708,12 +770,9 @@ def _agreement_rows(
     full = _with_overall(table, names, by)
     segs = full.select(by).unique(maintain_order=True) if by else pl.DataFrame({"_s": [0]})
     if by:
-        full = full.join(segs.with_row_index("_seg"), on=by, how="left")
+        full = full.join(segs.with_row_index("_seg"), on=by, how="left", maintain_order="left")
     else:
         full = full.with_columns(_seg=pl.lit(0, dtype=pl.UInt32))
-    # Fleiss' kappa needs the same number of ratings for every item of a segment,
-    # single-rated items included (they break the design).
-    same_m = full.group_by("_seg").agg((pl.col("_m").min() == pl.col("_m").max()).alias("_equal"))
     pairable = full.filter(pl.col("_m") >= 2)
     seg = pairable["_seg"].to_numpy().astype(np.int64)
     n_seg = segs.height
@@ -725,16 +784,29 @@ def _agreement_rows(
     coinc = np.zeros((n_seg, v, v))
     np.add.at(coinc, seg, contrib * items[:, None, None])
     alpha = _alpha(coinc, level, numeric)
-
-    def alpha_stat(sums, _items):
-        return _alpha(sums.reshape(*sums.shape[:-1], v, v), level, numeric)
-
-    reps = _bootstrap(
-        contrib.reshape(len(items), v * v), items, seg, n_seg, alpha_stat, n_boot, seed
-    )
-    lo, hi = _percentile_ci(reps, confidence)
     n_items = np.bincount(seg, weights=items, minlength=n_seg)
     n_pairable = np.bincount(seg, weights=items * m, minlength=n_seg)
+    # Fleiss' kappa needs the same number of ratings for every item of a segment,
+    # single-rated items included (they break the design).
+    same_m = full.group_by("_seg").agg((pl.col("_m").min() == pl.col("_m").max()).alias("_equal"))
+    equal = np.zeros(n_seg, dtype=bool)  # by segment number (group_by's order is arbitrary)
+    equal[same_m["_seg"].to_numpy()] = same_m["_equal"].to_numpy()
+    vv = v * v
+
+    def alpha_stat(sums, _items):
+        return _alpha(sums[..., :vv].reshape(*sums.shape[:-1], v, v), level, numeric)
+
+    def fleiss_stat(sums, boot_items):
+        return _fleiss(sums[..., vv:], boot_items)
+
+    features = contrib.reshape(len(items), vv)
+    statistics = [alpha_stat]
+    if equal.any():  # both coefficients from the same resamples of the items
+        parts = _fleiss_parts(counts, m)
+        features = np.hstack([features, parts])
+        statistics.append(fleiss_stat)
+    reps = _bootstrap(features, items, seg, n_seg, statistics, n_boot, seed)
+    lo, hi = _percentile_ci(reps[0], confidence)
     base = segs.drop("_s") if not by else segs
     out = [
         base.with_columns(
@@ -747,14 +819,11 @@ def _agreement_rows(
             n_pairable=pl.Series(n_pairable),
         )
     ]
-    equal = segs.with_row_index("_seg").join(same_m, on="_seg")["_equal"].to_numpy()
     if equal.any():
-        parts = _fleiss_parts(counts, m)
         sums = np.zeros((n_seg, parts.shape[1]))
         np.add.at(sums, seg, parts * items[:, None])
         kappa = _fleiss(sums, n_items)
-        reps = _bootstrap(parts, items, seg, n_seg, _fleiss, n_boot, seed + 1)
-        klo, khi = _percentile_ci(reps, confidence)
+        klo, khi = _percentile_ci(reps[1], confidence)
         fl = base.with_columns(
             coefficient=pl.lit("fleiss_kappa"),
             value=pl.Series(kappa),

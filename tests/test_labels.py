@@ -222,6 +222,45 @@ def test_rater_alphas_against_the_rest_average_to_alpha():
         assert pooled == pytest.approx(EXACT[level], abs=1e-12)
 
 
+def test_packed_polars_patterns_equal_the_portable_pass_and_overflow_falls_back():
+    """polars packs an item's counts of 8 values in 8-bit fields of one key: 300 ratings
+    of one value overflow it, which is detected and answered by the count-per-value pass."""
+    import narwhals as nw
+
+    from aidebt.frames import to_lazy
+    from aidebt.labels import _packed_patterns, _patterns
+
+    rng = np.random.default_rng(5)
+    items = np.repeat(np.arange(300), 3)
+    labels = rng.integers(0, 8, items.size)
+    seg = np.where(items % 2 == 0, "even", "odd")
+    for flood in (0, 300):  # ratings of value 7 on one more item
+        df = pl.DataFrame(
+            {
+                "item": np.r_[items, np.full(flood, 999)],
+                "rater": [f"r{i}" for i in range(items.size + flood)],
+                "label": np.r_[labels, np.full(flood, 7)],
+                "seg": np.r_[seg, np.full(flood, "odd")],
+            }
+        )
+        rated = to_lazy(df).with_columns(nw.col("label").alias("_label"))
+        packed = _packed_patterns(rated.to_native(), "item", list(range(8)), ["seg"])
+        assert (packed is None) == (flood > 0)
+        ours = _patterns(to_lazy(df), "item", "label", list(range(8)), ["seg"])
+        assert ours.equals(
+            _patterns(to_lazy(df.to_pandas()), "item", "label", list(range(8)), ["seg"])
+        )
+        assert ours["_items"].sum() == 300 + (flood > 0)
+        a = agreement(df, item="item", rater="rater", label="label", by="seg", n_boot=50)
+        b = agreement(
+            df.to_pandas(), item="item", rater="rater", label="label", by="seg", n_boot=50
+        )
+        assert a.table.equals(b.table)
+        # Fleiss' kappa only where every item has 3 ratings: not the flooded item's segment.
+        fleiss = a.table.filter(pl.col("coefficient") == "fleiss_kappa")["seg"].to_list()
+        assert fleiss == (["even"] if flood else ["(all)", "even", "odd"])
+
+
 def test_the_same_results_from_polars_pandas_and_duckdb():
     duckdb = pytest.importorskip("duckdb")
     from aidebt.datasets import demo_labels
