@@ -16,6 +16,7 @@ from sklearn.metrics import roc_auc_score
 import aidebt as ad
 from aidebt import metrics as mreg
 from aidebt import stats as st
+from aidebt.errors import InvalidArgumentError
 
 
 # --------------------------------------------------------------------------------------
@@ -274,12 +275,14 @@ def test_f1_interval_coverage_by_simulation(n, prevalence, tpr, fpr, old) -> Non
 
 def test_group_columns_named_like_working_columns() -> None:
     """auc_delong's working columns are named ``_auc*``: groups named ``auc``, ``q`` or
-    ``v10`` do not clash with them (they raised DuplicateError before), nor ``_p``
-    (decay's and coverage's period key)."""
+    ``v10`` do not clash with them (they raised DuplicateError before); a name starting
+    with ``_`` (``_p``, decay's and coverage's period key) is refused up front."""
     df = _scored_frame(9)
     expected = ad.disaggregate(df, y_true="y", by="g", metrics=["auc"], y_score="s").table
-    for name in ("auc", "q", "v10", "n_pos", "_p"):
+    for name in ("auc", "q", "v10", "n_pos"):
         t = ad.disaggregate(
             df.rename({"g": name}), y_true="y", by=name, metrics=["auc"], y_score="s"
         ).table
         assert t["value"].to_list() == expected["value"].to_list()
+    with pytest.raises(InvalidArgumentError, match="starts with '_'"):
+        ad.disaggregate(df.rename({"g": "_p"}), y_true="y", by="_p", metrics=["auc"], y_score="s")
