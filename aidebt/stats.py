@@ -1025,3 +1025,150 @@ def paired_mean_difference(d_sum, d_sq, n, confidence: float = 0.95) -> dict[str
         p = np.where(se > 0, 2 * sps.t.sf(np.abs(t), np.maximum(n - 1, 1)), np.nan)
     p = np.where((se == 0) & (n > 1), np.where(mean == 0, 1.0, 0.0), p)
     return {"diff": mean, "se": se, "diff_lo": lo, "diff_hi": hi, "p": p}
+
+
+# ======================================================================================
+# Post-stratification: an eval (golden) set re-weighted to known stratum shares, e.g.
+# production's mix of segments (aidebt.coverage, aidebt.refresh). Cochran (1977),
+# *Sampling Techniques*, 3rd ed., §5.3 (stratified variance), §5.4 (Satterthwaite's
+# degrees of freedom), §5A.9 (post-stratification, conditioning on the realised stratum
+# sizes); Kish (1965), *Survey Sampling*, §8.2 (the design effect). The shares are treated
+# as known (they come from far more rows than the eval set has) and finite-population
+# corrections are dropped (production is far larger than any eval set).
+# --------------------------------------------------------------------------------------
+
+
+def _covered_strata(weight, n) -> tuple[np.ndarray, float]:
+    """The strata that can be re-weighted (a sample and a weight), and their share."""
+    w, n = _arr(weight), _arr(n)
+    keep = (n > 0) & (w > 0)
+    total = w.sum()
+    return keep, float(w[keep].sum() / total) if total > 0 else 0.0
+
+
+def _satterthwaite(parts: np.ndarray, n: np.ndarray) -> float:
+    """Degrees of freedom of ``sum(parts)``, each part estimated on ``n - 1`` (Cochran §5.4)."""
+    denom = float(np.sum(parts**2 / np.maximum(n - 1, 1)))
+    return float(parts.sum()) ** 2 / denom if denom > 0 else float("inf")
+
+
+def poststratified_proportion(weight, x, n, confidence: float = 0.95) -> dict[str, float]:
+    """A proportion post-stratified to known shares, with Cochran's variance and a Wilson interval.
+
+    ``weight``: each stratum's (production) share or count; ``x`` and ``n``: its count and
+    size in the sample. Strata with ``n = 0`` or no weight cannot be re-weighted: the estimate
+    speaks for ``covered_share`` of the weight.
+
+    The estimate is ``sum w_h x_h / n_h`` (``w`` renormalised over the covered strata). Its
+    variance given the ``n_h`` is Cochran's stratified variance
+    ``V = sum w_h^2 p_h (1 - p_h) / n_h``, each ``p_h`` taken at its Wilson centre
+    ``p~_h = (x_h + z^2/2) / (n_h + z^2)`` (never a zero variance for a small stratum that
+    happens to be all correct). The interval is Wilson's at the design-effect sample size
+    ``n_eff = p~ (1 - p~) / V`` (Kish 1965, §8.2; ``p~ = sum w_h p~_h``), shrunk by
+    ``(z / t_df)^2`` with Satterthwaite's degrees of freedom
+    ``df = V^2 / sum v_h^2 / (n_h - 1)`` (``v_h`` the terms of ``V``) for small samples, as
+    Korn & Graubard (1998, *Survey Methodology* 24(2):193-201) do for Clopper-Pearson (Dean
+    & Pagano 2015, *J. Surv. Stat. Methodol.* 3(4):484-503, compare such design-effect
+    intervals, Wilson's among them). Unlike a Wilson interval at Kish's effective size
+    ``1 / sum w_h^2 / n_h``, which assumes one common rate, ``V`` carries the difference
+    between strata: when the thin strata are the hard ones, the Kish interval covers about
+    90% where this one covers 95% (simulated in the tests).
+
+    Assumption: within a stratum the sampled items are a simple random sample of the
+    stratum (the assumption of post-stratification).
+
+    Returns
+    -------
+    dict
+        ``value``; ``se`` (``sqrt(V)``); ``df``; ``n_eff``; ``ci_low``, ``ci_high``;
+        ``covered_share``. NaN where no stratum is covered.
+
+    Examples
+    --------
+    >>> r = poststratified_proportion([0.8, 0.2], [90, 30], [100, 50])
+    >>> round(r["value"], 3), round(r["ci_low"], 3), round(r["ci_high"], 3)
+    (0.84, 0.777, 0.888)
+    """
+    w, x, n = _arr(weight), _arr(x), _arr(n)
+    keep, covered = _covered_strata(w, n)
+    nan = float("nan")
+    if not keep.any():
+        return dict(
+            value=nan, se=nan, df=nan, n_eff=nan, ci_low=nan, ci_high=nan, covered_share=covered
+        )
+    w, x, n = w[keep] / w[keep].sum(), x[keep], n[keep]
+    z = normal_quantile(confidence)
+    value = float(np.sum(w * x / n))
+    centre = (x + z * z / 2) / (n + z * z)
+    parts = w**2 * centre * (1 - centre) / n
+    var = float(parts.sum())
+    df = _satterthwaite(parts, n)
+    pooled = float(np.sum(w * centre))
+    n_eff = pooled * (1 - pooled) / var * (z / float(t_quantile(confidence, df))) ** 2
+    lo, hi = wilson_ci(np.array([value * n_eff]), np.array([n_eff]), confidence)
+    return dict(
+        value=value,
+        se=float(np.sqrt(var)),
+        df=df,
+        n_eff=n_eff,
+        ci_low=float(lo[0]),
+        ci_high=float(hi[0]),
+        covered_share=covered,
+    )
+
+
+def poststratified_mean(weight, mean, se, n, confidence: float = 0.95) -> dict[str, float]:
+    """A mean post-stratified to known shares: Cochran's variance and a Satterthwaite t interval.
+
+    ``weight``: each stratum's share or count; ``mean``, ``se`` and ``n``: the stratum's
+    sample mean, its standard error ``s_h / sqrt(n_h)`` and its size. The estimate is
+    ``sum w_h m_h``; its variance Cochran's ``V = sum w_h^2 s_h^2 / n_h`` (Cochran 1977,
+    §5.3); the interval ``value +- t_df sqrt(V)`` with Satterthwaite's degrees of freedom
+    (§5.4), which matter when a heavily weighted stratum has few items. A stratum with a
+    single item (no standard error of its own) borrows the strata's pooled within-stratum
+    variance. ``n_eff`` is the design-effect size ``S^2 / V`` (Kish 1965, §8.2), with
+    ``S^2 = sum w_h (s_h^2 + (m_h - value)^2)`` the outcome's variance in the re-weighted
+    population, shrunk by ``(z / t_df)^2`` like :func:`poststratified_proportion`'s: the
+    simple random sample whose normal interval is as wide.
+
+    Assumption: simple random sampling within strata, and stratum means near normal (a
+    heavy-tailed outcome needs a few dozen items in each heavily weighted stratum).
+
+    Examples
+    --------
+    >>> r = poststratified_mean([0.75, 0.25], [1.0, 3.0], [0.1, 0.2], [50, 50])
+    >>> round(r["value"], 3), round(r["se"], 4), round(r["ci_low"], 3)
+    (1.5, 0.0901, 1.321)
+    """
+    w, m, se, n = _arr(weight), _arr(mean), _arr(se), _arr(n)
+    keep, covered = _covered_strata(w, n)
+    keep &= np.isfinite(m)
+    nan = float("nan")
+    out = dict(value=nan, se=nan, df=nan, n_eff=nan, ci_low=nan, ci_high=nan)
+    out["covered_share"] = covered
+    if not keep.any():
+        return out
+    w, m, se, n = w[keep] / w[keep].sum(), m[keep], se[keep], n[keep]
+    s2 = se**2 * n
+    own = np.isfinite(s2) & (n > 1)
+    if own.any():
+        pooled = float(np.sum((n[own] - 1) * s2[own]) / np.sum(n[own] - 1))
+        s2 = np.where(own, s2, pooled)
+    value = float(np.sum(w * m))
+    parts = w**2 * s2 / n
+    var = float(parts.sum())
+    out["value"] = value
+    if not np.isfinite(var):
+        return out
+    df = _satterthwaite(parts, n)
+    half = float(t_quantile(confidence, df)) * np.sqrt(var) if var > 0 else 0.0
+    spread = float(np.sum(w * (s2 + (m - value) ** 2)))
+    shrink = (normal_quantile(confidence) / float(t_quantile(confidence, df))) ** 2
+    out.update(
+        se=float(np.sqrt(var)),
+        df=df,
+        n_eff=spread / var * shrink if var > 0 else nan,
+        ci_low=float(value - half),
+        ci_high=float(value + half),
+    )
+    return out
