@@ -1172,3 +1172,122 @@ def poststratified_mean(weight, mean, se, n, confidence: float = 0.95) -> dict[s
         ci_high=float(value + half),
     )
     return out
+
+
+# ======================================================================================
+# Simpson's-paradox guard: is the aggregate difference further from the stratified one
+# than sampling noise makes it? The two estimates come from the same rows.
+# --------------------------------------------------------------------------------------
+
+
+def _within_variances(s, q, n) -> np.ndarray:
+    """Each cell's unbiased variance; a cell of one row borrows its arm's pooled one."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ss = np.where(n > 0, np.maximum(q - s * s / np.where(n > 0, n, 1), 0), 0.0)
+        own = n > 1
+        if own.any():
+            pooled = ss[own].sum() / (n[own] - 1).sum()
+        else:  # only single rows: the arm's total variance (between strata too: conservative)
+            big = n.sum()
+            pooled = (q.sum() - s.sum() ** 2 / big) / (big - 1) if big > 1 else 0.0
+        return np.where(own, ss / np.where(own, n - 1, 1), max(float(pooled), 0.0))
+
+
+def adjustment_shift(s1, q1, n1, s0, q0, n0) -> dict[str, float]:
+    """The aggregate difference minus the stratified one, with its standard error and p-value.
+
+    Per stratum, each arm's sum of the outcome ``s``, sum of squares ``q`` (``q = s`` for a
+    0/1 outcome) and rows ``n`` (frequency weights count as rows). The aggregate difference
+    is ``D = S1 / N1 - S0 / N0``; the adjusted one ``A = sum w_k d_k / sum w_k`` with Cochran's
+    weights ``w_k = n1k n0k / (n1k + n0k)`` over the strata both arms saw (the
+    Mantel-Haenszel risk difference for a 0/1 outcome, :func:`mh_risk_difference`; the
+    Cochran-weighted mean difference otherwise, :func:`stratified_mean_difference`). The
+    null hypothesis is that both estimate the same thing, as they do when the arms see the
+    same mix of strata; ``shift = D - A`` is then sampling noise.
+
+    Variance: ``D`` and ``A`` share their rows, so ``Var(D - A)`` is not
+    ``Var(D) + Var(A)``, nor ``Var(A)`` alone. Each arm's rows are taken as independent
+    draws of (stratum, outcome) from that arm's population, the arm's size fixed; both
+    estimates are smooth functions of each arm's cell means, and the delta method
+    (van der Vaart 1998, *Asymptotic Statistics*, ch. 3; Agresti 2013, *Categorical Data
+    Analysis*, §16.1) gives ``Var(D - A) = sum_j Var(psi_j) / N_j`` with the influence of
+    one row of arm 1 in stratum ``k`` with outcome ``y``
+
+    ``psi_1 = y - (N1 / W) [h0k (y - r1k) + h0k^2 (d_k - A)]``,  ``h0k = n0k / (n1k + n0k)``
+
+    (``W = sum w_k``; ``h0k = 0`` in a stratum arm 0 never saw, where ``psi_1 = y``: those
+    rows move ``D`` and not ``A``), and symmetrically
+    ``psi_0 = -y + (N0 / W) [h1k (y - r0k) - h1k^2 (d_k - A)]``. ``Var(psi_j)`` splits into
+    a within-stratum part ``sum_k f_jk beta_jk^2 sigma_jk^2`` (``beta`` the coefficient of
+    ``y``, ``sigma^2`` unbiased, a one-row cell borrowing its arm's pooled within-stratum
+    variance) and a between-stratum part ``sum_k f_jk (g_jk - g_j)^2`` over the strata's
+    mean influence ``g_jk``; the latter, computed from noisy stratum means, is too large
+    by about ``sum_k f_jk (1 - f_jk) Var(g_jk)``, which is subtracted (a method-of-moments
+    correction, truncated at zero, as DerSimonian & Laird 1986 do for a between-study
+    variance). Without the correction the test is very conservative with many small
+    strata; with it, the test holds its level from 4 to 400 strata at 300 rows, 0/1 or
+    numeric outcomes, equal or unequal arms (simulated in the tests). ``z = shift / se``
+    against the normal.
+
+    Returns ``aggregate``, ``adjusted``, ``shift``, ``se``, ``z`` and ``p`` (two-sided;
+    1 when the shift is exactly zero); NaN when no stratum has both arms.
+
+    Examples
+    --------
+    "new" is 2 points better in every stratum but served mostly the hard one: 46 points
+    worse overall.
+
+    >>> s1, n1 = [920, 6200, 16000], [1000, 10000, 50000]
+    >>> s0, n0 = [45000, 6000, 300], [50000, 10000, 1000]
+    >>> r = adjustment_shift(s1, s1, n1, s0, s0, n0)
+    >>> round(r["aggregate"], 3), round(r["adjusted"], 3), round(r["shift"], 3), r["p"] < 1e-12
+    (-0.462, 0.02, -0.482, True)
+
+    The arms see the same mix: the adjusted difference is the aggregate one.
+
+    >>> r = adjustment_shift([180, 300, 50], [180, 300, 50], [200, 600, 200],
+    ...                      [80, 170, 20], [80, 170, 20], [100, 300, 100])
+    >>> abs(r["shift"]) < 1e-12, r["p"]
+    (True, 1.0)
+    """
+    s1, q1, n1, s0, q0, n0 = (_arr(v) for v in (s1, q1, n1, s0, q0, n0))
+    nan = float("nan")
+    out = dict.fromkeys(("aggregate", "adjusted", "shift", "se", "z", "p"), nan)
+    big1, big0 = float(n1.sum()), float(n0.sum())
+    both = (n1 > 0) & (n0 > 0)
+    if big1 <= 0 or big0 <= 0 or not both.any():
+        return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        safe1, safe0 = np.where(n1 > 0, n1, 1), np.where(n0 > 0, n0, 1)
+        r1, r0 = np.where(n1 > 0, s1 / safe1, 0.0), np.where(n0 > 0, s0 / safe0, 0.0)
+        tot = np.where(both, n1 + n0, 1)
+        w = np.where(both, n1 * n0 / tot, 0.0)
+        h1, h0 = np.where(both, n1 / tot, 0.0), np.where(both, n0 / tot, 0.0)
+    big_w = float(w.sum())
+    d = np.where(both, r1 - r0, 0.0)
+    adjusted = float((w * d).sum() / big_w)
+    aggregate = float(s1.sum() / big1 - s0.sum() / big0)
+    e = np.where(both, d - adjusted, 0.0)
+    v1, v0 = _within_variances(s1, q1, n1), _within_variances(s0, q0, n0)
+
+    def arm_variance(n, big, v, beta, g, noise) -> float:
+        """Var(psi) / N for one arm: within-stratum part + corrected between-stratum part."""
+        f = n / big
+        within = float(np.sum(f * beta**2 * v))
+        centre = float(np.sum(f * g))
+        between = float(np.sum(f * (g - centre) ** 2) - np.sum(f * (1 - f) * noise))
+        return (within + max(between, 0.0)) / big
+
+    # g: a stratum's mean influence; k: the weight of the other arm's rate in it.
+    k1, k0 = big1 * h0**2 / big_w, big0 * h1**2 / big_w
+    noise1 = np.where(n1 > 0, (1 - k1) ** 2 * v1 / safe1 + both * k1**2 * v0 / safe0, 0.0)
+    noise0 = np.where(n0 > 0, (1 - k0) ** 2 * v0 / safe0 + both * k0**2 * v1 / safe1, 0.0)
+    var = arm_variance(n1, big1, v1, 1 - big1 * h0 / big_w, r1 - k1 * e, noise1)
+    var += arm_variance(n0, big0, v0, -(1 - big0 * h1 / big_w), -r0 - k0 * e, noise0)
+    shift = aggregate - adjusted
+    se = float(np.sqrt(max(var, 0.0)))
+    zero = abs(shift) <= 1e-12 * max(1.0, abs(aggregate))
+    z = 0.0 if zero else (shift / se if se > 0 else float(np.sign(shift)) * np.inf)
+    p = 1.0 if zero else float(2 * sps.norm.sf(abs(z)))
+    out.update(aggregate=aggregate, adjusted=adjusted, shift=shift, se=se, z=z, p=p)
+    return out
