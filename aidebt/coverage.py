@@ -15,7 +15,6 @@ from typing import Any
 import narwhals as nw
 import numpy as np
 import polars as pl
-from scipy.spatial.distance import jensenshannon
 
 from aidebt import aggregate, frames
 from aidebt import metrics as mreg
@@ -66,7 +65,7 @@ class Coverage(Result):
         ``unseen_share`` (traffic in segments absent from the eval set), ``js_distance``
         (eval mix vs production mix), ``top_uncovered``; with labels: ``metric``,
         ``value``, ``ci_low``, ``ci_high`` (the eval metric post-stratified to the period's
-        production mix), ``n_eff`` (its Kish effective sample size), ``covered_share``
+        production mix), ``n_eff`` (its design-effect sample size), ``covered_share``
         (the traffic it speaks for), ``raw_value``, ``raw_ci_low``, ``raw_ci_high``,
         ``raw_n`` (the eval metric as it is) and ``gap`` (post-stratified - raw: the eval
         set's decay).
@@ -193,12 +192,30 @@ def coverage(
     -----
     Post-stratification: with ``w_s`` the period's production share of segment ``s``
     (renormalised over the segments the eval set has labeled examples for) and ``m_s``
-    the eval metric in it, the estimate is ``sum(w_s m_s)``. Its Kish effective sample
-    size is ``1 / sum(w_s^2 / n_s)`` (``n_s`` the segment's metric denominator); the
-    interval is Wilson's at that effective size for proportions, normal with
-    ``se^2 = sum(w_s^2 se_s^2)`` for means. Production shares are treated as known (they
-    come from far more rows than the eval set has). Segments absent from the eval set
-    cannot be re-weighted: ``covered_share`` says how much traffic the estimate speaks for.
+    the eval metric in it, the estimate is ``sum(w_s m_s)``. Production shares are treated
+    as known (they come from far more rows than the eval set has); given the eval items per
+    segment ``n_s``, the variance is Cochran's stratified variance ``V = sum(w_s^2 v_s / n_s)``
+    (Cochran 1977, *Sampling Techniques*, §5.3 and §5A.9), ``v_s`` the segment's own
+    variance, so the interval widens when the segments differ, and most when thin segments
+    are the hard ones (a Wilson interval at Kish's effective size ``1 / sum(w_s^2 / n_s)``
+    assumes one common rate and covered about 90% there: see the tests).
+
+    - Proportions (:func:`aidebt.stats.poststratified_proportion`): ``v_s = p_s (1 - p_s)``
+      at the segment's Wilson centre; a Wilson interval at the design-effect size
+      ``n_eff = p (1 - p) / V`` (Kish 1965, *Survey Sampling*, §8.2), shrunk by
+      ``(z / t_df)^2`` with Satterthwaite's degrees of freedom (Cochran §5.4; Korn &
+      Graubard 1998).
+    - Means (:func:`aidebt.stats.poststratified_mean`): ``v_s`` the segment's sample
+      variance (a one-item segment borrows the pooled one); a t interval with
+      Satterthwaite's degrees of freedom; ``n_eff`` the outcome's re-weighted variance over
+      ``V``, shrunk the same way.
+
+    ``n_eff`` is the size of a simple random sample as precise as the re-weighted eval set:
+    it falls as traffic moves to thin segments, and can exceed the eval set's size when the
+    eval mix already matches production (stratification then gains a little). The
+    assumption is post-stratification's: within a segment, the eval items represent the
+    segment's traffic today. Segments absent from the eval set cannot be re-weighted:
+    ``covered_share`` says how much traffic the estimate speaks for.
 
     Examples
     --------
@@ -273,6 +290,7 @@ def coverage(
             pl.col("value").alias("m_value"),
             pl.col("n").alias("m_n"),
             pl.col("_se").alias("m_se"),
+            pl.col("_x").alias("m_x"),
         )
         raw = mreg.evaluate(
             aggregate.rollup(ev_stats, by_cols, []), [], m, confidence=confidence
@@ -290,19 +308,9 @@ def coverage(
         seg = seg.join(seg_metric, on=by_cols, how="left")
     seg = seg.with_columns(covered=pl.col("eval_n") >= k)
 
-    eval_total = float(eval_n["eval_n"].sum())
-    eval_share = (
-        {tuple(r[:-1]): r[-1] / eval_total for r in eval_n.iter_rows()} if eval_total else {}
-    )
+    js = _js_distance(seg, eval_n, by_cols)
     rows = []
-    z = st.normal_quantile(confidence)
     for (p,), part in seg.sort("_p").group_by("_p", maintain_order=True):
-        keys = [tuple(r) for r in part.select(by_cols).iter_rows()]
-        share = part["share"].to_numpy()
-        union = sorted(set(keys) | set(eval_share))
-        prod_vec = np.array([dict(zip(keys, share, strict=True)).get(u, 0.0) for u in union])
-        eval_vec = np.array([eval_share.get(u, 0.0) for u in union])
-        js = float(jensenshannon(prod_vec, eval_vec, base=2)) if eval_total else np.nan
         uncovered = part.filter(~pl.col("covered")).sort("share", descending=True)
         top = None
         if uncovered.height:
@@ -315,11 +323,11 @@ def coverage(
             "segments": part.height,
             "uncovered_share": float(uncovered["share"].sum()),
             "unseen_share": float(part.filter(pl.col("eval_n") == 0)["share"].sum()),
-            "js_distance": js,
+            "js_distance": js.get(p, np.nan),
             "top_uncovered": top,
         }
         if m is not None:
-            row.update(_poststratify(part, m, confidence, z), metric=m.name)
+            row.update(_poststratify(part, m, confidence), metric=m.name)
             row.update(
                 raw_value=raw["value"],
                 raw_ci_low=raw["ci_low"],
@@ -357,26 +365,54 @@ def coverage(
     return Coverage(table, segments, by=by_cols, k=k, metric=m, every=ev, confidence=confidence)
 
 
-def _poststratify(part: pl.DataFrame, m: mreg.Metric, confidence: float, z: float) -> dict:
+def _js_distance(seg: pl.DataFrame, eval_n: pl.DataFrame, by_cols: list[str]) -> dict:
+    """Jensen-Shannon distance (base 2) between each period's production mix and the eval mix.
+
+    Vectorized over periods: with ``P`` the period's shares, ``Q`` the eval set's and
+    ``M = (P + Q) / 2``, ``JS^2 = (KL(P||M) + KL(Q||M)) / 2``; an eval segment the period
+    does not have contributes ``Q log2(Q / (Q/2)) = Q`` to ``KL(Q||M)``, so only the
+    period's own segments need a row (scipy's ``jensenshannon`` on the union, tested).
+    """
+    total = float(eval_n["eval_n"].sum())
+    if total <= 0:
+        return {}
+    q = eval_n.select(*by_cols, (pl.col("eval_n") / total).alias("_q"))
+    joined = seg.select("_p", *by_cols, "share").join(q, on=by_cols, how="left", nulls_equal=True)
+    P, Q = pl.col("share"), pl.col("_q").fill_null(0.0)
+    M = (P + Q) / 2
+    kl_p = pl.when(P > 0).then(P * (P / M).log(2)).otherwise(0.0)
+    kl_q = pl.when(Q > 0).then(Q * (Q / M).log(2)).otherwise(0.0)
+    per = joined.group_by("_p").agg(inside=(kl_p + kl_q).sum(), seen=Q.sum())
+    js2 = (per["inside"].to_numpy() + np.maximum(1 - per["seen"].to_numpy(), 0)) / 2
+    return dict(zip(per["_p"].to_list(), np.sqrt(np.maximum(js2, 0)).tolist(), strict=True))
+
+
+def _poststratify(part: pl.DataFrame, m: mreg.Metric, confidence: float) -> dict:
+    """The eval metric re-weighted to one period's production mix (see :func:`coverage`)."""
     ok = part.filter(pl.col("m_value").is_not_null() & (pl.col("m_n") > 0))
-    covered = float(ok["share"].sum())
-    if ok.height == 0 or covered == 0:
-        return {
-            "value": None,
-            "ci_low": None,
-            "ci_high": None,
-            "n_eff": None,
-            "covered_share": covered,
-        }
-    w = ok["share"].to_numpy() / covered
-    v = ok["m_value"].to_numpy()
-    n = ok["m_n"].to_numpy()
-    value = float(np.sum(w * v))
-    n_eff = float(1 / np.sum(w**2 / n))
+
+    def arr(name: str) -> np.ndarray:
+        return ok[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
+
     if m.binomial:
-        lo, hi = st.proportion_ci(np.array([value * n_eff]), np.array([n_eff]), confidence)
-        lo, hi = float(lo[0]), float(hi[0])
+        r = st.poststratified_proportion(arr("share"), arr("m_x"), arr("m_n"), confidence)
     else:
-        se = float(np.sqrt(np.sum(w**2 * ok["m_se"].fill_null(np.nan).to_numpy() ** 2)))
-        lo, hi = value - z * se, value + z * se
-    return {"value": value, "ci_low": lo, "ci_high": hi, "n_eff": n_eff, "covered_share": covered}
+        r = st.poststratified_mean(
+            arr("share"), arr("m_value"), arr("m_se"), arr("m_n"), confidence
+        )
+    covered = float(ok["share"].sum())
+    if ok.height == 0 or covered == 0 or not np.isfinite(r["value"]):
+        return dict.fromkeys(("value", "ci_low", "ci_high", "n_eff"), None) | {
+            "covered_share": covered
+        }
+
+    def num(v: float) -> float | None:
+        return float(v) if np.isfinite(v) else None
+
+    return {
+        "value": r["value"],
+        "ci_low": num(r["ci_low"]),
+        "ci_high": num(r["ci_high"]),
+        "n_eff": num(r["n_eff"]),
+        "covered_share": covered,
+    }

@@ -29,8 +29,9 @@ shrunk by ``(z / t_df)^2`` with Satterthwaite's degrees of freedom across strata
 1977, §5.4) for small samples, as Korn & Graubard (1998, *Survey Methodology*
 24(2):193-201) do for Clopper-Pearson (Dean & Pagano 2015, *J. Surv. Stat. Methodol.*
 3(4):484-503, compare such design-effect intervals, Wilson's among them). Its coverage with
-small and extreme strata is checked by simulation in the tests.
-See :func:`stratified_proportion`; its coverage is checked by simulation in the tests.
+small and extreme strata is checked by simulation in the tests. The function is
+:func:`aidebt.stats.poststratified_proportion` (imported here as ``stratified_proportion``);
+:func:`aidebt.coverage` uses it too.
 
 *Planning rates.* A plan needs each segment's rate before the labels exist. It uses the point
 of the segment's Wilson interval (at ``confidence``) nearest 1/2: the least favourable rate the
@@ -94,7 +95,6 @@ from typing import Any, NamedTuple
 import narwhals as nw
 import numpy as np
 import polars as pl
-from scipy import stats as sps
 
 from aidebt import aggregate, frames
 from aidebt import metrics as mreg
@@ -106,6 +106,7 @@ from aidebt.errors import (
     did_you_mean,
 )
 from aidebt.results import Result
+from aidebt.stats import poststratified_proportion as stratified_proportion
 
 __all__ = [
     "Headline",
@@ -194,61 +195,6 @@ def planning_rate(x, n, confidence: float = 0.95) -> np.ndarray:
         return np.full(n.shape, 0.5)
     lo, hi = st.wilson_ci(np.asarray(x, dtype=float), n, confidence)
     return np.where(n > 0, np.clip(0.5, np.nan_to_num(lo), np.nan_to_num(hi, nan=1.0)), 0.5)
-
-
-def stratified_proportion(weight, x, n, confidence: float = 0.95) -> dict[str, float]:
-    """A proportion post-stratified to known shares, with Cochran's variance and a Wilson interval.
-
-    ``weight``: each stratum's (production) share or count; ``x`` and ``n``: its count and
-    size in the sample. Strata with ``n = 0`` or no weight cannot be re-weighted: the estimate
-    speaks for ``covered_share`` of the weight.
-
-    Returns
-    -------
-    dict
-        ``value``: ``sum w_h x_h / n_h`` over covered strata (``w`` renormalised);
-        ``se``: the square root of Cochran's ``sum w_h^2 p~_h (1 - p~_h) / n_h``, with
-        ``p~_h = (x_h + z^2/2) / (n_h + z^2)`` the stratum's Wilson centre (never a zero
-        variance for a small all-correct stratum); ``df``: its Satterthwaite degrees of
-        freedom ``(sum v_h)^2 / sum v_h^2 / (n_h - 1)`` (Cochran 1977, §5.4);
-        ``n_eff``: the design-effect size ``p~ (1 - p~) / se^2`` (Kish 1965, §8.2) scaled
-        by ``(z / t_df)^2`` for small samples (Korn & Graubard 1998); ``ci_low``,
-        ``ci_high``: Wilson's interval at ``n_eff``; ``covered_share``.
-
-    Examples
-    --------
-    >>> r = stratified_proportion([0.8, 0.2], [90, 30], [100, 50])
-    >>> round(r["value"], 3), round(r["ci_low"], 3), round(r["ci_high"], 3)
-    (0.84, 0.777, 0.888)
-    """
-    w, x, n = (np.asarray(v, dtype=float) for v in (weight, x, n))
-    keep = (n > 0) & (w > 0)
-    total = w.sum()
-    covered = float(w[keep].sum() / total) if total > 0 else 0.0
-    nan = float("nan")
-    if not keep.any():
-        return dict(
-            value=nan, se=nan, df=nan, n_eff=nan, ci_low=nan, ci_high=nan, covered_share=covered
-        )
-    w, x, n = w[keep] / w[keep].sum(), x[keep], n[keep]
-    z = st.normal_quantile(confidence)
-    value = float(np.sum(w * x / n))
-    centre = (x + z * z / 2) / (n + z * z)
-    parts = w**2 * centre * (1 - centre) / n
-    var = float(parts.sum())
-    df = var**2 / float(np.sum(parts**2 / np.maximum(n - 1, 1)))
-    pooled = float(np.sum(w * centre))
-    n_eff = pooled * (1 - pooled) / var * (z / float(sps.t.ppf(0.5 + confidence / 2, df))) ** 2
-    lo, hi = st.wilson_ci(np.array([value * n_eff]), np.array([n_eff]), confidence)
-    return dict(
-        value=value,
-        se=math.sqrt(var),
-        df=df,
-        n_eff=n_eff,
-        ci_low=float(lo[0]),
-        ci_high=float(hi[0]),
-        covered_share=covered,
-    )
 
 
 def optimal_allocation(

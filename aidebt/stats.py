@@ -1140,3 +1140,269 @@ def paired_mean_difference(d_sum, d_sq, n, confidence: float = 0.95) -> dict[str
         p = np.where(se > 0, 2 * sps.t.sf(np.abs(t), np.maximum(n - 1, 1)), np.nan)
     p = np.where((se == 0) & (n > 1), np.where(mean == 0, 1.0, 0.0), p)
     return {"diff": mean, "se": se, "diff_lo": lo, "diff_hi": hi, "p": p}
+
+
+# ======================================================================================
+# Post-stratification: an eval (golden) set re-weighted to known stratum shares, e.g.
+# production's mix of segments (aidebt.coverage, aidebt.refresh). Cochran (1977),
+# *Sampling Techniques*, 3rd ed., §5.3 (stratified variance), §5.4 (Satterthwaite's
+# degrees of freedom), §5A.9 (post-stratification, conditioning on the realised stratum
+# sizes); Kish (1965), *Survey Sampling*, §8.2 (the design effect). The shares are treated
+# as known (they come from far more rows than the eval set has) and finite-population
+# corrections are dropped (production is far larger than any eval set).
+# --------------------------------------------------------------------------------------
+
+
+def _covered_strata(weight, n) -> tuple[np.ndarray, float]:
+    """The strata that can be re-weighted (a sample and a weight), and their share."""
+    w, n = _arr(weight), _arr(n)
+    keep = (n > 0) & (w > 0)
+    total = w.sum()
+    return keep, float(w[keep].sum() / total) if total > 0 else 0.0
+
+
+def _satterthwaite(parts: np.ndarray, n: np.ndarray) -> float:
+    """Degrees of freedom of ``sum(parts)``, each part estimated on ``n - 1`` (Cochran §5.4)."""
+    denom = float(np.sum(parts**2 / np.maximum(n - 1, 1)))
+    return float(parts.sum()) ** 2 / denom if denom > 0 else float("inf")
+
+
+def poststratified_proportion(weight, x, n, confidence: float = 0.95) -> dict[str, float]:
+    """A proportion post-stratified to known shares, with Cochran's variance and a Wilson interval.
+
+    ``weight``: each stratum's (production) share or count; ``x`` and ``n``: its count and
+    size in the sample. Strata with ``n = 0`` or no weight cannot be re-weighted: the estimate
+    speaks for ``covered_share`` of the weight.
+
+    The estimate is ``sum w_h x_h / n_h`` (``w`` renormalised over the covered strata). Its
+    variance given the ``n_h`` is Cochran's stratified variance
+    ``V = sum w_h^2 p_h (1 - p_h) / n_h``, each ``p_h`` taken at its Wilson centre
+    ``p~_h = (x_h + z^2/2) / (n_h + z^2)`` (never a zero variance for a small stratum that
+    happens to be all correct). The interval is Wilson's at the design-effect sample size
+    ``n_eff = p~ (1 - p~) / V`` (Kish 1965, §8.2; ``p~ = sum w_h p~_h``), shrunk by
+    ``(z / t_df)^2`` with Satterthwaite's degrees of freedom
+    ``df = V^2 / sum v_h^2 / (n_h - 1)`` (``v_h`` the terms of ``V``) for small samples, as
+    Korn & Graubard (1998, *Survey Methodology* 24(2):193-201) do for Clopper-Pearson (Dean
+    & Pagano 2015, *J. Surv. Stat. Methodol.* 3(4):484-503, compare such design-effect
+    intervals, Wilson's among them). Unlike a Wilson interval at Kish's effective size
+    ``1 / sum w_h^2 / n_h``, which assumes one common rate, ``V`` carries the difference
+    between strata: when the thin strata are the hard ones, the Kish interval covers about
+    90% where this one covers 95% (simulated in the tests).
+
+    Assumption: within a stratum the sampled items are a simple random sample of the
+    stratum (the assumption of post-stratification).
+
+    Returns
+    -------
+    dict
+        ``value``; ``se`` (``sqrt(V)``); ``df``; ``n_eff``; ``ci_low``, ``ci_high``;
+        ``covered_share``. NaN where no stratum is covered.
+
+    Examples
+    --------
+    >>> r = poststratified_proportion([0.8, 0.2], [90, 30], [100, 50])
+    >>> round(r["value"], 3), round(r["ci_low"], 3), round(r["ci_high"], 3)
+    (0.84, 0.777, 0.888)
+    """
+    w, x, n = _arr(weight), _arr(x), _arr(n)
+    keep, covered = _covered_strata(w, n)
+    nan = float("nan")
+    if not keep.any():
+        return dict(
+            value=nan, se=nan, df=nan, n_eff=nan, ci_low=nan, ci_high=nan, covered_share=covered
+        )
+    w, x, n = w[keep] / w[keep].sum(), x[keep], n[keep]
+    z = normal_quantile(confidence)
+    value = float(np.sum(w * x / n))
+    centre = (x + z * z / 2) / (n + z * z)
+    parts = w**2 * centre * (1 - centre) / n
+    var = float(parts.sum())
+    df = _satterthwaite(parts, n)
+    pooled = float(np.sum(w * centre))
+    n_eff = pooled * (1 - pooled) / var * (z / float(t_quantile(confidence, df))) ** 2
+    lo, hi = wilson_ci(np.array([value * n_eff]), np.array([n_eff]), confidence)
+    return dict(
+        value=value,
+        se=float(np.sqrt(var)),
+        df=df,
+        n_eff=n_eff,
+        ci_low=float(lo[0]),
+        ci_high=float(hi[0]),
+        covered_share=covered,
+    )
+
+
+def poststratified_mean(weight, mean, se, n, confidence: float = 0.95) -> dict[str, float]:
+    """A mean post-stratified to known shares: Cochran's variance and a Satterthwaite t interval.
+
+    ``weight``: each stratum's share or count; ``mean``, ``se`` and ``n``: the stratum's
+    sample mean, its standard error ``s_h / sqrt(n_h)`` and its size. The estimate is
+    ``sum w_h m_h``; its variance Cochran's ``V = sum w_h^2 s_h^2 / n_h`` (Cochran 1977,
+    §5.3); the interval ``value +- t_df sqrt(V)`` with Satterthwaite's degrees of freedom
+    (§5.4), which matter when a heavily weighted stratum has few items. A stratum with a
+    single item (no standard error of its own) borrows the strata's pooled within-stratum
+    variance. ``n_eff`` is the design-effect size ``S^2 / V`` (Kish 1965, §8.2), with
+    ``S^2 = sum w_h (s_h^2 + (m_h - value)^2)`` the outcome's variance in the re-weighted
+    population, shrunk by ``(z / t_df)^2`` like :func:`poststratified_proportion`'s: the
+    simple random sample whose normal interval is as wide.
+
+    Assumption: simple random sampling within strata, and stratum means near normal (a
+    heavy-tailed outcome needs a few dozen items in each heavily weighted stratum).
+
+    Examples
+    --------
+    >>> r = poststratified_mean([0.75, 0.25], [1.0, 3.0], [0.1, 0.2], [50, 50])
+    >>> round(r["value"], 3), round(r["se"], 4), round(r["ci_low"], 3)
+    (1.5, 0.0901, 1.321)
+    """
+    w, m, se, n = _arr(weight), _arr(mean), _arr(se), _arr(n)
+    keep, covered = _covered_strata(w, n)
+    keep &= np.isfinite(m)
+    nan = float("nan")
+    out = dict(value=nan, se=nan, df=nan, n_eff=nan, ci_low=nan, ci_high=nan)
+    out["covered_share"] = covered
+    if not keep.any():
+        return out
+    w, m, se, n = w[keep] / w[keep].sum(), m[keep], se[keep], n[keep]
+    s2 = se**2 * n
+    own = np.isfinite(s2) & (n > 1)
+    if own.any():
+        pooled = float(np.sum((n[own] - 1) * s2[own]) / np.sum(n[own] - 1))
+        s2 = np.where(own, s2, pooled)
+    value = float(np.sum(w * m))
+    parts = w**2 * s2 / n
+    var = float(parts.sum())
+    out["value"] = value
+    if not np.isfinite(var):
+        return out
+    df = _satterthwaite(parts, n)
+    half = float(t_quantile(confidence, df)) * np.sqrt(var) if var > 0 else 0.0
+    spread = float(np.sum(w * (s2 + (m - value) ** 2)))
+    shrink = (normal_quantile(confidence) / float(t_quantile(confidence, df))) ** 2
+    out.update(
+        se=float(np.sqrt(var)),
+        df=df,
+        n_eff=spread / var * shrink if var > 0 else nan,
+        ci_low=float(value - half),
+        ci_high=float(value + half),
+    )
+    return out
+
+
+# ======================================================================================
+# Simpson's-paradox guard: is the aggregate difference further from the stratified one
+# than sampling noise makes it? The two estimates come from the same rows.
+# --------------------------------------------------------------------------------------
+
+
+def _within_variances(s, q, n) -> np.ndarray:
+    """Each cell's unbiased variance; a cell of one row borrows its arm's pooled one."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ss = np.where(n > 0, np.maximum(q - s * s / np.where(n > 0, n, 1), 0), 0.0)
+        own = n > 1
+        if own.any():
+            pooled = ss[own].sum() / (n[own] - 1).sum()
+        else:  # only single rows: the arm's total variance (between strata too: conservative)
+            big = n.sum()
+            pooled = (q.sum() - s.sum() ** 2 / big) / (big - 1) if big > 1 else 0.0
+        return np.where(own, ss / np.where(own, n - 1, 1), max(float(pooled), 0.0))
+
+
+def adjustment_shift(s1, q1, n1, s0, q0, n0) -> dict[str, float]:
+    """The aggregate difference minus the stratified one, with its standard error and p-value.
+
+    Per stratum, each arm's sum of the outcome ``s``, sum of squares ``q`` (``q = s`` for a
+    0/1 outcome) and rows ``n`` (frequency weights count as rows). The aggregate difference
+    is ``D = S1 / N1 - S0 / N0``; the adjusted one ``A = sum w_k d_k / sum w_k`` with Cochran's
+    weights ``w_k = n1k n0k / (n1k + n0k)`` over the strata both arms saw (the
+    Mantel-Haenszel risk difference for a 0/1 outcome, :func:`mh_risk_difference`; the
+    Cochran-weighted mean difference otherwise, :func:`stratified_mean_difference`). The
+    null hypothesis is that both estimate the same thing, as they do when the arms see the
+    same mix of strata; ``shift = D - A`` is then sampling noise.
+
+    Variance: ``D`` and ``A`` share their rows, so ``Var(D - A)`` is not
+    ``Var(D) + Var(A)``, nor ``Var(A)`` alone. Each arm's rows are taken as independent
+    draws of (stratum, outcome) from that arm's population, the arm's size fixed; both
+    estimates are smooth functions of each arm's cell means, and the delta method
+    (van der Vaart 1998, *Asymptotic Statistics*, ch. 3; Agresti 2013, *Categorical Data
+    Analysis*, §16.1) gives ``Var(D - A) = sum_j Var(psi_j) / N_j`` with the influence of
+    one row of arm 1 in stratum ``k`` with outcome ``y``
+
+    ``psi_1 = y - (N1 / W) [h0k (y - r1k) + h0k^2 (d_k - A)]``,  ``h0k = n0k / (n1k + n0k)``
+
+    (``W = sum w_k``; ``h0k = 0`` in a stratum arm 0 never saw, where ``psi_1 = y``: those
+    rows move ``D`` and not ``A``), and symmetrically
+    ``psi_0 = -y + (N0 / W) [h1k (y - r0k) - h1k^2 (d_k - A)]``. ``Var(psi_j)`` splits into
+    a within-stratum part ``sum_k f_jk beta_jk^2 sigma_jk^2`` (``beta`` the coefficient of
+    ``y``, ``sigma^2`` unbiased, a one-row cell borrowing its arm's pooled within-stratum
+    variance) and a between-stratum part ``sum_k f_jk (g_jk - g_j)^2`` over the strata's
+    mean influence ``g_jk``; the latter, computed from noisy stratum means, is too large
+    by about ``sum_k f_jk (1 - f_jk) Var(g_jk)``, which is subtracted (a method-of-moments
+    correction, truncated at zero, as DerSimonian & Laird 1986 do for a between-study
+    variance). Without the correction the test is very conservative with many small
+    strata; with it, the test holds its level from 4 to 400 strata at 300 rows, 0/1 or
+    numeric outcomes, equal or unequal arms (simulated in the tests). ``z = shift / se``
+    against the normal.
+
+    Returns ``aggregate``, ``adjusted``, ``shift``, ``se``, ``z`` and ``p`` (two-sided;
+    1 when the shift is exactly zero); NaN when no stratum has both arms.
+
+    Examples
+    --------
+    "new" is 2 points better in every stratum but served mostly the hard one: 46 points
+    worse overall.
+
+    >>> s1, n1 = [920, 6200, 16000], [1000, 10000, 50000]
+    >>> s0, n0 = [45000, 6000, 300], [50000, 10000, 1000]
+    >>> r = adjustment_shift(s1, s1, n1, s0, s0, n0)
+    >>> round(r["aggregate"], 3), round(r["adjusted"], 3), round(r["shift"], 3), r["p"] < 1e-12
+    (-0.462, 0.02, -0.482, True)
+
+    The arms see the same mix: the adjusted difference is the aggregate one.
+
+    >>> r = adjustment_shift([180, 300, 50], [180, 300, 50], [200, 600, 200],
+    ...                      [80, 170, 20], [80, 170, 20], [100, 300, 100])
+    >>> abs(r["shift"]) < 1e-12, r["p"]
+    (True, 1.0)
+    """
+    s1, q1, n1, s0, q0, n0 = (_arr(v) for v in (s1, q1, n1, s0, q0, n0))
+    nan = float("nan")
+    out = dict.fromkeys(("aggregate", "adjusted", "shift", "se", "z", "p"), nan)
+    big1, big0 = float(n1.sum()), float(n0.sum())
+    both = (n1 > 0) & (n0 > 0)
+    if big1 <= 0 or big0 <= 0 or not both.any():
+        return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        safe1, safe0 = np.where(n1 > 0, n1, 1), np.where(n0 > 0, n0, 1)
+        r1, r0 = np.where(n1 > 0, s1 / safe1, 0.0), np.where(n0 > 0, s0 / safe0, 0.0)
+        tot = np.where(both, n1 + n0, 1)
+        w = np.where(both, n1 * n0 / tot, 0.0)
+        h1, h0 = np.where(both, n1 / tot, 0.0), np.where(both, n0 / tot, 0.0)
+    big_w = float(w.sum())
+    d = np.where(both, r1 - r0, 0.0)
+    adjusted = float((w * d).sum() / big_w)
+    aggregate = float(s1.sum() / big1 - s0.sum() / big0)
+    e = np.where(both, d - adjusted, 0.0)
+    v1, v0 = _within_variances(s1, q1, n1), _within_variances(s0, q0, n0)
+
+    def arm_variance(n, big, v, beta, g, noise) -> float:
+        """Var(psi) / N for one arm: within-stratum part + corrected between-stratum part."""
+        f = n / big
+        within = float(np.sum(f * beta**2 * v))
+        centre = float(np.sum(f * g))
+        between = float(np.sum(f * (g - centre) ** 2) - np.sum(f * (1 - f) * noise))
+        return (within + max(between, 0.0)) / big
+
+    # g: a stratum's mean influence; k: the weight of the other arm's rate in it.
+    k1, k0 = big1 * h0**2 / big_w, big0 * h1**2 / big_w
+    noise1 = np.where(n1 > 0, (1 - k1) ** 2 * v1 / safe1 + both * k1**2 * v0 / safe0, 0.0)
+    noise0 = np.where(n0 > 0, (1 - k0) ** 2 * v0 / safe0 + both * k0**2 * v1 / safe1, 0.0)
+    var = arm_variance(n1, big1, v1, 1 - big1 * h0 / big_w, r1 - k1 * e, noise1)
+    var += arm_variance(n0, big0, v0, -(1 - big0 * h1 / big_w), -r0 - k0 * e, noise0)
+    shift = aggregate - adjusted
+    se = float(np.sqrt(max(var, 0.0)))
+    zero = abs(shift) <= 1e-12 * max(1.0, abs(aggregate))
+    z = 0.0 if zero else (shift / se if se > 0 else float(np.sign(shift)) * np.inf)
+    p = 1.0 if zero else float(2 * sps.norm.sf(abs(z)))
+    out.update(aggregate=aggregate, adjusted=adjusted, shift=shift, se=se, z=z, p=p)
+    return out
