@@ -1,14 +1,26 @@
 """Trends of a decay curve, and when they cross a threshold.
 
-:meth:`aidebt.decay.Decay.fit` fits a binomial GLM (logit link) to the per-period counts of
-correct/incorrect (or any proportion's numerator/denominator), with a quasi-binomial
-dispersion so that period-to-period noise beyond binomial widens the intervals
-(``model="linear"``: weighted least squares of the per-period values, weights
-``1 / se^2`` from the standard errors stored with each estimate). :meth:`Trend.crossing`
-inverts the fitted curve: when it crosses a threshold, with Fieller's interval (the set
-of dates where the fitted curve's confidence band contains the threshold) or the delta
-method. Both read the curve through :class:`aidebt.decay.Decay`'s public attributes
-(``estimates``, ``label``, ``index_of``).
+:meth:`aidebt.decay.Decay.fit` fits a line to the per-period values: on the log-odds of
+the per-period counts for proportions (``model="logistic"``), or through the values with
+their stored standard errors (``model="linear"``). Each period sits on the time axis at
+the mean time of its rows, not at its start. By default the noise around the line is what
+production data show (:mod:`aidebt.noise`): sampling error plus a period-to-period
+wobble, correlated between neighbouring periods (AR(1)), whose variance is estimated
+robustly on the whole curve; the line is fitted by generalized least squares under that
+noise and its interval allows for the wobble's own uncertainty. ``dispersion="pearson"``
+keeps the quasi-likelihood fit of independent periods. :meth:`Trend.crossing` inverts the
+fitted curve: when it crosses a threshold, with Fieller's interval (the set of dates where
+the fitted curve's confidence band contains the threshold) or the delta method. Both read
+the curve through :class:`aidebt.decay.Decay`'s public attributes (``estimates``,
+``label``, ``index_of``).
+
+References: Newey, W. K. and West, K. D. (1987), "A simple, positive semi-definite,
+heteroskedasticity and autocorrelation consistent covariance matrix", Econometrica 55 (why
+independent-period standard errors are too small under autocorrelation; with a dozen
+periods a kernel estimate of the long-run variance is itself too noisy, so the
+autocorrelation is modeled instead); Breslow, N. E. and Clayton, D. G. (1993),
+"Approximate inference in generalized linear mixed models", JASA 88; Satterthwaite, F. E.
+(1946); Fieller, E. C. (1954), "Some problems in interval estimation", JRSS B 16.
 """
 
 from __future__ import annotations
@@ -233,7 +245,7 @@ class Trend(Result):
                 + ". Check the window and that the periods have labeled rows."
             )
         table = _rank(conform(rows, COLUMNS, lead=dict.fromkeys(decay_.by, pl.String)), m)
-        out = cls(table, decay_, fits, model, confidence, start)
+        out = cls(table, decay_, fits, model, confidence, start, dispersion)
         out.fitted = (
             pl.concat(fitted, how="vertical_relaxed")
             if fitted
@@ -241,8 +253,11 @@ class Trend(Result):
         )
         return out
 
-    def __init__(self, table, decay_: Decay, fits, model, confidence, start) -> None:
+    def __init__(
+        self, table, decay_: Decay, fits, model, confidence, start, dispersion="history"
+    ) -> None:
         self.decay = decay_
+        self.dispersion = dispersion
         self.fits: dict[tuple, _Fit] = fits
         self.model = model
         self.confidence = confidence
@@ -351,6 +366,35 @@ class Trend(Result):
         return Crossing(table, self, threshold, method)
 
     # -- display -----------------------------------------------------------------------
+    def notes(self) -> list[str]:
+        """The noise the interval allows for, and what it assumes."""
+        fits = [f for f in self.fits.values() if f.noise is not None]
+        if not fits:
+            if isinstance(self.dispersion, str) and self.dispersion == "pearson":
+                return [
+                    "The interval assumes independent periods (quasi-likelihood): with "
+                    "neighbouring periods correlated it is too narrow."
+                ]
+            return [
+                "The interval assumes sampling noise only: periods that wobble beyond it "
+                "make it too narrow."
+            ]
+        unit = self.every.unit_name
+        rho = fits[0].noise.rho
+        lines = [
+            f"The interval allows for a {unit}-to-{unit} wobble beyond sampling error, "
+            f"measured on the differences between consecutive {unit}s of the whole curve, "
+            f"and assumes neighbouring {unit}s are correlated {rho:g} (AR(1)); it also "
+            "allows for how uncertain that wobble is."
+        ]
+        few = sorted({f.noise.periods for f in fits if f.noise.periods < 6})
+        if few:
+            lines.append(
+                f"Some curves have only {few[0]} {unit}s to measure the wobble on: their "
+                "intervals are wide, and only a steep trend shows."
+            )
+        return lines
+
     def summary(self) -> list[str]:
         """One sentence per group (the fastest decaying first, at most five)."""
         lines = []
@@ -438,9 +482,29 @@ def _trend_sentence(row: dict, trend: Trend, since: str) -> str:
     verb = "fallen" if ch < 0 else "risen"
     a, b = sorted((abs(lo), abs(hi)))
     extra = ""
-    if row["dispersion"] and row["dispersion"] > 1.5 and trend.model == "logistic":
+    fit = trend.fits.get(tuple(row[c] for c in trend.by))
+    wobble = _wobble(fit, trend) if fit is not None else None
+    if wobble is not None:
+        extra = (
+            f"; the {trend.every.unit_name}s wobble about {wobble * scale:{fmt}}{unit} beyond "
+            "sampling error, which the interval includes"
+        )
+    elif row["dispersion"] and row["dispersion"] > 1.5 and trend.model == "logistic":
         extra = f"; the periods scatter {row['dispersion']:.1f}x more than binomial noise, which the interval includes"
     return f" has {verb} {abs(ch):{fmt}}{unit} {per}{since} ({level} {a:{fmt}} to {b:{fmt}}){extra}"
+
+
+def _wobble(fit: _Fit, trend: Trend) -> float | None:
+    """The period effect's standard deviation on the metric's scale (at the last fitted
+    period), or None when there is none."""
+    if fit.noise is None or fit.noise.variance <= 0:
+        return None
+    sd = float(np.sqrt(fit.noise.variance))
+    if trend.model == "logistic":
+        eta, _ = fit.eta(np.array([fit.x_last]))
+        rate = float(expit(eta[0]))
+        sd *= rate * (1 - rate)
+    return sd
 
 
 def _rank(table: pl.DataFrame, m: mreg.Metric) -> pl.DataFrame:
