@@ -98,9 +98,8 @@ def _split_stats(
     total = np.sum(z * z, axis=-1, keepdims=True)
     null_rss = total - (z @ e1)[..., None] ** 2
     best, dof = (None, None) if two_level else _best_two_changes(z, perp, unit, along, min_size, k)
-    if best is None:
-        best, dof = num.max(axis=-1, keepdims=True), k - 2
-        rss = null_rss - num  # each split's own two-level residuals
+    if best is None:  # each split's own two-level residuals
+        rss, dof = null_rss - num, k - 2
     else:
         rss = null_rss - np.maximum(best, num)
     # a segment constant to rounding (a flat noiseless series) has no change to find
@@ -321,7 +320,9 @@ class Changepoints(Result):
         the change), ``before``, ``before_ci_low``, ``before_ci_high``, ``after``,
         ``after_ci_low``, ``after_ci_high`` (the metric over the segments on either side,
         pooled from their sufficient statistics), ``diff`` (after - before), ``statistic``
-        (likelihood ratio) and ``p_value`` (parametric bootstrap).
+        (the split's F statistic under the period-level noise; on the chi-square(1) scale
+        with a ``penalty``) and ``p_value`` (the share of simulated series with no change
+        and the same noise whose largest statistic reaches it).
     segments : polars.DataFrame
         Each segment between change points: ``start``, ``end``, ``value``, ``ci_low``,
         ``ci_high``, ``n``.

