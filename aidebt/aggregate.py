@@ -43,6 +43,8 @@ STAT_DOCS = {
     "brier_n": "labeled rows with a score",
     "brier_sum": "sum of (score - label)^2",
     "brier_sq": "sum of (score - label)^4",
+    "t_sum": "sum of a time coordinate over the rows (with time=: where in its period a row is)",
+    "t_labeled": "sum of the time coordinate over the labeled rows",
 }
 # Input checks that ride along in the same pass; each must sum to zero. (The pass also
 # counts the rows holding each positive label, "_pos_<role>_<i>", which must not be zero.)
@@ -280,7 +282,9 @@ def _as_float_if_decimal(col: nw.Expr, dtype: Any) -> nw.Expr:
     return col.cast(nw.Float64) if isinstance(dtype, nwd.Decimal) or dtype == nw.Decimal else col
 
 
-def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[str, nw.Expr]:
+def _contributions(
+    frame: nw.LazyFrame, roles: Roles, need: set[str], time: nw.Expr | None = None
+) -> dict[str, nw.Expr]:
     """Per-row contribution of each statistic; the group-by only sums these.
 
     Plain column sums keep every engine on its fast aggregation path, and the list is kept
@@ -300,11 +304,15 @@ def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[st
     if roles.weight:  # unweighted, n is rows: _complete fills it in without a second sum
         out["n"] = weighted(nw.lit(1, nw.Int64))
         out.update(weight_checks(roles.weight, schema[roles.weight]))
+    if time is not None:  # a period's mean time is one more additive statistic
+        out["t_sum"] = weighted(time)
     if roles.y_true:
         y = _label_expr(frame, roles.y_true, "y_true", roles)
         labeled = (~y.is_null()).cast(nw.Int64)
         y0 = y.fill_null(0)
         out["labeled"] = weighted(labeled)
+        if time is not None:
+            out["t_labeled"] = weighted(labeled * time)
         bad = ~y.is_null() & ~((y == 0) | (y == 1)) if roles.binary else None
         if roles.binary:
             out["pos"] = weighted(y0)
@@ -467,6 +475,7 @@ def sufficient_stats(
     *,
     derived_keys: Mapping[str, nw.Expr] | None = None,
     need: set[str] | frozenset[str] = frozenset(),
+    time: nw.Expr | None = None,
 ) -> pl.DataFrame:
     """One group-by pass over the rows: a polars table of additive sums per group.
 
@@ -483,6 +492,10 @@ def sufficient_stats(
         Extra group keys computed from the rows (e.g. a period truncated from a timestamp).
     need
         Optional statistics beyond the default set (``{"y_sum"}`` for numeric outcomes).
+    time
+        A numeric expression of each row's time (e.g. fractional days since the epoch):
+        adds ``t_sum`` (and ``t_labeled`` over labeled rows), from which a period's mean
+        time is ``t_sum / n``.
 
     Returns
     -------
@@ -505,7 +518,7 @@ def sufficient_stats(
     check_names(keys, STAT_COLUMNS | set(derived))
     frames.require_columns(frame, roles.names())
     schema = frames.columns(frame)
-    contributions = _contributions(frame, roles, set(need))
+    contributions = _contributions(frame, roles, set(need), time)
     all_keys = keys + list(derived)
     prepared = frame.select(
         *(nw.col(k) for k in keys),

@@ -890,6 +890,16 @@ def _judged(
 
 
 def _judge_trend(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
+    """A trend criterion: the slope over the last ``periods`` months, judged on its interval.
+
+    The curve is built over every month up to the one checked, so the default noise model
+    (``dispersion = "history"``, :meth:`aidebt.decay.Decay.fit`) measures the
+    month-to-month wobble on that whole history and carries it into the short window: a
+    three-month slope is judged against the wobble months really show (about 2.5% of
+    flat months fire a rollback trigger at 50,000 rows a month, where the binomial
+    variance alone fired about 30%), without being as powerless as a scale estimated on
+    three points.
+    """
     from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
     from aidebt.decay import decay
@@ -960,6 +970,13 @@ def _judge_trend(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
             declining = bool(r["decaying"])
             status, passed = _decide(stage, not declining, declining)
             word = "declines significantly" if declining else "shows no significant decline"
+            noise = trend.fits[tuple(r[x] for x in dec.by)].noise
+            short = (
+                f"; the month-to-month wobble is measured on only {noise.periods} months, "
+                "so only a steep decline shows"
+                if noise is not None and noise.periods < _WOBBLE_MONTHS
+                else ""
+            )
             out.append(
                 _row(
                     stage,
@@ -970,7 +987,7 @@ def _judge_trend(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
                     passed=passed,
                     evidence=f"{c.metric} {_where(segment)} {word} over {first}..{month}: "
                     f"{r['change']:+.4f} per month [{r['change_ci_low']:+.4f}, "
-                    f"{r['change_ci_high']:+.4f}], p={r['p_value']:.2g}",
+                    f"{r['change_ci_high']:+.4f}], p={r['p_value']:.2g}{short}",
                     _test=True,
                     _p=_decline_p(c, r["change"], r["p_value"]),
                 )
@@ -982,6 +999,9 @@ def _decline_p(c: Criterion, change: float, p: float) -> float:
     """The one-sided p-value of a decline from the trend's two-sided one."""
     bad = change < 0 if mreg.get(c.metric).higher_is_better else change > 0
     return p / 2 if bad else 1 - p / 2
+
+
+_WOBBLE_MONTHS = 6  # fewer months of history measure the month-to-month wobble poorly
 
 
 def _judge_drift(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:

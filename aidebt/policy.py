@@ -10,7 +10,8 @@ Each holds criteria:
 - ``disparity.NAME = { max_diff = 0.05 }``: each segment's difference to the overall,
   judged on its interval;
 - ``trend.NAME = { no_significant_decline = true, periods = 3 }``: no significant decline
-  over the last ``periods`` months;
+  over the last ``periods`` months (``dispersion = "history"`` by default: the interval
+  allows for the month-to-month wobble measured on the whole history);
 - ``drift = { max_js = 0.1 }``: each segment column's mix in the month under check
   against the previous month (or the eval set): fails when the test of no change rejects
   and the bias-corrected Jensen-Shannon distance exceeds ``max_js``.
@@ -55,6 +56,10 @@ SETTINGS = {
 ROLLBACK_ADJUST = ("holm", "none")
 _BOUNDS = {"metrics": ("min", "max"), "disparity": ("max_diff", "worse_only")}
 _TREND_KEYS = ("no_significant_decline", "periods", "dispersion", "segments")
+# How a trend criterion's interval allows for noise (aidebt.trend): "history" estimates the
+# month-to-month wobble on every month up to the one checked and carries it into the short
+# window; "pearson" from the window alone; "fixed" assumes binomial noise only.
+TREND_DISPERSIONS = ("history", "pearson", "fixed")
 _DRIFT_KEYS = ("max_js", "columns", "against")
 _MIN_N_KEYS = ("overall", "segment")
 
@@ -279,10 +284,12 @@ def _parse_trend(value: Any, key: str, source: str) -> list[Criterion]:
             raise policy_error(
                 source, f"{k}.periods", f"must be a whole number >= 3, got {periods!r}."
             )
-        dispersion = spec.get("dispersion", "fixed")
-        if dispersion not in ("fixed", "pearson"):
+        dispersion = spec.get("dispersion", "history")
+        if dispersion not in TREND_DISPERSIONS:
             raise policy_error(
-                source, f"{k}.dispersion", f"must be 'fixed' or 'pearson', got {dispersion!r}."
+                source,
+                f"{k}.dispersion",
+                f"must be 'history', 'pearson' or 'fixed', got {dispersion!r}.",
             )
         segments = spec.get("segments", False)
         if not isinstance(segments, bool):

@@ -88,12 +88,17 @@ class Prepared:
         return replace(self, frame=frame)
 
     def aggregate(
-        self, keys: Sequence[str], *, derived_keys: Mapping[str, nw.Expr] | None = None
+        self,
+        keys: Sequence[str],
+        *,
+        derived_keys: Mapping[str, nw.Expr] | None = None,
+        time: nw.Expr | None = None,
     ) -> Sums:
-        """The single pass over the rows, grouped by ``keys`` (and computed keys)."""
+        """The single pass over the rows, grouped by ``keys`` (and computed keys); with
+        ``time``, the sums of a time coordinate ride along (a period's mean time)."""
         keys = list(keys)
         stats = aggregate.sufficient_stats(
-            self.frame, keys, self.roles, derived_keys=derived_keys, need=self.need
+            self.frame, keys, self.roles, derived_keys=derived_keys, need=self.need, time=time
         )
         counts = None
         if self.needs_score_counts:

@@ -1,14 +1,26 @@
 """Trends of a decay curve, and when they cross a threshold.
 
-:meth:`aidebt.decay.Decay.fit` fits a binomial GLM (logit link) to the per-period counts of
-correct/incorrect (or any proportion's numerator/denominator), with a quasi-binomial
-dispersion so that period-to-period noise beyond binomial widens the intervals
-(``model="linear"``: weighted least squares of the per-period values, weights
-``1 / se^2`` from the standard errors stored with each estimate). :meth:`Trend.crossing`
-inverts the fitted curve: when it crosses a threshold, with Fieller's interval (the set
-of dates where the fitted curve's confidence band contains the threshold) or the delta
-method. Both read the curve through :class:`aidebt.decay.Decay`'s public attributes
-(``estimates``, ``label``, ``index_of``).
+:meth:`aidebt.decay.Decay.fit` fits a line to the per-period values: on the log-odds of
+the per-period counts for proportions (``model="logistic"``), or through the values with
+their stored standard errors (``model="linear"``). Each period sits on the time axis at
+the mean time of its rows, not at its start. By default the noise around the line is what
+production data show (:mod:`aidebt.noise`): sampling error plus a period-to-period
+wobble, correlated between neighbouring periods (AR(1)), whose variance is estimated
+robustly on the whole curve; the line is fitted by generalized least squares under that
+noise and its interval allows for the wobble's own uncertainty. ``dispersion="pearson"``
+keeps the quasi-likelihood fit of independent periods. :meth:`Trend.crossing` inverts the
+fitted curve: when it crosses a threshold, with Fieller's interval (the set of dates where
+the fitted curve's confidence band contains the threshold) or the delta method. Both read
+the curve through :class:`aidebt.decay.Decay`'s public attributes (``estimates``,
+``label``, ``index_of``).
+
+References: Newey, W. K. and West, K. D. (1987), "A simple, positive semi-definite,
+heteroskedasticity and autocorrelation consistent covariance matrix", Econometrica 55 (why
+independent-period standard errors are too small under autocorrelation; with a dozen
+periods a kernel estimate of the long-run variance is itself too noisy, so the
+autocorrelation is modeled instead); Breslow, N. E. and Clayton, D. G. (1993),
+"Approximate inference in generalized linear mixed models", JASA 88; Satterthwaite, F. E.
+(1946); Fieller, E. C. (1954), "Some problems in interval estimation", JRSS B 16.
 """
 
 from __future__ import annotations
@@ -19,12 +31,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 from scipy import stats as sps
-from scipy.special import expit
+from scipy.special import expit, ndtr
 
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import InvalidArgumentError, did_you_mean
 from aidebt.groups import iter_groups, label
+from aidebt.noise import (
+    AUTOCORRELATION,
+    PeriodNoise,
+    ar1_correlation,
+    check_autocorrelation,
+    period_variance,
+)
 from aidebt.results import Result, conform
 
 if TYPE_CHECKING:
@@ -83,16 +102,22 @@ def _link(model: str):
 
 @dataclass
 class _Fit:
-    """One group's fitted line on the link scale, ``eta = b0 + b1 * (x - x0)``."""
+    """One group's fitted line on the link scale, ``eta = b0 + b1 * (x - x0)``.
+
+    ``x`` is the time axis in fractional period numbers: each period's mean time.
+    """
 
     params: np.ndarray
     cov: np.ndarray
     crit: float
     df: float
-    x0: int
-    x_first: int
-    x_last: int
+    x0: float
+    x_first: float
+    x_last: float
     dispersion: float
+    noise: PeriodNoise | None = None
+    p_value: float | None = None  # the slope's, when not a plain t or normal tail
+    effect: float = 0.0  # the period-effect variance ``cov`` is computed at
 
     def eta(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         xc = np.asarray(x, dtype=float) - self.x0
@@ -122,7 +147,16 @@ class Trend(Result):
     title = "Trend"
 
     @classmethod
-    def from_decay(cls, decay_: Decay, model, start, end, dispersion, confidence) -> Trend:
+    def from_decay(
+        cls,
+        decay_: Decay,
+        model,
+        start,
+        end,
+        dispersion,
+        confidence,
+        autocorrelation=AUTOCORRELATION,
+    ) -> Trend:
         """Fit a decay curve's trend (see :meth:`aidebt.decay.Decay.fit`)."""
         m = decay_.metric
         if model is None:
@@ -137,17 +171,18 @@ class Trend(Result):
                 f"model='logistic' fits counts of a proportion; {m.name!r} is a {m.kind}. "
                 "Use model='linear'."
             )
-        if isinstance(dispersion, str):
-            if dispersion not in ("pearson", "fixed"):
-                raise InvalidArgumentError(
-                    f"dispersion={dispersion!r}: use 'pearson' (quasi-likelihood), 'fixed' or "
-                    "a number > 0."
-                )
-        elif not isinstance(dispersion, (int, float)) or dispersion <= 0:
-            raise InvalidArgumentError(f"dispersion={dispersion!r} must be > 0.")
+        check_dispersion(dispersion)
+        rho = check_autocorrelation(autocorrelation)
         confidence = st.check_confidence(confidence or decay_.confidence)
         lo_idx, hi_idx = decay_.index_of(start, "start"), decay_.index_of(end, "end")
         data = decay_.estimates.filter(pl.col("value").is_not_null() & (pl.col("n") > 0))
+        # the period-level noise of each group, from its whole history (every period of the
+        # curve, not only the fitted window): short windows borrow it
+        history = (
+            {key: _period_noise(part, model, rho) for key, part in iter_groups(data, decay_.by)}
+            if dispersion == "history"
+            else {}
+        )
         if lo_idx is not None:
             data = data.filter(pl.col("_p") >= lo_idx)
         if hi_idx is not None:
@@ -161,13 +196,14 @@ class Trend(Result):
         rows, fitted, fits = [], [], {}
         for key, part in iter_groups(data, decay_.by):
             row = dict(zip(decay_.by, key, strict=True))
-            fit, note = _fit_group(part, model, dispersion, confidence)
+            fit, note = _fit_group(part, model, dispersion, confidence, history.get(key))
             row.update(model=model, periods=part.height, note=note)
             if fit is None:
                 rows.append(row)
                 continue
             fits[key] = fit
-            x = part.get_column("_p").to_numpy()
+            x = part.get_column("_t").to_numpy()
+            number = part.get_column("_p").to_numpy()
             b1, se1 = fit.params[1], float(np.sqrt(fit.cov[1, 1]))
             inv = _link(model)[1]
             eta_last, _ = fit.eta(np.array([fit.x_last]))
@@ -175,6 +211,8 @@ class Trend(Result):
             lo, hi = b1 - fit.crit * se1, b1 + fit.crit * se1
             stat = b1 / se1 if se1 > 0 else np.inf
             p = 2 * (sps.t.sf(abs(stat), fit.df) if np.isfinite(fit.df) else sps.norm.sf(abs(stat)))
+            if fit.p_value is not None:
+                p = fit.p_value
             row.update(
                 slope=float(b1),
                 slope_ci_low=float(lo),
@@ -186,8 +224,8 @@ class Trend(Result):
                 change_ci_high=deriv * float(hi),
                 dispersion=fit.dispersion,
                 df=fit.df,
-                first=int(x.min()),
-                last=int(x.max()),
+                first=int(number.min()),
+                last=int(number.max()),
             )
             rows.append(row)
             est, se = fit.eta(x)
@@ -207,7 +245,7 @@ class Trend(Result):
                 + ". Check the window and that the periods have labeled rows."
             )
         table = _rank(conform(rows, COLUMNS, lead=dict.fromkeys(decay_.by, pl.String)), m)
-        out = cls(table, decay_, fits, model, confidence, start)
+        out = cls(table, decay_, fits, model, confidence, start, dispersion)
         out.fitted = (
             pl.concat(fitted, how="vertical_relaxed")
             if fitted
@@ -215,8 +253,11 @@ class Trend(Result):
         )
         return out
 
-    def __init__(self, table, decay_: Decay, fits, model, confidence, start) -> None:
+    def __init__(
+        self, table, decay_: Decay, fits, model, confidence, start, dispersion="history"
+    ) -> None:
         self.decay = decay_
+        self.dispersion = dispersion
         self.fits: dict[tuple, _Fit] = fits
         self.model = model
         self.confidence = confidence
@@ -325,6 +366,35 @@ class Trend(Result):
         return Crossing(table, self, threshold, method)
 
     # -- display -----------------------------------------------------------------------
+    def notes(self) -> list[str]:
+        """The noise the interval allows for, and what it assumes."""
+        fits = [f for f in self.fits.values() if f.noise is not None]
+        if not fits:
+            if isinstance(self.dispersion, str) and self.dispersion == "pearson":
+                return [
+                    "The interval assumes independent periods (quasi-likelihood): with "
+                    "neighbouring periods correlated it is too narrow."
+                ]
+            return [
+                "The interval assumes sampling noise only: periods that wobble beyond it "
+                "make it too narrow."
+            ]
+        unit = self.every.unit_name
+        rho = fits[0].noise.rho
+        lines = [
+            f"The interval allows for a {unit}-to-{unit} wobble beyond sampling error, "
+            f"measured on the differences between consecutive {unit}s of the whole curve, "
+            f"and assumes neighbouring {unit}s are correlated {rho:g} (AR(1)); it also "
+            "allows for how uncertain that wobble is."
+        ]
+        few = sorted({f.noise.periods for f in fits if f.noise.periods < 6})
+        if few:
+            lines.append(
+                f"Some curves have only {few[0]} {unit}s to measure the wobble on: their "
+                "intervals are wide, and only a steep trend shows."
+            )
+        return lines
+
     def summary(self) -> list[str]:
         """One sentence per group (the fastest decaying first, at most five)."""
         lines = []
@@ -412,9 +482,29 @@ def _trend_sentence(row: dict, trend: Trend, since: str) -> str:
     verb = "fallen" if ch < 0 else "risen"
     a, b = sorted((abs(lo), abs(hi)))
     extra = ""
-    if row["dispersion"] and row["dispersion"] > 1.5 and trend.model == "logistic":
+    fit = trend.fits.get(tuple(row[c] for c in trend.by))
+    wobble = _wobble(fit, trend) if fit is not None else None
+    if wobble is not None:
+        extra = (
+            f"; the {trend.every.unit_name}s wobble about {wobble * scale:{fmt}}{unit} beyond "
+            "sampling error, which the interval includes"
+        )
+    elif row["dispersion"] and row["dispersion"] > 1.5 and trend.model == "logistic":
         extra = f"; the periods scatter {row['dispersion']:.1f}x more than binomial noise, which the interval includes"
     return f" has {verb} {abs(ch):{fmt}}{unit} {per}{since} ({level} {a:{fmt}} to {b:{fmt}}){extra}"
+
+
+def _wobble(fit: _Fit, trend: Trend) -> float | None:
+    """The period effect's standard deviation on the metric's scale (at the last fitted
+    period), or None when there is none."""
+    if fit.noise is None or fit.noise.variance <= 0:
+        return None
+    sd = float(np.sqrt(fit.noise.variance))
+    if trend.model == "logistic":
+        eta, _ = fit.eta(np.array([fit.x_last]))
+        rate = float(expit(eta[0]))
+        sd *= rate * (1 - rate)
+    return sd
 
 
 def _rank(table: pl.DataFrame, m: mreg.Metric) -> pl.DataFrame:
@@ -436,16 +526,57 @@ def _rank(table: pl.DataFrame, m: mreg.Metric) -> pl.DataFrame:
     )
 
 
-def _fit_group(part: pl.DataFrame, model: str, dispersion, confidence: float):
-    """Fit one group's GLM on its per-period table; (None, reason) when it cannot."""
+DISPERSIONS = ("history", "pearson", "fixed")
+"""The named noise models of a trend fit (a number is a fixed scale)."""
+
+
+def check_dispersion(dispersion: Any) -> None:
+    """Raise unless ``dispersion`` is one of :data:`DISPERSIONS` or a number > 0."""
+    if isinstance(dispersion, str):
+        if dispersion not in DISPERSIONS:
+            raise InvalidArgumentError(
+                f"dispersion={dispersion!r}: use 'history' (period-level noise estimated on "
+                "the whole curve), 'pearson' (quasi-likelihood), 'fixed' or a number > 0."
+            )
+    elif (
+        isinstance(dispersion, bool) or not isinstance(dispersion, (int, float)) or dispersion <= 0
+    ):
+        raise InvalidArgumentError(f"dispersion={dispersion!r} must be > 0.")
+
+
+def _period_noise(part: pl.DataFrame, model: str, rho: float) -> PeriodNoise:
+    """The period-effect variance of one group's curve, on the scale the model fits.
+
+    Logistic: on the log-odds of each period, the empirical logit with its binomial
+    variance (Cox and Snell's ``+ 0.5``, so that a period at 0% or 100% is finite); linear:
+    on the values with their stored standard errors.
+    """
+    periods = part.get_column("_p").to_numpy()
+    if model == "logistic":
+        x = part.get_column("_x").to_numpy().astype(float)
+        n = part.get_column("n").to_numpy().astype(float)
+        values = np.log((x + 0.5) / (n - x + 0.5))
+        variances = 1 / (x + 0.5) + 1 / (n - x + 0.5)
+    else:
+        values = part.get_column("value").to_numpy().astype(float)
+        variances = part.get_column("_se").fill_null(np.nan).to_numpy().astype(float) ** 2
+    return period_variance(values, variances, periods, rho)
+
+
+def _fit_group(
+    part: pl.DataFrame, model: str, dispersion, confidence: float, noise: PeriodNoise | None
+):
+    """Fit one group's line on its per-period table; (None, reason) when it cannot."""
+    if dispersion == "history":
+        return _fit_history(part, model, confidence, noise)
     import statsmodels.api as sm
 
     k = part.height
     need = 3 if dispersion == "pearson" else 2
     if k < need:
         return None, f"{k} period(s) with a value; a trend needs at least {need}"
-    x = part.get_column("_p").to_numpy().astype(float)
-    x0 = int(x.min())
+    x = part.get_column("_t").to_numpy().astype(float)
+    x0 = float(np.floor(x.min()))
     exog = np.column_stack([np.ones(k), x - x0])
     if model == "logistic":
         num = part.get_column("_x").to_numpy().astype(float)
@@ -461,7 +592,7 @@ def _fit_group(part: pl.DataFrame, model: str, dispersion, confidence: float):
         ok = np.isfinite(se) & (se > 0)
         if ok.sum() < need:
             return None, "too few periods with a standard error"
-        exog, endog, weights = exog[ok], value[ok], 1 / se[ok] ** 2
+        exog, endog, weights, x = exog[ok], value[ok], 1 / se[ok] ** 2, x[ok]
         family = sm.families.Gaussian()
     scale = (
         "X2" if dispersion == "pearson" else (1.0 if dispersion == "fixed" else float(dispersion))
@@ -475,13 +606,140 @@ def _fit_group(part: pl.DataFrame, model: str, dispersion, confidence: float):
     if not np.all(np.isfinite(params)) or not np.all(np.isfinite(cov)):
         return None, "the fit did not converge (every period at 0 or 1?)"
     df = float(res.df_resid) if dispersion == "pearson" else np.inf
-    crit = float(
-        st.t_quantile(confidence, df) if np.isfinite(df) else st.normal_quantile(confidence)
-    )
-    return (
-        _Fit(params, cov, crit, df, x0, int(x.min()), int(x.max()), float(res.scale)),
-        None,
-    )
+    crit = _critical(confidence, df)
+    return _Fit(params, cov, crit, df, x0, float(x.min()), float(x.max()), float(res.scale)), None
+
+
+def _critical(confidence: float, df: float) -> float:
+    """The two-sided critical value: Student's t on ``df``, the normal when infinite."""
+    if np.isfinite(df):
+        return float(st.t_quantile(confidence, df))
+    return float(st.normal_quantile(confidence))
+
+
+def _fit_history(part: pl.DataFrame, model: str, confidence: float, noise: PeriodNoise | None):
+    """Generalized least squares of the line under sampling error plus period effects.
+
+    The noise of period ``t``'s value (its log-odds for ``"logistic"``) is its sampling
+    error (binomial variance at the fitted rate, or the stored standard error) plus a
+    period effect of variance ``lam`` (estimated on the group's whole curve,
+    :func:`aidebt.noise.period_variance`) with AR(1) correlation ``rho ** |s - t|``
+    across periods. The logistic line is fitted by iteratively reweighted generalized
+    least squares on the working log-odds (the quasi-likelihood of a logistic model with a
+    correlated random period effect; Breslow and Clayton 1993); with ``lam = 0`` it is the
+    binomial maximum-likelihood fit. The covariance of the coefficients is
+    ``(X' V^-1 X)^-1``.
+
+    ``lam`` rests on a dozen differences: a calm-looking history can hide a real wobble.
+    The interval integrates over that uncertainty: the slope's distribution is the mixture
+    of normals ``N(0, var(lam*))`` over the plausible values ``lam*`` of the period-effect
+    variance (the differences' spread known up to a chi-square on ``noise.df`` degrees of
+    freedom, :meth:`aidebt.noise.PeriodNoise.plausible_quantiles`; with a variance that
+    scales with ``lam`` this is Student's t on ``noise.df``, Satterthwaite 1946). The fit
+    then carries the covariance at the plausible ``lam`` whose normal interval matches the
+    mixture's, so the crossing and the band use the same noise; the p-value is the
+    mixture's tail.
+    """
+    k = part.height
+    if k < 2:
+        return None, f"{k} period(s) with a value; a trend needs at least 2"
+    x = part.get_column("_t").to_numpy().astype(float)
+    periods = part.get_column("_p").to_numpy().astype(float)
+    x0 = float(np.floor(x.min()))
+    exog = np.column_stack([np.ones(k), x - x0])
+    lam = noise.variance if noise is not None else 0.0
+    plausible = noise.plausible_quantiles() if noise is not None else np.zeros(1)
+    corr = ar1_correlation(periods, noise.rho) if plausible.max() > 0 else np.eye(k)
+    if model == "logistic":
+        count = part.get_column("_x").to_numpy().astype(float)
+        trials = part.get_column("n").to_numpy().astype(float)
+        fitted = _logistic_gls(count, trials, exog, lam * corr)
+        if fitted is None:
+            return None, "the fit did not converge (every period at 0 or 1?)"
+        params, sampling = fitted
+    else:
+        value = part.get_column("value").to_numpy().astype(float)
+        se = part.get_column("_se").fill_null(np.nan).to_numpy().astype(float)
+        ok = np.isfinite(se) & (se > 0)
+        if ok.sum() < 2:
+            return None, "too few periods with a standard error"
+        exog, value, sampling, corr, x = exog[ok], value[ok], se[ok] ** 2, corr[ok][:, ok], x[ok]
+        params = _gls(value, exog, np.diag(sampling) + lam * corr)[0]
+
+    def covariance(effect: float) -> np.ndarray:
+        return _gls(np.zeros(len(sampling)), exog, np.diag(sampling) + effect * corr)[1]
+
+    grid, at = _slope_variances(covariance, plausible)
+    slope_var = np.interp(plausible, grid, at)
+    z = st.normal_quantile(confidence)
+    half = _mixture_quantile(slope_var, confidence)
+    # the plausible period-effect variance whose normal interval is the mixture's
+    effect = float(np.interp((half / z) ** 2, at, grid)) if at[-1] > at[0] else grid[0]
+    cov = covariance(effect)
+    p = float(np.mean(2 * ndtr(-abs(params[1]) / np.sqrt(slope_var))))
+    if not np.all(np.isfinite(params)) or not np.all(np.isfinite(cov)):
+        return None, "the fit did not converge (every period at 0 or 1?)"
+    base = float(np.mean(sampling))
+    dispersion = (base + lam) / base if base > 0 else np.nan
+    df = noise.df if noise is not None and noise.estimated and plausible.max() > 0 else np.inf
+    fit = _Fit(params, cov, z, df, x0, float(x.min()), float(x.max()), dispersion, noise, p, effect)
+    return fit, None
+
+
+def _slope_variances(covariance, plausible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The slope's variance on a grid of period-effect variances spanning the plausible ones
+    (it is smooth, increasing and nearly linear in them: interpolated in between)."""
+    if plausible.max() <= plausible.min():
+        value = covariance(float(plausible[0]))[1, 1]
+        return np.array([plausible[0], plausible[0]]), np.array([value, value])
+    grid = np.linspace(plausible.min(), plausible.max(), 9)
+    return grid, np.array([covariance(g)[1, 1] for g in grid])
+
+
+def _mixture_quantile(variances: np.ndarray, confidence: float) -> float:
+    """The half-width ``h`` with ``mean(P(|N(0, v)| <= h)) = confidence`` over ``variances``."""
+    sd = np.sqrt(variances)
+    lo, hi = 0.0, float(st.normal_quantile(1 - (1 - confidence) / 100) * sd.max())
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        covered = np.mean(1 - 2 * ndtr(-mid / sd))
+        lo, hi = (mid, hi) if covered < confidence else (lo, mid)
+    return (lo + hi) / 2
+
+
+def _gls(y: np.ndarray, exog: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Generalized least squares: coefficients and their covariance ``(X' V^-1 X)^-1``."""
+    chol = np.linalg.cholesky(cov)
+    wx = np.linalg.solve(chol, exog)
+    wy = np.linalg.solve(chol, y)
+    inv = np.linalg.inv(wx.T @ wx)
+    return inv @ (wx.T @ wy), inv
+
+
+def _logistic_gls(count, trials, exog, effect, iterations: int = 100):
+    """Iteratively reweighted GLS of a logistic line with correlated period effects (the
+    covariance ``effect`` on the log-odds scale): (coefficients, binomial variances of the
+    log-odds at the fitted rates), or None when it does not converge."""
+    rate = np.clip(count.sum() / trials.sum(), 1e-9, 1 - 1e-9)
+    params = np.array([np.log(rate / (1 - rate)), 0.0])
+    for _ in range(iterations):
+        eta = exog @ params
+        mu = expit(eta)
+        weight = trials * mu * (1 - mu)
+        if not np.all(weight > 1e-12):
+            return None
+        working = eta + (count - trials * mu) / weight
+        new = _gls(working, exog, np.diag(1 / weight) + effect)[0]
+        if not np.all(np.isfinite(new)):
+            return None
+        done = np.max(np.abs(new - params)) < 1e-10
+        params = new
+        if done:
+            break
+    else:
+        return None
+    mu = expit(exog @ params)
+    return params, 1 / (trials * mu * (1 - mu))
 
 
 def _check_threshold(threshold: Any, m: mreg.Metric, model: str) -> None:

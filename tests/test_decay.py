@@ -59,6 +59,29 @@ def _simulate(rng, sims, periods, n, eta, sd=0.0):
     return rng.binomial(n, p)
 
 
+def _ar1(rng, sims, periods, rho):
+    """Stationary AR(1) series: unit variance, lag-1 correlation ``rho``."""
+    e = rng.standard_normal((sims, periods))
+    u = np.empty_like(e)
+    u[:, 0] = e[:, 0]
+    for t in range(1, periods):
+        u[:, t] = rho * u[:, t - 1] + np.sqrt(1 - rho**2) * e[:, t]
+    return u
+
+
+WOBBLE = 0.006 / (0.9 * 0.1)
+"""A month effect of 0.6 points (standard deviation) at 90%, on the log-odds scale."""
+
+
+def _production(rng, sims, n, eta, rho=0.5, sd=WOBBLE):
+    """Binomial counts around logit(p) = eta + a month effect that wobbles 0.6 points at
+    90% (standard deviation ``sd`` on the log-odds) and is AR(1) across months (``rho``):
+    the noise of a production metric, not a binomial textbook."""
+    eta = np.asarray(eta, dtype=float)
+    u = _ar1(rng, sims, len(eta), rho) * sd
+    return rng.binomial(n, 1 / (1 + np.exp(-(eta[None, :] + u))))
+
+
 # ---------------------------------------------------------------------------------------
 # Periods
 # ---------------------------------------------------------------------------------------
@@ -223,27 +246,117 @@ def _coverage(table: pl.DataFrame, truth: float) -> float:
 
 
 def test_slope_interval_covers_truth_binomial():
-    """Pure binomial noise: the quasi-binomial t interval covers the slope ~95% of the time."""
+    """Pure binomial noise: the quasi-binomial t interval covers the slope ~95% of the time;
+    the default (period effects estimated on the history, AR(1) assumed) is conservative
+    (~99%), since a dozen periods cannot rule out a correlated wobble as large as the
+    sampling error. 600 series: Monte Carlo SE of a 95% rate 0.9 points."""
     rng = np.random.default_rng(11)
     correct = _simulate(rng, 600, 12, 2000, ETA)
     d = ad.decay(_series_frame(correct, 2000), "t", "y", "p", weight="w", by="sim")
-    rate = _coverage(d.fit().table, SLOPE)
-    print(f"\nslope CI coverage, binomial noise, 600 series: {rate:.3f}")
-    assert 0.93 <= rate <= 0.97
+    quasi = _coverage(d.fit(dispersion="pearson").table, SLOPE)
+    history = _coverage(d.fit().table, SLOPE)
+    print(f"\nslope CI coverage, binomial noise: pearson {quasi:.3f}, history {history:.3f}")
+    assert 0.93 <= quasi <= 0.97
+    assert history >= 0.94
 
 
 @pytest.mark.slow
 def test_slope_interval_covers_truth_overdispersed():
-    """Period effects beyond binomial (logit sd 0.1): the quasi-binomial interval still
-    covers ~95%; the nominal binomial interval (dispersion="fixed") is far too narrow."""
+    """Independent period effects beyond binomial (logit sd 0.1): the quasi-binomial interval
+    covers ~95%; the nominal binomial interval (dispersion="fixed") is far too narrow; the
+    default, which assumes correlated months, is conservative here (its price when the
+    months happen to be independent). 500 series: MC SE 1.0 point."""
     rng = np.random.default_rng(12)
     correct = _simulate(rng, 500, 12, 2000, ETA, sd=0.1)
     d = ad.decay(_series_frame(correct, 2000), "t", "y", "p", weight="w", by="sim")
-    quasi = _coverage(d.fit().table, SLOPE)
+    quasi = _coverage(d.fit(dispersion="pearson").table, SLOPE)
     fixed = _coverage(d.fit(dispersion="fixed").table, SLOPE)
-    print(f"\nslope CI coverage, overdispersed: quasi-binomial {quasi:.3f}, binomial {fixed:.3f}")
+    history = _coverage(d.fit().table, SLOPE)
+    print(f"\nslope CI coverage, overdispersed: quasi {quasi:.3f}, binomial {fixed:.3f}, ", end="")
+    print(f"history {history:.3f}")
     assert 0.93 <= quasi <= 0.97
     assert fixed < 0.8
+    assert history >= 0.94
+
+
+@pytest.mark.slow
+def test_slope_and_crossing_cover_under_autocorrelated_month_noise():
+    """Production noise: a 0.6-point month wobble, AR(1) 0.5 across months, 50,000 rows a
+    month, 12 months of logit(acc) = 2.2 - 0.08 t (crossing 0.80 at t = 10.17). The default
+    fit covers the slope and the crossing date ~95% of the time; the quasi-likelihood scale,
+    which assumes independent months (the default before), covers ~78%. 500 series: MC SE
+    of a 95% rate 1.0 point."""
+    rng = np.random.default_rng(14)
+    correct = _production(rng, 500, 50_000, ETA)
+    d = ad.decay(_series_frame(correct, 50_000), "t", "y", "p", weight="w", by="sim")
+    fit = d.fit()
+    slope = _coverage(fit.table, SLOPE)
+    quasi = _coverage(d.fit(dispersion="pearson").table, SLOPE)
+    # each month's rows sit on its first day (noon): half a day into the month
+    truth = (_logit(0.80) - ETA[0]) / SLOPE + Every.parse("1mo").index_of(MONTHS[0]) + 0.5 / 30.44
+    c = fit.crossing(0.80, max_ahead=24).table
+    crossing = float(((c["_x_low"] <= truth) & (c["_x_high"] >= truth)).mean())
+    print(f"\nAR(1) month noise, 50,000 rows a month: slope coverage {slope:.3f} ", end="")
+    print(f"(pearson {quasi:.3f}), crossing coverage {crossing:.3f}")
+    assert 0.925 <= slope <= 0.975
+    assert 0.92 <= crossing <= 0.98
+    assert quasi < 0.88
+
+
+def test_history_fit_is_generalized_least_squares():
+    """The default fit is a GLS under sampling error plus AR(1) period effects: with a
+    linear model it is statsmodels' GLS on that covariance; with no period effect, the
+    logistic fit is the binomial maximum-likelihood GLM (both to 1e-8)."""
+    import statsmodels.api as sm
+
+    from aidebt.noise import ar1_correlation
+    from aidebt.trend import _fit_history
+
+    rng = np.random.default_rng(15)
+    correct = _production(rng, 1, 50_000, ETA)[0]
+    d = ad.decay(_series_frame(correct[None, :], 50_000), "t", "y", "p", weight="w")
+    trend = d.fit(model="linear")
+    fit = next(iter(trend.fits.values()))
+    e = d.estimates
+    x = e["_t"].to_numpy() - np.floor(e["_t"].min())
+    corr = ar1_correlation(e["_p"].to_numpy(), 0.5)
+    sampling = np.diag(e["_se"].to_numpy() ** 2)
+    ref = sm.GLS(
+        e["value"].to_numpy(), sm.add_constant(x), sigma=sampling + fit.noise.variance * corr
+    )
+    np.testing.assert_allclose(fit.params, ref.fit().params, rtol=1e-8)
+    # the interval's covariance is at a plausible variance at least the estimate's (it
+    # allows for the estimate's uncertainty)
+    assert fit.effect >= fit.noise.variance > 0 and np.isfinite(fit.df)
+    at = sm.GLS(e["value"].to_numpy(), sm.add_constant(x), sigma=sampling + fit.effect * corr)
+    np.testing.assert_allclose(fit.cov, at.fit().normalized_cov_params, rtol=1e-8)
+    binomial, _ = _fit_history(e, "logistic", 0.95, None)
+    glm = sm.GLM(
+        e["_x"].to_numpy() / e["n"].to_numpy(),
+        sm.add_constant(x),
+        family=sm.families.Binomial(),
+        var_weights=e["n"].to_numpy(),
+    ).fit(scale=1.0)
+    np.testing.assert_allclose(binomial.params, glm.params, rtol=1e-8)
+    np.testing.assert_allclose(binomial.cov, glm.cov_params(), rtol=1e-7)
+    assert binomial.df == np.inf
+
+
+def test_period_noise_is_not_inflated_by_a_step():
+    """The period-effect variance comes from a robust scale of the differences: a 3-point
+    step moves one difference and leaves it nearly unchanged (a sample variance of the
+    differences nearly doubles)."""
+    from aidebt.noise import period_variance
+
+    rng = np.random.default_rng(16)
+    b = np.full(24, 0.09 / 50_000)
+    v = 0.9 + 0.006 * _ar1(rng, 1, 24, 0.5)[0] + rng.normal(0, np.sqrt(b))
+    step = v - 0.03 * (np.arange(24) >= 12)
+    flat, stepped = (period_variance(x, b, np.arange(24), 0.5) for x in (v, step))
+    assert 0.003 < np.sqrt(flat.variance) < 0.012
+    assert stepped.variance == pytest.approx(flat.variance, rel=0.35)
+    assert np.var(np.diff(step)) > 1.5 * np.var(np.diff(v))
+    assert flat.df == 11.0 and period_variance(v[:2], b[:2], np.arange(2), 0.5).df == 0
 
 
 def test_fit_level_does_not_depend_on_the_decay_level():
@@ -262,10 +375,10 @@ def test_fit_level_does_not_depend_on_the_decay_level():
     at80 = ad.decay(logs, "ts", "y_true", "y_pred", confidence=0.80).fit(**kw)
     at95 = ad.decay(logs, "ts", "y_true", "y_pred", confidence=0.95).fit(**kw)
     assert_frame_equal(at80.table, at95.table)
-    table = at95.decay.table.filter(pl.col("n") > 0)
+    table = at95.decay.estimates.filter(pl.col("n") > 0)
     value, n = table["value"].to_numpy(), table["n"].to_numpy()
     se = proportion_se(np.round(value * n), n)
-    x = np.arange(table.height, dtype=float)
+    x = table["_t"].to_numpy() - np.floor(table["_t"].min())  # each month at its mean time
     res = sm.GLM(
         value, sm.add_constant(x), family=sm.families.Gaussian(), var_weights=1 / se**2
     ).fit(scale=1.0)
@@ -296,7 +409,10 @@ def test_linear_slope_interval_covers_truth_whatever_the_curve_level():
 @pytest.mark.slow
 def test_crossing_interval_covers_true_date():
     """logit(acc) = 2.2 - 0.08 t over 12 months crosses 0.80 at t = 10.17: inside the data.
-    A steeper, later one crosses 0.75 ahead of the data. Both intervals cover ~95%."""
+    A steeper, later one crosses 0.75 ahead of the data. Both intervals cover ~95% when the
+    fit is told the months are independent (as simulated), the one ahead more; the default, which allows for
+    AR(1) correlation up to 0.5, is wider and covers at least that. Monte Carlo SE of a
+    95% rate over 400 series: 1.1 points."""
     rng = np.random.default_rng(21)
     rates = {}
     for name, eta, thr in (
@@ -305,21 +421,27 @@ def test_crossing_interval_covers_true_date():
     ):
         correct = _simulate(rng, 400, 12, 2000, eta, sd=0.05)
         d = ad.decay(_series_frame(correct, 2000), "t", "y", "p", weight="w", by="sim")
-        fit = d.fit()
+        fit = d.fit(autocorrelation=0.0)
         b0, b1 = eta[0], eta[1] - eta[0]
-        truth = (_logit(thr) - b0) / b1 + Every.parse("1mo").index_of(MONTHS[0])
+        # each month's rows sit on its first day (noon): half a day into the month
+        truth = (_logit(thr) - b0) / b1 + Every.parse("1mo").index_of(MONTHS[0]) + 0.5 / 30.44
         for method in ("fieller", "delta"):
             c = fit.crossing(thr, method=method, max_ahead=24).table
             assert c["estimate"].null_count() == 0
             hit = (c["_x_low"] <= truth) & (c["_x_high"] >= truth)
             rates[(name, method)] = float(hit.mean())
+        wide = d.fit().crossing(thr, max_ahead=24).table
+        hit = (wide["_x_low"] <= truth) & (wide["_x_high"] >= truth)
+        assert float(hit.mean()) >= 0.93
         true_date = Every.parse("1mo").at(truth)[0].item()
         one = fit.crossing(thr)
         assert one.table["estimate"].dtype == pl.Datetime("us")
         assert abs((one.table["estimate"].median() - true_date).days) < 20
     print("\ncrossing CI coverage:", {k: round(v, 3) for k, v in rates.items()})
-    for rate in rates.values():
-        assert 0.92 <= rate <= 0.98
+    for (name, _), rate in rates.items():
+        # ahead of the data the band also carries the noise model's own uncertainty in the
+        # extrapolation: conservative (measured 0.99-0.995), never short
+        assert 0.92 <= rate <= (0.98 if name == "within" else 1.0)
 
 
 def test_crossing_none_with_reasons():
@@ -339,6 +461,55 @@ def test_crossing_none_with_reasons():
     assert c.summary() and "no crossing" in c.summary()[0]
 
 
+def _weekly_decay(rng, sims, weeks=16, per_day=2_000):
+    """Daily rows of a planted logistic decay, logit(acc) = 2.5 - 0.02 * days, over whole
+    weeks from Monday 2026-01-05 (a Date column: each day's rows sit at its noon). Returns
+    the frame and the true instant at which accuracy crosses 0.80."""
+    days = weeks * 7
+    t = np.arange(days) + 0.5
+    correct = rng.binomial(per_day, 1 / (1 + np.exp(-(2.5 - 0.02 * t))), size=(sims, days))
+    first = dt.date(2026, 1, 5)
+    dates = pl.Series([first + dt.timedelta(days=int(i)) for i in range(days)])
+    sim = np.repeat(np.arange(sims), days)
+    day = np.tile(np.arange(days), sims)
+    c = correct.ravel()
+    frame = pl.DataFrame(
+        {
+            "sim": np.r_[sim, sim].astype(str),
+            "t": dates.gather(np.r_[day, day]),
+            "y": np.r_[np.ones(c.size, np.int8), np.zeros(c.size, np.int8)],
+            "p": np.ones(2 * c.size, np.int8),
+            "w": np.r_[c, per_day - c],
+        }
+    )
+    crossing_day = (2.5 - _logit(0.80)) / 0.02
+    truth = dt.datetime(2026, 1, 5) + dt.timedelta(days=crossing_day)
+    return frame, truth
+
+
+def test_weekly_crossing_is_not_half_a_period_early():
+    """A period's value is the average over its rows, so it sits at their mean time: placed
+    at the start of its week (as before), the crossing of a planted weekly decay came out
+    3.5 days early and its interval missed the truth. Each week now sits at its rows' mean
+    time (one more sum in the same pass): the median error is within half a day and the
+    95% interval covers the true instant. 150 series (binomial noise, 14,000 rows a week):
+    MC SE of a 95% rate 1.8 points."""
+    rng = np.random.default_rng(17)
+    frame, truth = _weekly_decay(rng, 150)
+    d = ad.decay(frame, "t", "y", "p", weight="w", every="1w", by="sim")
+    c = d.fit(dispersion="pearson").crossing(0.80).table
+    error = (c["estimate"] - truth).dt.total_seconds() / 86_400
+    covered = float(((c["ci_low"] <= truth) & (c["ci_high"] >= truth)).mean())
+    print(f"\nweekly crossing: median error {error.median():+.2f} days, coverage {covered:.3f}")
+    assert abs(error.median()) < 0.5
+    assert 0.91 <= covered <= 0.99
+    # the default noise model holds it too (a little wider: it allows for month effects)
+    c = d.fit().crossing(0.80).table
+    assert float(((c["ci_low"] <= truth) & (c["ci_high"] >= truth)).mean()) >= 0.93
+    # each week sits mid-week: its rows fill it evenly
+    assert (d.estimates["_t"] - d.estimates["_p"] - 0.5).abs().max() < 1e-9
+
+
 def test_threshold_outside_range_is_an_error(demo):
     d = ad.decay(demo.head(50_000), "ts", "y_true", "y_pred")
     for bad in (1.5, -0.1, 1.0, 0.0):
@@ -351,37 +522,85 @@ def test_threshold_outside_range_is_an_error(demo):
 # ---------------------------------------------------------------------------------------
 # Change points
 # ---------------------------------------------------------------------------------------
-def test_planted_break_found_within_one_period():
-    """Accuracy 0.90 for 7 months, then 0.87 (n = 2000 a month): the break is found, at
-    the right month give or take one, in nearly every series. (With a 2-point drop it is
-    found in ~98% of series and placed within one month in ~95%.)"""
-    rng = np.random.default_rng(31)
-    eta = np.r_[np.full(7, _logit(0.90)), np.full(7, _logit(0.87))]
-    correct = _simulate(rng, 200, 14, 2000, eta)
-    d = ad.decay(_series_frame(correct, 2000), "t", "y", "p", weight="w", by="sim")
-    cp = d.changepoints()
-    true_index = Every.parse("1mo").index_of(MONTHS[7])
+def _breaks_near(cp, where: int, sims: int) -> float:
+    """Share of series with a change point within one period of month ``where``."""
+    true_index = Every.parse("1mo").index_of(MONTHS[where])
     found = (
         cp.table.with_columns(idx=cp.index)
         .group_by("sim")
         .agg(near=((pl.col("idx") - true_index).abs() <= 1).any())
     )
-    rate = found["near"].sum() / 200
+    return found["near"].sum() / sims
+
+
+STEP = np.r_[np.full(7, _logit(0.90)), np.full(7, _logit(0.87))]
+"""Accuracy 0.90 for 7 months, then 0.87: a 3-point break."""
+
+
+def test_planted_break_found_within_one_period():
+    """A 3-point break (0.90 for 7 months, then 0.87) at 2,000 rows a month, binomial noise:
+    found at the right month give or take one in about 3 series in 4 (the test assumes the
+    months may wobble, so it cannot be as sharp as one that knows they do not: the pure
+    binomial null found it in ~98%). 200 series: MC SE 3 points."""
+    rng = np.random.default_rng(31)
+    correct = _simulate(rng, 200, 14, 2000, STEP)
+    d = ad.decay(_series_frame(correct, 2000), "t", "y", "p", weight="w", by="sim")
+    cp = d.changepoints()
+    rate = _breaks_near(cp, 7, 200)
     print(f"\nplanted break found within one period: {rate:.3f}")
-    assert rate >= 0.95
-    row = cp.table.filter(pl.col("sim") == "0").row(0, named=True)
+    assert rate >= 0.65
+    row = cp.table.filter(pl.col("sim") == cp.table["sim"][0]).row(0, named=True)
     assert row["before"] > row["after"]
     assert row["before_ci_low"] < 0.90 < row["before_ci_high"]
 
 
 def test_flat_series_gives_no_change_point():
+    """Pure binomial noise, 14 months of 2,000 rows: no change point in ~99% of series.
+    600 series: MC SE 0.4 points."""
     rng = np.random.default_rng(32)
-    correct = _simulate(rng, 1000, 14, 2000, np.full(14, _logit(0.9)))
+    correct = _simulate(rng, 600, 14, 2000, np.full(14, _logit(0.9)))
     d = ad.decay(_series_frame(correct, 2000), "t", "y", "p", weight="w", by="sim")
     cp = d.changepoints()
-    none = 1 - cp.table["sim"].n_unique() / 1000
+    none = 1 - cp.table["sim"].n_unique() / 600
     print(f"\nflat series with no change point: {none:.3f}")
-    assert none >= 0.95
+    assert none >= 0.975
+
+
+@pytest.mark.slow
+def test_change_points_under_production_noise():
+    """The docstring's promise on production noise: 14 months of 50,000 rows, a 0.6-point
+    month wobble, AR(1) 0.5 across months. A flat series shows no change point in ~99% of
+    cases (the pure binomial null, dispersion=1.0 and the default before, flagged ~98% of
+    them, several spurious breaks each); the fixed penalty 4 log(periods) holds ~2%; a
+    3-point break is found within one month in ~87%. 600 flat series (MC SE of a 1% rate
+    0.4 points), 200 with a break (MC SE 2.4 points)."""
+    rng = np.random.default_rng(33)
+    flat = ad.decay(
+        _series_frame(_production(rng, 600, 50_000, np.full(14, _logit(0.9))), 50_000),
+        "t",
+        "y",
+        "p",
+        weight="w",
+        by="sim",
+    )
+    alarms = flat.changepoints().table["sim"].n_unique() / 600
+    penalty = flat.changepoints(penalty=4 * np.log(14)).table["sim"].n_unique() / 600
+    binomial = flat.changepoints(dispersion=1.0, n_sim=200).table["sim"].n_unique() / 600
+    stepped = ad.decay(
+        _series_frame(_production(rng, 200, 50_000, STEP), 50_000),
+        "t",
+        "y",
+        "p",
+        weight="w",
+        by="sim",
+    )
+    power = _breaks_near(stepped.changepoints(), 7, 200)
+    print(f"\nproduction noise: false change points {alarms:.3f} (penalty {penalty:.3f}, ", end="")
+    print(f"binomial null {binomial:.3f}); 3-point break found {power:.3f}")
+    assert alarms <= 0.025
+    assert penalty <= 0.04
+    assert binomial > 0.5
+    assert power >= 0.78
 
 
 def test_binary_segmentation_finds_two_breaks_and_respects_min_size():
@@ -405,22 +624,23 @@ def test_demo_decay_after_month_six(demo):
     d = ad.decay(demo, "ts", "y_true", "y_pred")
     cp = d.changepoints()
     first = cp.table.row(0, named=True)
-    # Month 7 of the demo is 2026-04: the first change point, within one period.
-    assert abs((first["period"] - dt.date(2026, 4, 1)).days) <= 31
-    assert first["before"] == pytest.approx(0.90, abs=0.01) and first["after"] < first["before"]
+    # The demo's decay starts in month 7 (2026-04) and is a ramp, not a step. Under the
+    # period-level noise the ramp is one break, placed where a step fits it best, inside
+    # the decline (the binomial null cut it into three steps, the first at 2026-04).
+    assert dt.date(2026, 4, 1) <= first["period"] <= dt.date(2026, 8, 1)
+    assert first["before"] == pytest.approx(0.90, abs=0.015) and first["after"] < first["before"]
     trend = d.fit(start="2026-04")
     row = trend.table.row(0, named=True)
     assert row["slope_ci_high"] < 0 and row["decaying"]
-    assert -0.03 < row["change"] < -0.01  # about two points a month
+    assert -0.03 < row["change"] < -0.015  # about two points a month
     flat = d.fit(end="2026-03").table.row(0, named=True)
     assert flat["slope_ci_low"] < 0 < flat["slope_ci_high"]
     crossing = trend.crossing(0.70)
     assert crossing.status == "ahead" and crossing.ci_low < crossing.estimate < crossing.ci_high
+    assert dt.datetime(2026, 11, 1) <= crossing.estimate <= dt.datetime(2027, 2, 1)
     line = crossing.summary()[0]
     assert line.startswith("Accuracy has fallen") and "since 2026-04" in line
-    assert "at this rate it crosses 0.7 around 2026-" in line
-    assert "changed at 2026-04" in " ".join(d.summary())
-    assert "labels arrive late" in " ".join(d.notes())
+    assert "changed at 2026-0" in " ".join(d.summary())
 
 
 def test_by_ranks_segments_by_decay_speed():
@@ -480,7 +700,7 @@ def test_bad_input_errors(demo):
         d.fit(dispersion="robust")
     # One month only: no trend, and the fit says why instead of failing.
     row = d.fit().table.row(0, named=True)
-    assert row["slope"] is None and "at least 3" in row["note"]
+    assert row["slope"] is None and "at least 2" in row["note"]
     assert "No trend fitted" in d.fit().summary()[0]
     with pytest.raises(InvalidArgumentError, match="No period"):
         d.fit(start="2030-01")
@@ -526,14 +746,26 @@ def test_no_labeled_rows_and_time_zones_never_crash(demo):
 
 
 def test_fixed_penalty_option():
+    """The penalty reads each split's statistic on the chi-square(1) scale under the same
+    noise model: 4 log(periods) flags ~1% of flat binomial series of 14 periods, the BIC-like
+    2 log(periods) ~11% (the 11.5% of the issue: a property of that penalty, now
+    documented). 1000 series: MC SE 0.3 and 1 point."""
     n = np.full(14, 3000.0)
     y = np.r_[np.full(7, 2700.0), np.full(7, 2600.0)]
-    assert [p for p, _, _ in binary_segmentation(y, n, penalty=2 * np.log(14))] == [7]
+    assert [p for p, _, _ in binary_segmentation(y, n, penalty=4 * np.log(14))] == [7]
     df = _series_frame(y[None, :].astype(int), 3000)
-    cp = ad.decay(df, "t", "y", "p", weight="w").changepoints(penalty=2 * np.log(14))
+    cp = ad.decay(df, "t", "y", "p", weight="w").changepoints(penalty=4 * np.log(14))
     assert cp.table.height == 1 and "penalty" in cp.summary()[0]
     with pytest.raises(InvalidArgumentError, match="penalty"):
         ad.decay(df, "t", "y", "p", weight="w").changepoints(penalty=-1)
+    rng = np.random.default_rng(34)
+    correct = _simulate(rng, 1000, 14, 2000, np.full(14, _logit(0.9)))
+    flat = ad.decay(_series_frame(correct, 2000), "t", "y", "p", weight="w", by="sim")
+    strict = flat.changepoints(penalty=4 * np.log(14)).table["sim"].n_unique() / 1000
+    bic = flat.changepoints(penalty=2 * np.log(14)).table["sim"].n_unique() / 1000
+    print(f"\nfixed penalty on flat binomial series: 4 log T {strict:.3f}, 2 log T {bic:.3f}")
+    assert strict <= 0.02
+    assert 0.06 <= bic <= 0.17
 
 
 def test_summary_does_not_swallow_unexpected_errors(monkeypatch):

@@ -269,23 +269,41 @@ def test_disparity_worse_only_ignores_better_segments(tmp_path):
 # -- trend ------------------------------------------------------------------------------
 
 
+CALM = (0.003, -0.002, 0.001, -0.003, 0.002, -0.001)
+"""Six months of ordinary wobble (fractions of a point) before what a test looks at."""
+
+
 def test_trend_fails_on_a_significant_decline_only(tmp_path):
     policy = "[gates.g]\ntrend.accuracy = { no_significant_decline = true, periods = 3 }\n"
-    flat = [r for m, a in ((1, 0.9), (2, 0.905), (3, 0.898)) for r in acc(m, "a", 5_000, a)]
+    before = [(m + 1, 0.92 + w) for m, w in enumerate(CALM)]
+    flat = [
+        r for m, a in [*before, (7, 0.9205), (8, 0.9185), (9, 0.921)] for r in acc(m, "a", 5_000, a)
+    ]
     result = run(tmp_path, flat, policy)
     assert (
-        rows_of(result, "trend.accuracy") == {"overall": "pass"} and str(result.month) == "2026-03"
+        rows_of(result, "trend.accuracy") == {"overall": "pass"} and str(result.month) == "2026-09"
     )
-    falling = [r for m, a in ((1, 0.92), (2, 0.89), (3, 0.86)) for r in acc(m, "a", 5_000, a)]
+    falling = [
+        r for m, a in [*before, (7, 0.92), (8, 0.89), (9, 0.86)] for r in acc(m, "a", 5_000, a)
+    ]
     result = run(tmp_path, falling, policy)
     row = result.table.row(0, named=True)
     assert row["status"] == "fail" and row["value"] < 0 and row["ci_high"] < 0
-    assert "declines significantly over 2026-01..2026-03" in row["evidence"]
-    # only the last `periods` months are fitted: the fall before 2026-03..05 is not judged
-    later = falling + [r for m, a in ((4, 0.865), (5, 0.858)) for r in acc(m, "a", 5_000, a)]
-    assert rows_of(run(tmp_path, later, policy, month="2026-05"), "trend.accuracy") == {
+    assert "declines significantly over 2026-07..2026-09" in row["evidence"]
+    assert "wobble" not in row["evidence"]
+    # only the last `periods` months are fitted: the fall before 2026-09..11 is not judged
+    later = falling + [r for m, a in ((10, 0.865), (11, 0.858)) for r in acc(m, "a", 5_000, a)]
+    assert rows_of(run(tmp_path, later, policy, month="2026-11"), "trend.accuracy") == {
         "overall": "pass"
     }
+    # three months are all there is: the month-to-month wobble cannot be measured, so the
+    # fall is not evidence enough (the binomial variance alone would call it)
+    alone = [r for m, a in ((1, 0.92), (2, 0.89), (3, 0.86)) for r in acc(m, "a", 5_000, a)]
+    result = run(tmp_path, alone, policy)
+    row = result.table.row(0, named=True)
+    assert row["status"] == "pass" and "measured on only 3 months" in row["evidence"]
+    fixed = policy.replace("periods = 3", 'periods = 3, dispersion = "fixed"')
+    assert rows_of(run(tmp_path, alone, fixed), "trend.accuracy") == {"overall": "fail"}
     # too few months: skipped
     short = run(tmp_path, falling, policy, month="2026-02")
     assert rows_of(short, "trend.accuracy") == {"overall": "skipped"} and short.passed
@@ -294,13 +312,68 @@ def test_trend_fails_on_a_significant_decline_only(tmp_path):
 def test_trend_per_segment(tmp_path):
     rows = [
         r
-        for m, a in ((1, 0.92), (2, 0.89), (3, 0.86))
-        for r in acc(m, "falls", 5_000, a) + acc(m, "steady", 5_000, 0.9 + (m == 2) / 200)
+        for m, a in [(m + 1, 0.92 + w) for m, w in enumerate(CALM)]
+        for r in acc(m, "falls", 5_000, a) + acc(m, "steady", 5_000, a - 0.02)
+    ]
+    rows += [
+        r
+        for m, a in ((7, 0.92), (8, 0.89), (9, 0.86))
+        for r in acc(m, "falls", 5_000, a) + acc(m, "steady", 5_000, 0.9 + (m == 8) / 200)
     ]
     policy = "[gates.g]\ntrend.accuracy = { periods = 3, segments = true }\n"
     result = run(tmp_path, rows, policy)
     statuses = rows_of(result, "trend.accuracy")
     assert statuses["seg=falls"] == "fail" and statuses["seg=steady"] == "pass"
+
+
+@pytest.mark.slow
+def test_rollback_trend_trigger_holds_its_rate_on_a_flat_feature(tmp_path):
+    """A flat feature at 50,000 rows a month whose months wobble 0.6 points (AR(1) 0.5),
+    two years of history, the README's trigger (no significant decline over 4 months) in
+    1000 segments at once: the trigger is one-sided at 95%, so at most ~2.5% of flat
+    segments should fire (measured 1.7% on 2000 segments: a little conservative, as the
+    interval allows for the wobble's own uncertainty). With binomial variance alone
+    (dispersion = "fixed", the default before) ~33% fired. 1000 segments: MC SE of a 2%
+    rate 0.45 points."""
+    rng = np.random.default_rng(41)
+    segments, months, n = 1000, 24, 50_000
+    e = rng.standard_normal((segments, months))
+    u = np.empty_like(e)
+    u[:, 0] = e[:, 0]
+    for t in range(1, months):
+        u[:, t] = 0.5 * u[:, t - 1] + np.sqrt(1 - 0.25) * e[:, t]
+    rate = 1 / (1 + np.exp(-(np.log(9) + u * 0.006 / 0.09)))
+    correct = rng.binomial(n, rate).ravel()
+    seg = np.repeat([f"s{i:03d}" for i in range(segments)], months)
+    when = np.tile([dt.datetime(2025 + m // 12, m % 12 + 1, 15) for m in range(months)], segments)
+    frame = pl.DataFrame(
+        {
+            "ts": np.r_[when, when],
+            "seg": np.r_[seg, seg],
+            "y": np.r_[np.ones(correct.size), np.zeros(correct.size)].astype(int),
+            "p": np.ones(2 * correct.size, dtype=int),
+            "w": np.r_[correct, n - correct].astype(float),
+        }
+    )
+
+    def fired(dispersion: str) -> float:
+        policy = (
+            '[gates]\nrollback_adjust = "none"\n'  # each segment's own rate, not Holm's
+            "[gates.g]\nmin_n = 1\n[rollback]\ntrend.accuracy = { no_significant_decline = "
+            f'true, periods = 4, segments = true, dispersion = "{dispersion}" }}\n'
+        )
+        result = run(tmp_path, frame.to_dicts(), policy)
+        rows = result.table.filter(
+            (pl.col("criterion") == "trend.accuracy") & (pl.col("segment") != "overall")
+        )
+        assert rows.height == segments and str(result.month) == "2026-12"
+        return float((rows["status"] == "fired").mean())
+
+    history, fixed = fired("history"), fired("fixed")
+    print(f"\nflat feature, 50,000 rows a month: trend trigger fired in {history:.3f} of ", end="")
+    print(f"segments (binomial variance: {fixed:.3f})")
+    assert 0.003 <= history <= 0.045
+    assert fixed > 0.15
 
 
 # -- drift ------------------------------------------------------------------------------
@@ -516,7 +589,7 @@ def test_holm_family_includes_trend_and_drift_triggers(tmp_path):
     min_n = 1
     [rollback]
     metrics.accuracy = { min = 0.5 }
-    trend.accuracy = { periods = 3 }
+    trend.accuracy = { periods = 3, dispersion = "fixed" }
     drift = { max_js = 0.5, columns = ["intent"] }
     """
     result = run(tmp_path, rows, policy)
