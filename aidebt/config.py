@@ -22,6 +22,16 @@ Where the data is and what its columns mean (``[data]``), how reports are made
     out = "reports"
     min_n = 30                         # suppress groups below 30 rows in shared reports
     notebooks = ["subgroup_audit", "monthly_audit"]   # what "all" renders
+    title = "Support assistant"        # the words of the reports: what is audited,
+    feature = "the support assistant"  # what one row's output and outcome are called,
+    decision = "answer"                # what an outcome of 1 (and 0) means, and what a
+    outcome = "review"                 # decision of 1 means
+    positive = "resolved"
+    negative = "not resolved"
+    flagged = "claimed resolved"
+    good = { selection_rate = "neither" }          # the good direction of a metric
+    names = { prompt_version = "prompt" }          # how a column is named in sentences
+    parameters = { coverage_by = ["intent"] }      # any other notebook parameter
 
 Other top-level tables (``[gates.*]``, ``[rollback]`` and whatever comes later) are left
 in :attr:`AuditConfig.raw` for the code that owns them.
@@ -53,13 +63,52 @@ class DataConfig:
     version: str | None = None
 
 
+VOCABULARY = ("title", "feature", "decision", "outcome", "positive", "negative", "flagged")
+"""The ``[report]`` keys that name things in the reports' sentences (all text)."""
+
+DIRECTIONS = ("higher", "lower", "neither")
+"""The values of ``[report] good``: which direction of a metric is good."""
+
+
 @dataclass(frozen=True)
 class ReportSettings:
-    """The ``[report]`` table: where reports land and what they show."""
+    """The ``[report]`` table: where reports land, what they show and in which words.
+
+    The words (``title``, ``feature``, ``decision``, ``outcome``, ``positive``,
+    ``negative``, ``flagged``), ``good`` (metric -> ``"higher"``, ``"lower"`` or
+    ``"neither"``), ``names`` (column -> how sentences name it) and ``parameters`` (any
+    other notebook parameter, by name) become notebook parameters of the same names.
+    """
 
     out: Path | None = None
     min_n: int | None = None
     notebooks: tuple[str, ...] | None = None
+    title: str | None = None
+    feature: str | None = None
+    decision: str | None = None
+    outcome: str | None = None
+    positive: str | None = None
+    negative: str | None = None
+    flagged: str | None = None
+    good: dict[str, str] | None = None
+    names: dict[str, str] | None = None
+    parameters: dict[str, Any] | None = None
+
+    def notebook_parameters(self) -> dict[str, Any]:
+        """The notebook parameters this table provides (only the keys it sets).
+
+        Examples
+        --------
+        >>> ReportSettings(feature="the risk score", good={"fpr": "lower"},
+        ...                parameters={"slo": 0.9}).notebook_parameters()
+        {'slo': 0.9, 'feature': 'the risk score', 'good': {'fpr': 'lower'}}
+        """
+        values: dict[str, Any] = dict(self.parameters or {})
+        for key in (*VOCABULARY, "good", "names"):
+            value = getattr(self, key)
+            if value is not None:
+                values[key] = dict(value) if isinstance(value, dict) else value
+        return values
 
 
 @dataclass(frozen=True)
@@ -145,6 +194,55 @@ def _names(table: dict[str, Any], key: str, where: str) -> tuple[str, ...] | Non
     return tuple(value)
 
 
+def _mapping(table: dict[str, Any], key: str, where: str) -> dict[str, str] | None:
+    """A table of text values (``names = { age_cat = "age group" }``)."""
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise InvalidValueError(
+            f'{where}: {key} must be a table of texts, e.g. {key} = {{ age_cat = "age group" }}'
+            f", got {value!r}."
+        )
+    return dict(value)
+
+
+def _directions(table: dict[str, Any], key: str, where: str) -> dict[str, str] | None:
+    """``good = { fpr = "lower", selection_rate = "neither" }``: known metrics, known words."""
+    from aidebt import metrics
+
+    value = _mapping(table, key, where)
+    if value is None:
+        return None
+    out = {}
+    for name, direction in value.items():
+        try:
+            metric = metrics.get(name)
+        except InvalidArgumentError as exc:
+            raise InvalidValueError(f"{where}: {key}.{name}: {exc}") from None
+        if direction not in DIRECTIONS:
+            raise InvalidValueError(
+                f"{where}: {key}.{name} must be one of {', '.join(map(repr, DIRECTIONS))}, got "
+                f"{direction!r}. {did_you_mean(direction, DIRECTIONS)}"
+            )
+        out[metric.name] = direction
+    return out
+
+
+def _parameters(table: dict[str, Any], key: str, where: str) -> dict[str, Any] | None:
+    """``parameters = { slo = 0.9 }``: notebook parameters; their names are checked against
+    the notebooks when a report is planned (:func:`aidebt.report.plan`)."""
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidValueError(
+            f"{where}: {key} must be a table of notebook parameters, e.g. "
+            f"[report.parameters] with slo = 0.9, got {value!r}."
+        )
+    return dict(value)
+
+
 def load_config(path: str | os.PathLike[str]) -> AuditConfig:
     """Read an ``audit.toml``; relative paths in it are relative to its folder.
 
@@ -195,5 +293,9 @@ def load_config(path: str | os.PathLike[str]) -> AuditConfig:
         out=_path(r, "out", base, where),
         min_n=min_n,
         notebooks=_names(r, "notebooks", where),
+        **{key: _text(r, key, where) for key in VOCABULARY},
+        good=_directions(r, "good", where),
+        names=_mapping(r, "names", where),
+        parameters=_parameters(r, "parameters", where),
     )
     return AuditConfig(path=path, data=data, report=report, raw=doc)
