@@ -251,6 +251,11 @@ class Trend(Result):
 
     def _fit_for(self, group: tuple | None) -> _Fit:
         if group is None:
+            if not self.fits:  # zero fits are not "several groups"
+                raise InvalidArgumentError(
+                    "No trend was fitted (too few periods with a value: a trend needs at "
+                    "least 3), so there is no curve to predict."
+                )
             if len(self.fits) != 1:
                 raise InvalidArgumentError(
                     "This trend has several groups: pass group=(value, ...) to choose one."
@@ -351,7 +356,7 @@ class Trend(Result):
 
         crossing = self.crossing(threshold) if threshold is not None else None
         fitted = self.fitted
-        if crossing is not None and not self.by:
+        if crossing is not None and not self.by and self.fits:  # no fit: the curve alone
             fit = self._fit_for(None)
             ahead = [fit.x_last]
             est = crossing.table.row(0, named=True)
