@@ -23,7 +23,7 @@ def group_label(by: Sequence[str]) -> pl.Expr:
     return label_expr(by, "group")
 
 
-SAMPLE_LEGEND = ("enough rows", "small sample (n < min_n)")
+SAMPLE_LEGEND = ("enough cases", "few cases: read with care")
 """The two values of the forest plot's sample legend: firm figures, and small groups."""
 
 
@@ -56,6 +56,7 @@ def forest(
     'FacetChart'
     """
     names = dict(metric_names or {})
+    order = [names.get(m, m) for m in table.get_column("metric").unique(maintain_order=True)]
     data = (
         table.filter(pl.col("value").is_not_null())
         .with_columns(group_label(by))
@@ -138,6 +139,7 @@ def forest(
             row=alt.Row(
                 "panel:N",
                 title=None,
+                sort=order,  # the metrics in the order they were asked for
                 header=alt.Header(
                     labelAngle=0,
                     labelOrient="top",
@@ -221,7 +223,11 @@ def decay_chart(
         else pl.lit(0.0).alias("unlabeled_share"),
     )
     x = _x_encoding(axis, unit)
-    color = alt.Color("group:N", title=", ".join(by)) if by else alt.value(MAIN_COLOR)
+    # The legend under the plot, in columns: beside it, it would push the chart off the page.
+    legend = alt.Legend(orient="bottom", columns=3, labelLimit=0)
+    color = (
+        alt.Color("group:N", title=", ".join(by), legend=legend) if by else alt.value(MAIN_COLOR)
+    )
     tooltip = [
         alt.Tooltip("group:N", title="group"),
         alt.Tooltip("period:T" if axis == "calendar" else "period:Q", title="period"),
@@ -308,13 +314,16 @@ def decay_chart(
                 ],
             )
         )
-    title = f"{metric} per {unit} with its interval"
+    keys = []  # one line each under the title, so no line is wider than the plot
     if fitted is not None:
-        title += "; dashed: fitted trend and band"
+        keys.append("dashed: fitted trend and band")
     if threshold is not None:
-        title += "; red: threshold and projected crossing"
+        keys.append("red: threshold and projected crossing")
     if changepoints is not None and changepoints.height:
-        title += "; dotted: change points"
+        keys.append("dotted: change points")
+    title = alt.TitleParams(
+        f"{metric} per {unit} with its interval", **({"subtitle": keys} if keys else {})
+    )
     return alt.layer(*layers).properties(width=width, height=height, title=title)
 
 
@@ -372,7 +381,11 @@ def drift_heatmap(
         ),
     )
     marks = base.mark_text(color="black", fontSize=11).encode(text="mark:N")
-    size = {"width": width} if width else {"width": alt.Step(36)}
+    # 36 px a period, up to what a report page holds (two years of months still fit).
+    periods = data.get_column("period_label").n_unique()
+    size = (
+        {"width": width} if width else {"width": alt.Step(min(36, max(14, 640 // max(periods, 1))))}
+    )
     return alt.layer(cells, marks).properties(
         **size,
         height=alt.Step(22),
@@ -415,7 +428,7 @@ def coverage_chart(
         .encode(
             x=alt.X("period:T", title=None),
             y=alt.Y("share:Q", title="share / distance", scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("measure:N", title=None, legend=alt.Legend(orient="top")),
+            color=alt.Color("measure:N", title=None, legend=alt.Legend(orient="top", labelLimit=0)),
             tooltip=[
                 alt.Tooltip("period:T"),
                 alt.Tooltip("measure:N"),
