@@ -115,6 +115,7 @@ def test_parameter_values_are_yaml(capsys, report_args, monkeypatch):
 
 class _Result:
     published: list = []
+    skipped: list = []
     index = None
 
 
@@ -157,7 +158,7 @@ def test_demo_writes_data_renders_the_latest_month_and_prints_the_index(
         index = kw["out"] / "index.html"
         index.parent.mkdir(parents=True)
         index.write_text("")
-        return type("R", (), {"published": [], "index": index})()
+        return type("R", (), {"published": [], "skipped": [], "index": index})()
 
     monkeypatch.setattr(datasets, "write_demo", lambda d: write_small(tmp_path / "demo_data"))
     monkeypatch.setattr("aidebt.report.render", fake_render)
