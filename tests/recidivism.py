@@ -10,7 +10,7 @@ of well under 1%). Two years of 300 rows a month.
 Planted truths (the design follows the published analyses of such files, the numbers are
 this generator's own): people in ``race = "African-American"`` get a higher decile score
 for the same risk, so their false-positive rate (rated medium or high risk, did not
-reoffend) is about 1.9x that of ``"Caucasian"``; reoffending depends on age, priors and
+reoffend) is about twice that of ``"Caucasian"``; reoffending depends on age, priors and
 charge degree, not on race.
 """
 
@@ -36,6 +36,7 @@ outcome = "two-year outcome"
 positive = "reoffended"
 negative = "did not reoffend"
 flagged = "rated medium or high risk"
+names = { age_cat = "age group", c_charge_degree = "charge degree" }
 """
 
 
@@ -101,7 +102,9 @@ def write(folder: str | Path, **kwargs) -> Path:
     config = folder / "audit.toml"
     config.write_text(
         '[data]\npath = "people.csv"\ntime = "screening_date"\ny_true = "two_year_recid"\n'
-        'y_pred = "high_risk"\npos_label = "Yes"\n'
-        'segments = ["race", "sex", "age_cat", "c_charge_degree"]\n' + VOCABULARY
+        'y_pred = "high_risk"\n'
+        'segments = ["race", "sex", "age_cat", "c_charge_degree"]\n'
+        + VOCABULARY
+        + '\n[report.parameters]\npos_label = "Yes"\n'
     )
     return config
