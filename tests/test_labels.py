@@ -595,7 +595,6 @@ def test_label_audit_notebook_renders(tmp_path):
     """`aidebt report label_audit ...` executes the notebook on the demo and publishes it."""
     from aidebt import datasets
     from aidebt.report import render
-
     from aidebt.report.notebooks import example_policy
 
     datasets.demo(n_per_month=1_500, months=3).write_parquet(tmp_path / "production.parquet")
