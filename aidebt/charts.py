@@ -43,8 +43,8 @@ def forest(
     legend says which are which; groups with no figure (suppressed) are left out. One
     panel per metric, titled with ``metric_names`` (default: the metric's name), each
     with its own axis. With more than ``max_groups`` groups, the ones furthest from the
-    reference are shown. The group labels get the room they need (up to a third of
-    ``page_width``) and the plot the rest, so the chart fits a report page.
+    reference are shown. The group labels get the room they need (as long as the plot
+    keeps 300 pixels of ``page_width``) and the plot the rest, so the chart fits a page.
 
     Examples
     --------
@@ -84,7 +84,7 @@ def forest(
         )
     )
     longest = int(data.get_column("group").str.len_chars().max() or 8) if data.height else 8
-    label_limit = min(max(80, 7 * longest), page_width // 3)
+    label_limit = min(max(80, 7 * longest), page_width - 140 - 300)  # the plot keeps 300 px
     width = width or max(240, page_width - label_limit - 140)
     tooltip = [
         alt.Tooltip("group:N", title="group"),

@@ -199,7 +199,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     # The period, checked before anything is read ("latest" and "all" read the data).
     month = args.month or args.period or args.window
     if args.month is not None and args.month.strip().lower() != "latest":
-        month = Month.parse(args.month)
+        try:
+            month = Month.parse(args.month)
+        except InvalidArgumentError:
+            if (
+                args.month.strip().lower() == "all"
+                or ".." in args.month
+                or "Q" in args.month.upper()
+            ):
+                raise InvalidArgumentError(
+                    f"--month takes one month (YYYY-MM) or 'latest', got {args.month!r}: for a "
+                    "quarter, a year, every month or a run of months use --period or --window "
+                    "(--period 2026-Q3, --period all, --window 2025-01..2026-06)."
+                ) from None
+            raise
     elif args.window is not None:
         if ".." not in args.window:
             raise InvalidArgumentError(

@@ -644,9 +644,12 @@ class Crossing(Result):
                 lines.append(f"{lead}no crossing of {self.threshold:g} to report: {row['reason']}.")
                 continue
             verb = "crossed" if row["status"] == "crossed" else "at this rate it crosses"
+            low, high = fmt(row["ci_low"]), fmt(row["ci_high"])
+            # an interval inside one period reads as that period, never "2026-05 to 2026-05"
+            within = f"within {low}" if low == high else f"{low} to {high}"
             lines.append(
                 f"{lead}{verb} {self.threshold:g} around {fmt(row['estimate'])} "
-                f"({fmt(row['ci_low'])} to {fmt(row['ci_high'])}, {t.confidence:.0%} {method})."
+                f"({within}, {t.confidence:.0%} {method})."
             )
         return lines
 

@@ -82,9 +82,10 @@ def open_report(browser, path: str | os.PathLike[str], timeout_ms: int = 30_000)
     return report
 
 
-def hover_tooltip(browser, path: str | os.PathLike[str], selector: str) -> str:
-    """Hover the first mark matching ``selector`` and return the tooltip's text."""
-    context = browser.new_context()
+def _offline(browser, path: str | os.PathLike[str], **options):
+    """A new context and page that loads ``path`` with every network request aborted and
+    waits for its charts."""
+    context = browser.new_context(**options)
     page = context.new_page()
     page.route(
         "**/*",
@@ -92,7 +93,17 @@ def hover_tooltip(browser, path: str | os.PathLike[str], selector: str) -> str:
     )
     try:
         page.goto(Path(path).resolve().as_uri(), wait_until="load")
-        page.wait_for_function(_CHARTS_SETTLED)
+        page.wait_for_function(_CHARTS_SETTLED, timeout=60_000)
+    except BaseException:
+        context.close()
+        raise
+    return context, page
+
+
+def hover_tooltip(browser, path: str | os.PathLike[str], selector: str) -> str:
+    """Hover the first mark matching ``selector`` and return the tooltip's text."""
+    context, page = _offline(browser, path)
+    try:
         page.locator(selector).first.hover(force=True)
         tooltip = page.locator("#vg-tooltip-element")
         tooltip.wait_for(state="visible", timeout=5_000)
@@ -147,15 +158,8 @@ class PageLayout:
 
 def read_page(browser, path: str | os.PathLike[str], width: int = 1100) -> PageLayout:
     """Open ``path`` offline at a laptop's width and read its prose and layout problems."""
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    page = context.new_page()
-    page.route(
-        "**/*",
-        lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort(),
-    )
+    context, page = _offline(browser, path, viewport={"width": width, "height": 900})
     try:
-        page.goto(Path(path).resolve().as_uri(), wait_until="load")
-        page.wait_for_function(_CHARTS_SETTLED, timeout=60_000)
         return PageLayout(prose=page.evaluate(_PROSE), problems=page.evaluate(_LAYOUT))
     finally:
         context.close()

@@ -98,7 +98,7 @@ def demo_config(tmp_path_factory) -> Path:
     data.mkdir()
     datasets.demo(n_per_month=2_000, months=6).write_parquet(data / "production.parquet")
     datasets.demo_eval(n=800).write_parquet(data / "eval.parquet")
-    datasets.demo_labels(n_items=800, n_per_month=2_000, months=6).write_parquet(
+    datasets.demo_labels(n_items=2_000, n_per_month=2_000, months=6).write_parquet(
         data / "labels.parquet"
     )
     (root / "examples").mkdir()

@@ -32,7 +32,7 @@ def shipped(tmp_path_factory):
     datasets.demo_eval(n=400).rename({"channel": HOSTILE_COLUMN}).write_parquet(
         folder / "eval.parquet"
     )
-    labels = datasets.demo_labels(n_items=400, n_per_month=1_500, months=3)
+    labels = datasets.demo_labels()  # enough gold labels in every language
     labels.write_parquet(folder / "labels.parquet")
     month = latest_month(log, "ts")
     # The demo's columns, words and gates, with the hostile column in place of channel;

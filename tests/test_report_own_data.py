@@ -31,6 +31,14 @@ DEMO_WORDS = re.compile(
 )
 
 
+class Rendered:
+    """What a faked render returns: nothing published, nothing skipped."""
+
+    published: list = []
+    skipped: list = []
+    index = None
+
+
 # --------------------------------------------------------------------------------------
 # The notebooks carry no demo
 # --------------------------------------------------------------------------------------
@@ -64,12 +72,7 @@ def test_minus_p_none_reaches_the_run_as_not_given(capsys, monkeypatch, people_c
 
     seen = {}
 
-    class Result:
-        published: list = []
-        skipped: list = []
-        index = None
-
-    monkeypatch.setattr("aidebt.report.render", lambda *a, **kw: seen.update(kw) or Result())
+    monkeypatch.setattr("aidebt.report.render", lambda *a, **kw: seen.update(kw) or Rendered())
     code = main(
         ["report", "--config", str(people_config), "--month", "2014-12"]
         + ["-p", "y_score", "None", "-p", "weight", "~", "-p", "version", "null"]
@@ -210,12 +213,7 @@ def test_the_cli_takes_any_period(monkeypatch, option, value, expected, small_lo
 
     seen = {}
 
-    class Result:
-        published: list = []
-        skipped: list = []
-        index = None
-
-    monkeypatch.setattr("aidebt.report.render", lambda *a, **kw: seen.update(kw) or Result())
+    monkeypatch.setattr("aidebt.report.render", lambda *a, **kw: seen.update(kw) or Rendered())
     assert main(["report", "--data", str(small_log), option, value]) == 0
     assert str(seen["month"]) == expected
 
@@ -229,11 +227,13 @@ def test_a_window_must_be_a_run_of_months(capsys, small_log):
     assert "ends before it starts" in capsys.readouterr().err
 
 
-def test_a_window_is_stored_indexed_and_never_overwritten(tmp_path, small_log, test_notebooks):
+def test_a_window_is_stored_indexed_and_never_overwritten(
+    tmp_path, small_log, test_notebooks, monkeypatch
+):
     """The store keys revisions by the period's folder; the index lists it by its end."""
     from record import check_record, install_fake_kernel, render_fake
 
-    install_fake_kernel()
+    install_fake_kernel(monkeypatch)
     out = tmp_path / "reports"
     first = render_fake(out, small_log, test_notebooks, month="all")
     again = render_fake(out, small_log, test_notebooks, month="2026-10..2026-11")
@@ -351,3 +351,20 @@ def test_every_stock_notebook_renders_on_a_short_history(demo_config, tmp_path, 
         assert "Not shown yet: a change of mix needs at least two months." in decay
     if jump:
         assert "No trend yet: too few periods with a known outcome." not in decay
+
+
+def test_with_no_data_a_notebook_takes_the_demos_columns_and_words_from_examples():
+    from aidebt.report import demo_parameters
+
+    given = {"y_true": None, "segments": None, "feature": None, "slo": 0.9, "other": None}
+    values = demo_parameters(given)
+    assert values["y_true"] == "y_true" and values["feature"] == "the support assistant"
+    assert values["segments"] == ["region", "language", "tier", "channel"]
+    assert "slo" not in values and "other" not in values  # given, or not the demo's
+
+
+def test_month_points_to_period_for_longer_periods(capsys, small_log):
+    from aidebt.cli import main
+
+    assert main(["report", "--data", str(small_log), "--month", "2026-Q3"]) == 2
+    assert "use --period or --window" in capsys.readouterr().err

@@ -20,6 +20,7 @@ LITERALS = re.compile(
     r"|\bad\.[a-z_]+|\.table\b|\.summary\(|\bpl\.col\b"  # code
     r"|\d\.\d+e[-+]\d+"  # scientific notation
     r"|\bp ?= ?0(?:\.0*)?(?![.\d])"  # a p-value of exactly zero
+    r"|(?<![\w.+-])(?P<end>[-+]?\d[\d.,%-]*) to (?P=end)(?![\w.%])"  # ends that read alike
 )
 
 

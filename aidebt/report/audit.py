@@ -191,15 +191,18 @@ class Audit:
         )
 
     # -- other inputs --------------------------------------------------------------------
-    def golden(self, eval_data: Any) -> Any | None:
-        """The golden set (readable columns): the demo's with the demo log, else None
-        when none was given."""
+    def golden(self, eval_data: Any, *, readable: bool = True) -> Any | None:
+        """The golden set: the demo's with the demo log, else None when none was given.
+        Its columns are renamed like the log's unless ``readable=False`` (for a call that
+        reads the config's column names, such as a gate check)."""
         from aidebt import datasets
         from aidebt.frames import load
 
         if eval_data is None:
-            return self.readable(datasets.demo_eval()) if self.demo else None
-        return self.readable(load(eval_data))
+            frame = datasets.demo_eval() if self.demo else None
+        else:
+            frame = load(eval_data)
+        return self.readable(frame) if readable and frame is not None else frame
 
     def labels(self, label_data: Any) -> Any | None:
         """The label table (as written): the demo's with the demo log, else None."""

@@ -184,6 +184,7 @@ def _cell(value: Any, fmt: str) -> str:
             return prose.times(value).removesuffix(" times") + "x"
         if fmt == "number" or isinstance(value, float):
             return f"{value:,.3f}" if isinstance(value, float) else f"{value:,}"
+        return f"{value:,}"  # a whole number in a text column: 12,000
     return str(value)
 
 
@@ -500,6 +501,15 @@ def _fmt(value: float, share: bool, digits: int) -> str:
     from aidebt import prose
 
     return prose.pct(value, digits) if share else prose.number(value, digits)
+
+
+def has_gates(config: Any) -> bool:
+    """Whether ``config`` (an audit.toml path, or None) sets readiness stages ([gates])."""
+    if not config:
+        return False
+    from aidebt.config import load_config
+
+    return "gates" in load_config(config).raw
 
 
 def trend_start(curve: Any, changes: Any, at_least: int = 3) -> Any:

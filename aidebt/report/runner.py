@@ -189,7 +189,7 @@ def plan(
         **_config_relative(cfg.report.notebook_parameters(), cfg.path),
         **cfg.parameters(),
     }
-    if cfg.path is not None and "gates" in cfg.raw:  # notebooks that check the policy read it
+    if cfg.path is not None:  # notebooks that check the policy's [gates.*] read it themselves
         common["config"] = str(Path(cfg.path).resolve())
     if data is not None:
         common["data"] = data
