@@ -23,19 +23,28 @@ def group_label(by: Sequence[str]) -> pl.Expr:
     return label_expr(by, "group")
 
 
+SAMPLE_LEGEND = ("enough cases", "few cases: read with care")
+"""The two values of the forest plot's sample legend: firm figures, and small groups."""
+
+
 def forest(
     table: pl.DataFrame,
     by: Sequence[str],
     overall: pl.DataFrame | None = None,
     *,
-    width: int = 420,
+    width: int | None = None,
     max_groups: int = 60,
-) -> alt.Chart:
+    metric_names: dict[str, str] | None = None,
+    page_width: int = 860,
+) -> alt.FacetChart:
     """A forest plot: one row per group, its value and interval; the reference as a red rule.
 
-    Groups under ``min_n`` (``small_n``) are drawn hollow and grey, and say so in the
-    tooltip. One panel per metric, each with its own axis. With more than ``max_groups``
-    groups, the ones furthest from the reference are shown.
+    Groups under ``min_n`` (``small_n``) are drawn hollow, grey and dashed, and the
+    legend says which are which; groups with no figure (suppressed) are left out. One
+    panel per metric, titled with ``metric_names`` (default: the metric's name), each
+    with its own axis. With more than ``max_groups`` groups, the ones furthest from the
+    reference are shown. The group labels get the room they need (as long as the plot
+    keeps 300 pixels of ``page_width``) and the plot the rest, so the chart fits a page.
 
     Examples
     --------
@@ -46,34 +55,40 @@ def forest(
     >>> type(chart).__name__
     'FacetChart'
     """
+    names = dict(metric_names or {})
+    order = [names.get(m, m) for m in table.get_column("metric").unique(maintain_order=True)]
     data = (
-        table.with_columns(group_label(by))
+        table.filter(pl.col("value").is_not_null())
+        .with_columns(group_label(by))
         .with_columns(gap=(pl.col("diff").abs()).fill_null(0))
         .sort("gap", descending=True)
         .group_by("metric", maintain_order=True)
         .head(max_groups)
         .with_columns(
-            size_note=pl.when(pl.col("small_n"))
-            .then(pl.lit("small sample (n < min_n)"))
-            .otherwise(pl.lit("")),
+            sample=pl.when(pl.col("small_n").fill_null(False))
+            .then(pl.lit(SAMPLE_LEGEND[1]))
+            .otherwise(pl.lit(SAMPLE_LEGEND[0])),
+            panel=pl.col("metric").replace(names) if names else pl.col("metric"),
         )
         .select(
             "group",
-            "metric",
+            "panel",
             "value",
             "ci_low",
             "ci_high",
             "n",
-            "small_n",
-            "size_note",
+            "sample",
             "reference_value",
             "diff",
             "p_adjusted",
         )
     )
+    longest = int(data.get_column("group").str.len_chars().max() or 8) if data.height else 8
+    label_limit = min(max(80, 7 * longest), page_width - 140 - 300)  # the plot keeps 300 px
+    width = width or max(240, page_width - label_limit - 140)
     tooltip = [
         alt.Tooltip("group:N", title="group"),
-        alt.Tooltip("metric:N"),
+        alt.Tooltip("panel:N", title="measure"),
         alt.Tooltip("value:Q", format=".3f"),
         alt.Tooltip("ci_low:Q", format=".3f", title="interval low"),
         alt.Tooltip("ci_high:Q", format=".3f", title="interval high"),
@@ -81,21 +96,33 @@ def forest(
         alt.Tooltip("reference_value:Q", format=".3f", title="reference"),
         alt.Tooltip("diff:Q", format="+.3f", title="difference"),
         alt.Tooltip("p_adjusted:Q", format=".2g", title="adjusted p"),
-        alt.Tooltip("size_note:N", title="note"),
+        alt.Tooltip("sample:N", title="sample"),
     ]
-    y = alt.Y("group:N", sort=alt.EncodingSortField("value", order="descending"), title=None)
-    color = alt.condition("datum.small_n", alt.value(SMALL_COLOR), alt.value(MAIN_COLOR))
+    domain = list(SAMPLE_LEGEND)
+    legend = alt.Legend(title="sample", orient="bottom", direction="horizontal")
+
+    def scale(*values: str) -> alt.Scale:
+        return alt.Scale(domain=domain, range=list(values))
+
+    y = alt.Y(
+        "group:N",
+        sort=alt.EncodingSortField("value", order="descending"),
+        title=None,
+        axis=alt.Axis(labelLimit=label_limit),
+    )
+    color = alt.Color("sample:N", scale=scale(MAIN_COLOR, SMALL_COLOR), legend=legend)
     base = alt.Chart().encode(y=y, tooltip=tooltip)
     bars = base.mark_rule(strokeWidth=2).encode(
-        x=alt.X("ci_low:Q", title="value with interval", scale=alt.Scale(zero=False)),
+        x=alt.X("ci_low:Q", title="value with its 95% interval", scale=alt.Scale(zero=False)),
         x2="ci_high:Q",
         color=color,
+        strokeDash=alt.StrokeDash("sample:N", scale=scale([1, 0], [4, 3]), legend=None),
     )
-    points = base.mark_point(size=60, filled=True).encode(
+    points = base.mark_point(size=70, strokeWidth=1.5, opacity=1).encode(
         x="value:Q",
         color=color,
-        fill=alt.condition("datum.small_n", alt.value("white"), alt.value(MAIN_COLOR)),
-        shape=alt.condition("datum.small_n", alt.value("circle"), alt.value("diamond")),
+        fill=alt.Fill("sample:N", scale=scale(MAIN_COLOR, "white"), legend=legend),
+        shape=alt.Shape("sample:N", scale=scale("diamond", "circle"), legend=legend),
     )
     reference = (
         alt.Chart()
@@ -109,10 +136,22 @@ def forest(
     layered = alt.layer(bars, points, reference, data=data).properties(width=width, height=height)
     return (
         layered.facet(
-            row=alt.Row("metric:N", title=None, header=alt.Header(labelFontWeight="bold"))
+            row=alt.Row(
+                "panel:N",
+                title=None,
+                sort=order,  # the metrics in the order they were asked for
+                header=alt.Header(
+                    labelAngle=0,
+                    labelOrient="top",
+                    labelAnchor="start",
+                    labelFontWeight="bold",
+                    labelFontSize=12,
+                    labelLimit=0,
+                ),
+            )
         )
         .resolve_scale(x="independent", y="independent")
-        .properties(title="Each group's value and interval; red line: the reference")
+        .properties(title="Each group's value and interval; red dashed line: the reference")
     )
 
 
@@ -184,7 +223,11 @@ def decay_chart(
         else pl.lit(0.0).alias("unlabeled_share"),
     )
     x = _x_encoding(axis, unit)
-    color = alt.Color("group:N", title=", ".join(by)) if by else alt.value(MAIN_COLOR)
+    # The legend under the plot, in columns: beside it, it would push the chart off the page.
+    legend = alt.Legend(orient="bottom", columns=3, labelLimit=0)
+    color = (
+        alt.Color("group:N", title=", ".join(by), legend=legend) if by else alt.value(MAIN_COLOR)
+    )
     tooltip = [
         alt.Tooltip("group:N", title="group"),
         alt.Tooltip("period:T" if axis == "calendar" else "period:Q", title="period"),
@@ -271,13 +314,16 @@ def decay_chart(
                 ],
             )
         )
-    title = f"{metric} per {unit} with its interval"
+    keys = []  # one line each under the title, so no line is wider than the plot
     if fitted is not None:
-        title += "; dashed: fitted trend and band"
+        keys.append("dashed: fitted trend and band")
     if threshold is not None:
-        title += "; red: threshold and projected crossing"
+        keys.append("red: threshold and projected crossing")
     if changepoints is not None and changepoints.height:
-        title += "; dotted: change points"
+        keys.append("dotted: change points")
+    title = alt.TitleParams(
+        f"{metric} per {unit} with its interval", **({"subtitle": keys} if keys else {})
+    )
     return alt.layer(*layers).properties(width=width, height=height, title=title)
 
 
@@ -335,7 +381,11 @@ def drift_heatmap(
         ),
     )
     marks = base.mark_text(color="black", fontSize=11).encode(text="mark:N")
-    size = {"width": width} if width else {"width": alt.Step(36)}
+    # 36 px a period, up to what a report page holds (two years of months still fit).
+    periods = data.get_column("period_label").n_unique()
+    size = (
+        {"width": width} if width else {"width": alt.Step(min(36, max(14, 640 // max(periods, 1))))}
+    )
     return alt.layer(cells, marks).properties(
         **size,
         height=alt.Step(22),
@@ -378,7 +428,7 @@ def coverage_chart(
         .encode(
             x=alt.X("period:T", title=None),
             y=alt.Y("share:Q", title="share / distance", scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("measure:N", title=None, legend=alt.Legend(orient="top")),
+            color=alt.Color("measure:N", title=None, legend=alt.Legend(orient="top", labelLimit=0)),
             tooltip=[
                 alt.Tooltip("period:T"),
                 alt.Tooltip("measure:N"),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from aidebt.errors import (
     AidebtError,
+    InvalidArgumentError,
     MissingExtraError,
     NotebookFailedError,
     ReportError,
@@ -57,14 +59,17 @@ def say(*lines: object, err: bool = False) -> None:
         print(printable(line), file=stream)
 
 
+def _installed(name: str) -> bool:
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    return importlib.util.find_spec(name) is not None
+
+
 def require_report_extra(command: str, modules: Sequence[str] = REPORT_EXTRA) -> None:
     """Fail with the install command that fixes it when the report extra is missing."""
-    missing = []
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            missing.append(name)
+    # Found, not imported: importing nbconvert and papermill takes seconds, and a run that
+    # fails its checks (a misspelled column) must fail in one.
+    missing = [name for name in modules if not _installed(name)]
     if missing:
         raise MissingExtraError(
             f"aidebt {command} renders notebooks and needs the report extra "
@@ -112,28 +117,27 @@ def add_demo_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_demo, out=None)
 
 
-DEMO_SEGMENTS = ["region", "language", "tier", "channel", "intent"]
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     require_report_extra("demo")
-    from aidebt.datasets import write_demo
+    from aidebt.datasets import demo_labels, write_demo
     from aidebt.frames import latest_month
     from aidebt.report import render
     from aidebt.report.notebooks import example_policy
 
     paths = write_demo(args.data_dir)
+    labels = Path(args.data_dir) / "labels.parquet"
+    demo_labels().write_parquet(labels)  # for the label audit
     month = latest_month(paths["production"], "ts")  # the demo log's time column
-    say(f"demo data: {paths['production']} and {paths['eval']}; rendering {month}")
+    say(f"demo data: {paths['production']}, {paths['eval']} and {labels}; rendering {month}")
     result = render(
         "all",
         month=month,
         data=paths["production"],
         eval_data=paths["eval"],
-        # The demo's planted drift is in the intent mix: audit it like a segment.
-        parameters={"segments": DEMO_SEGMENTS},
-        # The example gate policy, so the monthly report shows a gate verdict; the data
-        # paths above take precedence over the ones written in it.
+        parameters={"label_data": str(labels)},
+        # The demo's columns, words and gate policy are those of examples/audit.toml (the
+        # monthly report shows a gate verdict); the data paths above take precedence over
+        # the ones written in it.
         config=example_policy(),
         out=Path(args.out or DEMO_REPORTS),
         notebooks_dir=args.notebooks_dir,
@@ -151,9 +155,11 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report",
         help="render notebooks for a month into offline, versioned HTML",
-        description="Render NOTEBOOK (or all notebooks) for --month into "
-        "OUT/YYYY-MM/NAME.html with the executed notebook and manifest.json. A rerun "
-        "of the same month adds a revision; nothing published is ever overwritten.",
+        description="Render NOTEBOOK (or all notebooks) for --month (or a longer --period "
+        "or --window) into OUT/PERIOD/NAME.html with the executed notebook and "
+        "manifest.json. A rerun of the same period adds a revision; nothing published is "
+        "ever overwritten. Notebooks that do not apply to the data (no version column, no "
+        "golden set...) are skipped with their reason.",
     )
     p.add_argument(
         "notebooks",
@@ -169,7 +175,23 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="the evaluation (golden) set (default: the config's [data] eval_path)",
     )
-    p.add_argument("--month", required=True, metavar="YYYY-MM", help="the month to report on")
+    period = p.add_mutually_exclusive_group(required=True)
+    period.add_argument(
+        "--month",
+        metavar="YYYY-MM",
+        help="the month to report on, or 'latest' (the last month with rows)",
+    )
+    period.add_argument(
+        "--period",
+        metavar="PERIOD",
+        help="a quarter (2026-Q3), a year (2026), a month, 'latest' or 'all' (every month "
+        "of the data): the whole period as one report",
+    )
+    period.add_argument(
+        "--window",
+        metavar="FROM..TO",
+        help="a run of months, e.g. 2025-01..2026-06, as one report",
+    )
     p.add_argument(
         "-p",
         "--parameter",
@@ -178,8 +200,9 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
         nargs=2,
         default=[],
         metavar=("NAME", "VALUE"),
-        help='a notebook parameter; VALUE is YAML (-p segments "[region, tier]"); the month, '
-        "the data, the eval set and the config are set by their own options",
+        help='a notebook parameter; VALUE is YAML (-p segments "[region, tier]", -p slo 0.9); '
+        "None, null or ~ mean not given; the period, the data, the eval set and the config "
+        "are set by their own options",
     )
     p.add_argument("--with-code", action="store_true", help="show code cells in the HTML")
     p.add_argument(
@@ -194,10 +217,35 @@ def add_report_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     require_report_extra("report")
-    from aidebt.periods import Month
+    from aidebt.periods import Month, Window
     from aidebt.report import parse_value, render
 
-    month = Month.parse(args.month)  # before anything is read
+    # The period, checked before anything is read ("latest" and "all" read the data).
+    month = args.month or args.period or args.window
+    if args.month is not None and args.month.strip().lower() != "latest":
+        try:
+            month = Month.parse(args.month)
+        except InvalidArgumentError:
+            if (
+                args.month.strip().lower() == "all"
+                or ".." in args.month
+                or "Q" in args.month.upper()
+            ):
+                raise InvalidArgumentError(
+                    f"--month takes one month (YYYY-MM) or 'latest', got {args.month!r}: for a "
+                    "quarter, a year, every month or a run of months use --period or --window "
+                    "(--period 2026-Q3, --period all, --window 2025-01..2026-06)."
+                ) from None
+            raise
+    elif args.window is not None:
+        if ".." not in args.window:
+            raise InvalidArgumentError(
+                f"--window must be two months joined by '..' (2025-01..2026-06), got "
+                f"{args.window!r}; use --month or --period for one month, quarter or year."
+            )
+        month = Window.parse(args.window)
+    elif args.period is not None and args.period.strip().lower() not in ("latest", "all"):
+        month = Window.parse(args.period)
     parameters = {name: parse_value(value) for name, value in args.parameters}
     result = render(
         args.notebooks or "all",
@@ -217,6 +265,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _print_published(result) -> None:
+    say(*(f"skipped   {item.name}: {item.reason}" for item in result.skipped))
     say(*(f"published {item.html}" for item in result.published))
     if result.index is not None:
         say(f"index     {result.index}")

@@ -22,6 +22,16 @@ Where the data is and what its columns mean (``[data]``), how reports are made
     out = "reports"
     min_n = 30                         # suppress groups below 30 rows in shared reports
     notebooks = ["subgroup_audit", "monthly_audit"]   # what "all" renders
+    title = "Support assistant"        # the words of the reports: what is audited,
+    feature = "the support assistant"  # what one row's output and outcome are called,
+    decision = "answer"                # what an outcome of 1 (and 0) means, and what a
+    outcome = "review"                 # decision of 1 means
+    positive = "resolved"
+    negative = "not resolved"
+    flagged = "claimed resolved"
+    good = { selection_rate = "neither" }          # the good direction of a metric
+    names = { prompt_version = "prompt" }          # how a column is named in sentences
+    parameters = { coverage_by = ["intent"] }      # any other notebook parameter
 
 The policy's tables (``[gates.*]``, ``[rollback]``) are validated by
 :mod:`aidebt.policy` when the file is loaded and kept in :attr:`AuditConfig.raw` for the
@@ -94,13 +104,56 @@ class DataConfig:
     pos_label: Any = field(default=None, metadata={"parse": lambda v, base: _pos_label(v)})
 
 
+VOCABULARY = ("title", "feature", "decision", "outcome", "positive", "negative", "flagged")
+"""The ``[report]`` keys that name things in the reports' sentences (all text)."""
+
+DIRECTIONS = ("higher", "lower", "neither")
+"""The values of ``[report] good``: which direction of a metric is good."""
+
+
 @dataclass(frozen=True)
 class ReportSettings:
-    """The ``[report]`` table: where reports land and what they show."""
+    """The ``[report]`` table: where reports land, what they show and in which words.
+
+    The words (``title``, ``feature``, ``decision``, ``outcome``, ``positive``,
+    ``negative``, ``flagged``), ``good`` (metric -> ``"higher"``, ``"lower"`` or
+    ``"neither"``), ``names`` (column -> how sentences name it) and ``parameters`` (any
+    other notebook parameter, by name) become notebook parameters of the same names.
+    """
 
     out: Path | None = None
     min_n: int | None = None
     notebooks: tuple[str, ...] | None = None
+    title: str | None = None
+    feature: str | None = None
+    decision: str | None = None
+    outcome: str | None = None
+    positive: str | None = None
+    negative: str | None = None
+    flagged: str | None = None
+    good: dict[str, str] | None = field(
+        default=None, metadata={"parse": lambda v, b: _directions(v)}
+    )
+    names: dict[str, str] | None = field(default=None, metadata={"parse": lambda v, b: _mapping(v)})
+    parameters: dict[str, Any] | None = field(
+        default=None, metadata={"parse": lambda v, b: _parameters(v)}
+    )
+
+    def notebook_parameters(self) -> dict[str, Any]:
+        """The notebook parameters this table provides (only the keys it sets).
+
+        Examples
+        --------
+        >>> ReportSettings(feature="the risk score", good={"fpr": "lower"},
+        ...                parameters={"slo": 0.9}).notebook_parameters()
+        {'slo': 0.9, 'feature': 'the risk score', 'good': {'fpr': 'lower'}}
+        """
+        values: dict[str, Any] = dict(self.parameters or {})
+        for key in (*VOCABULARY, "good", "names"):
+            value = getattr(self, key)
+            if value is not None:
+                values[key] = dict(value) if isinstance(value, dict) else value
+        return values
 
 
 @dataclass(frozen=True)
@@ -213,6 +266,45 @@ def _count(value: Any, base: Path) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigValueError(f"must be a whole number >= 0, got {value!r}.")
     return value
+
+
+def _mapping(value: Any, base: Path | None = None) -> dict[str, str]:
+    """A table of text values (``names = { age_cat = "age group" }``)."""
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+        raise ConfigValueError(
+            f'must be a table of texts, e.g. {{ age_cat = "age group" }}, got {value!r}.'
+        )
+    return dict(value)
+
+
+def _directions(value: Any, base: Path | None = None) -> dict[str, str]:
+    """``good = { fpr = "lower", selection_rate = "neither" }``: known metrics, known words."""
+    from aidebt import metrics
+
+    out = {}
+    for name, direction in _mapping(value).items():
+        try:
+            metric = metrics.get(name)
+        except InvalidArgumentError as exc:
+            raise ConfigValueError(f"{name}: {exc}") from None
+        if direction not in DIRECTIONS:
+            raise ConfigValueError(
+                f"{name} must be one of {', '.join(map(repr, DIRECTIONS))}, got "
+                f"{direction!r}. {did_you_mean(direction, DIRECTIONS)}"
+            )
+        out[metric.name] = direction
+    return out
+
+
+def _parameters(value: Any, base: Path | None = None) -> dict[str, Any]:
+    """``parameters = { slo = 0.9 }``: notebook parameters; their names are checked against
+    the notebooks when a report is planned (:func:`aidebt.report.plan`)."""
+    if not isinstance(value, Mapping):
+        raise ConfigValueError(
+            f"must be a table of notebook parameters, e.g. [report.parameters] with "
+            f"slo = 0.9, got {value!r}."
+        )
+    return dict(value)
 
 
 def _label_values(value: Any) -> Any:

@@ -14,7 +14,7 @@ import narwhals as nw
 import numpy as np
 import polars as pl
 
-from aidebt import aggregate, frames
+from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import InvalidArgumentError
@@ -114,14 +114,47 @@ class Disaggregation(Result):
         table = mreg.table_conf_int(self.estimates, level, self.ci)
         return table.select(*self.by, "metric", "value", "ci_low", "ci_high", "n")
 
+    def _directions(self, good: Mapping[str, str] | None) -> dict[str, float]:
+        """+1 where a higher value is worse, -1 where a lower one is; metrics with no bad
+        direction are absent. ``good`` (metric -> "higher", "lower", "neither") overrides
+        the registry."""
+        signs = {
+            name: (-1.0 if m.higher_is_better else 1.0)
+            for name, m in mreg.REGISTRY.items()
+            if m.higher_is_better is not None
+        }
+        for name, direction in dict(good or {}).items():
+            if direction not in ("higher", "lower", "neither"):
+                raise InvalidArgumentError(
+                    f"good[{name!r}] must be 'higher', 'lower' or 'neither', got {direction!r}."
+                )
+            key = mreg.get(name).name
+            signs.pop(key, None)
+            if direction != "neither":
+                signs[key] = -1.0 if direction == "higher" else 1.0
+        return signs
+
     def worst(
-        self, k: int = 5, metric: str | None = None, *, include_small: bool = False
+        self,
+        k: int = 5,
+        metric: str | None = None,
+        *,
+        include_small: bool = False,
+        good: Mapping[str, str] | None = None,
     ) -> pl.DataFrame:
         """The ``k`` (group, metric) rows that fall furthest short of the reference.
 
-        "Short" follows each metric's direction (a higher FNR is worse, a lower accuracy
-        is worse); metrics with no direction (selection_rate) rank by the absolute gap.
-        Groups under ``min_n`` are left out unless ``include_small=True``.
+        "Short" follows each metric's bad direction (a higher FNR, a lower accuracy;
+        ``good`` overrides it, e.g. ``{"selection_rate": "lower"}``). Rows are ranked by
+        evidence and effect together: first the significant shortfalls (adjusted p below
+        ``1 - confidence``), by the shortfall their interval assures (the end of the
+        difference's interval nearest zero), then the others by their point shortfall.
+        Metrics with no bad direction (``selection_rate``, ``prevalence``) are not
+        shortfalls and are left out (:meth:`summary` describes them). Groups under
+        ``min_n`` are left out unless ``include_small=True``.
+
+        Adds ``shortfall`` (the difference in the bad direction) and ``assured`` (the
+        same for the interval's nearer end; null when not significant).
 
         Examples
         --------
@@ -131,42 +164,103 @@ class Disaggregation(Result):
         >>> r.worst(1)["language"].to_list()
         ['ja']
         """
-        t = self.table.filter(pl.col("diff").is_not_null())
+        signs = self._directions(good)
+        t = self.table.filter(pl.col("diff").is_not_null() & pl.col("metric").is_in(list(signs)))
         if metric is not None:
             t = t.filter(pl.col("metric") == mreg.get(metric).name)
         if not include_small:
-            t = t.filter(~pl.col("small_n"))
-        # +1 where a higher value is worse, -1 where lower is worse, null: no direction.
-        signs = {
-            name: (-1.0 if m.higher_is_better else 1.0)
-            for name, m in mreg.REGISTRY.items()
-            if m.higher_is_better is not None
-        }
-        direction = pl.col("metric").replace_strict(signs, default=None, return_dtype=pl.Float64)
-        harm = (
-            pl.when(direction.is_null())
-            .then(pl.col("diff").abs())
-            .otherwise(direction * pl.col("diff"))
-        )
+            t = t.filter(~pl.col("small_n").fill_null(True) & (pl.col("group_n") >= self.min_n))
+        sign = pl.col("metric").replace_strict(signs, default=None, return_dtype=pl.Float64)
+        near = pl.when(sign > 0).then(pl.col("diff_ci_low")).otherwise(pl.col("diff_ci_high"))
         return (
-            t.with_columns(shortfall=harm)
-            .sort("shortfall", descending=True, nulls_last=True)
+            t.with_columns(
+                shortfall=sign * pl.col("diff"),
+                assured=pl.when(pl.col("significant") & (sign * pl.col("diff") > 0))
+                .then(sign * near)
+                .otherwise(None),
+            )
+            .sort(
+                ["assured", "shortfall", "p_adjusted"],
+                descending=[True, True, False],
+                nulls_last=True,
+            )
             .head(k)
         )
 
-    def summary(self) -> list[str]:
-        """One sentence per significant shortfall, the largest first (caveats: :meth:`notes`)."""
-        worst = self.worst(5).filter(pl.col("significant") & (pl.col("shortfall") > 0))
-        lines = []
-        for row in worst.iter_rows(named=True):
-            group = label(row, self.by)
-            ratio = f" ({row['ratio']:.1f}x)" if row["ratio"] is not None else ""
-            lines.append(
-                f"{row['metric']} for {group} is {row['value']:.3f} vs {row['reference_value']:.3f} "
-                f"for the reference{ratio}; difference {row['diff']:+.3f} "
-                f"[{row['diff_ci_low']:+.3f}, {row['diff_ci_high']:+.3f}], adjusted p={row['p_adjusted']:.2g}."
-            )
+    def summary(
+        self,
+        k: int = 5,
+        *,
+        good: Mapping[str, str] | None = None,
+        metric_names: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """Plain-English findings: the significant shortfalls first, then what differs.
+
+        Up to ``k`` sentences on the groups that fall short of the reference beyond
+        chance (significance is judged before the top ``k`` are taken), ranked as in
+        :meth:`worst`, groups under ``min_n`` never among them. Then, for each metric
+        with no bad direction (``selection_rate``...), the group that differs most
+        beyond chance, described rather than ranked. ``metric_names`` names metrics in
+        the reader's words (default: the registry's descriptions). Caveats:
+        :meth:`notes`.
+
+        Examples
+        --------
+        >>> import aidebt as ad
+        >>> r = ad.disaggregate(ad.datasets.demo(2_000, months=2), y_true="y_true",
+        ...                     y_pred="y_pred", by="language", metrics=["fnr"])
+        >>> print(r.summary()[0])  # doctest: +ELLIPSIS
+        False-negative rate (FNR) for language=ja is 24.5% against 7.0% overall (3.5 times as high), beyond chance (adjusted p < 0.001): 13.3 to 22.2 points above it (95% interval).
+        """
+        names = dict(metric_names or {})
+        lines = [
+            self._sentence(row, names)
+            for row in self.worst(k, good=good)
+            .filter(pl.col("assured").is_not_null())
+            .iter_rows(named=True)
+        ]
+        described = self.table.filter(
+            ~pl.col("metric").is_in(list(self._directions(good)))
+            & pl.col("significant")
+            & ~pl.col("small_n").fill_null(True)
+            & (pl.col("group_n") >= self.min_n)
+            & pl.col("diff").is_not_null()
+        )
+        for part in (
+            described.sort("p_adjusted", pl.col("diff").abs(), descending=[False, True])
+            .unique("metric", keep="first", maintain_order=True)
+            .iter_rows(named=True)
+        ):
+            lines.append(self._sentence(part, names, ranked=False))
         return lines
+
+    def _sentence(self, row: dict[str, Any], names: Mapping[str, str], ranked: bool = True) -> str:
+        metric = mreg.REGISTRY.get(row["metric"])
+        name = names.get(row["metric"]) or _metric_name(row["metric"])
+        name = name[:1].upper() + name[1:]
+        shares = metric is not None and metric.in_points and metric.bounded
+        value = prose.pct if shares else prose.number
+        higher = row["diff"] > 0
+        ratio = row.get("ratio")
+        as_high = (
+            f" ({prose.times(ratio)} as high)"
+            if higher and ratio is not None and np.isfinite(ratio) and ratio > 0
+            else ""
+        )
+        group = label(row, self.by)
+        head = f"{name} for {group} is" if ranked else f"{name} differs most for {group}:"
+        reference = "overall" if self.reference == "overall" else "for the reference"
+        low, high = sorted((abs(row["diff_ci_low"]), abs(row["diff_ci_high"])))
+        side = "above" if higher else "below"
+        if shares:
+            gap = prose.span(low, high, lambda v, d: f"{100 * v:.{d}f}") + " points"
+        else:
+            gap = prose.span(low, high, prose.number, digits=3)
+        return (
+            f"{head} {value(row['value'])} against {value(row['reference_value'])} "
+            f"{reference}{as_high}, beyond chance (adjusted {prose.pvalue(row['p_adjusted'])}): "
+            f"{gap} {side} it (95% interval)."
+        )
 
     def notes(self) -> list[str]:
         """Caveats about the data behind the findings (unlabeled rows)."""
@@ -641,3 +735,14 @@ def _custom_metrics(frame, by_cols, roles, custom, min_n) -> list[pl.DataFrame]:
             )
         out.append(pl.DataFrame(records))
     return out
+
+
+def _metric_name(name: str) -> str:
+    """A registry metric's name for sentences: its description's head, with its acronym."""
+    if name not in mreg.REGISTRY:
+        return name.replace("_", " ")
+    metric = mreg.REGISTRY[name]
+    head = metric.description.split(":")[0]
+    if ":" not in metric.description:
+        return name.replace("_", " ")
+    return f"{head} ({name.upper()})" if len(name) <= 4 and name.isalpha() else head

@@ -530,7 +530,7 @@ def load(data: Any, *, time_format: str | None = None) -> Any:
 
 def load_month(
     data: Any,
-    month: periods.Month | str | None = None,
+    month: periods.Month | periods.Window | str | None = None,
     time: str | None = None,
     *,
     history: bool = False,
@@ -549,7 +549,9 @@ def load_month(
     data
         A path or a frame of any engine (see :func:`load`).
     month
-        A :class:`aidebt.periods.Month` or ``"YYYY-MM"`` (parsed here, the boundary).
+        A :class:`aidebt.periods.Month` or ``"YYYY-MM"``, or any run of months
+        (:class:`aidebt.periods.Window`: ``"2026-Q3"``, ``"2025-01..2026-06"``), parsed
+        here, the boundary.
     time
         The Date/Datetime column that places each row in a month.
     history
@@ -569,13 +571,13 @@ def load_month(
     frame = load(data, time_format=time_format)
     if month is None:
         return frame
-    month = periods.Month.parse(month)
+    month = periods.Window.parse(month)  # a month, or any run of months
     if time is None:
         raise InvalidArgumentError(
             f"month={str(month)!r} needs time=: the Date/Datetime column that places each row "
             "in a month."
         )
-    condition = window_condition(to_lazy(frame), time, None if history else month, month.end)
+    condition = window_condition(to_lazy(frame), time, None if history else month.start, month.end)
     return nw.from_native(frame).filter(condition).to_native()
 
 
@@ -602,7 +604,7 @@ def count_rows(
     data: Any,
     *,
     time: str | None = None,
-    month: periods.Month | str | None = None,
+    month: periods.Month | periods.Window | str | None = None,
     time_format: str | None = None,
 ) -> dict[str, Any]:
     """Rows of ``data`` and, with ``time`` and ``month``, of that month: one small query.
@@ -624,8 +626,8 @@ def count_rows(
     if time is None or month is None:
         rows = frame.select(nw.len()).collect(backend="polars").item()
         return {"rows": int(rows or 0)}
-    month = periods.Month.parse(month)
-    in_month = window_condition(frame, time, month, month.end)
+    month = periods.Window.parse(month)  # a month, or any run of months
+    in_month = window_condition(frame, time, month.start, month.end)
     counts = frame.select(
         nw.len().alias("rows"),
         in_month.cast(nw.Int64).sum().alias("month_rows"),

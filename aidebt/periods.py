@@ -20,7 +20,7 @@ import numpy as np
 
 from aidebt.errors import InvalidArgumentError
 
-__all__ = ["Every", "Month", "as_date", "as_datetime", "epoch_day", "epoch_days"]
+__all__ = ["Every", "Month", "Window", "as_date", "as_datetime", "epoch_day", "epoch_days"]
 
 _EVERY = re.compile(r"^\s*(\d+)\s*(d|w|mo|q|y)\s*$")
 _UNIT_NAMES = {"d": "day", "w": "week", "mo": "month", "q": "quarter", "y": "year"}
@@ -138,6 +138,133 @@ class Month:
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
+
+
+# --------------------------------------------------------------------------------------
+# Windows: the period a report covers (a month, a quarter, a year, any run of months)
+# --------------------------------------------------------------------------------------
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)
+_YEAR = re.compile(r"^(\d{4})$")
+_RANGE = re.compile(r"^(\d{4}-\d{2})\s*\.\.\s*(\d{4}-\d{2})$")
+_MONTH_NAMES = (
+    "January February March April May June July August September October November December"
+).split()
+
+
+@dataclass(frozen=True, order=True)
+class Window:
+    """A run of whole calendar months, ``first`` to ``last`` inclusive: what a report covers.
+
+    Written as ``"2026-11"`` (one month), ``"2026-Q3"`` (a quarter), ``"2026"`` (a year)
+    or ``"2025-01..2026-06"`` (any run of months); ``str(window)`` gives that text back,
+    the same for the same months whichever way they were written, so it names a
+    report's folder. The rows are those with ``start <= time < end``.
+
+    Examples
+    --------
+    >>> w = Window.parse("2026-Q3")
+    >>> str(w), str(w.first), str(w.last), w.months, w.kind
+    ('2026-Q3', '2026-07', '2026-09', 3, 'quarter')
+    >>> str(Window.parse("2026-07..2026-09")), str(Window.parse("2026-01..2026-12"))
+    ('2026-Q3', '2026')
+    >>> Window.parse("2025-01..2026-06").describe()
+    'January 2025 to June 2026'
+    >>> Window.parse("2026-11").describe(), Window.parse("2026-11").is_month
+    ('November 2026', True)
+    """
+
+    first: Month
+    last: Month
+
+    def __post_init__(self) -> None:
+        if self.last < self.first:
+            raise InvalidArgumentError(
+                f"the window {self.first}..{self.last} ends before it starts: write the "
+                f"earlier month first, e.g. {self.last}..{self.first}."
+            )
+
+    @classmethod
+    def parse(cls, value: Window | Month | str) -> Window:
+        """``"2026-11"``, ``"2026-Q3"``, ``"2026"`` or ``"2025-01..2026-06"`` -> Window."""
+        if isinstance(value, Window):
+            return value
+        if isinstance(value, Month):
+            return cls(value, value)
+        text = value.strip() if isinstance(value, str) else ""
+        if found := _QUARTER.match(text):
+            year, quarter = int(found.group(1)), int(found.group(2))
+            return cls(Month(year, 3 * quarter - 2), Month(year, 3 * quarter))
+        if found := _YEAR.match(text):
+            year = int(found.group(1))
+            if year >= 1:
+                return cls(Month(year, 1), Month(year, 12))
+        if found := _RANGE.match(text):
+            return cls(Month.parse(found.group(1)), Month.parse(found.group(2)))
+        if _MONTH.match(text):
+            month = Month.parse(text)
+            return cls(month, month)
+        raise InvalidArgumentError(
+            "period must be a month (YYYY-MM, e.g. 2026-11), a quarter (YYYY-Qn, e.g. "
+            "2026-Q3), a year (YYYY) or a run of months (YYYY-MM..YYYY-MM, e.g. "
+            f"2025-01..2026-06), got {value!r}."
+        )
+
+    @property
+    def start(self) -> dt.datetime:
+        """Midnight of the window's first day (naive)."""
+        return self.first.start
+
+    @property
+    def end(self) -> dt.datetime:
+        """Midnight after the window's last day: the rows are ``[start, end)``."""
+        return self.last.end
+
+    @property
+    def months(self) -> int:
+        """How many calendar months the window covers."""
+        return (self.last.year - self.first.year) * 12 + self.last.month - self.first.month + 1
+
+    @property
+    def is_month(self) -> bool:
+        return self.first == self.last
+
+    @property
+    def kind(self) -> str:
+        """``"month"``, ``"quarter"``, ``"year"`` or ``"period"`` (any other run)."""
+        if self.is_month:
+            return "month"
+        if self.first.year == self.last.year:
+            if self.first.month == 1 and self.last.month == 12:
+                return "year"
+            if self.months == 3 and self.first.month % 3 == 1:
+                return "quarter"
+        return "period"
+
+    def __str__(self) -> str:
+        kind = self.kind
+        if kind == "month":
+            return str(self.first)
+        if kind == "quarter":
+            return f"{self.first.year:04d}-Q{(self.first.month + 2) // 3}"
+        if kind == "year":
+            return f"{self.first.year:04d}"
+        return f"{self.first}..{self.last}"
+
+    def describe(self) -> str:
+        """The window in words, for sentences: 'November 2026', 'the third quarter of 2026'."""
+
+        def name(m: Month) -> str:
+            return f"{_MONTH_NAMES[m.month - 1]} {m.year}"
+
+        kind = self.kind
+        if kind == "month":
+            return name(self.first)
+        if kind == "quarter":
+            ordinal = ("first", "second", "third", "fourth")[(self.first.month - 1) // 3]
+            return f"the {ordinal} quarter of {self.first.year}"
+        if kind == "year":
+            return f"the year {self.first.year}"
+        return f"{name(self.first)} to {name(self.last)}"
 
 
 # --------------------------------------------------------------------------------------

@@ -292,6 +292,11 @@ class Trend(Result):
 
     def _fit_for(self, group: tuple | None) -> _Fit:
         if group is None:
+            if not self.fits:  # zero fits are not "several groups"
+                raise InvalidArgumentError(
+                    "No trend was fitted (too few periods with a value: a trend needs at "
+                    "least 3), so there is no curve to predict."
+                )
             if len(self.fits) != 1:
                 raise InvalidArgumentError(
                     "This trend has several groups: pass group=(value, ...) to choose one."
@@ -421,7 +426,7 @@ class Trend(Result):
 
         crossing = self.crossing(threshold) if threshold is not None else None
         fitted = self.fitted
-        if crossing is not None and not self.by:
+        if crossing is not None and not self.by and self.fits:  # no fit: the curve alone
             fit = self._fit_for(None)
             ahead = [fit.x_last]
             est = crossing.table.row(0, named=True)
@@ -897,9 +902,12 @@ class Crossing(Result):
                 lines.append(f"{lead}no crossing of {self.threshold:g} to report: {row['reason']}.")
                 continue
             verb = "crossed" if row["status"] == "crossed" else "at this rate it crosses"
+            low, high = fmt(row["ci_low"]), fmt(row["ci_high"])
+            # an interval inside one period reads as that period, never "2026-05 to 2026-05"
+            within = f"within {low}" if low == high else f"{low} to {high}"
             lines.append(
                 f"{lead}{verb} {self.threshold:g} around {fmt(row['estimate'])} "
-                f"({fmt(row['ci_low'])} to {fmt(row['ci_high'])}, {t.confidence:.0%} {method})."
+                f"({within}, {t.confidence:.0%} {method})."
             )
         return lines
 

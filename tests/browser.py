@@ -82,9 +82,10 @@ def open_report(browser, path: str | os.PathLike[str], timeout_ms: int = 30_000)
     return report
 
 
-def hover_tooltip(browser, path: str | os.PathLike[str], selector: str) -> str:
-    """Hover the first mark matching ``selector`` and return the tooltip's text."""
-    context = browser.new_context()
+def _offline(browser, path: str | os.PathLike[str], **options):
+    """A new context and page that loads ``path`` with every network request aborted and
+    waits for its charts."""
+    context = browser.new_context(**options)
     page = context.new_page()
     page.route(
         "**/*",
@@ -92,10 +93,73 @@ def hover_tooltip(browser, path: str | os.PathLike[str], selector: str) -> str:
     )
     try:
         page.goto(Path(path).resolve().as_uri(), wait_until="load")
-        page.wait_for_function(_CHARTS_SETTLED)
+        page.wait_for_function(_CHARTS_SETTLED, timeout=60_000)
+    except BaseException:
+        context.close()
+        raise
+    return context, page
+
+
+def hover_tooltip(browser, path: str | os.PathLike[str], selector: str) -> str:
+    """Hover the first mark matching ``selector`` and return the tooltip's text."""
+    context, page = _offline(browser, path)
+    try:
         page.locator(selector).first.hover(force=True)
         tooltip = page.locator("#vg-tooltip-element")
         tooltip.wait_for(state="visible", timeout=5_000)
         return tooltip.inner_text()
+    finally:
+        context.close()
+
+
+# What a reader sees as prose: the page's cells, without the charts (drawn text) and the
+# "How this report was made" footer (where technical names belong).
+_PROSE = """() => {
+    const main = document.querySelector('main.aidebt-report');
+    const copy = main.cloneNode(true);
+    copy.querySelectorAll('.aidebt-chart, .aidebt-chart-output, script, style').forEach(e => e.remove());
+    return copy.innerText;
+}"""
+
+# Every element that sticks out of the page's column, scrolls sideways, or a chart title
+# or legend entry that vega had to shorten with an ellipsis.
+_LAYOUT = """() => {
+    const problems = [];
+    const main = document.querySelector('main.aidebt-report');
+    const box = main.getBoundingClientRect();
+    const style = getComputedStyle(main);
+    const right = box.right - parseFloat(style.paddingRight) + 1;
+    for (const el of main.querySelectorAll('*')) {
+        const r = el.getBoundingClientRect();
+        if (r.width === 0 || r.height === 0) continue;
+        if (el.closest('svg') && el.tagName.toLowerCase() !== 'svg') continue;
+        if (r.right > right) {
+            const what = el.className && el.className.baseVal !== undefined ? el.tagName : (el.tagName + '.' + el.className);
+            problems.push(`sticks out by ${Math.round(r.right - right)}px: ${what} ${(el.innerText || '').slice(0, 60)}`);
+        }
+        if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== 'visible') {
+            problems.push(`scrolls sideways (${el.scrollWidth} > ${el.clientWidth}px): ${el.tagName}.${el.className}`);
+        }
+    }
+    for (const t of main.querySelectorAll('svg .role-title text, svg .role-legend text, svg .role-legend-title text')) {
+        if (t.textContent.includes('…')) problems.push(`cut: ${t.textContent}`);
+    }
+    return problems;
+}"""
+
+
+@dataclass
+class PageLayout:
+    """What a reader meets on a report page: its prose and what does not fit."""
+
+    prose: str = ""
+    problems: list[str] = field(default_factory=list)
+
+
+def read_page(browser, path: str | os.PathLike[str], width: int = 1100) -> PageLayout:
+    """Open ``path`` offline at a laptop's width and read its prose and layout problems."""
+    context, page = _offline(browser, path, viewport={"width": width, "height": 900})
+    try:
+        return PageLayout(prose=page.evaluate(_PROSE), problems=page.evaluate(_LAYOUT))
     finally:
         context.close()

@@ -74,3 +74,55 @@ def browser():
         chromium = launch(playwright)
         yield chromium
         chromium.close()
+
+
+# -- the reports on two differently shaped data sets (issue 12) -------------------------
+@pytest.fixture(scope="session")
+def people_config(tmp_path_factory) -> Path:
+    """The recidivism-like data set as CSV (text dates, text labels, no score, no version,
+    no golden set) and its audit.toml (its columns and words)."""
+    from recidivism import write
+
+    return write(tmp_path_factory.mktemp("people"))
+
+
+@pytest.fixture(scope="session")
+def demo_config(tmp_path_factory) -> Path:
+    """A small demo log, golden set and label table next to a copy of examples/audit.toml
+    (its relative paths point at them, as in the repository after `aidebt demo`)."""
+    from aidebt import datasets
+    from aidebt.report.notebooks import example_policy
+
+    root = tmp_path_factory.mktemp("demo")
+    data = root / "demo_data"
+    data.mkdir()
+    datasets.demo(n_per_month=2_000, months=6).write_parquet(data / "production.parquet")
+    datasets.demo_eval(n=800).write_parquet(data / "eval.parquet")
+    datasets.demo_labels(n_items=2_000, n_per_month=2_000, months=6).write_parquet(
+        data / "labels.parquet"
+    )
+    (root / "examples").mkdir()
+    config = root / "examples" / "audit.toml"
+    text = example_policy().read_text()
+    table = "[report.parameters]\n"
+    assert table in text
+    config.write_text(text.replace(table, table + 'label_data = "../demo_data/labels.parquet"\n'))
+    return config
+
+
+def _render_all(config: Path, month: str, out: Path):
+    from aidebt.report import render
+
+    return render(
+        "all", month=month, config=config, out=out, progress=False, raise_on_failure=False
+    )
+
+
+@pytest.fixture(scope="session")
+def demo_reports(tmp_path_factory, demo_config):
+    return _render_all(demo_config, "2026-03", tmp_path_factory.mktemp("demo_reports"))
+
+
+@pytest.fixture(scope="session")
+def people_reports(tmp_path_factory, people_config):
+    return _render_all(people_config, "2014-12", tmp_path_factory.mktemp("people_reports"))

@@ -116,6 +116,7 @@ def test_parameter_values_are_yaml(capsys, report_args, monkeypatch):
 
 class _Result:
     published: list = []
+    skipped: list = []
     index = None
 
 
@@ -158,7 +159,7 @@ def test_demo_writes_data_renders_the_latest_month_and_prints_the_index(
         index = kw["out"] / "index.html"
         index.parent.mkdir(parents=True)
         index.write_text("")
-        return type("R", (), {"published": [], "index": index})()
+        return type("R", (), {"published": [], "skipped": [], "index": index})()
 
     monkeypatch.setattr(datasets, "write_demo", lambda d: write_small(tmp_path / "demo_data"))
     monkeypatch.setattr("aidebt.report.render", fake_render)
@@ -218,7 +219,7 @@ def test_report_commands_without_the_extra_say_which_install_fixes_it(
             ["-p", "month", "2026-10"],
             "-p month '2026-10' disagrees with 2026-11: month is set by --month",
         ),
-        (["-p", "month", "2026-12"], "month is set by --month YYYY-MM, not by -p."),
+        (["-p", "month", "2026-12"], "month is set by --month YYYY-MM (or --period, --window), not by -p."),
         (["-p", "data", "other.parquet"], "data is set by --data PATH"),
         (["-p", "eval_data", "eval.parquet"], "eval_data is set by --eval-data PATH"),
         (["-p", "config", "audit.toml"], "config is set by --config FILE"),

@@ -468,7 +468,7 @@ def test_summary_repr_and_chart() -> None:
     assert any("ja" in line for line in r.summary())
     assert "<table" in r._repr_html_()
     spec = r.chart().to_dict()
-    assert spec["facet"]["row"]["field"] == "metric"
+    assert spec["facet"]["row"]["field"] == "panel"  # the metric, under its reader's name
     (rows,) = spec["datasets"].values()
     assert len(rows) == 6  # one row per language: aggregated data only
 

@@ -634,13 +634,16 @@ def test_label_audit_notebook_renders(tmp_path):
     """`aidebt report label_audit ...` executes the notebook on the demo and publishes it."""
     from aidebt import datasets
     from aidebt.report import render
+    from aidebt.report.notebooks import example_policy
 
     datasets.demo(n_per_month=1_500, months=3).write_parquet(tmp_path / "production.parquet")
+    datasets.demo_labels().write_parquet(tmp_path / "labels.parquet")
     result = render(
         "label_audit",
         month="2025-12",
+        config=example_policy(),  # the demo's columns and words (positive = "resolved")
         data=tmp_path / "production.parquet",
-        parameters={"positive": "resolved"},
+        parameters={"label_data": str(tmp_path / "labels.parquet")},
         out=tmp_path / "reports",
         progress=False,
     )

@@ -118,8 +118,18 @@ def test_key_figures_records_the_overall_row_and_explains_each_metric(displayed)
         {"name": "count", "value": 1200},
         {"name": "fnr", "value": 0.25},
     ]
-    assert "| **fnr**: false-negative rate" in md.data
-    assert "| 0.250 | 0.200 – 0.300 | 400 positives |" in md.data
+    assert (
+        "| **miss rate** | 25.0% | 20.0% to 30.0% | 400 cases whose outcome was positive |"
+        in md.data
+    )
+    assert "| **number of decisions** | 1,200 |  | 1,200 decisions |" in md.data
+    from aidebt.report import Words
+
+    worded = key_figures(
+        Result(), words=Words(decision="answer", outcome="review", positive="resolved")
+    )
+    assert "| 400 cases whose review was resolved |" in worded.data
+    assert "**number of answers**" in worded.data
 
 
 # -- issue 19.13: a value cannot make markdown blocks of its own -------------------------

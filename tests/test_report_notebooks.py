@@ -11,6 +11,7 @@ from conftest import XSS_GROUP
 
 from aidebt import datasets
 from aidebt.report import latest_month, list_notebooks, render
+from aidebt.report.notebooks import example_policy
 
 pytestmark = pytest.mark.slow
 
@@ -28,14 +29,23 @@ def shipped(tmp_path_factory):
         .rename({"channel": HOSTILE_COLUMN})
     )
     log.write_parquet(folder / "production.parquet")
-    datasets.demo_eval(n=400).write_parquet(folder / "eval.parquet")
+    datasets.demo_eval(n=400).rename({"channel": HOSTILE_COLUMN}).write_parquet(
+        folder / "eval.parquet"
+    )
+    labels = datasets.demo_labels()  # enough gold labels in every language
+    labels.write_parquet(folder / "labels.parquet")
     month = latest_month(log, "ts")
+    # The demo's columns, words and gates, with the hostile column in place of channel;
+    # the data paths given below take precedence over the config's.
+    config = folder / "audit.toml"
+    config.write_text(example_policy().read_text().replace('"channel"', f'"{HOSTILE_COLUMN}"'))
     result = render(
         "all",
         month=month,
+        config=config,
         data=folder / "production.parquet",
         eval_data=folder / "eval.parquet",
-        parameters={"segments": ["region", "language", "tier", HOSTILE_COLUMN]},
+        parameters={"label_data": str(folder / "labels.parquet")},
         out=folder / "reports",
         progress=False,
         raise_on_failure=False,

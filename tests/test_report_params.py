@@ -138,7 +138,9 @@ def test_config_path_goes_to_notebooks_that_read_the_policy(small_log, tmp_path)
     import hashlib
 
     config = tmp_path / "audit.toml"
-    config.write_text(f'[data]\npath = "{small_log}"\n[gates.shadow]\nmin_n = 10\n')
+    config.write_text(
+        f'[data]\npath = "{small_log}"\ntime = "ts"\ny_true = "y"\ny_pred = "y"\n[gates.shadow]\nmin_n = 10\n'
+    )
     declared = [p for p in list_notebooks() if "config" in inspect_parameters(p)]
     if not declared:
         pytest.skip("no shipped notebook takes a config parameter")

@@ -281,7 +281,7 @@ def test_constant_stratum_gives_none():
 
 def test_no_stratum_with_both_arms_gives_none():
     frame = counts_table({("a", "new"): (5, 10), ("b", "old"): (3, 10)})
-    s = ad.simpson(frame, "y", "arm", strata="s", weight="n")
+    s = ad.simpson(frame, "y", "arm", strata="s", weight="n", min_n=0)
     row = s.table.row(0, named=True)
     assert row["verdict"] == "none" and row["n_strata"] == 0
     assert row["adjusted_diff"] is None
@@ -393,8 +393,8 @@ def test_weighted_equals_raw_property(sizes):
     for i, (stratum, arm) in enumerate([(s, a) for s in "ab" for a in ("p", "q")]):
         spec[(stratum, arm)] = (sizes[2 * i], sizes[2 * i] + sizes[2 * i + 1] + 1)
     counts = counts_table(spec)
-    weighted = ad.simpson(counts, "y", "arm", strata="s", weight="n", baseline="p")
-    raw = ad.simpson(expand(counts), "y", "arm", strata="s", baseline="p")
+    weighted = ad.simpson(counts, "y", "arm", strata="s", weight="n", baseline="p", min_n=0)
+    raw = ad.simpson(expand(counts), "y", "arm", strata="s", baseline="p", min_n=0)
     assert_frame_equal(weighted.table, raw.table)
 
 
@@ -784,7 +784,78 @@ def test_compare_levels_beyond_the_first_rows_are_counted_exactly(monkeypatch):
     )
     with pytest.raises(InvalidValueError, match=r"'v' \(compare\) has 32 levels, more than "):
         ad.simpson(frame, "y", "v", strata="s", max_compare_levels=20)
-    s = ad.simpson(frame, "y", "v", strata="s", max_compare_levels=None)
+    s = ad.simpson(frame, "y", "v", strata="s", max_compare_levels=None, min_n=0)
     assert s.table.height == 31
     with pytest.raises(InvalidArgumentError, match="max_compare_levels=1 "):
         ad.simpson(frame, "y", "v", strata="s", max_compare_levels=1)
+
+
+# --------------------------------------------------------------------------------------
+# Candidates that are not segments, and compared levels too small to headline (issue 12)
+# --------------------------------------------------------------------------------------
+def leaky_log(n: int = 4_000, seed: int = 3) -> pl.DataFrame:
+    """Two arms, a real segment, a column recorded after the outcome (``followed_up``:
+    everyone with the outcome, and 8% of the others), a copy of the outcome, a copied
+    score, and a two-person level of the compared column."""
+    rng = np.random.default_rng(seed)
+    segment = rng.choice(["a", "b", "c"], n)
+    arm = np.where(rng.random(n) < 0.5, "new", "old").astype(object)
+    arm[:2] = "tiny"
+    y = (rng.random(n) < np.where(segment == "a", 0.6, 0.3)).astype(int)
+    later = (y == 1) | (rng.random(n) < 0.08)
+    return pl.DataFrame(
+        {
+            "segment": segment,
+            "arm": arm,
+            "y": y,
+            "followed_up": np.where(later, "yes", "no"),
+            "y.1": y,
+            "risk_score.2": rng.integers(1, 10, n),
+        }
+    )
+
+
+def test_a_column_that_predicts_the_outcome_is_not_scanned_and_the_summary_says_so():
+    s = ad.simpson(leaky_log(), "y", "arm", baseline="old")
+    assert s.stratifiers == ["segment"]
+    skipped = dict(
+        s.candidates.filter(pl.col("status") == "skipped").select("column", "short").rows()
+    )
+    assert skipped["followed_up"] == "predicts the outcome"
+    assert skipped["y.1"] == "a copy" and skipped["risk_score.2"] == "model output"
+    text = " ".join(s.summary())
+    assert "followed_up (predicts the outcome)" in text and "y.1 (a copy)" in text
+    reason = s.candidates.filter(pl.col("column") == "followed_up")["reason"][0]
+    assert "explain" in reason and "after the outcome" in reason
+
+
+def test_a_named_near_perfect_predictor_is_scanned_with_a_note():
+    s = ad.simpson(leaky_log(), "y", "arm", strata="followed_up", baseline="old")
+    assert s.stratifiers == ["followed_up"]
+    assert "recorded after the outcome" in s.table["note"][0]
+
+
+def test_the_explained_share_is_eta_squared():
+    """Between-level over total sum of squares of the 0/1 outcome, by hand."""
+    frame = leaky_log()
+    s = ad.simpson(frame, "y", "arm", strata="segment", baseline="old")
+    y = frame["y"].to_numpy().astype(float)
+    groups = frame["segment"].to_numpy()
+    between = sum((groups == g).sum() * (y[groups == g].mean() - y.mean()) ** 2 for g in "abc")
+    expected = between / ((y - y.mean()) ** 2).sum()
+    cells = simpson_module._cells(
+        frame.group_by("arm", "segment").agg(n=pl.len(), labeled=pl.len(), pos=pl.col("y").sum()),
+        ["arm", "segment"],
+    )
+    assert simpson_module._explained_share(cells, ["segment"]) == pytest.approx(expected, rel=1e-12)
+    assert expected < simpson_module.LEAK_SHARE and "segment" in s.stratifiers
+
+
+def test_levels_under_min_n_are_not_compared_and_are_named():
+    s = ad.simpson(leaky_log(), "y", "arm", strata="segment", baseline="old")
+    assert set(s.table["level"]) == {"new"} and s.small_levels == {"tiny": 2.0}
+    assert "Not compared, fewer than 30 rows with an outcome: tiny (2)." in s.summary()
+    everything = ad.simpson(leaky_log(), "y", "arm", strata="segment", baseline="old", min_n=0)
+    assert set(everything.table["level"]) == {"new", "tiny"}
+    with pytest.raises(InvalidValueError, match="fewer than min_n=5000"):
+        ad.simpson(leaky_log(), "y", "arm", strata="segment", baseline="old", min_n=5_000)

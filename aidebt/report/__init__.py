@@ -3,11 +3,13 @@
 In a notebook::
 
     from aidebt import report
-    source = report.load(data)                     # a path, lazily; a frame of any engine
-    month = report.Month.parse(month)              # or report.latest_month(source, time)
-    frame = report.load_month(source, month, time) # the month's rows, lazily, in its engine
+    audit = report.Audit(data, month, time=time, y_true=y_true, y_pred=y_pred,
+                         words=report.Words.of(feature=feature, decision=decision))
+    audit.frame, audit.history, audit.roles        # the period's rows, every row up to its
+                                                   # end, the columns' roles (readable names)
     report.record("accuracy", 0.912)               # a key figure for manifest.json
     report.markdown("Worst group: **{g}**", g=name)  # prose with escaped values
+    report.table(t, columns={"value": ("accuracy", "pct")})   # readable headers and numbers
 
 From Python or a scheduler (``aidebt report ...`` on the command line)::
 
@@ -26,20 +28,49 @@ from typing import Any
 
 from aidebt.config import AuditConfig, load_config
 from aidebt.frames import latest_month, load, load_month
-from aidebt.periods import Month
-from aidebt.report.kernel import bullets, escape, findings, key_figures, markdown, record, table
+from aidebt.periods import Month, Window
+from aidebt.report.audit import Audit, demo_parameters
+from aidebt.report.kernel import (
+    bullets,
+    escape,
+    findings,
+    gate_findings,
+    has_gates,
+    has_trend,
+    how_to_read,
+    key_figures,
+    markdown,
+    record,
+    small_groups,
+    table,
+    trend_start,
+    versions,
+)
 from aidebt.report.notebooks import list_notebooks, notebooks_dir, parse_value
+from aidebt.report.words import Words
 
-_RUNNER = ("render", "plan", "RenderResult", "Failure")
+_RUNNER = ("render", "plan", "RenderResult", "Failure", "Skipped")
 
 __all__ = [
+    "Audit",
     "AuditConfig",
+    "Words",
+    "demo_parameters",
+    "gate_findings",
+    "has_gates",
+    "has_trend",
+    "how_to_read",
+    "small_groups",
+    "trend_start",
+    "versions",
     "bullets",
     "findings",
     "key_figures",
     "table",
     "Failure",
     "RenderResult",
+    "Skipped",
+    "Window",
     "escape",
     "Month",
     "latest_month",

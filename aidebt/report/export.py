@@ -179,6 +179,7 @@ def to_html(
     generated: str,
     facts: Sequence[tuple[str, str]] = (),
     with_code: bool = False,
+    period: str = "month",
 ) -> str:
     """Render an executed notebook as the offline HTML page of a report.
 
@@ -187,7 +188,10 @@ def to_html(
     nb : nbformat.NotebookNode
         The executed notebook (not modified).
     name, title, month, revision, generated :
-        What the page header says.
+        What the page header says (``month`` is the period's text: ``2026-11``,
+        ``2026-Q3``, ``2025-01..2026-06``).
+    period : str
+        What kind of period ``month`` is, for the header: month, quarter, year, period.
     facts : sequence of (label, text)
         The "How this report was made" table (parameters, inputs, versions).
     with_code : bool
@@ -221,6 +225,7 @@ def to_html(
             "name": name,
             "title": title,
             "month": month,
+            "period": period,
             "revision": revision,
             "generated": generated,
             "facts": list(facts),

@@ -33,7 +33,7 @@ def _revision(month: str, folder: Path, entry: dict[str, Any]) -> dict[str, Any]
         "href": f"{quote(month)}/{quote(entry['html'])}",
         "available": (folder / entry["html"]).is_file(),
         "generated": str(entry.get("finished", ""))[:16].replace("T", " "),
-        "figures": [(str(k), _figure_text(v)) for k, v in figures],
+        "figures": [(str(k).replace("_", " "), _figure_text(v)) for k, v in figures],
     }
 
 

@@ -2,17 +2,28 @@
 
 Notebooks live in the repository's top-level ``notebooks/`` folder; a wheel carries
 them as ``aidebt/_notebooks``. A notebook declares its parameters in a cell tagged
-``parameters`` (papermill's convention); a parameter whose trailing comment starts with
-"required" must be given when the notebook is rendered::
+``parameters`` (papermill's convention). A parameter's trailing comment may start with
+tags, before a colon, that tell the runner how to treat it::
 
     data = None          # path to the production log (None: demo data)
     golden = None        # required: path to the golden set
+    y_score = None       # column: the score (None: no score, so no AUC)
+    version = None       # needed, column: the version column whose levels are compared
+    label = "label"      # column of label_data: the label, 0/1
+
+- ``required``: the run is refused unless the parameter is given;
+- ``needed``: the notebook does not apply without it: ``aidebt report all`` skips it
+  with a one-line reason (naming it explicitly is an error);
+- ``column`` / ``columns`` (one name / a list of names): checked against the schema of
+  the data (or of the input parameter named after ``of``) before any kernel starts,
+  with a did-you-mean for a misspelled name.
 """
 
 from __future__ import annotations
 
 import ast
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +32,9 @@ from typing import Any
 from aidebt.errors import InvalidArgumentError, InvalidValueError, did_you_mean
 
 ALL = "all"
+
+NOT_GIVEN = frozenset({"None", "none", "NONE"})
+"""``-p`` values that mean "not given" besides YAML's own ``null``, ``~`` and empty."""
 
 COMMON_PARAMETERS = (
     "data",
@@ -120,6 +134,9 @@ def resolve_notebooks(
     return list(unique)
 
 
+_TAG = re.compile(r"^(required|needed|columns?)(?: of ([A-Za-z_]\w*))?$", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Parameter:
     """One parameter a notebook declares in its ``parameters`` cell."""
@@ -130,9 +147,41 @@ class Parameter:
     type: str
     help: str
 
+    def _tags(self) -> dict[str, str | None]:
+        """The tags before the comment's first colon (see the module's docstring)."""
+        head, colon, _ = self.help.partition(":")
+        if not colon:
+            return {}
+        tags: dict[str, str | None] = {}
+        for part in head.split(","):
+            found = _TAG.match(part.strip())
+            if not found:
+                return {}  # ordinary prose that happens to contain a colon
+            tags[found.group(1).lower()] = found.group(2)
+        return tags
+
     @property
     def required(self) -> bool:
-        return self.help.strip().lower().startswith("required")
+        return "required" in self._tags() or self.help.strip().lower().startswith("required")
+
+    @property
+    def needed(self) -> bool:
+        """The notebook does not apply when this parameter is not given (None)."""
+        return "needed" in self._tags()
+
+    @property
+    def column_of(self) -> str | None:
+        """The input whose columns this parameter names (``"data"`` by default), or None."""
+        tags = self._tags()
+        for tag in ("column", "columns"):
+            if tag in tags:
+                return tags[tag] or "data"
+        return None
+
+    @property
+    def description(self) -> str:
+        """The comment without its tags: what the parameter is, for messages."""
+        return self.help.partition(":")[2].strip() if self._tags() else self.help.strip()
 
 
 def read_notebook(path: str | os.PathLike[str]) -> Any:
@@ -153,34 +202,99 @@ def read_notebook(path: str | os.PathLike[str]) -> Any:
         raise InvalidArgumentError(
             f"cannot read notebook {str(path)!r}: it is JSON but not a Jupyter notebook."
         ) from None
-    kernel = nb.get("metadata", {}).get("kernelspec", {})
+    _require_kernel(nb, path)
+    return nb
+
+
+def _require_kernel(nb: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    """Papermill needs the kernel a notebook names to read its parameters cell."""
+    meta = nb.get("metadata", {})
+    kernel = meta.get("kernelspec", {}) if isinstance(meta, Mapping) else {}
     if not isinstance(kernel, Mapping) or not kernel.get("name"):
         raise InvalidArgumentError(
             f"notebook {str(path)!r} names no kernel (metadata.kernelspec is missing): open "
             "it in Jupyter, choose the Python 3 kernel and save it."
         )
-    return nb
 
 
 def inspect_parameters(path: str | os.PathLike[str]) -> dict[str, Parameter]:
-    """The parameters a notebook declares, with their defaults evaluated when literal."""
-    import papermill
+    """The parameters a notebook declares, with their defaults evaluated when literal.
 
-    read_notebook(path)  # a clear error for what papermill would raise on
-    found = papermill.inspect_notebook(str(path))
+    Read from the cell tagged ``parameters`` (papermill's convention) with Python's own
+    parser: no kernel, no papermill import, so a run's checks take a fraction of a second.
+    Each top-level assignment is a parameter; its trailing comment is its help.
+
+    Examples
+    --------
+    >>> import json, tempfile, pathlib
+    >>> cell = {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "outputs": [],
+    ...         "execution_count": None,
+    ...         "source": "data = None  # the log\\nsegments = ['region']  # columns: to split by"}
+    >>> kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3"}}
+    >>> nb = {"cells": [cell], "metadata": kernel, "nbformat": 4, "nbformat_minor": 5}
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "n.ipynb"
+    >>> _ = p.write_text(json.dumps(nb))
+    >>> params = inspect_parameters(p)
+    >>> params["segments"].default, params["segments"].column_of, params["data"].help
+    (['region'], 'data', 'the log')
+    """
+    import json
+
+    try:
+        nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        first = next(iter(str(exc).strip().splitlines()), type(exc).__name__)
+        raise InvalidArgumentError(f"cannot read notebook {str(path)!r}: {first}") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells", []), list):
+        raise InvalidArgumentError(
+            f"cannot read notebook {str(path)!r}: it is JSON but not a Jupyter notebook."
+        )
+    _require_kernel(nb, path)
+    cells = nb.get("cells", [])
+    for cell in cells:
+        tags = (cell.get("metadata") or {}).get("tags") or []
+        if cell.get("cell_type") == "code" and "parameters" in tags:
+            source = cell.get("source", "")
+            return _parse_parameters("".join(source) if isinstance(source, list) else source, path)
+    return {}
+
+
+def _parse_parameters(source: str, path: str | os.PathLike[str]) -> dict[str, Parameter]:
+    import io
+    import tokenize
+
+    try:
+        tree = ast.parse(source)
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (SyntaxError, tokenize.TokenError) as exc:
+        raise InvalidArgumentError(
+            f"the parameters cell of {Path(path).name} is not valid Python: {exc}"
+        ) from None
+    comments = {
+        t.start[0]: t.string.lstrip("#").strip() for t in tokens if t.type == tokenize.COMMENT
+    }
     params: dict[str, Parameter] = {}
-    for name, p in found.items():
-        source = str(p.get("default", ""))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if not isinstance(target, ast.Name):
+            continue
+        text = ast.get_source_segment(source, value) or ""
         try:
-            default = ast.literal_eval(source)
+            default = ast.literal_eval(text)
         except (ValueError, SyntaxError):
-            default = source  # an expression, kept as written
-        params[name] = Parameter(
-            name=name,
+            default = text  # an expression, kept as written
+        help_text = comments.get(node.end_lineno or node.lineno) or comments.get(node.lineno, "")
+        params[target.id] = Parameter(
+            name=target.id,
             default=default,
-            source=source,
-            type=str(p.get("inferred_type_name", "")),
-            help=str(p.get("help", "") or ""),
+            source=text,
+            type=type(default).__name__ if default is not None else "None",
+            help=help_text,
         )
     return params
 
@@ -237,7 +351,9 @@ def notebook_title(nb: Any, default: str) -> str:
 def parse_value(text: str) -> Any:
     """Parse a ``-p NAME VALUE`` value as YAML, the way papermill's ``-y`` does.
 
-    Dates come back as ISO strings so every value stays JSON-serializable.
+    Dates come back as ISO strings so every value stays JSON-serializable. ``None``,
+    ``null``, ``~`` and an empty value all mean "not given" (Python's spelling too,
+    since every parameter's comment says "None: ...").
 
     Examples
     --------
@@ -245,10 +361,15 @@ def parse_value(text: str) -> Any:
     (['region', 'tier'], 0.8, 'en')
     >>> parse_value("2026-11-01")
     '2026-11-01'
+    >>> [parse_value(text) for text in ("None", "null", "~", "")]
+    [None, None, None, None]
     """
     import datetime as dt
 
     import yaml
+
+    if text.strip() in NOT_GIVEN:
+        return None
 
     try:
         value = yaml.safe_load(text)

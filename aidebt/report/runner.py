@@ -1,9 +1,11 @@
-"""Render report notebooks for a month: validate, execute with papermill, publish.
+"""Render report notebooks for a period: validate, execute with papermill, publish.
 
-Everything that can be checked is checked before the first cell runs: the month, the
-notebooks, every parameter against what the notebooks declare, every input file, and
-that the month has rows. Only then does each notebook execute; one that fails publishes
-nothing and is kept under ``_failed/``, the others still publish.
+Everything that can be checked is checked before the first cell runs: the period, the
+notebooks, every parameter against what the notebooks declare, every column a parameter
+names against the data's schema, every input file, and that the period has rows. A
+notebook whose needed inputs are absent is skipped with its one-line reason. Only then
+does each notebook execute; one that fails publishes nothing and is kept under
+``_failed/``, the others still publish.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from typing import Any
 
 from aidebt.config import AuditConfig, load_config
 from aidebt.errors import InvalidArgumentError, NotebookFailedError, printable
-from aidebt.periods import Month
+from aidebt.periods import Month, Window
 from aidebt.report._io import sha256_file
-from aidebt.report.inputs import describe_input
+from aidebt.report.inputs import describe_input, resolve_period
 from aidebt.report.notebooks import (
     ALL,
     Parameter,
@@ -35,6 +37,7 @@ from aidebt.report.notebooks import (
     notebook_title,
     resolve_notebooks,
 )
+from aidebt.report.schema import Schemas, check_columns, not_applicable
 from aidebt.report.store import FAILED, Published, ReportStore
 
 DEFAULT_OUT = "reports"
@@ -79,14 +82,30 @@ class Failure:
         return f"notebook {self.name!r} failed in {where}{code}: {self.ename}: {self.evalue}{kept}"
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A notebook that does not apply to the data given, and what would enable it."""
+
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.reason}"
+
+
 @dataclass
 class RenderResult:
-    """What a :func:`render` run published and what failed."""
+    """What a :func:`render` run published, skipped and what failed.
 
-    month: Month
+    ``month`` is the period reported on (a :class:`~aidebt.periods.Window`: one month,
+    or any run of months); ``str(result.month)`` names its folder.
+    """
+
+    month: Window
     out: Path
     published: list[Published] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     index: Path | None = None
 
     @property
@@ -99,6 +118,8 @@ class _Job:
     path: Path
     parameters: dict[str, Any]
     inputs: dict[str, dict[str, Any]]
+    period: Window | None = None
+    skipped: str | None = None  # why the notebook does not apply (it is not run)
 
     @property
     def name(self) -> str:
@@ -119,17 +140,22 @@ def _is_input(name: str) -> bool:
 
 
 def _time_column(bound: Mapping[str, Any], declared: Mapping[str, Parameter]) -> str:
-    if "time" in bound:
+    if bound.get("time") is not None:
         return str(bound["time"])
     if "time" in declared and isinstance(declared["time"].default, str):
         return declared["time"].default
+    if "time" in declared:  # declared with no default: the data's time column is needed
+        raise InvalidArgumentError(
+            "no time column given: the reports need the date or datetime column that places "
+            "each row in a month. Set time in [data] of audit.toml, or pass -p time COLUMN."
+        )
     return DEFAULT_TIME
 
 
 def plan(
     notebooks: str | Sequence[str] = ALL,
     *,
-    month: Month | str,
+    month: Window | Month | str,
     data: str | os.PathLike[str] | None = None,
     eval_data: str | os.PathLike[str] | None = None,
     config: str | os.PathLike[str] | AuditConfig | None = None,
@@ -139,19 +165,30 @@ def plan(
 ) -> list[_Job]:
     """Validate a run and return what it would execute; touches no file.
 
-    Raises :class:`~aidebt.errors.InvalidArgumentError` (bad month, unknown notebook or
-    parameter, missing required parameter, missing file) or
-    :class:`~aidebt.errors.InvalidValueError` (the month has no rows).
+    ``month`` is the period: a month (``"2026-11"``), a quarter (``"2026-Q3"``), a year,
+    a run of months (``"2025-01..2026-06"``), ``"latest"`` (the data's last month) or
+    ``"all"`` (every month of the data). Notebooks that do not apply (a ``needed``
+    parameter not given) come back with ``skipped`` set to the reason, and are not run.
+
+    Raises :class:`~aidebt.errors.InvalidArgumentError` (bad period, unknown notebook or
+    parameter, missing required parameter, missing file, a notebook named that does not
+    apply), :class:`~aidebt.errors.ColumnNotFoundError` /
+    :class:`~aidebt.errors.ColumnTypeError` (a parameter names a column the data lacks,
+    or one of the wrong kind) or :class:`~aidebt.errors.InvalidValueError` (the period
+    has no rows).
     """
-    month = Month.parse(month)
     cfg = load_config(config) if isinstance(config, str | os.PathLike) else config
     cfg = cfg or AuditConfig()
     if notebooks == ALL and cfg.report.notebooks:
         notebooks = list(cfg.report.notebooks)
+    named = [notebooks] if isinstance(notebooks, str) else list(notebooks)
     paths = resolve_notebooks(notebooks, notebooks_dir)
     declared = {p: inspect_parameters(p) for p in paths}
 
-    common: dict[str, Any] = cfg.parameters()
+    common: dict[str, Any] = {
+        **_config_relative(cfg.report.notebook_parameters(), cfg.path),
+        **cfg.parameters(),
+    }
     if cfg.path is not None:  # notebooks that check the policy's [gates.*] read it themselves
         common["config"] = str(Path(cfg.path).resolve())
     if data is not None:
@@ -170,18 +207,46 @@ def plan(
                 "these notebooks declare no min_n parameter, so they suppress no group.",
                 stacklevel=2,
             )
-    common["month"] = str(month)  # notebooks take parameters as JSON: the text
     explicit = dict(parameters or {})
     for values in (common, explicit):
         for name in values:
             if _is_input(name) and values[name] is not None:
                 values[name] = _absolute(values[name])
-    _check_owned(common, explicit)
+    _check_owned(common, explicit, [n for n in OWNED if n != "month"])
+
+    # Which notebooks apply, and every column their parameters name: before any scan.
+    given = {**common, **explicit}
+    skipped: dict[Path, str] = {}
+    for path, params in declared.items():
+        reason = not_applicable(params, given)
+        if reason is None:
+            continue
+        if path.stem in named or str(path) in named:  # asked for by name: bad input
+            raise InvalidArgumentError(f"notebook {path.stem!r} does not apply: {reason}.")
+        skipped[path] = reason
+    if len(skipped) == len(declared):
+        raise InvalidArgumentError(
+            "no notebook applies to this data: "
+            + " ".join(f"{p.stem}: {r}." for p, r in skipped.items())
+        )
+    schemas, checked = Schemas(), set()
+    for path, params in declared.items():
+        if path not in skipped:
+            check_columns(path.stem, params, given, schemas, checked)
+
+    # The period: "latest" and "all" are read from the data (its time column, checked).
+    first = next(p for p in declared if p not in skipped)
+    period = resolve_period(month, given.get("data"), _time_column(given, declared[first]))
+    common["month"] = str(period)  # notebooks take parameters as JSON: the text
+    _check_owned(common, explicit, ["month"])
 
     bound = bind_parameters(declared, common, explicit)
     described: dict[tuple[str, str | None], dict[str, Any]] = {}
     jobs = []
     for path, params in bound.items():
+        if path in skipped:
+            jobs.append(_Job(path=path, parameters=params, inputs={}, skipped=skipped[path]))
+            continue
         inputs = {}
         for name, value in params.items():
             if name == "config" and value is not None:
@@ -193,15 +258,15 @@ def plan(
             key = (value, time_col)
             if key not in described:
                 described[key] = describe_input(
-                    value, time=time_col, month=month if time_col else None
+                    value, time=time_col, month=period if time_col else None
                 )
             inputs[name] = described[key]
-        jobs.append(_Job(path=path, parameters=params, inputs=inputs))
+        jobs.append(_Job(path=path, parameters=params, inputs=inputs, period=period))
     return jobs
 
 
 OWNED = {
-    "month": "--month YYYY-MM",
+    "month": "--month YYYY-MM (or --period, --window)",
     "data": "--data PATH (or [data] path in the config)",
     "eval_data": "--eval-data PATH (or [data] eval_path in the config)",
     "config": "--config FILE",
@@ -214,10 +279,11 @@ one month's figures under another month's name, or figures from a file the manif
 does not describe. So ``-p`` may repeat them but never change them."""
 
 
-def _check_owned(common: Mapping[str, Any], explicit: dict[str, Any]) -> None:
-    """Refuse a ``-p`` value for a parameter the runner sets, unless it agrees (then drop
-    it); ``common`` holds the runner's values, paths already absolute."""
-    for name, option in OWNED.items():
+def _check_owned(common: Mapping[str, Any], explicit: dict[str, Any], names: list[str]) -> None:
+    """Refuse a ``-p`` value for a parameter the runner sets (of ``names``), unless it
+    agrees (then drop it); ``common`` holds the runner's values, paths already absolute."""
+    for name in names:
+        option = OWNED[name]
         if name not in explicit:
             continue
         given, ours = explicit[name], common.get(name)
@@ -233,9 +299,20 @@ def _check_owned(common: Mapping[str, Any], explicit: dict[str, Any]) -> None:
 
 def _same_month(given: Any, ours: str | None) -> bool:
     try:
-        return str(Month.parse(str(given))) == ours
-    except InvalidArgumentError:
+        return str(Window.parse(str(given))) == ours
+    except (InvalidArgumentError, ValueError):
         return False
+
+
+def _config_relative(values: Mapping[str, Any], config: Path | None) -> dict[str, Any]:
+    """Input paths given in ``[report.parameters]`` are relative to the config's folder."""
+    base = Path(config).resolve().parent if config is not None else None
+    out = dict(values)
+    for name, value in values.items():
+        if base is not None and _is_input(name) and isinstance(value, str):
+            p = Path(value).expanduser()
+            out[name] = str(p if p.is_absolute() else (base / p).resolve())
+    return out
 
 
 def _describe_file(path: str) -> dict[str, Any]:
@@ -247,7 +324,7 @@ def _describe_file(path: str) -> dict[str, Any]:
 def render(
     notebooks: str | Sequence[str] = ALL,
     *,
-    month: Month | str,
+    month: Window | Month | str,
     data: str | os.PathLike[str] | None = None,
     eval_data: str | os.PathLike[str] | None = None,
     config: str | os.PathLike[str] | AuditConfig | None = None,
@@ -260,13 +337,16 @@ def render(
     kernel_name: str = "python3",
     raise_on_failure: bool = True,
 ) -> RenderResult:
-    """Render notebooks for ``month`` into ``out/YYYY-MM/`` as offline HTML.
+    """Render notebooks for a period into ``out/PERIOD/`` as offline HTML.
 
     Parameters
     ----------
     notebooks : "all", a name, or a list of names / ``.ipynb`` paths
-    month : Month or str
-        ``"YYYY-MM"``: passed to the notebooks as ``month``; names the folder.
+    month : Window, Month or str
+        The period: ``"YYYY-MM"``, ``"YYYY-Qn"``, ``"YYYY"``, ``"YYYY-MM..YYYY-MM"``,
+        ``"latest"`` or ``"all"`` (see :func:`plan`). Its text (``"2026-11"``,
+        ``"2026-Q3"``, ``"2025-01..2026-06"``) is passed to the notebooks as ``month`` and
+        names the folder.
     data, eval_data : path, optional
         The production log and the evaluation set (override ``config``).
     config : path or AuditConfig, optional
@@ -308,7 +388,6 @@ def render(
     >>> result.published[0].html  # doctest: +SKIP
     PosixPath('reports/2026-11/subgroup_audit.html')
     """
-    month = Month.parse(month)
     cfg = load_config(config) if isinstance(config, str | os.PathLike) else config
     jobs = plan(
         notebooks,
@@ -322,9 +401,13 @@ def render(
     )
     if out is None:
         out = cfg.report.out if cfg is not None and cfg.report.out else DEFAULT_OUT
+    period = next(job.period for job in jobs if job.skipped is None)
+    month = str(period)
     store = ReportStore(out)
-    store.check_writable(str(month))  # before any kernel starts: a bad --out is bad input
-    result = RenderResult(month=month, out=store.root)
+    store.check_writable(month)  # before any kernel starts: a bad --out is bad input
+    result = RenderResult(month=period, out=store.root)
+    result.skipped = [Skipped(job.name, job.skipped) for job in jobs if job.skipped]
+    jobs = [job for job in jobs if job.skipped is None]
     environment = _environment(jobs[0].path.parent)
 
     # The working folder is repaired if a killed run left it, and removed afterwards;
@@ -337,9 +420,7 @@ def render(
                     if progress
                     else False
                 )
-                outcome = _run_one(
-                    job, str(month), store, tmp, bar, kernel_name, with_code, environment
-                )
+                outcome = _run_one(job, month, store, tmp, bar, kernel_name, with_code, environment)
                 (result.published if isinstance(outcome, Published) else result.failed).append(
                     outcome
                 )
@@ -417,6 +498,8 @@ def _run_one(
     finished, seconds = _now(), round(time.perf_counter() - clock, 3)
 
     title = notebook_title(source, job.name)
+    if isinstance(job.parameters.get("title"), str) and job.parameters["title"].strip():
+        title = f"{title} · {job.parameters['title'].strip()}"  # [report] title: what is audited
     base = store.month_dir(month)
     parameters = _portable_parameters(job.parameters, base)
     entry = {
@@ -447,6 +530,7 @@ def _run_one(
                     generated=finished.replace("T", " ").replace("Z", " UTC"),
                     facts=_facts(job, environment, finished),
                     with_code=with_code,
+                    period=Window.parse(month).kind,
                 )
                 notebook = _portable_notebook(
                     executed, parameters, kernel_name, entry["source"], claim.ipynb_name

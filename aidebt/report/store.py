@@ -62,7 +62,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from aidebt.errors import InvalidArgumentError, InvalidValueError
-from aidebt.periods import Month
 from aidebt.report._io import abandoned, hold, locked, place, publish, sha256_file, write_atomic
 
 MANIFEST = "manifest.json"
@@ -448,11 +447,11 @@ class ReportStore:
         return _parse_manifest(path, data, month)
 
     def months(self) -> list[str]:
-        """Months that have a manifest, newest first."""
+        """Periods (months, quarters, runs of months) that have a manifest, newest first."""
         if not self.root.is_dir():
             return []
         found = [p.parent.name for p in self.root.glob(f"*/{MANIFEST}")]
-        return sorted((m for m in found if _is_month(m)), reverse=True)
+        return sorted((m for m in found if _is_month(m)), key=period_order, reverse=True)
 
     def keep_failed(self, month: str, name: str, notebook: str) -> Path:
         """Keep a failed run's executed notebook aside, under a fresh timestamped name."""
@@ -557,5 +556,20 @@ def _remove_empty(folder: Path) -> None:
 
 
 def _is_month(text: str) -> bool:
-    """A folder named as ``--month`` publishes: the canonical text of a Month."""
-    return Month.is_canonical(text)
+    """A folder named after a report's period, as :class:`~aidebt.periods.Window` writes it
+    (``2026-11``, ``2026-Q3``, ``2026``, ``2025-01..2026-06``)."""
+    from aidebt.periods import Window
+
+    try:
+        return str(Window.parse(text)) == text
+    except ValueError:
+        return False
+
+
+def period_order(text: str) -> tuple[Any, ...]:
+    """Sort key of period folders: by last month, then by length (newest first, reversed,
+    puts a month before the quarter and the year that end with it)."""
+    from aidebt.periods import Window
+
+    window = Window.parse(text)
+    return (window.last, -window.months)

@@ -1,0 +1,256 @@
+"""The first cell of every report: the data, the period, the roles and the words, once.
+
+Each stock notebook starts with::
+
+    from aidebt import report
+    if data is None:  # no data given: the demo log, with the columns and words of examples/audit.toml
+        globals().update(report.demo_parameters(globals()))
+    audit = report.Audit(data, month, time=time, y_true=y_true, ..., words=report.Words.of(...))
+
+and then calls the library on ``audit.frame`` (the period's rows) or ``audit.history``
+(every row up to the period's end) with ``**audit.roles``. Columns come back under the
+names the report's sentences use (``[report] names``, else underscores read as spaces),
+so the library's own sentences ("race=African-American", "v2's resolved rate") speak the
+reader's words; the technical names stay in the page's "How this report was made".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import narwhals as nw
+
+from aidebt import frames
+from aidebt.errors import InvalidArgumentError
+from aidebt.periods import Month, Window
+from aidebt.report.words import Words
+
+# What is missing when a parameter is not given, in a reader's words.
+_MISSING = {
+    "y_score": "no score column was given",
+    "version": "no version column was given",
+    "eval_data": "no golden set was given",
+    "config": "no gate policy was given",
+    "label_data": "no label table was given",
+    "weight": "no weight column was given",
+}
+
+
+def demo_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The demo's values of a notebook's parameters that were not given.
+
+    With no ``data``, a stock notebook reports on the demo log
+    (:func:`aidebt.datasets.demo`); its columns, words and settings are those of
+    ``examples/audit.toml`` (``[data]`` and ``[report]``), as ``aidebt demo`` uses them, so
+    the notebooks themselves carry no demo column. Only names present in ``namespace``
+    whose value is None are returned; the data paths stay None (the demo frames are
+    generated in memory).
+    """
+    from aidebt.config import load_config
+    from aidebt.report.notebooks import example_policy
+
+    policy = example_policy()
+    if policy is None:
+        raise InvalidArgumentError(
+            "no data given and the demo's settings (examples/audit.toml) are not installed: "
+            "pass data and its columns (time, y_true, y_pred, segments...)."
+        )
+    cfg = load_config(policy)
+    values = {**cfg.report.notebook_parameters(), **cfg.parameters(), "config": str(policy)}
+    values.pop("data", None)
+    values.pop("eval_data", None)
+    return {k: v for k, v in values.items() if k in namespace and namespace[k] is None}
+
+
+class Audit:
+    """A report's data, period, column roles and vocabulary.
+
+    Parameters
+    ----------
+    data
+        A path or a frame of any engine; None: the demo log (:func:`aidebt.datasets.demo`).
+    month
+        The period: ``"2026-11"``, ``"2026-Q3"``, ``"2025-01..2026-06"`` (a
+        :class:`~aidebt.periods.Window`), or None for the data's latest month.
+    time, y_true, y_pred, y_score, weight, pos_label
+        The columns' roles (None: not given).
+    min_n
+        Groups with fewer rows never headline, and are blanked in shared reports.
+    words
+        The vocabulary (:class:`~aidebt.report.words.Words`).
+    """
+
+    def __init__(
+        self,
+        data: Any,
+        month: Any = None,
+        *,
+        time: str | None,
+        y_true: str | None = None,
+        y_pred: str | None = None,
+        y_score: str | None = None,
+        weight: str | None = None,
+        pos_label: Any = None,
+        min_n: int = 30,
+        words: Words | None = None,
+    ) -> None:
+        from aidebt import datasets
+        from aidebt.frames import latest_month, load, load_month
+
+        if time is None:
+            raise InvalidArgumentError(
+                "no time column given: pass time, the date or datetime column of each row."
+            )
+        self.demo = data is None
+        self.source = datasets.demo() if self.demo else load(data)
+        self.time = time
+        self.words = words or Words()
+        self.min_n = 0 if min_n is None else int(min_n)
+        self.period = (
+            Window(latest_month(self.source, time), latest_month(self.source, time))
+            if month is None
+            else Window.parse(month)
+        )
+        schema = frames.columns(frames.to_lazy(self.source))
+        self._names = self._readable_names(schema, y_true)
+        self.frame = self.readable(load_month(self.source, self.period, time))
+        self.history = self.readable(load_month(self.source, self.period, time, history=True))
+        self.roles: dict[str, Any] = {
+            "y_true": self.column(y_true),
+            "y_pred": self.column(y_pred),
+            "y_score": self.column(y_score),
+            "weight": self.column(weight),
+            "pos_label": pos_label,
+        }
+        self._months: int | None = None
+
+    def roles_for(self, function: Any) -> dict[str, Any]:
+        """The roles that ``function`` takes (``coverage`` takes no score, for one)."""
+        import inspect
+
+        accepted = inspect.signature(function).parameters
+        return {k: v for k, v in self.roles.items() if k in accepted}
+
+    # -- columns under their readable names ---------------------------------------------
+    def _readable_names(self, schema: Mapping[str, Any], y_true: str | None) -> dict[str, str]:
+        """Column -> the name sentences use; the outcome reads as what its 1 means."""
+        wanted = {c: self.words.column(c) for c in schema if c != self.time}
+        if y_true in schema and y_true not in self.words.names:
+            wanted[y_true] = self.words.positive
+        taken = set(schema) - {c for c, new in wanted.items() if new != c}
+        names: dict[str, str] = {}
+        for column, new in wanted.items():
+            if new == column or new in taken or new in names.values():
+                continue  # a rename must never take another column's name
+            names[column] = new
+        return names
+
+    def column(self, name: str | None) -> str | None:
+        """A column's name in this report's frames (None stays None)."""
+        return None if name is None else self._names.get(name, name)
+
+    def columns(self, names: Sequence[str] | str | None) -> list[str]:
+        return [self.column(n) for n in frames.as_list(names)]
+
+    def listing(self, names: Sequence[str] | str | None) -> str:
+        """Columns as a sentence lists them: 'region, language and customer tier'."""
+        from aidebt.prose import and_list
+
+        return and_list(self.columns(names))
+
+    def readable(self, frame: Any) -> Any:
+        """``frame`` (any engine) with its columns under their readable names, lazily."""
+        schema = frames.columns(frames.to_lazy(frame))
+        mapping = {c: n for c, n in self._names.items() if c in schema}
+        return nw.from_native(frame).rename(mapping).to_native() if mapping else frame
+
+    def large_groups(
+        self, frame: Any, column: str, since: Any = None
+    ) -> tuple[Any, dict[str, float]]:
+        """``frame`` without the groups of ``column`` that have fewer than ``min_n`` rows
+        with a known outcome (from ``since`` on), and those groups with their counts.
+
+        Rankings use it so that a group of a few dozen rows never "decays fastest".
+        """
+        lazy = frames.to_lazy(frame)
+        y, w = self.roles["y_true"], self.roles["weight"]
+        known = lazy.filter(~nw.col(y).is_null()) if y else lazy
+        if since is not None:
+            known = known.filter(frames.window_condition(known, self.time, since, None))
+        size = nw.col(w).sum() if w else nw.len()
+        counts = known.group_by(column).agg(size.alias("_n")).collect(backend="polars").to_native()
+        small = {
+            str(k): float(n) for k, n in counts.iter_rows() if k is not None and n < self.min_n
+        }
+        if not small:
+            return frame, {}
+        keep = ~nw.col(column).cast(nw.String).is_in(list(small))
+        return nw.from_native(frame).filter(keep).to_native(), dict(
+            sorted(small.items(), key=lambda kv: -kv[1])
+        )
+
+    # -- other inputs --------------------------------------------------------------------
+    def golden(self, eval_data: Any, *, readable: bool = True) -> Any | None:
+        """The golden set: the demo's with the demo log, else None when none was given.
+        Its columns are renamed like the log's unless ``readable=False`` (for a call that
+        reads the config's column names, such as a gate check)."""
+        from aidebt import datasets
+        from aidebt.frames import load
+
+        if eval_data is None:
+            frame = datasets.demo_eval() if self.demo else None
+        else:
+            frame = load(eval_data)
+        return self.readable(frame) if readable and frame is not None else frame
+
+    def labels(self, label_data: Any) -> Any | None:
+        """The label table (as written): the demo's with the demo log, else None."""
+        from aidebt import datasets
+        from aidebt.frames import load
+
+        if label_data is None:
+            return datasets.demo_labels() if self.demo else None
+        return load(label_data)
+
+    # -- what the data allows ------------------------------------------------------------
+    @property
+    def months(self) -> int:
+        """Calendar months up to the period's end that have labeled rows (one small query)."""
+        if self._months is None:
+            frame = frames.to_lazy(self.history)
+            y = self.roles["y_true"]
+            labeled = frame.filter(~nw.col(y).is_null()) if y else frame
+            month = nw.col(self.time).dt.year() * 12 + nw.col(self.time).dt.month()
+            self._months = int(
+                labeled.select(month.n_unique().alias("m")).collect(backend="polars").item() or 0
+            )
+        return self._months
+
+    @property
+    def first_month(self) -> Month:
+        return self.period.first
+
+    def not_shown(self, parameter: str, what: str) -> Any:
+        """One line for a section whose input is absent: what it would show, what enables it.
+
+        Examples
+        --------
+        >>> Audit.not_shown(None, "version", "no comparison between versions").data
+        '*Not shown: no comparison between versions, because no version column was given. Set version in [data] of audit.toml to show it.*'
+        """
+        from IPython.display import Markdown
+
+        from aidebt.report.schema import CONFIG_KEYS
+
+        missing = _MISSING.get(parameter, f"{parameter} was not given")
+        if parameter == "config":
+            how = "Render with --config and a policy that has [gates] stages to show it"
+        elif parameter in CONFIG_KEYS:
+            how = f"Set {CONFIG_KEYS[parameter]} in [data] of audit.toml to show it"
+        else:
+            how = f"Set {parameter} in [report.parameters] of audit.toml to show it"
+        return Markdown(f"*Not shown: {what}, because {missing}. {how}.*")
+
+    def __repr__(self) -> str:
+        return f"Audit(period={self.period}, roles={self.roles})"

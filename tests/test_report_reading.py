@@ -1,0 +1,81 @@
+"""Every report, on the demo and on a differently shaped data set, reads as prose for a
+stakeholder: no Python literal, no code, no raw column name in the text, and nothing wider
+than the page (opened offline in headless Chromium at a laptop's width)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from browser import read_page
+
+from aidebt import frames
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# Python's spellings of nothing and of truth, numpy's not-a-number, library calls and
+# attributes: none belongs in a sentence for readers.
+LITERALS = re.compile(
+    r"(?<![\w-])(True|False|None|nan|NaN|inf)(?![\w-])"  # literals, as words
+    r"|\bad\.[a-z_]+|\.table\b|\.summary\(|\bpl\.col\b"  # code
+    r"|\d\.\d+e[-+]\d+"  # scientific notation
+    r"|\bp ?= ?0(?:\.0*)?(?![.\d])"  # a p-value of exactly zero
+    r"|(?<![\w.+-])(?P<end>[-+]?\d[\d.,%-]*) to (?P=end)(?![\w.%])"  # ends that read alike
+)
+
+
+def snake_columns(config) -> list[str]:
+    """The data's column names that a reader would see as code (with an underscore)."""
+    from aidebt.config import load_config
+
+    cfg = load_config(config)
+    schema = frames.columns(frames.to_lazy(frames.load(cfg.data.path)))
+    return [c for c in schema if "_" in c]
+
+
+def problems(browser, result, columns) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for item in result.published:
+        page = read_page(browser, item.html)
+        issues = [f"layout: {p}" for p in page.problems]
+        for match in LITERALS.finditer(page.prose):
+            start = max(0, match.start() - 50)
+            issues.append(f"literal: ...{page.prose[start : match.end() + 30]!r}")
+        for column in columns:
+            for match in re.finditer(rf"(?<![\w.]){re.escape(column)}(?![\w])", page.prose):
+                start = max(0, match.start() - 50)
+                issues.append(f"column name: ...{page.prose[start : match.end() + 30]!r}")
+        if issues:
+            found[item.name] = issues
+    return found
+
+
+def report(found: dict[str, list[str]]) -> str:
+    return "\n".join(f"{name}: {issue}" for name, issues in found.items() for issue in issues)
+
+
+def test_the_demo_reports_read_well(browser, demo_reports, demo_config):
+    assert demo_reports.published
+    found = problems(browser, demo_reports, snake_columns(demo_config))
+    assert not found, report(found)
+
+
+def test_the_reports_on_a_risk_score_log_read_well(browser, people_reports, people_config):
+    assert people_reports.published
+    found = problems(browser, people_reports, snake_columns(people_config))
+    assert not found, report(found)
+
+
+def test_the_checker_finds_what_it_looks_for(browser, tmp_path):
+    """A page with a leaked literal, a raw column name and a table wider than the page."""
+    page = tmp_path / "bad.html"
+    cells = "".join(f"<td>{'x' * 30}</td>" for _ in range(12))
+    page.write_text(
+        '<html><body><main class="aidebt-report" style="max-width:600px">'
+        "<p>The value is None and the two_year_recid rate is nan; see ad.simpson.</p>"
+        f"<table><tr>{cells}</tr></table></main></body></html>"
+    )
+    read = read_page(browser, page)
+    assert any("sticks out" in p for p in read.problems)
+    assert {m.group(0) for m in LITERALS.finditer(read.prose)} >= {"None", "nan", "ad.simpson"}
+    assert "two_year_recid" in read.prose

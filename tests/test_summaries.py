@@ -1,0 +1,128 @@
+"""What a summary leads with (issue 12, items 6 and 7): significance before the top k,
+the metric's bad direction, small groups never headlining, and small groups visible in
+charts."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import polars as pl
+import pytest
+from recidivism import recidivism
+
+import aidebt as ad
+from aidebt.charts import SAMPLE_LEGEND
+
+
+def shortfalls(seed: int = 0) -> pl.DataFrame:
+    """Six groups of 40 rows whose point FNR is worse than average but within noise, and
+    one group of 6,000 rows with a modest, certain shortfall; the rest are fine."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for name, n, fnr in [("big", 6_000, 0.16), ("rest", 20_000, 0.10)] + [
+        (f"small{i}", 40, 0.22) for i in range(6)
+    ]:
+        y = rng.random(n) < 0.5
+        miss = rng.random(n) < fnr
+        parts.append(pl.DataFrame({"g": [name] * n, "y": y, "p": y & ~miss}))
+    return pl.concat(parts)
+
+
+def test_significance_is_judged_before_the_top_k():
+    r = ad.disaggregate(shortfalls(), y_true="y", y_pred="p", by="g", metrics=["fnr"], min_n=20)
+    lines = r.summary(k=3)
+    assert lines and lines[0].startswith("False-negative rate (FNR) for g=big is")
+    assert all("small" not in line for line in lines)
+    # The point ranking would have led with the small groups, none of them significant.
+    by_point = r.table.sort("diff", descending=True).head(3)
+    assert by_point["g"].str.starts_with("small").all()
+    assert not by_point["significant"].any()
+
+
+def test_groups_under_min_n_never_rank_or_headline():
+    r = ad.disaggregate(shortfalls(), y_true="y", y_pred="p", by="g", metrics=["fnr"], min_n=100)
+    assert not r.worst(10)["g"].str.starts_with("small").any()
+    assert r.worst(10, include_small=True)["g"].str.starts_with("small").any()
+    assert all("small" not in line for line in r.summary(k=10))
+
+
+def test_the_best_known_finding_leads_on_a_risk_score_log():
+    """The recidivism-like fixture: one group's false-positive rate is about twice
+    another's (and the other group's miss rate is higher: the same bias seen from the other
+    side). Both lead; the selection rate (no bad direction) is described, not ranked."""
+    people = recidivism()
+    r = ad.disaggregate(
+        people,
+        y_true="two_year_recid",
+        y_pred="high_risk",
+        pos_label="Yes",
+        by="race",
+        metrics=["fpr", "fnr", "selection_rate"],
+    )
+    lines = r.summary()
+    (fpr,) = [line for line in lines if line.startswith("False-positive rate (FPR) for race=")]
+    assert "race=African-American" in fpr and lines.index(fpr) <= 1
+    assert "times as high" in fpr and "adjusted p < 0.001" in fpr
+    assert "selection_rate" not in r.worst(20)["metric"].to_list()
+    described = [line for line in lines if line.startswith("Selection rate differs most")]
+    assert len(described) == 1
+    # Groups of a few dozen people are never named.
+    assert not any("Native American" in line or "Asian" in line for line in lines)
+    # A team that wants fewer people flagged ranks the selection rate too.
+    ranked = r.worst(20, good={"selection_rate": "lower"})
+    assert "selection_rate" in ranked["metric"].to_list()
+    names = {"fpr": "false-alarm rate"}
+    assert any(
+        line.startswith("False-alarm rate for race=") for line in r.summary(metric_names=names)
+    )
+
+
+def test_summary_numbers_are_written_for_readers():
+    r = ad.disaggregate(shortfalls(), y_true="y", y_pred="p", by="g", metrics=["fnr"], min_n=20)
+    (line,) = r.summary(k=1)
+    for literal in ("None", "nan", "True", "False", "p=0", r"\de-", r"1\.0x"):
+        assert not re.search(rf"(?<![\w-]){literal}(?![\w-])", line), literal
+    assert "%" in line and "points" in line and "(95% interval)" in line
+
+
+def test_small_groups_are_drawn_hollow_with_a_legend_entry():
+    r = ad.disaggregate(shortfalls(), y_true="y", y_pred="p", by="g", metrics=["fnr"], min_n=100)
+    spec = r.chart().to_dict()
+    layers = spec["spec"]["layer"]
+    points = next(layer for layer in layers if layer["mark"]["type"] == "point")
+    enc = points["encoding"]
+    for channel in ("color", "fill", "shape"):
+        assert enc[channel]["field"] == "sample"
+        assert enc[channel]["scale"]["domain"] == list(SAMPLE_LEGEND)
+    assert enc["fill"]["scale"]["range"][1] == "white"  # hollow, and its stroke is grey
+    assert enc["color"]["scale"]["range"][1] != enc["color"]["scale"]["range"][0]
+    assert enc["color"]["legend"]["title"] == "sample"
+    (rows,) = spec["datasets"].values()
+    assert {row["sample"] for row in rows} == set(SAMPLE_LEGEND)
+
+
+@pytest.mark.parametrize("longest", [8, 60])
+def test_forest_fits_the_page(longest):
+    name = "x" * longest
+    table = pl.DataFrame(
+        {
+            "g": [name, "b"],
+            "metric": ["fnr", "fnr"],
+            "value": [0.2, 0.1],
+            "ci_low": [0.1, 0.05],
+            "ci_high": [0.3, 0.15],
+            "n": [100.0, 100.0],
+            "small_n": [False, True],
+            "reference_value": [0.15, 0.15],
+            "diff": [0.05, -0.05],
+            "p_adjusted": [0.5, 0.5],
+        }
+    )
+    spec = ad.charts.forest(table, ["g"]).to_dict()
+    width = spec["spec"]["width"]
+    limit = (
+        spec["spec"]["encoding"]["y"]["axis"]["labelLimit"] if "encoding" in spec["spec"] else None
+    )
+    limit = limit or spec["spec"]["layer"][0]["encoding"]["y"]["axis"]["labelLimit"]
+    assert width + limit + 140 <= 860 + 1
