@@ -556,10 +556,10 @@ def gate_chart(table: pl.DataFrame, stages: Sequence[str], *, width: int = 360) 
     """Each judged gate value with its interval against its bound, one panel per stage.
 
     ``table`` is a :class:`aidebt.gates.GateCheck` table; ``stages`` the panel order.
-    Metric, disparity and trend rows; green passes, red fails (or fired), grey skipped.
+    Metric, disparity, trend and fairness rows; green passes, red fails (or fired), grey skipped.
     """
     data = (
-        table.filter(pl.col("criterion").str.contains(r"^(metrics|disparity|trend)\."))
+        table.filter(pl.col("criterion").str.contains(r"^(metrics|disparity|trend|fairness)\."))
         .with_columns(label=pl.col("criterion") + " | " + pl.col("segment"))
         .select(
             "stage",

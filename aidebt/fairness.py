@@ -71,6 +71,7 @@ import polars as pl
 from scipy import stats as sps
 
 from aidebt import aggregate, frames
+from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import ColumnNotFoundError, InvalidArgumentError, InvalidValueError
 from aidebt.results import Result
@@ -103,27 +104,9 @@ reliability_table = st.reliability_table
 INTERSECTION = " × "
 """Joins attribute names in the label of an intersection (``race × sex``)."""
 
-# summary -> (what it compares, which rates, kind)
-SUMMARIES: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "demographic_parity_difference": (
-        "largest minus smallest selection rate",
-        ("selection_rate",),
-        "difference",
-    ),
-    "demographic_parity_ratio": (
-        "smallest over largest selection rate",
-        ("selection_rate",),
-        "ratio",
-    ),
-    "equalized_odds_difference": (
-        "the larger of the TPR and FPR differences",
-        ("tpr", "fpr"),
-        "difference",
-    ),
-    "equalized_odds_ratio": ("the smaller of the TPR and FPR ratios", ("tpr", "fpr"), "ratio"),
-    "equal_opportunity_difference": ("largest minus smallest TPR", ("tpr",), "difference"),
-    "fpr_difference": ("largest minus smallest FPR", ("fpr",), "difference"),
-}
+SUMMARIES = mreg.FAIRNESS_SUMMARIES
+"""summary -> (what it compares, which rates, kind): declared with the registry, where the
+gate policy reads the names without importing this module."""
 
 # rate -> (numerator statistics, denominator statistics, what the denominator counts)
 _RATES = {

@@ -801,3 +801,42 @@ def pooled_difference(metric, x1, q1, n1, x0, q0, n0, confidence) -> dict[str, f
     if metric.binomial:
         return st.mh_risk_difference(x1, n1, x0, n0, confidence)
     return st.stratified_mean_difference(x1, q1, n1, x0, q0, n0, confidence)
+
+
+# --------------------------------------------------------------------------------------
+# Fairness summaries across groups (computed by aidebt.fairness; declared here, with the
+# registry, so that the gate policy validates fairness.NAME criteria from the core layer)
+# --------------------------------------------------------------------------------------
+# summary -> (what it compares, which rates, kind)
+FAIRNESS_SUMMARIES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "demographic_parity_difference": (
+        "largest minus smallest selection rate",
+        ("selection_rate",),
+        "difference",
+    ),
+    "demographic_parity_ratio": (
+        "smallest over largest selection rate",
+        ("selection_rate",),
+        "ratio",
+    ),
+    "equalized_odds_difference": (
+        "the larger of the TPR and FPR differences",
+        ("tpr", "fpr"),
+        "difference",
+    ),
+    "equalized_odds_ratio": ("the smaller of the TPR and FPR ratios", ("tpr", "fpr"), "ratio"),
+    "equal_opportunity_difference": ("largest minus smallest TPR", ("tpr",), "difference"),
+    "fpr_difference": ("largest minus smallest FPR", ("fpr",), "difference"),
+}
+
+
+def fairness_summary_needs_labels(summary: str) -> bool:
+    """Whether a fairness summary compares a label-based rate (TPR, FPR), not only the
+    selection rate.
+
+    Examples
+    --------
+    >>> fairness_summary_needs_labels("demographic_parity_ratio")
+    False
+    """
+    return any(rate != "selection_rate" for rate in FAIRNESS_SUMMARIES[summary][1])
