@@ -677,8 +677,8 @@ def estimate(
         scaling = _raw_scaling(source, y_score)
 
     def binned(f: nw.LazyFrame) -> tuple[nw.Expr, nw.Expr]:
-        s = nw.col(y_score).cast(nw.Float64)
-        s = nw.when(~s.is_nan()).then(s)  # NaN -> null here; the pass reports NaN scores
+        # NaN -> null here (aggregate.present); the pass reports NaN scores
+        s = aggregate.present(f, y_score).cast(nw.Float64)
         u = s
         if scaling is not None:
             u = 1.0 / (1.0 + ((s - scaling[0]) * (-_RAW_SCALE / scaling[1])).exp())
