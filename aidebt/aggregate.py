@@ -45,8 +45,11 @@ STAT_DOCS = {
     "brier_sq": "sum of (score - label)^4",
 }
 # Calibration (the ``ece`` metric): per equal-width score bin k of [0, 1], over labeled
-# rows with a score, three additive sums in the same pass (asked for with need={CALIBRATION}).
+# rows with a score, three additive sums (asked for with need={CALIBRATION}). The pass
+# groups by the score bin too (one key of at most twelve values: cheaper in every engine
+# than thirty conditional sums), and the small table is spread back to these columns.
 CALIBRATION = "calibration"
+_CAL_BIN = "_cal_bin"
 CALIBRATION_BINS = 10  # = aidebt.stats.CALIBRATION_BINS (stats is imported lazily here)
 CAL_SIZE = tuple(f"cal_n_{k}" for k in range(CALIBRATION_BINS))
 CAL_POS = tuple(f"cal_pos_{k}" for k in range(CALIBRATION_BINS))
@@ -384,8 +387,6 @@ def _contributions(frame: nw.LazyFrame, roles: Roles, need: set[str]) -> dict[st
             out["brier_n"] = weighted(both)
             out["brier_sum"] = weighted(both * d2)
             out["brier_sq"] = weighted(both * d2 * d2)
-            if CALIBRATION in need:
-                out.update(_calibration_contributions(s0, both, y.fill_null(0), weighted))
     return out
 
 
@@ -404,19 +405,37 @@ def score_bin(score: nw.Expr, edges: Sequence[float]) -> nw.Expr:
     return key.when(score <= 1).then(nw.lit(k - 1)).otherwise(nw.lit(k))
 
 
-def _calibration_contributions(score, both, label, weighted) -> dict[str, nw.Expr]:
-    """The per-bin sums of the ``ece`` metric: rows, positives and scores of labeled
-    scored rows in each of the ten equal-width bins (:func:`score_bin`)."""
-    from aidebt.stats import calibration_edges
+def calibration_key(
+    frame: nw.LazyFrame, y_score: str, y_true: str | None, edges: Sequence[float]
+) -> nw.Expr:
+    """The score-bin group key of a calibration: the bin's index (:func:`score_bin`),
+    ``-1`` for a row with no score or no label (:func:`is_missing`), ``k`` for a score
+    outside [0, 1]. Grouped by it, a bin's ``labeled``, ``pos`` and ``score_sum`` are the
+    size, positives and sum of scores of its labeled scored rows."""
+    unusable = is_missing(frame, y_score)
+    if y_true is not None:
+        unusable = unusable | is_missing(frame, y_true)
+    return nw.when(unusable).then(nw.lit(-1)).otherwise(score_bin(nw.col(y_score), edges))
 
-    b = score_bin(score, calibration_edges(CALIBRATION_BINS))
-    out = {}
-    for k in range(CALIBRATION_BINS):
-        inside = both * (b == k).cast(nw.Int64)
-        out[CAL_SIZE[k]] = weighted(inside)
-        out[CAL_POS[k]] = weighted(inside * label)
-        out[CAL_SCORE[k]] = weighted(inside * score)
-    return out
+
+def _spread_bins(stats: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """A table grouped by the keys and the calibration bin, back to one row per group:
+    every sum re-summed, and each bin's ``labeled``, ``pos`` and ``score_sum`` spread into
+    the ``cal_*`` columns (a bin with no row sums to 0)."""
+    b = pl.col(_CAL_BIN)
+    per_bin = [
+        agg
+        for k in range(CALIBRATION_BINS)
+        for agg in (
+            pl.col("labeled").filter(b == k).sum().alias(CAL_SIZE[k]),
+            pl.col("pos").filter(b == k).sum().alias(CAL_POS[k]),
+            pl.col("score_sum").filter(b == k).sum().alias(CAL_SCORE[k]),
+        )
+    ]
+    sums = [pl.col(c).sum() for c in stats.columns if c not in (*keys, _CAL_BIN)]
+    if not keys:
+        return stats.select(*sums, *per_bin)
+    return stats.group_by(keys, maintain_order=True).agg(*sums, *per_bin)
 
 
 def calibration_table(stats: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
@@ -606,26 +625,39 @@ def sufficient_stats(
     keys = list(keys)
     frames.require_columns(frame, keys, role="a group column")
     derived = dict(derived_keys or {})
-    check_names(keys, STAT_COLUMNS | set(derived))
+    check_names(keys, STAT_COLUMNS | set(derived) | {_CAL_BIN})
     frames.require_columns(frame, roles.names())
     schema = frames.columns(frame)
     contributions = _contributions(frame, roles, set(need))
     all_keys = keys + list(derived)
+    if CALIBRATION in need:  # the score bin as one more key of the pass (see CAL_SIZE)
+        derived[_CAL_BIN] = _calibration_key_of(frame, roles)
     prepared = frame.select(
         *(nw.col(k) for k in keys),
         *(expr.alias(name) for name, expr in derived.items()),
         *(expr.alias(name) for name, expr in contributions.items()),
     )
     sums = _sums(contributions)
-    if all_keys:
-        table = prepared.group_by(*all_keys).agg(*sums)
-    else:
-        table = prepared.select(*sums)
+    group = [*keys, *derived]
+    table = prepared.group_by(*group).agg(*sums) if group else prepared.select(*sums)
     stats = collect(table)
     _raise_on_bad_input(frame, stats, roles)
-    stats = _drop_checks(stats)
+    stats = _as_sums(_derive(_drop_checks(stats)), group)
+    if _CAL_BIN in group:
+        stats = _spread_bins(stats, all_keys)
     # all_keys: a derived key (a period) must count when merging (missing) duplicates.
-    return _tidy_keys(_as_sums(_derive(stats), all_keys), all_keys, schema)
+    return _tidy_keys(stats, all_keys, schema)
+
+
+def _calibration_key_of(frame: nw.LazyFrame, roles: Roles) -> nw.Expr:
+    """The ``ece`` metric's score-bin key: ten equal-width bins (needs labels and scores)."""
+    from aidebt.stats import calibration_edges
+
+    if not (roles.y_score and roles.y_true and roles.binary):
+        raise InvalidArgumentError(
+            "The calibration sums compare a score with a 0/1 label: pass y_score= and y_true=."
+        )
+    return calibration_key(frame, roles.y_score, roles.y_true, calibration_edges(CALIBRATION_BINS))
 
 
 def _raise_on_bad_input(frame: nw.LazyFrame, stats: pl.DataFrame, roles: Roles) -> None:
@@ -947,6 +979,10 @@ def sufficient_stats_sets(
     >>> by_h.sort("h").select("h", "n", "pos").rows()
     [('1', 1.0, 1.0), ('2', 2.0, 1.0)]
     """
+    if CALIBRATION in need:
+        raise InvalidArgumentError(
+            "sufficient_stats_sets() has no calibration sums; use sufficient_stats()."
+        )
     frame = frames.to_lazy(data)
     sets = [list(ks) for ks in key_sets]
     keys = list(dict.fromkeys(k for ks in sets for k in ks))

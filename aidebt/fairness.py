@@ -345,22 +345,18 @@ def score_bin_key(
 ) -> nw.Expr:
     """The score-bin group key of a calibration table, as a narwhals expression.
 
-    Bins are ``[e_0, e_1), [e_1, e_2), ... [e_{k-1}, 1]`` (the one binning rule,
-    :func:`aidebt.aggregate.score_bin`); the key is the bin's index, ``-1`` for a row
-    with no score or no label (:func:`aidebt.aggregate.is_missing`; it still counts for
-    the rates), and ``k`` for a score outside [0, 1] (reported as an error after the
-    pass). Pass it as ``derived_keys={SCORE_BIN: score_bin_key(...)}`` to
+    Bins are ``[e_0, e_1), [e_1, e_2), ... [e_{k-1}, 1]``; the key is the bin's index,
+    ``-1`` for a row with no score or no label (it still counts for the rates), and ``k``
+    for a score outside [0, 1] (reported as an error after the pass): the one rule,
+    :func:`aidebt.aggregate.calibration_key`, which the ``ece`` metric's pass uses too.
+    Pass it as ``derived_keys={SCORE_BIN: score_bin_key(...)}`` to
     :func:`aidebt.aggregate.sufficient_stats`: within a bin every row is labeled and
     scored, so ``labeled``, ``pos`` and ``score_sum`` are the bin's size, positives and
-    sum of scores. (The ``ece`` metric sums the same bins as columns of the pass instead,
-    :func:`aidebt.aggregate.calibration_table` turns them into this layout.)
+    sum of scores. (The ``ece`` metric's pass spreads its ten bins into columns, which
+    :func:`aidebt.aggregate.calibration_table` turns back into this layout.)
     """
     frame = frames.to_lazy(frame)
-    edges = st.calibration_edges(bins)
-    unusable = aggregate.is_missing(frame, y_score)
-    if y_true is not None:
-        unusable = unusable | aggregate.is_missing(frame, y_true)
-    return nw.when(unusable).then(nw.lit(-1)).otherwise(aggregate.score_bin(nw.col(y_score), edges))
+    return aggregate.calibration_key(frame, y_score, y_true, st.calibration_edges(bins))
 
 
 def ece_for(

@@ -251,3 +251,39 @@ def test_fairness_is_exported():
     module = importlib.import_module("aidebt.fairness")  # must not shadow the function
     assert ad.fairness is module.fairness and ad.Fairness is module.Fairness
     assert {"fairness", "Fairness"} <= set(ad.__all__)
+
+
+def test_ece_gate_is_judged_on_the_upper_end(tmp_path):
+    """``metrics.ece = { max = 0.05 }``: a segment passes when the interval's upper end is
+    at most 0.05; a miscalibrated one fails, and a trigger fires only when the lower end
+    is above the bound."""
+    rng = np.random.default_rng(12)
+    n = 40_000
+    seg = rng.choice(["cal", "off"], n)
+    s = rng.beta(2, 2, n)
+    truth = np.where(seg == "off", np.clip(s + 0.12, 0, 1), s)
+    df = pl.DataFrame(
+        {
+            "ts": [dt.datetime(2026, 1, 10)] * n,
+            "seg": seg,
+            "y": (rng.random(n) < truth).astype(int),
+            "s": s,
+        }
+    )
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text(
+        '[data]\ntime = "ts"\ny_true = "y"\ny_score = "s"\nsegments = ["seg"]\n'
+        "[gates.s]\nmetrics.ece = { max = 0.05 }\n"
+        "[rollback]\nmetrics.ece = { max = 0.05 }\n"
+    )
+    result = ad.check(cfg, data=df)
+    rows = {(r["stage"], r["segment"]): r for r in result.table.iter_rows(named=True)}
+    ok, off = rows[("s", "seg=cal")], rows[("s", "seg=off")]
+    assert ok["status"] == "pass" and ok["ci_high"] <= 0.05
+    assert off["status"] == "fail" and "upper bound" in off["evidence"]
+    assert rows[("rollback", "seg=off")]["status"] == "fired"
+    assert rows[("rollback", "seg=cal")]["status"] == "quiet"
+    ref = ad.disaggregate(df, y_true="y", y_score="s", by="seg", metrics=["ece"])
+    want = ref.table.filter(pl.col("seg") == "cal").row(0, named=True)
+    assert ok["value"] == pytest.approx(want["value"], abs=1e-12)
+    assert ok["ci_high"] == pytest.approx(want["ci_high"], abs=1e-12)
