@@ -1804,11 +1804,13 @@ class Calibration(Result):
     Attributes
     ----------
     table : polars.DataFrame
-        Per (segment, score bin): ``bin_low``, ``bin_high``, ``n``, ``mean_score``,
-        ``observed`` with its interval, ``gap`` and ``calibrated`` (the probability the
-        estimate uses).
+        Per (segment, score bin): ``bin``, ``bin_low``, ``bin_high``, ``n``,
+        ``mean_score``, ``observed`` with its interval (``ci_low``, ``ci_high``), ``gap``
+        and ``calibrated`` (the probability the estimate uses):
+        :func:`aidebt.stats.reliability_table`.
     ece : polars.DataFrame
-        Expected calibration error of the raw scores per segment.
+        Expected calibration error of the raw scores per segment, over the table's bins,
+        with its interval and bias (:func:`aidebt.stats.expected_calibration_error`).
     """
 
     title = "Calibration of the scores in the reference"
