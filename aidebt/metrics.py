@@ -1,6 +1,6 @@
 """The metric registry: each metric's formula on the sufficient statistics, and its behaviour.
 
-A metric is one of five kinds:
+A metric is one of six kinds:
 
 - ``proportion``: ``numerator / denominator``, two additive counts (accuracy = (tp+tn)/labeled);
   intervals are binomial (Wilson by default);
