@@ -38,6 +38,8 @@ _EXPORTS = {
     "drift": "aidebt.drift",
     "drift_over_time": "aidebt.drift",
     "drift_profile": "aidebt.drift",
+    "Fairness": "aidebt.fairness",
+    "fairness": "aidebt.fairness",
     "filter_window": "aidebt.frames",
     "GateCheck": "aidebt.gates",
     "check": "aidebt.gates",

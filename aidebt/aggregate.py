@@ -46,6 +46,21 @@ STAT_DOCS = {
     "t_sum": "sum of a time coordinate over the rows (with time=: where in its period a row is)",
     "t_labeled": "sum of the time coordinate over the labeled rows",
 }
+# Calibration (the ``ece`` metric): per equal-width score bin k of [0, 1], over labeled
+# rows with a score, three additive sums (asked for with need={CALIBRATION}). The pass
+# groups by the score bin too (one key of at most twelve values: cheaper in every engine
+# than thirty conditional sums), and the small table is spread back to these columns.
+CALIBRATION = "calibration"
+_CAL_BIN = "_cal_bin"
+CALIBRATION_BINS = 10  # = aidebt.stats.CALIBRATION_BINS (stats is imported lazily here)
+CAL_SIZE = tuple(f"cal_n_{k}" for k in range(CALIBRATION_BINS))
+CAL_POS = tuple(f"cal_pos_{k}" for k in range(CALIBRATION_BINS))
+CAL_SCORE = tuple(f"cal_s_{k}" for k in range(CALIBRATION_BINS))
+for _k in range(CALIBRATION_BINS):
+    _bin = f"in score bin {_k} ([{_k / 10:.1f}, {(_k + 1) / 10:.1f}{']' if _k == 9 else ')'})"
+    STAT_DOCS[CAL_SIZE[_k]] = f"labeled rows with a score {_bin}"
+    STAT_DOCS[CAL_POS[_k]] = f"labeled positives with a score {_bin}"
+    STAT_DOCS[CAL_SCORE[_k]] = f"sum of the scores of labeled rows {_bin}"
 # Input checks that ride along in the same pass; each must sum to zero. (The pass also
 # counts the rows holding each positive label, "_pos_<role>_<i>", which must not be zero.)
 _CHECKS = ("bad_labels", "bad_weight", "frac_weight", "bad_score", "out_score")
@@ -165,23 +180,46 @@ def check_pos_label(pos_label: Any) -> None:
                 )
 
 
+def is_missing(frame: nw.LazyFrame, name: str) -> nw.Expr:
+    """Where a label (or prediction, or score) is missing, as a boolean expression.
+
+    The one rule of the package: a value is missing when it is null, or NaN in a float
+    column (pandas' only missing value for numpy floats); None in a pandas object column
+    is a null too. A row whose label is missing is unlabeled: it counts in ``n`` and the
+    selection rate, never in a label-based metric.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> frame = nw.from_native(pl.LazyFrame({"y": [1.0, None, float("nan"), 0.0]}))
+    >>> frame.select(is_missing(frame, "y")).collect()["y"].to_list()
+    [False, True, True, False]
+    """
+    col = nw.col(name)
+    if frames.columns(frame)[name].is_float():
+        return col.is_null() | col.is_nan()
+    return col.is_null()
+
+
+def present(frame: nw.LazyFrame, name: str) -> nw.Expr:
+    """The column with every missing value (:func:`is_missing`) as null."""
+    col = nw.col(name)
+    if frames.columns(frame)[name].is_float():
+        return nw.when(~col.is_nan()).then(col)
+    return col
+
+
 def _label_expr(frame: nw.LazyFrame, name: str, role: str, roles: Roles) -> nw.Expr:
     """A column as numbers (null kept), mapping ``pos_label`` or booleans to 0/1."""
     dtype = frames.columns(frame)[name]
     col = nw.col(name)
-    # A missing label is null, or NaN in a float column (pandas' only missing value for
-    # numpy floats), or None in a pandas object column (booleans with missing values).
-    missing = None
-    if dtype.is_float():
-        missing = col.is_null() | col.is_nan()
-    elif dtype == nw.Object:
-        missing = col.is_null()
+    missing = is_missing(frame, name)
     positives = roles.positives(role) if roles.binary else None
     if positives is not None:
         _check_positive_types(frame, name, role, dtype, positives, roles)
         hit = col == positives[0] if len(positives) == 1 else col.is_in(list(positives))
         # Guarded: pandas compares a missing value as False, which would make it a negative.
-        return nw.when(~(col.is_null() if missing is None else missing)).then(hit.cast(nw.Int8))
+        return nw.when(~missing).then(hit.cast(nw.Int8))
     if dtype == nw.Boolean:
         return col.cast(nw.Int8)
     if dtype == nw.Object and roles.binary:
@@ -197,9 +235,7 @@ def _label_expr(frame: nw.LazyFrame, name: str, role: str, roles: Roles) -> nw.E
             f"Column {name!r} ({role}) holds {dtype} values ({found}); aidebt needs 0/1 or "
             f"booleans here. {hint}"
         )
-    if dtype.is_float():
-        col = nw.when(col.is_nan()).then(None).otherwise(col)
-    return _as_float_if_decimal(col, dtype)
+    return _as_float_if_decimal(present(frame, name), dtype)
 
 
 # Two-valued vocabularies whose positive member is not a matter of opinion.
@@ -362,6 +398,93 @@ def _contributions(
     return out
 
 
+def score_bin(score: nw.Expr, edges: Sequence[float]) -> nw.Expr:
+    """The index of a score's bin: ``[e_0, e_1)`` is 0 ... ``[e_{k-1}, 1]`` is ``k - 1``.
+
+    A score below 0 or above 1 (or null) gets ``k``, outside every bin. The one binning
+    rule of the package: the ``ece`` metric's per-bin sums and the score-bin key of
+    :func:`aidebt.fairness.score_bin_key` both use it. ``edges`` come from
+    :func:`aidebt.stats.calibration_edges`.
+    """
+    k = len(edges) - 1
+    key = nw.when(score < 0).then(nw.lit(k))
+    for idx, edge in enumerate(edges[1:-1]):
+        key = key.when(score < float(edge)).then(nw.lit(idx))
+    return key.when(score <= 1).then(nw.lit(k - 1)).otherwise(nw.lit(k))
+
+
+def calibration_key(
+    frame: nw.LazyFrame, y_score: str, y_true: str | None, edges: Sequence[float]
+) -> nw.Expr:
+    """The score-bin group key of a calibration: the bin's index (:func:`score_bin`),
+    ``-1`` for a row with no score or no label (:func:`is_missing`), ``k`` for a score
+    outside [0, 1]. Grouped by it, a bin's ``labeled``, ``pos`` and ``score_sum`` are the
+    size, positives and sum of scores of its labeled scored rows."""
+    unusable = is_missing(frame, y_score)
+    if y_true is not None:
+        unusable = unusable | is_missing(frame, y_true)
+    return nw.when(unusable).then(nw.lit(-1)).otherwise(score_bin(nw.col(y_score), edges))
+
+
+def _spread_bins(stats: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """A table grouped by the keys and the calibration bin, back to one row per group:
+    every sum re-summed, and each bin's ``labeled``, ``pos`` and ``score_sum`` spread into
+    the ``cal_*`` columns (a bin with no row sums to 0)."""
+    b = pl.col(_CAL_BIN)
+    per_bin = [
+        agg
+        for k in range(CALIBRATION_BINS)
+        for agg in (
+            pl.col("labeled").filter(b == k).sum().alias(CAL_SIZE[k]),
+            pl.col("pos").filter(b == k).sum().alias(CAL_POS[k]),
+            pl.col("score_sum").filter(b == k).sum().alias(CAL_SCORE[k]),
+        )
+    ]
+    sums = [pl.col(c).sum() for c in stats.columns if c not in (*keys, _CAL_BIN)]
+    if not keys:
+        return stats.select(*sums, *per_bin)
+    return stats.group_by(keys, maintain_order=True).agg(*sums, *per_bin)
+
+
+def calibration_table(stats: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    """The ``ece`` metric's per-bin sums of a statistics table, long: one row per bin.
+
+    Returns the ``keys``, :data:`aidebt.stats.SCORE_BIN`, ``labeled``, ``pos`` and
+    ``score_sum``: the layout of a table grouped by a score-bin key, which
+    :func:`aidebt.stats.reliability_table` and the calibration of
+    :mod:`aidebt.fairness` read.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"g": ["a", "a", "b"], "y": [1, 0, 1], "s": [0.95, 0.15, 0.5]})
+    >>> roles = Roles(y_true="y", y_score="s")
+    >>> t = sufficient_stats(df, ["g"], roles, need={CALIBRATION})
+    >>> calibration_table(t, ["g"]).filter(pl.col("labeled") > 0).rows()
+    [('a', 1, 1.0, 0.0, 0.15), ('a', 9, 1.0, 1.0, 0.95), ('b', 5, 1.0, 1.0, 0.5)]
+    """
+    from aidebt.stats import SCORE_BIN
+
+    keys = list(keys)
+    missing = [c for c in CAL_SIZE if c not in stats.columns]
+    if missing:
+        raise InvalidArgumentError(
+            "The statistics table has no per-bin calibration sums: aggregate with "
+            f"need={{{CALIBRATION!r}}} (the ece metric asks for them)."
+        )
+    parts = [
+        stats.select(
+            *keys,
+            pl.lit(k, pl.Int64).alias(SCORE_BIN),
+            pl.col(CAL_SIZE[k]).alias("labeled"),
+            pl.col(CAL_POS[k]).alias("pos"),
+            pl.col(CAL_SCORE[k]).alias("score_sum"),
+        )
+        for k in range(CALIBRATION_BINS)
+    ]
+    return pl.concat(parts).sort([*keys, SCORE_BIN])
+
+
 def weight_checks(name: str, dtype: Any) -> dict[str, nw.Expr]:
     """Per-row checks of a frequency-weight column, summed in the pass (each must sum to 0).
 
@@ -515,26 +638,39 @@ def sufficient_stats(
     keys = list(keys)
     frames.require_columns(frame, keys, role="a group column")
     derived = dict(derived_keys or {})
-    check_names(keys, STAT_COLUMNS | set(derived))
+    check_names(keys, STAT_COLUMNS | set(derived) | {_CAL_BIN})
     frames.require_columns(frame, roles.names())
     schema = frames.columns(frame)
     contributions = _contributions(frame, roles, set(need), time)
     all_keys = keys + list(derived)
+    if CALIBRATION in need:  # the score bin as one more key of the pass (see CAL_SIZE)
+        derived[_CAL_BIN] = _calibration_key_of(frame, roles)
     prepared = frame.select(
         *(nw.col(k) for k in keys),
         *(expr.alias(name) for name, expr in derived.items()),
         *(expr.alias(name) for name, expr in contributions.items()),
     )
     sums = _sums(contributions)
-    if all_keys:
-        table = prepared.group_by(*all_keys).agg(*sums)
-    else:
-        table = prepared.select(*sums)
+    group = [*keys, *derived]
+    table = prepared.group_by(*group).agg(*sums) if group else prepared.select(*sums)
     stats = collect(table)
     _raise_on_bad_input(frame, stats, roles)
-    stats = _drop_checks(stats)
+    stats = _as_sums(_derive(_drop_checks(stats)), group)
+    if _CAL_BIN in group:
+        stats = _spread_bins(stats, all_keys)
     # all_keys: a derived key (a period) must count when merging (missing) duplicates.
-    return _tidy_keys(_as_sums(_derive(stats), all_keys), all_keys, schema)
+    return _tidy_keys(stats, all_keys, schema)
+
+
+def _calibration_key_of(frame: nw.LazyFrame, roles: Roles) -> nw.Expr:
+    """The ``ece`` metric's score-bin key: ten equal-width bins (needs labels and scores)."""
+    from aidebt.stats import calibration_edges
+
+    if not (roles.y_score and roles.y_true and roles.binary):
+        raise InvalidArgumentError(
+            "The calibration sums compare a score with a 0/1 label: pass y_score= and y_true=."
+        )
+    return calibration_key(frame, roles.y_score, roles.y_true, calibration_edges(CALIBRATION_BINS))
 
 
 def _raise_on_bad_input(frame: nw.LazyFrame, stats: pl.DataFrame, roles: Roles) -> None:
@@ -559,8 +695,9 @@ def _raise_on_bad_input(frame: nw.LazyFrame, stats: pl.DataFrame, roles: Roles) 
         raise InvalidValueError(
             f"Column {roles.y_score!r} (y_score) has {bad('out_score'):,} scores outside [0, 1] "
             f"(values such as {_bad_sample(frame, roles.y_score, (score < 0) | (score > 1))}), "
-            "but the Brier score compares a probability with the 0/1 label. Pass probabilities "
-            "(percentages divided by 100, say); AUC and mean_score take any finite score."
+            "but the Brier score and the calibration error (ece) compare a probability with the "
+            "0/1 label. Pass probabilities (percentages divided by 100, say); AUC and "
+            "mean_score take any finite score."
         )
 
 
@@ -855,6 +992,10 @@ def sufficient_stats_sets(
     >>> by_h.sort("h").select("h", "n", "pos").rows()
     [('1', 1.0, 1.0), ('2', 2.0, 1.0)]
     """
+    if CALIBRATION in need:
+        raise InvalidArgumentError(
+            "sufficient_stats_sets() has no calibration sums; use sufficient_stats()."
+        )
     frame = frames.to_lazy(data)
     sets = [list(ks) for ks in key_sets]
     keys = list(dict.fromkeys(k for ks in sets for k in ks))

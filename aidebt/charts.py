@@ -606,10 +606,10 @@ def gate_chart(table: pl.DataFrame, stages: Sequence[str], *, width: int = 360) 
     """Each judged gate value with its interval against its bound, one panel per stage.
 
     ``table`` is a :class:`aidebt.gates.GateCheck` table; ``stages`` the panel order.
-    Metric, disparity and trend rows; green passes, red fails (or fired), grey skipped.
+    Metric, disparity, trend and fairness rows; green passes, red fails (or fired), grey skipped.
     """
     data = (
-        table.filter(pl.col("criterion").str.contains(r"^(metrics|disparity|trend)\."))
+        table.filter(pl.col("criterion").str.contains(r"^(metrics|disparity|trend|fairness)\."))
         .with_columns(label=pl.col("criterion") + " | " + pl.col("segment"))
         .select(
             "stage",
@@ -1048,22 +1048,22 @@ def reliability_chart(
     Examples
     --------
     >>> import polars as pl
-    >>> t = pl.DataFrame({"mean_score": [0.1, 0.9], "observed": [0.2, 0.8], "observed_low": [0.1, 0.7],
-    ...                   "observed_high": [0.3, 0.9], "n": [50.0, 50.0]})
+    >>> t = pl.DataFrame({"mean_score": [0.1, 0.9], "observed": [0.2, 0.8], "ci_low": [0.1, 0.7],
+    ...                   "ci_high": [0.3, 0.9], "n": [50.0, 50.0]})
     >>> type(reliability_chart(t)).__name__
     'LayerChart'
     """
     by = list(by)
     data = table.with_columns(group_label(by)).select(
-        "group", "mean_score", "observed", "observed_low", "observed_high", "n"
+        "group", "mean_score", "observed", "ci_low", "ci_high", "n"
     )
     color = alt.Color("group:N", title=", ".join(by)) if by else alt.value(MAIN_COLOR)
     tip = [
         alt.Tooltip("group:N"),
         alt.Tooltip("mean_score:Q", format=".3f", title="mean score"),
         alt.Tooltip("observed:Q", format=".3f", title="observed rate"),
-        alt.Tooltip("observed_low:Q", format=".3f", title="interval low"),
-        alt.Tooltip("observed_high:Q", format=".3f", title="interval high"),
+        alt.Tooltip("ci_low:Q", format=".3f", title="interval low"),
+        alt.Tooltip("ci_high:Q", format=".3f", title="interval high"),
         alt.Tooltip("n:Q", format=",.0f", title="labeled rows"),
     ]
     axis = alt.Scale(domain=[0, 1])
@@ -1076,8 +1076,8 @@ def reliability_chart(
         .encode(x=alt.X("a:Q", scale=axis), y=alt.Y("a:Q", scale=axis))
     )
     bars = base.mark_rule().encode(
-        y=alt.Y("observed_low:Q", title="observed positive rate", scale=axis),
-        y2="observed_high:Q",
+        y=alt.Y("ci_low:Q", title="observed positive rate", scale=axis),
+        y2="ci_high:Q",
         color=color,
     )
     points = base.mark_line(point=True).encode(y="observed:Q", color=color)

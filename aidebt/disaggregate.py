@@ -63,6 +63,9 @@ class Disaggregation(Result):
         ``metric``, ``value``, ``ci_low``, ``ci_high``, ``n`` over all rows.
     unlabeled : float
         Rows whose label is null (counted in ``count`` and ``selection_rate`` only).
+    stats : polars.DataFrame or None
+        The sums of the one pass, one row per intersection of the ``by`` columns (what
+        :meth:`fairness` reads; None in a :meth:`suppressed` copy).
     """
 
     title = "Disaggregated metrics"
@@ -81,6 +84,8 @@ class Disaggregation(Result):
         unlabeled: float,
         estimates: pl.DataFrame | None = None,
         ci: str = "wilson",
+        stats: pl.DataFrame | None = None,
+        y_score: str | None = None,
     ) -> None:
         super().__init__(table)
         self.overall = overall
@@ -93,6 +98,8 @@ class Disaggregation(Result):
         self.unlabeled = unlabeled
         self.ci = ci
         self.estimates = table if estimates is None else estimates  # + "_x", "_se"
+        self.stats = stats
+        self._y_score = y_score
 
     def conf_int(self, confidence: float = 0.95) -> pl.DataFrame:
         """Each group's value with its interval at another level, from the stored estimates.
@@ -263,10 +270,68 @@ class Disaggregation(Result):
         )
 
     def notes(self) -> list[str]:
-        """Caveats about the data behind the findings (unlabeled rows)."""
-        if not self.unlabeled:
-            return []
-        return [f"{self.unlabeled:,.0f} unlabeled rows count only in count and selection_rate."]
+        """Caveats about the data behind the findings (unlabeled rows, metrics that are not
+        compared with the reference)."""
+        out = []
+        if self.unlabeled:
+            out.append(
+                f"{self.unlabeled:,.0f} unlabeled rows count only in count and selection_rate."
+            )
+        for name in self.metrics:
+            m = mreg.REGISTRY.get(name)
+            if m is not None and m.no_comparison:
+                out.append(m.no_comparison)
+        return out
+
+    def fairness(self, *, intersections: bool = False, n_boot: int = 2000, seed: int = 0):
+        """The fairness summaries of these groups, from this result's own sums (no new pass).
+
+        Demographic parity, equalized odds, equal opportunity and FPR parity per ``by``
+        column (and their intersection with ``intersections=True``), each with its
+        interval and the four-fifths verdict, at this result's confidence; with ``ece``
+        among the metrics, calibration within groups too. Equal to
+        :func:`aidebt.fairness.fairness` on the same rows (see it for the method).
+
+        Needs the predictions in the pass: the default metrics (or any that reads
+        ``y_pred``, such as ``selection_rate``) put them there; labels add equalized odds.
+
+        Examples
+        --------
+        >>> import aidebt as ad
+        >>> r = ad.disaggregate(ad.datasets.demo(2_000, months=2), y_true="y_true",
+        ...                     y_pred="y_pred", by="tier")
+        >>> fr = r.fairness(n_boot=400)
+        >>> fr.four_fifths["attribute"].to_list()
+        ['tier']
+        """
+        from aidebt.fairness import fairness_from_stats
+
+        if self.stats is None:
+            raise InvalidArgumentError(
+                "This copy keeps no sums (suppressed() blanks small groups, whose rates a "
+                "fairness summary would show): call fairness() on the original result."
+            )
+        if not self.by:
+            raise InvalidArgumentError(
+                "fairness() compares groups: this result has none. Pass by=[...] (the "
+                "sensitive attributes) to disaggregate."
+            )
+        if "pred_pos" not in self.stats.columns:
+            raise InvalidArgumentError(
+                f"fairness() needs the predictions, but none of this result's metrics "
+                f"({', '.join(self.metrics)}) reads y_pred, so the pass did not sum them. "
+                "Pass y_pred= and add 'selection_rate' (and, with labels, 'tpr' and 'fpr') to "
+                "metrics=, or call ad.fairness(data, ...)."
+            )
+        return fairness_from_stats(
+            self.stats,
+            self.by,
+            confidence=self.confidence,
+            intersections=intersections,
+            n_boot=n_boot,
+            seed=seed,
+            score_column=self._y_score,
+        )
 
     def suppressed(self, min_n: int | None = None) -> Disaggregation:
         """A copy whose groups under ``min_n`` (default: this result's) show no figures.
@@ -281,7 +346,11 @@ class Disaggregation(Result):
         ]
         estimates = self.estimates.with_columns(
             *(pl.when(small).then(None).otherwise(pl.col(c)).alias(c) for c in blank),
-            *(pl.when(small).then(None).otherwise(pl.col(c)).alias(c) for c in ("_x", "_se")),
+            *(
+                pl.when(small).then(None).otherwise(pl.col(c)).alias(c)
+                for c in ("_x", "_se", "_bins")
+                if c in self.estimates.columns
+            ),
             note=pl.when(small)
             .then(pl.lit(f"suppressed: fewer than {limit} rows"))
             .otherwise(pl.col("note")),
@@ -289,6 +358,7 @@ class Disaggregation(Result):
         clone = object.__new__(Disaggregation)
         clone.__dict__.update(self.__dict__)
         clone.estimates = estimates  # conf_int() shows no figure of a small group either
+        clone.stats = None  # nor fairness(): its group table would show them
         clone.table = estimates.select(self.table.columns)
         return clone
 
@@ -357,14 +427,14 @@ def disaggregate(
         Names from the registry (``count``, ``prevalence``, ``selection_rate``,
         ``accuracy``, ``error_rate``, ``tpr``/``recall``, ``fpr``, ``fnr``, ``tnr``,
         ``precision``/``ppv``, ``npv``, ``fdr``, ``for``, ``f1``, ``mean``,
-        ``mean_score``, ``brier``, ``auc``), or a mapping ``{"name": callable}`` of
+        ``mean_score``, ``brier``, ``auc``, ``ece``), or a mapping ``{"name": callable}`` of
         scikit-learn style functions ``fn(y_true, y_pred)`` — the documented slow path: it
         collects each group's rows and gives no interval.
     weight
         Frequency weights (non-negative counts): a pre-aggregated table
         (``dept, gender, admitted, n``) gives the same result as its rows.
     y_score
-        Score column for ``mean_score``, ``brier`` and ``auc``.
+        Score column for ``mean_score``, ``brier``, ``auc`` and ``ece``.
     reference
         ``"overall"`` (default), ``"best"`` (the best group of each metric among groups
         with ``n >= min_n``), or a group: a value when ``by`` is one column, a tuple or a
@@ -381,7 +451,9 @@ def disaggregate(
         (:func:`aidebt.stats.f1_ci`); ``auc`` a logit-scale interval from DeLong's
         standard error, computed exactly from per-(score, label) counts
         (:func:`aidebt.stats.auc_delong`, :func:`aidebt.stats.logit_ci`). Both lie in
-        [0, 1].
+        [0, 1]. ``ece``: the two-step bootstrap interval of
+        :func:`aidebt.stats.ece_interval` on its ten per-bin sums (seeded: the same sums
+        give the same interval).
     adjust
         Multiple-comparison adjustment over the whole family of group x metric tests:
         ``"holm"`` (default), ``"bh"`` (Benjamini-Hochberg) or ``None``.
@@ -403,7 +475,10 @@ def disaggregate(
     (see :func:`aidebt.stats.vs_overall`). Means use Welch's t. ``f1`` and ``auc`` use a
     normal approximation with both standard errors, which is conservative against
     ``"overall"``. ``p_value`` tests no difference; ``p_adjusted`` adjusts it over every
-    group and metric; ``significant`` is ``p_adjusted < 1 - confidence``.
+    group and metric; ``significant`` is ``p_adjusted < 1 - confidence``. ``ece`` has no
+    difference or test (its plug-in is biased upward near 0, where a normal approximation
+    is dishonest): its rows keep the reference value only, and :meth:`Disaggregation.notes`
+    says so.
 
     What the interval against ``"overall"`` estimates: the gap between the group and
     everyone in the population the rows were drawn from, whose overall value depends on
@@ -516,7 +591,8 @@ def disaggregate(
         significant=(pl.col("p_adjusted") < 1 - confidence).fill_null(False),
         small_n=pl.col("n") < min_n,
     )
-    estimates = table.select(*by_cols, *COLUMNS, "_x", "_se")
+    kept = [c for c in ("_x", "_se", "_bins") if c in table.columns]  # _bins: ece's sums
+    estimates = table.select(*by_cols, *COLUMNS, *kept)
     table = estimates.select(*by_cols, *COLUMNS)
     overall_table = pl.concat(overall_rows, how="diagonal_relaxed")
     overall_table = overall_table.with_columns(
@@ -537,6 +613,8 @@ def disaggregate(
         unlabeled=unlabeled,
         estimates=estimates,
         ci=ci,
+        stats=stats,
+        y_score=y_score,
     )
 
 

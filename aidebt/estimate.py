@@ -146,28 +146,22 @@ def expected_calibration_error(
     n: str = "n",
     positives: str = "pos",
     score_sum: str = "score_sum",
+    confidence: float = 0.95,
 ) -> pl.DataFrame:
-    """Expected calibration error per group, from a small table of per-bin sums.
+    """Expected calibration error per group, from a small table whose rows are its bins.
 
     ``ECE = sum_k (n_k / N) |pos_k / n_k - mean score_k| = sum_k |pos_k - score_sum_k| / N``
-    over the score bins ``k`` of each group (Guo et al. 2017; the bins are whatever rows of
-    ``table`` a group has, usually ten equal-width bins of [0, 1]). Every term is an
-    additive sum over labeled rows, so the table comes from one group-by and the metric
-    needs nothing else. ECE is biased upwards in small samples (each bin's gap is at least
-    its noise): compare it across groups of similar size.
-
-    Parameters
-    ----------
-    table
-        One row per (group, bin): the ``keys``, the labeled rows ``n``, the positives
-        ``positives`` and the sum of the scores of those rows ``score_sum``.
-    keys
-        Group columns (none: one ECE for the whole table).
+    over the rows ``k`` of each group (Guo et al. 2017; usually ten equal-width bins of
+    [0, 1]). This only adapts the layout (one row per bin, ``n`` labeled rows): the
+    formula and its interval are :func:`aidebt.stats.expected_calibration_error`'s, the
+    package's one implementation. ECE is biased upward in small samples (each bin's gap
+    is at least its noise): ``bias`` estimates by how much.
 
     Returns
     -------
     polars.DataFrame
-        The keys, ``ece`` and ``n`` (labeled rows).
+        The keys, ``ece``, ``ci_low``, ``ci_high``, ``bias``, ``se``, ``n`` (labeled rows)
+        and ``note``.
 
     Examples
     --------
@@ -177,11 +171,31 @@ def expected_calibration_error(
     [0.1]
     """
     keys = list(keys)
-    gap = (pl.col(positives) - pl.col(score_sum)).abs().sum()
-    total = pl.col(n).sum()
-    agg = [pl.when(total > 0).then(gap / total).alias("ece"), total.alias("n")]
-    out = table.group_by(keys, maintain_order=True).agg(agg) if keys else table.select(agg)
-    return out.sort(keys) if keys else out
+    index = pl.int_range(pl.len())
+    rows = table.with_columns((index.over(keys) if keys else index).alias(st.SCORE_BIN))
+    slots = max(2, int(rows.get_column(st.SCORE_BIN).max() or 0) + 1)
+    return st.expected_calibration_error(
+        rows,
+        keys,
+        bins=slots,
+        size=n,
+        positives=positives,
+        score_sum=score_sum,
+        confidence=confidence,
+    )
+
+
+def _coarse_bins(table, keys, n_bins, bin, bins, n, positives, score_sum) -> pl.DataFrame:
+    """Sums per fine score bin (``bins`` of them) re-summed into ``n_bins`` coarse bins."""
+    if bins % n_bins:
+        raise InvalidArgumentError(
+            f"n_bins={n_bins!r} must divide the {bins} fine score bins (e.g. 10, 20, 25, 40)."
+        )
+    return (
+        table.with_columns((pl.col(bin) // (bins // n_bins)).alias(st.SCORE_BIN))
+        .group_by([*keys, st.SCORE_BIN])
+        .agg(pl.col(n, positives, score_sum).sum())
+    )
 
 
 def reliability(
@@ -200,15 +214,14 @@ def reliability(
 
     ``table`` holds per-group sums over ``bins`` fine equal-width bins of [0, 1] (column
     ``bin`` = 0 .. bins-1); they are re-summed into ``n_bins`` coarse bins (``bins`` must be
-    a multiple of ``n_bins``), which gives exactly scikit-learn's
-    ``calibration_curve(strategy="uniform")`` (tested). The observed rate has a Wilson
-    interval.
+    a multiple of ``n_bins``), and the table is :func:`aidebt.stats.reliability_table`'s,
+    which gives exactly scikit-learn's ``calibration_curve(strategy="uniform")`` (tested).
 
     Returns
     -------
     polars.DataFrame
-        The keys, ``bin_low``, ``bin_high``, ``n``, ``mean_score``, ``observed``,
-        ``observed_low``, ``observed_high``, ``gap`` (observed - mean score).
+        The keys, ``bin``, ``bin_low``, ``bin_high``, ``n``, ``mean_score``, ``observed``,
+        ``ci_low``, ``ci_high`` (Wilson), ``gap`` (observed - mean score).
 
     Examples
     --------
@@ -219,29 +232,16 @@ def reliability(
     [0.1, 0.9]
     """
     keys = list(keys)
-    if bins % n_bins:
-        raise InvalidArgumentError(
-            f"n_bins={n_bins!r} must divide the {bins} fine score bins (e.g. 10, 20, 25, 40)."
-        )
-    width = bins // n_bins
-    coarse = (
-        table.with_columns((pl.col(bin) // width).alias("_k"))
-        .group_by([*keys, "_k"])
-        .agg(pl.col(n).sum().alias("n"), pl.col(positives).sum(), pl.col(score_sum).sum())
-        .filter(pl.col("n") > 0)
-        .sort([*keys, "_k"])
+    coarse = _coarse_bins(table, keys, n_bins, bin, bins, n, positives, score_sum)
+    return st.reliability_table(
+        coarse,
+        keys,
+        bins=n_bins,
+        confidence=confidence,
+        size=n,
+        positives=positives,
+        score_sum=score_sum,
     )
-    lo, hi = st.proportion_ci(coarse[positives], coarse["n"], confidence)
-    return coarse.select(
-        *keys,
-        (pl.col("_k") / n_bins).alias("bin_low"),
-        ((pl.col("_k") + 1) / n_bins).alias("bin_high"),
-        "n",
-        (pl.col(score_sum) / pl.col("n")).alias("mean_score"),
-        (pl.col(positives) / pl.col("n")).alias("observed"),
-        pl.Series("observed_low", lo),
-        pl.Series("observed_high", hi),
-    ).with_columns(gap=pl.col("observed") - pl.col("mean_score"))
 
 
 # ======================================================================================
@@ -677,8 +677,8 @@ def estimate(
         scaling = _raw_scaling(source, y_score)
 
     def binned(f: nw.LazyFrame) -> tuple[nw.Expr, nw.Expr]:
-        s = nw.col(y_score).cast(nw.Float64)
-        s = nw.when(~s.is_nan()).then(s)  # NaN -> null here; the pass reports NaN scores
+        # NaN -> null here (aggregate.present); the pass reports NaN scores
+        s = aggregate.present(f, y_score).cast(nw.Float64)
         u = s
         if scaling is not None:
             u = 1.0 / (1.0 + ((s - scaling[0]) * (-_RAW_SCALE / scaling[1])).exp())
@@ -1444,7 +1444,8 @@ class Estimate(Result):
         Per calibration segment (with ``by``; the pooled reference otherwise): the labeled
         reference rows in ``n_bins`` equal-width score bins, their mean score, observed
         positive rate (Wilson interval) and the calibrated probability the estimate uses;
-        and the ECE of the raw scores per segment (:func:`expected_calibration_error`).
+        and the ECE of the raw scores per segment, over the same bins, with its interval
+        (:func:`aidebt.stats.expected_calibration_error`).
         """
         bins = self.model.engine.bins
         ref = self.model.ref.with_columns(
@@ -1462,26 +1463,25 @@ class Estimate(Result):
             fine = fine.with_columns(_g=pl.lit(0, pl.Int64))
         j = fine["_g"].to_numpy() * bins + fine["_b"].to_numpy()
         fine = fine.with_columns(cal_sum=pl.Series(self.model.engine.p[j]) * pl.col("lab"))
-        table = reliability(
-            fine.rename({"lab": "n", "lab_score": "score_sum"}),
-            keys,
-            n_bins=n_bins,
-            bins=bins,
-            confidence=self.confidence,
-        )
+        sums = fine.rename({"lab": "n", "lab_score": "score_sum"})
+        table = reliability(sums, keys, n_bins=n_bins, bins=bins, confidence=self.confidence)
         width = bins // n_bins
         cal = (
             fine.with_columns((pl.col("_b") // width).alias("_k"))
             .group_by([*keys, "_k"])
             .agg(pl.col("cal_sum").sum(), pl.col("lab").sum())
-            .with_columns(
-                bin_low=pl.col("_k") / n_bins,
-                calibrated=pl.col("cal_sum") / pl.col("lab"),
+            .select(
+                *keys,
+                pl.col("_k").cast(pl.Int64).alias("bin"),
+                (pl.col("cal_sum") / pl.col("lab")).alias("calibrated"),
             )
-            .select(*keys, "bin_low", "calibrated")
         )
-        table = table.join(cal, on=[*keys, "bin_low"], how="left")
-        ece = expected_calibration_error(fine.rename({"lab": "n", "lab_score": "score_sum"}), keys)
+        table = table.join(cal, on=[*keys, "bin"], how="left")
+        # The ECE of the same coarse bins the table shows, with its interval.
+        coarse = _coarse_bins(sums, keys, n_bins, "_b", bins, "n", "pos", "score_sum")
+        ece = st.expected_calibration_error(
+            coarse, keys, bins=n_bins, size="n", confidence=self.confidence
+        )
         return Calibration(table, ece, by=keys, where=self.model.where)
 
     # -- display -------------------------------------------------------------------------
@@ -1804,11 +1804,13 @@ class Calibration(Result):
     Attributes
     ----------
     table : polars.DataFrame
-        Per (segment, score bin): ``bin_low``, ``bin_high``, ``n``, ``mean_score``,
-        ``observed`` with its interval, ``gap`` and ``calibrated`` (the probability the
-        estimate uses).
+        Per (segment, score bin): ``bin``, ``bin_low``, ``bin_high``, ``n``,
+        ``mean_score``, ``observed`` with its interval (``ci_low``, ``ci_high``), ``gap``
+        and ``calibrated`` (the probability the estimate uses):
+        :func:`aidebt.stats.reliability_table`.
     ece : polars.DataFrame
-        Expected calibration error of the raw scores per segment.
+        Expected calibration error of the raw scores per segment, over the table's bins,
+        with its interval and bias (:func:`aidebt.stats.expected_calibration_error`).
     """
 
     title = "Calibration of the scores in the reference"

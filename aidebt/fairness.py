@@ -71,6 +71,7 @@ import polars as pl
 from scipy import stats as sps
 
 from aidebt import aggregate, frames
+from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import ColumnNotFoundError, InvalidArgumentError, InvalidValueError
 from aidebt.results import Result
@@ -92,33 +93,20 @@ __all__ = [
     "score_bin_key",
 ]
 
-SCORE_BIN = "score_bin"
+SCORE_BIN = st.SCORE_BIN
 """Name of the score-bin key in a statistics table (-1: no score or no label)."""
+
+# The expected calibration error and the reliability table have one home, aidebt.stats.
+estimate_ece = st.estimate_ece
+expected_calibration_error = st.expected_calibration_error
+reliability_table = st.reliability_table
 
 INTERSECTION = " × "
 """Joins attribute names in the label of an intersection (``race × sex``)."""
 
-# summary -> (what it compares, which rates, kind)
-SUMMARIES: dict[str, tuple[str, tuple[str, ...], str]] = {
-    "demographic_parity_difference": (
-        "largest minus smallest selection rate",
-        ("selection_rate",),
-        "difference",
-    ),
-    "demographic_parity_ratio": (
-        "smallest over largest selection rate",
-        ("selection_rate",),
-        "ratio",
-    ),
-    "equalized_odds_difference": (
-        "the larger of the TPR and FPR differences",
-        ("tpr", "fpr"),
-        "difference",
-    ),
-    "equalized_odds_ratio": ("the smaller of the TPR and FPR ratios", ("tpr", "fpr"), "ratio"),
-    "equal_opportunity_difference": ("largest minus smallest TPR", ("tpr",), "difference"),
-    "fpr_difference": ("largest minus smallest FPR", ("fpr",), "difference"),
-}
+SUMMARIES = mreg.FAIRNESS_SUMMARIES
+"""summary -> (what it compares, which rates, kind): declared with the registry, where the
+gate policy reads the names without importing this module."""
 
 # rate -> (numerator statistics, denominator statistics, what the denominator counts)
 _RATES = {
@@ -352,214 +340,23 @@ def _extremes(p: np.ndarray, valid: np.ndarray, ratio: bool):
 # --------------------------------------------------------------------------------------
 # Calibration within groups
 # --------------------------------------------------------------------------------------
-def _bin_edges(bins: int | Sequence[float]) -> np.ndarray:
-    if isinstance(bins, int) and not isinstance(bins, bool):
-        if bins < 2:
-            raise InvalidArgumentError(f"bins={bins!r}: use at least 2 score bins, e.g. 10.")
-        return np.linspace(0.0, 1.0, bins + 1)
-    edges = np.asarray(list(bins), dtype=float)
-    if (
-        edges.ndim != 1
-        or len(edges) < 3
-        or edges[0] != 0
-        or edges[-1] != 1
-        or np.any(np.diff(edges) <= 0)
-    ):
-        raise InvalidArgumentError(
-            f"bins={bins!r}: give a number of equal-width bins (e.g. 10) or increasing edges "
-            "from 0 to 1, e.g. [0, 0.2, 0.5, 1]."
-        )
-    return edges
-
-
 def score_bin_key(
     frame: Any, y_score: str, y_true: str | None, bins: int | Sequence[float] = 10
 ) -> nw.Expr:
     """The score-bin group key of a calibration table, as a narwhals expression.
 
     Bins are ``[e_0, e_1), [e_1, e_2), ... [e_{k-1}, 1]``; the key is the bin's index,
-    ``-1`` for a row with no score or no label (it still counts for the rates), and
-    ``k`` for a score outside [0, 1] (reported as an error after the pass). Pass it as
-    ``derived_keys={SCORE_BIN: score_bin_key(...)}`` to
+    ``-1`` for a row with no score or no label (it still counts for the rates), and ``k``
+    for a score outside [0, 1] (reported as an error after the pass): the one rule,
+    :func:`aidebt.aggregate.calibration_key`, which the ``ece`` metric's pass uses too.
+    Pass it as ``derived_keys={SCORE_BIN: score_bin_key(...)}`` to
     :func:`aidebt.aggregate.sufficient_stats`: within a bin every row is labeled and
     scored, so ``labeled``, ``pos`` and ``score_sum`` are the bin's size, positives and
-    sum of scores.
+    sum of scores. (The ``ece`` metric's pass spreads its ten bins into columns, which
+    :func:`aidebt.aggregate.calibration_table` turns back into this layout.)
     """
     frame = frames.to_lazy(frame)
-    edges = _bin_edges(bins)
-    k = len(edges) - 1
-    s = nw.col(y_score)
-    unusable = s.is_null()
-    if frames.columns(frame)[y_score].is_float():
-        unusable = unusable | s.is_nan()
-    if y_true is not None:
-        y = nw.col(y_true)
-        unusable = unusable | y.is_null()
-        if frames.columns(frame)[y_true].is_float():
-            unusable = unusable | y.is_nan()
-    key = nw.when(unusable).then(nw.lit(-1)).when(s < 0).then(nw.lit(k))
-    for idx, edge in enumerate(edges[1:-1]):
-        key = key.when(s < float(edge)).then(nw.lit(idx))
-    return key.when(s <= 1).then(nw.lit(k - 1)).otherwise(nw.lit(k))
-
-
-def _bin_arrays(bin_stats: pl.DataFrame, keys: Sequence[str], edges: np.ndarray):
-    """Dense (group x bin) arrays of size, positives and mean score from a (group, bin) table."""
-    keys = list(keys)
-    k = len(edges) - 1
-    used = bin_stats.filter(pl.col(SCORE_BIN).is_between(0, k - 1))
-    groups = (
-        bin_stats.select(keys).unique(maintain_order=True).sort(keys)
-        if keys
-        else pl.DataFrame({"_": [0]})
-    )
-    g = groups.height
-    index = groups.with_row_index("_row") if keys else None
-    if keys:
-        used = used.join(index, on=keys, how="left", nulls_equal=True)
-        gi = used.get_column("_row").to_numpy().astype(int)
-    else:
-        gi = np.zeros(used.height, dtype=int)
-    bi = used.get_column(SCORE_BIN).cast(pl.Int64).to_numpy()
-    size = np.zeros((g, k))
-    pos = np.zeros((g, k))
-    ssum = np.zeros((g, k))
-    np.add.at(size, (gi, bi), used.get_column("labeled").to_numpy())
-    np.add.at(pos, (gi, bi), used.get_column("pos").to_numpy())
-    np.add.at(ssum, (gi, bi), used.get_column("score_sum").to_numpy())
-    return (groups if keys else pl.DataFrame()), size, pos, ssum
-
-
-def estimate_ece(
-    size,
-    pos,
-    score_sum,
-    *,
-    confidence: float = 0.95,
-    n_boot: int = 2000,
-    seed: int | np.random.Generator = 0,
-) -> dict[str, np.ndarray]:
-    """Expected calibration error per group from (group x bin) arrays, with an interval.
-
-    ``size``, ``pos`` and ``score_sum`` are arrays ``(..., bins)`` of labeled scored rows,
-    positives and the sum of their scores. ``ECE = sum_b (n_b / n) |pos_b / n_b - mean
-    score_b|``. The interval treats the scores as fixed and the labels as binomial given
-    them: the upper end is ``ECE + z se``; the lower end subtracts the bootstrap quantile of
-    the studentized error of the sign-resolved contrast, where the sign of a bin's gap is
-    taken as known only when it is beyond a Bonferroni bound at level ``alpha/10``
-    (otherwise it counts as ``|error|``, which is the plug-in's upward bias at perfect
-    calibration). Returns the shape :func:`aidebt.metrics.estimate` returns (``value``,
-    ``lo``, ``hi``, ``den``, ``x``, ``se``, ``note``) plus ``bias``.
-
-    Examples
-    --------
-    >>> r = estimate_ece([[100, 100]], [[30, 75]], [[25.0, 70.0]])
-    >>> round(float(r["value"][0]), 3)
-    0.05
-    """
-    confidence = st.check_confidence(confidence)
-    size, pos, ssum = (np.asarray(a, dtype=float) for a in (size, pos, score_sum))
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    alpha = 1 - confidence
-    beta = alpha / 10
-    z = st.normal_quantile(confidence)
-    has = size > 0
-    total = size.sum(axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = np.where(total[..., None] > 0, size / total[..., None], 0.0)
-        obs = np.where(has, pos / size, 0.0)
-        conf = np.where(has, ssum / size, 0.0)
-        gap = obs - conf
-        value = np.where(total > 0, (w * np.abs(gap)).sum(axis=-1), np.nan)
-        pt = (pos + 0.5) / (size + 1)
-        se_b = np.where(has, np.sqrt(pt * (1 - pt) / size), 0.0)
-        se = np.sqrt((w**2 * se_b**2).sum(axis=-1))
-        bins_used = np.maximum(has.sum(axis=-1, keepdims=True), 1)
-        cut = sps.norm.ppf(1 - beta / (2 * bins_used))
-        sign = np.where(np.abs(gap) > cut * se_b, np.sign(gap), 0.0)  # 0: undetermined
-        draws = np.clip(
-            rng.beta(
-                np.broadcast_to(
-                    (pos + 0.5)[..., None, :], (*pos.shape[:-1], n_boot, pos.shape[-1])
-                ),
-                np.broadcast_to(
-                    (size - pos + 0.5)[..., None, :], (*pos.shape[:-1], n_boot, pos.shape[-1])
-                ),
-            ),
-            1e-12,
-            1 - 1e-12,
-        )
-        err = draws - pt[..., None, :]
-        sb = sign[..., None, :]
-        wb = w[..., None, :]
-        contrast = (wb * np.where(sb == 0, np.abs(err), sb * err)).sum(axis=-1)
-        se_star = np.sqrt(
-            (
-                wb**2 * np.where(has[..., None, :], draws * (1 - draws) / size[..., None, :], 0.0)
-            ).sum(axis=-1)
-        )
-        zz = np.where(se_star > 0, contrast / se_star, np.nan)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # groups without scored rows
-            k = np.nanquantile(zz, 1 - alpha / 2 + beta, axis=-1)
-        rep = (wb * np.abs(obs[..., None, :] + err - conf[..., None, :])).sum(axis=-1)
-        bias = rep.mean(axis=-1) - value
-    lo = np.maximum(value - k * se, 0.0)
-    hi = np.minimum(value + z * se, 1.0)
-    undefined = np.isnan(value)
-    return {
-        "value": value,
-        "lo": np.where(undefined, np.nan, lo),
-        "hi": np.where(undefined, np.nan, hi),
-        "den": total,
-        "x": np.where(undefined, np.nan, value * total),
-        "se": np.where(undefined, np.nan, se),
-        "bias": np.where(undefined, np.nan, bias),
-        "note": np.where(undefined, "no labeled rows with a score in this group", None),
-    }
-
-
-def expected_calibration_error(
-    bin_stats: pl.DataFrame,
-    keys: Sequence[str],
-    *,
-    bins: int | Sequence[float] = 10,
-    confidence: float = 0.95,
-    n_boot: int = 2000,
-    seed: int | np.random.Generator = 0,
-) -> pl.DataFrame:
-    """ECE per group from a small (group, score bin) table of sums, with its interval.
-
-    ``bin_stats`` has the ``keys``, ``score_bin`` (:func:`score_bin_key`; rows with -1 are
-    ignored), ``labeled``, ``pos`` and ``score_sum``, as
-    :func:`aidebt.aggregate.sufficient_stats` returns them with that derived key. This is
-    the entry point for a metric registry (``ece`` in ``disaggregate``, ``decay`` and the
-    gates). Returns the keys, ``ece``, ``ci_low``, ``ci_high``, ``bias``, ``se``, ``n``
-    and ``note``.
-
-    Examples
-    --------
-    >>> import polars as pl
-    >>> t = pl.DataFrame({"g": ["a", "a"], "score_bin": [2, 7], "labeled": [100.0, 100.0],
-    ...                   "pos": [30.0, 75.0], "score_sum": [25.0, 70.0]})
-    >>> expected_calibration_error(t, ["g"])["ece"].round(3).to_list()
-    [0.05]
-    """
-    edges = _bin_edges(bins)
-    groups, size, pos, ssum = _bin_arrays(bin_stats, keys, edges)
-    est = estimate_ece(size, pos, ssum, confidence=confidence, n_boot=n_boot, seed=seed)
-    return pl.DataFrame(
-        [
-            *(groups.get_column(k) for k in keys),
-            _series("ece", est["value"]),
-            _series("ci_low", est["lo"]),
-            _series("ci_high", est["hi"]),
-            _series("bias", est["bias"]),
-            _series("se", est["se"]),
-            pl.Series("n", est["den"]),
-            pl.Series("note", list(est["note"]), dtype=pl.String),
-        ]
-    )
+    return aggregate.calibration_key(frame, y_score, y_true, st.calibration_edges(bins))
 
 
 def ece_for(
@@ -572,12 +369,14 @@ def ece_for(
     n_boot: int = 2000,
     seed: int | np.random.Generator = 0,
 ) -> dict[str, np.ndarray]:
-    """ECE for every row of a statistics table, in the shape of :func:`aidebt.metrics.estimate`.
+    """ECE for every row of a statistics table, from a long (score-bin keyed) table.
 
-    The registry hook: ``stats`` is a metric table's rows (``keys`` identify them; ``[]``
-    for the overall row) and ``bin_stats`` the same sums split by ``score_bin``
-    (:func:`score_bin_key`); rows of ``stats`` without scored labeled rows get NaN and a
-    note, as :func:`aidebt.metrics.estimate_auc` does for AUC.
+    ``stats`` is a metric table's rows (``keys`` identify them; ``[]`` for the overall
+    row) and ``bin_stats`` the same sums split by ``score_bin`` (:func:`score_bin_key`);
+    rows of ``stats`` without scored labeled rows get NaN and a note. The shape of
+    :func:`aidebt.metrics.estimate`; the computation is
+    :func:`aidebt.stats.estimate_ece` (the ``ece`` metric reads the per-bin sums of its
+    own pass instead).
 
     Examples
     --------
@@ -590,8 +389,7 @@ def ece_for(
     [0.05, 0.05, nan]
     """
     keys = list(keys)
-    edges = _bin_edges(bins)
-    groups, size, pos, ssum = _bin_arrays(bin_stats, keys, edges)
+    groups, size, pos, ssum = st.calibration_arrays(bin_stats, keys, bins)
     est = estimate_ece(size, pos, ssum, confidence=confidence, n_boot=n_boot, seed=seed)
     if not keys:
         return est
@@ -614,52 +412,6 @@ def ece_for(
         else:
             out[name] = np.where(found, picked, np.nan)
     return out
-
-
-def reliability_table(
-    bin_stats: pl.DataFrame,
-    keys: Sequence[str],
-    *,
-    bins: int | Sequence[float] = 10,
-    confidence: float = 0.95,
-) -> pl.DataFrame:
-    """Per group and score bin: rows, mean score, observed rate with its Wilson interval.
-
-    Only bins with labeled scored rows appear. ``gap`` is observed minus mean score
-    (positive: the model under-predicts there).
-
-    Examples
-    --------
-    >>> import polars as pl
-    >>> t = pl.DataFrame({"g": ["a"], "score_bin": [2], "labeled": [50.0], "pos": [5.0],
-    ...                   "score_sum": [12.5]})
-    >>> reliability_table(t, ["g"]).select("bin_low", "mean_score", "observed").rows()
-    [(0.2, 0.25, 0.1)]
-    """
-    edges = _bin_edges(bins)
-    k = len(edges) - 1
-    keys = list(keys)
-    used = bin_stats.filter(pl.col(SCORE_BIN).is_between(0, k - 1))
-    if keys:
-        used = aggregate.rollup(used, [*keys, SCORE_BIN], [*keys, SCORE_BIN])
-    else:
-        used = aggregate.rollup(used, [SCORE_BIN], [SCORE_BIN])
-    used = used.filter(pl.col("labeled") > 0).sort([*keys, SCORE_BIN])
-    n, pos = used.get_column("labeled").to_numpy(), used.get_column("pos").to_numpy()
-    lo, hi = st.wilson_ci(pos, n, confidence)
-    b = used.get_column(SCORE_BIN).cast(pl.Int64).to_numpy()
-    return used.select(
-        *keys,
-        pl.col(SCORE_BIN).cast(pl.Int64).alias("bin"),
-        pl.Series("bin_low", edges[b]),
-        pl.Series("bin_high", edges[b + 1]),
-        pl.col("labeled").alias("n"),
-        (pl.col("score_sum") / pl.col("labeled")).alias("mean_score"),
-        (pl.col("pos") / pl.col("labeled")).alias("observed"),
-        pl.Series("ci_low", lo),
-        pl.Series("ci_high", hi),
-        (pl.col("pos") / pl.col("labeled") - pl.col("score_sum") / pl.col("labeled")).alias("gap"),
-    )
 
 
 def calibration_tests(
@@ -698,8 +450,7 @@ def calibration_tests(
     import statsmodels.api as sm
 
     confidence = st.check_confidence(confidence)
-    edges = _bin_edges(bins)
-    groups, size, pos, ssum = _bin_arrays(bin_stats, keys, edges)
+    groups, size, pos, ssum = st.calibration_arrays(bin_stats, keys, bins)
     g = size.shape[0]
     gi, bi = np.nonzero(size > 0)
     n = size[gi, bi]
@@ -1204,9 +955,12 @@ def fairness_from_stats(
         One row per combination of the ``by`` columns (and, optionally, per
         ``score_bin``), with the sums of :data:`aidebt.aggregate.STAT_DOCS`: ``n`` and
         ``pred_pos`` for demographic parity; ``tp``, ``fp``, ``fn``, ``tn`` for equalized
-        odds; ``labeled``, ``pos`` and ``score_sum`` per score bin for calibration. This
-        is what :func:`aidebt.aggregate.sufficient_stats` returns (a Disaggregation's
-        statistics table, for instance). polars, or anything :mod:`aidebt.frames` reads.
+        odds; for calibration, ``labeled``, ``pos`` and ``score_sum`` per score bin
+        (rows keyed by ``score_bin``), or the ``ece`` metric's per-bin sums as columns
+        (``cal_n_0``...; ten equal-width bins). This is what
+        :func:`aidebt.aggregate.sufficient_stats` returns (a Disaggregation's ``stats``,
+        for instance: :meth:`aidebt.disaggregate.Disaggregation.fairness`). polars, or
+        anything :mod:`aidebt.frames` reads.
     by, confidence, intersections, n_boot, seed, bins
         As for :func:`fairness`.
     score_column
@@ -1242,11 +996,11 @@ def fairness_from_stats(
             "aidebt.aggregate.sufficient_stats(..., Roles(y_pred=...))."
         )
     has_labels = all(c in table.columns for c in ("tp", "fp", "fn", "tn"))
-    edges = _bin_edges(bins)
-    binned = SCORE_BIN in table.columns
-    keys = [*by_cols, SCORE_BIN] if binned else by_cols
+    edges = st.calibration_edges(bins)
     table = table.with_columns(pl.col(c).cast(pl.String) for c in by_cols)
-    if binned:
+    bin_keys = [*by_cols, SCORE_BIN]
+    bin_table = None  # per (group, score bin): labeled, pos, score_sum
+    if SCORE_BIN in table.columns:  # grouped by score_bin_key: split rates from bins
         table = table.with_columns(pl.col(SCORE_BIN).cast(pl.Int64))
         outside = table.filter(pl.col(SCORE_BIN) >= len(edges) - 1)
         if outside.height:
@@ -1257,6 +1011,17 @@ def fairness_from_stats(
                 "calibration needs probabilities. Rescale the scores (e.g. a sigmoid) or "
                 "drop y_score."
             )
+        bin_table = table
+        table = aggregate.rollup(table, bin_keys, by_cols)
+    elif aggregate.CAL_SIZE[0] in table.columns:  # the ece metric's per-bin sums
+        if not np.array_equal(edges, st.calibration_edges(aggregate.CALIBRATION_BINS)):
+            raise InvalidArgumentError(
+                f"bins={bins!r}: these sums hold the ece metric's {aggregate.CALIBRATION_BINS} "
+                "equal-width score bins; leave bins at its default, or aggregate by "
+                "score_bin_key(..., bins) for other bins."
+            )
+        bin_table = aggregate.calibration_table(table, by_cols)
+    binned = bin_table is not None
     levels = [(col, [col]) for col in by_cols]
     if intersections and len(by_cols) > 1:
         levels.append((INTERSECTION.join(by_cols), by_cols))
@@ -1271,7 +1036,7 @@ def fairness_from_stats(
     rng = np.random.default_rng(seed)
     rows, group_tables, ff_rows, cal_tables, rel_tables, notes = [], [], [], [], [], []
     for name, cols in levels:
-        sums = aggregate.rollup(table, keys, cols).sort(cols)
+        sums = aggregate.rollup(table, by_cols, cols).sort(cols)
         group = sums.select(
             pl.concat_str([pl.col(c) for c in cols], separator=" / ").alias("group")
         ).get_column("group")
@@ -1285,14 +1050,15 @@ def fairness_from_stats(
         ff_rows.append(_four_fifths(name, attr_rows))
         if binned and has_labels:
             # "_g": the group label; a by column may itself be called "group".
-            bin_stats = aggregate.rollup(table, keys, [*cols, SCORE_BIN])
+            bin_stats = aggregate.rollup(bin_table, bin_keys, [*cols, SCORE_BIN])
             bin_stats = bin_stats.select(
                 pl.concat_str([pl.col(c) for c in cols], separator=" / ").alias("_g"),
                 pl.exclude(cols),
             )
             cal = calibration_tests(bin_stats, ["_g"], bins=edges, confidence=confidence)
+            # Seeded per group (not from rng): the same sums give the ece metric's interval.
             ece = expected_calibration_error(
-                bin_stats, ["_g"], bins=edges, confidence=confidence, n_boot=n_boot, seed=rng
+                bin_stats, ["_g"], bins=edges, confidence=confidence, n_boot=n_boot, seed=seed
             )
             cal = cal.join(
                 ece.select(

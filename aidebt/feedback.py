@@ -1012,8 +1012,7 @@ def _binary(frame: nw.LazyFrame, name: str, role: str) -> nw.Expr:
             f"{frames.sample_values(frame, name)}; it must be 0/1 or booleans (null: no "
             "label). Map it to 0/1 first."
         )
-    if dtype.is_float():
-        col = nw.when(~col.is_nan()).then(col)
+    col = aggregate.present(frame, name)
     return (
         nw.when(col == 1)
         .then(nw.lit(1, nw.Int8))
@@ -1037,9 +1036,7 @@ class _Rating:
 def _rating(frame: nw.LazyFrame, name: str, positive: Any, scale: Any) -> _Rating:
     dtype = frames.columns(frame)[name]
     numeric = frames.is_numeric(dtype) and dtype != nw.Boolean
-    col = nw.col(name)
-    if dtype.is_float():
-        col = nw.when(~col.is_nan()).then(col)
+    col = aggregate.present(frame, name)
     rated = ~col.is_null()
     found = lambda: frames.sample_values(frame, name)  # noqa: E731 - only on error paths
 

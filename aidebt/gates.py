@@ -15,8 +15,9 @@ side of the bound. The month's trigger tests are a union, so they are judged as 
 family with Holm's (1979) step-down procedure (:func:`_trigger_family`): noise fires a
 trigger in at most ``(1 - confidence) / 2`` of months. A drift criterion fails (or fires)
 only when its test rejects and its bias-corrected distance exceeds ``max_js``
-(:func:`_judge_drift`). So a stage is not granted on noise, and a rollback is not fired on
-noise.
+(:func:`_judge_drift`). A fairness criterion judges a summary across the groups of each
+sensitive attribute on its interval (:func:`_judge_fairness`, :mod:`aidebt.fairness`). So
+a stage is not granted on noise, and a rollback is not fired on noise.
 
 The numbers come from one :func:`aidebt.disaggregate` pass over the month (metrics,
 disparities and row counts; one more per Holm step for the trigger family, at its level),
@@ -291,7 +292,7 @@ class GateCheck(Result):
     def chart(self, *, width: int = 360):
         """Each judged value with its interval against its bound, one panel per stage.
 
-        Metric, disparity and trend rows; green passes, red fails (or fired), grey skipped.
+        Metric, disparity, trend and fairness rows; green passes, red fails (or fired), grey skipped.
         See :func:`aidebt.charts.gate_chart`.
         """
         from aidebt import charts
@@ -418,6 +419,8 @@ def check(
             rows += _judge_trend(ctx, stage, c)
         elif c.kind == "drift":
             rows += _judge_drift(ctx, stage, c)
+        elif c.kind == "fairness":
+            rows += _judge_fairness(ctx, stage, c, policy.confidence)
     rows, family = _trigger_family(ctx, rows)
     table = pl.DataFrame([{k: row[k] for k in COLUMNS} for row in rows], schema=COLUMNS)
     order = pl.DataFrame(
@@ -516,10 +519,12 @@ def _where(segment: str) -> str:
     return "overall" if segment == OVERALL else f"in {segment}"
 
 
-def _interval_rule(stage: Stage, c: Criterion, value, lo, hi, segment: str, shown: str = ""):
+def _interval_rule(
+    stage: Stage, c: Criterion, value, lo, hi, segment: str, shown: str = "", what: str = ""
+):
     """A min/max/abs bound judged on an interval: (status, passed, evidence)."""
     b = c.bound
-    what = (
+    what = what or (
         f"{c.metric} {_where(segment)}"
         if c.kind == "metric"
         else (f"{c.metric} difference to overall {_where(segment)}")
@@ -1160,10 +1165,14 @@ def _triggers_at(ctx: _Check, rows: list[dict], tests: list[int], a: float, m: i
             if stage.name == ROLLBACK and c.kind in ("metric", "disparity"):
                 for row in _criterion_rows(ctx, stage, c, r, level):
                     fresh[(row["key"], row["segment"])] = row
+    for stage, c in policy.criteria():  # fairness summaries: their intervals at this level
+        if stage.name == ROLLBACK and c.kind == "fairness":
+            for row in _judge_fairness(ctx, stage, c, level):
+                fresh[(row["key"], row["segment"])] = row
     out = {}
     for i in tests:
         row = rows[i]
-        if row["_kind"] in ("metric", "disparity"):
+        if row["_kind"] in ("metric", "disparity", "fairness"):
             new = dict(fresh[(row["key"], row["segment"])])
             what, _, rest = new["evidence"].partition("]")
             new["evidence"] = f"{what}]{note}{rest}"
@@ -1181,3 +1190,112 @@ def _triggers_at(ctx: _Check, rows: list[dict], tests: list[int], a: float, m: i
 
 
 ROLLBACK_STAGE = Stage(ROLLBACK, ())
+
+
+# --------------------------------------------------------------------------------------
+# Fairness criteria: a summary across the groups of each sensitive attribute
+# --------------------------------------------------------------------------------------
+def _fairness_draws(level: float) -> int:
+    """Bootstrap draws for a fairness interval at ``level``: the first step of the interval
+    reads the ``1 - alpha/10`` quantile, so the draws grow with the level (2,000 at 95%;
+    Holm's levels for rollback triggers need more) to keep about ten draws beyond it."""
+    return int(min(200_000, max(2000, np.ceil(100 / (1 - level)))))
+
+
+def _fairness_sums(ctx: _Check, by: tuple[str, ...]) -> pl.DataFrame:
+    """The month's sums by every sensitive attribute at once: one pass, kept for the
+    other fairness criteria and levels of the check."""
+    from aidebt import aggregate
+
+    key = ("fairness sums", by)
+    if key not in ctx.cache:
+        d = ctx.roles
+        roles = aggregate.Roles(
+            y_true=d.y_true, y_pred=d.y_pred, weight=d.weight, pos_label=d.pos_label
+        )
+        try:
+            ctx.cache[key] = aggregate.sufficient_stats(ctx.frame, list(by), roles)
+        except InvalidArgumentError as exc:
+            raise InvalidValueError(f"{ctx.source}: {exc}") from None
+    return ctx.cache[key]
+
+
+def _judge_fairness(ctx: _Check, stage: Stage, c: Criterion, level: float) -> list[dict]:
+    """A fairness summary per sensitive attribute (and their intersection), judged on its
+    interval at ``level`` (:func:`aidebt.fairness.fairness_from_stats`).
+
+    The attributes are the criterion's ``by`` (default: the ``[data]`` segments); groups
+    with fewer than ``min_segment_n`` rows in the month are left out of the comparison
+    (named in the evidence), like segments too small to judge; an attribute left with
+    fewer than two groups is skipped. The rule is every criterion's (:func:`_interval_rule`,
+    the semantics of :func:`aidebt.fairness.judge`): a ``min`` passes when the interval's
+    lower end is at or above it, a ``max`` when its upper end is at or below it; a trigger
+    fires when the whole interval is on the wrong side, and joins the month's Holm family
+    (its interval is then recomputed at the family's level).
+    """
+    from aidebt.fairness import INTERSECTION, fairness_from_stats
+
+    summary = c.options["summary"]
+    by = tuple(c.options.get("by") or ctx.segments)
+    stats = _fairness_sums(ctx, by)
+    min_seg = ctx.policy.min_segment_n
+    attributes = [(col, [col]) for col in by]
+    if c.options.get("intersections") and len(by) > 1:
+        attributes.append((INTERSECTION.join(by), list(by)))
+    out = []
+    for name, cols in attributes:
+        part = stats.group_by(cols).agg(pl.exclude(*by).sum())
+        part = part.select(pl.concat_str(cols, separator=" / ").alias(name), pl.exclude(cols))
+        small = part.filter(pl.col("n") < min_seg).get_column(name).sort().to_list()
+        kept = part.filter(pl.col("n") >= min_seg)
+        left_out = ""
+        if small:
+            shown = ", ".join(small[:5]) + (", ..." if len(small) > 5 else "")
+            left_out = (
+                f"; {len(small)} group(s) under min_segment_n={min_seg:,.0f} left out ({shown})"
+            )
+        if kept.height < 2:
+            out.append(
+                _skipped(
+                    stage,
+                    c,
+                    name,
+                    metric=summary,
+                    n=float(part.get_column("n").sum()),
+                    evidence=f"{summary} by {name}: fewer than two groups with at least "
+                    f"min_segment_n={min_seg:,.0f} rows, nothing to compare{left_out}",
+                )
+            )
+            continue
+        cache = ("fairness", name, tuple(small), level)
+        if cache not in ctx.cache:
+            ctx.cache[cache] = fairness_from_stats(
+                kept, name, confidence=level, n_boot=_fairness_draws(level)
+            )
+        row = ctx.cache[cache].table.filter(pl.col("summary") == summary).row(0, named=True)
+        value, lo, hi = row["value"], row["ci_low"], row["ci_high"]
+        what = f"{summary} by {name}"
+        if value is None:
+            status, passed = _decide(stage, False, False)
+            evidence = f"{what}: no value ({row['note']})"
+        else:
+            status, passed, evidence = _interval_rule(stage, c, value, lo, hi, name, what=what)
+            evidence += f" ({row['min_group']} vs {row['max_group']})"
+        out.append(
+            _row(
+                stage,
+                c,
+                name,
+                metric=summary,
+                value=value,
+                ci_low=lo,
+                ci_high=hi,
+                n=float(kept.get_column("n").sum()),
+                level=level,
+                status=status,
+                passed=passed,
+                evidence=evidence + left_out,
+                _test=value is not None,
+            )
+        )
+    return out

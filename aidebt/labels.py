@@ -32,6 +32,7 @@ import numpy as np
 import polars as pl
 from scipy import sparse
 
+from aidebt.aggregate import present
 from aidebt.errors import (
     ColumnTypeError,
     InvalidArgumentError,
@@ -192,9 +193,7 @@ def _label_expr(frame: nw.LazyFrame, label: str) -> nw.Expr:
     col = nw.col(label)
     if dtype == nw.Boolean:
         return col.cast(nw.Int8)
-    if dtype.is_float():
-        return nw.when(~col.is_nan()).then(col)
-    return col
+    return present(frame, label)
 
 
 def _segments(frame: nw.LazyFrame, by: list[str]) -> nw.LazyFrame:

@@ -1502,7 +1502,7 @@ def _flag(frame: nw.LazyFrame, name: str, role: str) -> tuple[nw.Expr, nw.Expr, 
             f"{frames.sample_values(frame, name)}; aidebt needs booleans or 0/1 here. Convert "
             f"it first, e.g. pl.col({name!r}) == 'yes'."
         )
-    missing = col.is_null() | col.is_nan() if dtype.is_float() else col.is_null()
+    missing = aggregate.is_missing(frame, name)
     one = nw.when(col == 1).then(nw.lit(1, nw.Int64)).otherwise(nw.lit(0, nw.Int64))
     value = nw.when(~missing).then(one).otherwise(nw.lit(0, nw.Int64))
     bad = ~missing & ~((col == 0) | (col == 1))
@@ -1657,7 +1657,7 @@ def adoption(
     if cost is not None:
         frames.check_numeric(frame, cost, role="cost", fix="Costs are amounts >= 0.")
         c = nw.col(cost).cast(nw.Float64)
-        c_missing = c.is_null() | c.is_nan() if schema[cost].is_float() else c.is_null()
+        c_missing = aggregate.is_missing(frame, cost)
         c0 = nw.when(c_missing).then(nw.lit(0.0)).otherwise(c)
         values["_c"] = nw.when(f == 1).then(c0).otherwise(nw.lit(0.0))
         checks.update(negative_cost=~c_missing & (c < 0), no_cost=(f == 1) & c_missing)

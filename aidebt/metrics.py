@@ -1,6 +1,6 @@
 """The metric registry: each metric's formula on the sufficient statistics, and its behaviour.
 
-A metric is one of five kinds:
+A metric is one of six kinds:
 
 - ``proportion``: ``numerator / denominator``, two additive counts (accuracy = (tp+tn)/labeled);
   intervals are binomial (Wilson by default);
@@ -10,7 +10,10 @@ A metric is one of five kinds:
   model, and a binomial interval for F* = tp / (tp + fp + fn) mapped to F1;
 - ``auc``: area under the ROC curve from per-(score, label) counts; DeLong standard
   error, logit-scale interval;
-- ``count``: the weighted group size; no interval.
+- ``count``: the weighted group size; no interval;
+- ``ece``: the expected calibration error of a score from per-bin sums (ten equal-width
+  bins); the two-step bootstrap interval of :func:`aidebt.stats.ece_interval`, and no
+  difference test between groups (see :attr:`Metric.no_comparison`).
 
 What a kind implies (how it is pooled, compared, trended, which interval it takes) is
 declared once, in ``_BEHAVIOUR``, and read through :class:`Metric`'s properties: no other
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from aidebt.aggregate import Roles
+from aidebt.aggregate import CAL_POS, CAL_SCORE, CAL_SIZE, CALIBRATION, Roles
 from aidebt.errors import InvalidArgumentError, did_you_mean
 
 
@@ -41,6 +44,7 @@ class _Behaviour:
     additive: bool  # pooled over groups or periods by summing its statistics
     binomial: bool  # successes out of trials: a logistic trend, binomial change points
     points: bool  # a share: differences read in percentage points
+    compared: bool = True  # has a difference to a reference, with an interval and a test
 
 
 _BEHAVIOUR = {
@@ -50,6 +54,11 @@ _BEHAVIOUR = {
     "f1": _Behaviour("f1", average=False, additive=True, binomial=False, points=True),
     "auc": _Behaviour("logit", average=False, additive=False, binomial=False, points=True),
 }
+# The expected calibration error: additive per-bin sums, its own interval, no difference
+# test (a normal approximation is dishonest near 0, where the plug-in is biased upward).
+_BEHAVIOUR["ece"] = _Behaviour(
+    "calibration", average=False, additive=True, binomial=False, points=True, compared=False
+)
 
 
 @dataclass(frozen=True)
@@ -118,8 +127,23 @@ class Metric:
 
     @property
     def comparable(self) -> bool:
-        """Has a difference to a reference with an interval (every metric but ``count``)."""
-        return self.interval is not None
+        """Has a difference to a reference with an interval and a test (every metric but
+        ``count`` and ``ece``; :attr:`no_comparison` says why not)."""
+        return self.interval is not None and _BEHAVIOUR[self.kind].compared
+
+    @property
+    def no_comparison(self) -> str | None:
+        """Why the metric has no difference to a reference (None: it has one, or it is a
+        count, which needs no reason)."""
+        if self.kind != "ece":
+            return None
+        return (
+            f"{self.name} has no difference to a reference: the expected calibration error is "
+            "biased upward near 0 (each bin's gap is at least its noise), so a "
+            "normal-approximation test between groups would not be honest. Read each group's "
+            "own interval, or judge it against a bound (metrics.ece = { max = 0.05 } in the "
+            "gates)."
+        )
 
     @property
     def trend_model(self) -> str:
@@ -129,6 +153,8 @@ class Metric:
     @property
     def extra_stats(self) -> frozenset[str]:
         """Sums beyond the default set that the aggregation pass must add for this metric."""
+        if self.kind == "ece":
+            return frozenset({CALIBRATION})
         return frozenset({"y_sum"}) if self.total == "y_sum" else frozenset()
 
     @property
@@ -312,6 +338,18 @@ REGISTRY: dict[str, Metric] = {
     ]
 }
 
+# The expected calibration error of the score (ten equal-width bins; issue 15 and 20).
+REGISTRY["ece"] = Metric(
+    "ece",
+    "ece",
+    "expected calibration error: mean gap between score and observed rate, per score bin",
+    False,
+    denominator_name="labeled rows with a score",
+    needs_score=True,
+    bounded=True,
+    probability=True,
+)
+
 ALIASES = {
     "recall": "tpr",
     "sensitivity": "tpr",
@@ -419,6 +457,8 @@ def point_estimate(columns: Mapping[str, np.ndarray], metric: Metric) -> dict[st
     from aidebt import stats as st  # local: stats imports nothing from here, keep it that way
 
     empty_note = f"no {metric.denominator_name} in this group"
+    if metric.kind == "ece":
+        return _ece_estimate(columns)
     if metric.kind == "count":
         n = np.asarray(columns["n"], dtype=float)
         return {
@@ -459,6 +499,27 @@ def point_estimate(columns: Mapping[str, np.ndarray], metric: Metric) -> dict[st
     }
 
 
+def _ece_estimate(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The ECE's value and standard error from the per-bin sums of the pass
+    (:func:`aidebt.stats.ece_value`); ``bins`` keeps the sums its interval needs."""
+    from aidebt import stats as st
+
+    size, pos, ssum = (
+        np.stack([np.asarray(columns[c], dtype=float) for c in names], axis=-1)
+        for names in (CAL_SIZE, CAL_POS, CAL_SCORE)
+    )
+    value, se = st.ece_value(size, pos, ssum)
+    den = size.sum(axis=-1)
+    return {
+        "value": value,
+        "se": se,
+        "den": den,
+        "x": value * den,
+        "note": np.where(np.isnan(value), "no labeled rows with a score in this group", None),
+        "bins": np.concatenate([size, pos, ssum], axis=-1),
+    }
+
+
 def conf_int(
     metric: Metric,
     value,
@@ -467,6 +528,8 @@ def conf_int(
     den,
     confidence: float = 0.95,
     ci: str = "wilson",
+    *,
+    bins=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """A metric's interval at any level, from its stored estimate (NaN where undefined).
 
@@ -475,8 +538,9 @@ def conf_int(
     from ``value`` and ``se`` on ``den - 1`` degrees of freedom; ``logit``: ``value``
     +/- z ``se`` on the logit scale (:func:`aidebt.stats.logit_ci`); ``f1``: from ``x =
     2 tp`` and ``den = tp + fp + fn`` (:func:`aidebt.stats.f1_ci`, ``ci`` picks the
-    binomial interval). A metric with another interval adds an entry to
-    :data:`INTERVALS`.
+    binomial interval); ``calibration`` (ECE): from ``bins``, the per-bin sums an estimate
+    keeps (:func:`aidebt.stats.ece_interval`, seeded, so the same sums give the same
+    interval). A metric with another interval adds an entry to :data:`INTERVALS`.
 
     Examples
     --------
@@ -488,7 +552,9 @@ def conf_int(
     if metric.interval is None:
         nan = np.full(value.shape, np.nan)
         return nan, nan.copy()
-    lo, hi = INTERVALS[metric.interval](value, se, x, den, confidence, ci)
+    build = INTERVALS[metric.interval]
+    sums = () if metric.interval != "calibration" else (bins,)
+    lo, hi = build(value, se, x, den, confidence, ci, *sums)
     undefined = np.isnan(value)
     return np.where(undefined, np.nan, lo), np.where(undefined, np.nan, hi)
 
@@ -522,13 +588,28 @@ def _f1_interval(value, se, x, den, confidence, ci):
     return st.f1_ci(np.asarray(x, dtype=float) / 2, den, confidence, ci)
 
 
+def _calibration_interval(value, se, x, den, confidence, ci, bins=None):
+    from aidebt import stats as st
+
+    if bins is None:
+        raise InvalidArgumentError(
+            "The ece interval is built from the per-bin sums: pass bins= (an estimate's "
+            "'bins', a table's '_bins')."
+        )
+    bins = np.asarray(bins, dtype=float).reshape(len(np.atleast_1d(value)), 3, -1)
+    lo, hi, _ = st.ece_interval(bins[:, 0], bins[:, 1], bins[:, 2], confidence)
+    return lo, hi
+
+
 INTERVALS = {
+    "calibration": _calibration_interval,
     "binomial": _binomial_interval,
     "t": _t_interval,
     "logit": _logit_interval,
     "f1": _f1_interval,
 }
-"""Interval builders by :attr:`Metric.interval`: ``fn(value, se, x, den, confidence, ci)``."""
+"""Interval builders by :attr:`Metric.interval`: ``fn(value, se, x, den, confidence, ci)``
+(``calibration`` also takes the per-bin sums)."""
 
 
 def table_conf_int(
@@ -553,10 +634,21 @@ def table_conf_int(
             part.get_column(c).cast(pl.Float64).fill_null(np.nan).to_numpy()
             for c in ("value", "_se", "_x", "n")
         )
-        lo[rows], hi[rows] = conf_int(REGISTRY[name], *arrays, confidence, ci)
+        metric = REGISTRY[name]
+        bins = _table_bins(part) if metric.interval == "calibration" else None
+        lo[rows], hi[rows] = conf_int(metric, *arrays, confidence, ci, bins=bins)
     return table.with_columns(
         ci_low=pl.Series(lo, nan_to_null=True), ci_high=pl.Series(hi, nan_to_null=True)
     )
+
+
+def _table_bins(part: pl.DataFrame) -> np.ndarray | None:
+    """The per-bin sums kept in a table's ``_bins`` column (NaN rows where blanked)."""
+    if "_bins" not in part.columns:
+        return None
+    width = 3 * len(CAL_SIZE)
+    rows = part.get_column("_bins").to_list()
+    return np.array([r if r is not None else [np.nan] * width for r in rows], dtype=float)
 
 
 def estimate(
@@ -575,7 +667,7 @@ def estimate(
     """
     est = point_estimate(columns, metric)
     est["lo"], est["hi"] = conf_int(
-        metric, est["value"], est["se"], est["x"], est["den"], confidence, ci
+        metric, est["value"], est["se"], est["x"], est["den"], confidence, ci, bins=est.get("bins")
     )
     return est
 
@@ -606,7 +698,8 @@ def estimate_auc(stats, keys, auc_table, confidence=0.95) -> dict[str, np.ndarra
 
 
 def assemble(base: list[pl.Series], metric: Metric, est: dict[str, np.ndarray]) -> pl.DataFrame:
-    """A metric's table: the key columns ``base``, then the estimate's columns."""
+    """A metric's table: the key columns ``base``, then the estimate's columns (and
+    ``_bins``, the per-bin sums of an ECE, from which its interval is rebuilt)."""
 
     def num(a):
         return pl.Series(np.asarray(a, dtype=float), nan_to_null=True)
@@ -623,6 +716,7 @@ def assemble(base: list[pl.Series], metric: Metric, est: dict[str, np.ndarray]) 
             pl.Series("note", list(est["note"]), dtype=pl.String),
             pl.Series("_x", np.asarray(est["x"], dtype=float)),
             num(est["se"]).alias("_se"),
+            *([pl.Series("_bins", est["bins"].tolist())] if "bins" in est else []),
         ]
     )
 
@@ -707,3 +801,42 @@ def pooled_difference(metric, x1, q1, n1, x0, q0, n0, confidence) -> dict[str, f
     if metric.binomial:
         return st.mh_risk_difference(x1, n1, x0, n0, confidence)
     return st.stratified_mean_difference(x1, q1, n1, x0, q0, n0, confidence)
+
+
+# --------------------------------------------------------------------------------------
+# Fairness summaries across groups (computed by aidebt.fairness; declared here, with the
+# registry, so that the gate policy validates fairness.NAME criteria from the core layer)
+# --------------------------------------------------------------------------------------
+# summary -> (what it compares, which rates, kind)
+FAIRNESS_SUMMARIES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "demographic_parity_difference": (
+        "largest minus smallest selection rate",
+        ("selection_rate",),
+        "difference",
+    ),
+    "demographic_parity_ratio": (
+        "smallest over largest selection rate",
+        ("selection_rate",),
+        "ratio",
+    ),
+    "equalized_odds_difference": (
+        "the larger of the TPR and FPR differences",
+        ("tpr", "fpr"),
+        "difference",
+    ),
+    "equalized_odds_ratio": ("the smaller of the TPR and FPR ratios", ("tpr", "fpr"), "ratio"),
+    "equal_opportunity_difference": ("largest minus smallest TPR", ("tpr",), "difference"),
+    "fpr_difference": ("largest minus smallest FPR", ("fpr",), "difference"),
+}
+
+
+def fairness_summary_needs_labels(summary: str) -> bool:
+    """Whether a fairness summary compares a label-based rate (TPR, FPR), not only the
+    selection rate.
+
+    Examples
+    --------
+    >>> fairness_summary_needs_labels("demographic_parity_ratio")
+    False
+    """
+    return any(rate != "selection_rate" for rate in FAIRNESS_SUMMARIES[summary][1])

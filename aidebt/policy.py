@@ -14,7 +14,10 @@ Each holds criteria:
   allows for the month-to-month wobble measured on the whole history);
 - ``drift = { max_js = 0.1 }``: each segment column's mix in the month under check
   against the previous month (or the eval set): fails when the test of no change rejects
-  and the bias-corrected Jensen-Shannon distance exceeds ``max_js``.
+  and the bias-corrected Jensen-Shannon distance exceeds ``max_js``;
+- ``fairness.NAME = { min = 0.8 }`` / ``{ max = 0.1 }``: a fairness summary across the
+  groups of each sensitive attribute (``by = [...]``, default the ``[data]`` segments),
+  judged on its interval (:mod:`aidebt.fairness`).
 
 Settings (plain keys of ``[gates]``): ``confidence``, ``min_segment_n``, ``version``,
 ``rollback_adjust`` (``"holm"``, the default: the month's rollback trigger tests are one
@@ -43,7 +46,7 @@ ROLLBACK = "rollback"
 # What each level of the policy accepts. Validation is driven by these declarations: a
 # key is accepted where it is declared (and parsed by the code of its criterion), and
 # anywhere else it is an error naming the key path, with a did-you-mean.
-CRITERIA = ("min_n", "metrics", "disparity", "trend", "drift")
+CRITERIA = ("min_n", "metrics", "disparity", "trend", "drift", "fairness")
 SETTINGS = {
     "confidence": "interval level of every criterion (0.95)",
     "min_segment_n": "segments whose metric denominator is below this are not judged (30)",
@@ -62,6 +65,7 @@ _TREND_KEYS = ("no_significant_decline", "periods", "dispersion", "segments")
 TREND_DISPERSIONS = ("history", "pearson", "fixed")
 _DRIFT_KEYS = ("max_js", "columns", "against")
 _MIN_N_KEYS = ("overall", "segment")
+_FAIRNESS_KEYS = ("min", "max", "by", "intersections")
 
 
 # --------------------------------------------------------------------------------------
@@ -71,7 +75,7 @@ _MIN_N_KEYS = ("overall", "segment")
 class Criterion:
     """One rule of a stage.
 
-    ``kind`` is ``min_n``, ``metric``, ``disparity``, ``trend`` or ``drift``; ``key`` the
+    ``kind`` is ``min_n``, ``metric``, ``disparity``, ``trend``, ``drift`` or ``fairness``; ``key`` the
     dotted path in ``audit.toml`` (for messages); ``name`` the short label shown in the
     result (``metrics.fpr.max``); ``scope`` ``overall``, ``segment`` or ``both``.
     """
@@ -146,6 +150,8 @@ class Policy:
                 raise policy_error(source, c.key, "needs [data] segments.")
             if c.kind == "drift" and not (c.options.get("columns") or segments):
                 raise policy_error(source, c.key, "needs columns = [...] or [data] segments.")
+            if c.kind == "fairness":
+                _check_fairness_roles(c, data, segments, source)
 
 
 def policy_error(source: str, key: str, message: str) -> ConfigError:
@@ -221,8 +227,9 @@ def _parse_metric_like(kind: str, value: Any, key: str, source: str) -> list[Cri
             )
         if not spec:
             raise policy_error(source, k, f"has no bound; write e.g. {example}.")
-        if kind == "disparity" and not m.comparable:  # count
-            raise policy_error(source, k, "count has no disparity; use min_n for sample sizes.")
+        if kind == "disparity" and not m.comparable:  # count, ece
+            why = m.no_comparison or "count has no disparity; use min_n for sample sizes."
+            raise policy_error(source, k, why)
         for bound_name, raw in spec.items():
             bk = f"{k}.{bound_name}"
             b = _number(raw, bk, source)
@@ -347,6 +354,82 @@ def _parse_drift(value: Any, key: str, source: str) -> list[Criterion]:
     ]
 
 
+def _parse_fairness(value: Any, key: str, source: str) -> list[Criterion]:
+    """``fairness.NAME = { min = x }`` / ``{ max = x }`` (``by``, ``intersections``)."""
+    example = "{ min = 0.8 }"
+    tables = _table(value, key, source, f"fairness.demographic_parity_ratio = {example}")
+    out = []
+    for name, spec in tables.items():
+        k = f"{key}.{name}"
+        if name not in mreg.FAIRNESS_SUMMARIES:
+            raise policy_error(
+                source,
+                k,
+                f"unknown fairness summary. {did_you_mean(name, list(mreg.FAIRNESS_SUMMARIES))}",
+            )
+        spec = _table(spec, k, source, example)
+        _check_keys(spec, _FAIRNESS_KEYS, k, source, "fairness option")
+        by = spec.get("by")
+        if by is not None and (
+            not isinstance(by, list) or not by or not all(isinstance(c, str) for c in by)
+        ):
+            raise policy_error(source, f"{k}.by", f"must be a list of column names, got {by!r}.")
+        intersections = spec.get("intersections", False)
+        if not isinstance(intersections, bool):
+            raise policy_error(
+                source, f"{k}.intersections", f"must be true or false, got {intersections!r}."
+            )
+        bounds = {b: spec[b] for b in ("min", "max") if b in spec}
+        if not bounds:
+            raise policy_error(source, k, f"has no bound; write e.g. {example}.")
+        kind = mreg.FAIRNESS_SUMMARIES[name][2]
+        numbers = {}
+        for bound_name, raw in bounds.items():
+            bk = f"{k}.{bound_name}"
+            b = numbers[bound_name] = _number(raw, bk, source)
+            if not 0 <= b <= 1:
+                raise policy_error(
+                    source,
+                    bk,
+                    f"{name} is a {kind} of rates: the bound must be in [0, 1], got {raw!r}.",
+                )
+            out.append(
+                Criterion(
+                    "fairness",
+                    bk,
+                    f"fairness.{name}.{bound_name}",
+                    None,
+                    b,
+                    bound_name,
+                    scope="segment",
+                    options={"summary": name, "by": by, "intersections": intersections},
+                )
+            )
+        if len(numbers) == 2 and numbers["min"] > numbers["max"]:
+            raise policy_error(
+                source,
+                k,
+                f"min = {bounds['min']!r} is above max = {bounds['max']!r}: no value can pass "
+                "both; min must be at most max.",
+            )
+    return out
+
+
+def _check_fairness_roles(c: Criterion, data: DataConfig, segments: list[str], source: str):
+    """A fairness criterion needs decisions, labels for TPR/FPR summaries, and attributes."""
+    summary = c.options["summary"]
+    if data.y_pred is None:
+        raise policy_error(source, c.key, f"{summary} compares decisions: set [data] y_pred.")
+    if data.y_true is None and mreg.fairness_summary_needs_labels(summary):
+        raise policy_error(
+            source, c.key, f"{summary} compares true- or false-positive rates: set [data] y_true."
+        )
+    if not (c.options.get("by") or segments):
+        raise policy_error(
+            source, c.key, "needs by = [...] (the sensitive attributes) or [data] segments."
+        )
+
+
 def _parse_stage(name: str, table: Any, key: str, source: str) -> Stage:
     table = _table(table, key, source, "[gates.copilot] with metrics.accuracy = { min = 0.85 }")
     _check_keys(table, CRITERIA, key, source, "criterion")
@@ -359,6 +442,8 @@ def _parse_stage(name: str, table: Any, key: str, source: str) -> Stage:
             criteria += _parse_metric_like(kind, value, k, source)
         elif kind == "trend":
             criteria += _parse_trend(value, k, source)
+        elif kind == "fairness":
+            criteria += _parse_fairness(value, k, source)
         else:
             criteria += _parse_drift(value, k, source)
     if not criteria:

@@ -722,7 +722,7 @@ def simpson(
     )
     cards = scan.cardinality
     _check_compare_levels(compare, cards.get(compare, 0), max_compare_levels, sampled=True)
-    roles, need, extra = _outcome_roles(outcome, schema[outcome], weight, pos_label)
+    roles, need, extra = _outcome_roles(frame, outcome, weight, pos_label)
     joint_size = cards.get(compare, 2) * int(np.prod([max(cards[c], 1) for c in scan.columns]))
     if scan.columns and joint_size <= JOINT_MAX_GROUPS:
         # Small joint grouping: ONE group-by over compare and every candidate; each
@@ -896,8 +896,9 @@ def _check_outcome(frame, outcome: str, dtype, kind: str, pos_label) -> bool:
     return dtype == nw.Boolean
 
 
-def _outcome_roles(outcome: str, dtype, weight: str | None, pos_label):
+def _outcome_roles(frame: nw.LazyFrame, outcome: str, weight: str | None, pos_label):
     """The roles, statistics and checks of the aggregation pass for this outcome."""
+    dtype = frames.columns(frame)[outcome]
     if pos_label is not None:
         return aggregate.Roles(y_true=outcome, weight=weight, pos_label=pos_label), set(), {}
     roles = aggregate.Roles(y_true=outcome, weight=weight, binary=False)
@@ -905,8 +906,7 @@ def _outcome_roles(outcome: str, dtype, weight: str | None, pos_label):
         # Booleans are 0/1; for integers y(y - 1) >= 0, so sum(y^2) == sum(y) exactly
         # when every value is 0 or 1: the check needs no column of its own.
         return roles, {"y_sum"}, {}
-    y = nw.col(outcome)
-    y = nw.when(y.is_nan()).then(None).otherwise(y)
+    y = aggregate.present(frame, outcome)
     nonbinary = ((~y.is_null()) & (y != 0) & (y != 1)).fill_null(False).cast(nw.Int64)
     return roles, {"y_sum"}, {"_nonbinary": nonbinary}
 

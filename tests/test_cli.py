@@ -219,7 +219,10 @@ def test_report_commands_without_the_extra_say_which_install_fixes_it(
             ["-p", "month", "2026-10"],
             "-p month '2026-10' disagrees with 2026-11: month is set by --month",
         ),
-        (["-p", "month", "2026-12"], "month is set by --month YYYY-MM (or --period, --window), not by -p."),
+        (
+            ["-p", "month", "2026-12"],
+            "month is set by --month YYYY-MM (or --period, --window), not by -p.",
+        ),
         (["-p", "data", "other.parquet"], "data is set by --data PATH"),
         (["-p", "eval_data", "eval.parquet"], "eval_data is set by --eval-data PATH"),
         (["-p", "config", "audit.toml"], "config is set by --config FILE"),

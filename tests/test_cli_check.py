@@ -236,3 +236,33 @@ def test_a_malformed_pos_label_exits_2_naming_the_key(capsys, folder, value):
         ["check", "--config", config(folder, PASSING, DATA + f"pos_label = {value}\n")]
     ) == (EXIT_USAGE)
     assert "data.pos_label" in capsys.readouterr().err
+
+
+def test_fairness_criteria_exit_codes(capsys, folder):
+    """October: both languages decide alike (exit 0); November: ja's true- and
+    false-positive rates are 0.23 off en's, so equalized odds fails (exit 1) and the
+    trigger fires; a misspelled summary is bad input (exit 2)."""
+    policy = """
+    [gates.shadow]
+    fairness.demographic_parity_ratio = { min = 0.8 }
+    [gates.copilot]
+    fairness.equalized_odds_difference = { max = 0.1 }
+    """
+    cfg = config(folder, policy)
+    code, out, _ = run(capsys, "--config", cfg, "--month", "2026-10")
+    assert code == EXIT_OK and re.search(r"copilot +PASS", out)
+    code, out, _ = run(capsys, "--config", cfg, "--month", "2026-11")
+    assert code == EXIT_FAILED and re.search(r"copilot +FAIL", out)
+    assert "equalized_odds_difference by language = 0.230" in out and "(ja vs en)" in out
+    assert run(capsys, "--config", cfg, "--month", "2026-11", "--stage", "shadow")[0] == EXIT_OK
+    cfg = config(
+        folder, policy + "[rollback]\nfairness.equalized_odds_difference = { max = 0.1 }\n"
+    )
+    code, out, _ = run(capsys, "--config", cfg, "--month", "2026-11", "--stage", "shadow")
+    assert code == EXIT_FAILED and re.search(r"rollback +FIRED", out)
+    assert "FAIL: a rollback trigger fired." in out
+    bad = config(folder, "[gates.s]\nfairness.equalized_odds_diference = { max = 0.1 }\n")
+    code, out, err = run(capsys, "--config", bad)
+    assert code == EXIT_USAGE and out == ""
+    assert "gates.s.fairness.equalized_odds_diference: unknown fairness summary." in err
+    assert "Did you mean 'equalized_odds_difference'" in err

@@ -56,6 +56,7 @@ def base(log: Path) -> dict[str, Any]:
                 "metrics": {"fpr": {"max": 0.5}, "accuracy": {"min": 0.2, "max": 0.99}},
                 "disparity": {"fnr": {"max_diff": 0.3, "worse_only": True}},
                 "trend": {"accuracy": {"no_significant_decline": True, "periods": 3}},
+                "fairness": {"demographic_parity_ratio": {"min": 0.5, "by": ["seg"]}},
                 "drift": {"max_js": 0.5, "columns": ["seg"], "against": "previous"},
             },
         },
@@ -82,6 +83,8 @@ SLOTS: dict[tuple[str, ...], list[str]] = {
     ("gates", "copilot", "disparity", "fnr"): list(policy._BOUNDS["disparity"]),
     ("gates", "copilot", "trend", "accuracy"): list(policy._TREND_KEYS),
     ("gates", "copilot", "drift"): list(policy._DRIFT_KEYS),
+    ("gates", "copilot", "fairness"): list(mreg.FAIRNESS_SUMMARIES),
+    ("gates", "copilot", "fairness", "demographic_parity_ratio"): list(policy._FAIRNESS_KEYS),
     ("rollback", "metrics", "accuracy"): list(policy._BOUNDS["metrics"]),
 }
 NUMBERS = [
@@ -95,6 +98,7 @@ NUMBERS = [
     ("gates", "copilot", "metrics", "accuracy", "max"),
     ("gates", "copilot", "disparity", "fnr", "max_diff"),
     ("gates", "copilot", "drift", "max_js"),
+    ("gates", "copilot", "fairness", "demographic_parity_ratio", "min"),
     ("rollback", "metrics", "accuracy", "min"),
 ]
 TABLES = ["data", "report", "gates", "rollback"]  # each must be a table

@@ -298,6 +298,7 @@ ALL_METRICS = [
     "mean_score",
     "brier",
     "auc",
+    "ece",
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import textwrap
 from pathlib import Path
 
@@ -808,3 +809,225 @@ def test_disparity_triggers_join_the_family_at_their_holm_level(tmp_path):
     assert (
         rows_of(ad.check(alone, data=rates(xs, ns)), "disparity.tpr.max_diff")["seg=s01"] == "fired"
     )
+
+
+# -- fairness criteria: a summary across the groups of each sensitive attribute ---------
+
+
+def fair_month(rng, npos, nneg, tpr, fpr, month: int = 1, column: str = "seg") -> pl.DataFrame:
+    """One month of K groups as weighted rows: ``npos`` positives and ``nneg`` negatives
+    per group, true- and false-positive counts drawn at the groups' ``tpr`` and ``fpr``."""
+    rows = []
+    for i, (t, f) in enumerate(zip(tpr, fpr, strict=True)):
+        tp, fp = rng.binomial(npos, t), rng.binomial(nneg, f)
+        for y, p, w in ((1, 1, tp), (1, 0, npos - tp), (0, 1, fp), (0, 0, nneg - fp)):
+            ts = dt.datetime(2026, month, 15)
+            rows.append({"ts": ts, column: f"g{i}", "y": y, "p": p, "w": float(w)})
+    return pl.DataFrame(rows)
+
+
+def test_fairness_criteria_are_parsed_and_checked():
+    p = parse_policy(
+        {
+            "gates": {
+                "s": {
+                    "fairness": {
+                        "demographic_parity_ratio": {"min": 0.8},
+                        "equalized_odds_difference": {
+                            "max": 0.1,
+                            "by": ["seg", "x"],
+                            "intersections": True,
+                        },
+                    }
+                }
+            }
+        }
+    )
+    a, b = p.stages[0].criteria
+    assert (a.name, a.side, a.bound, a.kind) == (
+        "fairness.demographic_parity_ratio.min",
+        "min",
+        0.8,
+        "fairness",
+    )
+    assert b.options == {
+        "summary": "equalized_odds_difference",
+        "by": ["seg", "x"],
+        "intersections": True,
+    }
+    bad = {
+        "fairness.demographic_parity_rato: unknown fairness summary. Available: ": {
+            "demographic_parity_rato": {"min": 0.8}
+        },
+        "demographic_parity_ratio.min: demographic_parity_ratio is a ratio of rates: the "
+        "bound must be in [0, 1], got 1.2": {"demographic_parity_ratio": {"min": 1.2}},
+        "demographic_parity_ratio: min = 0.9 is above max = 0.5": {
+            "demographic_parity_ratio": {"min": 0.9, "max": 0.5}
+        },
+        "demographic_parity_ratio: has no bound": {"demographic_parity_ratio": {"by": ["seg"]}},
+        "demographic_parity_ratio.by: must be a list of column names": {
+            "demographic_parity_ratio": {"min": 0.8, "by": "seg"}
+        },
+        "demographic_parity_ratio.intersections: must be true or false": {
+            "demographic_parity_ratio": {"min": 0.8, "intersections": "yes"}
+        },
+        "demographic_parity_ratio.mni: unknown fairness option": {
+            "demographic_parity_ratio": {"mni": 0.8}
+        },
+    }
+    for message, spec in bad.items():
+        with pytest.raises(InvalidValueError, match=re.escape(message)):
+            parse_policy({"gates": {"s": {"fairness": spec}}})
+    from aidebt.config import DataConfig
+
+    eo = parse_policy({"gates": {"s": {"fairness": {"fpr_difference": {"max": 0.1}}}}})
+    dp = parse_policy({"gates": {"s": {"fairness": {"demographic_parity_ratio": {"min": 0.8}}}}})
+    with pytest.raises(InvalidValueError, match="fpr_difference compares true- or false-"):
+        eo.check_roles(DataConfig(y_pred="p", segments=("seg",)))
+    with pytest.raises(InvalidValueError, match="compares decisions: set \\[data\\] y_pred"):
+        dp.check_roles(DataConfig(y_true="y", segments=("seg",)))
+    with pytest.raises(InvalidValueError, match="needs by = \\[...\\]"):
+        dp.check_roles(DataConfig(y_true="y", y_pred="p"))
+    dp.check_roles(DataConfig(y_pred="p", segments=("seg",)))  # no labels needed
+
+
+def test_fairness_gate_is_judged_on_the_interval_like_fairness_judge(tmp_path):
+    """The gate's verdict, value and interval are those of ad.fairness and fairness.judge
+    on the month's rows; the evidence names the groups that define the value."""
+    from aidebt.fairness import judge
+
+    rng = np.random.default_rng(3)
+    # selection rates: g0 about 0.45, g1 about 0.36, g2 0.50: ratio near 0.72
+    month = fair_month(rng, 1500, 1500, [0.7, 0.6, 0.75], [0.2, 0.12, 0.25])
+    policy = """
+    [gates.s]
+    fairness.demographic_parity_ratio = { min = 0.8 }
+    fairness.equalized_odds_difference = { max = 0.2 }
+    """
+    cfg = policy_config(tmp_path, policy)
+    result = ad.check(cfg, data=month)
+    fr = ad.fairness(month, y_true="y", y_pred="p", by="seg", weight="w")
+    for summary, bound in (("demographic_parity_ratio", {"min": 0.8}),):
+        want = judge(fr, summary, **bound).row(0, named=True)
+        row = result.table.filter(pl.col("metric") == summary).row(0, named=True)
+        assert (row["value"], row["ci_low"], row["ci_high"]) == pytest.approx(
+            (want["value"], want["ci_low"], want["ci_high"]), abs=1e-12
+        )
+        assert row["passed"] == want["passed"] is False and row["status"] == "fail"
+        assert row["segment"] == "seg" and row["criterion"] == f"fairness.{summary}.min"
+        assert "(g1 vs g2)" in row["evidence"] and "lower bound" in row["evidence"]
+    eo = result.table.filter(pl.col("metric") == "equalized_odds_difference").row(0, named=True)
+    want = judge(fr, "equalized_odds_difference", max=0.2).row(0, named=True)
+    assert eo["status"] == ("pass" if want["passed"] else "fail")
+    assert result.stage is None
+    assert "fairness.demographic_parity_ratio" in result.chart().to_json()
+
+
+def test_fairness_skips_one_group_and_leaves_small_groups_out(tmp_path):
+    rng = np.random.default_rng(4)
+    month = fair_month(rng, 1000, 1000, [0.8, 0.8, 0.8], [0.2, 0.2, 0.2])
+    tiny = fair_month(rng, 5, 5, [0.0], [1.0]).with_columns(seg=pl.lit("tiny"))
+    month = pl.concat([month, tiny]).with_columns(one=pl.lit("only"))
+    policy = """
+    [gates]
+    min_segment_n = 100
+    [gates.s]
+    fairness.demographic_parity_ratio = { min = 0.8, by = ["seg", "one"] }
+    """
+    result = ad.check(policy_config(tmp_path, policy), data=month)
+    rows = {r["segment"]: r for r in result.table.iter_rows(named=True)}
+    assert rows["one"]["status"] == "skipped" and "fewer than two groups" in rows["one"]["evidence"]
+    seg = rows["seg"]
+    assert "1 group(s) under min_segment_n=100 left out (tiny)" in seg["evidence"]
+    assert seg["status"] == "pass" and seg["n"] == 6000  # tiny's 10 rows left out
+
+
+def test_fairness_triggers_join_the_holm_family(tmp_path):
+    rng = np.random.default_rng(5)
+    # g1's true-positive rate is 0.15 below the others: a clear equalized-odds breach
+    month = fair_month(rng, 2000, 2000, [0.8, 0.65, 0.8, 0.8], [0.2] * 4)
+    policy = """
+    [gates.s]
+    min_n = 1
+    [rollback]
+    metrics.accuracy = { min = 0.5 }
+    fairness.equalized_odds_difference = { max = 0.05 }
+    """
+    result = ad.check(policy_config(tmp_path, policy), data=month)
+    assert result.family == 6  # accuracy overall and in 4 segments, one fairness summary
+    row = result.table.filter(pl.col("criterion").str.starts_with("fairness")).row(0, named=True)
+    assert row["status"] == "fired" and result.rollback
+    # it fires at the first step (2.5% / 6), and is judged at the last (2.5% / 5)
+    assert row["level"] == pytest.approx(1 - 0.05 / 5)
+    assert "Holm over 6 trigger tests" in row["evidence"] and "(g1 vs g" in row["evidence"]
+    # at the family's level the interval is wider than at 95%
+    alone = ad.fairness(month, y_true="y", y_pred="p", by="seg", weight="w")
+    eo = alone.table.filter(pl.col("summary") == "equalized_odds_difference").row(0, named=True)
+    assert row["ci_low"] < eo["ci_low"] and row["ci_high"] > eo["ci_high"]
+
+
+@pytest.mark.slow
+def test_fairness_gates_hold_their_error_rates_where_the_plug_in_does_not(tmp_path):
+    """Noise neither grants a fairness stage nor fires a fairness trigger, though the
+    plug-in gap is biased upward; and the gates still pass and fire on real differences.
+
+    * Stage at the bound: 3 groups of 2,000 rows with selection rates 0.5, 0.4, 0.4 (a
+      true demographic-parity ratio of exactly 0.8), ``min = 0.8``: a plug-in rule passes
+      34% of months; the gate passes in at most 2.5% (measured 0.0%: conservative, since
+      the interval's upper end of the gap is the largest pointwise one over every pair
+      of groups, and two groups tie for the lowest rate).
+    * Trigger at the bound: 6 groups of 500 positives and 500 negatives, TPR 0.85 in one
+      and 0.80 in the others (true equalized-odds difference 0.05, FPR 0.2 everywhere),
+      ``max = 0.05``: the plug-in exceeds 0.05 in 92% of months, the trigger fires in at
+      most 2.5% (measured 0.0%).
+    * All groups equal (true difference 0), ``max = 0.03``: the plug-in exceeds it in
+      97% of months, the trigger fires in none.
+    * Power, 100 months each: a true ratio of 0.95 passes ``min = 0.8`` in 100%; a clear
+      breach (TPR 0.65 vs 0.80 on 500 positives, bound 0.05) fires in 88%.
+
+    400 months each: Monte Carlo SE 0.8 points at 2.5%.
+    """
+    rng = np.random.default_rng(20)
+    reps = 400
+    se = np.sqrt(0.025 * 0.975 / reps)
+    stage = policy_config(
+        tmp_path, "[gates.s]\nfairness.demographic_parity_ratio = { min = 0.8 }\n"
+    )
+    passed, plug_in = [], []
+    for _ in range(reps):
+        # selection rate = share predicted positive: positives predicted at the rate
+        month = fair_month(rng, 1000, 1000, [0.5, 0.4, 0.4], [0.5, 0.4, 0.4])
+        r = ad.check(stage, data=month)
+        passed.append(r.passed)
+        plug_in.append(r.table["value"][0] >= 0.8)
+    print(f"\nDP ratio at 0.8: gate passes {np.mean(passed):.3f}, plug-in {np.mean(plug_in):.3f}")
+    assert np.mean(passed) <= 0.025 + 3 * se and np.mean(plug_in) > 0.2
+    rates = [0.5, 0.475, 0.49]  # a true ratio of 0.95
+    power = np.mean([ad.check(stage, data=fair_month(rng, 1000, 1000, rates, rates)).passed
+                     for _ in range(100)])  # fmt: skip
+    print(f"DP ratio 0.95: gate passes {power:.2f}")
+    assert power >= 0.9
+
+    def triggers(bound, tpr, reps):
+        cfg = policy_config(
+            tmp_path,
+            "[gates.s]\nmin_n = 1\n[rollback]\n"
+            f"fairness.equalized_odds_difference = {{ max = {bound} }}\n",
+            f"t{bound}.toml",
+        )
+        fired, over = [], []
+        for _ in range(reps):
+            r = ad.check(cfg, data=fair_month(rng, 500, 500, tpr, [0.2] * len(tpr)))
+            fired.append(r.rollback)
+            over.append(r.table.filter(pl.col("stage") == "rollback")["value"][0] > bound)
+        return np.mean(fired), np.mean(over)
+
+    fired, over = triggers(0.05, [0.85] + [0.8] * 5, reps)
+    print(f"EO at 0.05: fired {fired:.3f}, plug-in over {over:.3f}")
+    assert fired <= 0.025 + 3 * se and over > 0.5
+    fired, over = triggers(0.03, [0.8] * 6, reps)
+    print(f"EO all equal, bound 0.03: fired {fired:.3f}, plug-in over {over:.3f}")
+    assert fired <= 0.025 + 3 * se and over > 0.5
+    fired, _ = triggers(0.05, [0.65] + [0.8] * 5, 100)
+    print(f"EO 0.15 vs bound 0.05: fired {fired:.2f}")
+    assert fired >= 0.75  # measured 0.88 (MC SE 3 points)

@@ -99,7 +99,9 @@ def test_weighted_pass_equals_the_expanded_rows():
     )
 
 
-@pytest.mark.parametrize("metric", ["accuracy", "fnr", "f1", "mean_score", "brier", "auc", "count"])
+@pytest.mark.parametrize(
+    "metric", ["accuracy", "fnr", "f1", "mean_score", "brier", "auc", "ece", "count"]
+)
 def test_intervals_on_demand_equal_the_intervals_built_at_that_level(metric):
     """A result keeps estimates and standard errors: its intervals at any level equal the
     ones a new run at that level reports, with no new pass (to 1e-12: the streaming engine
