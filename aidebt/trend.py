@@ -45,8 +45,8 @@ COLUMNS = {
     "dispersion": pl.Float64,
     "df": pl.Float64,
     "periods": pl.Int64,
-    "first": pl.Int64,  # period numbers in Trend.estimates, labels in Trend.table
-    "last": pl.Int64,
+    "first": pl.Float64,  # axis coordinates in Trend.estimates, labels in Trend.table
+    "last": pl.Float64,
     "decaying": pl.Boolean,
     "rank": pl.Int64,
     "note": pl.String,
@@ -89,9 +89,9 @@ class _Fit:
     cov: np.ndarray
     crit: float
     df: float
-    x0: int
-    x_first: int
-    x_last: int
+    x0: float  # axis coordinates: period numbers, ages, or any numeric axis
+    x_first: float
+    x_last: float
     dispersion: float
 
     def eta(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -186,8 +186,8 @@ class Trend(Result):
                 change_ci_high=deriv * float(hi),
                 dispersion=fit.dispersion,
                 df=fit.df,
-                first=int(x.min()),
-                last=int(x.max()),
+                first=float(x.min()),
+                last=float(x.max()),
             )
             rows.append(row)
             est, se = fit.eta(x)
@@ -376,7 +376,7 @@ class Trend(Result):
         )
 
     def _period_values(self, x: np.ndarray) -> pl.Series:
-        if self.decay.axis == "age":
+        if self.decay.axis != "calendar":  # age, or any numeric axis (aidebt.curve)
             return pl.Series("period", x, dtype=pl.Float64)
         return pl.Series("period", self.every.at(x).astype("datetime64[us]"))
 
@@ -445,7 +445,7 @@ def _fit_group(part: pl.DataFrame, model: str, dispersion, confidence: float):
     if k < need:
         return None, f"{k} period(s) with a value; a trend needs at least {need}"
     x = part.get_column("_p").to_numpy().astype(float)
-    x0 = int(x.min())
+    x0 = float(x.min())
     exog = np.column_stack([np.ones(k), x - x0])
     if model == "logistic":
         num = part.get_column("_x").to_numpy().astype(float)
@@ -479,7 +479,7 @@ def _fit_group(part: pl.DataFrame, model: str, dispersion, confidence: float):
         st.t_quantile(confidence, df) if np.isfinite(df) else st.normal_quantile(confidence)
     )
     return (
-        _Fit(params, cov, crit, df, x0, int(x.min()), int(x.max()), float(res.scale)),
+        _Fit(params, cov, crit, df, x0, float(x.min()), float(x.max()), float(res.scale)),
         None,
     )
 
@@ -574,7 +574,7 @@ def _cross(
 
 
 def _x_values(x: np.ndarray, trend: Trend) -> list:
-    if trend.decay.axis == "age":
+    if trend.decay.axis != "calendar":
         return [float(v) for v in x]
     return [v.item() for v in trend.every.at(x)]
 
@@ -618,7 +618,7 @@ class Crossing(Result):
         t = self.trend
         lines = []
         ev = t.every
-        fmt = (lambda v: t.decay.label(v)) if t.decay.axis == "age" else ev.label_instant
+        fmt = (lambda v: t.decay.label(v)) if t.decay.axis != "calendar" else ev.label_instant
         method = "Fieller interval" if self.method == "fieller" else "delta-method interval"
         trend_rows = {tuple(r[c] for c in t.by): r for r in t.estimates.iter_rows(named=True)}
         for row in self.table.head(5).iter_rows(named=True):
