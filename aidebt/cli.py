@@ -120,18 +120,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from aidebt.datasets import write_demo
     from aidebt.frames import latest_month
     from aidebt.report import render
-    from aidebt.report.notebooks import example_policy
+    from aidebt.report.notebooks import example_policy, shipped
 
     paths = write_demo(args.data_dir)
     month = latest_month(paths["production"], "ts")  # the demo log's time column
     say(f"demo data: {paths['production']} and {paths['eval']}; rendering {month}")
+    # The version runs and the published figures, for version_check and benchmark_gap
+    # (aidebt's own notebooks declare these parameters).
+    tables = {
+        f"{name}_data": str(paths[name])
+        for name in ("versions", "published")
+        if name in paths and args.notebooks_dir is None
+    }
+    examples = shipped("examples")
+    if "versions_data" in tables and examples and (examples / "versions.toml").is_file():
+        tables["versions_config"] = str(examples / "versions.toml")  # its change gates
     result = render(
         "all",
         month=month,
         data=paths["production"],
         eval_data=paths["eval"],
         # The demo's planted drift is in the intent mix: audit it like a segment.
-        parameters={"segments": DEMO_SEGMENTS},
+        parameters={"segments": DEMO_SEGMENTS, **tables},
         # The example gate policy, so the monthly report shows a gate verdict; the data
         # paths above take precedence over the ones written in it.
         config=example_policy(),

@@ -397,8 +397,9 @@ class Curve(Result):
         link scale; the variance of ``g`` by the delta method, linear in ``x``), which is
         a quadratic inequality in ``x`` solved in closed form, as Fieller's. Treating the
         start level as known instead would be conservative (its error moves the whole
-        curve, and so the threshold with it): 100% coverage in the tests' simulation,
-        against about 95% for this interval.
+        curve, and so the threshold with it): in the tests' simulation (a logistic decline,
+        10 bins of 200 rows, 300 replicates, MC SE 0.013) this interval covers 0.950, and
+        0.943 with extra-binomial noise per bin; the fixed-threshold one 1.000.
         """
         if (relative is None) == (threshold is None):
             raise InvalidArgumentError(

@@ -433,7 +433,7 @@ def column_mean(column: str) -> Metric:
     )
 
 
-_QUANTILE_NAME = re.compile(r"^p(\d+(?:\.\d+)?)_(.+)$")
+_QUANTILE_NAME = re.compile(r"^[pP](\d+(?:\.\d+)?)_(.+)$")
 _MEAN_NAME = re.compile(r"^mean_(.+)$")
 
 

@@ -1550,9 +1550,18 @@ def quantile_table(
         relative_error=relative_error,
         moments=moments,
     )
-    out = summary.table.with_columns(
-        statistic=pl.col("q").replace_strict({q: _qname(q) for q in levels}, return_dtype=pl.String)
-    ).select(*by_cols, "statistic", "q", "value", "ci_low", "ci_high", "coverage", "n", "missing")
+    columns = ["statistic", "q", "value", "ci_low", "ci_high", "coverage", "n", "missing"]
+    out = (
+        summary.table.with_columns(
+            statistic=pl.col("q").replace_strict(
+                {q: _qname(q) for q in levels}, return_dtype=pl.String
+            )
+        ).select(*by_cols, *columns)
+        if levels
+        else summary.groups.select(by_cols).clear().with_columns(
+            pl.lit(None, pl.String if c == "statistic" else pl.Float64).alias(c) for c in columns
+        )
+    )
     if moments:
         groups = summary.groups
         n = groups["n"].to_numpy()
