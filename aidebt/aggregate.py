@@ -510,7 +510,8 @@ def sufficient_stats(
     derived_keys
         Extra group keys computed from the rows (e.g. a period truncated from a timestamp).
     need
-        Optional statistics beyond the default set (``{"y_sum"}`` for numeric outcomes).
+        Optional statistics beyond the default set (``{"y_sum"}`` for numeric outcomes,
+        ``{"sum(c)"}`` for the mean of a numeric column ``c``: :func:`value_sums`).
 
     Returns
     -------

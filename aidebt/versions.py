@@ -432,7 +432,9 @@ def compare_paired(
         says which way is good.
     metrics
         Registry metrics with a per-item denominator: accuracy, error_rate, tpr, fnr,
-        tnr, fpr, selection_rate. Default: accuracy when ``y_true`` and ``y_pred`` are
+        tnr, fpr, selection_rate; and metrics of a numeric column, compared item by item
+        as ``values`` are: ``mean_latency_ms``, ``p95_latency_ms`` (see
+        :func:`aidebt.metrics.get`). Default: accuracy when ``y_true`` and ``y_pred`` are
         given.
     by
         Segment column(s). Pairs are formed within the segment columns (an item run under
@@ -1558,7 +1560,9 @@ def quantile_table(
             )
         ).select(*by_cols, *columns)
         if levels
-        else summary.groups.select(by_cols).clear().with_columns(
+        else summary.groups.select(by_cols)
+        .clear()
+        .with_columns(
             pl.lit(None, pl.String if c == "statistic" else pl.Float64).alias(c) for c in columns
         )
     )

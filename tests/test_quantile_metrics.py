@@ -64,21 +64,33 @@ def test_disaggregate_quantiles_equal_quantile_table(runs):
     rows = r.table.filter(pl.col("prompt_version") != "(all)", pl.col("task") != "(all)")
     _same(rows, _expected(runs, by), by)
     for col in by:  # each margin is its own pass, not a re-sum
-        margin = r.table.filter(pl.col(col) != "(all)", *(pl.col(c) == "(all)" for c in by if c != col))
+        margin = r.table.filter(
+            pl.col(col) != "(all)", *(pl.col(c) == "(all)" for c in by if c != col)
+        )
         _same(margin, _expected(runs, [col]), [col])
     _same(r.overall, _expected(runs, None), [])
     # Compared with the overall as two independent quantiles (conservative: the group is
     # part of the overall), Price & Bonett's construction.
     row = rows.filter(pl.col("metric") == "p95_latency_ms").row(0, named=True)
     ov = _expected(runs, None).filter(pl.col("statistic") == "p95").row(0, named=True)
-    mine = _expected(runs, by).filter(
-        pl.col("statistic") == "p95",
-        pl.col("prompt_version") == row["prompt_version"],
-        pl.col("task") == row["task"],
-    ).row(0, named=True)
+    mine = (
+        _expected(runs, by)
+        .filter(
+            pl.col("statistic") == "p95",
+            pl.col("prompt_version") == row["prompt_version"],
+            pl.col("task") == row["task"],
+        )
+        .row(0, named=True)
+    )
     want = st.quantile_difference(
-        mine["value"], mine["ci_low"], mine["ci_high"], mine["coverage"],
-        ov["value"], ov["ci_low"], ov["ci_high"], ov["coverage"],
+        mine["value"],
+        mine["ci_low"],
+        mine["ci_high"],
+        mine["coverage"],
+        ov["value"],
+        ov["ci_low"],
+        ov["ci_high"],
+        ov["coverage"],
     )
     assert row["diff"] == pytest.approx(float(want["diff"]), abs=1e-9)
     assert row["diff_ci_low"] == pytest.approx(float(want["diff_lo"]), rel=1e-9)
@@ -153,7 +165,10 @@ def test_paired_compare_of_quantiles_equals_the_values_path(runs):
     )
     assert by_name.table["metric"].to_list() == ["p95_latency_ms", "mean_cost_usd"]
     by_values = ad.compare_paired(
-        m1, version="prompt_version", item="item_id", values=["latency_ms", "cost_usd"],
+        m1,
+        version="prompt_version",
+        item="item_id",
+        values=["latency_ms", "cost_usd"],
         quantiles=(0.95,),
     )
     a = by_name.table.select("metric", "diff", "diff_ci_low", "diff_ci_high")
@@ -205,7 +220,10 @@ def test_decay_of_a_quantile_equals_quantile_table_per_month():
         ),
         (
             lambda df: ad.compare(
-                df, version="prompt_version", metrics=["p95_latency_ms"], item="item_id",
+                df,
+                version="prompt_version",
+                metrics=["p95_latency_ms"],
+                item="item_id",
                 y_score="latency_ms",
             ),
             InvalidArgumentError,

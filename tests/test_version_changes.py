@@ -142,8 +142,9 @@ def test_paired_only_arguments_need_item(runs):
     with pytest.raises(InvalidArgumentError, match="pass item="):
         ad.compare(runs, "prompt_version", "v1", "y_true", "y_pred", margin=0.01, warn=False)
     with pytest.raises(InvalidArgumentError, match="pos_label=1 applies to the unpaired"):
-        ad.compare(runs, "prompt_version", y_true="y_true", y_pred="y_pred", item="item_id",
-                   pos_label=1)
+        ad.compare(
+            runs, "prompt_version", y_true="y_true", y_pred="y_pred", item="item_id", pos_label=1
+        )
 
 
 # ------------------------------------------------------------------ the policy
@@ -181,10 +182,16 @@ def test_change_criteria_parse_into_bounds():
     )
     drop, rise = p.stages[0].criteria
     assert (drop.name, drop.bound, drop.side, drop.scope) == (
-        "change.accuracy.max_drop", -0.01, "min", "both"
+        "change.accuracy.max_drop",
+        -0.01,
+        "min",
+        "both",
     )
     assert (rise.metric, rise.bound, rise.side, rise.options["vs"]) == (
-        "p95_latency_ms", 0.1, "max", "1"
+        "p95_latency_ms",
+        0.1,
+        "max",
+        "1",
     )
     assert p.metrics() == []  # a change is judged by its own comparison, not disaggregate
 
