@@ -23,6 +23,13 @@ from aidebt import jupyter
 _EXPORTS = {
     "Comparison": "aidebt.compare",
     "compare": "aidebt.compare",
+    "Curve": "aidebt.curve",
+    "curve": "aidebt.curve",
+    "PairedComparison": "aidebt.versions",
+    "compare_paired": "aidebt.versions",
+    "quantile_table": "aidebt.versions",
+    "BenchmarkGap": "aidebt.versions",
+    "benchmark_gap": "aidebt.versions",
     "Changepoints": "aidebt.changepoints",
     "Crossing": "aidebt.trend",
     "Trend": "aidebt.trend",

@@ -12,12 +12,14 @@ table (:func:`rollup`), never from another scan of the rows.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import narwhals as nw
 import narwhals.dtypes as nwd
+import numpy as np
 import polars as pl
 
 from aidebt import frames
@@ -370,6 +372,18 @@ def _contributions(
         out["pred_pos"] = weighted(p.fill_null(0))
         out["bad_labels"] = (p.is_null() | ~((p == 0) | (p == 1))).cast(nw.Int64)
     out.update(_positive_counts(roles))
+    for name in sorted(need):  # sums of a numeric column, for its mean (value_sums)
+        if name.startswith("sum(") and name.endswith(")"):
+            column = name[4:-1]
+            v = _as_float_if_decimal(nw.col(column), schema[column])
+            has = ~v.is_null()
+            if schema[column].is_float():
+                has = has & v.is_finite()  # NaN (and infinities) count as missing
+            v0 = nw.when(has).then(v).otherwise(0)
+            total, squares, count = value_sums(column)
+            out[total] = weighted(v0)
+            out[squares] = weighted(v0 * v0)
+            out[count] = weighted(has.cast(nw.Int64))
     if roles.y_score:
         s_col = frames.columns(frame)[roles.y_score]
         if not frames.is_numeric(s_col):
@@ -483,6 +497,20 @@ def calibration_table(stats: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
         for k in range(CALIBRATION_BINS)
     ]
     return pl.concat(parts).sort([*keys, SCORE_BIN])
+
+
+def value_sums(column: str) -> tuple[str, str, str]:
+    """The statistics of a numeric column's mean: its sum, sum of squares and count.
+
+    Named ``sum(c)``, ``sq(c)`` and ``count(c)``; ``need={"sum(c)"}`` adds the three to
+    :func:`sufficient_stats` (nulls and NaN are left out of all three).
+
+    Examples
+    --------
+    >>> value_sums("latency_ms")
+    ('sum(latency_ms)', 'sq(latency_ms)', 'count(latency_ms)')
+    """
+    return f"sum({column})", f"sq({column})", f"count({column})"
 
 
 def weight_checks(name: str, dtype: Any) -> dict[str, nw.Expr]:
@@ -614,11 +642,12 @@ def sufficient_stats(
     derived_keys
         Extra group keys computed from the rows (e.g. a period truncated from a timestamp).
     need
-        Optional statistics beyond the default set (``{"y_sum"}`` for numeric outcomes).
+        Optional statistics beyond the default set (``{"y_sum"}`` for numeric outcomes,
+        ``{"sum(c)"}`` for the mean of a numeric column ``c``: :func:`value_sums`).
     time
-        A numeric expression of each row's time (e.g. fractional days since the epoch):
-        adds ``t_sum`` (and ``t_labeled`` over labeled rows), from which a period's mean
-        time is ``t_sum / n``.
+        A numeric expression of each row's time (whole seconds since the epoch, for
+        :func:`aidebt.decay.decay`): adds ``t_sum`` (and ``t_labeled`` over labeled rows),
+        from which a period's mean time is ``t_sum / n``.
 
     Returns
     -------
@@ -1049,3 +1078,271 @@ def sufficient_stats_sets(
             table = rollup(table, ks, ks)
         out.append(table.sort(ks) if ks else table)
     return out
+
+
+# --------------------------------------------------------------------------------------
+# Quantiles: a pass of their own
+#
+# A quantile is not a function of additive sums, so it has no column in the table above:
+# each group's quantile needs that group's values (the exact order statistics) or a
+# mergeable sketch. :func:`quantile_pass` is that pass; the ranks of each interval come
+# from aidebt.stats (the inference half).
+# --------------------------------------------------------------------------------------
+QUANTILE_METHODS = ("exact", "sketch")
+"""How :func:`quantile_pass` computes quantiles: the order statistics themselves, or a
+log-bucket sketch counted in the data's own engine."""
+
+
+@dataclass(frozen=True)
+class QuantileSummary:
+    """What :func:`quantile_pass` returns.
+
+    ``groups``: one row per group: the keys, ``n`` (values), ``missing`` (null or NaN)
+    and, with ``moments``, ``_sum`` and ``_sq`` (the values' sum and sum of squares).
+    ``table``: one row per (group, level): the keys, ``q``, ``value`` (the order
+    statistic of rank ``ceil(n q)``), ``ci_low``, ``ci_high`` (the distribution-free
+    interval's order statistics; null where the group is too small for that bound),
+    ``coverage`` (its exact coverage), ``n`` and ``missing``.
+    """
+
+    groups: pl.DataFrame
+    table: pl.DataFrame
+
+
+def quantile_pass(
+    data: Any,
+    value: str,
+    keys: Sequence[str],
+    levels: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    method: str = "exact",
+    relative_error: float = 0.01,
+    moments: bool = False,
+    derived_keys: Mapping[str, nw.Expr] | None = None,
+) -> QuantileSummary:
+    """Per-group quantiles of a numeric column, with distribution-free intervals, in one pass.
+
+    ``method="exact"``: in polars (eager, lazy or streaming) one group-by keeps, per
+    group, the sorted top of its values that the requested ranks can reach (``top_k``,
+    with ``k`` computed from the group's size in the same expression: all values when a
+    level is below 0.5), and the ranks are read off that list. Other engines hand the
+    key and value columns to polars through Arrow. ``method="sketch"``: a histogram of
+    log-spaced buckets (``bucket = ceil(log(v) / log(gamma))``, ``gamma = (1 + e) / (1 -
+    e)``, ``e = relative_error``) counted by one plain group-by in the data's own engine
+    (DuckDB, Spark...); every quantile and interval bound is then known within a relative
+    error ``e`` of its exact value (DDSketch, Masson, Rim & Lee 2019). Values must be >= 0.
+
+    The ranks of each interval are :func:`aidebt.stats.quantile_ci_ranks` (exact binomial
+    coverage, no assumption on the distribution's shape). ``keys`` come back as strings
+    (``(missing)`` for null); ``derived_keys`` are computed group keys (a period).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"g": ["a"] * 100 + ["b"] * 100, "v": list(range(1, 201))})
+    >>> s = quantile_pass(df, "v", ["g"], [0.5])
+    >>> s.table.select("g", "value", "ci_low", "ci_high").rows()
+    [('a', 50.0, 40.0, 61.0), ('b', 150.0, 140.0, 161.0)]
+    """
+    from aidebt import stats as st  # the inference half; imported when a quantile is asked
+
+    frame = frames.to_lazy(data)
+    keys = list(keys)
+    derived = dict(derived_keys or {})
+    if method not in QUANTILE_METHODS:
+        raise InvalidArgumentError(f"method={method!r} must be one of {QUANTILE_METHODS}.")
+    schema = frames.columns(frame)
+    prepared = frame.select(
+        *(nw.col(k) for k in keys),
+        *(expr.alias(name) for name, expr in derived.items()),
+        nw.col(value),
+    )
+    all_keys = [*keys, *derived]
+
+    def tidy(table: pl.DataFrame) -> pl.DataFrame:
+        # group values as text, (missing) for null, as sufficient_stats gives them
+        fixed = [frames.group_key(k, schema[k]) for k in keys]
+        return nw.from_native(table).with_columns(*fixed).to_native() if fixed else table
+
+    if method == "exact":
+        groups, picks = _exact_quantiles(prepared, value, all_keys, levels, confidence, moments)
+        groups = tidy(groups)
+    else:
+        if not 0 < relative_error < 0.5:
+            raise InvalidArgumentError(
+                f"relative_error={relative_error!r} must be between 0 and 0.5, e.g. 0.01."
+            )
+        groups, picks = _sketch_quantiles(prepared, value, all_keys, relative_error, tidy)
+    if all_keys:
+        groups = groups.sort(all_keys, nulls_last=True)
+    pieces = []
+    n = groups["n"].to_numpy()
+    for q in levels:
+        ranks = st.quantile_ci_ranks(n, q, confidence)
+        est, lo, hi = picks(groups, st.quantile_rank(n, q), ranks["lo"], ranks["hi"])
+        pieces.append(
+            pl.DataFrame(
+                [
+                    *(groups.get_column(k) for k in all_keys),
+                    pl.Series("q", [float(q)] * groups.height, dtype=pl.Float64),
+                    *(
+                        pl.Series(name, np.asarray(a, dtype=float), nan_to_null=True)
+                        for name, a in (
+                            ("value", est),
+                            ("ci_low", lo),
+                            ("ci_high", hi),
+                            ("coverage", ranks["coverage"]),
+                        )
+                    ),
+                    groups["n"].cast(pl.Float64),
+                    groups["missing"].cast(pl.Float64),
+                ]
+            )
+        )
+    stat_cols = ["n", "missing", *(["_sum", "_sq"] if moments else [])]
+    table = (
+        pl.concat(pieces, how="vertical_relaxed")
+        if pieces
+        else groups.select(all_keys).clear().with_columns(q=pl.lit(None, pl.Float64))
+    )
+    return QuantileSummary(groups.select(*all_keys, *stat_cols), table)
+
+
+def _exact_quantiles(frame, value, keys, levels, confidence, moments):
+    """One polars group-by: per group its size, sums, and the sorted values the ranks reach."""
+    from aidebt import stats as st
+
+    if frame.implementation is nw.Implementation.POLARS:
+        lf = frame.to_native().lazy()
+    else:  # DuckDB, pandas, arrow, Spark: the key and value columns, through Arrow
+        lf = frame.collect(backend="polars").to_native().lazy()
+    lf = lf.select(*keys, pl.col(value).cast(pl.Float64).fill_nan(None).alias("_v"))
+    low = min(levels) if levels else 1.0
+    n = pl.col("_v").count()
+    if low >= 0.5:
+        # Enough of the top to hold every rank the levels' intervals can ask for: the lower
+        # bound of the lowest level sits about z sqrt(n q (1 - q)) ranks below n q.
+        z = st.normal_quantile(confidence)
+        spread = (n.cast(pl.Float64) * low * (1 - low)).sqrt()
+        k = (n.cast(pl.Float64) * (1 - low) + (z + 3) * spread + 10).ceil().cast(pl.Int64)
+        k = pl.min_horizontal(k, n.cast(pl.Int64))
+        tail = pl.col("_v").top_k(k).sort()  # top_k prefers non-nulls, and k <= n
+    else:
+        k = n.cast(pl.Int64)
+        tail = pl.col("_v").drop_nulls().sort()
+    aggs = [
+        n.cast(pl.Float64).alias("n"),
+        pl.col("_v").null_count().cast(pl.Float64).alias("missing"),
+        tail.alias("_tail"),
+        k.alias("_k"),
+    ]
+    if moments:
+        aggs += [pl.col("_v").sum().alias("_sum"), (pl.col("_v") * pl.col("_v")).sum().alias("_sq")]
+    if not keys:  # a select keeps the values as a column: make the list explicit
+        aggs[2] = tail.implode().alias("_tail")
+    query = lf.group_by(keys).agg(aggs) if keys else lf.select(aggs)
+    groups = query.collect(engine="streaming")
+
+    def picks(groups, rank, lo, hi):
+        size = groups["n"].to_numpy()
+        start = size - groups["_k"].to_numpy()  # ranks 1..start are not in the list
+        if ((lo >= 1) & (lo <= start)).any():  # cannot happen with the margin above
+            raise RuntimeError("quantile interval rank below the kept values")
+        idx = pl.DataFrame({"_r": rank - start - 1, "_l": lo - start - 1, "_h": hi - start - 1})
+        ok = {"_r": rank >= 1, "_l": (lo >= 1), "_h": (hi <= size)}
+        got = (
+            groups.select("_tail")
+            .with_columns(idx)
+            .select(
+                pl.when(pl.lit(pl.Series(ok[c])))
+                .then(pl.col("_tail").list.get(pl.col(c).clip(0), null_on_oob=True))
+                .alias(c)
+                for c in ("_r", "_l", "_h")
+            )
+        )
+        return (got[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in ("_r", "_l", "_h"))
+
+    return groups, picks
+
+
+def _sketch_quantiles(frame, value, keys, eps, tidy):
+    """Log-bucket counts per group in the data's engine (additive), quantiles read off them."""
+    gamma = (1 + eps) / (1 - eps)
+    v = nw.col(value).cast(nw.Float64)
+    # NaN and null compare as neither >= 0 nor < 0: one test keeps both out, in every engine.
+    has = ((v >= 0) | (v < 0)).fill_null(False)
+    pos = has & (v > 0)
+    safe = nw.when(pos).then(v).otherwise(nw.lit(1.0))  # no log of 0, NaN or null
+    zero_bucket = -(2.0**40)  # below every log bucket
+    bucket = (
+        nw.when(pos)
+        .then((safe.log() / math.log(gamma)).ceil())
+        .otherwise(nw.when(has & (v == 0)).then(nw.lit(zero_bucket)))
+    )
+    clean = nw.when(has).then(v).otherwise(nw.lit(0.0))
+
+    def flag(cond):
+        return cond.fill_null(False).cast(nw.Int64)
+
+    prepared = frame.select(
+        *(nw.col(c) for c in keys),
+        bucket.alias("_b"),
+        flag(has).alias("_has"),
+        flag(has & (v < 0)).alias("_neg"),
+        clean.alias("_v"),
+        (clean * clean).alias("_v2"),
+    )
+    counts = collect(
+        prepared.group_by(*keys, "_b").agg(
+            nw.col("_has").sum(),
+            nw.col("_neg").sum(),
+            nw.col("_v").sum(),
+            nw.col("_v2").sum(),
+            nw.len().alias("_rows"),
+        )
+    ).with_columns(pl.col("_has", "_neg", "_v", "_v2", "_rows").cast(pl.Float64))
+    counts = tidy(counts)
+    if counts["_neg"].sum() > 0:
+        raise InvalidValueError(
+            f"Column {value!r} has {int(counts['_neg'].sum())} negative values; the sketch "
+            "handles values >= 0 (latency, tokens, cost). Use method='exact'."
+        )
+    totals = [
+        pl.col("_has").sum().alias("n"),
+        (pl.col("_rows").sum() - pl.col("_has").sum()).alias("missing"),
+        pl.col("_v").sum().alias("_sum"),
+        pl.col("_v2").sum().alias("_sq"),
+    ]
+    groups = (
+        counts.group_by(keys, maintain_order=True).agg(totals) if keys else counts.select(totals)
+    )
+    buckets = counts.filter(pl.col("_b").is_not_null())
+
+    def picks(groups, rank, lo, hi):
+        # Cumulative counts of every group's buckets, in bucket order, one array for all
+        # groups (each group shifted above the previous): one searchsorted per rank.
+        g = groups.select(keys).with_row_index("_gi") if keys else None
+        b = (
+            buckets.join(g, on=keys, how="left", nulls_equal=True)
+            if keys
+            else (buckets.with_columns(_gi=pl.lit(0, pl.UInt32)))
+        )
+        b = b.sort("_gi", "_b")
+        gi = b["_gi"].to_numpy().astype(np.int64)
+        cum = np.cumsum(b["_has"].to_numpy())
+        size = groups["n"].to_numpy()
+        offset = np.concatenate([[0.0], np.cumsum(size)[:-1]])
+        rep = np.where(
+            b["_b"].to_numpy() == zero_bucket, 0.0, 2 * gamma ** b["_b"].to_numpy() / (gamma + 1)
+        )
+
+        def at(r, valid):
+            idx = np.searchsorted(cum, offset + np.maximum(r, 1) - 0.5, side="left")
+            idx = np.clip(idx, 0, max(len(cum) - 1, 0))
+            out = rep[idx] if len(cum) else np.full(len(size), np.nan)
+            return np.where(valid & (gi[idx] == np.arange(len(size))), out, np.nan)
+
+        return at(rank, rank >= 1), at(lo, lo >= 1), at(hi, hi <= size)
+
+    return groups, picks

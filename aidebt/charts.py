@@ -162,10 +162,12 @@ CROSS_COLOR = "#c0392b"
 FIT_COLOR = "#e67e22"
 
 
-def _x_encoding(axis: str, unit: str, field: str = "period"):
+def _x_encoding(axis: str, unit: str, field: str = "period", title: str | None = None):
     if axis == "age":
-        return alt.X(f"{field}:Q", title=f"age ({unit}s since start)")
-    return alt.X(f"{field}:T", title=None)
+        return alt.X(f"{field}:Q", title=title or f"age ({unit}s since start)")
+    if axis != "calendar":  # any numeric axis (aidebt.curve)
+        return alt.X(f"{field}:Q", title=title or unit)
+    return alt.X(f"{field}:T", title=title)
 
 
 def decay_chart(
@@ -182,6 +184,7 @@ def decay_chart(
     width: int = 560,
     height: int = 260,
     max_groups: int = 10,
+    x_title: str | None = None,
 ) -> alt.LayerChart:
     """The decay curve: each period's value and interval band, with optional overlays.
 
@@ -189,7 +192,9 @@ def decay_chart(
     confidence band (dashed); ``threshold`` a horizontal red line; ``crossing`` (a
     :class:`aidebt.trend.Crossing` table) a vertical line at the projected crossing with its
     interval shaded; ``changepoints`` a grey rule at each change point. With ``by`` each
-    group is a colour (the ``max_groups`` largest).
+    group is a colour (the ``max_groups`` largest). ``axis``: ``"calendar"`` (dates),
+    ``"age"`` or any numeric axis (``"numeric"``: :func:`aidebt.curve.curve`, whose
+    ``x_title`` names it).
 
     Examples
     --------
@@ -222,7 +227,7 @@ def decay_chart(
         if "unlabeled_share" in data.columns
         else pl.lit(0.0).alias("unlabeled_share"),
     )
-    x = _x_encoding(axis, unit)
+    x = _x_encoding(axis, unit, title=x_title)
     # The legend under the plot, in columns: beside it, it would push the chart off the page.
     legend = alt.Legend(orient="bottom", columns=3, labelLimit=0)
     color = (

@@ -122,19 +122,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from aidebt.datasets import demo_labels, write_demo
     from aidebt.frames import latest_month
     from aidebt.report import render
-    from aidebt.report.notebooks import example_policy
+    from aidebt.report.notebooks import example_policy, shipped
 
     paths = write_demo(args.data_dir)
     labels = Path(args.data_dir) / "labels.parquet"
     demo_labels().write_parquet(labels)  # for the label audit
     month = latest_month(paths["production"], "ts")  # the demo log's time column
     say(f"demo data: {paths['production']}, {paths['eval']} and {labels}; rendering {month}")
+    # The version runs and the published figures, for version_check and benchmark_gap
+    # (aidebt's own notebooks declare these parameters).
+    tables = {
+        f"{name}_data": str(paths[name])
+        for name in ("versions", "published")
+        if name in paths and args.notebooks_dir is None
+    }
+    examples = shipped("examples")
+    if "versions_data" in tables and examples and (examples / "versions.toml").is_file():
+        tables["versions_config"] = str(examples / "versions.toml")  # its change gates
     result = render(
         "all",
         month=month,
         data=paths["production"],
         eval_data=paths["eval"],
-        parameters={"label_data": str(labels)},
+        parameters={"label_data": str(labels), **tables},
         # The demo's columns, words and gate policy are those of examples/audit.toml (the
         # monthly report shows a gate verdict); the data paths above take precedence over
         # the ones written in it.

@@ -12,8 +12,8 @@ other way from the comparison within segments.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -22,14 +22,17 @@ from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt._deprecated import keyword_only
-from aidebt.errors import InvalidArgumentError, did_you_mean
-from aidebt.groups import ALL, check_names, label, label_expr
+from aidebt.errors import InvalidArgumentError
+from aidebt.groups import ALL, check_names, label, label_expr, overall_expr, pick_baseline
 from aidebt.prepare import prepare
 from aidebt.results import Result, conform
 from aidebt.simpson import VERDICTS
 from aidebt.simpson import verdict as simpson_verdict
 
-__all__ = ["Comparison", "SimpsonWarning", "compare"]
+if TYPE_CHECKING:
+    from aidebt.versions import PairedComparison
+
+__all__ = ["Comparison", "PairingWarning", "SimpsonWarning", "compare"]
 
 COLUMNS = [
     "metric",
@@ -75,6 +78,10 @@ GUARD_COLUMNS = {
 
 class SimpsonWarning(UserWarning):
     """The aggregate comparison of two versions disagrees with the segment-adjusted one."""
+
+
+class PairingWarning(UserWarning):
+    """The versions ran on the same items, but the comparison was asked unpaired."""
 
 
 class Comparison(Result):
@@ -133,10 +140,7 @@ class Comparison(Result):
     @property
     def overall(self) -> pl.DataFrame:
         """The overall rows (every segment column ``(all)``)."""
-        cond = pl.lit(True)
-        for c in self.by:
-            cond = cond & (pl.col(c) == ALL)
-        return self.table.filter(cond)
+        return self.table.filter(overall_expr(self.by))
 
     @property
     def reversals(self) -> pl.DataFrame:
@@ -165,8 +169,7 @@ class Comparison(Result):
                 f"[{row['diff_ci_low']:+.3f}, {row['diff_ci_high']:+.3f}], "
                 f"adjusted p={row['p_adjusted']:.2g}: {row['verdict']}."
             )
-        is_overall = pl.all_horizontal([pl.col(c) == ALL for c in self.by] or [pl.lit(True)])
-        segments = self.table.filter(~is_overall)
+        segments = self.table.filter(~overall_expr(self.by))
         worse = segments.filter(pl.col("significant") & (pl.col("verdict") == "worse")).sort(
             "p_adjusted"
         )
@@ -263,8 +266,22 @@ def compare(
     ci: str = "wilson",
     pos_label: Any = None,
     warn: bool = True,
-) -> Comparison:
+    item: str | None = None,
+    margin: float | Mapping[str, float] | None = None,
+    test: str = "midp",
+    unpaired: bool = False,
+) -> Comparison | PairedComparison:
     """Compare each version with a baseline, overall and per segment, with a Simpson guard.
+
+    With ``item=`` (the column identifying an eval item run under every version) the
+    comparison is **paired**: each item is compared with itself, and the result is the
+    :class:`aidebt.versions.PairedComparison` of :func:`aidebt.versions.compare_paired`
+    (McNemar's test and Newcombe's paired interval per metric and segment, the items
+    fixed and broken in ``.flips()``, a non-inferiority verdict against ``margin``).
+    Without ``item=``, the versions are independent samples (different rows), as below;
+    when a column named like an item id (``item_id``, ``example_id``...) holds the same
+    ids under several versions, a :class:`PairingWarning` says that the paired
+    comparison applies.
 
     Parameters
     ----------
@@ -298,13 +315,25 @@ def compare(
         Interval for each side's proportions (``"wilson"``, ``"jeffreys"``, ``"exact"``).
     warn
         Emit a :class:`SimpsonWarning` when an aggregate comparison reverses within the
-        segments of a ``by`` column.
+        segments of a ``by`` column (and a :class:`PairingWarning`, see above).
+    item
+        The item-id column: compare paired items (see above). Every 0/1 metric with a
+        per-item denominator pairs (``accuracy``, ``error_rate``, ``tpr``, ``fnr``,
+        ``tnr``, ``fpr``, ``selection_rate``), and so do the metrics of a numeric column
+        (``p95_latency_ms``: a bootstrap over items; ``mean_cost_usd``: paired t).
+    margin, test, unpaired
+        Paired comparisons only (:func:`aidebt.versions.compare_paired`): the
+        non-inferiority margin (one number, or ``{metric: margin}``), McNemar's p-value
+        for verdicts (``"midp"``, ``"exact"``, ``"asymptotic"``), and, when the versions
+        share no item, ``unpaired=True`` to fall back to this unpaired comparison (with
+        a warning) instead of an error.
 
     Returns
     -------
     Comparison
         ``.table``, ``.overall``, ``.guard``, ``.reversals``, ``.summary()``,
-        ``.chart()``.
+        ``.chart()``; with ``item=``, a :class:`aidebt.versions.PairedComparison`
+        (``.table``, ``.overall``, ``.flips()``, ``.coverage``, ``.headline()``).
 
     Notes
     -----
@@ -336,9 +365,52 @@ def compare(
     True
     >>> c.overall["simpson"].item()
     'reversal'
+
+    The same items run under two prompt versions, compared item by item:
+
+    >>> ev = ad.datasets.demo_versions(n_items=400).filter(model_version="m1")
+    >>> p = ad.compare(ev, version="prompt_version", baseline="v1", y_true="y_true",
+    ...                y_pred="y_pred", item="item_id", metrics=["accuracy", "p95_latency_ms"])
+    >>> p.overall.select("metric", "n").rows()
+    [('accuracy', 400.0), ('p95_latency_ms', 400.0)]
     """
     if not isinstance(version, str):
         raise InvalidArgumentError(f"version={version!r} must be the name of the version column.")
+    if item is not None:
+        for name, value, default in (
+            ("y_score", y_score, None),
+            ("pos_label", pos_label, None),
+            ("ci", ci, "wilson"),
+        ):
+            if value != default:
+                raise InvalidArgumentError(
+                    f"{name}={value!r} applies to the unpaired comparison only; a paired "
+                    f"comparison (item={item!r}) takes 0/1 columns and Newcombe's paired "
+                    "interval. Drop it, or drop item= to compare the versions unpaired."
+                )
+        from aidebt.versions import compare_paired
+
+        return compare_paired(
+            data,
+            version=version,
+            item=item,
+            baseline=baseline,
+            y_true=y_true,
+            y_pred=y_pred,
+            metrics=metrics,
+            by=by,
+            margin=margin,
+            confidence=confidence,
+            weight=weight,
+            test=test,
+            adjust=adjust,
+            unpaired=unpaired,
+        )
+    if margin is not None or unpaired:
+        raise InvalidArgumentError(
+            "margin= and unpaired= apply to a paired comparison: pass item='<item id column>' "
+            "when the versions ran on the same items."
+        )
     by_cols = frames.as_list(by)
     if version in by_cols:
         raise InvalidArgumentError(
@@ -363,7 +435,7 @@ def compare(
     sums = prep.aggregate(keys)  # the one pass
     stats, auc_counts = sums.stats, sums.score_counts
     versions = sorted(stats.get_column(version).unique().to_list())
-    base = _baseline(baseline, versions, version)
+    base = pick_baseline(baseline, versions, version)
     others = [v for v in versions if v != base]
     if not others:
         raise InvalidArgumentError(
@@ -371,12 +443,19 @@ def compare(
         )
 
     levels = _levels(stats, auc_counts, version, by_cols)
+    quantiles = _level_quantiles(prep, version, by_cols)
     pieces, guards = [], []
     for metric in registered:
         per_level = {}
         for level, (level_stats, level_auc) in levels.items():
             values = mreg.evaluate(
-                level_stats, keys, metric, confidence=confidence, ci=ci, auc_table=level_auc
+                level_stats,
+                keys,
+                metric,
+                confidence=confidence,
+                ci=ci,
+                auc_table=level_auc,
+                quantiles=quantiles[level],
             )
             sq = (
                 level_stats.get_column(metric.total_sq).cast(pl.Float64)
@@ -434,24 +513,56 @@ def compare(
     if warn:
         for row in result.reversals.iter_rows(named=True):
             warnings.warn(SimpsonWarning(_guard_sentence(row, result, version)), stacklevel=2)
+        hint = _pairing_hint(prep.frame, version)
+        if hint:
+            warnings.warn(PairingWarning(hint), stacklevel=3)
     return result
+
+
+ITEM_COLUMNS = (
+    "item_id",
+    "item",
+    "example_id",
+    "question_id",
+    "sample_id",
+    "case_id",
+    "eval_id",
+    "golden_id",
+)
+"""Column names that :func:`compare` reads as an item id, to say when pairing applies."""
+
+
+def _pairing_hint(frame, version: str) -> str | None:
+    """A sentence when a column named like an item id holds the same ids under several
+    versions (one small query, only when such a column exists), else None."""
+    import narwhals as nw
+
+    schema = frames.columns(frame)
+    found = [c for c in schema if c.lower() in ITEM_COLUMNS and c != version]
+    if not found:
+        return None
+    col = found[0]
+    shared = aggregate.collect(
+        frame.select(nw.col(col), nw.col(version))
+        .unique()
+        .group_by(col)
+        .agg(nw.len().alias("_v"))
+        .filter(nw.col("_v") > 1)
+        .select(nw.len().alias("_items"))
+    )["_items"].item()
+    if not shared:
+        return None
+    return (
+        f"Column {col!r} holds {shared:,} ids found under more than one version of "
+        f"{version!r}: the versions ran on the same items. This comparison treats them as "
+        f"independent samples (wider intervals, weaker tests, no list of the items broken); "
+        f"pass item={col!r} for the paired comparison."
+    )
 
 
 # --------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------
-def _baseline(baseline: Any, versions: list[str], version: str) -> str:
-    if baseline is None:
-        return versions[0]
-    key = str(baseline)
-    if key not in versions:
-        raise InvalidArgumentError(
-            f"baseline={baseline!r} is not a value of column {version!r}. "
-            f"{did_you_mean(key, versions)}"
-        )
-    return key
-
-
 def _levels(stats, auc_counts, version, by_cols):
     """``{None: overall per version, col: per (version, col)}``, with ``(all)`` elsewhere."""
     keys = [version, *by_cols]
@@ -468,6 +579,18 @@ def _levels(stats, auc_counts, version, by_cols):
                 .with_columns(fill)
             )
         out[col] = (s, a)
+    return out
+
+
+def _level_quantiles(prep, version, by_cols) -> dict[str | None, pl.DataFrame | None]:
+    """The quantile metrics per version (``None``) and per (version, by column): a pass
+    each, as quantiles do not re-sum (see :meth:`aidebt.prepare.Prepared.quantiles`)."""
+    out: dict[str | None, pl.DataFrame | None] = {}
+    for col in [None, *by_cols]:
+        q = prep.quantiles([version] if col is None else [version, col])
+        if q is not None:
+            q = q.with_columns(pl.lit(ALL).alias(c) for c in by_cols if c != col)
+        out[col] = q
     return out
 
 
@@ -597,13 +720,10 @@ def _attach_guard(table, guard, version, by_cols) -> pl.DataFrame:
             pl.col("verdict").alias("simpson"),
         )
     )
-    is_overall = pl.lit(True)
-    for c in by_cols:
-        is_overall = is_overall & (pl.col(c) == ALL)
     joined = table.drop("_x1", "_x0", "_q1", "_q0").join(worst, on=[version, "metric"], how="left")
     guard_cols = ["adjusted_diff", "adjusted_ci_low", "adjusted_ci_high", "adjusted_by", "simpson"]
     return joined.with_columns(
-        pl.when(is_overall).then(pl.col(c)).otherwise(None).alias(c) for c in guard_cols
+        pl.when(overall_expr(by_cols)).then(pl.col(c)).otherwise(None).alias(c) for c in guard_cols
     )
 
 

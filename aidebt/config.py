@@ -17,6 +17,7 @@ Where the data is and what its columns mean (``[data]``), how reports are made
     segments = ["region", "language", "tier"]
     weight = ""                        # optional frequency-weight column
     version = "model_version"
+    item = "item_id"                   # optional: eval items run under every version
 
     [report]
     out = "reports"
@@ -100,6 +101,7 @@ class DataConfig:
     segments: tuple[str, ...] | None = None
     weight: str | None = None
     version: str | None = None
+    item: str | None = None  # the item-id column: versions run on the same items pair on it
     time_format: str | None = None  # strptime format of a text time column, e.g. "%m/%d/%Y"
     pos_label: Any = field(default=None, metadata={"parse": lambda v, base: _pos_label(v)})
 

@@ -384,12 +384,14 @@ def demo_eval(n: int = 3_000, seed: int = 0, start: str = "2025-10-01") -> pl.Da
 
 
 def write_demo(directory: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write the default demo log and golden set as parquet files.
+    """Write the default demo log, golden set, version runs and published figures as parquet.
 
-    ``production.parquet`` (:func:`demo` with its defaults) and ``eval.parquet``
-    (:func:`demo_eval` with its defaults) land in ``directory``, created if needed.
-    Each file is written to a temporary name first and renamed, so a reader never
-    sees a half-written file.
+    ``production.parquet`` (:func:`demo` with its defaults), ``eval.parquet``
+    (:func:`demo_eval`), ``versions.parquet`` (:func:`demo_versions`: the golden items
+    run under both prompts and both models) and ``published.parquet``
+    (:func:`demo_published`: the demo models' model-card figures) land in ``directory``,
+    created if needed. Each file is written to a temporary name first and renamed, so a
+    reader never sees a half-written file.
 
     Parameters
     ----------
@@ -399,7 +401,7 @@ def write_demo(directory: str | os.PathLike[str]) -> dict[str, Path]:
     Returns
     -------
     dict of str to pathlib.Path
-        ``{"production": <path>, "eval": <path>}``.
+        ``{"production": <path>, "eval": <path>, "versions": <path>, "published": <path>}``.
 
     Examples
     --------
@@ -407,11 +409,16 @@ def write_demo(directory: str | os.PathLike[str]) -> dict[str, Path]:
     >>> from aidebt.datasets import write_demo
     >>> paths = write_demo(tempfile.mkdtemp())
     >>> sorted(p.name for p in paths.values())
-    ['eval.parquet', 'production.parquet']
+    ['eval.parquet', 'production.parquet', 'published.parquet', 'versions.parquet']
     """
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
-    frames = {"production": demo(), "eval": demo_eval()}
+    frames = {
+        "production": demo(),
+        "eval": demo_eval(),
+        "versions": demo_versions(),
+        "published": demo_published(),
+    }
     paths: dict[str, Path] = {}
     for name, frame in frames.items():
         path = target / f"{name}.parquet"

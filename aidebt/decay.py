@@ -190,6 +190,12 @@ def decay(
 
     sums = prep.with_frame(frame).aggregate(by_cols, derived_keys={"_p": period}, time=clock)
     stats, auc_table = sums.stats, sums.score_counts
+    # A quantile metric (p95_latency_ms): its own pass per (group, period).
+    quantiles = prep.with_frame(frame).quantiles(by_cols, derived_keys={"_p": period})
+    if quantiles is not None:
+        quantiles = quantiles.filter(pl.col("_p").is_not_null()).with_columns(
+            pl.col("_p").cast(pl.Int64)
+        )
     if auc_table is not None:
         auc_table = auc_table.filter(pl.col("_p").is_not_null()).with_columns(
             pl.col("_p").cast(pl.Int64)
@@ -203,7 +209,9 @@ def decay(
         )
     stats = _fill_gaps(stats, by_cols)
     keys = [*by_cols, "_p"]
-    values = mreg.evaluate(stats, keys, m, confidence=confidence, ci=ci, auc_table=auc_table)
+    values = mreg.evaluate(
+        stats, keys, m, confidence=confidence, ci=ci, auc_table=auc_table, quantiles=quantiles
+    )
     group_n = stats.get_column("n").cast(pl.Float64)
     labeled = (
         stats.get_column("labeled").cast(pl.Float64) if "labeled" in stats.columns else group_n

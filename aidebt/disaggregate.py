@@ -523,6 +523,11 @@ def disaggregate(
         if auc_counts is not None
         else None
     )
+    # Quantiles (p95_latency_ms...) are no re-sum: a pass per grouping reported.
+    level_q = [prep.quantiles(by_cols)] + [
+        _margin_quantiles(prep, by_cols, col) for col in by_cols if len(levels) > 1
+    ]
+    overall_q = prep.quantiles([])
 
     pieces = []
     overall_rows = []
@@ -538,9 +543,10 @@ def disaggregate(
             confidence=confidence,
             ci=ci,
             auc_table=overall_auc,
+            quantiles=overall_q,
         )
         overall_rows.append(_metric_frame([], metric, overall))
-        for (level_stats, level_auc), cols in zip(levels, level_cols, strict=True):
+        for (level_stats, level_auc), cols, q in zip(levels, level_cols, level_q, strict=True):
             est = mreg.estimate_rows(
                 level_stats,
                 by_cols,
@@ -549,6 +555,7 @@ def disaggregate(
                 confidence=confidence,
                 ci=ci,
                 auc_table=level_auc,
+                quantiles=q,
             )
             ref_value, cmp = _compare(
                 est,
@@ -637,6 +644,14 @@ def _levels(stats, auc_counts, by_cols, margins):
                 )
             levels.append((m_stats, m_auc))
     return levels
+
+
+def _margin_quantiles(prep, by_cols, col) -> pl.DataFrame | None:
+    """The quantile metrics of one by column's margin rows (``(all)`` in the others)."""
+    q = prep.quantiles([col])
+    if q is None:
+        return None
+    return q.with_columns(pl.lit(ALL).alias(c) for c in by_cols if c != col)
 
 
 def _unlabeled(stats: pl.DataFrame, cols: mreg.StatColumns) -> np.ndarray:

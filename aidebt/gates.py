@@ -42,7 +42,7 @@ from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.config import AuditConfig, DataConfig, load_config
 from aidebt.errors import InvalidArgumentError, InvalidValueError, printable
-from aidebt.groups import ALL, OVERALL, label, label_expr
+from aidebt.groups import ALL, OVERALL, label, label_expr, overall_expr
 from aidebt.periods import Month
 from aidebt.policy import ROLLBACK, Criterion, Policy, Stage, parse_policy, policy_error
 from aidebt.results import Result
@@ -408,11 +408,14 @@ def check(
     elif d.time is not None:
         month = frames.latest_month(data, d.time)
     frame = frames.load_month(data, month, d.time) if d.time else data
+    every_version = frame  # change criteria compare the versions of the month
     if policy.version is not None:
         frame = _only_version(frame, d.version, policy.version, source)
         data = _only_version(data, d.version, policy.version, source)
 
-    ctx = _Check(policy, d, list(d.segments or []), data, frame, month, source, eval_data)
+    ctx = _Check(
+        policy, d, list(d.segments or []), data, frame, month, source, eval_data, every_version
+    )
     rows, total = _judge_month(ctx)
     for stage, c in policy.criteria():
         if c.kind == "trend":
@@ -421,6 +424,8 @@ def check(
             rows += _judge_drift(ctx, stage, c)
         elif c.kind == "fairness":
             rows += _judge_fairness(ctx, stage, c, policy.confidence)
+        elif c.kind == "change":
+            rows += _judge_change(ctx, stage, c)
     rows, family = _trigger_family(ctx, rows)
     table = pl.DataFrame([{k: row[k] for k in COLUMNS} for row in rows], schema=COLUMNS)
     order = pl.DataFrame(
@@ -458,6 +463,7 @@ class _Check:
     month: Month | None
     source: str  # the config file, for messages
     eval_data: Any
+    versions: Any = None  # the month's rows of every version (before [gates] version)
     cache: dict = field(default_factory=dict)  # the month's disaggregations, by level
 
 
@@ -998,6 +1004,147 @@ def _judge_trend(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
                 )
             )
     return out
+
+
+def _judge_change(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
+    """A candidate version against the baseline ``vs``, overall and in each segment.
+
+    The difference (candidate minus baseline; divided by the baseline's value with
+    ``relative = true``) comes from :func:`aidebt.compare`, one call per baseline for
+    every change criterion of the policy: paired on ``[data] item`` when it is set
+    (Newcombe's paired interval for rates, paired t for means, a bootstrap over items for
+    quantiles), else as independent samples. ``max_drop`` passes when the interval's
+    lower end stays above ``-limit``, ``max_rise`` when its upper end stays below
+    ``+limit``: the evidence must show the change is within the limit (a non-inferiority
+    test at ``(1 - confidence) / 2``). A relative interval treats the baseline's value as
+    known. Segments whose compared size is below ``min_segment_n`` are skipped.
+    """
+    vs = c.options["vs"]
+    result = _changes(ctx, vs, c)
+    d = ctx.roles
+    version = d.version
+    rows_of = result.table.filter(pl.col("metric") == c.metric)
+    if ctx.policy.version is not None:
+        rows_of = rows_of.filter(pl.col(version) == ctx.policy.version)
+    segments = [s for s in ctx.segments if s in rows_of.columns]
+    paired = "broken" in rows_of.columns
+    if c.scope == "overall":
+        rows_of = rows_of.filter(overall_expr(segments))
+    out = []
+    for r in rows_of.iter_rows(named=True):
+        segment = label(r, segments)
+        cand = r[version]
+        n = r["n"] if paired else min(r["n"] or 0.0, r["baseline_n"] or 0.0)
+        n = n or 0.0
+        what = f"{c.metric} of {cand} vs {vs} {_where(segment)}"
+        base, diff, lo, hi = r["baseline_value"], r["diff"], r["diff_ci_low"], r["diff_ci_high"]
+        if segment != OVERALL and n < ctx.policy.min_segment_n:
+            out.append(
+                _skipped(
+                    stage,
+                    c,
+                    segment,
+                    n=n,
+                    evidence=f"{what}: n={n:,.0f} < min_segment_n="
+                    f"{ctx.policy.min_segment_n:,.0f}, not judged",
+                )
+            )
+            continue
+        relative = c.options["relative"]
+        if diff is None or lo is None or hi is None or (relative and not base):
+            reason = r.get("note") or "no difference with an interval"
+            if relative and not base:
+                reason = "the baseline's value is 0 or missing, so no relative change"
+            out.append(_skipped(stage, c, segment, n=n, evidence=f"{what}: {reason}"))
+            continue
+        if relative:
+            diff, lo, hi = diff / abs(base), lo / abs(base), hi / abs(base)
+        ok = lo >= c.bound if c.side == "min" else hi <= c.bound
+        status, passed = _decide(stage, ok, not ok)
+        fmt = _change_format(c.metric, relative)
+        end, sign = (
+            ("lower", ">=" if ok else "<") if c.side == "min" else ("upper", "<=" if ok else ">")
+        )
+        figures = (
+            f"{_fmt_value(r['value'])} vs {_fmt_value(base)} on {n:,.0f} "
+            f"{'paired items' if paired else 'rows'}"
+        )
+        out.append(
+            _row(
+                stage,
+                c,
+                segment,
+                value=diff,
+                ci_low=lo,
+                ci_high=hi,
+                n=n,
+                level=ctx.policy.confidence,
+                status=status,
+                passed=passed,
+                evidence=f"{what}: change {fmt(diff)} [{fmt(lo)}, {fmt(hi)}] ({figures}): "
+                f"{end} bound {fmt(lo if c.side == 'min' else hi)} {sign} {fmt(c.bound)}",
+            )
+        )
+    return out
+
+
+def _changes(ctx: _Check, vs: str, c: Criterion):
+    """The comparison of every version with ``vs`` on every change metric (cached)."""
+    from aidebt.compare import compare
+
+    key = ("change", vs)
+    if key not in ctx.cache:
+        d = ctx.roles
+        names = list(
+            dict.fromkeys(
+                x.metric
+                for _, x in ctx.policy.criteria()
+                if x.kind == "change" and x.options["vs"] == vs
+            )
+        )
+        rows = ctx.versions
+        if ctx.policy.version is not None:  # only the candidate and its baseline
+            keep = [vs, ctx.policy.version]
+            rows = nw.from_native(rows).filter(nw.col(d.version).cast(nw.String).is_in(keep))
+            rows = rows.to_native()
+        needs_pred = any(mreg.get(m).needs_pred for m in names)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Simpson and pairing hints: not a verdict
+                ctx.cache[key] = compare(
+                    rows,
+                    d.version,
+                    vs,
+                    d.y_true,
+                    d.y_pred if needs_pred else None,
+                    names,
+                    by=ctx.segments or None,
+                    weight=d.weight,
+                    y_score=None if d.item else d.y_score,
+                    confidence=ctx.policy.confidence,
+                    pos_label=None if d.item else d.pos_label,
+                    item=d.item,
+                    warn=False,
+                )
+        except InvalidArgumentError as exc:
+            if "baseline=" in str(exc):
+                raise policy_error(ctx.source, f"{c.key.rsplit('.', 1)[0]}.vs", str(exc)) from None
+            raise InvalidValueError(f"{ctx.source}: {exc}") from None
+    return ctx.cache[key]
+
+
+def _fmt_value(v: float | None) -> str:
+    """A value in a sentence: 0.844, 6,083."""
+    if v is None:
+        return "n/a"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}" if abs(v) >= 1 else f"{v:.3f}"
+
+
+def _change_format(metric: str, relative: bool):
+    """How a change reads: +13.8% (relative), +0.012 (a rate), +838 (a quantity)."""
+    if relative:
+        return lambda v: f"{v:+.1%}"
+    return lambda v: f"{v:+.3f}" if abs(v) < 1 else f"{v:+,.0f}" if abs(v) >= 100 else f"{v:+.3g}"
 
 
 def _decline_p(c: Criterion, change: float, p: float) -> float:

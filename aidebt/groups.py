@@ -47,6 +47,8 @@ __all__ = [
     "iter_groups",
     "label",
     "label_expr",
+    "overall_expr",
+    "pick_baseline",
 ]
 
 MISSING_GROUP = "(missing)"
@@ -141,3 +143,30 @@ def iter_groups(table: pl.DataFrame, by: Sequence[str]) -> Iterator[tuple[tuple,
         return
     for key, part in table.group_by(list(by), maintain_order=True):
         yield tuple(key), part
+
+
+def overall_expr(by: Sequence[str]) -> pl.Expr:
+    """True on the overall row of a table with margin rows: ``(all)`` in every group column."""
+    return pl.all_horizontal([pl.col(c) == ALL for c in by]) if by else pl.lit(True)
+
+
+def pick_baseline(baseline: Any, values: Sequence[str], column: str) -> str:
+    """The baseline level of a column (a version, an arm): ``baseline`` as text, checked to
+    be one of ``values`` (with a did-you-mean), or the first of ``values`` when None.
+
+    Examples
+    --------
+    >>> pick_baseline(None, ["v1", "v2"], "prompt_version"), pick_baseline(2, ["1", "2"], "v")
+    ('v1', '2')
+    """
+    from aidebt.errors import did_you_mean
+
+    if baseline is None:
+        return values[0]
+    key = str(baseline)
+    if key not in values:
+        raise InvalidArgumentError(
+            f"baseline={baseline!r} is not a value of column {column!r}. "
+            f"{did_you_mean(key, list(values))}"
+        )
+    return key

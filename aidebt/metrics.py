@@ -1,6 +1,6 @@
 """The metric registry: each metric's formula on the sufficient statistics, and its behaviour.
 
-A metric is one of six kinds:
+A metric is one of seven kinds:
 
 - ``proportion``: ``numerator / denominator``, two additive counts (accuracy = (tp+tn)/labeled);
   intervals are binomial (Wilson by default);
@@ -13,7 +13,15 @@ A metric is one of six kinds:
 - ``count``: the weighted group size; no interval;
 - ``ece``: the expected calibration error of a score from per-bin sums (ten equal-width
   bins); the two-step bootstrap interval of :func:`aidebt.stats.ece_interval`, and no
-  difference test between groups (see :attr:`Metric.no_comparison`).
+  difference test between groups (see :attr:`Metric.no_comparison`);
+- ``quantile``: the q-quantile of a numeric column (``p95_latency_ms``), from a pass of its
+  own (:func:`aidebt.aggregate.quantile_pass`: a quantile is not a function of additive
+  sums); a distribution-free interval between two order statistics.
+
+Metrics of a numeric column are named after it: ``p50_<column>``, ``p95_<column>``,
+``p99_<column>`` (any ``p<percent>_<column>``) for its quantiles and ``mean_<column>`` for
+its mean (a ``mean`` metric on the column's sums); :func:`get` reads the name, and
+:func:`quantile` builds one with the sketch method for logs that outgrow one machine.
 
 What a kind implies (how it is pooled, compared, trended, which interval it takes) is
 declared once, in ``_BEHAVIOUR``, and read through :class:`Metric`'s properties: no other
@@ -27,6 +35,7 @@ level never has to be read back to get another.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -53,6 +62,7 @@ _BEHAVIOUR = {
     "mean": _Behaviour("t", average=True, additive=True, binomial=False, points=False),
     "f1": _Behaviour("f1", average=False, additive=True, binomial=False, points=True),
     "auc": _Behaviour("logit", average=False, additive=False, binomial=False, points=True),
+    "quantile": _Behaviour("order", average=False, additive=False, binomial=False, points=False),
 }
 # The expected calibration error: additive per-bin sums, its own interval, no difference
 # test (a normal approximation is dishonest near 0, where the plug-in is biased upward).
@@ -71,6 +81,9 @@ class Metric:
     ``bounded``: every value lies in [0, 1] (rates, F1, AUC, Brier score).
     ``probability``: compares the score with the label, so scores must lie in [0, 1]
     (Brier); AUC and the mean score take any finite score.
+    ``column``: the numeric column a quantile or a column mean reads; ``q``, ``method``
+    and ``relative_error``: a quantile's level and how its pass computes it (see
+    :func:`quantile`).
 
     The properties say what the metric's kind implies, so an analysis asks the metric
     (``m.average``, ``m.trend_model``...) instead of branching on ``m.kind``.
@@ -92,13 +105,18 @@ class Metric:
     binary_label: bool = True
     bounded: bool = False
     probability: bool = False
+    column: str | None = None
+    q: float | None = None
+    method: str = "exact"
+    relative_error: float = 0.01
 
     @property
     def interval(self) -> str | None:
         """How an interval is built: ``binomial`` (from the counts, ``ci=`` picks Wilson,
         Jeffreys or exact), ``t`` (mean, size - 1 degrees), ``logit`` (estimate +/- z se
         on the logit scale: AUC), ``f1`` (a binomial interval for tp / (tp + fp + fn),
-        mapped to F1) or None (no interval: ``count``)."""
+        mapped to F1), ``order`` (a quantile: two order statistics, from its own pass) or
+        None (no interval: ``count``)."""
         return _BEHAVIOUR[self.kind].interval
 
     @property
@@ -155,12 +173,21 @@ class Metric:
         """Sums beyond the default set that the aggregation pass must add for this metric."""
         if self.kind == "ece":
             return frozenset({CALIBRATION})
-        return frozenset({"y_sum"}) if self.total == "y_sum" else frozenset()
+        if self.total == "y_sum" or (self.total or "").startswith("sum("):
+            return frozenset({self.total})
+        return frozenset()
 
     @property
     def needs_score_counts(self) -> bool:
         """Needs the per-(score, label) counts of :func:`aidebt.aggregate.score_label_counts`."""
         return self.kind == "auc"
+
+    @property
+    def needs_quantiles(self) -> bool:
+        """Needs its own pass over its column's values (:func:`aidebt.aggregate.quantile_pass`):
+        a quantile has no additive statistic, so margins and the overall row are passes of
+        their own too (exact), or re-read from bucket counts (sketch)."""
+        return self.kind == "quantile"
 
 
 _POS = ("tp", "fn")
@@ -350,6 +377,115 @@ REGISTRY["ece"] = Metric(
     probability=True,
 )
 
+
+def quantile_name(q: float, column: str) -> str:
+    """The name of a quantile metric: ``p95_latency_ms``, ``p99.9_latency_ms``.
+
+    Examples
+    --------
+    >>> quantile_name(0.95, "latency_ms"), quantile_name(0.999, "cost")
+    ('p95_latency_ms', 'p99.9_cost')
+    """
+    return f"p{round(q * 100, 6):g}_{column}"
+
+
+def quantile(
+    column: str, q: float, *, method: str = "exact", relative_error: float = 0.01
+) -> Metric:
+    """The q-quantile of a numeric column (latency, tokens, cost) as a metric.
+
+    Pass it in ``metrics=`` where a name would go; ``"p95_latency_ms"`` is
+    ``quantile("latency_ms", 0.95)``. ``method="exact"`` (default): the order statistics
+    themselves; ``"sketch"``: log-bucket counts in the data's own engine, each figure
+    within ``relative_error`` of its exact value (values >= 0), for logs too large to hand
+    one column to polars (:func:`aidebt.aggregate.quantile_pass`). A quantity is read as
+    a cost: lower is better.
+
+    The interval is distribution-free: the order statistics whose ranks the binomial
+    distribution gives (:func:`aidebt.stats.quantile_ci_ranks`; coverage at least the
+    level for any continuous distribution). Its standard error, for comparisons, is
+    read off that interval (:func:`aidebt.stats.quantile_se`, Bonett & Price 2002).
+
+    Examples
+    --------
+    >>> m = quantile("latency_ms", 0.95)
+    >>> m.name, m.kind, m.q, m.column
+    ('p95_latency_ms', 'quantile', 0.95, 'latency_ms')
+    """
+    if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q < 1:
+        raise InvalidArgumentError(
+            f"q={q!r} must be a number strictly between 0 and 1, e.g. 0.95 for p95."
+        )
+    if not isinstance(column, str) or not column:
+        raise InvalidArgumentError(f"column={column!r} must be the name of a numeric column.")
+    if method not in ("exact", "sketch"):
+        raise InvalidArgumentError(f"method={method!r} must be 'exact' or 'sketch'.")
+    if not 0 < relative_error < 0.5:
+        raise InvalidArgumentError(
+            f"relative_error={relative_error!r} must be between 0 and 0.5, e.g. 0.01."
+        )
+    return Metric(
+        quantile_name(q, column),
+        "quantile",
+        f"{round(q * 100, 6):g}th percentile of {column}",
+        False,
+        denominator_name=f"rows with a {column}",
+        needs_label=False,
+        binary_label=False,
+        column=column,
+        q=float(q),
+        method=method,
+        relative_error=float(relative_error),
+    )
+
+
+def column_mean(column: str) -> Metric:
+    """The mean of a numeric column (latency, cost) as a metric: ``mean_<column>``.
+
+    A ``mean`` metric on the column's sum, sum of squares and count, added to the one
+    aggregation pass (:func:`aidebt.aggregate.value_sums`): t intervals, Welch
+    comparisons, pooled like any mean. Null and NaN values are left out. Read as a cost:
+    lower is better.
+
+    Examples
+    --------
+    >>> m = column_mean("cost_usd")
+    >>> m.name, m.kind, m.total
+    ('mean_cost_usd', 'mean', 'sum(cost_usd)')
+    """
+    from aidebt.aggregate import value_sums
+
+    total, squares, count = value_sums(column)
+    return Metric(
+        f"mean_{column}",
+        "mean",
+        f"mean of {column}",
+        False,
+        total=total,
+        total_sq=squares,
+        size=count,
+        denominator_name=f"rows with a {column}",
+        needs_label=False,
+        binary_label=False,
+        column=column,
+    )
+
+
+_QUANTILE_NAME = re.compile(r"^[pP](\d+(?:\.\d+)?)_(.+)$")
+_MEAN_NAME = re.compile(r"^mean_(.+)$")
+
+
+def _of_column(name: str) -> Metric | None:
+    """``p95_<column>`` and ``mean_<column>``, or None."""
+    found = _QUANTILE_NAME.match(name)
+    if found and 0 < float(found.group(1)) < 100:
+        return quantile(found.group(2), float(found.group(1)) / 100)
+    found = _MEAN_NAME.match(name)
+    if found:
+        return column_mean(found.group(1))
+    return None
+
+
 ALIASES = {
     "recall": "tpr",
     "sensitivity": "tpr",
@@ -362,24 +498,41 @@ ALIASES = {
 }
 
 
-def get(name: str) -> Metric:
+def get(name: str | Metric) -> Metric:
     """Look a metric up by name or alias, with a helpful error.
+
+    A name not in the registry may name a numeric column's metric: ``p95_latency_ms``
+    (its 95th percentile, :func:`quantile`), ``mean_cost_usd`` (its mean,
+    :func:`column_mean`); the registry comes first (``mean_score`` is the score's mean).
+    A :class:`Metric` is returned as it is.
 
     Examples
     --------
     >>> get("recall").name
     'tpr'
+    >>> get("p95_latency_ms").q, get("mean_cost_usd").column
+    (0.95, 'cost_usd')
     """
+    if isinstance(name, Metric):
+        return name
     if not isinstance(name, str):
         raise InvalidArgumentError(f"Metric names are strings; got {name!r}.")
     key = name.lower()
     key = ALIASES.get(key, key)
-    if key not in REGISTRY:
-        raise InvalidArgumentError(
-            f"Unknown metric {name!r}. {did_you_mean(name, [*REGISTRY, *ALIASES])} "
-            "For your own metric pass metrics={'name': callable}."
-        )
-    return REGISTRY[key]
+    if key in REGISTRY:
+        return REGISTRY[key]
+    of_column = _of_column(name)
+    if of_column is not None:
+        return of_column
+    hint = (
+        f" A quantile names its column: {name}_latency_ms for the column latency_ms."
+        if re.fullmatch(r"p\d+(\.\d+)?", key)
+        else ""
+    )
+    raise InvalidArgumentError(
+        f"Unknown metric {name!r}. {did_you_mean(name, [*REGISTRY, *ALIASES])}{hint} "
+        "For your own metric pass metrics={'name': callable}."
+    )
 
 
 def evaluate(
@@ -390,6 +543,7 @@ def evaluate(
     confidence: float = 0.95,
     ci: str = "wilson",
     auc_table: pl.DataFrame | None = None,
+    quantiles: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One metric's value, interval and denominator for every row of a statistics table.
 
@@ -407,7 +561,9 @@ def evaluate(
     [0.1]
     """
     base = [stats.get_column(k) for k in keys]
-    est = estimate_rows(stats, keys, metric, confidence=confidence, ci=ci, auc_table=auc_table)
+    est = estimate_rows(
+        stats, keys, metric, confidence=confidence, ci=ci, auc_table=auc_table, quantiles=quantiles
+    )
     return assemble(base, metric, est)
 
 
@@ -420,16 +576,22 @@ def estimate_rows(
     confidence: float = 0.95,
     ci: str = "wilson",
     auc_table: pl.DataFrame | None = None,
+    quantiles: pl.DataFrame | None = None,
 ) -> dict[str, np.ndarray]:
-    """:func:`estimate` for every row of a statistics table, AUC included.
+    """:func:`estimate` for every row of a statistics table, AUC and quantiles included.
 
     ``columns`` (a :class:`StatColumns` of ``stats``) lets several metrics share the
-    numpy arrays; ``auc_table`` holds the score counts that AUC needs.
+    numpy arrays; ``auc_table`` holds the score counts that AUC needs; ``quantiles`` the
+    per-group quantiles of the same keys (``Prepared.quantiles``).
     """
     if metric.needs_score_counts:
         if auc_table is None:
             raise ValueError("auc needs the (score, label) counts table")
         return estimate_auc(stats, keys, auc_table, confidence)
+    if metric.needs_quantiles:
+        if quantiles is None:
+            raise ValueError(f"{metric.name} needs its quantile table (Prepared.quantiles)")
+        return estimate_quantile(stats, keys, metric, quantiles)
     columns = StatColumns(stats) if columns is None else columns
     return estimate(columns, metric, confidence=confidence, ci=ci)
 
@@ -581,6 +743,16 @@ def _logit_interval(value, se, x, den, confidence, ci):
     return st.logit_ci(value, se, confidence)
 
 
+def _order_interval(value, se, x, den, confidence, ci):
+    from aidebt import stats as st
+
+    # The order statistics of another level are not kept: value +/- z se, with the se read
+    # off the exact interval (stats.quantile_se). The table's own level is exact.
+    z = st.normal_quantile(confidence)
+    se = np.asarray(se, dtype=float)
+    return value - z * se, value + z * se
+
+
 def _f1_interval(value, se, x, den, confidence, ci):
     from aidebt import stats as st
 
@@ -607,6 +779,7 @@ INTERVALS = {
     "t": _t_interval,
     "logit": _logit_interval,
     "f1": _f1_interval,
+    "order": _order_interval,
 }
 """Interval builders by :attr:`Metric.interval`: ``fn(value, se, x, den, confidence, ci)``
 (``calibration`` also takes the per-bin sums)."""
@@ -626,7 +799,9 @@ def table_conf_int(
     hi = np.full(table.height, np.nan)
     names = table.get_column("metric")
     for name in names.unique().to_list():
-        if name not in REGISTRY:
+        try:
+            metric = get(name)
+        except InvalidArgumentError:  # a custom callable: no interval
             continue
         rows = (names == name).to_numpy()
         part = table.filter(pl.Series(rows))
@@ -695,6 +870,43 @@ def estimate_auc(stats, keys, auc_table, confidence=0.95) -> dict[str, np.ndarra
         "se": se,
         "note": np.where(undefined, "AUC needs both positives and negatives in the group", None),
     }
+
+
+def estimate_quantile(
+    stats, keys, metric: Metric, quantiles: pl.DataFrame
+) -> dict[str, np.ndarray]:
+    """A quantile metric per row of ``stats``, from its rows of a quantile table.
+
+    ``quantiles`` is long (the keys, ``metric``, ``value``, ``ci_low``, ``ci_high``,
+    ``coverage``, ``n``), as :meth:`aidebt.prepare.Prepared.quantiles` builds it: the
+    exact interval at the pass's level, and a standard error read off it
+    (:func:`aidebt.stats.quantile_se`) for comparisons and other levels.
+    """
+    from aidebt import stats as st
+
+    rows = quantiles.filter(pl.col("metric") == metric.name).drop("metric")
+    joined = (
+        stats.select(keys).join(rows, on=keys, how="left", nulls_equal=True)
+        if keys
+        else (
+            rows if rows.height else pl.DataFrame({"value": [None]}, schema={"value": pl.Float64})
+        )
+    )
+
+    def arr(name, fill=np.nan):
+        if name not in joined.columns:
+            return np.full(joined.height, fill)
+        return joined.get_column(name).cast(pl.Float64).fill_null(fill).to_numpy()
+
+    value, lo, hi, n = arr("value"), arr("ci_low"), arr("ci_high"), arr("n", 0.0)
+    se = st.quantile_se(lo, hi, arr("coverage"))
+    small = ~np.isnan(value) & (np.isnan(lo) | np.isnan(hi))
+    note = np.where(
+        np.isnan(value),
+        f"no {metric.denominator_name} in this group",
+        np.where(small, "too few values for a two-sided interval at this level", None),
+    )
+    return {"value": value, "lo": lo, "hi": hi, "den": n, "x": value * n, "se": se, "note": note}
 
 
 def assemble(base: list[pl.Series], metric: Metric, est: dict[str, np.ndarray]) -> pl.DataFrame:
@@ -770,7 +982,10 @@ def compare_to(metric, v, se, x, n, ref, confidence):
     ``v, se, x, n``: value, standard error, numerator and denominator arrays (as
     :func:`estimate` returns them); ``ref``: the same for the reference, as a table or a
     mapping with ``value``, ``_se``, ``_x`` and ``n``. Rates: Newcombe/log intervals and
-    the pooled z test; means: Welch; F1 and AUC: normal approximation.
+    the pooled z test; means: Welch; F1 and AUC: normal approximation; quantiles: the
+    difference of two independent sample quantiles, each standard error read off its
+    order-statistic interval (:func:`aidebt.stats.quantile_difference`, Price & Bonett
+    2002: the same normal construction).
     """
     from aidebt import stats as st
 

@@ -18,6 +18,10 @@ Each holds criteria:
 - ``fairness.NAME = { min = 0.8 }`` / ``{ max = 0.1 }``: a fairness summary across the
   groups of each sensitive attribute (``by = [...]``, default the ``[data]`` segments),
   judged on its interval (:mod:`aidebt.fairness`).
+- ``change.NAME = { vs = "v1", max_drop = 0.01 }`` / ``{ vs = "v1", max_rise = 0.10,
+  relative = true }``: a candidate version against the baseline ``vs`` (the ``[data]
+  version`` column), overall and in every segment: the difference's interval (paired on
+  ``[data] item`` when it is set) must not reach beyond the limit. Stages only.
 
 Settings (plain keys of ``[gates]``): ``confidence``, ``min_segment_n``, ``version``,
 ``rollback_adjust`` (``"holm"``, the default: the month's rollback trigger tests are one
@@ -46,7 +50,7 @@ ROLLBACK = "rollback"
 # What each level of the policy accepts. Validation is driven by these declarations: a
 # key is accepted where it is declared (and parsed by the code of its criterion), and
 # anywhere else it is an error naming the key path, with a did-you-mean.
-CRITERIA = ("min_n", "metrics", "disparity", "trend", "drift", "fairness")
+CRITERIA = ("min_n", "metrics", "disparity", "trend", "drift", "fairness", "change")
 SETTINGS = {
     "confidence": "interval level of every criterion (0.95)",
     "min_segment_n": "segments whose metric denominator is below this are not judged (30)",
@@ -66,6 +70,7 @@ TREND_DISPERSIONS = ("history", "pearson", "fixed")
 _DRIFT_KEYS = ("max_js", "columns", "against")
 _MIN_N_KEYS = ("overall", "segment")
 _FAIRNESS_KEYS = ("min", "max", "by", "intersections")
+_CHANGE_KEYS = ("vs", "max_drop", "max_rise", "relative", "segments")
 
 
 # --------------------------------------------------------------------------------------
@@ -75,7 +80,8 @@ _FAIRNESS_KEYS = ("min", "max", "by", "intersections")
 class Criterion:
     """One rule of a stage.
 
-    ``kind`` is ``min_n``, ``metric``, ``disparity``, ``trend``, ``drift`` or ``fairness``; ``key`` the
+    ``kind`` is ``min_n``, ``metric``, ``disparity``, ``trend``, ``drift``, ``fairness`` or
+    ``change``; ``key`` the
     dotted path in ``audit.toml`` (for messages); ``name`` the short label shown in the
     result (``metrics.fpr.max``); ``scope`` ``overall``, ``segment`` or ``both``.
     """
@@ -152,6 +158,10 @@ class Policy:
                 raise policy_error(source, c.key, "needs columns = [...] or [data] segments.")
             if c.kind == "fairness":
                 _check_fairness_roles(c, data, segments, source)
+            if c.kind == "change" and data.version is None:
+                raise policy_error(
+                    source, c.key, "compares versions: set [data] version (the version column)."
+                )
 
 
 def policy_error(source: str, key: str, message: str) -> ConfigError:
@@ -430,6 +440,70 @@ def _check_fairness_roles(c: Criterion, data: DataConfig, segments: list[str], s
         )
 
 
+def _parse_change(value: Any, key: str, source: str) -> list[Criterion]:
+    """``change.NAME = { vs = "v1", max_drop = 0.01 }``: one criterion per limit given.
+
+    ``max_drop = d``: the candidate's value minus the baseline's must stay above ``-d``
+    (judged on the interval's lower end); ``max_rise = d``: below ``+d`` (the upper end).
+    ``relative = true``: the difference is divided by the baseline's value (``0.10`` is
+    10%). ``segments = false`` judges the overall difference only.
+    """
+    example = '{ vs = "v1", max_drop = 0.01 }'
+    tables = _table(value, key, source, f"change.accuracy = {example}")
+    out = []
+    for name, spec in tables.items():
+        k = f"{key}.{name}"
+        m = _metric(name, k, source)
+        spec = _table(spec, k, source, example)
+        _check_keys(spec, _CHANGE_KEYS, k, source, "change option")
+        vs = spec.get("vs")
+        if vs is None:
+            raise policy_error(source, k, f"needs vs, the baseline version: {example}.")
+        if isinstance(vs, bool) or not isinstance(vs, str | int):
+            raise policy_error(source, f"{k}.vs", f"must be a version value, got {vs!r}.")
+        relative = spec.get("relative", False)
+        if not isinstance(relative, bool):
+            raise policy_error(source, f"{k}.relative", f"must be true or false, got {relative!r}.")
+        segments = spec.get("segments", True)
+        if not isinstance(segments, bool):
+            raise policy_error(source, f"{k}.segments", f"must be true or false, got {segments!r}.")
+        limits = [b for b in ("max_drop", "max_rise") if b in spec]
+        if not limits:
+            raise policy_error(source, k, f"has no limit; write e.g. {example} or max_rise = 0.1.")
+        if not m.comparable:
+            raise policy_error(source, k, f"{m.name} has no difference with an interval.")
+        for bound_name in limits:
+            bk = f"{k}.{bound_name}"
+            limit = _number(spec[bound_name], bk, source)
+            if limit < 0:
+                raise policy_error(
+                    source,
+                    bk,
+                    f"a limit is a size >= 0 (0.01 = one point), got {spec[bound_name]!r}.",
+                )
+            if m.bounded and not relative and limit > 1:
+                raise policy_error(
+                    source,
+                    bk,
+                    f"{m.name} is a rate: a change is at most 1, got {spec[bound_name]!r} "
+                    "(write one point as 0.01, or add relative = true).",
+                )
+            drop = bound_name == "max_drop"
+            out.append(
+                Criterion(
+                    "change",
+                    bk,
+                    f"change.{m.name}.{bound_name}",
+                    m.name,
+                    -limit if drop else limit,
+                    "min" if drop else "max",
+                    scope="both" if segments else "overall",
+                    options={"vs": str(vs), "relative": relative, "limit": limit},
+                )
+            )
+    return out
+
+
 def _parse_stage(name: str, table: Any, key: str, source: str) -> Stage:
     table = _table(table, key, source, "[gates.copilot] with metrics.accuracy = { min = 0.85 }")
     _check_keys(table, CRITERIA, key, source, "criterion")
@@ -444,6 +518,15 @@ def _parse_stage(name: str, table: Any, key: str, source: str) -> Stage:
             criteria += _parse_trend(value, k, source)
         elif kind == "fairness":
             criteria += _parse_fairness(value, k, source)
+        elif kind == "change":
+            if name == ROLLBACK:
+                raise policy_error(
+                    source,
+                    k,
+                    "change criteria judge a candidate version before it ships: write them in "
+                    "a stage ([gates.NAME]), not in [rollback].",
+                )
+            criteria += _parse_change(value, k, source)
         else:
             criteria += _parse_drift(value, k, source)
     if not criteria:

@@ -44,9 +44,9 @@ from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.aggregate import Roles
-from aidebt.errors import InvalidArgumentError
+from aidebt.errors import ColumnTypeError, InvalidArgumentError
 
-__all__ = ["Prepared", "Sums", "check_min_n", "prepare"]
+__all__ = ["Prepared", "Sums", "check_min_n", "check_quantity", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,49 @@ class Prepared:
     @property
     def needs_score_counts(self) -> bool:
         return any(m.needs_score_counts for m in self.metrics)
+
+    @property
+    def quantile_metrics(self) -> tuple[mreg.Metric, ...]:
+        """The metrics that need a quantile pass of their own (``p95_latency_ms``...)."""
+        return tuple(m for m in self.metrics if m.needs_quantiles)
+
+    def quantiles(
+        self, keys: Sequence[str], *, derived_keys: Mapping[str, nw.Expr] | None = None
+    ) -> pl.DataFrame | None:
+        """Every quantile metric per group of ``keys``; None when no metric is a quantile.
+
+        A quantile is not a re-sum of the aggregation pass, so each grouping the analysis
+        reports (the groups, each margin, the overall row) is a pass of its own: one per
+        column, computing every level asked of that column at once
+        (:func:`aidebt.aggregate.quantile_pass`, exact or sketch as each metric says).
+        Returns a long table: the keys, ``metric``, ``value``, ``ci_low``, ``ci_high``
+        (at this analysis' confidence), ``coverage``, ``n`` and ``missing``.
+        """
+        wanted = self.quantile_metrics
+        if not wanted:
+            return None
+        passes: dict[tuple, list[mreg.Metric]] = {}
+        for m in wanted:
+            passes.setdefault((m.column, m.method, m.relative_error), []).append(m)
+        pieces = []
+        for (column, method, error), ms in passes.items():
+            summary = aggregate.quantile_pass(
+                self.frame,
+                column,
+                list(keys),
+                sorted({m.q for m in ms}),
+                confidence=self.confidence,
+                method=method,
+                relative_error=error,
+                derived_keys=derived_keys,
+            )
+            names = {m.q: m.name for m in ms}
+            pieces.append(
+                summary.table.with_columns(
+                    metric=pl.col("q").replace_strict(names, return_dtype=pl.String)
+                ).drop("q")
+            )
+        return pl.concat(pieces, how="vertical_relaxed")
 
     def with_frame(self, frame: nw.LazyFrame) -> Prepared:
         """The same analysis on a narrowed frame (rows filtered lazily, e.g. by age)."""
@@ -189,4 +232,30 @@ def prepare(
     frames.require_columns(frame, [weight], role="weight")
     if weight:
         frames.check_numeric(frame, weight, role="weight", fix="Weights are counts >= 0.")
+    for m in registered:
+        if m.column is not None:
+            frames.require_columns(frame, [m.column], role=f"the column of {m.name}")
+            check_quantity(frame, m.column, role=f"the column of {m.name}")
+            if m.needs_quantiles and weight:
+                raise InvalidArgumentError(
+                    f"Metric {m.name!r} is a quantile, which does not take frequency weights "
+                    f"here: drop weight={weight!r}, or expand the rows first."
+                )
     return Prepared(frame, tuple(registered), roles, confidence, min_n, custom)
+
+
+def check_quantity(frame: nw.LazyFrame, name: str, *, role: str) -> None:
+    """A quantile or a mean of a column needs numbers: not text, not a 0/1 flag (schema only)."""
+    dtype = frames.columns(frame)[name]
+    if dtype == nw.Boolean or not dtype.is_numeric():
+        found = frames.sample_values(frame, name)
+        fix = (
+            "A 0/1 flag is a rate, not a quantity: measure it as an outcome (a rate) instead."
+            if dtype == nw.Boolean
+            else f"Cast it to a number first, e.g. pl.col({name!r}).cast(pl.Float64), or name "
+            "the numeric column (latency, tokens, cost)."
+        )
+        raise ColumnTypeError(
+            f"Column {name!r} ({role}) has type {dtype} with values such as {found}; a "
+            f"quantile or a mean needs numbers. {fix}"
+        )

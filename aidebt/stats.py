@@ -924,8 +924,10 @@ def paired_quantile_difference(
     The bootstrap of a sample quantile is consistent for continuous distributions; its
     percentile interval is a little liberal at small n (the tests report its coverage on
     log-normal latencies). Returns ``x_value``, ``y_value``, ``diff``, ``diff_lo``,
-    ``diff_hi``, ``p`` (two-sided bootstrap p-value of no difference, ``2 (k + 1) /
-    (B + 1)`` with ``k`` the replicates on the far side of zero, never exactly 0) and
+    ``diff_hi``, ``se`` (the replicates' standard deviation), ``p`` (two-sided p-value of
+    no difference, ``2 Phi(-|diff| / se)``: the bootstrap standard error read as a normal
+    one, which, unlike counting the replicates beyond zero, is not floored at ``2 / (B +
+    1)``, a floor that no multiplicity adjustment over many segments could pass) and
     ``n`` (paired items per group); arrays of shape ``(groups,)`` for one level, or
     ``(levels, groups)`` for a sequence of levels.
 
@@ -993,18 +995,20 @@ def paired_quantile_difference(
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN groups stay NaN
         lo = np.nanquantile(d, alpha / 2, axis=1)
         hi = np.nanquantile(d, 1 - alpha / 2, axis=1)
+        se = np.nanstd(d, axis=1, ddof=1)
     valid = (~np.isnan(d)).sum(axis=1)
-    below = (d < 0).sum(axis=1) + 0.5 * (d == 0).sum(axis=1)
-    far = np.minimum(below, valid - below)
+    diff = y_value - x_value
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(valid > 0, np.minimum(1.0, 2 * (far + 1) / (valid + 1)), np.nan)
+        p = np.where(se > 0, 2 * sps.norm.sf(np.abs(diff) / se), np.where(diff == 0, 1.0, 0.0))
+    p = np.where((valid > 1) & ~np.isnan(diff), p, np.nan)
     counts = np.bincount(gx, weights=freq[ix], minlength=n_groups).astype(float)
     out = {
         "x_value": x_value,
         "y_value": y_value,
-        "diff": y_value - x_value,
+        "diff": diff,
         "diff_lo": lo,
         "diff_hi": hi,
+        "se": se,
         "p": p,
         "n": np.broadcast_to(counts, x_value.shape).copy(),
     }

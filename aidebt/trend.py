@@ -64,8 +64,8 @@ COLUMNS = {
     "dispersion": pl.Float64,
     "df": pl.Float64,
     "periods": pl.Int64,
-    "first": pl.Int64,  # period numbers in Trend.estimates, labels in Trend.table
-    "last": pl.Int64,
+    "first": pl.Float64,  # axis coordinates in Trend.estimates, labels in Trend.table
+    "last": pl.Float64,
     "decaying": pl.Boolean,
     "rank": pl.Int64,
     "note": pl.String,
@@ -111,7 +111,7 @@ class _Fit:
     cov: np.ndarray
     crit: float
     df: float
-    x0: float
+    x0: float  # axis coordinates: period numbers, ages, or any numeric axis
     x_first: float
     x_last: float
     dispersion: float
@@ -224,8 +224,8 @@ class Trend(Result):
                 change_ci_high=deriv * float(hi),
                 dispersion=fit.dispersion,
                 df=fit.df,
-                first=int(number.min()),
-                last=int(number.max()),
+                first=float(number.min()),
+                last=float(number.max()),
             )
             rows.append(row)
             est, se = fit.eta(x)
@@ -451,7 +451,7 @@ class Trend(Result):
         )
 
     def _period_values(self, x: np.ndarray) -> pl.Series:
-        if self.decay.axis == "age":
+        if self.decay.axis != "calendar":  # age, or any numeric axis (aidebt.curve)
             return pl.Series("period", x, dtype=pl.Float64)
         return pl.Series("period", self.every.at(x).astype("datetime64[us]"))
 
@@ -837,7 +837,7 @@ def _cross(
 
 
 def _x_values(x: np.ndarray, trend: Trend) -> list:
-    if trend.decay.axis == "age":
+    if trend.decay.axis != "calendar":
         return [float(v) for v in x]
     return [v.item() for v in trend.every.at(x)]
 
@@ -881,7 +881,7 @@ class Crossing(Result):
         t = self.trend
         lines = []
         ev = t.every
-        fmt = (lambda v: t.decay.label(v)) if t.decay.axis == "age" else ev.label_instant
+        fmt = (lambda v: t.decay.label(v)) if t.decay.axis != "calendar" else ev.label_instant
         method = "Fieller interval" if self.method == "fieller" else "delta-method interval"
         trend_rows = {tuple(r[c] for c in t.by): r for r in t.estimates.iter_rows(named=True)}
         for row in self.table.head(5).iter_rows(named=True):

@@ -26,7 +26,6 @@ at scale, from a mergeable log-bucket sketch with a stated relative error), and
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -39,13 +38,14 @@ import polars as pl
 from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
-from aidebt.disaggregate import ALL
 from aidebt.errors import (
     ColumnTypeError,
     InvalidArgumentError,
     InvalidValueError,
     did_you_mean,
 )
+from aidebt.groups import ALL, label, overall_expr, pick_baseline
+from aidebt.prepare import check_quantity
 from aidebt.results import Result
 
 __all__ = [
@@ -134,7 +134,7 @@ class PairedComparison(Result):
     @property
     def overall(self) -> pl.DataFrame:
         """The overall rows (every segment column ``(all)``)."""
-        return self.table.filter(_overall_expr(self.by))
+        return self.table.filter(overall_expr(self.by))
 
     def flips(
         self, metric: str | None = None, version: str | None = None, limit: int | None = None
@@ -185,7 +185,7 @@ class PairedComparison(Result):
                     lines.append(self._margin_sentence(row))
             seg = self.table.filter(
                 (pl.col(self.version) == cand)
-                & ~_overall_expr(self.by)
+                & ~overall_expr(self.by)
                 & pl.col("significant")
                 & (pl.col("verdict") == "worse")
             )
@@ -243,7 +243,7 @@ class PairedComparison(Result):
             raise InvalidArgumentError(
                 f"metric={name!r} is not in this comparison. {did_you_mean(name, self.metrics)}"
             )
-        ov = rows.filter(_overall_expr(self.by)).row(0, named=True)
+        ov = rows.filter(overall_expr(self.by)).row(0, named=True)
         fmt = _fmt_for(ov["kind"])
         sentence = (
             f"{cand} vs {self.baseline} on {_count(ov['n'])} shared items: {name} "
@@ -265,13 +265,13 @@ class PairedComparison(Result):
             "fixed": ov["fixed"],
         }
         worse = rows.filter(
-            ~_overall_expr(self.by) & pl.col("significant") & (pl.col("verdict") == "worse")
+            ~overall_expr(self.by) & pl.col("significant") & (pl.col("verdict") == "worse")
         )
         if not worse.is_empty():
             spec = self._spec(name) if ov["kind"] == "rate" else None
             harm = _harm_key(worse, spec.higher_is_better if spec else False)
             w = worse.with_columns(_h=harm).sort("_h").row(0, named=True)
-            where = _segment_label(w, self.by)
+            where = label(w, self.by)
             joint = "worst" if ov["verdict"] == "worse" else "but worse"
             sentence += (
                 f"; {joint} in {where} ({fmt.diff(w['diff'])}, CI "
@@ -374,7 +374,7 @@ class PairedComparison(Result):
 
     def _segment_sentence(self, row: dict[str, Any], *, hidden: bool = True) -> str:
         fmt = _fmt_for(row["kind"])
-        where = _segment_label(row, self.by)
+        where = label(row, self.by)
         lead = f"But in {where}, " if hidden else f"In {where} too, "
         text = (
             f"{lead}{row[self.version]} is worse on {row['metric']}: "
@@ -432,7 +432,9 @@ def compare_paired(
         says which way is good.
     metrics
         Registry metrics with a per-item denominator: accuracy, error_rate, tpr, fnr,
-        tnr, fpr, selection_rate. Default: accuracy when ``y_true`` and ``y_pred`` are
+        tnr, fpr, selection_rate; and metrics of a numeric column, compared item by item
+        as ``values`` are: ``mean_latency_ms``, ``p95_latency_ms`` (see
+        :func:`aidebt.metrics.get`). Default: accuracy when ``y_true`` and ``y_pred`` are
         given.
     by
         Segment column(s). Pairs are formed within the segment columns (an item run under
@@ -518,8 +520,16 @@ def compare_paired(
     if test not in TESTS:
         raise InvalidArgumentError(f"test={test!r} must be one of {sorted(TESTS)}.")
     value_cols = frames.as_list(values)
-    qs = _check_quantiles(quantiles)
-    specs = _specs(metrics, y_true, y_pred, outcome, higher_is_better)
+    qs = _check_quantiles(quantiles) if value_cols else []
+    wanted = {f"mean_{c}" for c in value_cols} | {
+        f"{_qname(q)}_{c}" for c in value_cols for q in qs
+    }
+    rate_names, of_columns = _split_metrics(metrics)
+    for m in of_columns:  # p95_latency_ms, mean_cost_usd: quantities compared item by item
+        value_cols += [m.column] if m.column not in value_cols else []
+        qs += [m.q] if m.q is not None and m.q not in qs else []
+        wanted.add(m.name)
+    specs = _specs(rate_names, y_true, y_pred, outcome, higher_is_better)
     if not specs and not value_cols:
         raise InvalidArgumentError(
             "Nothing to compare: pass y_true= and y_pred= (accuracy by default), an "
@@ -534,13 +544,13 @@ def compare_paired(
     frames.require_columns(frame, [weight], role="weight")
     frames.require_columns(frame, value_cols, role="a values column")
     for v in value_cols:
-        _check_value_column(frame, v, role="values")
+        check_quantity(frame, v, role="values")
     if weight:
         frames.check_numeric(frame, weight, role="weight", fix="Weights are counts >= 0.")
     schema = frames.columns(frame)
 
     versions = _versions(frame, version)
-    base = _baseline(baseline, versions, version)
+    base = pick_baseline(baseline, versions, version)
     cands = [v for v in versions if v != base]
     if not cands:
         raise InvalidArgumentError(
@@ -619,6 +629,8 @@ def compare_paired(
             ],
             how="diagonal_relaxed",
         )
+    kept = {s.name for s in specs} | wanted
+    table = table.filter(pl.col("metric").is_in(sorted(kept)))
     table = _finish(
         table, specs, value_cols, qs, margin, confidence, adjust, version, by_cols, base
     )
@@ -667,6 +679,22 @@ def compare_paired(
 # --------------------------------------------------------------------------------------
 # compare_paired: building the query
 # --------------------------------------------------------------------------------------
+def _split_metrics(metrics) -> tuple[list[str] | None, list[mreg.Metric]]:
+    """The 0/1 metrics' names, and the metrics of a numeric column (``p95_latency_ms``,
+    ``mean_cost_usd``), from ``metrics=``."""
+    if metrics is None:
+        return None, []
+    names = [metrics] if isinstance(metrics, str | mreg.Metric) else list(metrics)
+    rates, of_columns = [], []
+    for name in names:
+        m = mreg.get(name)
+        if m.column is not None:
+            of_columns.append(m)
+        else:
+            rates.append(name)
+    return rates, of_columns
+
+
 def _specs(metrics, y_true, y_pred, outcome, higher_is_better) -> list[_Spec]:
     if metrics is None:
         names = ["accuracy"] if (y_true is not None and y_pred is not None) else []
@@ -707,40 +735,11 @@ def _check_quantiles(quantiles) -> list[float]:
     return [float(q) for q in qs]
 
 
-def _check_value_column(frame: nw.LazyFrame, name: str, *, role: str) -> None:
-    """A quantile/mean needs a numeric column: not text, not a 0/1 flag."""
-    dtype = frames.columns(frame)[name]
-    if dtype == nw.Boolean or not dtype.is_numeric():
-        found = frames.sample_values(frame, name)
-        fix = (
-            "A 0/1 flag is a rate, not a quantity: compare it with outcome= instead."
-            if dtype == nw.Boolean
-            else f"Cast it to a number first, e.g. pl.col({name!r}).cast(pl.Float64), or name "
-            "the numeric column (latency, tokens, cost)."
-        )
-        raise ColumnTypeError(
-            f"Column {name!r} ({role}) has type {dtype} with values such as {found}; a "
-            f"quantile or a mean needs numbers. {fix}"
-        )
-
-
 def _versions(frame: nw.LazyFrame, version: str) -> list[str]:
     """The distinct versions (a one-column query), as strings."""
     ver = frame.select(nw.col(version).cast(nw.String).alias("_v")).unique()
     found = aggregate.collect(ver).get_column("_v").drop_nulls().to_list()
     return sorted(found)
-
-
-def _baseline(baseline: Any, versions: list[str], version: str) -> str:
-    if baseline is None:
-        return versions[0]
-    key = str(baseline)
-    if key not in versions:
-        raise InvalidArgumentError(
-            f"baseline={baseline!r} is not a value of column {version!r}. "
-            f"{did_you_mean(key, versions)}"
-        )
-    return key
 
 
 def _flag(frame: nw.LazyFrame, name: str, role: str) -> nw.Expr:
@@ -1207,8 +1206,8 @@ def _tidy_keys_only(table: pl.DataFrame, by_cols, schema) -> pl.DataFrame:
 
 
 def _qname(q: float) -> str:
-    """0.95 -> 'p95', 0.5 -> 'p50', 0.999 -> 'p99.9'."""
-    return f"p{round(q * 100, 6):g}"
+    """0.95 -> 'p95', 0.5 -> 'p50', 0.999 -> 'p99.9' (the prefix of a quantile metric)."""
+    return mreg.quantile_name(q, "").rstrip("_")
 
 
 def _finish(table, specs, value_cols, qs, margin, confidence, adjust, version, by_cols, base):
@@ -1403,15 +1402,6 @@ def _flips(
 # --------------------------------------------------------------------------------------
 # Words and numbers
 # --------------------------------------------------------------------------------------
-def _overall_expr(by: list[str]) -> pl.Expr:
-    return pl.all_horizontal([pl.col(c) == ALL for c in by]) if by else pl.lit(True)
-
-
-def _segment_label(row: dict[str, Any], by: list[str]) -> str:
-    parts = [f"{c} = {row[c]}" for c in by if row[c] != ALL]
-    return ", ".join(parts) or "overall"
-
-
 def _count(x: float | None) -> str:
     return "no" if x is None else f"{x:,.0f}"
 
@@ -1468,7 +1458,7 @@ def _num(v: float) -> str:
 # --------------------------------------------------------------------------------------
 # Quantiles per group
 # --------------------------------------------------------------------------------------
-QUANTILE_METHODS = ("exact", "sketch")
+QUANTILE_METHODS = aggregate.QUANTILE_METHODS
 
 
 def quantile_table(
@@ -1551,31 +1541,46 @@ def quantile_table(
     frame = frames.to_lazy(data)
     frames.require_columns(frame, [value], role="value")
     frames.require_columns(frame, by_cols, role="a by column")
-    _check_value_column(frame, value, role="value")
-    schema = frames.columns(frame)
-    if method == "exact":
-        groups, picks = _exact_quantiles(frame, value, by_cols, levels, confidence, moments)
-    else:
-        if not 0 < relative_error < 0.5:
-            raise InvalidArgumentError(
-                f"relative_error={relative_error!r} must be between 0 and 0.5, e.g. 0.01."
+    check_quantity(frame, value, role="value")
+    summary = aggregate.quantile_pass(
+        frame,
+        value,
+        by_cols,
+        levels,
+        confidence=confidence,
+        method=method,
+        relative_error=relative_error,
+        moments=moments,
+    )
+    columns = ["statistic", "q", "value", "ci_low", "ci_high", "coverage", "n", "missing"]
+    out = (
+        summary.table.with_columns(
+            statistic=pl.col("q").replace_strict(
+                {q: _qname(q) for q in levels}, return_dtype=pl.String
             )
-        groups, picks = _sketch_quantiles(frame, value, by_cols, levels, confidence, relative_error)
-    groups = _tidy_keys_only(groups, by_cols, schema).sort(by_cols) if by_cols else groups
-    pieces = []
-    n = groups["n"].to_numpy()
-    for q in levels:
-        ranks = st.quantile_ci_ranks(n, q, confidence)
-        est, lo, hi = picks(groups, q, st.quantile_rank(n, q), ranks["lo"], ranks["hi"])
-        pieces.append(_stat_rows(groups, by_cols, _qname(q), q, est, lo, hi, ranks["coverage"]))
+        ).select(*by_cols, *columns)
+        if levels
+        else summary.groups.select(by_cols)
+        .clear()
+        .with_columns(
+            pl.lit(None, pl.String if c == "statistic" else pl.Float64).alias(c) for c in columns
+        )
+    )
     if moments:
+        groups = summary.groups
+        n = groups["n"].to_numpy()
         s, sq = groups["_sum"].to_numpy(), groups["_sq"].to_numpy()
         mean, _, mlo, mhi = st.mean_ci(s, sq, n, confidence)
         tot, tlo, thi = st.total_ci(s, sq, n, confidence)
         nan = np.full(n.shape, np.nan)
-        pieces.append(_stat_rows(groups, by_cols, "mean", None, mean, mlo, mhi, nan))
-        pieces.append(_stat_rows(groups, by_cols, "sum", None, tot, tlo, thi, nan))
-    out = pl.concat(pieces, how="vertical_relaxed")
+        out = pl.concat(
+            [
+                out,
+                _stat_rows(groups, by_cols, "mean", None, mean, mlo, mhi, nan),
+                _stat_rows(groups, by_cols, "sum", None, tot, tlo, thi, nan),
+            ],
+            how="vertical_relaxed",
+        )
     return out.sort([*by_cols], maintain_order=True) if by_cols else out
 
 
@@ -1597,150 +1602,6 @@ def _stat_rows(groups, by_cols, name, q, est, lo, hi, coverage) -> pl.DataFrame:
             "missing": groups.get_column("missing").cast(pl.Float64),
         }
     )
-
-
-def _exact_quantiles(frame, value, by_cols, levels, confidence, moments=True):
-    """One polars group-by: per group its size, sums, and the sorted values the ranks reach."""
-    if frame.implementation is nw.Implementation.POLARS:
-        lf = frame.to_native().lazy()
-    else:  # DuckDB, pandas, arrow, Spark: the two columns, through Arrow
-        lf = (
-            frame.select(*(nw.col(c) for c in by_cols), nw.col(value))
-            .collect(backend="polars")
-            .to_native()
-            .lazy()
-        )
-    lf = lf.select(*by_cols, pl.col(value).cast(pl.Float64).fill_nan(None).alias("_v"))
-    low = min(levels) if levels else 1.0
-    n = pl.col("_v").count()
-    if low >= 0.5:
-        # Enough of the top to hold every rank the levels' intervals can ask for: the lower
-        # bound of the lowest level sits about z sqrt(n q (1 - q)) ranks below n q.
-        z = st.normal_quantile(confidence)
-        spread = (n.cast(pl.Float64) * low * (1 - low)).sqrt()
-        k = (n.cast(pl.Float64) * (1 - low) + (z + 3) * spread + 10).ceil().cast(pl.Int64)
-        k = pl.min_horizontal(k, n.cast(pl.Int64))
-        tail = pl.col("_v").top_k(k).sort()  # top_k prefers non-nulls, and k <= n
-    else:
-        k = n.cast(pl.Int64)
-        tail = pl.col("_v").drop_nulls().sort()
-    aggs = [
-        n.cast(pl.Float64).alias("n"),
-        pl.col("_v").null_count().cast(pl.Float64).alias("missing"),
-        tail.alias("_tail"),
-        k.alias("_k"),
-    ]
-    if moments:
-        aggs += [pl.col("_v").sum().alias("_sum"), (pl.col("_v") * pl.col("_v")).sum().alias("_sq")]
-    if not by_cols:  # a select keeps the values as a column: make the list explicit
-        aggs[2] = tail.implode().alias("_tail")
-    query = lf.group_by(by_cols).agg(aggs) if by_cols else lf.select(aggs)
-    groups = query.collect(engine="streaming")
-
-    def picks(groups, q, rank, lo, hi):
-        size = groups["n"].to_numpy()
-        start = size - groups["_k"].to_numpy()  # ranks 1..start are not in the list
-        if ((lo >= 1) & (lo <= start)).any():  # cannot happen with the margin above
-            raise RuntimeError("quantile interval rank below the kept values")
-        idx = pl.DataFrame({"_r": rank - start - 1, "_l": lo - start - 1, "_h": hi - start - 1})
-        ok = {"_r": rank >= 1, "_l": (lo >= 1), "_h": (hi <= size)}
-        got = (
-            groups.select("_tail")
-            .with_columns(idx)
-            .select(
-                pl.when(pl.lit(pl.Series(ok[c])))
-                .then(pl.col("_tail").list.get(pl.col(c).clip(0), null_on_oob=True))
-                .alias(c)
-                for c in ("_r", "_l", "_h")
-            )
-        )
-        return (got[c].cast(pl.Float64).fill_null(np.nan).to_numpy() for c in ("_r", "_l", "_h"))
-
-    return groups, picks
-
-
-def _sketch_quantiles(frame, value, by_cols, levels, confidence, eps):
-    """Log-bucket counts per group in the data's engine (additive), quantiles read off them."""
-    gamma = (1 + eps) / (1 - eps)
-    v = nw.col(value).cast(nw.Float64)
-    # NaN and null compare as neither >= 0 nor < 0: one test keeps both out, in every engine.
-    has = ((v >= 0) | (v < 0)).fill_null(False)
-    pos = has & (v > 0)
-    safe = nw.when(pos).then(v).otherwise(nw.lit(1.0))  # no log of 0, NaN or null
-    zero_bucket = -(2.0**40)  # below every log bucket
-    bucket = (
-        nw.when(pos)
-        .then((safe.log() / math.log(gamma)).ceil())
-        .otherwise(nw.when(has & (v == 0)).then(nw.lit(zero_bucket)))
-    )
-    clean = nw.when(has).then(v).otherwise(nw.lit(0.0))
-    prepared = frame.select(
-        *(nw.col(c) for c in by_cols),
-        bucket.alias("_b"),
-        _is(has).alias("_has"),
-        _is(has & (v < 0)).alias("_neg"),
-        clean.alias("_v"),
-        (clean * clean).alias("_v2"),
-    )
-    counts = aggregate.collect(
-        prepared.group_by(*by_cols, "_b").agg(
-            nw.col("_has").sum(),
-            nw.col("_neg").sum(),
-            nw.col("_v").sum(),
-            nw.col("_v2").sum(),
-            nw.len().alias("_rows"),
-        )
-    ).with_columns(pl.col("_has", "_neg", "_v", "_v2", "_rows").cast(pl.Float64))
-    if counts["_neg"].sum() > 0:
-        raise InvalidValueError(
-            f"Column {value!r} has {int(counts['_neg'].sum())} negative values; the sketch "
-            "handles values >= 0 (latency, tokens, cost). Use method='exact'."
-        )
-    keyed = counts
-    groups = (
-        keyed.group_by(by_cols, maintain_order=True).agg(
-            pl.col("_has").sum().alias("n"),
-            (pl.col("_rows").sum() - pl.col("_has").sum()).alias("missing"),
-            pl.col("_v").sum().alias("_sum"),
-            pl.col("_v2").sum().alias("_sq"),
-        )
-        if by_cols
-        else keyed.select(
-            pl.col("_has").sum().alias("n"),
-            (pl.col("_rows").sum() - pl.col("_has").sum()).alias("missing"),
-            pl.col("_v").sum().alias("_sum"),
-            pl.col("_v2").sum().alias("_sq"),
-        )
-    )
-    buckets = counts.filter(pl.col("_b").is_not_null())
-
-    def picks(groups, q, rank, lo, hi):
-        # Cumulative counts of every group's buckets, in bucket order, one array for all
-        # groups (each group shifted above the previous): one searchsorted per rank.
-        g = groups.select(by_cols).with_row_index("_gi") if by_cols else None
-        b = (
-            buckets.join(g, on=by_cols, how="left", nulls_equal=True)
-            if by_cols
-            else (buckets.with_columns(_gi=pl.lit(0, pl.UInt32)))
-        )
-        b = b.sort("_gi", "_b")
-        gi = b["_gi"].to_numpy().astype(np.int64)
-        cum = np.cumsum(b["_has"].to_numpy())
-        size = groups["n"].to_numpy()
-        offset = np.concatenate([[0.0], np.cumsum(size)[:-1]])
-        rep = np.where(
-            b["_b"].to_numpy() == zero_bucket, 0.0, 2 * gamma ** b["_b"].to_numpy() / (gamma + 1)
-        )
-
-        def at(r, valid):
-            idx = np.searchsorted(cum, offset + np.maximum(r, 1) - 0.5, side="left")
-            idx = np.clip(idx, 0, max(len(cum) - 1, 0))
-            out = rep[idx] if len(cum) else np.full(len(size), np.nan)
-            return np.where(valid & (gi[idx] == np.arange(len(size))), out, np.nan)
-
-        return at(rank, rank >= 1), at(lo, lo >= 1), at(hi, hi <= size)
-
-    return groups, picks
 
 
 # --------------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 10M rows of a skewed latency (log-normal) in 50 groups. aidebt computes the p95 of each
 group with its exact distribution-free interval (two more order statistics, ranks from the
-binomial) in one polars group-by; the bare group-by computes the p95 point only. Also:
+binomial) in one polars group-by; the bare group-by computes the p95 point only. The same
+through the metric ``p95_latency_ms`` of ``ad.disaggregate`` (its groups, the overall row
+and the disparities). Also:
 p50/p95/p99 with the mean and sum; the log-bucket sketch (1% relative error) in polars
 and in DuckDB against DuckDB's own exact ``quantile_disc``; and the paired comparison of a
 10k-item eval. Timings interleave the contenders and keep the best of ``--repeat`` runs;
@@ -21,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from aidebt.datasets import demo_versions
+from aidebt.disaggregate import disaggregate
 from aidebt.versions import compare_paired, quantile_table
 
 
@@ -72,6 +75,11 @@ def main() -> None:
             ),
             "aidebt p95 + exact interval": lambda: quantile_table(
                 df, value="latency_ms", by="segment", qs=(0.95,), moments=False
+            ),
+            # The metric p95_latency_ms: the sums pass, the groups' quantiles and the
+            # overall's (a quantile is no re-sum), with disparities to the overall.
+            "ad.disaggregate(metrics=['p95_latency_ms'])": lambda: disaggregate(
+                df, by="segment", metrics=["p95_latency_ms"]
             ),
         },
         args.repeat,

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aidebt.datasets import demo, demo_eval, write_demo
+from aidebt.datasets import demo, demo_eval, demo_published, demo_versions, write_demo
 
 N_PER_MONTH = 20_000
 MONTHS = 14
@@ -401,12 +401,15 @@ def test_score_ranks_well_and_is_roughly_calibrated(labeled: pl.DataFrame) -> No
 def test_write_demo_round_trip(tmp_path) -> None:
     target = tmp_path / "nested" / "data"
     paths = write_demo(target)
-    assert set(paths) == {"production", "eval"}
+    names = ["eval.parquet", "production.parquet", "published.parquet", "versions.parquet"]
+    assert set(paths) == {"production", "eval", "versions", "published"}
     assert paths["production"] == target / "production.parquet"
     assert paths["eval"] == target / "eval.parquet"
-    assert sorted(p.name for p in target.iterdir()) == ["eval.parquet", "production.parquet"]
+    assert sorted(p.name for p in target.iterdir()) == names
     assert pl.read_parquet(paths["production"]).equals(demo())
     assert pl.read_parquet(paths["eval"]).equals(demo_eval())
+    assert pl.read_parquet(paths["versions"]).equals(demo_versions())
+    assert pl.read_parquet(paths["published"]).equals(demo_published())
     # Rewriting replaces the files in place.
     assert write_demo(target) == paths
-    assert sorted(p.name for p in target.iterdir()) == ["eval.parquet", "production.parquet"]
+    assert sorted(p.name for p in target.iterdir()) == names

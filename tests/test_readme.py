@@ -27,3 +27,18 @@ def test_ten_line_example_runs(monkeypatch) -> None:
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["r"].worst(1)["language"].to_list() == ["ja"]
+
+
+def versions_section() -> str:
+    """The code of the README's "Versions on the same items" section."""
+    text = README.read_text()
+    section = text[text.index("## Versions on the same items") :]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_versions_example_runs() -> None:
+    namespace: dict = {"ad": ad}
+    exec(compile(versions_section(), "README.md", "exec"), namespace)
+    lines = namespace["p"].summary()
+    assert any(line.startswith("But in task=extraction") for line in lines)
+    assert "+1.8 points (95% CI +0.7 to +3.0 points)" in lines[1]
