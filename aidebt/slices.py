@@ -27,11 +27,11 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
-from aidebt import aggregate, frames
+from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import ColumnTypeError, InvalidArgumentError, InvalidValueError
-from aidebt.results import Result
+from aidebt.results import Headline, Result
 from aidebt.simpson import DEFAULT_MAX_LEVELS, MODEL_OUTPUT_PATTERN, SAMPLE_ROWS
 
 __all__ = ["Slices", "slices", "worst_slice"]
@@ -146,10 +146,14 @@ class Slices(Result):
     # ----------------------------------------------------------------------------------
     # Plain words
     # ----------------------------------------------------------------------------------
-    def _fmt(self, v: float) -> str:
-        if self.metric.kind in ("proportion", "f1"):
-            return f"{v:.1%}" if abs(v) < 0.995 or v == 1 else f"{v:.2%}"
-        return f"{v:.3g}"
+    def _fmt(self, v: float, digits: int | None = None) -> str:
+        """A value of the metric: a share in percent ('4.2%'; '99.61%' near 1), else three
+        significant digits (``digits``: that many more, for an interval's ends)."""
+        if self.metric.in_points:
+            if digits is None:
+                digits = 1 if abs(v) < 0.995 or v == 1 else 2
+            return prose.percent(v, digits)
+        return f"{v:.{3 + (digits or 0)}g}"
 
     def _failures(self) -> str:
         return _failure_word(self.metric)
@@ -173,7 +177,7 @@ class Slices(Result):
         where = f" (where {' and '.join(meet)} meet)" if meet else ""
         return (
             f"{row['slice']}{where}: {_plain(m)} {self._fmt(row['value'])} ({level} CI "
-            f"{self._fmt(row['ci_low'])} to {self._fmt(row['ci_high'])}) against "
+            f"{prose.interval(row['ci_low'], row['ci_high'], self._fmt, None)}) against "
             f"{self._fmt(row['rest_value'])} in the rest of the data{times} ({size}{extra})."
         )
 
@@ -222,11 +226,11 @@ class Slices(Result):
         )
         return lines
 
-    def headline(self) -> tuple[str, dict[str, Any]]:
+    def headline(self) -> Headline:
         """One sentence and the key figures, for the monthly audit.
 
-        Returns ``(sentence, figures)``; ``figures`` holds ``slices_evaluated``,
-        ``slices_found`` and, when a slice is found, ``worst_slice``,
+        A :class:`~aidebt.results.Headline` (``sentence, figures``); ``figures`` holds
+        ``slices_evaluated``, ``slices_found`` and, when a slice is found, ``worst_slice``,
         ``worst_slice_value``, ``worst_slice_rest_value``, ``worst_slice_ratio``,
         ``worst_slice_n`` (the slice with the largest excess).
 
@@ -236,7 +240,7 @@ class Slices(Result):
         >>> from aidebt.slices import slices
         >>> s = slices(ad.datasets.demo(4_000, months=2), y_true="y_true", y_pred="y_pred",
         ...            metric="fnr")
-        >>> s.headline()[1]["worst_slice"]
+        >>> s.headline().figures["worst_slice"]
         'language = ja'
         """
         figures: dict[str, Any] = {
@@ -249,7 +253,7 @@ class Slices(Result):
                 f"{self.metric.name} than the rest of the data ({self.n_tests:,} slices "
                 f"searched, {self.fdr:.0%} false-discovery rate)."
             )
-            return sentence, figures
+            return Headline(sentence, figures)
         top = self.table.row(0, named=True)
         figures.update(
             worst_slice=top["slice"],
@@ -266,7 +270,7 @@ class Slices(Result):
             f"of the data ({self.n_tests:,} slices searched, {self.fdr:.0%} "
             "false-discovery rate)."
         )
-        return sentence, figures
+        return Headline(sentence, figures)
 
     def notes(self) -> list[str]:
         """How the search went: slices evaluated per depth, pruned, columns left out."""
