@@ -125,13 +125,9 @@ def estimable() -> list[str]:
     """
     names = []
     for name, m in mreg.REGISTRY.items():
-        if m.kind in ("f1", "auc"):
+        if m.needs_score_counts or m.interval == "f1":
             names.append(name)
-        elif (
-            m.kind == "proportion"
-            and m.needs_label
-            and set(m.numerator + m.denominator) <= set(_CELLS)
-        ):
+        elif m.binomial and m.needs_label and set(m.numerator + m.denominator) <= set(_CELLS):
             names.append(name)
     return names
 
@@ -301,7 +297,7 @@ def _calibrate(lab, pos, x, method: str) -> np.ndarray:
 # ======================================================================================
 def _confusion_fn(metric: mreg.Metric):
     """The metric as a function of (tp, fp, fn, tn), written from its registry definition."""
-    if metric.kind == "f1":
+    if metric.interval == "f1":
         return lambda tp, fp, fn, tn: 2 * tp / (2 * tp + fp + fn)
 
     def value(tp, fp, fn, tn):
@@ -422,7 +418,7 @@ class _Engine:
         """
         p = self.p
         units = layer.a1.shape[0]
-        if metric.kind == "auc":
+        if metric.needs_score_counts:
             both = (layer.a1 + layer.a0).tocoo()
             n = np.bincount(
                 both.row * self.bins + both.col % self.bins, both.data, units * self.bins
@@ -467,7 +463,7 @@ def _realized(layer: _Layer, metric: mreg.Metric, bins: int, confidence: float):
     lab1, lab0 = layer.totals()
     pos1 = np.asarray(layer.pos1.sum(1)).ravel()
     pos0 = np.asarray(layer.pos0.sum(1)).ravel()
-    if metric.kind == "auc":
+    if metric.needs_score_counts:
         lab = (layer.a1 + layer.a0).tocoo()
         pos = (layer.pos1 + layer.pos0).tocoo()
         cell_lab = np.bincount(lab.row * bins + lab.col % bins, lab.data, units * bins)

@@ -1012,14 +1012,14 @@ def refresh_plan(
     m = None
     if y_true is not None or y_pred is not None:
         m = mreg.get(metric)
-        if m.kind != "proportion" or tuple(m.denominator) not in _PER_LABEL:
+        if not m.binomial or tuple(m.denominator) not in _PER_LABEL:
             raise InvalidArgumentError(
                 f"refresh_plan plans labels for a proportion measured on every labeled item "
                 f"(accuracy, error_rate, prevalence); {m.name!r} "
                 + (
                     f"counts only {m.denominator_name}, whose number among new labels is "
                     "unknown before labeling. Plan for 'accuracy' or 'error_rate'."
-                    if m.kind == "proportion"
+                    if m.binomial
                     else f"is a {m.kind}. Plan for 'accuracy' or 'error_rate'."
                 )
             )

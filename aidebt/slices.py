@@ -169,7 +169,7 @@ class Slices(Result):
         )
         excess = row["excess"]
         size = f"{row['n']:,.0f} {m.denominator_name}"
-        if m.kind == "proportion":
+        if m.binomial:
             extra = f"; about {excess:,.0f} more {self._failures()} than at the rest's rate"
         else:
             extra = ""
@@ -322,7 +322,7 @@ class Slices(Result):
         return charts.slice_forest(
             self.table.head(top),
             metric=self.metric.name,
-            percent=self.metric.kind in ("proportion", "f1"),
+            percent=self.metric.in_points,
             confidence=self.confidence,
         )
 
@@ -556,16 +556,16 @@ def slices(
 # --------------------------------------------------------------------------------------
 def _check_metric(name: str) -> mreg.Metric:
     m = mreg.get(name)
-    if m.kind in ("count", "auc") or m.higher_is_better is None:
+    if m.needs_score_counts or not m.comparable or m.higher_is_better is None:
         usable = sorted(
             n
             for n, x in mreg.REGISTRY.items()
-            if x.higher_is_better is not None and x.kind != "auc"
+            if x.higher_is_better is not None and x.comparable and not x.needs_score_counts
         )
         why = (
             "AUC needs the (score, label) counts of every slice, which the lattice search "
             "does not carry; use brier for the score"
-            if m.kind == "auc"
+            if m.needs_score_counts
             else f"{m.name!r} has no bad direction, so no slice is 'worse'"
         )
         raise InvalidArgumentError(
@@ -801,7 +801,7 @@ def _edge_text(bounds: list[float]) -> list[str]:
 # --------------------------------------------------------------------------------------
 def _failure_word(metric: mreg.Metric) -> str:
     """What one failure is called, for a rate: the cells counted as bad."""
-    if metric.kind != "proportion":
+    if not metric.binomial:
         return "failures"
     bad = set(metric.numerator)
     if metric.higher_is_better:
@@ -820,9 +820,9 @@ def _plain(metric: mreg.Metric) -> str:
 
 
 def _test_name(metric: mreg.Metric) -> str:
-    if metric.kind == "proportion":
+    if metric.binomial:
         return "pooled z test, Wilson and Newcombe intervals"
-    if metric.kind == "mean":
+    if metric.interval == "t":
         return "Welch t test"
     return "normal test on the delta-method standard error"
 
@@ -996,7 +996,7 @@ class _Search:
             pairs.append(("label", t["pos"].to_numpy(), t["labeled"].to_numpy()))
         if "pred_pos" in cols:
             pairs.append(("prediction", t["pred_pos"].to_numpy(), t["n"].to_numpy()))
-        if self.metric.kind == "proportion":
+        if self.metric.binomial:
             est = mreg.estimate(mreg.StatColumns(t), self.metric)
             pairs.append(("metric's failures", est["x"], est["den"]))
         for what, x, n in pairs:
@@ -1045,7 +1045,7 @@ class _Search:
             cand = cand.select(*names, *[c for c in cand.columns if c not in names])
             if cand.is_empty():
                 continue
-            if self.metric.kind == "proportion":
+            if self.metric.binomial:
                 keep = self._bound_ok(cand, depth, threshold)
                 pruned += int((~keep).sum())
                 cand = cand.filter(pl.Series(keep))
