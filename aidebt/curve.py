@@ -258,7 +258,7 @@ def curve(
         x_low=pl.Series(lows, dtype=pl.Float64),
         x_high=pl.Series(highs, dtype=pl.Float64),
         bin=pl.Series([f"{_number(a)} to {_number(z)}" for a, z in zip(lows, highs, strict=True)]),
-    ).with_columns(_p=pl.col("x") / unit, _t=pl.col("x") / unit, period=pl.col("x") / unit)
+    ).with_columns(_p=pl.col("x") / unit, period=pl.col("x") / unit)
     estimates = estimates.sort([*by_cols, "_bin"])
     return Curve(
         estimates,

@@ -56,7 +56,7 @@ from scipy import sparse
 from scipy.optimize import isotonic_regression
 from scipy.special import expit, logit
 
-from aidebt import aggregate, frames
+from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import (
@@ -66,7 +66,7 @@ from aidebt.errors import (
     did_you_mean,
 )
 from aidebt.periods import Every
-from aidebt.results import Result
+from aidebt.results import Headline, Result
 
 __all__ = [
     "Calibration",
@@ -125,13 +125,9 @@ def estimable() -> list[str]:
     """
     names = []
     for name, m in mreg.REGISTRY.items():
-        if m.kind in ("f1", "auc"):
+        if m.needs_score_counts or m.interval == "f1":
             names.append(name)
-        elif (
-            m.kind == "proportion"
-            and m.needs_label
-            and set(m.numerator + m.denominator) <= set(_CELLS)
-        ):
+        elif m.binomial and m.needs_label and set(m.numerator + m.denominator) <= set(_CELLS):
             names.append(name)
     return names
 
@@ -301,7 +297,7 @@ def _calibrate(lab, pos, x, method: str) -> np.ndarray:
 # ======================================================================================
 def _confusion_fn(metric: mreg.Metric):
     """The metric as a function of (tp, fp, fn, tn), written from its registry definition."""
-    if metric.kind == "f1":
+    if metric.interval == "f1":
         return lambda tp, fp, fn, tn: 2 * tp / (2 * tp + fp + fn)
 
     def value(tp, fp, fn, tn):
@@ -422,7 +418,7 @@ class _Engine:
         """
         p = self.p
         units = layer.a1.shape[0]
-        if metric.kind == "auc":
+        if metric.needs_score_counts:
             both = (layer.a1 + layer.a0).tocoo()
             n = np.bincount(
                 both.row * self.bins + both.col % self.bins, both.data, units * self.bins
@@ -467,7 +463,7 @@ def _realized(layer: _Layer, metric: mreg.Metric, bins: int, confidence: float):
     lab1, lab0 = layer.totals()
     pos1 = np.asarray(layer.pos1.sum(1)).ravel()
     pos0 = np.asarray(layer.pos0.sum(1)).ravel()
-    if metric.kind == "auc":
+    if metric.needs_score_counts:
         lab = (layer.a1 + layer.a0).tocoo()
         pos = (layer.pos1 + layer.pos0).tocoo()
         cell_lab = np.bincount(lab.row * bins + lab.col % bins, lab.data, units * bins)
@@ -1237,6 +1233,10 @@ def _metric_tables(
     return pl.concat(out), pl.concat(rec)
 
 
+def _interval(row: dict[str, Any]) -> str:
+    return prose.interval(row["ci_low"], row["ci_high"], prose.number, 3)
+
+
 def _series(values) -> pl.Series:
     return pl.Series(np.asarray(values, dtype=float), nan_to_null=True)
 
@@ -1491,12 +1491,13 @@ class Estimate(Result):
         t = t.filter(pl.col("estimate").is_not_null())
         return t.row(-1, named=True) if t.height else None
 
-    def headline(self, metric: str | None = None) -> dict[str, Any]:
+    def headline(self, metric: str | None = None) -> Headline:
         """One sentence and its key figures for the monthly audit.
 
-        Returns ``{"text": ..., "metric", "period", "estimate", "ci_low", "ci_high",
-        "measured", "unlabeled_share", "coverage", "checks", "flagged"}`` (figures None
-        when not available). The text always says *estimate*.
+        A :class:`~aidebt.results.Headline`, whose figures are ``metric``, ``period``,
+        ``estimate``, ``ci_low``, ``ci_high``, ``measured``, ``unlabeled_share``,
+        ``coverage``, ``checks`` and ``flagged`` (None when not available). The sentence
+        always says *estimate*.
         """
         name = self.metrics[0] if metric is None else mreg.get(metric).name
         row = self._latest(name)
@@ -1518,7 +1519,7 @@ class Estimate(Result):
         }
         if row is None:
             text = f"Every period is fully labeled: {name} is measured, nothing needs estimating."
-            return {"text": text, **figures}
+            return Headline(text, figures)
         unl = 1 - row["n_labeled"] / row["n"] if row["n"] else None
         figures.update(
             period=self._label(row["period"]),
@@ -1531,7 +1532,7 @@ class Estimate(Result):
         level = f"{self.confidence:.0%}"
         text = (
             f"Estimated {name} for {figures['period']}, {unl:.0%} of it not yet labeled: "
-            f"{row['estimate']:.3f} ({level} interval {row['ci_low']:.3f} to {row['ci_high']:.3f}), "
+            f"{row['estimate']:.3f} ({level} interval {_interval(row)}), "
             "an estimate from the model's scores, not a measurement"
         )
         if checks:
@@ -1549,7 +1550,7 @@ class Estimate(Result):
                 "; it is not trustworthy: the scores no longer mean what they meant in the "
                 "reference (estimate per segment, by=, to find where)"
             )
-        return {"text": text + ".", **figures}
+        return Headline(text + ".", figures)
 
     def summary(self) -> list[str]:
         """Plain-English findings for a stakeholder: the unlabeled tail, then the checks."""
@@ -1569,7 +1570,7 @@ class Estimate(Result):
             lines.append(
                 f"{label}: {unl:.0%} of its {row['n']:,.0f} rows are not labeled yet. Estimated "
                 f"{name} from the scores: {row['estimate']:.3f} ({level} interval "
-                f"{row['ci_low']:.3f} to {row['ci_high']:.3f}){measured}."
+                f"{_interval(row)}){measured}."
             )
         flagged = self.reconcile().flagged if self._rec.height else []
         if lines and flagged and self.by:

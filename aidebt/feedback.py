@@ -42,7 +42,7 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
-from aidebt import aggregate, frames
+from aidebt import aggregate, frames, prose
 from aidebt import stats as st
 from aidebt.errors import (
     ColumnTypeError,
@@ -51,7 +51,7 @@ from aidebt.errors import (
     did_you_mean,
 )
 from aidebt.periods import Every
-from aidebt.results import Result
+from aidebt.results import Headline, Result
 
 __all__ = [
     "DEFAULT_RULES",
@@ -59,7 +59,6 @@ __all__ = [
     "WINDOW_SPELLINGS",
     "Feedback",
     "FeedbackInputs",
-    "Headline",
     "Rule",
     "Rules",
     "cohens_kappa",
@@ -1122,7 +1121,7 @@ def _rating(frame: nw.LazyFrame, name: str, positive: Any, scale: Any) -> _Ratin
 
 
 def _rows(count: int) -> str:
-    return "1 row holds" if count == 1 else f"{count:,} rows hold"
+    return f"{prose.count(count, 'row')} {'holds' if count == 1 else 'hold'}"
 
 
 def _raise_on_bad_values(
@@ -1601,37 +1600,19 @@ def _agreement(
 # --------------------------------------------------------------------------------------
 def _pct(x: float) -> str:
     """0.021 -> '2.1%', 0.612 -> '61%'."""
-    return f"{x * 100:.1f}%" if abs(x) < 0.1 else f"{x * 100:.0f}%"
-
-
-def _pts(x: float) -> str:
-    """A difference of proportions in percentage points, without sign: '18', '0.4'."""
-    x = abs(x) * 100
-    return f"{x:.1f}" if x < 1 else f"{x:.0f}"
+    return prose.percent(x, None)
 
 
 def _bracket(lo: float, hi: float) -> str:
     """An interval of proportions in percent: '[75, 81]', '[66.1, 66.4]' when narrow."""
     digits = 1 if max(abs(lo), abs(hi)) < 0.1 or hi - lo < 0.02 else 0
-    return f"[{lo * 100:.{digits}f}, {hi * 100:.{digits}f}]"
+    return prose.interval(lo, hi, prose.points, digits, brackets=True)
 
 
 def _pct_ci(value: float, lo: float, hi: float) -> str:
     """'78% [75, 81]', or '66.2% [66.1, 66.4]' when the interval is narrow."""
-    if hi - lo < 0.02 and abs(value) >= 0.1:
-        return f"{value * 100:.1f}% {_bracket(lo, hi)}"
-    return f"{_pct(value)} {_bracket(lo, hi)}"
-
-
-@dataclass(frozen=True)
-class Headline:
-    """One sentence for a monthly report, and the key figures behind it."""
-
-    sentence: str
-    figures: dict[str, float | None]
-
-    def __str__(self) -> str:
-        return self.sentence
+    digits = 1 if hi - lo < 0.02 and abs(value) >= 0.1 else None
+    return f"{prose.percent(value, digits)} {_bracket(lo, hi)}"
 
 
 class Feedback(Result):
@@ -1734,18 +1715,18 @@ class Feedback(Result):
         sel = self._selection_overall()
         if sel is not None:
             if sel["ci_low"] > 0 or sel["ci_high"] < 0:
+                near, far = sorted((abs(sel["ci_low"]), abs(sel["ci_high"])))
                 lines.append(
-                    f"Users who rated were {_pts(sel['diff'])} points "
+                    f"Users who rated were {prose.points(abs(sel['diff']), None)} points "
                     f"{'less' if sel['diff'] < 0 else 'more'} likely to have been served, judging "
                     f"by what they did next, than users who did not ({_pct(sel['raters_rate'])} "
                     f"vs {_pct(sel['non_raters_rate'])}; {level} interval "
-                    f"{_pts(min(abs(sel['ci_low']), abs(sel['ci_high'])))} to "
-                    f"{_pts(max(abs(sel['ci_low']), abs(sel['ci_high'])))} points)."
+                    f"{prose.interval(near, far, prose.points, None)} points)."
                 )
             else:
                 lines.append(
                     "Users who rated behaved like users who did not: their implicit satisfaction "
-                    f"differs by {sel['diff'] * 100:+.1f} points "
+                    f"differs by {prose.difference(sel['diff'])} points "
                     f"{_bracket(sel['ci_low'], sel['ci_high'])}, within chance."
                 )
         naive, corrected, gap = (
@@ -1785,7 +1766,8 @@ class Feedback(Result):
             lines.append(
                 f"{what} agree with reviewed outcomes {_pct(pair['agreement'])} of the time "
                 f"(kappa {pair['kappa']:.{digits}f}, {level} interval "
-                f"{pair['kappa_low']:.{digits}f} to {pair['kappa_high']:.{digits}f}){detail}."
+                f"{prose.interval(pair['kappa_low'], pair['kappa_high'], prose.number, digits)}"
+                f"){detail}."
             )
             break
         reviewed = self._figure("reviewed_rate")
@@ -1797,7 +1779,7 @@ class Feedback(Result):
         if corrected is not None and corrected["value"] is not None:
             lines.append(
                 "The correction re-weights the ratings within "
-                f"{_join_words(self._adjusted_words())}; it is exact only if, within those "
+                f"{prose.and_list(self._adjusted_words())}; it is exact only if, within those "
                 "groups, who rates does not depend on how satisfied they are. If rating "
                 "depends on something not recorded (say, unhappy users rate more often even "
                 "among users who did the same thing), no correction is exact, and the "
@@ -1979,12 +1961,6 @@ class Feedback(Result):
         from aidebt import charts
 
         return charts.feedback_funnel(self.funnel())
-
-
-def _join_words(words: list[str]) -> str:
-    if len(words) <= 1:
-        return "".join(words)
-    return ", ".join(words[:-1]) + " and " + words[-1]
 
 
 # --------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import numpy as np
 import polars as pl
 from scipy import sparse
 
+from aidebt import prose
 from aidebt.aggregate import present
 from aidebt.errors import (
     ColumnTypeError,
@@ -40,13 +41,12 @@ from aidebt.errors import (
     did_you_mean,
 )
 from aidebt.frames import as_list, columns, group_key, is_numeric, require_columns, to_lazy
-from aidebt.results import Result
+from aidebt.results import Headline, Result
 from aidebt.stats import adjust_pvalues, check_confidence, normal_quantile, wilson_ci
 
 __all__ = [
     "Agreement",
     "Corrected",
-    "Headline",
     "LabelBudget",
     "LabelSources",
     "agreement",
@@ -63,33 +63,6 @@ ALL = "(all)"
 _MAX_PIVOT_VALUES = 40  # above this many distinct labels, pivot after collecting instead
 _MAX_PACKED_VALUES = 8  # up to this many, polars packs an item's counts in one key (8+ bits)
 _BOOT_CELLS = 20_000_000  # replicates x patterns held in memory at once by the bootstrap
-
-
-class Headline(NamedTuple):
-    """One sentence for a monthly report, and the key figures behind it."""
-
-    sentence: str
-    figures: dict[str, float]
-
-
-def _pct(x: float, digits: int = 0) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.{digits}f}%"
-
-
-def _num(x: float, digits: int = 2) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
-
-
-def _count(n: float, noun: str) -> str:
-    return f"{n:,.0f} {noun}" + ("" if n == 1 else "s")
-
-
-def _money(x: float) -> str:
-    if x is None or not np.isfinite(x):
-        return "n/a"
-    if x >= 0.1:
-        return f"${x:,.2f}"
-    return f"${x:.3g}"
 
 
 # ======================================================================================
@@ -543,8 +516,8 @@ class Agreement(Result):
         row = self.overall()
         verdict = _alpha_verdict(row["value"])
         sentence = (
-            f"Raters agree {verdict}: Krippendorff's alpha {_num(row['value'])} "
-            f"[{_num(row['ci_low'])}, {_num(row['ci_high'])}] over {row['n_items']:,.0f} items."
+            f"Raters agree {verdict}: Krippendorff's alpha {prose.number(row['value'])} "
+            f"{_bracket(row['ci_low'], row['ci_high'])} over {prose.count(row['n_items'], 'item')}."
         )
         figures = {
             "alpha": row["value"],
@@ -565,15 +538,16 @@ class Agreement(Result):
                 low = seg.sort("value").row(0, named=True)
                 name = " / ".join(str(low[c]) for c in self.by)
                 lines.append(
-                    f"Agreement is lowest for {name}: alpha {_num(low['value'])} "
-                    f"[{_num(low['ci_low'])}, {_num(low['ci_high'])}] over {low['n_items']:,.0f} items."
+                    f"Agreement is lowest for {name}: alpha {prose.number(low['value'])} "
+                    f"{_bracket(low['ci_low'], low['ci_high'])} over "
+                    f"{prose.count(low['n_items'], 'item')}."
                 )
         weak = self._weakest()
         if weak is not None:
             lines.append(
                 f"Rater {weak['rater_a']} agrees least with the others: alpha against the rest "
-                f"{_num(weak['kappa'])} [{_num(weak['ci_low'])}, {_num(weak['ci_high'])}], "
-                f"against {_num(weak['others'])} for a typical rater. Check this rater's work "
+                f"{prose.number(weak['kappa'])} {_bracket(weak['ci_low'], weak['ci_high'])}, "
+                f"against {prose.number(weak['others'])} for a typical rater. Check this rater's work "
                 "before trusting their labels."
             )
         return lines
@@ -586,7 +560,7 @@ class Agreement(Result):
         ]
         if self.single_rated:
             notes.append(
-                f"{_count(self.single_rated, 'item')} {'has' if self.single_rated == 1 else 'have'} "
+                f"{prose.count(self.single_rated, 'item')} {'has' if self.single_rated == 1 else 'have'} "
                 "a single rating: they say nothing about agreement and are left out."
             )
         return notes
@@ -596,6 +570,11 @@ class Agreement(Result):
         from aidebt.charts import agreement_heatmap
 
         return agreement_heatmap(self.pairs)
+
+
+def _bracket(lo: float | None, hi: float | None) -> str:
+    """A coefficient's interval: '[0.61, 0.74]'."""
+    return prose.interval(lo, hi, prose.number, 2, brackets=True)
 
 
 def _alpha_verdict(alpha: float) -> str:
@@ -1044,6 +1023,10 @@ def _binary_labels(frame: nw.LazyFrame, label: str) -> None:
         )
 
 
+def _accuracy_ci(row: Mapping[str, Any]) -> str:
+    return prose.interval(row["accuracy_ci_low"], row["accuracy_ci_high"], brackets=True)
+
+
 class LabelSources(Result):
     """Each label source against gold: one row per source (and segment).
 
@@ -1155,25 +1138,26 @@ class LabelSources(Result):
 
     def _source_sentence(self, row: dict[str, Any], flags: pl.DataFrame) -> str:
         cost = (
-            f" costs {_money(row['cost_per_label'])} a label and"
+            f" costs {prose.money(row['cost_per_label'])} a label and"
             if self.has_cost and row["cost_per_label"] is not None
             else ""
         )
         text = (
-            f"{row['source']}{cost} agrees with {self.gold} {_pct(row['accuracy'])} of the time "
-            f"[{_pct(row['accuracy_ci_low'])}, {_pct(row['accuracy_ci_high'])}] overall"
+            f"{row['source']}{cost} agrees with {self.gold} {prose.percent(row['accuracy'])} of "
+            f"the time {_accuracy_ci(row)} overall"
         )
         if flags.height == 0:
-            return text + f" (kappa {_num(row['kappa'])}), and no segment stands out."
+            return text + f" (kappa {prose.number(row['kappa'])}), and no segment stands out."
         f = flags.row(0, named=True)
         where = " / ".join(f"{c} {f[c]}" for c in self.by)
         more = "more" if f["bias"] > 0 else "fewer"
         effect = "overstates" if f["bias"] > 0 else "understates"
         return (
-            text + f", but on {where} it marks {abs(100 * f['bias']):.0f} points {more} items as "
-            f"{self.positive} than {self.gold} does [{100 * f['bias_ci_low']:+.0f}, "
-            f"{100 * f['bias_ci_high']:+.0f}]: a rate measured with its labels {effect} the "
-            f"{self.positive} rate there."
+            text
+            + f", but on {where} it marks {prose.points(abs(f['bias']), 0)} points {more} items "
+            f"as {self.positive} than {self.gold} does "
+            f"{prose.interval(f['bias_ci_low'], f['bias_ci_high'], prose.difference, brackets=True)}: a "
+            f"rate measured with its labels {effect} the {self.positive} rate there."
         )
 
     def summary(self) -> list[str]:
@@ -1194,15 +1178,16 @@ class LabelSources(Result):
             worst = judged.sort("accuracy").row(0, named=True)
             rest = judged.filter(pl.col("source") != worst["source"])
             if worst["accuracy_ci_high"] < rest["accuracy"].min():
-                lines.append(
-                    f"{worst['source']} is the least accurate source: {_pct(worst['accuracy'])} "
-                    f"[{_pct(worst['accuracy_ci_low'])}, {_pct(worst['accuracy_ci_high'])}], below "
-                    f"every other source; a correct label from it costs "
-                    f"{_money(worst['cost_per_correct_label'])}."
+                cost = (
+                    "; a correct label from it costs "
+                    f"{prose.money(worst['cost_per_correct_label'])}"
                     if self.has_cost
-                    else f"{worst['source']} is the least accurate source: {_pct(worst['accuracy'])} "
-                    f"[{_pct(worst['accuracy_ci_low'])}, {_pct(worst['accuracy_ci_high'])}], below "
-                    "every other source."
+                    else ""
+                )
+                lines.append(
+                    f"{worst['source']} is the least accurate source: "
+                    f"{prose.percent(worst['accuracy'])} {_accuracy_ci(worst)}, below every "
+                    f"other source{cost}."
                 )
         return lines
 
@@ -1681,11 +1666,12 @@ class Corrected(Result):
     def headline(self) -> Headline:
         r = self._main()
         who = f"{self.source}'s" if self.source else "the"
-        moved = 100 * (r["value"] - r["observed"])
+        moved = r["value"] - r["observed"]
+        ci = prose.interval(r["ci_low"], r["ci_high"], prose.percent, 1, brackets=True)
         sentence = (
-            f"Measured with {who} labels, {r['metric']} is {_pct(r['observed'], 1)}; corrected "
-            f"for their errors it is {_pct(r['value'], 1)} [{_pct(r['ci_low'], 1)}, "
-            f"{_pct(r['ci_high'], 1)}], {abs(moved):.1f} points {'higher' if moved >= 0 else 'lower'}."
+            f"Measured with {who} labels, {r['metric']} is {prose.percent(r['observed'], 1)}; "
+            f"corrected for their errors it is {prose.percent(r['value'], 1)} {ci}, "
+            f"{prose.points(abs(moved))} points {'higher' if moved >= 0 else 'lower'}."
         )
         return Headline(
             sentence,
@@ -2010,8 +1996,8 @@ class LabelBudget(Result):
         short = t.filter(~pl.col("feasible")) if "feasible" in t.columns else t.head(0)
         h = t["halfwidth"].max()
         sentence = (
-            f"{self.total:,} labels give every segment a {_pct(self.confidence)} interval no wider "
-            f"than ±{100 * h:.1f} points"
+            f"{self.total:,} labels give every segment a {prose.percent(self.confidence)} interval "
+            f"no wider than {prose.points(h, sign='±')} points"
         )
         if short.height:
             names = ", ".join(
@@ -2029,7 +2015,7 @@ class LabelBudget(Result):
             top = self.table.sort("labels", descending=True).row(0, named=True)
             name = " / ".join(str(top[c]) for c in self.by)
             lines.append(
-                f"{name} needs the most: {top['labels']:,} labels (expected rate {_pct(top['p'])})."
+                f"{name} needs the most: {top['labels']:,} labels (expected rate {prose.percent(top['p'])})."
             )
         return lines
 

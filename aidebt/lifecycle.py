@@ -27,7 +27,6 @@ an aware ``as_of`` is converted to it, and naive timestamps in the log are read 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 import re
 import tomllib
@@ -42,7 +41,7 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
-from aidebt import aggregate, frames
+from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.decay import Decay
@@ -53,7 +52,7 @@ from aidebt.errors import (
     did_you_mean,
 )
 from aidebt.periods import Every
-from aidebt.results import Result
+from aidebt.results import Headline, Result
 
 __all__ = [
     "Adoption",
@@ -62,7 +61,6 @@ __all__ = [
     "Cohorts",
     "Concentration",
     "EvalSet",
-    "Headline",
     "Index",
     "Model",
     "Prompt",
@@ -511,23 +509,6 @@ def load_registry(path_or_mapping: str | os.PathLike[str] | Mapping[str, Any]) -
 # ======================================================================================
 # Shared small pieces
 # ======================================================================================
-@dataclass(frozen=True)
-class Headline:
-    """One sentence and its key figures, for the monthly audit's front page."""
-
-    sentence: str
-    figures: dict[str, Any]
-
-    def __str__(self) -> str:
-        return self.sentence
-
-
-def _pct(x: float | None, digits: int = 0) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    return f"{100 * x:.{digits}f}%"
-
-
 def _age_words(days: int) -> str:
     """'12 days', '13 months', '2.5 years'."""
     days = abs(int(days))
@@ -885,7 +866,7 @@ class _Context:
         if self.total == 0:
             return "; the log has no rows in the audited window"
         return (
-            f"; it serves {_pct(share)} of the window's rows"
+            f"; it serves {prose.percent(share)} of the window's rows"
             if share > 0
             else "; it serves none of the window's rows"
         )
@@ -1121,14 +1102,14 @@ def _eval_items(ctx: _Context, segments: list[str], eval_data: Any) -> list[dict
             ).table.row(0, named=True)
             uncovered, top = cov["uncovered_share"], cov["top_uncovered"]
             reason += (
-                f"; it leaves {_pct(uncovered)} of the window's rows uncovered (kinds of "
+                f"; it leaves {prose.percent(uncovered)} of the window's rows uncovered (kinds of "
                 f"{', '.join(es.segments)} with fewer than {es.min_examples} examples"
                 + (f"; largest: {top}" if top else "")
                 + ")"
             )
             if uncovered > es.max_uncovered:
                 status = "overdue"
-                reason += f", more than the {_pct(es.max_uncovered)} allowed"
+                reason += f", more than the {prose.percent(es.max_uncovered)} allowed"
         out.append(
             _item(
                 EVAL,
@@ -1262,16 +1243,16 @@ class Clocks(Result):
             if len(unevaluated) == 1:
                 r = unevaluated[0]
                 lines.append(
-                    f"{_pct(total)} {of} come from prompt {r['_prompt']} running on model "
+                    f"{prose.percent(total)} {of} come from prompt {r['_prompt']} running on model "
                     f"{r['_model']}, which {r['_prompt']} was never evaluated on."
                 )
             else:
                 parts = ", ".join(
-                    f"prompt {r['_prompt']} on model {r['_model']} ({_pct(r['traffic_share'])})"
+                    f"prompt {r['_prompt']} on model {r['_model']} ({prose.percent(r['traffic_share'])})"
                     for r in sorted(unevaluated, key=lambda r: -r["traffic_share"])
                 )
                 lines.append(
-                    f"{_pct(total)} {of} come from a prompt running on a model it was never "
+                    f"{prose.percent(total)} {of} come from a prompt running on a model it was never "
                     f"evaluated on: {parts}."
                 )
         for r in self._of(PAIRING, "warn"):
@@ -1280,14 +1261,14 @@ class Clocks(Result):
             serves = (
                 ""
                 if r["traffic_share"] is None
-                else f" and still serves {_pct(r['traffic_share'])} {of}"
+                else f" and still serves {prose.percent(r['traffic_share'])} {of}"
                 if r["traffic_share"] > 0
                 else f" and serves none {of}"
             )
             instead = f"; its replacement is {r['_replacement']}" if r.get("_replacement") else ""
             if r.get("_unregistered"):
                 lines.append(
-                    f"Model {r['_model']} serves {_pct(r['traffic_share'])} {of} but is not in "
+                    f"Model {r['_model']} serves {prose.percent(r['traffic_share'])} {of} but is not in "
                     "the registry: its retirement date is unknown."
                 )
             elif r["days_left"] is not None and r["days_left"] < 0:
@@ -1308,7 +1289,7 @@ class Clocks(Result):
         for r in self._of(EVAL, "overdue", "warn"):
             text = f"The eval set {r['_eval']} is {_age_words(r['_age'])} old"
             if r["traffic_share"] is not None:
-                text += f" and leaves {_pct(r['traffic_share'])} {of} uncovered"
+                text += f" and leaves {prose.percent(r['traffic_share'])} {of} uncovered"
                 if r.get("_top"):
                     text += f" (largest gap: {r['_top'].split(' (')[0]})"
             due = "was due" if r["days_left"] < 0 else "is due"
@@ -1325,7 +1306,7 @@ class Clocks(Result):
                 verb = "which retired" if r["days_left"] < 0 else "which retires"
                 text += f", {verb} {_until(r['days_left'])} ({r['deadline']})"
             if r["traffic_share"] is not None:
-                text += f"; it serves {_pct(r['traffic_share'])} {of}"
+                text += f"; it serves {prose.percent(r['traffic_share'])} {of}"
             if r.get("_replacement"):
                 text += f"; rebuild it with {r['_replacement']}"
             lines.append(text + ".")
@@ -1507,19 +1488,6 @@ def _flag(frame: nw.LazyFrame, name: str, role: str) -> tuple[nw.Expr, nw.Expr, 
     value = nw.when(~missing).then(one).otherwise(nw.lit(0, nw.Int64))
     bad = ~missing & ~((col == 0) | (col == 1))
     return value, missing, bad
-
-
-def _money(x: float | None, currency: str) -> str:
-    """'$0.097', 'EUR 0.097', '$1,250'."""
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    if currency[-1:].isalpha():  # a code, not a symbol: EUR 0.097
-        currency += " "
-    if abs(x) >= 100:
-        return f"{currency}{x:,.0f}"
-    if abs(x) >= 1:
-        return f"{currency}{x:,.2f}"
-    return f"{currency}{x:.3f}" if abs(x) >= 0.01 else f"{currency}{x:.2g}"
 
 
 def _raise_on_bad_usage(frame, checks: dict[str, int], user, feature, cost, success, rows) -> None:
@@ -2243,9 +2211,9 @@ class Adoption(Result):
         t = self.overall.filter(pl.col("active_users") > 0)
         last = t.row(-1, named=True)
         lines.append(
-            f"In {self._label(last['_p'])}, {_pct(last['adoption'], 1)} of the "
+            f"In {self._label(last['_p'])}, {prose.percent(last['adoption'], 1)} of the "
             f"{last['active_users']:,.0f} active users used the feature "
-            f"({self.confidence:.0%} CI {_pct(last['ci_low'], 1)} to {_pct(last['ci_high'], 1)}), "
+            f"({self.confidence:.0%} CI {prose.interval(last['ci_low'], last['ci_high'], prose.percent, 1)}), "
             f"{last['uses_per_feature_user'] or 0:.1f} times each on average."
         )
         try:
@@ -2254,23 +2222,24 @@ class Adoption(Result):
             tr = None
         if tr is not None and tr.get("change") is not None:
             k = tr["periods"]
-            lo, hi = 100 * tr["change_ci_low"], 100 * tr["change_ci_high"]
+            lo, hi = tr["change_ci_low"], tr["change_ci_high"]
             level = t.tail(k)
             mean = level["feature_users"].sum() / level["active_users"].sum()
             if lo <= 0 <= hi:
                 lines.append(
                     f"Over the last {k} {self.every.noun()}s adoption shows no clear trend "
-                    f"({100 * tr['change']:+.2f} points {self.every.per()}, "
-                    f"{self.confidence:.0%} CI {lo:+.2f} to {hi:+.2f}): it has plateaued "
-                    f"around {_pct(mean, 1)}."
+                    f"({prose.difference(tr['change'], 2)} points {self.every.per()}, "
+                    f"{self.confidence:.0%} CI {prose.interval(lo, hi, prose.difference, 2)}): it "
+                    "has plateaued "
+                    f"around {prose.percent(mean, 1)}."
                 )
             else:
                 verb = "risen" if lo > 0 else "fallen"
                 a, b = sorted((abs(lo), abs(hi)))
                 lines.append(
                     f"Over the last {k} {self.every.noun()}s adoption has {verb} "
-                    f"{abs(100 * tr['change']):.2f} points {self.every.per()} "
-                    f"({self.confidence:.0%} CI {a:.2f} to {b:.2f})."
+                    f"{prose.points(abs(tr['change']), 2)} points {self.every.per()} "
+                    f"({self.confidence:.0%} CI {prose.interval(a, b, prose.points, 2)})."
                 )
         curve = self.cohorts().curve
         curve = curve.filter(pl.col(self.by[0]) == ALL) if self.by else curve
@@ -2278,9 +2247,9 @@ class Adoption(Result):
         if later.height and later["cohort_size"][0] > 0:
             r = later.row(0, named=True)
             lines.append(
-                f"Of the users who tried it, {_pct(r['retention'])} still use it 4 "
-                f"{self.every.noun()}s later ({self.confidence:.0%} CI {_pct(r['ci_low'])} to "
-                f"{_pct(r['ci_high'])}, over {r['cohorts']:.0f} cohorts)."
+                f"Of the users who tried it, {prose.percent(r['retention'])} still use it 4 "
+                f"{self.every.noun()}s later ({self.confidence:.0%} CI "
+                f"{prose.interval(r['ci_low'], r['ci_high'])}, over {r['cohorts']:.0f} cohorts)."
             )
         conc = self.concentration()
         lines.extend(conc.summary()[:2])
@@ -2317,8 +2286,8 @@ class Adoption(Result):
         conc = conc.filter(pl.col(self.by[0]) == ALL) if self.by else conc
         c = conc.row(0, named=True)
         sentence = (
-            f"{_pct(last['adoption'], 1)} of active users used the feature in "
-            f"{self._label(last['_p'])}; the top 10% of its users make {_pct(c['top10_share'])} "
+            f"{prose.percent(last['adoption'], 1)} of active users used the feature in "
+            f"{self._label(last['_p'])}; the top 10% of its users make {prose.percent(c['top10_share'])} "
             f"of its uses"
         )
         figures: dict[str, Any] = {
@@ -2334,13 +2303,11 @@ class Adoption(Result):
         if self.info["cost"] is not None:
             uc = self.unit_cost(budget, currency=currency)
             row = uc.latest()
-            sentence += (
-                f"; each {uc.measure.removeprefix('per ')} costs {_money(row['value'], currency)}"
-            )
+            sentence += f"; each {uc.measure.removeprefix('per ')} costs {prose.money(row['value'], currency)}"
             figures[f"cost_{uc.measure.replace(' ', '_')}"] = row["value"]
             if uc.crossing is not None and uc.crossing.estimate is not None:
                 when = self.every.label_instant(uc.crossing.estimate)
-                sentence += f" and crosses the {_money(budget, currency)} budget around {when}"
+                sentence += f" and crosses the {prose.money(budget, currency)} budget around {when}"
                 figures["budget_crossing"] = when
         return Headline(sentence + ".", figures)
 
@@ -2451,8 +2418,8 @@ class Cohorts(Result):
                 r = row.row(0, named=True)
                 lines.append(
                     f"{k} {unit}{'s' if k > 1 else ''} after their first use, "
-                    f"{_pct(r['retention'])} of users still use it ({self.confidence:.0%} CI "
-                    f"{_pct(r['ci_low'])} to {_pct(r['ci_high'])}; {r['cohorts']:.0f} cohorts, "
+                    f"{prose.percent(r['retention'])} of users still use it ({self.confidence:.0%} CI "
+                    f"{prose.interval(r['ci_low'], r['ci_high'])}; {r['cohorts']:.0f} cohorts, "
                     f"{r['cohort_size']:,.0f} users)."
                 )
         return lines or ["No cohort has a later period to measure retention on yet."]
@@ -2547,16 +2514,17 @@ class Concentration(Result):
         top = max(self.tops)
         lines = [
             f"The top {top:.0%} of its {r['feature_users']:,.0f} users make "
-            f"{_pct(r[f'top{100 * top:g}_share'])} of its uses (Gini "
-            f"{r['gini']:.2f}, {self.confidence:.0%} CI {r['gini_ci_low']:.2f} to "
-            f"{r['gini_ci_high']:.2f}; 0 is every user alike)."
+            f"{prose.percent(r[f'top{100 * top:g}_share'])} of its uses (Gini "
+            f"{r['gini']:.2f}, {self.confidence:.0%} CI "
+            f"{prose.interval(r['gini_ci_low'], r['gini_ci_high'], prose.number, 2)}; 0 is every "
+            "user alike)."
             if r["gini_ci_low"] is not None
             else f"The top {top:.0%} of its {r['feature_users']:,.0f} users make "
-            f"{_pct(r[f'top{100 * top:g}_share'])} of its uses (Gini {r['gini']:.2f})."
+            f"{prose.percent(r[f'top{100 * top:g}_share'])} of its uses (Gini {r['gini']:.2f})."
         ]
         text = (
-            f"For {r['dependent_users']:,.0f} users ({_pct(r['dependent_share'])} of its users, "
-            f"{_pct(r['dependent_uses_share'])} of its uses) the feature is more than "
+            f"For {r['dependent_users']:,.0f} users ({prose.percent(r['dependent_share'])} of its users, "
+            f"{prose.percent(r['dependent_uses_share'])} of its uses) the feature is more than "
             f"{self.share:.0%} of what they do: a retirement hits them first"
         )
         if self.by:
@@ -2568,7 +2536,7 @@ class Concentration(Result):
                 who = " / ".join(str(s[b]) for b in self.by)
                 text += (
                     f" (most in {who}: {s['dependent_users']:,.0f} users, "
-                    f"{_pct(s['dependent_share'])} of its users there)"
+                    f"{prose.percent(s['dependent_share'])} of its users there)"
                 )
         lines.append(text + ".")
         return lines
@@ -2704,9 +2672,9 @@ class UnitCost(Result):
         first, last = s.row(0, named=True), s.row(-1, named=True)
         label = self.parent._label
         lines = [
-            f"Each {self.measure.removeprefix('per ')} cost {_money(last['value'], cur)} in "
-            f"{label(last['_p'])} ({conf:.0%} CI {_money(last['ci_low'], cur)} to "
-            f"{_money(last['ci_high'], cur)}), against {_money(first['value'], cur)} in "
+            f"Each {self.measure.removeprefix('per ')} cost {prose.money(last['value'], cur)} in "
+            f"{label(last['_p'])} ({conf:.0%} CI {prose.money(last['ci_low'], cur)} to "
+            f"{prose.money(last['ci_high'], cur)}), against {prose.money(first['value'], cur)} in "
             f"{label(first['_p'])}."
         ]
         if self.trend is not None:
@@ -2717,21 +2685,21 @@ class UnitCost(Result):
                 if lo > 0 or hi < 0:
                     verb = "rising" if lo > 0 else "falling"
                     text = (
-                        f"It is {verb} {_money(abs(tr['slope']), cur)} {per} ({conf:.0%} CI "
-                        f"{_money(min(abs(lo), abs(hi)), cur)} to {_money(max(abs(lo), abs(hi)), cur)})"
+                        f"It is {verb} {prose.money(abs(tr['slope']), cur)} {per} ({conf:.0%} CI "
+                        f"{prose.money(min(abs(lo), abs(hi)), cur)} to {prose.money(max(abs(lo), abs(hi)), cur)})"
                     )
                 else:
-                    text = f"It shows no clear trend ({_money(tr['slope'], cur)} {per})"
+                    text = f"It shows no clear trend ({prose.money(tr['slope'], cur)} {per})"
                 c = self.crossing
                 if c is not None and c.estimate is not None:
                     fmt = self.every.label_instant
                     verb = "crossed" if c.status == "crossed" else "at this rate it crosses"
                     text += (
-                        f"; {verb} the {_money(self.budget, cur)} budget around {fmt(c.estimate)} "
+                        f"; {verb} the {prose.money(self.budget, cur)} budget around {fmt(c.estimate)} "
                         f"({fmt(c.ci_low)} to {fmt(c.ci_high)})"
                     )
                 elif c is not None:
-                    text += f"; no crossing of the {_money(self.budget, cur)} budget to report: {c.reason}"
+                    text += f"; no crossing of the {prose.money(self.budget, cur)} budget to report: {c.reason}"
                 lines.append(text + ".")
         return lines
 

@@ -1,8 +1,16 @@
-"""Numbers and lists as plain-English sentences write them: the one place for that.
+"""Numbers and lists in plain words: the one place every summary, headline and report
+sentence writes them.
 
-Every result's ``summary()`` and every report sentence writes shares as percentages,
-differences of shares in points, counts with thousands separators, p-values as readers
-read them and intervals whose two ends never print the same; these functions do it.
+A stakeholder reads the same figure the same way everywhere: a share as ``12%``, a count
+as ``1,204 items``, money as ``$0.097``, a difference of shares in percentage points, a
+p-value as readers read it, and an interval whose two ends never print alike. A missing
+figure (None, NaN) reads ``n/a`` in a sentence and ``–`` in a table cell (:func:`pct`,
+:func:`count` without a noun, :func:`span`).
+
+Examples
+--------
+>>> percent(0.1234), count(1204, "item"), money(0.0973), interval(0.655, 0.664)
+('12%', '1,204 items', '$0.097', '65.5% to 66.4%')
 """
 
 from __future__ import annotations
@@ -15,16 +23,36 @@ from typing import Any
 __all__ = [
     "and_list",
     "count",
+    "difference",
+    "interval",
+    "missing",
+    "money",
     "number",
     "pct",
+    "percent",
     "plural",
     "points",
     "pvalue",
     "readable_column",
     "same_or_range",
+    "share",
+    "signed_points",
     "span",
     "times",
 ]
+
+NA = "n/a"  # a missing figure in a sentence
+DASH = "\u2013"  # a missing figure in a table cell (an en dash)
+
+
+def missing(x: Any) -> bool:
+    """None, NaN or infinite: a figure there is nothing to say about."""
+    if x is None:
+        return True
+    try:
+        return not math.isfinite(x)
+    except TypeError:
+        return False
 
 
 def plural(noun: str) -> str:
@@ -72,46 +100,174 @@ def and_list(items: Iterable[Any]) -> str:
     return f"{', '.join(items[:-1])} and {items[-1]}"
 
 
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and not math.isfinite(value))
-
-
-def count(value: Any) -> str:
-    """A whole number with thousands separators: 50,094. Missing: an en dash.
+def count(n: Any, noun: str | None = None, plural: str | None = None) -> str:
+    """A whole number with thousands separators, with its noun when one is given:
+    ``'50,094'``, ``'1 item'``, ``'1,204 items'``. Missing: ``–`` (``n/a`` with a noun).
 
     Examples
     --------
-    >>> count(50094.0), count(None)
-    ('50,094', '–')
+    >>> count(50094.0), count(None), count(1, "item"), count(3, "query", "queries")
+    ('50,094', '–', '1 item', '3 queries')
     """
-    return "–" if _missing(value) else f"{float(value):,.0f}"
+    if noun is None:
+        return DASH if missing(n) else f"{float(n):,.0f}"
+    if missing(n):
+        return f"{NA} {plural or _plural_of(noun)}"
+    word = noun if n == 1 else plural or _plural_of(noun)
+    return f"{n:,.0f} {word}"
+
+
+def _plural_of(noun: str) -> str:  # count() takes a "plural" argument
+    return plural(noun)
 
 
 def pct(value: Any, digits: int = 1) -> str:
-    """A share as a percentage: 0.2283 -> '22.8%'.
+    """A share as a percentage in a table cell: 0.2283 -> '22.8%'; missing: ``–``.
 
     Examples
     --------
     >>> pct(0.22834), pct(1.0), pct(None)
     ('22.8%', '100.0%', '–')
     """
-    return "–" if _missing(value) else f"{100 * float(value):.{digits}f}%"
+    return DASH if missing(value) else f"{100 * float(value):.{digits}f}%"
 
 
-def points(value: Any, digits: int = 1) -> str:
-    """A difference of shares in percentage points, signed: '+15.7 points'.
+def percent(x: float | None, digits: int | None = 0) -> str:
+    """A proportion as a percentage: ``0.1234 -> '12%'`` (``digits=1``: ``'12.3%'``).
+
+    ``digits=None`` picks them by size: one decimal under 10% (``'2.1%'``), none above
+    (``'61%'``).
 
     Examples
     --------
-    >>> points(0.1573), points(-0.004)
+    >>> percent(0.1234, 1), percent(0.021, None), percent(0.612, None), percent(None)
+    ('12.3%', '2.1%', '61%', 'n/a')
+    """
+    if missing(x):
+        return NA
+    if digits is None:
+        digits = 1 if abs(x) < 0.1 else 0
+    return f"{100 * x:.{digits}f}%"
+
+
+def share(x: float | None) -> str:
+    """A share of a whole in whole percent, ``'under 1%'`` when it is above 0 but below 1%.
+
+    Examples
+    --------
+    >>> share(0.34), share(0.004), share(0.0)
+    ('34%', 'under 1%', '0%')
+    """
+    if not missing(x) and 0 < x < 0.01:
+        return "under 1%"
+    return percent(x)
+
+
+def number(x: float | None, digits: int = 2) -> str:
+    """A number with ``digits`` decimals: ``0.8123 -> '0.81'``.
+
+    Examples
+    --------
+    >>> number(0.8123), number(float("nan"))
+    ('0.81', 'n/a')
+    """
+    return NA if missing(x) else f"{x:,.{digits}f}"
+
+
+def money(x: float | None, currency: str = "$") -> str:
+    """An amount with as many digits as its size needs.
+
+    Whole units from 100, cents from 1, three decimals down to 0.01, then two significant
+    digits. A currency code (``EUR``) is set off by a space, a symbol is not.
+
+    Examples
+    --------
+    >>> money(1250), money(3.5), money(0.12), money(0.0045), money(0.097, "EUR")
+    ('$1,250', '$3.50', '$0.120', '$0.0045', 'EUR 0.097')
+    """
+    if missing(x):
+        return NA
+    if currency[-1:].isalpha():
+        currency += " "
+    if abs(x) >= 100:
+        return f"{currency}{x:,.0f}"
+    if abs(x) >= 1:
+        return f"{currency}{x:,.2f}"
+    return f"{currency}{x:.3f}" if abs(x) >= 0.01 else f"{currency}{x:.2g}"
+
+
+def points(d: float | None, digits: int | None = 1, *, sign: str = "") -> str:
+    """A difference of proportions in percentage points, the number only (the caller says
+    ``points`` once, as in ``'2 to 5 points'``).
+
+    ``sign``: ``""`` a minus only (``'2.3'``, ``'-0.4'``; pass ``abs(d)`` where the sentence
+    says higher or lower), ``"+"`` always signed (``'+2.3'``, see :func:`difference`),
+    ``"±"`` a half-width (``'±2.3'``). ``digits=None``: one decimal under 1 point, none
+    above.
+
+    Examples
+    --------
+    >>> points(-0.023), points(0.023, sign="+"), points(0.03, sign="±"), points(0.18, None)
+    ('-2.3', '+2.3', '±3.0', '18')
+    """
+    if missing(d):
+        return NA
+    x = 100 * d
+    if digits is None:
+        digits = 1 if abs(x) < 1 else 0
+    if sign == "±":
+        return f"±{abs(x):.{digits}f}"
+    return f"{x:{'+' if sign == '+' else ''}.{digits}f}"
+
+
+def difference(d: float | None, digits: int | None = 1) -> str:
+    """A signed difference in percentage points, the number only: ``'+2.3'``, ``'-0.4'``.
+
+    Examples
+    --------
+    >>> difference(0.023), difference(-0.004), interval(-0.01, 0.03, difference, 0)
+    ('+2.3', '-0.4', '-1 to +3')
+    """
+    return points(d, digits, sign="+")
+
+
+def interval(
+    lo: float | None,
+    hi: float | None,
+    say: Callable[[float, int | None], str] = percent,
+    digits: int | None = 0,
+    *,
+    brackets: bool = False,
+) -> str:
+    """An interval in words, ``'12% to 14%'`` (or ``'[12%, 14%]'``), each end said by
+    ``say(value, digits)``.
+
+    A narrow interval whose ends say the same at ``digits`` (``'66% to 66%'``) gets one more
+    digit at a time, up to three, until they differ (``digits=None``: ``say`` picks them
+    by size, and the count starts from none).
+
+    Examples
+    --------
+    >>> interval(0.12, 0.14), interval(0.655, 0.664), interval(0.81, 0.86, number, 2, brackets=True)
+    ('12% to 14%', '65.5% to 66.4%', '[0.81, 0.86]')
+    """
+    a, b = say(lo, digits), say(hi, digits)
+    for more in range(1, 4):
+        if a != b or missing(lo) or missing(hi) or lo == hi:
+            break
+        a, b = say(lo, (digits or 0) + more), say(hi, (digits or 0) + more)
+    return f"[{a}, {b}]" if brackets else f"{a} to {b}"
+
+
+def signed_points(value: Any, digits: int = 1) -> str:
+    """A difference of shares in percentage points, signed, with the word: '+15.7 points'.
+
+    Examples
+    --------
+    >>> signed_points(0.1573), signed_points(-0.004)
     ('+15.7 points', '-0.4 points')
     """
-    return "–" if _missing(value) else f"{100 * float(value):+.{digits}f} points"
-
-
-def number(value: Any, digits: int = 3) -> str:
-    """A figure that is not a share: thousands separators, ``digits`` decimals."""
-    return "–" if _missing(value) else f"{float(value):,.{digits}f}"
+    return DASH if missing(value) else f"{difference(value, digits)} points"
 
 
 def times(ratio: Any) -> str:
@@ -122,8 +278,8 @@ def times(ratio: Any) -> str:
     >>> times(2.38), times(1.04), times(0.5)
     ('2.4 times', '1.04 times', '0.5 times')
     """
-    if _missing(ratio):
-        return "–"
+    if missing(ratio):
+        return DASH
     text = f"{ratio:.1f}"
     if text in ("1.0", "0.0") and ratio != round(ratio, 1):
         text = f"{ratio:.2f}"
@@ -138,7 +294,7 @@ def pvalue(p: Any) -> str:
     >>> pvalue(1e-51), pvalue(0.01234), pvalue(0.3109), pvalue(1.0)
     ('p < 0.001', 'p = 0.012', 'p = 0.31', 'p = 1')
     """
-    if _missing(p):
+    if missing(p):
         return "p not available"
     if p < 0.001:
         return "p < 0.001"
@@ -167,8 +323,8 @@ def span(
     '13.0 to 22.0 points'
     """
     fmt = pct if fmt is None else fmt
-    if _missing(low) or _missing(high):
-        return "–"
+    if missing(low) or missing(high):
+        return DASH
     for extra in range(max_extra + 1):
         a, b = fmt(low, digits + extra), fmt(high, digits + extra)
         if a != b:

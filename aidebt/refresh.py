@@ -90,13 +90,13 @@ import uuid
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import narwhals as nw
 import numpy as np
 import polars as pl
 
-from aidebt import aggregate, frames
+from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import (
@@ -105,11 +105,10 @@ from aidebt.errors import (
     InvalidValueError,
     did_you_mean,
 )
-from aidebt.results import Result
+from aidebt.results import Headline, Result
 from aidebt.stats import poststratified_proportion as stratified_proportion
 
 __all__ = [
-    "Headline",
     "RefreshPlan",
     "with_hash_key",
     "labels_for_halfwidth",
@@ -132,13 +131,6 @@ _P2 = 2_147_483_629
 KEY_SPACE = _P1 * _P2
 """Keys of :func:`with_hash_key` are integers in ``[0, KEY_SPACE)``, about 2^62."""
 _MASK64 = (1 << 64) - 1
-
-
-class Headline(NamedTuple):
-    """One sentence for the monthly audit, and the key figures behind it."""
-
-    sentence: str
-    figures: dict[str, Any]
 
 
 # --------------------------------------------------------------------------------------
@@ -372,17 +364,8 @@ def _key_of(i: int, seed: int) -> int:
 # The plan
 # --------------------------------------------------------------------------------------
 def _pts(x: float) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"±{100 * x:.1f}"
-
-
-def _pct(x: float) -> str:
-    if x is None or not np.isfinite(x):
-        return "n/a"
-    return f"{100 * x:.0f}%" if x >= 0.01 or x == 0 else "under 1%"
-
-
-def _count(n: float, noun: str = "item") -> str:
-    return f"{n:,.0f} {noun}{'' if n == 1 else 's'}"
+    """A half-width in points: '±3.0'."""
+    return prose.points(x, sign="±")
 
 
 class RefreshPlan(Result):
@@ -455,13 +438,19 @@ class RefreshPlan(Result):
             named = ranked.head(3 if ranked.height <= 3 else 2)
             parts = []
             for r in named.iter_rows(named=True):
-                tag = f" (uncovered, {_pct(r['share'])} of traffic)" if not r["covered"] else ""
+                tag = (
+                    f" (uncovered, {prose.share(r['share'])} of traffic)"
+                    if not r["covered"]
+                    else ""
+                )
                 parts.append(f"{r['labels']:,.0f} {self._name(r)}{tag}")
             rest = ranked.slice(named.height)
             if rest.height:
                 parts.append(f"{rest['labels'].sum():,.0f} across the rest")
             spent = f" (cost {planned['cost']:,.2f})" if self.money and planned["cost"] else ""
-            lines.append(f"Label {_count(total, 'new item')}{spent}: " + ", ".join(parts) + ".")
+            lines.append(
+                f"Label {prose.count(total, 'new item')}{spent}: " + ", ".join(parts) + "."
+            )
         unit = " points" if self.metric else ""
         uncovered = 1 - today["covered_share"]
         if self.metric:
@@ -469,7 +458,7 @@ class RefreshPlan(Result):
                 lines.append(
                     f"The {self._metric_words()}'s interval narrows from "
                     f"{_pts(today['halfwidth_all'])} to {_pts(planned['halfwidth_all'])}{unit}: "
-                    f"today the eval set has no labeled items for {_pct(uncovered)} of traffic, "
+                    f"today the eval set has no labeled items for {prose.share(uncovered)} of traffic, "
                     f"so over all traffic it can only say the {self.metric} lies between "
                     f"{today['bound_low']:.2f} and {today['bound_high']:.2f} (on the traffic "
                     f"it covers, {today['value']:.3f} {_pts(today['halfwidth'])} points)."
@@ -507,12 +496,12 @@ class RefreshPlan(Result):
             out = t.filter(pl.col("retire") > 0).sort("retire", descending=True)
             if out.height:
                 names = ", ".join(
-                    f"{r['retire']:,.0f} {self._name(r)} ({_pct(r['eval_share'])} of the eval "
-                    f"set, {_pct(r['share'])} of traffic)"
+                    f"{r['retire']:,.0f} {self._name(r)} ({prose.share(r['eval_share'])} of the eval "
+                    f"set, {prose.share(r['share'])} of traffic)"
                     for r in out.head(3).iter_rows(named=True)
                 )
                 lines.append(
-                    f"{_count(out['retire'].sum(), 'eval item')} could retire from segments "
+                    f"{prose.count(out['retire'].sum(), 'eval item')} could retire from segments "
                     f"that fill over {self.retire:g}x their share of traffic in the eval set: "
                     f"{names}. They are only reported: nothing is deleted."
                 )
@@ -535,7 +524,7 @@ class RefreshPlan(Result):
                 else ""
             )
             lead = (
-                f"{_pct(gap)} of traffic has too few golden examples{where}"
+                f"{prose.share(gap)} of traffic has too few golden examples{where}"
                 if gap > 0
                 else "the golden set's segments are too thin"
             )
@@ -547,7 +536,7 @@ class RefreshPlan(Result):
                     f"{_pts(today['halfwidth_all'])} today"
                 )
             sentence = (
-                f"Label {_count(self.labels, 'item')} to restore the golden set: {lead}{tail}."
+                f"Label {prose.count(self.labels, 'item')} to restore the golden set: {lead}{tail}."
             )
         figures = {
             "labels": self.labels,
@@ -1023,14 +1012,14 @@ def refresh_plan(
     m = None
     if y_true is not None or y_pred is not None:
         m = mreg.get(metric)
-        if m.kind != "proportion" or tuple(m.denominator) not in _PER_LABEL:
+        if not m.binomial or tuple(m.denominator) not in _PER_LABEL:
             raise InvalidArgumentError(
                 f"refresh_plan plans labels for a proportion measured on every labeled item "
                 f"(accuracy, error_rate, prevalence); {m.name!r} "
                 + (
                     f"counts only {m.denominator_name}, whose number among new labels is "
                     "unknown before labeling. Plan for 'accuracy' or 'error_rate'."
-                    if m.kind == "proportion"
+                    if m.binomial
                     else f"is a {m.kind}. Plan for 'accuracy' or 'error_rate'."
                 )
             )

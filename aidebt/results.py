@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import polars as pl
 
@@ -62,6 +62,27 @@ def html_table(table: pl.DataFrame, max_rows: int = 40, float_digits: int = 4) -
         '<table class="aidebt-table" style="border-collapse:collapse;font-size:12px">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
     )
+
+
+class Headline(NamedTuple):
+    """One sentence for the monthly audit, and the key figures behind it.
+
+    The sentence is what a stakeholder reads; ``figures`` (name -> number, text or None)
+    are what the report records as the month's key figures. ``str()`` is the sentence, and
+    it unpacks as ``sentence, figures = result.headline()``.
+
+    Examples
+    --------
+    >>> h = Headline("3 segments fall short.", {"segments_short": 3})
+    >>> str(h), h.figures["segments_short"]
+    ('3 segments fall short.', 3)
+    """
+
+    sentence: str
+    figures: dict[str, Any]
+
+    def __str__(self) -> str:
+        return self.sentence
 
 
 class Result:

@@ -27,11 +27,11 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
-from aidebt import aggregate, frames
+from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import ColumnTypeError, InvalidArgumentError, InvalidValueError
-from aidebt.results import Result
+from aidebt.results import Headline, Result
 from aidebt.simpson import DEFAULT_MAX_LEVELS, MODEL_OUTPUT_PATTERN, SAMPLE_ROWS
 
 __all__ = ["Slices", "slices", "worst_slice"]
@@ -146,10 +146,14 @@ class Slices(Result):
     # ----------------------------------------------------------------------------------
     # Plain words
     # ----------------------------------------------------------------------------------
-    def _fmt(self, v: float) -> str:
-        if self.metric.kind in ("proportion", "f1"):
-            return f"{v:.1%}" if abs(v) < 0.995 or v == 1 else f"{v:.2%}"
-        return f"{v:.3g}"
+    def _fmt(self, v: float, digits: int | None = None) -> str:
+        """A value of the metric: a share in percent ('4.2%'; '99.61%' near 1), else three
+        significant digits (``digits``: that many more, for an interval's ends)."""
+        if self.metric.in_points:
+            if digits is None:
+                digits = 1 if abs(v) < 0.995 or v == 1 else 2
+            return prose.percent(v, digits)
+        return f"{v:.{3 + (digits or 0)}g}"
 
     def _failures(self) -> str:
         return _failure_word(self.metric)
@@ -165,7 +169,7 @@ class Slices(Result):
         )
         excess = row["excess"]
         size = f"{row['n']:,.0f} {m.denominator_name}"
-        if m.kind == "proportion":
+        if m.binomial:
             extra = f"; about {excess:,.0f} more {self._failures()} than at the rest's rate"
         else:
             extra = ""
@@ -173,7 +177,7 @@ class Slices(Result):
         where = f" (where {' and '.join(meet)} meet)" if meet else ""
         return (
             f"{row['slice']}{where}: {_plain(m)} {self._fmt(row['value'])} ({level} CI "
-            f"{self._fmt(row['ci_low'])} to {self._fmt(row['ci_high'])}) against "
+            f"{prose.interval(row['ci_low'], row['ci_high'], self._fmt, None)}) against "
             f"{self._fmt(row['rest_value'])} in the rest of the data{times} ({size}{extra})."
         )
 
@@ -222,11 +226,11 @@ class Slices(Result):
         )
         return lines
 
-    def headline(self) -> tuple[str, dict[str, Any]]:
+    def headline(self) -> Headline:
         """One sentence and the key figures, for the monthly audit.
 
-        Returns ``(sentence, figures)``; ``figures`` holds ``slices_evaluated``,
-        ``slices_found`` and, when a slice is found, ``worst_slice``,
+        A :class:`~aidebt.results.Headline` (``sentence, figures``); ``figures`` holds
+        ``slices_evaluated``, ``slices_found`` and, when a slice is found, ``worst_slice``,
         ``worst_slice_value``, ``worst_slice_rest_value``, ``worst_slice_ratio``,
         ``worst_slice_n`` (the slice with the largest excess).
 
@@ -236,7 +240,7 @@ class Slices(Result):
         >>> from aidebt.slices import slices
         >>> s = slices(ad.datasets.demo(4_000, months=2), y_true="y_true", y_pred="y_pred",
         ...            metric="fnr")
-        >>> s.headline()[1]["worst_slice"]
+        >>> s.headline().figures["worst_slice"]
         'language = ja'
         """
         figures: dict[str, Any] = {
@@ -249,7 +253,7 @@ class Slices(Result):
                 f"{self.metric.name} than the rest of the data ({self.n_tests:,} slices "
                 f"searched, {self.fdr:.0%} false-discovery rate)."
             )
-            return sentence, figures
+            return Headline(sentence, figures)
         top = self.table.row(0, named=True)
         figures.update(
             worst_slice=top["slice"],
@@ -266,7 +270,7 @@ class Slices(Result):
             f"of the data ({self.n_tests:,} slices searched, {self.fdr:.0%} "
             "false-discovery rate)."
         )
-        return sentence, figures
+        return Headline(sentence, figures)
 
     def notes(self) -> list[str]:
         """How the search went: slices evaluated per depth, pruned, columns left out."""
@@ -318,7 +322,7 @@ class Slices(Result):
         return charts.slice_forest(
             self.table.head(top),
             metric=self.metric.name,
-            percent=self.metric.kind in ("proportion", "f1"),
+            percent=self.metric.in_points,
             confidence=self.confidence,
         )
 
@@ -552,16 +556,16 @@ def slices(
 # --------------------------------------------------------------------------------------
 def _check_metric(name: str) -> mreg.Metric:
     m = mreg.get(name)
-    if m.kind in ("count", "auc") or m.higher_is_better is None:
+    if m.needs_score_counts or not m.comparable or m.higher_is_better is None:
         usable = sorted(
             n
             for n, x in mreg.REGISTRY.items()
-            if x.higher_is_better is not None and x.kind != "auc"
+            if x.higher_is_better is not None and x.comparable and not x.needs_score_counts
         )
         why = (
             "AUC needs the (score, label) counts of every slice, which the lattice search "
             "does not carry; use brier for the score"
-            if m.kind == "auc"
+            if m.needs_score_counts
             else f"{m.name!r} has no bad direction, so no slice is 'worse'"
         )
         raise InvalidArgumentError(
@@ -797,7 +801,7 @@ def _edge_text(bounds: list[float]) -> list[str]:
 # --------------------------------------------------------------------------------------
 def _failure_word(metric: mreg.Metric) -> str:
     """What one failure is called, for a rate: the cells counted as bad."""
-    if metric.kind != "proportion":
+    if not metric.binomial:
         return "failures"
     bad = set(metric.numerator)
     if metric.higher_is_better:
@@ -816,9 +820,9 @@ def _plain(metric: mreg.Metric) -> str:
 
 
 def _test_name(metric: mreg.Metric) -> str:
-    if metric.kind == "proportion":
+    if metric.binomial:
         return "pooled z test, Wilson and Newcombe intervals"
-    if metric.kind == "mean":
+    if metric.interval == "t":
         return "Welch t test"
     return "normal test on the delta-method standard error"
 
@@ -992,7 +996,7 @@ class _Search:
             pairs.append(("label", t["pos"].to_numpy(), t["labeled"].to_numpy()))
         if "pred_pos" in cols:
             pairs.append(("prediction", t["pred_pos"].to_numpy(), t["n"].to_numpy()))
-        if self.metric.kind == "proportion":
+        if self.metric.binomial:
             est = mreg.estimate(mreg.StatColumns(t), self.metric)
             pairs.append(("metric's failures", est["x"], est["den"]))
         for what, x, n in pairs:
@@ -1041,7 +1045,7 @@ class _Search:
             cand = cand.select(*names, *[c for c in cand.columns if c not in names])
             if cand.is_empty():
                 continue
-            if self.metric.kind == "proportion":
+            if self.metric.binomial:
                 keep = self._bound_ok(cand, depth, threshold)
                 pruned += int((~keep).sum())
                 cand = cand.filter(pl.Series(keep))

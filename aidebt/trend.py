@@ -202,7 +202,7 @@ class Trend(Result):
                 rows.append(row)
                 continue
             fits[key] = fit
-            x = part.get_column("_t").to_numpy()
+            x = _position(part)
             number = part.get_column("_p").to_numpy()
             b1, se1 = fit.params[1], float(np.sqrt(fit.cov[1, 1]))
             inv = _link(model)[1]
@@ -568,6 +568,12 @@ def _period_noise(part: pl.DataFrame, model: str, rho: float) -> PeriodNoise:
     return period_variance(values, variances, periods, rho)
 
 
+def _position(part: pl.DataFrame) -> np.ndarray:
+    """Where each period's value sits on the axis: its rows' mean time (``_t``, from
+    :func:`aidebt.decay.decay`), else its number (``_p``: tables that carry no time)."""
+    return part.get_column("_t" if "_t" in part.columns else "_p").to_numpy().astype(float)
+
+
 def _fit_group(
     part: pl.DataFrame, model: str, dispersion, confidence: float, noise: PeriodNoise | None
 ):
@@ -580,7 +586,7 @@ def _fit_group(
     need = 3 if dispersion == "pearson" else 2
     if k < need:
         return None, f"{k} period(s) with a value; a trend needs at least {need}"
-    x = part.get_column("_t").to_numpy().astype(float)
+    x = _position(part)
     x0 = float(np.floor(x.min()))
     exog = np.column_stack([np.ones(k), x - x0])
     if model == "logistic":
@@ -648,7 +654,7 @@ def _fit_history(part: pl.DataFrame, model: str, confidence: float, noise: Perio
     k = part.height
     if k < 2:
         return None, f"{k} period(s) with a value; a trend needs at least 2"
-    x = part.get_column("_t").to_numpy().astype(float)
+    x = _position(part)
     periods = part.get_column("_p").to_numpy().astype(float)
     x0 = float(np.floor(x.min()))
     exog = np.column_stack([np.ones(k), x - x0])

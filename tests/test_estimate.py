@@ -535,9 +535,9 @@ def test_platt_and_reconcile_options():
 def test_demo_headline_summary_chart_and_calibration(demo_estimate):
     _, est = demo_estimate
     head = est.headline()
-    assert head["period"] == "2026-11" and "estimate" in head["text"]
-    assert head["flagged"] == ["intent=account_recovery"]
-    assert 0.3 < head["unlabeled_share"] < 0.4
+    assert head.figures["period"] == "2026-11" and "estimate" in head.sentence
+    assert head.figures["flagged"] == ["intent=account_recovery"]
+    assert 0.3 < head.figures["unlabeled_share"] < 0.4
     lines = est.summary()
     for line in lines:
         assert "None" not in line and "[" not in line and "nan" not in line

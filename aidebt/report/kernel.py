@@ -399,7 +399,7 @@ def versions(compared: Any, words: Any = None):
         lines.append(
             f"{name.capitalize()}: {row[version]} {prose.pct(row['value'])} against {base} "
             f"{prose.pct(row['baseline_value'])}, {verdicts.get(row['verdict'], row['verdict'])}"
-            f" (difference {prose.points(row['diff'])}, 95% interval "
+            f" (difference {prose.signed_points(row['diff'])}, 95% interval "
             f"{prose.span(row['diff_ci_low'], row['diff_ci_high'], _signed_points)} points, "
             f"adjusted {prose.pvalue(row['p_adjusted'])})."
         )
@@ -412,8 +412,8 @@ def versions(compared: Any, words: Any = None):
         lines.append(
             f"{words.metric(row['metric']).capitalize()}: the difference between "
             f"{row[version]} and {base} {moves.get(row['verdict'], 'changes')} once "
-            f"{row['stratifier']} is held fixed ({prose.points(row['aggregate_diff'])} "
-            f"overall, {prose.points(row['adjusted_diff'])} within each {row['stratifier']}): "
+            f"{row['stratifier']} is held fixed ({prose.signed_points(row['aggregate_diff'])} "
+            f"overall, {prose.signed_points(row['adjusted_diff'])} within each {row['stratifier']}): "
             "the versions were served different mixes of traffic; the Simpson check "
             "examines it."
         )
@@ -486,7 +486,7 @@ def _gate_check(row: Mapping[str, Any], words: Any) -> str:
         )
     if criterion.startswith("disparity."):
         return (
-            f"{name} {where} differs from the whole by {prose.points(value)} (95% interval "
+            f"{name} {where} differs from the whole by {prose.signed_points(value)} (95% interval "
             f"{prose.span(low, high, _signed_points)} points); the bound is "
             f"{100 * abs(bound):.1f} points"
         )
