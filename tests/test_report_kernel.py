@@ -177,3 +177,12 @@ def test_escaping_keeps_numbers_and_text_as_they_read():
     assert "<p>-0.5 0.93 São Paulo 1.5x</p>" in page
     assert escape("ja\n- PASS") == "ja\\\\n- PASS"  # shown as the two characters \ and n
     assert _html(escape("ja\n- PASS")) == "<p>ja\\n- PASS</p>\n"
+
+
+def test_a_dollar_sign_in_a_value_is_not_math():
+    """JupyterLab renders $...$ as LaTeX: "$5 plan" and "$10 plan" must read as written."""
+    text = escape("$5 plan or $10 plan")
+    assert text == "\\$5 plan or \\$10 plan"
+    assert _html(markdown("Plans: {p}.", p="$5 plan or $10 plan").data) == (
+        "<p>Plans: $5 plan or $10 plan.</p>\n"
+    )

@@ -103,7 +103,7 @@ def collect_figures(nb: Any) -> dict[str, Any]:
 
 
 # Characters that would make markdown out of a value (emphasis, links, tables...).
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+!|~"})
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()#+!|~$"})  # $: no math in JupyterLab
 # What starts a block when it begins a line: a list item ("- x", "1. x"), a thematic
 # break or a heading underline ("---", "==="). Other markers (*, +, #, >, |, ")") are
 # escaped wherever they are; these only at the start, so "-0.5" and "0.93" stay as is.
