@@ -34,7 +34,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import narwhals as nw
 import narwhals.dtypes as nwd
@@ -349,34 +348,6 @@ def _require_datetime(frame: nw.LazyFrame, name: str, where: str) -> Any:
     return dtype
 
 
-def _as_instant(value: Any, dtype: Any, name: str) -> dt.datetime:
-    """``until`` as a datetime comparable with the time column (its zone, or naive)."""
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise InvalidArgumentError(
-                f"{name}={value!r} is not a date-time; use an ISO string such as "
-                "'2026-11-30T23:59' or a datetime.datetime."
-            ) from None
-    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        value = dt.datetime(value.year, value.month, value.day)
-    if not isinstance(value, dt.datetime):
-        raise InvalidArgumentError(
-            f"{name}={value!r} must be a datetime.datetime or an ISO string."
-        )
-    zone = getattr(dtype, "time_zone", None)
-    if zone:
-        tz = ZoneInfo(zone)
-        return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
-    if value.tzinfo is not None:
-        raise InvalidArgumentError(
-            f"{name}={value!r} has a time zone, but the time column has none (naive "
-            "timestamps): pass a naive datetime in the column's own clock."
-        )
-    return value
-
-
 def implicit_labels(
     events: Any,
     *,
@@ -529,7 +500,7 @@ def implicit_labels(
         ends = [e for e in ends if e is not None]
         end = max(ends) if ends else None
     else:
-        end = _as_instant(until, time_type, "until")
+        end = frames.time_bound(until, "until", time_type)
 
     polars = frame.implementation is nw.Implementation.POLARS
     if partitions is not None and (

@@ -443,7 +443,7 @@ def window_condition(
     """
     require_temporal(frame, time, needed_by="a time window")
     dtype = columns(frame)[time]
-    lo, hi = (_bound(b, name, dtype) for b, name in ((start, "start"), (end, "end")))
+    lo, hi = (time_bound(b, name, dtype) for b, name in ((start, "start"), (end, "end")))
     if lo is not None and hi is not None and hi <= lo:
         raise InvalidArgumentError(
             f"The window is empty: end={end!r} is not after start={start!r}. The window is "
@@ -460,8 +460,9 @@ def window_condition(
     return conds[0] if len(conds) == 1 else conds[0] & conds[1]
 
 
-def _bound(value: Any, name: str, dtype: Any) -> _dt.date | _dt.datetime | None:
-    """A window bound as a Python date/datetime of the time column's own type."""
+def time_bound(value: Any, name: str, dtype: Any) -> _dt.date | _dt.datetime | None:
+    """A bound (a date, a datetime or its text) as a Python date/datetime comparable with a
+    time column of type ``dtype``: in its time zone, or naive when it has none."""
     if value is None:
         return None
     value = periods.as_datetime(value, name)
