@@ -809,7 +809,6 @@ def table_conf_int(
             part.get_column(c).cast(pl.Float64).fill_null(np.nan).to_numpy()
             for c in ("value", "_se", "_x", "n")
         )
-        metric = REGISTRY[name]
         bins = _table_bins(part) if metric.interval == "calibration" else None
         lo[rows], hi[rows] = conf_int(metric, *arrays, confidence, ci, bins=bins)
     return table.with_columns(
