@@ -62,7 +62,10 @@ def test_the_best_known_finding_leads_on_a_risk_score_log():
     )
     lines = r.summary()
     (fpr,) = [line for line in lines if line.startswith("False-positive rate (FPR) for race=")]
-    assert "race=African-American" in fpr and lines.index(fpr) <= 1
+    # among the leading findings: the assured shortfalls of the first three are within
+    # a point of each other (FNR Caucasian 13.7, FNR Hispanic 13.0, FPR African-American
+    # 12.9 points, with the disparity interval that allows for random group sizes)
+    assert "race=African-American" in fpr and lines.index(fpr) <= 2
     assert "times as high" in fpr and "adjusted p < 0.001" in fpr
     assert "selection_rate" not in r.worst(20)["metric"].to_list()
     described = [line for line in lines if line.startswith("Selection rate differs most")]
