@@ -365,7 +365,10 @@ def test_score_metric_and_higher_is_better_metric(latest) -> None:
 def test_headline_and_worst_slice(latest) -> None:
     s = slices(latest, y_true="y_true", y_pred="y_pred", metric="fnr")
     sentence, figures = s.headline()
-    assert sentence.startswith("intent = account_recovery and 2 other slices fall short")
+    assert sentence.startswith(
+        "intent = account_recovery and 2 other slices fall short: false-negative rate 3"
+    )
+    assert "miss rate" in s.headline({"fnr": "miss rate"}).sentence and "fnr" not in sentence
     assert figures["slices_evaluated"] == 307 and figures["slices_found"] == 3
     w = worst_slice(s)
     assert w["slice"] == "language = ja & intent = account_recovery"

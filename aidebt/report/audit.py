@@ -254,3 +254,119 @@ class Audit:
 
     def __repr__(self) -> str:
         return f"Audit(period={self.period}, roles={self.roles})"
+
+
+# --------------------------------------------------------------------------------------
+# Headlines and the tables of the newer analyses, in the readers' words
+# --------------------------------------------------------------------------------------
+def headline(result: Any, name: str, *, words: Words | None = None, **kwargs: Any) -> Any:
+    """A result's headline as one escaped sentence, its figures recorded in the manifest.
+
+    ``result.headline(**kwargs)`` gives the sentence and the key figures; each figure is
+    recorded as ``name`` + ``_`` + its key. With ``words``, a headline that names a metric
+    (``metric_names=``) names it in the team's words.
+
+    Examples
+    --------
+    >>> from aidebt.results import Headline
+    >>> class R:
+    ...     def headline(self):
+    ...         return Headline("2 <slices> fall short.", {})
+    >>> headline(R(), "slices").data
+    '2 &lt;slices&gt; fall short.'
+    """
+    import inspect
+
+    from aidebt.report.kernel import markdown, record
+
+    accepts = inspect.signature(result.headline).parameters
+    if words is not None and "metric_names" in accepts:
+        kwargs.setdefault("metric_names", words.metric_names())
+    said = result.headline(**kwargs)
+    for key, value in said.figures.items():
+        record(f"{name}_{key}", value)
+    return markdown("{sentence}", sentence=said.sentence)
+
+
+# The rate each fairness gap compares, as a registry metric (its reader's name from Words).
+_FAIRNESS_GAPS = {
+    "demographic_parity_difference": "selection_rate",
+    "equal_opportunity_difference": "tpr",
+    "fpr_difference": "fpr",
+}
+_VERDICTS = {
+    "meets": "met",
+    "fails": "not met",
+    "inconclusive": "cannot tell yet",
+    "undefined": "cannot be judged",
+}
+
+
+def fairness_tables(result: Any, words: Words | None = None) -> list[Any]:
+    """The fairness summaries (:class:`aidebt.fairness.Fairness`) as tables a reader reads.
+
+    First the four-fifths rule per attribute (the lowest share flagged against the
+    highest, judged on the interval of their ratio), then, per attribute, the largest gap
+    in each rate between two groups with its interval and the two groups, and, where a
+    score was given, how far each group's scores are from its observed rate (the expected
+    calibration error, in points).
+    """
+    import polars as pl
+
+    from aidebt.report.kernel import table
+
+    words = words or Words()
+    rule = result.four_fifths.with_columns(
+        pl.col("verdict").replace_strict(_VERDICTS, default=pl.col("verdict"))
+    )
+    out = [
+        table(
+            rule,
+            columns={
+                "attribute": "attribute",
+                "verdict": "four-fifths rule",
+                "ratio": ("lowest against highest share", "pct"),
+                ("ci_low", "ci_high"): ("95% interval", "pct"),
+                "lowest_group": "lowest",
+                "highest_group": "highest",
+            },
+        )
+    ]
+    gaps = result.table.filter(pl.col("summary").is_in(list(_FAIRNESS_GAPS))).with_columns(
+        pl.col("summary")
+        .replace_strict({k: words.metric(m) for k, m in _FAIRNESS_GAPS.items()})
+        .alias("rate_words")
+    )
+    out.append(
+        table(
+            gaps,
+            columns={
+                "attribute": "attribute",
+                "rate_words": "gap in",
+                "value": ("gap (points)", "points"),
+                ("ci_low", "ci_high"): ("95% interval (points)", "points"),
+                "max_group": "highest",
+                "min_group": "lowest",
+            },
+        )
+    )
+    try:
+        calibration = result.calibration
+    except InvalidArgumentError:  # no score: no calibration
+        calibration = None
+    if calibration is not None:
+        out.append(
+            table(
+                calibration,
+                columns={
+                    "attribute": "attribute",
+                    "group": "group",
+                    "mean_score": ("mean score", "pct"),
+                    "observed": ("observed rate", "pct"),
+                    "ece": ("calibration error (points)", "points"),
+                    ("ece_ci_low", "ece_ci_high"): ("95% interval (points)", "points"),
+                    "miscalibrated": ("miscalibrated", "yes/no"),
+                },
+            )
+        )
+    return out
