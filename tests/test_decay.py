@@ -785,11 +785,10 @@ def test_summary_does_not_swallow_unexpected_errors(monkeypatch):
 
 
 def test_the_estimated_tail_is_drawn_beside_the_measured_curve() -> None:
+    from aidebt import datasets
     from aidebt.decay import decay
     from aidebt.errors import InvalidArgumentError
     from aidebt.estimate import estimate
-
-    from aidebt import datasets
 
     logs = datasets.demo(2_000, months=5)
     est = estimate(
