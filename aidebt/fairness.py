@@ -61,7 +61,7 @@ Epidemiol 74) fitted with statsmodels' GLM on the binned table.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -756,12 +756,18 @@ class Fairness(Result):
         )
         return out
 
-    def headline(self) -> Headline:
+    def headline(self, metric_names: Mapping[str, str] | None = None) -> Headline:
         """One sentence and the key figures, for the monthly audit.
 
         The sentence names the worst four-fifths verdict (fails, then inconclusive) and the
         largest gap; the figures are flat name -> number/text pairs for the manifest.
+        ``metric_names`` names the rates compared (``selection_rate``, ``tpr``, ``fpr``)
+        in a report's words.
         """
+        rate_words = {
+            **_RATE_WORDS,
+            **{k: v for k, v in (metric_names or {}).items() if k in _RATE_WORDS},
+        }
         order = {"fails": 0, "inconclusive": 1, "undefined": 2, "meets": 3}
         ff = sorted(self.four_fifths.iter_rows(named=True), key=lambda r: order[r["verdict"]])
         figures: dict[str, Any] = {}
@@ -792,7 +798,7 @@ class Fairness(Result):
         if gaps.height:
             g = gaps.row(0, named=True)
             parts.append(
-                f"the largest gap is {_points(g['value'])} in the {_RATE_WORDS[g['rate']]} by "
+                f"the largest gap is {_points(g['value'])} in the {rate_words[g['rate']]} by "
                 f"{g['attribute']} ({g['max_group']} vs {g['min_group']})"
             )
         sentence = "; ".join(parts) + "." if parts else "No fairness summary could be computed."

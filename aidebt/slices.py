@@ -315,16 +315,17 @@ class Slices(Result):
             )
         return lines
 
-    def chart(self, top: int = 30):
+    def chart(self, top: int = 30, metric_names: Mapping[str, str] | None = None):
         """Forest plot of the reported slices against the rest of the data, with size.
 
-        See :func:`aidebt.charts.slice_forest`.
+        The metric is named in words (``metric_names``, else its description). See
+        :func:`aidebt.charts.slice_forest`.
         """
         from aidebt import charts
 
         return charts.slice_forest(
             self.table.head(top),
-            metric=self.metric.name,
+            metric=(metric_names or {}).get(self.metric.name) or _plain(self.metric),
             percent=self.metric.in_points,
             confidence=self.confidence,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import polars as pl
 import pytest
@@ -384,6 +386,8 @@ def test_headline_and_worst_slice(latest) -> None:
     assert "language = ja" in html
     chart = s.chart().to_dict()
     assert len(chart["datasets"][next(iter(chart["datasets"]))]) == 3
+    assert "false-negative rate: slice" in json.dumps(chart)
+    assert "miss rate: slice" in json.dumps(s.chart(metric_names={"fnr": "miss rate"}).to_dict())
 
 
 # --------------------------------------------------------------------------------------

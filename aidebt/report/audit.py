@@ -227,6 +227,70 @@ class Audit:
             )
         return self._months
 
+    def reference(self, window: Any = None, months: int = 3) -> tuple[str, str]:
+        """The months whose labels calibrate the scores for an estimate, as ``(start,
+        end)`` with the end excluded: ``window`` (``"2026-06..2026-08"``), else the
+        ``months`` months before the period.
+
+        Examples
+        --------
+        >>> a = Audit.__new__(Audit)
+        >>> a.period = Window.parse("2026-11")
+        >>> a.reference(), a.reference("2026-01..2026-03")
+        (('2026-08', '2026-11'), ('2026-01', '2026-04'))
+        """
+        if window is not None:
+            given = Window.parse(window)
+            return str(given.first), str(given.last.next())
+        return str(self.period.first.shift(-months)), str(self.period.first)
+
+    def estimate(
+        self, metric: str, *, every: str = "1mo", by: Any = None, reference: Any = None
+    ) -> tuple[Any, Any]:
+        """The estimate from the scores of the periods not yet labeled, or why there is none.
+
+        Returns ``(estimate, None)``, or ``(None, line)`` where ``line`` says in the
+        readers' words what is missing: a score, a metric a score can estimate, or labeled
+        months to calibrate the scores on (:meth:`reference`).
+        """
+        from aidebt.errors import AidebtError
+        from aidebt.estimate import estimable, estimate
+        from aidebt.report.kernel import markdown
+
+        what = "no estimate of the figures whose labels have not arrived"
+        if self.roles["y_score"] is None:
+            return None, self.not_shown("y_score", what)
+        if metric not in estimable():
+            return None, markdown(
+                "*Not shown: {what}, because the {metric} cannot be estimated from a score.*",
+                what=what,
+                metric=self.words.metric(metric),
+            )
+        start, end = self.reference(reference)
+        try:
+            found = estimate(
+                self.history,
+                **self.roles_for(estimate),
+                time=self.time,
+                reference=(start, end),
+                metrics=[metric],
+                every=every,
+                by=self.columns(by) or None,
+            )
+        except AidebtError:
+            return None, markdown(
+                "*Not shown: {what}, because the months from {start} up to {end} have too few "
+                "{decisions} with a known {outcome} of each kind to calibrate the scores on. "
+                "Set reference in [report.parameters] of audit.toml to months whose "
+                "{outcome}s are complete.*",
+                what=what,
+                start=start,
+                end=end,
+                decisions=self.words.decisions,
+                outcome=self.words.outcome,
+            )
+        return found, None
+
     @property
     def first_month(self) -> Month:
         return self.period.first
