@@ -629,6 +629,48 @@ class Fairness(Result):
         self.has_labels = has_labels
         self._notes = notes
 
+    @classmethod
+    def combine(cls, parts: Sequence[Fairness]) -> Fairness:
+        """One result from results on different attributes (each computed on its own rows,
+        for instance without that attribute's small groups).
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> a = fairness_from_stats(pl.DataFrame({"sex": ["F", "M"], "n": [200.0, 300.0],
+        ...                         "pred_pos": [50.0, 120.0]}), "sex", n_boot=400)
+        >>> b = fairness_from_stats(pl.DataFrame({"age": ["<25", ">45"], "n": [90.0, 80.0],
+        ...                         "pred_pos": [60.0, 20.0]}), "age", n_boot=400)
+        >>> Fairness.combine([a, b]).four_fifths["attribute"].to_list()
+        ['sex', 'age']
+        """
+        if not parts:
+            raise InvalidArgumentError("combine() needs at least one Fairness result.")
+        first = parts[0]
+        if any(p.confidence != first.confidence for p in parts):
+            raise InvalidArgumentError("combine(): the results have different confidence levels.")
+
+        def stack(name: str) -> pl.DataFrame | None:
+            tables = [getattr(p, name) for p in parts]
+            if any(t is None for t in tables):
+                return None
+            return pl.concat(tables, how="diagonal_relaxed")
+
+        notes = list(dict.fromkeys(n for p in parts for n in p._notes))
+        return cls(
+            stack("table"),
+            groups=stack("groups"),
+            four_fifths=stack("four_fifths"),
+            calibration=stack("_calibration"),
+            reliability=stack("_reliability"),
+            attributes=[a for p in parts for a in p.attributes],
+            confidence=first.confidence,
+            n_boot=first.n_boot,
+            unlabeled=max(p.unlabeled for p in parts),
+            has_labels=all(p.has_labels for p in parts),
+            notes=notes,
+        )
+
     @property
     def calibration(self) -> pl.DataFrame:
         """ECE and calibration tests per attribute and group (needs ``y_score``)."""

@@ -291,6 +291,47 @@ class Audit:
             )
         return found, None
 
+    def fairness(self, columns: Any, **options: Any) -> tuple[Any, Any]:
+        """The fairness summaries (:func:`aidebt.fairness.fairness`) of each attribute of
+        ``columns`` over the period, without the attribute's groups under ``min_n``.
+
+        Returns ``(result, line)``: ``line`` names the groups left out, with their
+        counts (None when none was). Each attribute is summarised on its own rows, so a
+        small group of one attribute leaves the others' figures untouched.
+        """
+        from aidebt.errors import AidebtError
+        from aidebt.fairness import Fairness, fairness
+        from aidebt.report.kernel import markdown
+
+        parts, left_out, alone = [], {}, []
+        for column in self.columns(columns):
+            rows, small = self.large_groups(self.frame, column)
+            left_out.update({f"{column} {k}": v for k, v in small.items()})
+            try:
+                parts.append(fairness(rows, **self.roles_for(fairness), by=column, **options))
+            except AidebtError:  # fewer than two groups large enough: nothing to compare
+                alone.append(column)
+        said = []
+        if left_out:
+            said.append(
+                "Not compared, fewer than {n:,} {decisions} with a known {outcome}: {listed}."
+            )
+        if alone:
+            said.append("Fewer than two groups large enough to compare by {alone}.")
+        line = (
+            markdown(
+                " ".join(said),
+                n=self.min_n,
+                decisions=self.words.decisions,
+                outcome=self.words.outcome,
+                listed=", ".join(f"{k} ({v:,.0f})" for k, v in left_out.items()),
+                alone=", ".join(alone),
+            )
+            if said
+            else None
+        )
+        return (Fairness.combine(parts) if parts else None), line
+
     @property
     def first_month(self) -> Month:
         return self.period.first
