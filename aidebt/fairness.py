@@ -1076,9 +1076,10 @@ def fairness_from_stats(
     for col in by_cols:
         values = table.get_column(col).unique()
         if values.len() < 2:
+            found = f"a single group ({values[0]!r})" if values.len() else "no rows"
             raise InvalidValueError(
-                f"Column {col!r} (a sensitive attribute) has a single group "
-                f"({values.to_list()[0]!r}) in the data: a fairness summary compares at "
+                f"Column {col!r} (a sensitive attribute) has {found} "
+                "in the data: a fairness summary compares at "
                 "least two groups. Drop it from by=, or check the filter that left one group."
             )
     rng = np.random.default_rng(seed)

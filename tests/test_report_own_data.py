@@ -273,6 +273,16 @@ def test_people_renders_what_applies_and_skips_the_rest(people_reports):
     assert "Not shown: no comparison between versions, because no version column was given" in page
     assert "Not shown: no golden-set figures, because no golden set was given" in page
     assert "Not shown: the ranking quality of a score (AUC), because no score column" in page
+    # the newer sections say what would enable them (issues 14, 15, 20)
+    for missing in (
+        "Not shown: no calibration by group, because no score column was given",
+        "Not shown: no estimate of the figures whose labels have not arrived, because no "
+        "score column was given",
+        "Not shown: no label-quality figures, because no label table was given. Set "
+        "label_data in [report.parameters] of audit.toml to show it.",
+    ):
+        assert missing in page, missing
+    assert "Not compared, fewer than 30 risk ratings with a known two-year outcome" in page
     assert "Monthly audit · Risk assessment" in page
     subgroup = next(p for p in people_reports.published if p.name == "subgroup_audit")
     text = subgroup.html.read_text()
@@ -289,6 +299,36 @@ def test_the_demo_renders_every_report_in_the_words_of_its_config(demo_reports):
     text = subgroup.html.read_text()
     assert "Does the support assistant work equally well" in text
     assert "By customer tier" in text  # [report] names
+
+
+@pytest.mark.slow
+def test_the_demo_reports_lead_with_the_newer_analyses(demo_reports):
+    """Slices, fairness, the estimate of the unlabeled tail, the golden set's refresh and
+    the labels' quality each headline the monthly audit (issues 14, 15, 18, 20, 21)."""
+    pages = {p.name: p for p in demo_reports.published}
+    monthly = pages["monthly_audit"].html.read_text()
+    for headline in (
+        "other slice fall short: error rate",  # the discovered slices
+        "The four-fifths rule is",  # the fairness summaries
+        "calibration error (points)",  # calibration by group, the demo has a score
+        "Estimated accuracy for 2026-03",  # the estimate, labeled as one
+        "not a measurement; the 1,313 rows already labeled show",
+        "items to restore the golden set",  # the refresh plan
+        "agrees with expert",  # the label sources against gold
+    ):
+        assert headline in monthly, headline
+    assert monthly.index("Where it falls short") < monthly.index("Fairness across groups")
+    figures = json.loads(pages["monthly_audit"].manifest.read_text())["reports"]
+    figures = next(e for e in figures if e["notebook"] == "monthly_audit")["key_figures"]
+    assert figures["slices_found"] >= 1 and figures["estimate_metric"] == "accuracy"
+    assert "labels_judge_accuracy" in figures and "refresh_labels" in figures
+    subgroup = pages["subgroup_audit"].html.read_text()
+    assert subgroup.index("fall short: error rate") < subgroup.index("By customer tier")
+    assert "Calibration by group" in subgroup and "The four-fifths rule is" in subgroup
+    decay = pages["decay_audit"].html.read_text()
+    assert "The weeks not yet reviewed" in decay and "Estimated accuracy for 2026-03-30" in decay
+    golden = pages["golden_set_audit"].html.read_text()
+    assert golden.rstrip().count("to restore the golden set") == 1
 
 
 @pytest.mark.slow

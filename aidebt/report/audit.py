@@ -368,7 +368,7 @@ def headline(result: Any, name: str, *, words: Words | None = None, **kwargs: An
     """A result's headline as one escaped sentence, its figures recorded in the manifest.
 
     ``result.headline(**kwargs)`` gives the sentence and the key figures; each figure is
-    recorded as ``name`` + ``_`` + its key. With ``words``, a headline that names a metric
+    recorded as ``name`` + ``_`` + its key (its key alone when it starts so already). With ``words``, a headline that names a metric
     (``metric_names=``) names it in the team's words.
 
     Examples
@@ -389,7 +389,7 @@ def headline(result: Any, name: str, *, words: Words | None = None, **kwargs: An
         kwargs.setdefault("metric_names", words.metric_names())
     said = result.headline(**kwargs)
     for key, value in said.figures.items():
-        record(f"{name}_{key}", value)
+        record(key if key.startswith(f"{name}_") else f"{name}_{key}", value)
     return markdown("{sentence}", sentence=said.sentence)
 
 

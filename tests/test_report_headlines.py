@@ -1,0 +1,68 @@
+"""The newer analyses in the reports (issues 13-15, 18, 20, 21): each result's headline
+recorded and escaped, fairness without small groups, the estimate or why there is none."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from aidebt import datasets
+from aidebt.report import Audit, Words, fairness_tables, headline
+from aidebt.results import Headline
+
+WORDS = Words(decision="answer", outcome="review", positive="resolved")
+
+
+@pytest.fixture(scope="module")
+def log() -> pl.DataFrame:
+    return datasets.demo(n_per_month=2_000, months=6)
+
+
+def _audit(log, **kw) -> Audit:
+    roles = {"y_true": "y_true", "y_pred": "y_pred", "y_score": "score", **kw}
+    return Audit(log, "2026-03", time="ts", words=WORDS, **roles)
+
+
+def test_a_headline_is_recorded_and_escaped(monkeypatch):
+    recorded = {}
+    monkeypatch.setattr("aidebt.report.kernel.record", lambda k, v: recorded.update({k: v}))
+
+    class Result:
+        def headline(self, metric_names=None):
+            return Headline(f"<b>{metric_names['fnr']}</b> is up.", {"worst": "ja"})
+
+    shown = headline(Result(), "slices", words=WORDS)
+    assert shown.data == "&lt;b&gt;miss rate&lt;/b&gt; is up."
+    assert recorded == {"slices_worst": "ja"}
+
+
+def test_fairness_leaves_small_groups_out_and_names_them(log):
+    audit = _audit(log, pos_label=None)
+    audit.min_n = 150  # ja and the other small languages fall under it in one month
+    fair, line = audit.fairness(["language", "tier"])
+    assert fair.attributes == ["language", "tier"]
+    groups = fair.groups.filter(pl.col("attribute") == "language")["group"].to_list()
+    assert "ja" not in groups and len(groups) >= 2
+    assert "Not compared, fewer than 150 answers with a known review" in line.data
+    assert "language ja" in line.data and "language en" not in line.data
+    # the tables speak the report's words, never the summaries' names
+    text = " ".join(t.data for t in fairness_tables(fair, WORDS))
+    assert "miss rate" not in text and "detection rate" in text and "_" not in text
+    assert "calibration error" in text  # a score was given
+    one = _audit(log, y_score=None)
+    one.min_n = 10**6  # no group is large enough: nothing to compare, and it says so
+    fair, line = one.fairness(["tier"])
+    assert fair is None and "Fewer than two groups large enough to compare by" in line.data
+
+
+def test_the_estimate_or_the_reason_there_is_none(log):
+    est, why = _audit(log).estimate("accuracy", every="1w")
+    assert why is None and est.tail().height >= 1
+    assert "not a measurement" in est.headline(metric_names=WORDS.metric_names()).sentence
+    none, why = _audit(log, y_score=None).estimate("accuracy")
+    assert none is None and "because no score column was given" in why.data
+    none, why = _audit(log).estimate("mean_score")
+    assert none is None and "cannot be estimated from a score" in why.data
+    # the months before the log's start hold no labels to calibrate on
+    none, why = _audit(log).estimate("accuracy", reference="2024-01..2024-03")
+    assert none is None and "to calibrate the scores on" in why.data
