@@ -273,16 +273,6 @@ def test_people_renders_what_applies_and_skips_the_rest(people_reports):
     assert "Not shown: no comparison between versions, because no version column was given" in page
     assert "Not shown: no golden-set figures, because no golden set was given" in page
     assert "Not shown: the ranking quality of a score (AUC), because no score column" in page
-    # the newer sections say what would enable them (issues 14, 15, 20)
-    for missing in (
-        "Not shown: no calibration by group, because no score column was given",
-        "Not shown: no estimate of the figures whose labels have not arrived, because no "
-        "score column was given",
-        "Not shown: no label-quality figures, because no label table was given. Set "
-        "label_data in [report.parameters] of audit.toml to show it.",
-    ):
-        assert missing in page, missing
-    assert "Not compared, fewer than 30 risk ratings with a known two-year outcome" in page
     assert "Monthly audit · Risk assessment" in page
     subgroup = next(p for p in people_reports.published if p.name == "subgroup_audit")
     text = subgroup.html.read_text()
@@ -299,6 +289,26 @@ def test_the_demo_renders_every_report_in_the_words_of_its_config(demo_reports):
     text = subgroup.html.read_text()
     assert "Does the support assistant work equally well" in text
     assert "By customer tier" in text  # [report] names
+
+
+@pytest.mark.slow
+def test_people_monthly_audit_says_what_would_enable_the_newer_sections(people_reports):
+    """Issues 13-15, 20: a section without its input is one line naming what enables it."""
+    monthly = next(p for p in people_reports.published if p.name == "monthly_audit")
+    page = monthly.html.read_text()
+    for missing in (
+        "Not shown: no calibration by group, because no score column was given",
+        "Not shown: no estimate of the figures whose labels have not arrived, because no "
+        "score column was given",
+        "Not shown: no label-quality figures, because no label table was given. Set "
+        "label_data in [report.parameters] of audit.toml to show it.",
+        "Not shown: no figures from what users did or said after a decision, because no "
+        "event log and no ratings were given. Set events_data in [report.parameters]",
+    ):
+        assert missing in page, missing
+    assert "Not compared, fewer than 30 risk ratings with a known two-year outcome" in page
+    assert "No slice of up to 2 conditions has a worse error rate than the rest" in page
+    assert "The four-fifths rule is not met by" in page
 
 
 @pytest.mark.slow

@@ -33,6 +33,7 @@ _MISSING = {
     "eval_data": "no golden set was given",
     "config": "no gate policy was given",
     "label_data": "no label table was given",
+    "events_data": "no event log and no ratings were given",
     "weight": "no weight column was given",
 }
 
@@ -116,6 +117,8 @@ class Audit:
         self._names = self._readable_names(schema, y_true)
         self.frame = self.readable(load_month(self.source, self.period, time))
         self.history = self.readable(load_month(self.source, self.period, time, history=True))
+        self._given = {"y_true": y_true, "pos_label": pos_label}  # as the data names them
+        self._raw_weight = weight
         self.roles: dict[str, Any] = {
             "y_true": self.column(y_true),
             "y_pred": self.column(y_pred),
@@ -331,6 +334,59 @@ class Audit:
             else None
         )
         return (Fairness.combine(parts) if parts else None), line
+
+    def feedback(
+        self,
+        events: Any = None,
+        ratings: Any = None,
+        *,
+        interaction: str | None = None,
+        event: str | None = None,
+        rating: str | None = None,
+        positive: Any = None,
+        scale: Any = None,
+        rules: Any = None,
+        adjust_for: Any = None,
+    ) -> tuple[Any, Any]:
+        """What users did and said about the period's decisions
+        (:func:`aidebt.feedback.feedback`), or why it is not shown.
+
+        ``events`` (an event log: the decision's key ``interaction``, the time, ``event``)
+        gives the implicit label under ``rules``; ``ratings`` (the key and ``rating``) the
+        explicit one, positive when it meets ``positive`` (``">3"``, or the positive
+        values). With the demo log and neither given, the demo's own. Returns
+        ``(result, None)`` or ``(None, line)``.
+        """
+        from aidebt.feedback import DEFAULT_RULES, feedback, feedback_inputs
+        from aidebt.frames import load, load_month
+
+        what = "no figures from what users did or said after a decision"
+        if events is None and ratings is None and not self.demo:
+            return None, self.not_shown("events_data", what)
+        if interaction is None and not self.demo:
+            return None, self.not_shown("interaction", what)
+        source = None if self.demo and events is None and ratings is None else self.source
+        given = {
+            "interaction": interaction or "ticket_id",
+            "event": event or "event",
+            "rating": rating or "rating",
+        }
+        inputs = feedback_inputs(
+            source,
+            events=None if events is None else load(events),
+            ratings=None if ratings is None else load(ratings),
+            time=self.time,
+            rules=DEFAULT_RULES if rules is None else rules,
+            positive=positive,
+            scale=scale,
+            gold=self._given["y_true"],
+            adjust_for=frames.as_list(adjust_for),
+            **given,
+        )
+        if inputs.implicit is None and inputs.explicit is None:
+            return None, self.not_shown("events_data", what)
+        frame = load_month(inputs.frame, self.period, self.time)
+        return feedback(frame, **inputs.roles, weight=self._raw_weight), None
 
     @property
     def first_month(self) -> Month:
