@@ -3,6 +3,8 @@ recorded and escaped, fairness without small groups, the estimate or why there i
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 import pytest
 
@@ -66,3 +68,33 @@ def test_the_estimate_or_the_reason_there_is_none(log):
     # the months before the log's start hold no labels to calibrate on
     none, why = _audit(log).estimate("accuracy", reference="2024-01..2024-03")
     assert none is None and "to calibrate the scores on" in why.data
+
+
+@pytest.mark.slow
+def test_the_monthly_audit_headlines_feedback_when_the_events_are_given(tmp_path, demo_config):
+    """Issue 13: with the event log and the ratings of the decisions, the monthly audit says
+    what users did and said (the demo's config brings the rating rule)."""
+    from aidebt.report import render
+
+    tables = datasets.demo_feedback(n_per_month=2_000, months=3)
+    for name in ("interactions", "events", "ratings"):
+        tables[name].write_parquet(tmp_path / f"{name}.parquet")
+    result = render(
+        "monthly_audit",
+        month="2025-12",
+        config=demo_config,
+        data=tmp_path / "interactions.parquet",
+        parameters={
+            "events_data": str(tmp_path / "events.parquet"),
+            "ratings_data": str(tmp_path / "ratings.parquet"),
+            "interaction": "ticket_id",
+            "rules": dict(datasets.FEEDBACK_RULES),
+        },
+        out=tmp_path / "reports",
+        progress=False,
+    )
+    (page,) = result.published
+    text = page.html.read_text()
+    assert "of rated answers were positive" in text and "once corrected for who rates" in text
+    entry = json.loads(page.manifest.read_text())["reports"][0]
+    assert 0 < entry["key_figures"]["feedback_response_rate"] < 0.1
