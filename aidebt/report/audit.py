@@ -486,7 +486,7 @@ def fairness_tables(result: Any, words: Words | None = None) -> list[Any]:
             columns={
                 "attribute": "attribute",
                 "verdict": "four-fifths rule",
-                "ratio": ("lowest against highest share", "pct"),
+                "ratio": (f"lowest {words.metric('selection_rate')} against highest", "pct"),
                 ("ci_low", "ci_high"): ("95% interval", "pct"),
                 "lowest_group": "lowest",
                 "highest_group": "highest",
