@@ -98,3 +98,15 @@ def test_the_monthly_audit_headlines_feedback_when_the_events_are_given(tmp_path
     assert "of rated answers were positive" in text and "once corrected for who rates" in text
     entry = json.loads(page.manifest.read_text())["reports"][0]
     assert 0 < entry["key_figures"]["feedback_response_rate"] < 0.1
+
+
+def test_slices_or_why_none_could_be_searched(log):
+    found, why = _audit(log).slices("fnr", ["language", "tier"])
+    assert why is None and found.table["slice"][0].startswith("language = ja")
+    ids = pl.DataFrame({"ts": log["ts"], "id": range(log.height)}).with_columns(
+        y_true=log["y_true"], y_pred=log["y_pred"], id=pl.col("id").cast(pl.String)
+    )
+    none, why = Audit(ids, "2026-03", time="ts", y_true="y_true", y_pred="y_pred").slices(
+        "error_rate"
+    )
+    assert none is None and "no attribute has few enough values to search" in why.data

@@ -294,6 +294,31 @@ class Audit:
             )
         return found, None
 
+    def slices(self, metric: str, columns: Any = None, **options: Any) -> tuple[Any, Any]:
+        """The slices of the period where ``metric`` is worse than in the rest
+        (:func:`aidebt.slices.slices`, over ``columns``, else every column with few values),
+        or why none could be searched: ``(result, None)`` or ``(None, line)``."""
+        from aidebt.errors import InvalidValueError
+        from aidebt.report.kernel import markdown
+        from aidebt.slices import slices
+
+        try:
+            found = slices(
+                self.frame,
+                **self.roles_for(slices),
+                metric=metric,
+                columns=self.columns(columns) or None,
+                min_n=self.min_n or 1,
+                **options,
+            )
+        except InvalidValueError:  # no column has few enough values to slice on
+            return None, markdown(
+                "*Not shown: no search for slices that fall short, because no attribute has "
+                "few enough values to search. Set slice_columns in [report.parameters] of "
+                "audit.toml to name the attributes to search.*"
+            )
+        return found, None
+
     def fairness(self, columns: Any, **options: Any) -> tuple[Any, Any]:
         """The fairness summaries (:func:`aidebt.fairness.fairness`) of each attribute of
         ``columns`` over the period, without the attribute's groups under ``min_n``.
