@@ -181,12 +181,18 @@ def decay_chart(
     threshold: float | None = None,
     crossing: pl.DataFrame | None = None,
     changepoints: pl.DataFrame | None = None,
+    estimated: pl.DataFrame | None = None,
     width: int = 560,
     height: int = 260,
     max_groups: int = 10,
     x_title: str | None = None,
 ) -> alt.LayerChart:
     """The decay curve: each period's value and interval band, with optional overlays.
+
+    ``estimated`` (from :meth:`aidebt.estimate.Estimate.tail`: ``period``, ``estimate``,
+    ``ci_low``, ``ci_high``, ``unlabeled_share``) draws the periods whose labels have not
+    all arrived as an estimate: a purple dotted line with hollow points and its band,
+    never as a measurement.
 
     ``fitted`` (from :attr:`aidebt.trend.Trend.fitted`) adds the fitted trend and its
     confidence band (dashed); ``threshold`` a horizontal red line; ``crossing`` (a
@@ -319,7 +325,30 @@ def decay_chart(
                 ],
             )
         )
+    if estimated is not None and estimated.height:
+        tail = estimated.select("period", "estimate", "ci_low", "ci_high", "unlabeled_share")
+        if axis == "calendar":
+            tail = tail.with_columns(pl.col("period").cast(pl.Datetime("us")))
+        ptype = "T" if axis == "calendar" else "Q"
+        etip = [
+            alt.Tooltip(f"period:{ptype}", title="period"),
+            alt.Tooltip("estimate:Q", format=".3f", title=f"estimated {metric}"),
+            alt.Tooltip("ci_low:Q", format=".3f", title="interval low"),
+            alt.Tooltip("ci_high:Q", format=".3f", title="interval high"),
+            alt.Tooltip("unlabeled_share:Q", format=".0%", title="not yet labeled"),
+        ]
+        ebase = alt.Chart(tail).encode(x=x, tooltip=etip)
+        layers.append(
+            ebase.mark_area(opacity=0.15, color=ESTIMATE_COLOR).encode(y="ci_low:Q", y2="ci_high:Q")
+        )
+        layers.append(
+            ebase.mark_line(
+                strokeDash=[2, 3], color=ESTIMATE_COLOR, point={"filled": False, "fill": "white"}
+            ).encode(y="estimate:Q")
+        )
     keys = []  # one line each under the title, so no line is wider than the plot
+    if estimated is not None and estimated.height:
+        keys.append("purple dotted: estimated from the scores, labels still missing")
     if fitted is not None:
         keys.append("dashed: fitted trend and band")
     if threshold is not None:

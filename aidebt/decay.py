@@ -681,19 +681,23 @@ class Decay(Result):
         threshold: float | None = None,
         *,
         fit: bool | Trend = False,
+        estimate: Any = None,
         **kwargs: Any,
     ):
         """The decay curve: each period's value with its interval band.
 
         ``fit=True`` (or a :class:`Trend`) adds the fitted trend with its band;
         ``threshold`` adds the threshold line and, with a fit, the projected crossing
-        with its interval. See :func:`aidebt.charts.decay_chart`.
+        with its interval. ``estimate`` (an :class:`aidebt.estimate.Estimate` of the same
+        metric) draws the periods whose labels have not all arrived as an estimate from
+        the scores, dotted beside the measured curve. See
+        :func:`aidebt.charts.decay_chart`.
         """
         trend = self.fit() if fit is True else (fit or None)
         if threshold is not None and trend is None:
             trend = self.fit()
         if trend is not None:
-            return trend.chart(threshold, **kwargs)
+            return trend.chart(threshold, estimate=estimate, **kwargs)
         from aidebt import charts
 
         return charts.decay_chart(
@@ -702,6 +706,7 @@ class Decay(Result):
             metric=self.metric.name,
             axis=self.axis,
             unit=self.every.noun(),
+            estimated=estimated_tail(estimate, self.metric.name),
             **kwargs,
         )
 
@@ -709,3 +714,15 @@ class Decay(Result):
         return self.table.select(
             [*self.by, "period", "value", "ci_low", "ci_high", "n", "unlabeled_share", "note"]
         )
+
+
+def estimated_tail(estimate: Any, metric: str) -> pl.DataFrame | None:
+    """The tail an :class:`aidebt.estimate.Estimate` adds to a decay chart (None: none)."""
+    if estimate is None:
+        return None
+    if metric not in estimate.metrics:
+        raise InvalidArgumentError(
+            f"The estimate has no {metric}: its metrics are {', '.join(estimate.metrics)}. "
+            f"Estimate with metrics=[{metric!r}] to draw it on this chart."
+        )
+    return estimate.tail(metric)

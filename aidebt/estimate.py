@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -1491,15 +1491,58 @@ class Estimate(Result):
         t = t.filter(pl.col("estimate").is_not_null())
         return t.row(-1, named=True) if t.height else None
 
-    def headline(self, metric: str | None = None) -> Headline:
+    def tail(self, metric: str | None = None) -> pl.DataFrame:
+        """The periods whose labels have not all arrived, as estimated over all segments:
+        ``period``, ``estimate``, ``ci_low``, ``ci_high``, ``n``, ``unlabeled_share``.
+
+        What :meth:`aidebt.decay.Decay.chart` draws with ``estimate=`` beside the
+        measured curve (see :func:`aidebt.charts.decay_chart`).
+
+        Examples
+        --------
+        >>> import aidebt as ad
+        >>> from aidebt.estimate import estimate
+        >>> logs = ad.datasets.demo(2_000, months=4)
+        >>> est = estimate(logs, y_score="score", y_true="y_true", y_pred="y_pred",
+        ...                time="ts", reference=("2025-10", "2026-01"))
+        >>> est.tail("accuracy").columns
+        ['period', 'estimate', 'ci_low', 'ci_high', 'n', 'unlabeled_share']
+        """
+        name = self.metrics[0] if metric is None else mreg.get(metric).name
+        return (
+            self._overall.filter(
+                (pl.col("metric") == name)
+                & (pl.col("status") != "measured")
+                & pl.col("estimate").is_not_null()
+            )
+            .sort("period")
+            .select(
+                "period",
+                "estimate",
+                "ci_low",
+                "ci_high",
+                "n",
+                (1 - pl.col("n_labeled") / pl.col("n")).alias("unlabeled_share"),
+            )
+        )
+
+    def headline(
+        self, metric: str | None = None, metric_names: Mapping[str, str] | None = None
+    ) -> Headline:
         """One sentence and its key figures for the monthly audit.
 
         A :class:`~aidebt.results.Headline`, whose figures are ``metric``, ``period``,
         ``estimate``, ``ci_low``, ``ci_high``, ``measured``, ``unlabeled_share``,
         ``coverage``, ``checks`` and ``flagged`` (None when not available). The sentence
-        always says *estimate*.
+        always says *estimate*, and sets the figure already measured on the period's
+        labeled rows beside it; ``metric_names`` names the metric in a report's words.
         """
         name = self.metrics[0] if metric is None else mreg.get(metric).name
+        desc = mreg.get(name).description
+        said = (metric_names or {}).get(name) or (
+            desc.split(":")[0] if ":" in desc else name.replace("_", " ")
+        )
+        fmt = (lambda v, d=1: prose.percent(v, d)) if mreg.get(name).in_points else prose.number
         row = self._latest(name)
         rec = self.reconcile(metrics=[name]) if self._rec.height else None
         flagged = rec.flagged if rec is not None else []
@@ -1518,7 +1561,9 @@ class Estimate(Result):
             "flagged": flagged,
         }
         if row is None:
-            text = f"Every period is fully labeled: {name} is measured, nothing needs estimating."
+            text = (
+                f"Every period is fully labeled: the {said} is measured, nothing needs estimating."
+            )
             return Headline(text, figures)
         unl = 1 - row["n_labeled"] / row["n"] if row["n"] else None
         figures.update(
@@ -1530,10 +1575,17 @@ class Estimate(Result):
             unlabeled_share=unl,
         )
         level = f"{self.confidence:.0%}"
+        measured = (
+            f"; the {prose.count(row['n_labeled'], 'row')} already labeled show "
+            f"{fmt(row['realized'])}"
+            if row["realized"] is not None and row["n_labeled"]
+            else ""
+        )
         text = (
-            f"Estimated {name} for {figures['period']}, {unl:.0%} of it not yet labeled: "
-            f"{row['estimate']:.3f} ({level} interval {_interval(row)}), "
-            "an estimate from the model's scores, not a measurement"
+            f"Estimated {said} for {figures['period']}, {prose.percent(unl)} of it not yet "
+            f"labeled: {fmt(row['estimate'])} ({level} interval "
+            f"{prose.interval(row['ci_low'], row['ci_high'], fmt, 1)}), an estimate from the "
+            f"model's scores, not a measurement{measured}"
         )
         if checks:
             text += (
@@ -1548,7 +1600,7 @@ class Estimate(Result):
         elif flagged:
             text += (
                 "; it is not trustworthy: the scores no longer mean what they meant in the "
-                "reference (estimate per segment, by=, to find where)"
+                "reference (an estimate per segment would show where)"
             )
         return Headline(text + ".", figures)
 

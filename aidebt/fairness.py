@@ -61,7 +61,7 @@ Epidemiol 74) fitted with statsmodels' GLM on the binned table.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -629,6 +629,48 @@ class Fairness(Result):
         self.has_labels = has_labels
         self._notes = notes
 
+    @classmethod
+    def combine(cls, parts: Sequence[Fairness]) -> Fairness:
+        """One result from results on different attributes (each computed on its own rows,
+        for instance without that attribute's small groups).
+
+        Examples
+        --------
+        >>> import polars as pl
+        >>> a = fairness_from_stats(pl.DataFrame({"sex": ["F", "M"], "n": [200.0, 300.0],
+        ...                         "pred_pos": [50.0, 120.0]}), "sex", n_boot=400)
+        >>> b = fairness_from_stats(pl.DataFrame({"age": ["<25", ">45"], "n": [90.0, 80.0],
+        ...                         "pred_pos": [60.0, 20.0]}), "age", n_boot=400)
+        >>> Fairness.combine([a, b]).four_fifths["attribute"].to_list()
+        ['sex', 'age']
+        """
+        if not parts:
+            raise InvalidArgumentError("combine() needs at least one Fairness result.")
+        first = parts[0]
+        if any(p.confidence != first.confidence for p in parts):
+            raise InvalidArgumentError("combine(): the results have different confidence levels.")
+
+        def stack(name: str) -> pl.DataFrame | None:
+            tables = [getattr(p, name) for p in parts]
+            if any(t is None for t in tables):
+                return None
+            return pl.concat(tables, how="diagonal_relaxed")
+
+        notes = list(dict.fromkeys(n for p in parts for n in p._notes))
+        return cls(
+            stack("table"),
+            groups=stack("groups"),
+            four_fifths=stack("four_fifths"),
+            calibration=stack("_calibration"),
+            reliability=stack("_reliability"),
+            attributes=[a for p in parts for a in p.attributes],
+            confidence=first.confidence,
+            n_boot=first.n_boot,
+            unlabeled=max(p.unlabeled for p in parts),
+            has_labels=all(p.has_labels for p in parts),
+            notes=notes,
+        )
+
     @property
     def calibration(self) -> pl.DataFrame:
         """ECE and calibration tests per attribute and group (needs ``y_score``)."""
@@ -756,12 +798,18 @@ class Fairness(Result):
         )
         return out
 
-    def headline(self) -> Headline:
+    def headline(self, metric_names: Mapping[str, str] | None = None) -> Headline:
         """One sentence and the key figures, for the monthly audit.
 
         The sentence names the worst four-fifths verdict (fails, then inconclusive) and the
         largest gap; the figures are flat name -> number/text pairs for the manifest.
+        ``metric_names`` names the rates compared (``selection_rate``, ``tpr``, ``fpr``)
+        in a report's words.
         """
+        rate_words = {
+            **_RATE_WORDS,
+            **{k: v for k, v in (metric_names or {}).items() if k in _RATE_WORDS},
+        }
         order = {"fails": 0, "inconclusive": 1, "undefined": 2, "meets": 3}
         ff = sorted(self.four_fifths.iter_rows(named=True), key=lambda r: order[r["verdict"]])
         figures: dict[str, Any] = {}
@@ -792,7 +840,7 @@ class Fairness(Result):
         if gaps.height:
             g = gaps.row(0, named=True)
             parts.append(
-                f"the largest gap is {_points(g['value'])} in the {_RATE_WORDS[g['rate']]} by "
+                f"the largest gap is {_points(g['value'])} in the {rate_words[g['rate']]} by "
                 f"{g['attribute']} ({g['max_group']} vs {g['min_group']})"
             )
         sentence = "; ".join(parts) + "." if parts else "No fairness summary could be computed."
@@ -1028,9 +1076,10 @@ def fairness_from_stats(
     for col in by_cols:
         values = table.get_column(col).unique()
         if values.len() < 2:
+            found = f"a single group ({values[0]!r})" if values.len() else "no rows"
             raise InvalidValueError(
-                f"Column {col!r} (a sensitive attribute) has a single group "
-                f"({values.to_list()[0]!r}) in the data: a fairness summary compares at "
+                f"Column {col!r} (a sensitive attribute) has {found} "
+                "in the data: a fairness summary compares at "
                 "least two groups. Drop it from by=, or check the filter that left one group."
             )
     rng = np.random.default_rng(seed)

@@ -18,7 +18,7 @@ adjustment) runs on the small tables of sums, vectorized in numpy.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,9 +226,11 @@ class Slices(Result):
         )
         return lines
 
-    def headline(self) -> Headline:
+    def headline(self, metric_names: Mapping[str, str] | None = None) -> Headline:
         """One sentence and the key figures, for the monthly audit.
 
+        The metric is named in words (``metric_names``, e.g. a report's
+        ``Words.metric_names()``, else its description: "false-negative rate").
         A :class:`~aidebt.results.Headline` (``sentence, figures``); ``figures`` holds
         ``slices_evaluated``, ``slices_found`` and, when a slice is found, ``worst_slice``,
         ``worst_slice_value``, ``worst_slice_rest_value``, ``worst_slice_ratio``,
@@ -243,6 +245,7 @@ class Slices(Result):
         >>> s.headline().figures["worst_slice"]
         'language = ja'
         """
+        name = (metric_names or {}).get(self.metric.name) or _plain(self.metric)
         figures: dict[str, Any] = {
             "slices_evaluated": self.n_tests,
             "slices_found": self.table.height,
@@ -250,7 +253,7 @@ class Slices(Result):
         if self.table.is_empty():
             sentence = (
                 f"No slice of up to {self.max_depth} conditions has a worse "
-                f"{self.metric.name} than the rest of the data ({self.n_tests:,} slices "
+                f"{name} than the rest of the data ({self.n_tests:,} slices "
                 f"searched, {self.fdr:.0%} false-discovery rate)."
             )
             return Headline(sentence, figures)
@@ -265,7 +268,7 @@ class Slices(Result):
         k = self.table.height
         others = f" and {k - 1} other slice{'s' if k > 2 else ''}" if k > 1 else ""
         sentence = (
-            f"{top['slice']}{others} fall short: {self.metric.name} "
+            f"{top['slice']}{others} fall short: {name} "
             f"{self._fmt(top['value'])} against {self._fmt(top['rest_value'])} in the rest "
             f"of the data ({self.n_tests:,} slices searched, {self.fdr:.0%} "
             "false-discovery rate)."
@@ -312,16 +315,17 @@ class Slices(Result):
             )
         return lines
 
-    def chart(self, top: int = 30):
+    def chart(self, top: int = 30, metric_names: Mapping[str, str] | None = None):
         """Forest plot of the reported slices against the rest of the data, with size.
 
-        See :func:`aidebt.charts.slice_forest`.
+        The metric is named in words (``metric_names``, else its description). See
+        :func:`aidebt.charts.slice_forest`.
         """
         from aidebt import charts
 
         return charts.slice_forest(
             self.table.head(top),
-            metric=self.metric.name,
+            metric=(metric_names or {}).get(self.metric.name) or _plain(self.metric),
             percent=self.metric.in_points,
             confidence=self.confidence,
         )

@@ -419,10 +419,12 @@ class Trend(Result):
             lines.append(f"{name}{who}" + _trend_sentence(row, self, start) + ".")
         return lines
 
-    def chart(self, threshold: float | None = None, **kwargs: Any):
+    def chart(self, threshold: float | None = None, *, estimate: Any = None, **kwargs: Any):
         """The decay curve with the fitted trend and its band; with ``threshold``, the
-        threshold line and the projected crossing with its interval."""
+        threshold line and the projected crossing with its interval; with ``estimate`` (an
+        :class:`aidebt.estimate.Estimate`), the periods not yet labeled as an estimate."""
         from aidebt import charts
+        from aidebt.decay import estimated_tail
 
         crossing = self.crossing(threshold) if threshold is not None else None
         fitted = self.fitted
@@ -447,6 +449,7 @@ class Trend(Result):
             fitted=fitted,
             threshold=threshold,
             crossing=crossing.table if crossing is not None else None,
+            estimated=estimated_tail(estimate, self.metric.name),
             **kwargs,
         )
 

@@ -782,3 +782,42 @@ def test_summary_does_not_swallow_unexpected_errors(monkeypatch):
     monkeypatch.setattr(type(d), "changepoints", broken)
     with pytest.raises(ZeroDivisionError):
         d.summary()
+
+
+def test_the_estimated_tail_is_drawn_beside_the_measured_curve() -> None:
+    from aidebt import datasets
+    from aidebt.decay import decay
+    from aidebt.errors import InvalidArgumentError
+    from aidebt.estimate import estimate
+
+    logs = datasets.demo(2_000, months=5)
+    est = estimate(
+        logs,
+        y_score="score",
+        y_true="y_true",
+        y_pred="y_pred",
+        time="ts",
+        reference=("2025-10", "2026-01"),
+        metrics=["accuracy"],
+    )
+    curve = decay(logs, "ts", "y_true", "y_pred")
+
+    def tail_layers(chart):
+        spec = chart.to_dict()
+        return [
+            layer
+            for layer in spec["layer"]
+            if isinstance(layer.get("mark"), dict) and layer["mark"].get("color") == "#8e44ad"
+        ], spec
+
+    for chart in (curve.chart(estimate=est), curve.fit().chart(0.85, estimate=est)):
+        layers, spec = tail_layers(chart)
+        assert [layer["mark"]["type"] for layer in layers] == ["area", "line"]
+        assert "estimated from the scores" in spec["title"]["subtitle"][0]
+        # the tail holds the periods still missing labels: here the last month only
+        tail = est.tail()
+        assert tail.height == 1 and 0 < tail["unlabeled_share"][0] < 1
+    layers, _ = tail_layers(curve.chart())
+    assert layers == []
+    with pytest.raises(InvalidArgumentError, match="has no fnr"):
+        decay(logs, "ts", "y_true", "y_pred", metric="fnr").chart(estimate=est)

@@ -538,6 +538,13 @@ def test_demo_headline_summary_chart_and_calibration(demo_estimate):
     assert head.figures["period"] == "2026-11" and "estimate" in head.sentence
     assert head.figures["flagged"] == ["intent=account_recovery"]
     assert 0.3 < head.figures["unlabeled_share"] < 0.4
+    # the measured figure beside the estimate, the metric in the reader's words
+    assert "already labeled show" in head.sentence and "not a measurement" in head.sentence
+    named = est.headline(metric_names={"accuracy": "share answered right"}).sentence
+    assert named.startswith("Estimated share answered right for 2026-11")
+    tail = est.tail()
+    assert tail["period"].to_list()[-1].isoformat().startswith("2026-11")
+    assert (tail["unlabeled_share"] > 0).all() and (tail["ci_low"] <= tail["estimate"]).all()
     lines = est.summary()
     for line in lines:
         assert "None" not in line and "[" not in line and "nan" not in line

@@ -448,6 +448,11 @@ def test_summary_headline_and_chart(affairs) -> None:
     assert str(head).endswith(".") and "four-fifths" in str(head)
     assert head.figures["four_fifths[occupation]"] in ("meets", "fails", "inconclusive")
     assert isinstance(head.figures["equalized_odds_difference[religious]"], float)
+    words = {"selection_rate": "share hired", "tpr": "detection rate", "fpr": "false-alarm rate"}
+    named = fr.headline(metric_names=words).sentence
+    assert named.replace("share hired", "selection rate").replace(
+        "detection rate", "true-positive rate"
+    ).replace("false-alarm rate", "false-positive rate") == str(head)
     spec = fr.chart().to_dict()
     assert spec["facet"]["row"]["field"] == "label"
     with pytest.raises(InvalidArgumentError, match="y_score"):

@@ -292,6 +292,56 @@ def test_the_demo_renders_every_report_in_the_words_of_its_config(demo_reports):
 
 
 @pytest.mark.slow
+def test_people_monthly_audit_says_what_would_enable_the_newer_sections(people_reports):
+    """Issues 13-15, 20: a section without its input is one line naming what enables it."""
+    monthly = next(p for p in people_reports.published if p.name == "monthly_audit")
+    page = monthly.html.read_text()
+    for missing in (
+        "Not shown: no calibration by group, because no score column was given",
+        "Not shown: no estimate of the figures whose labels have not arrived, because no "
+        "score column was given",
+        "Not shown: no label-quality figures, because no label table was given. Set "
+        "label_data in [report.parameters] of audit.toml to show it.",
+        "Not shown: no figures from what users did or said after a decision, because no "
+        "event log and no ratings were given. Set events_data in [report.parameters]",
+    ):
+        assert missing in page, missing
+    assert "Not compared, fewer than 30 risk ratings with a known two-year outcome" in page
+    assert "No slice of up to 2 conditions has a worse error rate than the rest" in page
+    assert "The four-fifths rule is not met by" in page
+
+
+@pytest.mark.slow
+def test_the_demo_reports_lead_with_the_newer_analyses(demo_reports):
+    """Slices, fairness, the estimate of the unlabeled tail, the golden set's refresh and
+    the labels' quality each headline the monthly audit (issues 14, 15, 18, 20, 21)."""
+    pages = {p.name: p for p in demo_reports.published}
+    monthly = pages["monthly_audit"].html.read_text()
+    for headline in (
+        "other slice fall short: error rate",  # the discovered slices
+        "The four-fifths rule is",  # the fairness summaries
+        "calibration error (points)",  # calibration by group, the demo has a score
+        "Estimated accuracy for 2026-03",  # the estimate, labeled as one
+        "not a measurement; the 1,313 rows already labeled show",
+        "items to restore the golden set",  # the refresh plan
+        "agrees with expert",  # the label sources against gold
+    ):
+        assert headline in monthly, headline
+    assert monthly.index("Where it falls short") < monthly.index("Fairness across groups")
+    figures = json.loads(pages["monthly_audit"].manifest.read_text())["reports"]
+    figures = next(e for e in figures if e["notebook"] == "monthly_audit")["key_figures"]
+    assert figures["slices_found"] >= 1 and figures["estimate_metric"] == "accuracy"
+    assert "labels_judge_accuracy" in figures and "refresh_labels" in figures
+    subgroup = pages["subgroup_audit"].html.read_text()
+    assert subgroup.index("fall short: error rate") < subgroup.index("By customer tier")
+    assert "Calibration by group" in subgroup and "The four-fifths rule is" in subgroup
+    decay = pages["decay_audit"].html.read_text()
+    assert "The weeks not yet reviewed" in decay and "Estimated accuracy for 2026-03-30" in decay
+    golden = pages["golden_set_audit"].html.read_text()
+    assert golden.rstrip().count("to restore the golden set") == 1
+
+
+@pytest.mark.slow
 def test_two_years_of_300_rows_a_month_audited_as_a_whole(people_config, tmp_path):
     from aidebt.report import render
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import polars as pl
 import pytest
@@ -365,7 +367,10 @@ def test_score_metric_and_higher_is_better_metric(latest) -> None:
 def test_headline_and_worst_slice(latest) -> None:
     s = slices(latest, y_true="y_true", y_pred="y_pred", metric="fnr")
     sentence, figures = s.headline()
-    assert sentence.startswith("intent = account_recovery and 2 other slices fall short")
+    assert sentence.startswith(
+        "intent = account_recovery and 2 other slices fall short: false-negative rate 3"
+    )
+    assert "miss rate" in s.headline({"fnr": "miss rate"}).sentence and "fnr" not in sentence
     assert figures["slices_evaluated"] == 307 and figures["slices_found"] == 3
     w = worst_slice(s)
     assert w["slice"] == "language = ja & intent = account_recovery"
@@ -381,6 +386,8 @@ def test_headline_and_worst_slice(latest) -> None:
     assert "language = ja" in html
     chart = s.chart().to_dict()
     assert len(chart["datasets"][next(iter(chart["datasets"]))]) == 3
+    assert "false-negative rate: slice" in json.dumps(chart)
+    assert "miss rate: slice" in json.dumps(s.chart(metric_names={"fnr": "miss rate"}).to_dict())
 
 
 # --------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from typing import Any
 from aidebt.config import AuditConfig, load_config
 from aidebt.frames import latest_month, load, load_month
 from aidebt.periods import Month, Window
-from aidebt.report.audit import Audit, demo_parameters
+from aidebt.report.audit import Audit, demo_parameters, fairness_tables, headline
 from aidebt.report.kernel import (
     bullets,
     escape,
@@ -56,6 +56,8 @@ __all__ = [
     "AuditConfig",
     "Words",
     "demo_parameters",
+    "fairness_tables",
+    "headline",
     "gate_findings",
     "has_gates",
     "has_trend",

@@ -33,6 +33,7 @@ _MISSING = {
     "eval_data": "no golden set was given",
     "config": "no gate policy was given",
     "label_data": "no label table was given",
+    "events_data": "no event log and no ratings were given",
     "weight": "no weight column was given",
 }
 
@@ -116,6 +117,8 @@ class Audit:
         self._names = self._readable_names(schema, y_true)
         self.frame = self.readable(load_month(self.source, self.period, time))
         self.history = self.readable(load_month(self.source, self.period, time, history=True))
+        self._given = {"y_true": y_true, "pos_label": pos_label}  # as the data names them
+        self._raw_weight = weight
         self.roles: dict[str, Any] = {
             "y_true": self.column(y_true),
             "y_pred": self.column(y_pred),
@@ -227,6 +230,189 @@ class Audit:
             )
         return self._months
 
+    def reference(self, window: Any = None, months: int = 3) -> tuple[str, str]:
+        """The months whose labels calibrate the scores for an estimate, as ``(start,
+        end)`` with the end excluded: ``window`` (``"2026-06..2026-08"``), else the
+        ``months`` months before the period.
+
+        Examples
+        --------
+        >>> a = Audit.__new__(Audit)
+        >>> a.period = Window.parse("2026-11")
+        >>> a.reference(), a.reference("2026-01..2026-03")
+        (('2026-08', '2026-11'), ('2026-01', '2026-04'))
+        """
+        if window is not None:
+            given = Window.parse(window)
+            return str(given.first), str(given.last.next())
+        return str(self.period.first.shift(-months)), str(self.period.first)
+
+    def estimate(
+        self, metric: str, *, every: str = "1mo", by: Any = None, reference: Any = None
+    ) -> tuple[Any, Any]:
+        """The estimate from the scores of the periods not yet labeled, or why there is none.
+
+        Returns ``(estimate, None)``, or ``(None, line)`` where ``line`` says in the
+        readers' words what is missing: a score, a metric a score can estimate, or labeled
+        months to calibrate the scores on (:meth:`reference`).
+        """
+        from aidebt.errors import AidebtError
+        from aidebt.estimate import estimable, estimate
+        from aidebt.report.kernel import markdown
+
+        what = "no estimate of the figures whose labels have not arrived"
+        if self.roles["y_score"] is None:
+            return None, self.not_shown("y_score", what)
+        if metric not in estimable():
+            return None, markdown(
+                "*Not shown: {what}, because the {metric} cannot be estimated from a score.*",
+                what=what,
+                metric=self.words.metric(metric),
+            )
+        start, end = self.reference(reference)
+        try:
+            found = estimate(
+                self.history,
+                **self.roles_for(estimate),
+                time=self.time,
+                reference=(start, end),
+                metrics=[metric],
+                every=every,
+                by=self.columns(by) or None,
+            )
+        except AidebtError:
+            return None, markdown(
+                "*Not shown: {what}, because the months from {start} up to {end} have too few "
+                "{decisions} with a known {outcome} of each kind to calibrate the scores on. "
+                "Set reference in [report.parameters] of audit.toml to months whose "
+                "{outcome}s are complete.*",
+                what=what,
+                start=start,
+                end=end,
+                decisions=self.words.decisions,
+                outcome=self.words.outcome,
+            )
+        return found, None
+
+    def slices(self, metric: str, columns: Any = None, **options: Any) -> tuple[Any, Any]:
+        """The slices of the period where ``metric`` is worse than in the rest
+        (:func:`aidebt.slices.slices`, over ``columns``, else every column with few values),
+        or why none could be searched: ``(result, None)`` or ``(None, line)``."""
+        from aidebt.errors import InvalidValueError
+        from aidebt.report.kernel import markdown
+        from aidebt.slices import slices
+
+        try:
+            found = slices(
+                self.frame,
+                **self.roles_for(slices),
+                metric=metric,
+                columns=self.columns(columns) or None,
+                min_n=self.min_n or 1,
+                **options,
+            )
+        except InvalidValueError:  # no column has few enough values to slice on
+            return None, markdown(
+                "*Not shown: no search for slices that fall short, because no attribute has "
+                "few enough values to search. Set slice_columns in [report.parameters] of "
+                "audit.toml to name the attributes to search.*"
+            )
+        return found, None
+
+    def fairness(self, columns: Any, **options: Any) -> tuple[Any, Any]:
+        """The fairness summaries (:func:`aidebt.fairness.fairness`) of each attribute of
+        ``columns`` over the period, without the attribute's groups under ``min_n``.
+
+        Returns ``(result, line)``: ``line`` names the groups left out, with their
+        counts (None when none was). Each attribute is summarised on its own rows, so a
+        small group of one attribute leaves the others' figures untouched.
+        """
+        from aidebt.errors import AidebtError
+        from aidebt.fairness import Fairness, fairness
+        from aidebt.report.kernel import markdown
+
+        parts, left_out, alone = [], {}, []
+        for column in self.columns(columns):
+            rows, small = self.large_groups(self.frame, column)
+            left_out.update({f"{column} {k}": v for k, v in small.items()})
+            try:
+                parts.append(fairness(rows, **self.roles_for(fairness), by=column, **options))
+            except AidebtError:  # fewer than two groups large enough: nothing to compare
+                alone.append(column)
+        said = []
+        if left_out:
+            said.append(
+                "Not compared, fewer than {n:,} {decisions} with a known {outcome}: {listed}."
+            )
+        if alone:
+            said.append("Fewer than two groups large enough to compare by {alone}.")
+        line = (
+            markdown(
+                " ".join(said),
+                n=self.min_n,
+                decisions=self.words.decisions,
+                outcome=self.words.outcome,
+                listed=", ".join(f"{k} ({v:,.0f})" for k, v in left_out.items()),
+                alone=", ".join(alone),
+            )
+            if said
+            else None
+        )
+        return (Fairness.combine(parts) if parts else None), line
+
+    def feedback(
+        self,
+        events: Any = None,
+        ratings: Any = None,
+        *,
+        interaction: str | None = None,
+        event: str | None = None,
+        rating: str | None = None,
+        positive: Any = None,
+        scale: Any = None,
+        rules: Any = None,
+        adjust_for: Any = None,
+    ) -> tuple[Any, Any]:
+        """What users did and said about the period's decisions
+        (:func:`aidebt.feedback.feedback`), or why it is not shown.
+
+        ``events`` (an event log: the decision's key ``interaction``, the time, ``event``)
+        gives the implicit label under ``rules``; ``ratings`` (the key and ``rating``) the
+        explicit one, positive when it meets ``positive`` (``">3"``, or the positive
+        values). With the demo log and neither given, the demo's own. Returns
+        ``(result, None)`` or ``(None, line)``.
+        """
+        from aidebt.feedback import DEFAULT_RULES, feedback, feedback_inputs
+        from aidebt.frames import load, load_month
+
+        what = "no figures from what users did or said after a decision"
+        if events is None and ratings is None and not self.demo:
+            return None, self.not_shown("events_data", what)
+        if interaction is None and not self.demo:
+            return None, self.not_shown("interaction", what)
+        source = None if self.demo and events is None and ratings is None else self.source
+        given = {
+            "interaction": interaction or "ticket_id",
+            "event": event or "event",
+            "rating": rating or "rating",
+        }
+        inputs = feedback_inputs(
+            source,
+            events=None if events is None else load(events),
+            ratings=None if ratings is None else load(ratings),
+            time=self.time,
+            rules=DEFAULT_RULES if rules is None else rules,
+            positive=positive,
+            scale=scale,
+            gold=self._given["y_true"],
+            adjust_for=frames.as_list(adjust_for),
+            **given,
+        )
+        if inputs.implicit is None and inputs.explicit is None:
+            return None, self.not_shown("events_data", what)
+        frame = load_month(inputs.frame, self.period, self.time)
+        return feedback(frame, **inputs.roles, weight=self._raw_weight), None
+
     @property
     def first_month(self) -> Month:
         return self.period.first
@@ -254,3 +440,119 @@ class Audit:
 
     def __repr__(self) -> str:
         return f"Audit(period={self.period}, roles={self.roles})"
+
+
+# --------------------------------------------------------------------------------------
+# Headlines and the tables of the newer analyses, in the readers' words
+# --------------------------------------------------------------------------------------
+def headline(result: Any, name: str, *, words: Words | None = None, **kwargs: Any) -> Any:
+    """A result's headline as one escaped sentence, its figures recorded in the manifest.
+
+    ``result.headline(**kwargs)`` gives the sentence and the key figures; each figure is
+    recorded as ``name`` + ``_`` + its key (its key alone when it starts so already). With ``words``, a headline that names a metric
+    (``metric_names=``) names it in the team's words.
+
+    Examples
+    --------
+    >>> from aidebt.results import Headline
+    >>> class R:
+    ...     def headline(self):
+    ...         return Headline("2 <slices> fall short.", {})
+    >>> headline(R(), "slices").data
+    '2 &lt;slices&gt; fall short.'
+    """
+    import inspect
+
+    from aidebt.report.kernel import markdown, record
+
+    accepts = inspect.signature(result.headline).parameters
+    if words is not None and "metric_names" in accepts:
+        kwargs.setdefault("metric_names", words.metric_names())
+    said = result.headline(**kwargs)
+    for key, value in said.figures.items():
+        record(key if key.startswith(f"{name}_") else f"{name}_{key}", value)
+    return markdown("{sentence}", sentence=said.sentence)
+
+
+# The rate each fairness gap compares, as a registry metric (its reader's name from Words).
+_FAIRNESS_GAPS = {
+    "demographic_parity_difference": "selection_rate",
+    "equal_opportunity_difference": "tpr",
+    "fpr_difference": "fpr",
+}
+_VERDICTS = {
+    "meets": "met",
+    "fails": "not met",
+    "inconclusive": "cannot tell yet",
+    "undefined": "cannot be judged",
+}
+
+
+def fairness_tables(result: Any, words: Words | None = None) -> list[Any]:
+    """The fairness summaries (:class:`aidebt.fairness.Fairness`) as tables a reader reads.
+
+    First the four-fifths rule per attribute (the lowest share flagged against the
+    highest, judged on the interval of their ratio), then, per attribute, the largest gap
+    in each rate between two groups with its interval and the two groups, and, where a
+    score was given, how far each group's scores are from its observed rate (the expected
+    calibration error, in points).
+    """
+    import polars as pl
+
+    from aidebt.report.kernel import table
+
+    words = words or Words()
+    rule = result.four_fifths.with_columns(
+        pl.col("verdict").replace_strict(_VERDICTS, default=pl.col("verdict"))
+    )
+    out = [
+        table(
+            rule,
+            columns={
+                "attribute": "attribute",
+                "verdict": "four-fifths rule",
+                "ratio": (f"lowest {words.metric('selection_rate')} against highest", "pct"),
+                ("ci_low", "ci_high"): ("95% interval", "pct"),
+                "lowest_group": "lowest",
+                "highest_group": "highest",
+            },
+        )
+    ]
+    gaps = result.table.filter(pl.col("summary").is_in(list(_FAIRNESS_GAPS))).with_columns(
+        pl.col("summary")
+        .replace_strict({k: words.metric(m) for k, m in _FAIRNESS_GAPS.items()})
+        .alias("rate_words")
+    )
+    out.append(
+        table(
+            gaps,
+            columns={
+                "attribute": "attribute",
+                "rate_words": "gap in",
+                "value": ("gap (points)", "points"),
+                ("ci_low", "ci_high"): ("95% interval (points)", "points"),
+                "max_group": "highest",
+                "min_group": "lowest",
+            },
+        )
+    )
+    try:
+        calibration = result.calibration
+    except InvalidArgumentError:  # no score: no calibration
+        calibration = None
+    if calibration is not None:
+        out.append(
+            table(
+                calibration,
+                columns={
+                    "attribute": "attribute",
+                    "group": "group",
+                    "mean_score": ("mean score", "pct"),
+                    "observed": ("observed rate", "pct"),
+                    "ece": ("calibration error (points)", "points"),
+                    ("ece_ci_low", "ece_ci_high"): ("95% interval (points)", "points"),
+                    "miscalibrated": ("miscalibrated", "yes/no"),
+                },
+            )
+        )
+    return out
