@@ -278,6 +278,26 @@ def test_score_label_counts_are_engine_independent(engine, as_engine, log):
     assert_same(got, want)  # exact: the scores are group keys here, not summed
 
 
+@pytest.mark.parametrize("method", ["sort", "counts"])
+def test_auc_sums_are_engine_independent(engine, as_engine, log, method):
+    """DeLong's placement sums from window functions in each engine, both ways (the rows
+    sorted by score, or their per-score counts first), equal the polars counts path bit
+    for bit: with whole weights every placement is a whole number, so every sum is exact
+    whatever the order. A float group column with NaN and null (one ``(missing)`` group),
+    a null group, unlabeled rows, zero weights, and a score with ties (``score_q``)."""
+    roles = aggregate.Roles(y_true="y", y_score="score", weight="w")
+    sets = [["region", "bucket"], ["region"], []]
+    want = aggregate.auc_sums(log, sets, roles, method="counts")
+    got = aggregate.auc_sums(as_engine(engine, log), sets, roles, method=method)
+    for g, w in zip(got, want, strict=True):
+        assert_same(g, w)
+    assert "(missing)" in got[0]["bucket"].to_list()
+    tied = aggregate.Roles(y_true="y_bool", y_score="score_q")
+    want = aggregate.auc_sums(log, [["tier"]], tied, method="counts")
+    got = aggregate.auc_sums(as_engine(engine, log), [["tier"]], tied, method=method)
+    assert_same(got[0], want[0])
+
+
 # ----------------------------------------------------------------- disaggregate
 
 ALL_METRICS = [
