@@ -1018,26 +1018,26 @@ _ENGINE = "streaming"
 def _placements_polars(
     lf: pl.LazyFrame, sets: list[list[str]], weighted: bool
 ) -> list[pl.DataFrame]:
-    """One sort by score; the rows of each group then brought together, in that order.
+    """Each group's rows sorted by score (a sort per group, in parallel), then running sums.
 
-    Within a group the rows are then in score order. A tie block (equal scores within a
-    group) is found from its neighbours, and the running class weights before it and
-    through its end are carried over the block by a forward and a backward fill: at a
-    positive, negatives below (``lt``) plus at or below (``le``) is twice its placement;
-    at a negative, positives above (``gt``) plus at or above (``ge``). The running sums run
-    over the whole table (no per-group window: cheaper in polars than ``over``), a
-    group's share being the running sum less its value at the group's start (or end);
-    exact with whole weights.
+    The rows are gathered once; for each grouping, a group-by sorts each group's rows by
+    score and lays the groups end to end (several times cheaper in polars than one sort
+    on (keys, score), or one sort by score followed by a stable regrouping). A tie block
+    (equal scores within a group) is found from its neighbours, and the running class
+    weights before it and through its end are carried over the block by a forward and a
+    backward fill: at a positive, negatives below (``lt``) plus at or below (``le``) is
+    twice its placement; at a negative, positives above (``gt``) plus at or above
+    (``ge``). The running sums run over the whole table (no per-group window: cheaper in
+    polars than ``over``), a group's share being the running sum less its value at the
+    group's start (or end); exact with whole weights.
     """
     keys = list(dict.fromkeys(k for ks in sets for k in ks))
     label = pl.col("_label").cast(pl.Float64)
     wp = pl.col("_w") * label if weighted else label
     wn = pl.col("_w") - wp if weighted else 1.0 - label
-    base = (
-        lf.select(*keys, "_score", pl.col("_label").cast(pl.Int8), *(["_w"] if weighted else []))
-        .sort("_score")  # one column: several times faster than (score, label) in polars
-        .collect(engine=_ENGINE)
-    )
+    base = lf.select(
+        *keys, "_score", pl.col("_label").cast(pl.Int8), *(["_w"] if weighted else [])
+    ).collect(engine=_ENGINE)
     score = pl.col("_score")
     cn = wn.cum_sum()  # negative weight up to this row (the whole table)
     rp = wp.cum_sum(reverse=True)  # positive weight from this row on
@@ -1048,14 +1048,11 @@ def _placements_polars(
 
     out = []
     for ks in sets:
-        frame = base.lazy()
         new_block = (score != score.shift(1)).fill_null(True)
         end_block = (score != score.shift(-1)).fill_null(True)
         if ks:
-            # Rows of a group together, in score order (a group-by keeps the order of its
-            # rows): several times cheaper in polars than a stable sort on the keys.
             rest = pl.exclude(ks)
-            frame = frame.group_by(ks).agg(rest).explode(rest)
+            frame = base.lazy().group_by(ks).agg(rest.sort_by("_score")).explode(rest)
             row = pl.int_range(pl.len())
             new_group = (row == 0) | pl.any_horizontal(
                 pl.col(k).ne_missing(pl.col(k).shift(1)) for k in ks
@@ -1064,6 +1061,8 @@ def _placements_polars(
                 pl.col(k).ne_missing(pl.col(k).shift(-1)) for k in ks
             )
             new_block, end_block = new_block | new_group, end_block | end_group
+        else:
+            frame = base.lazy().sort("_score")
         # lt + le of the negatives, ge + gt of the positives (running sums of the table).
         p10 = carried(new_block, cn - wn, True) + carried(end_block, cn, False)
         p01 = carried(new_block, rp, True) + carried(end_block, rp - wp, False)

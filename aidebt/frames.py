@@ -9,7 +9,9 @@ engine that holds the data. Nothing here mutates the caller's data.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import glob as _glob
+import operator
 import re
 from collections.abc import Iterable, Sequence
 from os import PathLike
@@ -260,8 +262,10 @@ def approx_distinct(frame: nw.LazyFrame, names: Sequence[str]) -> tuple[int, int
     impl = frame.implementation
     native = frame.to_native()
     if impl.is_polars():
-        key = pl.col(names[0]) if len(names) == 1 else pl.struct(names).hash()
-        row = native.lazy().select(pl.len(), key.approx_n_unique()).collect().row(0)
+        # Independently seeded column hashes, combined: far cheaper than a struct's hash.
+        key = functools.reduce(operator.xor, (pl.col(n).hash(seed=i) for i, n in enumerate(names)))
+        query = native.lazy().select(pl.len(), key.approx_n_unique())
+        row = query.collect(engine="streaming").row(0)
     elif impl.is_duckdb():
         quoted = ", ".join('"' + n.replace('"', '""') + '"' for n in names)
         row = native.aggregate(f"count(*), approx_count_distinct(row({quoted}))").fetchall()[0]
