@@ -886,7 +886,9 @@ gives the AUC (``_auc_v10 / 2mn``) and DeLong's variance. Placements are kept do
 that with whole weights every one is a whole number, exact in floating point."""
 # auc_sums(method="auto") aggregates to one row per distinct (group, score, label) first
 # when that table has at most this share of the rows (scores on a coarse grid); otherwise
-# it sorts the rows themselves. Measured in benchmarks/bench_auc.py.
+# it sorts the rows themselves. A judgement between two measured ends (2M rows, 150
+# groups, polars, a loaded 2-core machine): every score distinct, sort 2.4 s and counts
+# 3.5 s; 100 distinct scores, sort 1.6 s and counts 0.23 s.
 AUC_COUNTS_SHARE = 0.25
 _AUC_METHODS = ("auto", "sort", "counts")
 
@@ -972,8 +974,7 @@ def auc_sums(
     # now) go to polars through Arrow.
     rows = frames.in_polars(_scored_rows(frame, raw, used, roles))
     if method == "auto":
-        total, distinct = frames.approx_distinct(rows, [*keys, "_score"])
-        method = "counts" if distinct <= AUC_COUNTS_SHARE * total else "sort"
+        method = _auc_method(rows, keys)
     weighted = roles.weight is not None
     if method == "counts":
         counts = collect(rows.group_by(*keys, "_score", "_label").agg(nw.col("_w").sum()))
@@ -983,6 +984,13 @@ def auc_sums(
         _tidy_keys(table.with_columns(pl.col(c).cast(pl.Float64) for c in AUC_SUMS), ks, schema)
         for table, ks in zip(tables, sets, strict=True)
     ]
+
+
+def _auc_method(rows: nw.LazyFrame, keys: list[str]) -> str:
+    """``"counts"`` when the distinct (group, score) pairs are few next to the rows, else
+    ``"sort"`` (a HyperLogLog estimate in the rows' engine: one cheap pass)."""
+    total, distinct = frames.approx_distinct(rows, [*keys, "_score"])
+    return "counts" if distinct <= AUC_COUNTS_SHARE * total else "sort"
 
 
 def placement_sums(
