@@ -885,10 +885,10 @@ AUC_SUMS = {
 gives the AUC (``_auc_v10 / 2mn``) and DeLong's variance. Placements are kept doubled so
 that with whole weights every one is a whole number, exact in floating point."""
 # auc_sums(method="auto") aggregates to one row per distinct (group, score, label) first
-# when that table has at most this share of the rows (scores on a coarse grid); otherwise
-# it sorts the rows themselves. A judgement between two measured ends (2M rows, 150
-# groups, polars, a loaded 2-core machine): every score distinct, sort 2.4 s and counts
-# 3.5 s; 100 distinct scores, sort 1.6 s and counts 0.23 s.
+# when the data's distinct scores are at most this share of its rows (scores on a coarse
+# grid); otherwise it sorts the rows themselves. A judgement between two measured ends
+# (2M rows, 150 groups, polars, a loaded 2-core machine): every score distinct, sort
+# 2.4 s and counts 3.5 s; 100 distinct scores, sort 1.6 s and counts 0.23 s.
 AUC_COUNTS_SHARE = 0.25
 _AUC_METHODS = ("auto", "sort", "counts")
 
@@ -922,8 +922,9 @@ def auc_sums(
       when scores take few values (a grid of 1,000 scores), far dearer when each row has
       its own score (the table is then as long as the data).
     - ``method="auto"`` (default) picks ``counts`` when a HyperLogLog estimate of the
-      distinct (group, score) pairs is at most ``AUC_COUNTS_SHARE`` of the rows
-      (:func:`aidebt.frames.approx_distinct`, one cheap pass), ``sort`` otherwise.
+      distinct scores is at most ``AUC_COUNTS_SHARE`` of the rows
+      (:func:`aidebt.frames.approx_distinct` over the score column: a cheap pass),
+      ``sort`` otherwise.
 
     Both give the same sums: exactly, when the weights are whole numbers (every placement
     is then a whole number), so the AUC agrees to the last bit or two and its standard
@@ -974,7 +975,7 @@ def auc_sums(
     # now) go to polars through Arrow.
     rows = frames.in_polars(_scored_rows(frame, raw, used, roles))
     if method == "auto":
-        method = _auc_method(rows, keys)
+        method = _auc_method(frame, roles.y_score)
     weighted = roles.weight is not None
     if method == "counts":
         counts = collect(rows.group_by(*keys, "_score", "_label").agg(nw.col("_w").sum()))
@@ -986,10 +987,13 @@ def auc_sums(
     ]
 
 
-def _auc_method(rows: nw.LazyFrame, keys: list[str]) -> str:
-    """``"counts"`` when the distinct (group, score) pairs are few next to the rows, else
-    ``"sort"`` (a HyperLogLog estimate in the rows' engine: one cheap pass)."""
-    total, distinct = frames.approx_distinct(rows, [*keys, "_score"])
+def _auc_method(frame: nw.LazyFrame, score: str) -> str:
+    """``"counts"`` when the score column holds few distinct values next to its rows, else
+    ``"sort"``: a HyperLogLog estimate over that one column of the data, in its engine
+    (cheap: no group key or label is computed for it). The (group, score) pairs of the
+    counts table number at least the distinct scores, and seldom many more where those
+    are few (a score grid in a dozen months)."""
+    total, distinct = frames.approx_distinct(frames.in_polars(frame, [score]), [score])
     return "counts" if distinct <= AUC_COUNTS_SHARE * total else "sort"
 
 
@@ -1020,9 +1024,6 @@ def _placement_aggs(col: Any, wp: Any, wn: Any) -> list[Any]:
     ]
 
 
-_ENGINE = "streaming"
-
-
 def _placements_polars(
     lf: pl.LazyFrame, sets: list[list[str]], weighted: bool
 ) -> list[pl.DataFrame]:
@@ -1045,7 +1046,7 @@ def _placements_polars(
     wn = pl.col("_w") - wp if weighted else 1.0 - label
     base = lf.select(
         *keys, "_score", pl.col("_label").cast(pl.Int8), *(["_w"] if weighted else [])
-    ).collect(engine=_ENGINE)
+    ).collect(engine="streaming")  # the one query that reads the data (a scan, maybe)
     score = pl.col("_score")
     cn = wn.cum_sum()  # negative weight up to this row (the whole table)
     rp = wp.cum_sum(reverse=True)  # positive weight from this row on
@@ -1080,7 +1081,8 @@ def _placements_polars(
         placed = frame.select(*ks, "_label", *(["_w"] if weighted else []), _p10=p10, _p01=p01)
         aggs = _placement_aggs(pl.col, wp, wn)
         query = placed.group_by(ks).agg(aggs) if ks else placed.select(aggs)
-        out.append(query.collect(engine=_ENGINE))
+        # Rows already in memory: the in-memory engine sorts and scans them faster.
+        out.append(query.collect(engine="in-memory"))
     return out
 
 
