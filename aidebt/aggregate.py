@@ -821,6 +821,31 @@ def _raise_on_bad_labels(frame: nw.LazyFrame, roles: Roles) -> None:
         )
 
 
+def _scored_rows(
+    frame: nw.LazyFrame, keys: Sequence[str], derived: Mapping[str, nw.Expr], roles: Roles
+) -> nw.LazyFrame:
+    """The labeled rows with a score: keys, ``_score`` (Float64), ``_label`` (0/1), ``_w``.
+
+    A float key's NaN becomes null (both are the one ``(missing)`` group), and a score of
+    -0.0 becomes 0.0, so that every engine sees the same groups and the same ties.
+    """
+    schema = frames.columns(frame)
+    score = _as_float_if_decimal(nw.col(roles.y_score), schema[roles.y_score]).cast(nw.Float64)
+    if roles.weight:
+        w = _as_float_if_decimal(nw.col(roles.weight), schema[roles.weight]).cast(nw.Float64)
+        w = w.fill_null(0.0)
+    else:
+        w = nw.lit(1.0, nw.Float64)
+    y = _label_expr(frame, roles.y_true, "y_true", roles)
+    return frame.select(
+        *(present(frame, k).alias(k) for k in keys),
+        *(expr.alias(name) for name, expr in derived.items()),
+        nw.when(score == 0).then(nw.lit(0.0, nw.Float64)).otherwise(score).alias("_score"),
+        y.cast(nw.Float64).alias("_label"),
+        w.alias("_w"),
+    ).filter(~nw.col("_score").is_null() & ~nw.col("_label").is_null())
+
+
 def score_label_counts(
     data: Any,
     keys: Sequence[str],
@@ -828,32 +853,266 @@ def score_label_counts(
     *,
     derived_keys: Mapping[str, nw.Expr] | None = None,
 ) -> pl.DataFrame:
-    """Weighted counts per (group, score value, label): the sufficient statistic for AUC.
+    """Weighted counts per (group, score value, label): the exact sufficient statistic for AUC.
 
-    Labeled rows with a score only. Exact: AUC and its DeLong variance depend on the rows
-    only through these counts, so nothing is lost (see :func:`aidebt.stats.auc_delong`).
+    Labeled rows with a score only. AUC and its DeLong variance depend on the rows only
+    through these counts, so nothing is lost (:func:`aidebt.stats.auc_delong` reads them);
+    the table has one row per distinct score of each group, so :func:`auc_sums` uses it
+    only where scores take few values.
     """
     frame = frames.to_lazy(data)
     schema = frames.columns(frame)
     keys = list(keys)
     check_names(keys, STAT_COLUMNS | set(derived_keys or {}))
-    w = nw.col(roles.weight).fill_null(0) if roles.weight else nw.lit(1)
-    y = _label_expr(frame, roles.y_true, "y_true", roles)
     derived = dict(derived_keys or {})
-    prepared = frame.select(
-        *(nw.col(k) for k in keys),
-        *(expr.alias(name) for name, expr in derived.items()),
-        nw.col(roles.y_score).alias("_score"),
-        y.alias("_label"),
-        w.alias("_w"),
-    ).filter(~nw.col("_score").is_null() & ~nw.col("_label").is_null())
-    table = prepared.group_by(*keys, *derived, "_score", "_label").agg(nw.col("_w").sum())
-    counts = collect(table).with_columns(
-        pl.col("_score").cast(pl.Float64),
-        pl.col("_label").cast(pl.Int64),
-        pl.col("_w").cast(pl.Float64),
-    )
+    rows = _scored_rows(frame, keys, derived, roles)
+    table = rows.group_by(*keys, *derived, "_score", "_label").agg(nw.col("_w").sum())
+    counts = collect(table).with_columns(pl.col("_label").cast(pl.Int64))
     return _tidy_keys(counts, [*keys, *derived, "_score", "_label"], schema)
+
+
+# --------------------------------------------------------------------------------------
+# AUC: DeLong's placement sums per group, by window functions in the engine
+# --------------------------------------------------------------------------------------
+AUC_SUMS = {
+    "_auc_n_pos": "weighted positives (m)",
+    "_auc_n_neg": "weighted negatives (n)",
+    "_auc_v10": "over positives, w * P10: P10 = 2 x (negatives scored below + half the tied)",
+    "_auc_v10_sq": "over positives, w * P10^2",
+    "_auc_v01_sq": "over negatives, w * P01^2: P01 = 2 x (positives scored above + half the tied)",
+}
+"""The per-group sums of :func:`auc_sums`, from which :func:`aidebt.stats.auc_from_sums`
+gives the AUC (``_auc_v10 / 2mn``) and DeLong's variance. Placements are kept doubled so
+that with whole weights every one is a whole number, exact in floating point."""
+# auc_sums(method="auto") aggregates to one row per distinct (group, score, label) first
+# when the data's distinct scores are at most this share of its rows (scores on a coarse
+# grid); otherwise it sorts the rows themselves. A judgement between two measured ends
+# (2M rows, 150 groups, polars, a loaded 2-core machine): every score distinct, sort
+# 2.4 s and counts 3.5 s; 100 distinct scores, sort 1.6 s and counts 0.23 s.
+AUC_COUNTS_SHARE = 0.25
+_AUC_METHODS = ("auto", "sort", "counts")
+
+
+def auc_sums(
+    data: Any,
+    key_sets: Sequence[Sequence[str]],
+    roles: Roles,
+    *,
+    derived_keys: Mapping[str, nw.Expr] | None = None,
+    method: str = "auto",
+) -> list[pl.DataFrame]:
+    """What AUC and its DeLong variance need, one row per group, for each grouping asked.
+
+    The AUC of a group is the mean over its positives of the placement ``V10`` (the share
+    of its negatives scored below, ties half), and DeLong's variance needs the sums of
+    ``V10^2`` over positives and of ``V01^2`` (the share of positives scored above a
+    negative) over negatives (:func:`aidebt.stats.auc_from_sums`). A placement is a
+    cumulative count along the sorted scores, so these sums come from window functions
+    in the engine that holds the data (polars, DuckDB, Spark; pandas and pyarrow rows go
+    to polars through Arrow first, :func:`aidebt.frames.in_polars`), and only one row per
+    group comes back:
+
+    - ``method="sort"``: the rows are sorted by score and the placements are running sums
+      of each class's weights, ties found from neighbouring rows. In polars one sort
+      serves every grouping (a window per grouping over the same order); DuckDB and Spark
+      run a query per grouping, its windows ordered by (score, label) both ways so that
+      ties count one half without any per-row order.
+    - ``method="counts"``: the rows are first counted per distinct (group, score, label)
+      (:func:`score_label_counts`), and the same windows run on that table. Far cheaper
+      when scores take few values (a grid of 1,000 scores), far dearer when each row has
+      its own score (the table is then as long as the data).
+    - ``method="auto"`` (default) picks ``counts`` when a HyperLogLog estimate of the
+      distinct scores is at most ``AUC_COUNTS_SHARE`` of the rows
+      (:func:`aidebt.frames.approx_distinct` over the score column: a cheap pass),
+      ``sort`` otherwise.
+
+    Both give the same sums: exactly, when the weights are whole numbers (every placement
+    is then a whole number), so the AUC agrees to the last bit or two and its standard
+    error to 1e-12.
+
+    Parameters
+    ----------
+    data, roles, derived_keys
+        As for :func:`sufficient_stats` (``roles`` needs ``y_true`` and ``y_score``).
+    key_sets
+        One list of group columns per table wanted (``[]``: overall), each drawn from the
+        data's columns and ``derived_keys``.
+    method
+        ``"auto"``, ``"sort"`` or ``"counts"``, as above.
+
+    Returns
+    -------
+    list of polars.DataFrame
+        In the order of ``key_sets``: the keys (strings, null/NaN as ``(missing)``), then
+        the sums of ``AUC_SUMS``, one row per group with a labeled scored row.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> df = pl.DataFrame({"g": ["a", "a", "a", "b", "b"], "y": [1, 0, 0, 1, 0],
+    ...                    "s": [0.9, 0.4, 0.9, 0.2, 0.7]})
+    >>> by_g, overall = auc_sums(df, [["g"], []], Roles(y_true="y", y_score="s"))
+    >>> by_g.select("g", "_auc_n_pos", "_auc_n_neg", "_auc_v10").rows()
+    [('a', 1.0, 2.0, 3.0), ('b', 1.0, 1.0, 0.0)]
+    >>> overall["_auc_v10"].item() / (2 * 2 * 3)  # the overall AUC: 2.5 of 6 pairs
+    0.4166666666666667
+    """
+    if method not in _AUC_METHODS:
+        raise InvalidArgumentError(
+            f"method={method!r} is not one of {', '.join(map(repr, _AUC_METHODS))}."
+        )
+    frame = frames.to_lazy(data)
+    sets = [list(ks) for ks in key_sets]
+    derived = dict(derived_keys or {})
+    keys = list(dict.fromkeys(k for ks in sets for k in ks))
+    raw = [k for k in keys if k not in derived]
+    frames.require_columns(frame, raw, role="a group column")
+    check_names(raw, STAT_COLUMNS | set(derived))
+    frames.require_columns(frame, roles.names())
+    schema = frames.columns(frame)
+    used = {k: derived[k] for k in keys if k in derived}
+    # pandas and pyarrow have no fast sort-and-window path: their rows (four columns by
+    # now) go to polars through Arrow.
+    rows = frames.in_polars(_scored_rows(frame, raw, used, roles))
+    if method == "auto":
+        method = _auc_method(frame, roles.y_score)
+    weighted = roles.weight is not None
+    if method == "counts":
+        counts = collect(rows.group_by(*keys, "_score", "_label").agg(nw.col("_w").sum()))
+        rows, weighted = nw.from_native(counts.lazy()), True
+    tables = placement_sums(rows, sets, weighted=weighted)
+    return [
+        _tidy_keys(table.with_columns(pl.col(c).cast(pl.Float64) for c in AUC_SUMS), ks, schema)
+        for table, ks in zip(tables, sets, strict=True)
+    ]
+
+
+def _auc_method(frame: nw.LazyFrame, score: str) -> str:
+    """``"counts"`` when the score column holds few distinct values next to its rows, else
+    ``"sort"``: a HyperLogLog estimate over that one column of the data, in its engine
+    (cheap: no group key or label is computed for it). The (group, score) pairs of the
+    counts table number at least the distinct scores, and seldom many more where those
+    are few (a score grid in a dozen months)."""
+    total, distinct = frames.approx_distinct(frames.in_polars(frame, [score]), [score])
+    return "counts" if distinct <= AUC_COUNTS_SHARE * total else "sort"
+
+
+def placement_sums(
+    rows: nw.LazyFrame, key_sets: Sequence[Sequence[str]], *, weighted: bool = True
+) -> list[pl.DataFrame]:
+    """DeLong's placement sums (``AUC_SUMS``) per group of each key set, in the rows' engine.
+
+    ``rows`` holds the keys, ``_score``, ``_label`` (0/1) and, when ``weighted``, ``_w``
+    (frequency weights: the raw rows, or the per-(group, score, label) counts, where a row
+    of weight 3 is three rows). Keys come back as the engine gives them; see
+    :func:`auc_sums`.
+    """
+    sets = [list(ks) for ks in key_sets]
+    if rows.implementation.is_polars():
+        return _placements_polars(rows.to_native().lazy(), sets, weighted)
+    return [_placements_windows(rows, ks, weighted) for ks in sets]
+
+
+def _placement_aggs(col: Any, wp: Any, wn: Any) -> list[Any]:
+    p10, p01 = col("_p10"), col("_p01")
+    return [
+        wp.sum().alias("_auc_n_pos"),
+        wn.sum().alias("_auc_n_neg"),
+        (wp * p10).sum().alias("_auc_v10"),
+        (wp * p10 * p10).sum().alias("_auc_v10_sq"),
+        (wn * p01 * p01).sum().alias("_auc_v01_sq"),
+    ]
+
+
+def _placements_polars(
+    lf: pl.LazyFrame, sets: list[list[str]], weighted: bool
+) -> list[pl.DataFrame]:
+    """Each group's rows sorted by score (a sort per group, in parallel), then running sums.
+
+    The rows are gathered once; for each grouping, a group-by sorts each group's rows by
+    score and lays the groups end to end (several times cheaper in polars than one sort
+    on (keys, score), or one sort by score followed by a stable regrouping). A tie block
+    (equal scores within a group) is found from its neighbours, and the running class
+    weights before it and through its end are carried over the block by a forward and a
+    backward fill: at a positive, negatives below (``lt``) plus at or below (``le``) is
+    twice its placement; at a negative, positives above (``gt``) plus at or above
+    (``ge``). The running sums run over the whole table (no per-group window: cheaper in
+    polars than ``over``), a group's share being the running sum less its value at the
+    group's start (or end); exact with whole weights.
+    """
+    keys = list(dict.fromkeys(k for ks in sets for k in ks))
+    label = pl.col("_label").cast(pl.Float64)
+    wp = pl.col("_w") * label if weighted else label
+    wn = pl.col("_w") - wp if weighted else 1.0 - label
+    base = lf.select(
+        *keys, "_score", pl.col("_label").cast(pl.Int8), *(["_w"] if weighted else [])
+    ).collect(engine="streaming")  # the one query that reads the data (a scan, maybe)
+    score = pl.col("_score")
+    cn = wn.cum_sum()  # negative weight up to this row (the whole table)
+    rp = wp.cum_sum(reverse=True)  # positive weight from this row on
+
+    def carried(at: pl.Expr, value: pl.Expr, forward: bool) -> pl.Expr:
+        held = pl.when(at).then(value)
+        return held.forward_fill() if forward else held.backward_fill()
+
+    out = []
+    for ks in sets:
+        new_block = (score != score.shift(1)).fill_null(True)
+        end_block = (score != score.shift(-1)).fill_null(True)
+        if ks:
+            rest = pl.exclude(ks)
+            frame = base.lazy().group_by(ks).agg(rest.sort_by("_score")).explode(rest)
+            row = pl.int_range(pl.len())
+            new_group = (row == 0) | pl.any_horizontal(
+                pl.col(k).ne_missing(pl.col(k).shift(1)) for k in ks
+            )
+            end_group = (row == pl.len() - 1) | pl.any_horizontal(
+                pl.col(k).ne_missing(pl.col(k).shift(-1)) for k in ks
+            )
+            new_block, end_block = new_block | new_group, end_block | end_group
+        else:
+            frame = base.lazy().sort("_score")
+        # lt + le of the negatives, ge + gt of the positives (running sums of the table).
+        p10 = carried(new_block, cn - wn, True) + carried(end_block, cn, False)
+        p01 = carried(new_block, rp, True) + carried(end_block, rp - wp, False)
+        if ks:  # less twice what the table holds before the group (after it)
+            p10 = p10 - 2 * carried(new_group, cn - wn, True)
+            p01 = p01 - 2 * carried(end_group, rp - wp, False)
+        placed = frame.select(*ks, "_label", *(["_w"] if weighted else []), _p10=p10, _p01=p01)
+        aggs = _placement_aggs(pl.col, wp, wn)
+        query = placed.group_by(ks).agg(aggs) if ks else placed.select(aggs)
+        # Rows already in memory: the in-memory engine sorts and scans them faster.
+        out.append(query.collect(engine="in-memory"))
+    return out
+
+
+def _placements_windows(rows: nw.LazyFrame, ks: list[str], weighted: bool) -> pl.DataFrame:
+    """One grouping's placement sums through narwhals windows (DuckDB, Spark, others).
+
+    Running sums over rows (the frame every engine supports) ordered by (score, label):
+    at a positive, the negatives' sum reaches through its tie block (they sort first), and
+    ordered by (score, 1 - label) it stops before it; and the same for the positives at a
+    negative. No row order among ties matters, so the engine may break ties as it likes.
+    """
+    part = ks or ["_auc_all"]
+    label = nw.col("_label")
+    frame = rows.with_columns(
+        (nw.col("_w") * label if weighted else label).alias("_wp"),
+        (nw.col("_w") * (1 - label) if weighted else 1 - label).alias("_wn"),
+        (1 - label).alias("_auc_ny"),
+        *([] if ks else [nw.lit(0, nw.Int64).alias("_auc_all")]),
+    )
+    wp, wn = nw.col("_wp"), nw.col("_wn")
+
+    def running(c: nw.Expr, by: str) -> nw.Expr:
+        return c.cum_sum().over(*part, order_by=["_score", by])
+
+    placed = frame.with_columns(
+        (running(wn, "_label") + running(wn, "_auc_ny")).alias("_p10"),
+        (2 * wp.sum().over(*part) - running(wp, "_label") - running(wp, "_auc_ny")).alias("_p01"),
+    )
+    aggs = _placement_aggs(nw.col, wp, wn)
+    return collect(placed.group_by(*ks).agg(*aggs) if ks else placed.select(*aggs))
 
 
 def stat_columns(stats: pl.DataFrame, keys: Sequence[str]) -> list[str]:

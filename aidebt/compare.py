@@ -432,8 +432,9 @@ def compare(
     )
     registered, confidence = prep.metrics, prep.confidence
     keys = [version, *by_cols]
-    sums = prep.aggregate(keys)  # the one pass
-    stats, auc_counts = sums.stats, sums.score_counts
+    # The one pass (AUC, not additive, gets each version's overall and margins with it).
+    sums = prep.aggregate(keys, auc_sets=[[version], *([version, c] for c in by_cols)])
+    stats = sums.stats
     versions = sorted(stats.get_column(version).unique().to_list())
     base = pick_baseline(baseline, versions, version)
     others = [v for v in versions if v != base]
@@ -442,7 +443,7 @@ def compare(
             f"Column {version!r} holds only the baseline {base!r}: there is nothing to compare."
         )
 
-    levels = _levels(stats, auc_counts, version, by_cols)
+    levels = _levels(sums, version, by_cols)
     quantiles = _level_quantiles(prep, version, by_cols)
     pieces, guards = [], []
     for metric in registered:
@@ -563,22 +564,16 @@ def _pairing_hint(frame, version: str) -> str | None:
 # --------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------
-def _levels(stats, auc_counts, version, by_cols):
+def _levels(sums, version, by_cols):
     """``{None: overall per version, col: per (version, col)}``, with ``(all)`` elsewhere."""
-    keys = [version, *by_cols]
+    stats, keys = sums.stats, [version, *by_cols]
     out = {}
     for col in [None, *by_cols]:
         to = [version] if col is None else [version, col]
         fill = [pl.lit(ALL).alias(c) for c in by_cols if c != col]
         s = aggregate.rollup(stats, keys, to).with_columns(fill).select(stats.columns)
-        a = None
-        if auc_counts is not None:
-            a = (
-                auc_counts.group_by([*to, "_score", "_label"])
-                .agg(pl.col("_w").sum())
-                .with_columns(fill)
-            )
-        out[col] = (s, a)
+        a = sums.auc_table(to)
+        out[col] = (s, None if a is None else a.with_columns(fill))
     return out
 
 

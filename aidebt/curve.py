@@ -236,7 +236,7 @@ def curve(
             f"No row has a {x!r} value within the bins ({_number(edges[0])} to "
             f"{_number(edges[-1])}): there is nothing to chart."
         )
-    auc = sums.score_counts
+    auc = sums.auc_table()
     if auc is not None:
         auc = auc.filter(pl.col("_bin").is_not_null()).with_columns(pl.col("_bin").cast(pl.Int64))
     quantiles = prep.quantiles(by_cols, derived_keys={"_bin": bin_key})

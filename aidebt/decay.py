@@ -189,7 +189,7 @@ def decay(
         clock = clock - origin * _DAY_SECONDS
 
     sums = prep.with_frame(frame).aggregate(by_cols, derived_keys={"_p": period}, time=clock)
-    stats, auc_table = sums.stats, sums.score_counts
+    stats, auc_table = sums.stats, sums.auc_table()
     # A quantile metric (p95_latency_ms): its own pass per (group, period).
     quantiles = prep.with_frame(frame).quantiles(by_cols, derived_keys={"_p": period})
     if quantiles is not None:
@@ -333,7 +333,8 @@ class Decay(Result):
     stats : polars.DataFrame
         The sufficient statistics per (group and) period number ``_p``.
     score_counts : polars.DataFrame or None
-        AUC's per-(score, label) counts per period, when the metric is ``auc``.
+        AUC's placement sums (:data:`aidebt.aggregate.AUC_SUMS`) per (group and) period,
+        when the metric is ``auc``.
     """
 
     title = "Metric over time"

@@ -514,15 +514,13 @@ def disaggregate(
     )
     frame, registered, custom, roles = prep.frame, prep.metrics, prep.custom, prep.roles
     confidence = prep.confidence
-    sums = prep.aggregate(by_cols)  # the one pass
-    stats, auc_counts = sums.stats, sums.score_counts
-    levels = _levels(stats, auc_counts, by_cols, margins)
+    margin_cols = by_cols if margins and len(by_cols) > 1 else []
+    # The one pass (AUC, not additive, gets the overall and the margins in the same query).
+    sums = prep.aggregate(by_cols, auc_sets=[[], *([c] for c in margin_cols)])
+    stats = sums.stats
+    levels = _levels(sums, by_cols, margin_cols)
     overall_stats = aggregate.rollup(stats, by_cols, [])
-    overall_auc = (
-        auc_counts.group_by(["_score", "_label"]).agg(pl.col("_w").sum())
-        if auc_counts is not None
-        else None
-    )
+    overall_auc = sums.auc_table([])
     # Quantiles (p95_latency_ms...) are no re-sum: a pass per grouping reported.
     level_q = [prep.quantiles(by_cols)] + [
         _margin_quantiles(prep, by_cols, col) for col in by_cols if len(levels) > 1
@@ -625,24 +623,15 @@ def disaggregate(
     )
 
 
-def _levels(stats, auc_counts, by_cols, margins):
-    """The statistic tables to report: the intersections, plus one per column if margins."""
-    levels = [(stats, auc_counts)]
-    if margins and len(by_cols) > 1:
-        for col in by_cols:
-            others = [c for c in by_cols if c != col]
-            fill = [pl.lit(ALL).alias(c) for c in others]
-            m_stats = (
-                aggregate.rollup(stats, by_cols, [col]).with_columns(fill).select(stats.columns)
-            )
-            m_auc = None
-            if auc_counts is not None:
-                m_auc = (
-                    auc_counts.group_by([col, "_score", "_label"])
-                    .agg(pl.col("_w").sum())
-                    .with_columns(fill)
-                )
-            levels.append((m_stats, m_auc))
+def _levels(sums, by_cols, margin_cols):
+    """The statistic tables to report: the intersections, plus one per margin column."""
+    stats = sums.stats
+    levels = [(stats, sums.auc_table())]
+    for col in margin_cols:
+        fill = [pl.lit(ALL).alias(c) for c in by_cols if c != col]
+        m_stats = aggregate.rollup(stats, by_cols, [col]).with_columns(fill).select(stats.columns)
+        m_auc = sums.auc_table([col])
+        levels.append((m_stats, None if m_auc is None else m_auc.with_columns(fill)))
     return levels
 
 

@@ -8,8 +8,8 @@ A metric is one of seven kinds:
   brier); t intervals;
 - ``f1``: 2tp / (2tp + fp + fn); a delta-method standard error under the multinomial
   model, and a binomial interval for F* = tp / (tp + fp + fn) mapped to F1;
-- ``auc``: area under the ROC curve from per-(score, label) counts; DeLong standard
-  error, logit-scale interval;
+- ``auc``: area under the ROC curve from DeLong's placement sums per group (window
+  functions over the scores, in the engine); DeLong standard error, logit-scale interval;
 - ``count``: the weighted group size; no interval;
 - ``ece``: the expected calibration error of a score from per-bin sums (ten equal-width
   bins); the two-step bootstrap interval of :func:`aidebt.stats.ece_interval`, and no
@@ -128,8 +128,8 @@ class Metric:
 
     @property
     def additive(self) -> bool:
-        """Pooled over groups or periods by summing its statistics (not AUC: its counts
-        are per score, pooled by an inverse-variance mean instead)."""
+        """Pooled over groups or periods by summing its statistics (not AUC: its placement
+        sums hold within a group only, pooled by an inverse-variance mean instead)."""
         return _BEHAVIOUR[self.kind].additive
 
     @property
@@ -179,7 +179,7 @@ class Metric:
 
     @property
     def needs_score_counts(self) -> bool:
-        """Needs the per-(score, label) counts of :func:`aidebt.aggregate.score_label_counts`."""
+        """Needs the placement sums of :func:`aidebt.aggregate.auc_sums` (not additive)."""
         return self.kind == "auc"
 
     @property
@@ -586,7 +586,7 @@ def estimate_rows(
     """
     if metric.needs_score_counts:
         if auc_table is None:
-            raise ValueError("auc needs the (score, label) counts table")
+            raise ValueError("auc needs its placement sums (aggregate.auc_sums)")
         return estimate_auc(stats, keys, auc_table, confidence)
     if metric.needs_quantiles:
         if quantiles is None:
@@ -847,10 +847,17 @@ def estimate(
 
 
 def estimate_auc(stats, keys, auc_table, confidence=0.95) -> dict[str, np.ndarray]:
-    """AUC with its DeLong standard error per row of ``stats`` (and its interval)."""
+    """AUC with its DeLong standard error per row of ``stats`` (and its interval).
+
+    ``auc_table``: the placement sums per group (:func:`aidebt.aggregate.auc_sums`), or
+    per-(group, score, label) counts (:func:`aidebt.aggregate.score_label_counts`).
+    """
     from aidebt import stats as st
 
-    aucs = st.auc_delong(auc_table, keys)
+    if "_score" in auc_table.columns:
+        aucs = st.auc_delong(auc_table, keys)
+    else:
+        aucs = st.auc_from_sums(auc_table, keys)
     joined = stats.select(keys).join(aucs, on=keys, how="left", nulls_equal=True) if keys else aucs
     value, se, n_pos, n_neg = (
         joined.get_column(c).cast(pl.Float64).fill_null(fill).to_numpy()

@@ -14,7 +14,8 @@ analysis does first, one way for all of them:
 
 :meth:`Prepared.aggregate` is then the single pass: the sufficient statistics per group
 (:func:`aidebt.aggregate.sufficient_stats`, with the extra sums the metrics need) and, when
-a metric needs them, AUC's per-(score, label) counts. The checks that need the rows ride
+a metric needs them, AUC's placement sums per group (:func:`aidebt.aggregate.auc_sums`:
+window functions over the rows sorted by score, in the data's engine). The checks that need the rows ride
 along in that pass, at no extra scan: weights are frequency weights (whole numbers >= 0,
 finite), scores are finite (and within [0, 1] for a metric that reads them as
 probabilities, the Brier score), every positive label occurs in its column, and labels and
@@ -51,11 +52,23 @@ __all__ = ["Prepared", "Sums", "check_min_n", "check_quantity", "prepare"]
 
 @dataclass(frozen=True)
 class Sums:
-    """What the one pass returns: statistics per group, and AUC's counts if needed."""
+    """What the one pass returns: statistics per group, and AUC's placement sums if needed.
+
+    ``auc`` maps each grouping asked for (a tuple of keys: all of them, and any coarser
+    ones passed as ``auc_sets``) to its table of :data:`aidebt.aggregate.AUC_SUMS`. AUC
+    sums are not additive over groups, so a margin or an overall AUC is asked for here,
+    never re-summed from a finer table.
+    """
 
     stats: pl.DataFrame
-    score_counts: pl.DataFrame | None
+    auc: Mapping[tuple[str, ...], pl.DataFrame] | None
     keys: list[str]
+
+    def auc_table(self, keys: Sequence[str] | None = None) -> pl.DataFrame | None:
+        """AUC's placement sums per group of ``keys`` (default: every key); None without AUC."""
+        if self.auc is None:
+            return None
+        return self.auc[tuple(self.keys if keys is None else keys)]
 
 
 @dataclass(frozen=True)
@@ -136,19 +149,27 @@ class Prepared:
         *,
         derived_keys: Mapping[str, nw.Expr] | None = None,
         time: nw.Expr | None = None,
+        auc_sets: Sequence[Sequence[str]] = (),
     ) -> Sums:
         """The single pass over the rows, grouped by ``keys`` (and computed keys); with
-        ``time``, the sums of a time coordinate ride along (a period's mean time)."""
+        ``time``, the sums of a time coordinate ride along (a period's mean time).
+
+        ``auc_sets``: coarser groupings (subsets of the keys; ``[]`` is overall) whose AUC
+        the analysis reports too, computed in the same AUC query when a metric needs it.
+        """
         keys = list(keys)
         stats = aggregate.sufficient_stats(
             self.frame, keys, self.roles, derived_keys=derived_keys, need=self.need, time=time
         )
-        counts = None
+        all_keys = [*keys, *(derived_keys or {})]
+        auc = None
         if self.needs_score_counts:
-            counts = aggregate.score_label_counts(
-                self.frame, keys, self.roles, derived_keys=derived_keys
+            sets = list(dict.fromkeys(tuple(ks) for ks in [all_keys, *auc_sets]))
+            tables = aggregate.auc_sums(
+                self.frame, [list(ks) for ks in sets], self.roles, derived_keys=derived_keys
             )
-        return Sums(stats, counts, [*keys, *(derived_keys or {})])
+            auc = dict(zip(sets, tables, strict=True))
+        return Sums(stats, auc, all_keys)
 
 
 def check_min_n(min_n: Any) -> float:

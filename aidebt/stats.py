@@ -231,68 +231,81 @@ def auc_delong(counts: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
     """AUC and its DeLong standard error per group, from (group, score, label) counts.
 
     ``counts`` has the group keys, ``_score``, ``_label`` (0/1) and ``_w`` (weighted count:
-    frequency weights, a row of weight 3 is three rows). Ties count one half. The AUC is
-    the Mann-Whitney statistic: the mean over positives of ``V10`` (the share of
-    negatives scored below a positive, ties half) and equally the mean over negatives of
-    ``V01`` (the share of positives scored above a negative). Its variance is DeLong's
-    (DeLong, DeLong & Clarke-Pearson 1988, *Biometrics* 44, 837-845):
-    ``S10 / m + S01 / n``, with ``S10`` and ``S01`` the sample variances of the ``m``
-    positives' ``V10`` and the ``n`` negatives' ``V01``, both centred at the AUC. The
-    placements come from cumulative counts over the sorted scores, as in Sun & Xu's fast
-    algorithm (2014, *IEEE Signal Processing Letters* 21, 1389-1393): ``V10`` and ``V01``
-    depend on a row only through its score and label, so the aggregated counts give
-    exactly the AUC and variance of the rows. The assumption is independent rows, the
-    counts of positives and negatives taken as given; the tests check the value against
-    an O(m n) computation on tied and weighted data and the coverage by simulation.
+    frequency weights, a row of weight 3 is three rows): the table of
+    :func:`aidebt.aggregate.score_label_counts`, or any rows so weighted. The placement
+    sums come from :func:`aidebt.aggregate.placement_sums` (windows over the sorted
+    scores), the estimate from :func:`auc_from_sums`.
+    Returns keys, ``_auc``, ``_auc_se`` (null with fewer than two positives or negatives),
+    ``_auc_n_pos``, ``_auc_n_neg``.
+
+    Examples
+    --------
+    >>> counts = pl.DataFrame({"_score": [0.9, 0.6, 0.6, 0.1], "_label": [1, 1, 0, 0],
+    ...                        "_w": [1.0, 2.0, 1.0, 1.0]})
+    >>> auc_delong(counts, [])["_auc"].item()  # 5 of 6 pairs, ties half
+    0.8333333333333334
+    """
+    import narwhals as nw
+
+    from aidebt.aggregate import AUC_SUMS, placement_sums
+
+    keys = list(keys)
+    rows = counts.lazy().select(
+        *keys,
+        pl.col("_score").cast(pl.Float64),
+        pl.col("_label").cast(pl.Float64),
+        pl.col("_w").cast(pl.Float64),
+    )
+    (sums,) = placement_sums(nw.from_native(rows), [keys])
+    return auc_from_sums(sums.with_columns(pl.col(c).cast(pl.Float64) for c in AUC_SUMS), keys)
+
+
+def auc_from_sums(sums: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    """AUC and its DeLong standard error per group, from its placement sums.
+
+    ``sums`` holds, per group, the columns of :data:`aidebt.aggregate.AUC_SUMS`
+    (:func:`aidebt.aggregate.auc_sums` computes them in the data's engine): ``m`` and
+    ``n`` weighted positives and negatives, and the sums of the doubled placements. Ties
+    count one half. The AUC is the Mann-Whitney statistic: the mean over positives of
+    ``V10`` (the share of negatives scored below a positive, ties half) and equally the
+    mean over negatives of ``V01`` (the share of positives scored above a negative). Its
+    variance is DeLong's (DeLong, DeLong & Clarke-Pearson 1988, *Biometrics* 44,
+    837-845): ``S10 / m + S01 / n``, with ``S10`` and ``S01`` the sample variances of the
+    ``m`` positives' ``V10`` and the ``n`` negatives' ``V01``, both centred at the AUC.
+    The placements are cumulative counts over the sorted scores, as in Sun & Xu's fast
+    algorithm (2014, *IEEE Signal Processing Letters* 21, 1389-1393). The assumption is
+    independent rows, the counts of positives and negatives taken as given; the tests
+    check the value against an O(m n) computation on tied and weighted data and the
+    coverage by simulation.
+
     Returns keys, ``_auc``, ``_auc_se`` (null with fewer than two positives or negatives),
     ``_auc_n_pos``, ``_auc_n_neg`` (every working column is named ``_auc*``, so that no
     group column's name clashes with one).
+
+    Examples
+    --------
+    >>> sums = pl.DataFrame({"_auc_n_pos": [3.0], "_auc_n_neg": [2.0], "_auc_v10": [10.0],
+    ...                      "_auc_v10_sq": [34.0], "_auc_v01_sq": [52.0]})
+    >>> out = auc_from_sums(sums, [])
+    >>> round(out["_auc"].item(), 6), round(out["_auc_se"].item() ** 2, 6)  # 5/6, 5/144
+    (0.833333, 0.034722)
     """
     keys = list(keys)
-    over = keys or None
-    pos = pl.when(pl.col("_label") == 1).then(pl.col("_w")).otherwise(0)
-    neg = pl.when(pl.col("_label") == 0).then(pl.col("_w")).otherwise(0)
-    by_score = counts.group_by([*keys, "_score"]).agg(
-        pos.sum().alias("_auc_p"), neg.sum().alias("_auc_q")
-    )
-    by_score = by_score.sort([*keys, "_score"])
-
-    def win(expr: pl.Expr) -> pl.Expr:
-        return expr.over(over) if over else expr
-
-    cum_q_below = win(pl.col("_auc_q").cum_sum()) - pl.col("_auc_q")
-    cum_p_above = win(pl.col("_auc_p").sum()) - win(pl.col("_auc_p").cum_sum())
-    placed = by_score.with_columns(
-        _auc_n_pos=win(pl.col("_auc_p").sum()),
-        _auc_n_neg=win(pl.col("_auc_q").sum()),
-        _auc_below=cum_q_below,
-        _auc_above=cum_p_above,
-    ).with_columns(
-        # V10: for a positive at this score, share of negatives ranked below it.
-        _auc_v10=(pl.col("_auc_below") + 0.5 * pl.col("_auc_q")) / pl.col("_auc_n_neg"),
-        # V01: for a negative at this score, share of positives ranked above it.
-        _auc_v01=(pl.col("_auc_above") + 0.5 * pl.col("_auc_p")) / pl.col("_auc_n_pos"),
-    )
-    agg = [
-        pl.col("_auc_n_pos").first(),
-        pl.col("_auc_n_neg").first(),
-        ((pl.col("_auc_p") * pl.col("_auc_v10")).sum() / pl.col("_auc_n_pos").first()).alias(
-            "_auc"
-        ),
-        (pl.col("_auc_p") * pl.col("_auc_v10") ** 2).sum().alias("_auc_s10"),
-        (pl.col("_auc_q") * pl.col("_auc_v01") ** 2).sum().alias("_auc_s01"),
-    ]
-    out = placed.group_by(keys).agg(agg) if keys else placed.select(agg)
-    m, n, auc = pl.col("_auc_n_pos"), pl.col("_auc_n_neg"), pl.col("_auc")
+    m, n = pl.col("_auc_n_pos"), pl.col("_auc_n_neg")
+    auc = pl.col("_auc_v10") / (2 * m * n)
+    # Sums of squared placements (the placements are doubled in the sums: / 4).
+    s10 = pl.col("_auc_v10_sq") / (4 * n * n)
+    s01 = pl.col("_auc_v01_sq") / (4 * m * m)
     # Sample variances of the placements (mean of V10 and of V01 are both the AUC).
-    var10 = (pl.col("_auc_s10") - m * auc**2) / (m - 1)
-    var01 = (pl.col("_auc_s01") - n * auc**2) / (n - 1)
-    defined = (m > 0) & (n > 0)
-    out = out.with_columns(
-        _auc=pl.when(defined).then(auc),
+    var10 = (s10 - m * auc**2) / (m - 1)
+    var01 = (s01 - n * auc**2) / (n - 1)
+    return sums.select(
+        *keys,
+        _auc=pl.when((m > 0) & (n > 0)).then(auc),
         _auc_se=pl.when((m > 1) & (n > 1)).then((var10 / m + var01 / n).clip(0).sqrt()),
+        _auc_n_pos=m,
+        _auc_n_neg=n,
     )
-    return out.select([*keys, "_auc", "_auc_se", "_auc_n_pos", "_auc_n_neg"])
 
 
 def two_proportions(x1, n1, x2, n2, confidence: float = 0.95) -> dict[str, np.ndarray]:

@@ -278,6 +278,133 @@ def test_score_label_counts_are_engine_independent(engine, as_engine, log):
     assert_same(got, want)  # exact: the scores are group keys here, not summed
 
 
+@pytest.mark.parametrize("method", ["sort", "counts"])
+def test_auc_sums_are_engine_independent(engine, as_engine, log, method):
+    """DeLong's placement sums from window functions in each engine, both ways (the rows
+    sorted by score, or their per-score counts first), equal the polars counts path bit
+    for bit: with whole weights every placement is a whole number, so every sum is exact
+    whatever the order. A float group column with NaN and null (one ``(missing)`` group),
+    a null group, unlabeled rows, zero weights, and a score with ties (``score_q``)."""
+    roles = aggregate.Roles(y_true="y", y_score="score", weight="w")
+    sets = [["region", "bucket"], ["region"], []]
+    want = aggregate.auc_sums(log, sets, roles, method="counts")
+    got = aggregate.auc_sums(as_engine(engine, log), sets, roles, method=method)
+    for g, w in zip(got, want, strict=True):
+        assert_same(g, w)
+    assert "(missing)" in got[0]["bucket"].to_list()
+    tied = aggregate.Roles(y_true="y_bool", y_score="score_q")
+    want = aggregate.auc_sums(log, [["tier"]], tied, method="counts")
+    got = aggregate.auc_sums(as_engine(engine, log), [["tier"]], tied, method=method)
+    assert_same(got[0], want[0])
+
+
+AUC_ENGINES = ["polars", "duckdb", "pandas", pytest.param("spark", marks=pytest.mark.spark)]
+
+
+def _delong_brute(y: np.ndarray, s: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """Weighted AUC and DeLong standard error over every (positive, negative) pair: O(m n).
+
+    Frequency weights: a row of weight 3 is three rows. Ties count one half."""
+    pos, neg = y == 1, y == 0
+    sp, wp, sn, wn = s[pos], w[pos], s[neg], w[neg]
+    psi = (sp[:, None] > sn[None, :]) + 0.5 * (sp[:, None] == sn[None, :])
+    m, n = wp.sum(), wn.sum()
+    v10, v01 = psi @ wn / n, wp @ psi / m
+    auc = float(wp @ v10 / m)
+    s10 = wp @ (v10 - auc) ** 2 / (m - 1)
+    s01 = wn @ (v01 - auc) ** 2 / (n - 1)
+    return auc, float(np.sqrt(s10 / m + s01 / n))
+
+
+@pytest.mark.parametrize("auc_engine", AUC_ENGINES)
+@pytest.mark.parametrize("score", ["score", "score_q"])
+def test_auc_from_placement_sums_equals_sklearn_and_the_distinct_score_path(
+    auc_engine, as_engine, log, score
+):
+    """The AUC from the placement sums (rows sorted by score, windows in the engine) equals
+    the distinct-score path and scikit-learn's ``roc_auc_score`` to 1e-12, per group and
+    overall, with frequency weights (zeros among them) and with ties (``score_q``: 64
+    values); its DeLong standard error equals an O(m n) computation over every pair."""
+    from sklearn.metrics import roc_auc_score
+
+    from aidebt import stats as st
+
+    roles = aggregate.Roles(y_true="y", y_score=score, weight="w")
+    data = as_engine(auc_engine, log)
+    sets = [["region"], []]
+    by_sort = aggregate.auc_sums(data, sets, roles, method="sort")
+    by_counts = aggregate.auc_sums(data, sets, roles, method="counts")
+    labeled = log.filter(pl.col("y").is_not_null()).with_columns(
+        region=pl.col("region").fill_null("(missing)")
+    )
+    checked = 0
+    for keys, sort_sums, count_sums in zip(sets, by_sort, by_counts, strict=True):
+        got = st.auc_from_sums(sort_sums, keys)
+        want = st.auc_from_sums(count_sums, keys)
+        assert_same(got, want, rel=1e-12)
+        groups = labeled.partition_by(keys, as_dict=True) if keys else {(): labeled}
+        for key, part in groups.items():
+            row = got.filter(pl.col("region") == key[0]) if keys else got
+            y, s, w = (part[c].to_numpy() for c in ("y", score, "w"))
+            sk = roc_auc_score(y, s, sample_weight=w)
+            auc, se = _delong_brute(y, s, w.astype(float))
+            assert abs(row["_auc"].item() - sk) <= 1e-12
+            assert abs(row["_auc"].item() - auc) <= 1e-12
+            assert abs(row["_auc_se"].item() - se) <= 1e-12
+            checked += 1
+    assert checked == 6  # four regions, (missing), overall
+
+
+@pytest.mark.parametrize("auc_engine", AUC_ENGINES)
+def test_auc_automatic_choice_takes_each_path(monkeypatch, auc_engine, as_engine, log):
+    """``method="auto"`` takes the distinct-score table when scores are few (64 values for
+    3,000 rows) and sorts the rows when every score is its own; either way the sums equal
+    the forced path bit for bit."""
+    chosen: list[str] = []
+    choose = aggregate._auc_method
+    monkeypatch.setattr(
+        aggregate, "_auc_method", lambda *a: chosen.append(choose(*a)) or chosen[-1]
+    )
+    data = as_engine(auc_engine, log)
+    for score, path in (("score_q", "counts"), ("score", "sort")):
+        roles = aggregate.Roles(y_true="y", y_score=score, weight="w")
+        (auto,) = aggregate.auc_sums(data, [["tier"]], roles)
+        assert chosen[-1] == path
+        (forced,) = aggregate.auc_sums(data, [["tier"]], roles, method=path)
+        assert_same(auto, forced)
+    assert chosen == ["counts", "sort"]
+
+
+def test_drift_on_pandas_is_drift_on_polars_to_the_last_digit(monkeypatch):
+    """pandas frames go to polars once at the door: no pandas quantile call (99 of them per
+    column before), and the drift tables, weighted or not, equal the polars ones exactly.
+    NaN and None in a numeric column, None in a text column."""
+    import pandas as pd
+
+    late = pl.col("ts") >= _OCTOBER  # amounts grow by half in the last months: a drift
+    amount = pl.when(late).then(pl.col("amount") * 1.5).otherwise(pl.col("amount"))
+    df = _log(seed=5, n=20_000).with_columns(
+        amount=pl.when(pl.col("tier") == 3).then(float("nan")).otherwise(amount)
+    )
+    cols = ["region", "tier", "amount", "score", "y_text"]
+    ref, cur = df.filter(pl.col("ts") < _JUNE), df.filter(pl.col("ts") >= _OCTOBER)
+    ref_pd, cur_pd, df_pd = ref.to_pandas(), cur.to_pandas(), df.to_pandas()
+
+    def no_pandas_quantile(*args, **kwargs):
+        raise AssertionError("a pandas quantile call: the rows were not handed to polars")
+
+    monkeypatch.setattr(pd.Series, "quantile", no_pandas_quantile)
+    monkeypatch.setattr(pd.DataFrame, "quantile", no_pandas_quantile)
+    for kwargs in ({}, {"weight": "w"}):
+        want = ad.drift(ref, cur, cols, **kwargs)
+        got = ad.drift(ref_pd, cur_pd, cols, **kwargs)
+        assert_same(got.table, want.table)
+        want = ad.drift_over_time(df, "ts", cols, **kwargs)
+        got = ad.drift_over_time(df_pd, "ts", cols, **kwargs)
+        assert_same(got.table, want.table)
+    assert got.table["drifted"].any()  # a real comparison: some cell drifts
+
+
 # ----------------------------------------------------------------- disaggregate
 
 ALL_METRICS = [
@@ -724,7 +851,10 @@ def test_polars_queries_run_on_the_streaming_engine(monkeypatch, log):
     ad.disaggregate(
         log.lazy(), y_true="y", y_pred="pred", by="region", metrics=["auc"], y_score="score"
     )
-    assert engines and set(engines) == {"streaming"}
+    # Every query that reads the data streams; AUC's placements (per region, overall) run
+    # on the labeled rows it has gathered in memory, where the in-memory engine is faster.
+    assert engines.count("in-memory") == 2
+    assert engines and set(engines) == {"streaming", "in-memory"}
 
 
 def test_filter_window_on_every_engine(engine, as_engine, log):

@@ -78,12 +78,13 @@ def test_columns_fail_from_the_schema_with_their_role():
 def test_the_pass_adds_only_what_the_metrics_need():
     df = _df()
     acc = prepare(df, metrics=["accuracy"], y_true="y", y_pred="p").aggregate(["g"])
-    assert acc.score_counts is None and "y_sum" not in acc.stats.columns
+    assert acc.auc is None and acc.auc_table() is None and "y_sum" not in acc.stats.columns
     mean = prepare(df, metrics=["mean"], y_true="y").aggregate(["g"])
     assert mean.stats.select("g", "y_sum").rows() == [("a", 1.0), ("b", 1.0)]
-    auc = prepare(df, metrics=["auc"], y_true="y", y_score="s").aggregate(["g"])
-    assert auc.score_counts is not None and set(auc.score_counts["_label"]) == {0, 1}
-    assert auc.keys == ["g"]
+    auc = prepare(df, metrics=["auc"], y_true="y", y_score="s").aggregate(["g"], auc_sets=[[]])
+    assert auc.keys == ["g"] and set(auc.auc) == {("g",), ()}
+    assert auc.auc_table()["g"].to_list() == auc.stats["g"].to_list()
+    assert auc.auc_table([]).height == 1
 
 
 def test_weighted_pass_equals_the_expanded_rows():
