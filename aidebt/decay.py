@@ -163,7 +163,7 @@ def decay(
     # where in its period each row is (whole seconds, so that its sum is exact and equal in
     # every engine): a period's mean time, not its start, is where its value sits on the
     # time axis of a trend
-    clock = epoch_days(col) * _DAY_SECONDS + _second_of_day(col, schema[time])
+    clock = _epoch_seconds(col, schema[time], frame.implementation)
     if since is None:
         period = ev.index(col)
     else:
@@ -259,6 +259,23 @@ def decay(
 
 
 _DAY_SECONDS = 86_400
+
+
+def _epoch_seconds(col: nw.Expr, dtype: Any, implementation: Any) -> nw.Expr:
+    """Whole seconds since 1970-01-01 of each row, on the column's own wall clock (the
+    calendar its periods are cut in), as an integer expression.
+
+    Where the engine can cast a timestamp to a number (polars, pandas, pyarrow) that cast
+    is used: the calendar-field route below costs about three times the rest of the
+    accuracy pass at 2M rows. DuckDB and Spark take the fields (narwhals has no portable
+    cast there). Both give the same integers, so every engine's sums agree bit for bit.
+    """
+    if dtype != nw.Date and (
+        implementation.is_polars() or implementation.is_pandas() or implementation.is_pyarrow()
+    ):
+        local = col.dt.replace_time_zone(None) if getattr(dtype, "time_zone", None) else col
+        return local.dt.timestamp("us") // 1_000_000
+    return epoch_days(col) * _DAY_SECONDS + _second_of_day(col, dtype)
 
 
 def _second_of_day(col: nw.Expr, dtype: Any) -> nw.Expr:
