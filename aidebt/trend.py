@@ -25,6 +25,7 @@ autocorrelation is modeled instead); Breslow, N. E. and Clayton, D. G. (1993),
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -215,7 +216,7 @@ class Trend(Result):
     ) -> None:
         self.decay = decay_
         self.dispersion = dispersion
-        self.fits: dict[tuple, _Fit] = fits
+        self.fits: Mapping[tuple, _Fit] = fits
         self.model = model
         self.confidence = confidence
         self.by = decay_.by
@@ -223,11 +224,12 @@ class Trend(Result):
         self.every = decay_.every
         self.start = start
         self.estimates = table
+        # a label per distinct period, not per group (100,000 groups share a dozen)
+        ends = pl.concat([table["first"], table["last"]]).drop_nulls().unique().to_list()
+        names = {v: decay_.label(v) for v in ends}
         shown = table.with_columns(
-            *(
-                pl.Series(c, [decay_.label(v) if v is not None else None for v in table[c]])
-                for c in ("first", "last")
-            )
+            pl.col(c).replace_strict(names, default=None, return_dtype=pl.String)
+            for c in ("first", "last")
         )
         super().__init__(shown.select(*self.by, *COLUMNS))
 
@@ -330,8 +332,8 @@ class Trend(Result):
     # -- display -----------------------------------------------------------------------
     def notes(self) -> list[str]:
         """The noise the interval allows for, and what it assumes."""
-        fits = [f for f in self.fits.values() if f.noise is not None]
-        if not fits:
+        periods = self.fits.noise_periods() if isinstance(self.fits, _Fits) else None
+        if periods is None or periods.size == 0:
             if isinstance(self.dispersion, str) and self.dispersion == "pearson":
                 return [
                     "The interval assumes independent periods (quasi-likelihood): with "
@@ -342,14 +344,14 @@ class Trend(Result):
                 "make it too narrow."
             ]
         unit = self.every.unit_name
-        rho = fits[0].noise.rho
+        rho = self.fits.rho
         lines = [
             f"The interval allows for a {unit}-to-{unit} wobble beyond sampling error, "
             f"measured on the differences between consecutive {unit}s of the whole curve, "
             f"and assumes neighbouring {unit}s are correlated {rho:g} (AR(1)); it also "
             "allows for how uncertain that wobble is."
         ]
-        few = sorted({f.noise.periods for f in fits if f.noise.periods < 6})
+        few = sorted(set(periods[periods < 6].astype(int).tolist()))
         if few:
             lines.append(
                 f"Some curves have only {few[0]} {unit}s to measure the wobble on: their "
@@ -722,15 +724,29 @@ def _history_rows(model, exog, periods, noise, plausible, rho, confidence, y, b)
         sampling, failed = b, np.zeros(g, dtype=bool)
         params = _gls_rows(y, exog, _diag(sampling) + lam[:, None, None] * corr)[0]
 
+    # (X' (S + e C)^-1 X)^-1 at many e from one eigendecomposition per group: with
+    # S^-1/2 C S^-1/2 = Q diag(l) Q', X' (S + e C)^-1 X = Y' diag(1 / (1 + e l)) Y for
+    # Y = Q' S^-1/2 X (S the sampling variances, C the period effects' correlation)
+    root = 1 / np.sqrt(sampling)
+    eig, basis = np.linalg.eigh(corr * root[:, :, None] * root[:, None, :])
+    eig = np.maximum(eig, 0.0)  # C is a correlation matrix: rounding below 0 only
+    y_ = np.swapaxes(basis, 1, 2) @ (exog * root[:, :, None])
+
     def covariance(effect: np.ndarray) -> np.ndarray:
-        return _gls_rows(None, exog, _diag(sampling) + effect[:, None, None] * corr)[1]
+        """The coefficients' covariances at period-effect variances ``effect`` (groups x
+        points): an array of shape (groups, points, 2, 2)."""
+        w = 1 / (1 + effect[:, :, None] * eig[:, None, :])
+        a = np.einsum("gki,gpk,gkj->gpij", y_, w, y_)
+        det = a[..., 0, 0] * a[..., 1, 1] - a[..., 0, 1] * a[..., 1, 0]
+        inv = np.stack([a[..., 1, 1], -a[..., 0, 1], -a[..., 1, 0], a[..., 0, 0]], axis=-1)
+        return inv.reshape(*a.shape) / det[..., None, None]
 
     # the slope's variance on a grid spanning the plausible period-effect variances (it is
     # smooth, increasing and nearly linear in them: interpolated in between)
     step = (high - low) / 8
     grid = low[:, None] + np.arange(9) * step[:, None]  # numpy's linspace, row by row
     grid[:, -1] = high
-    at = np.stack([covariance(grid[:, j])[:, 1, 1] for j in range(9)], axis=1)
+    at = covariance(grid)[:, :, 1, 1]
     slope_var = _interp_rows(plausible, grid, at)
     z = st.normal_quantile(confidence)
     half = _mixture_quantiles(slope_var, confidence)
@@ -738,7 +754,7 @@ def _history_rows(model, exog, periods, noise, plausible, rho, confidence, y, b)
     effect = np.where(
         at[:, -1] > at[:, 0], _interp_rows(((half / z) ** 2)[:, None], at, grid)[:, 0], grid[:, 0]
     )
-    cov = covariance(effect)
+    cov = covariance(effect[:, None])[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.mean(2 * ndtr(-np.abs(params[:, 1, None]) / np.sqrt(slope_var)), axis=1)
         base = sampling.mean(axis=1)
@@ -810,14 +826,13 @@ def _diag(values: np.ndarray) -> np.ndarray:
 
 def _gls_rows(y, exog, cov) -> tuple[np.ndarray | None, np.ndarray]:
     """Generalized least squares of stacked problems: coefficients (None without ``y``) and
-    their covariances ``(X' V^-1 X)^-1``, through each ``V``'s Cholesky factor."""
-    chol = np.linalg.cholesky(cov)
-    wx = np.linalg.solve(chol, exog)
-    inv = np.linalg.inv(np.swapaxes(wx, 1, 2) @ wx)
+    their covariances ``(X' V^-1 X)^-1`` (one batched solve of ``V`` against ``[X y]``)."""
+    rhs = exog if y is None else np.concatenate([exog, y[:, :, None]], axis=2)
+    solved = np.linalg.solve(cov, rhs)
+    inv = np.linalg.inv(np.swapaxes(exog, 1, 2) @ solved[:, :, :2])
     if y is None:
         return None, inv
-    wy = np.linalg.solve(chol, y[:, :, None])
-    return (inv @ (np.swapaxes(wx, 1, 2) @ wy))[:, :, 0], inv
+    return (inv @ (np.swapaxes(exog, 1, 2) @ solved[:, :, 2:]))[:, :, 0], inv
 
 
 def _logistic_gls_rows(count, trials, exog, effect, iterations: int = 100):
@@ -874,17 +889,67 @@ def _interp_rows(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
 
 def _mixture_quantiles(variances: np.ndarray, confidence: float) -> np.ndarray:
     """Per row, the half-width ``h`` with ``mean(P(|N(0, v)| <= h)) = confidence`` over the
-    row's ``variances`` (a bisection on every row in step)."""
+    row's ``variances``.
+
+    Newton's method from ``z * min(sd)``, where no component covers more than
+    ``confidence``: the coverage is increasing and concave in ``h``, so the steps rise
+    monotonically to the root, without overshooting; stopped at machine precision.
+    """
     sd = np.sqrt(variances)
-    lo = np.zeros(sd.shape[0])
-    hi = float(st.normal_quantile(1 - (1 - confidence) / 100)) * sd.max(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for _ in range(60):
-            mid = (lo + hi) / 2
-            covered = np.mean(1 - 2 * ndtr(-mid[:, None] / sd), axis=1)
-            up = covered < confidence
-            lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
-    return (lo + hi) / 2
+    z = float(st.normal_quantile(confidence))
+    h = z * sd.min(axis=1)
+    active = np.flatnonzero(np.all(sd > 0, axis=1))
+    for _ in range(100):
+        if active.size == 0:
+            break
+        s, at = sd[active], h[active]
+        u = at[:, None] / s
+        covered = np.mean(1 - 2 * ndtr(-u), axis=1)
+        slope = np.mean(2 * np.exp(-0.5 * u**2) / (np.sqrt(2 * np.pi) * s), axis=1)
+        step = (confidence - covered) / slope
+        h[active] = at + np.maximum(step, 0.0)
+        active = active[step > 1e-15 * at]
+    return h
+
+
+class _Fits(Mapping):
+    """The fits by group key, a :class:`_Fit` built when a group is asked for (a trend over
+    100,000 groups holds its numbers in arrays, not in 100,000 objects)."""
+
+    def __init__(self, index: dict[tuple, int], fit: dict, noise: dict | None, rho: float):
+        self._index, self._fit, self._noise, self.rho = index, fit, noise, rho
+
+    def __getitem__(self, key: tuple) -> _Fit:
+        g, f = self._index[key], self._fit
+        noise = None
+        if self._noise is not None:
+            fields = {name: float(self._noise[name][g]) for name in _NOISE_FIELDS}
+            noise = PeriodNoise(rho=self.rho, **{**fields, "periods": int(fields["periods"])})
+        return _Fit(
+            f["params"][g],
+            f["cov"][g],
+            float(f["crit"][g]),
+            float(f["df"][g]),
+            float(f["x0"][g]),
+            float(f["x_first"][g]),
+            float(f["x_last"][g]),
+            float(f["dispersion"][g]),
+            noise,
+            float(f["p"][g]) if noise is not None else None,
+            float(f["effect"][g]),
+        )
+
+    def __iter__(self):
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def noise_periods(self) -> np.ndarray | None:
+        """How many periods each fitted group's noise estimate rests on (None: no noise)."""
+        if self._noise is None:
+            return None
+        return self._noise["periods"][np.fromiter(self._index.values(), int, len(self._index))]
 
 
 def _assemble(data, group, groups, heads, keys, fit, model, noise, rho, by):
@@ -937,31 +1002,7 @@ def _assemble(data, group, groups, heads, keys, fit, model, noise, rho, by):
     )
     if model != "logistic":
         table = table.with_columns(odds_ratio=pl.lit(None, pl.Float64))
-    fits = {}
-    params, effect, x_first, x_last = fit["params"], fit["effect"], fit["x_first"], fit["x_last"]
-    for g in np.flatnonzero(done).tolist():
-        period_noise = (
-            PeriodNoise(
-                rho=rho,
-                **{f: float(noise[f][g]) for f in _NOISE_FIELDS if f != "periods"},
-                periods=int(noise["periods"][g]),
-            )
-            if noise is not None
-            else None
-        )
-        fits[keys[g]] = _Fit(
-            params[g],
-            cov[g],
-            float(crit[g]),
-            float(df[g]),
-            float(x0[g]),
-            float(x_first[g]),
-            float(x_last[g]),
-            float(fit["dispersion"][g]),
-            period_noise,
-            float(fit["p"][g]) if noise is not None else None,
-            float(effect[g]),
-        )
+    fits = _Fits({keys[g]: g for g in np.flatnonzero(done).tolist()}, fit, noise, rho)
     rows = done[group]
     if not rows.any():
         return table, fits, pl.DataFrame(schema={"_p": pl.Int64, "fit": pl.Float64})
