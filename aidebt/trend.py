@@ -812,8 +812,17 @@ def _scaled(exog, params, sampling, failed, pearson, dispersion):
         scale = np.full(g, 1.0 if dispersion == "fixed" else float(dispersion))
         df = np.full(g, np.inf)
     cov = scale[:, None, None] * base
+    exact = ~failed & (scale <= 0)  # "pearson" on periods exactly on a line: no scatter
     failed = failed | ~np.all(np.isfinite(params), axis=1) | ~np.all(np.isfinite(cov), axis=(1, 2))
-    return _outcome(failed, params, cov, df, scale)
+    out = _outcome(failed | exact, params, cov, df, scale)
+    out["note"][exact & ~failed] = _EXACT
+    return out
+
+
+_EXACT = (
+    "the periods lie exactly on a line: there is no scatter to estimate the dispersion from "
+    "(use dispersion='history' or 'fixed')"
+)
 
 
 def _diag(values: np.ndarray) -> np.ndarray:
