@@ -14,6 +14,16 @@ the fitted curve's confidence band contains the threshold) or the delta method. 
 the curve through :class:`aidebt.decay.Decay`'s public attributes (``estimates``,
 ``label``, ``index_of``).
 
+Many groups (``by=``) are fitted at once, not one after another: groups with the same
+number of periods are stacked into arrays and every step (the noise estimate's bisection,
+the iteratively reweighted GLS with batched Cholesky-free solves, the mixture quantile)
+runs on all of them in step, each group stopping where its own fit would; 100,000 groups
+of 12 months take seconds (benchmarks/bench_trend_groups.py). The limit is per group: a
+fit holds a periods x periods covariance (8 x periods² bytes), so a group may have at most
+:data:`MAX_PERIODS` (2,000) periods, and a clear error says so above it; groups are
+processed in chunks of about 64 MB per such array, so their number is bounded only by
+the memory of the per-period table.
+
 References: Newey, W. K. and West, K. D. (1987), "A simple, positive semi-definite,
 heteroskedasticity and autocorrelation consistent covariance matrix", Econometrica 55 (why
 independent-period standard errors are too small under autocorrelation; with a dozen
