@@ -983,27 +983,8 @@ def _critical(confidence: float, df: float) -> float:
 
 
 def _fit_history(part: pl.DataFrame, model: str, confidence: float, noise: PeriodNoise | None):
-    """Generalized least squares of the line under sampling error plus period effects.
-
-    The noise of period ``t``'s value (its log-odds for ``"logistic"``) is its sampling
-    error (binomial variance at the fitted rate, or the stored standard error) plus a
-    period effect of variance ``lam`` (estimated on the group's whole curve,
-    :func:`aidebt.noise.period_variance`) with AR(1) correlation ``rho ** |s - t|``
-    across periods. The logistic line is fitted by iteratively reweighted generalized
-    least squares on the working log-odds (the quasi-likelihood of a logistic model with a
-    correlated random period effect; Breslow and Clayton 1993); with ``lam = 0`` it is the
-    binomial maximum-likelihood fit. The covariance of the coefficients is
-    ``(X' V^-1 X)^-1``.
-
-    ``lam`` rests on a dozen differences: a calm-looking history can hide a real wobble.
-    The interval integrates over that uncertainty: the slope's distribution is the mixture
-    of normals ``N(0, var(lam*))`` over the plausible values ``lam*`` of the period-effect
-    variance (the differences' spread known up to a chi-square on ``noise.df`` degrees of
-    freedom, :meth:`aidebt.noise.PeriodNoise.plausible_quantiles`; with a variance that
-    scales with ``lam`` this is Student's t on ``noise.df``, Satterthwaite 1946). The fit
-    then carries the covariance at the plausible ``lam`` whose normal interval matches the
-    mixture's, so the crossing and the band use the same noise; the p-value is the
-    mixture's tail.
+    """One group's GLS under sampling error plus AR(1) period effects, the slope's interval
+    from the mixture over plausible noise variances (aidebt.trend._history_rows, per group).
     """
     k = part.height
     if k < 2:
