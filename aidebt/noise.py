@@ -73,7 +73,8 @@ def _qn_rows(a: np.ndarray) -> np.ndarray:
     i, j = _pairs(m)
     h = m // 2 + 1
     k = h * (h - 1) // 2
-    kth = np.partition(np.abs(a[:, i] - a[:, j]), k - 1, axis=1)[:, k - 1]
+    pairs = np.abs(np.take(a, i, axis=1) - np.take(a, j, axis=1))  # take: faster than a[:, i]
+    kth = np.partition(pairs, k - 1, axis=1)[:, k - 1]
     return kth * _QN_NORMAL * factor
 
 
