@@ -16,7 +16,7 @@ the curve through :class:`aidebt.decay.Decay`'s public attributes (``estimates``
 
 Many groups (``by=``) are fitted at once, not one after another: groups with the same
 number of periods are stacked into arrays and every step (the noise estimate's bisection,
-the iteratively reweighted GLS with batched Cholesky-free solves, the mixture quantile)
+the iteratively reweighted GLS with numpy's stacked solves, the mixture quantile)
 runs on all of them in step, each group stopping where its own fit would; 100,000 groups
 of 12 months take seconds (benchmarks/bench_trend_groups.py). The limit is per group: a
 fit holds a periods x periods covariance (8 x periods² bytes), so a group may have at most
@@ -621,9 +621,10 @@ def _fit_all(data, group, groups, model, dispersion, confidence, noise, rho):
     ``x0``, ``x_first``, ``x_last`` and ``note`` (None where fitted).
 
     Groups with the same number of periods are stacked into (groups x periods) arrays
-    and solved together: batched Cholesky factors and solves (numpy's stacked linear
-    algebra), the iteratively reweighted fit and the bisections run on every group in
-    step, each group stopping where its own loop would. The same numbers as one fit per
+    and solved together: batched solves and eigendecompositions (numpy's stacked linear
+    algebra); the iteratively reweighted fit, the noise estimate's bisection and the
+    mixture quantile's Newton steps run on every group in step, each group stopping where
+    its own loop would. The same numbers as one fit per
     group (tests/test_decay.py keeps that loop as the reference).
     """
     history = dispersion == "history"
