@@ -59,17 +59,23 @@ def _qn(a: np.ndarray) -> float:
     distances, k = C(h, 2) with h = m // 2 + 1, times the normal consistency constant and
     Croux and Rousseeuw's small-sample factor. Equal to statsmodels' ``qn_scale`` times
     that factor; computed directly for short series (it is called inside a bisection)."""
-    m = len(a)
+    return float(_qn_rows(np.asarray(a, dtype=float)[None, :])[0])
+
+
+def _qn_rows(a: np.ndarray) -> np.ndarray:
+    """:func:`_qn` of each row of ``a`` (groups x m), vectorized over the rows."""
+    m = a.shape[1]
     factor = _QN_SMALL.get(m) or (m / (m + 1.4) if m % 2 else m / (m + 3.8))
     if m > _QN_PAIRS:
         from statsmodels.robust.scale import qn_scale
 
-        return float(qn_scale(a)) * factor
+        return np.array([float(qn_scale(row)) * factor for row in a])
     i, j = _pairs(m)
     h = m // 2 + 1
     k = h * (h - 1) // 2
-    kth = np.partition(np.abs(a[i] - a[j]), k - 1)[k - 1]
-    return float(kth) * _QN_NORMAL * factor
+    pairs = np.abs(np.take(a, i, axis=1) - np.take(a, j, axis=1))  # take: faster than a[:, i]
+    kth = np.partition(pairs, k - 1, axis=1)[:, k - 1]
+    return kth * _QN_NORMAL * factor
 
 
 def check_autocorrelation(rho: float) -> float:
@@ -132,12 +138,8 @@ class PeriodNoise:
     def plausible_quantiles(self, points: int = 64) -> np.ndarray:
         """:meth:`plausible`'s distribution at ``points`` evenly spaced probabilities (a
         deterministic quadrature of it, for intervals)."""
-        if not self.estimated or self.effect <= 0:
-            return np.full(points, self.variance)
-        from scipy import stats as sps
-
-        probabilities = (np.arange(points) + 0.5) / points
-        return self._variance_at(sps.chi2.ppf(probabilities, self.df))
+        fields = {f: np.array([getattr(self, f)]) for f in _FIELDS}
+        return plausible_quantiles(fields, points)[0]
 
     def _variance_at(self, chi2: np.ndarray) -> np.ndarray:
         spread = self.spread * self.df / np.maximum(chi2, 1e-300)
@@ -188,30 +190,95 @@ def period_variance(
     b = np.asarray(variances, dtype=float)
     p = np.asarray(periods, dtype=float)
     ok = np.isfinite(v) & np.isfinite(b) & (b >= 0)
-    v, b, p = v[ok], b[ok], p[ok]
-    m = len(v) - 1
+    fields = period_variances(v[ok][None, :], b[ok][None, :], p[ok][None, :], rho)
+    values_ = {f: float(fields[f][0]) for f in _FIELDS}
+    return PeriodNoise(rho=rho, **{**values_, "periods": int(values_["periods"])})
+
+
+_FIELDS = ("variance", "df", "periods", "spread", "sampling", "effect")
+"""The fields of :class:`PeriodNoise` that :func:`period_variances` returns as arrays."""
+
+
+def period_variances(
+    values: np.ndarray, variances: np.ndarray, periods: np.ndarray, rho: float
+) -> dict[str, np.ndarray]:
+    """:func:`period_variance` of many series of the same length at once.
+
+    ``values``, ``variances`` and ``periods`` are arrays of shape (series, periods), every
+    entry finite with ``variances >= 0`` (the caller drops the others, as
+    :func:`period_variance` does). Returns :class:`PeriodNoise`'s fields (``variance``,
+    ``df``, ``periods``, ``spread``, ``sampling``, ``effect``) as arrays of one value per
+    series: the same numbers as one call per series (the same bisection, run on every
+    series in step).
+    """
+    v, b, p = (np.asarray(a, dtype=float) for a in (values, variances, periods))
+    g, k = v.shape
+    m = k - 1
+    zeros = np.zeros(g)
     if m < 2:
-        return PeriodNoise(0.0, rho, 0.0, len(v))
-    d = np.diff(v)
-    bb = b[1:] + b[:-1]
-    lag = 2 * (1 - rho ** np.diff(p))  # 2 (1 - rho^gap): the period effects' share
+        return dict(
+            variance=zeros,
+            df=zeros,
+            periods=np.full(g, k),
+            spread=zeros,
+            sampling=zeros,
+            effect=zeros,
+        )
+    d = np.diff(v, axis=1)
+    bb = b[:, 1:] + b[:, :-1]
+    lag = 2 * (1 - rho ** np.diff(p, axis=1))  # 2 (1 - rho^gap): the period effects' share
 
-    def excess(lam: float) -> float:
-        scale = np.sqrt(bb + lam * lag)
-        return _qn(d / np.where(scale > 0, scale, np.inf)) - 1
+    def excess(lam: np.ndarray, rows) -> np.ndarray:
+        scale = np.sqrt(bb[rows] + lam[:, None] * lag[rows])
+        return _qn_rows(d[rows] / np.where(scale > 0, scale, np.inf)) - 1
 
-    df = max((m - 1) / 2, 0.5)
-    parts = {"sampling": float(bb.mean()), "effect": float(lag.mean())}
-    if not np.all(bb + lag > 0) or excess(0.0) <= 0:
-        # no spread beyond sampling error; how much less than it, for plausible()
-        below = (excess(0.0) + 1) ** 2 if np.all(bb > 0) else 1.0
-        return PeriodNoise(0.0, rho, df, len(v), below * parts["sampling"], **parts)
-    lo, hi = 0.0, (_qn(d) ** 2) / max(float(lag.min()), 1e-12)
-    while excess(hi) > 0:  # only when the sampling variances are tiny against the spread
-        hi *= 4
-    for _ in range(60):  # bisection: excess() decreases in lam
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if excess(mid) > 0 else (lo, mid)
-    lam = (lo + hi) / 2
-    spread = parts["sampling"] + lam * parts["effect"]
-    return PeriodNoise(lam, rho, df, len(v), spread, **parts)
+    everyone = slice(None)
+    sampling, effect = bb.mean(axis=1), lag.mean(axis=1)
+    at_zero = excess(zeros, everyone)
+    # no spread beyond sampling error; how much less than it, for plausible()
+    calm = ~np.all(bb + lag > 0, axis=1) | (at_zero <= 0)
+    below = np.where(np.all(bb > 0, axis=1), (at_zero + 1) ** 2, 1.0)
+    variance, spread = zeros.copy(), below * sampling
+    rows = np.flatnonzero(~calm)
+    if rows.size:
+        lo = np.zeros(rows.size)
+        hi = _qn_rows(d[rows]) ** 2 / np.maximum(lag[rows].min(axis=1), 1e-12)
+        while True:  # only when the sampling variances are tiny against the spread
+            grow = excess(hi, rows) > 0
+            if not grow.any():
+                break
+            hi = np.where(grow, hi * 4, hi)
+        for _ in range(60):  # bisection: excess() decreases in lam
+            mid = (lo + hi) / 2
+            up = excess(mid, rows) > 0
+            lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
+        variance[rows] = (lo + hi) / 2
+        spread[rows] = sampling[rows] + variance[rows] * effect[rows]
+    return dict(
+        variance=variance,
+        df=np.full(g, max((m - 1) / 2, 0.5)),
+        periods=np.full(g, k),
+        spread=spread,
+        sampling=sampling,
+        effect=effect,
+    )
+
+
+def plausible_quantiles(noise: dict[str, np.ndarray], points: int = 64) -> np.ndarray:
+    """:meth:`PeriodNoise.plausible_quantiles` of many series (``noise`` as returned by
+    :func:`period_variances`): an array of shape (series, points)."""
+    from scipy import stats as sps
+
+    variance = np.asarray(noise["variance"], dtype=float)
+    out = np.repeat(variance[:, None], points, axis=1)
+    df = np.asarray(noise["df"], dtype=float)
+    drawn = (df > 0) & (np.asarray(noise["effect"]) > 0)
+    probabilities = (np.arange(points) + 0.5) / points
+    for value in np.unique(df[drawn]):  # a few distinct df: one ppf call each
+        rows = drawn & (df == value)
+        chi2 = sps.chi2.ppf(probabilities, value)
+        spread = noise["spread"][rows, None] * value / np.maximum(chi2, 1e-300)
+        out[rows] = (
+            np.maximum(spread - noise["sampling"][rows, None], 0.0) / noise["effect"][rows, None]
+        )
+    return out

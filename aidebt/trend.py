@@ -14,6 +14,16 @@ the fitted curve's confidence band contains the threshold) or the delta method. 
 the curve through :class:`aidebt.decay.Decay`'s public attributes (``estimates``,
 ``label``, ``index_of``).
 
+Many groups (``by=``) are fitted at once, not one after another: groups with the same
+number of periods are stacked into arrays and every step (the noise estimate's bisection,
+the iteratively reweighted GLS with numpy's stacked solves, the mixture quantile)
+runs on all of them in step, each group stopping where its own fit would; 100,000 groups
+of 12 months take seconds (benchmarks/bench_trend_groups.py). The limit is per group: a
+fit holds a periods x periods covariance (8 x periods² bytes), so a group may have at most
+:data:`MAX_PERIODS` (2,000) periods, and a clear error says so above it; groups are
+processed in chunks of about 64 MB per such array, so their number is bounded only by
+the memory of the per-period table.
+
 References: Newey, W. K. and West, K. D. (1987), "A simple, positive semi-definite,
 heteroskedasticity and autocorrelation consistent covariance matrix", Econometrica 55 (why
 independent-period standard errors are too small under autocorrelation; with a dozen
@@ -25,6 +35,7 @@ autocorrelation is modeled instead); Breslow, N. E. and Clayton, D. G. (1993),
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,13 +47,13 @@ from scipy.special import expit, ndtr
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import InvalidArgumentError, did_you_mean
-from aidebt.groups import iter_groups, label
+from aidebt.groups import label
 from aidebt.noise import (
     AUTOCORRELATION,
     PeriodNoise,
-    ar1_correlation,
     check_autocorrelation,
-    period_variance,
+    period_variances,
+    plausible_quantiles,
 )
 from aidebt.results import Result, conform
 
@@ -175,82 +186,39 @@ class Trend(Result):
         rho = check_autocorrelation(autocorrelation)
         confidence = st.check_confidence(confidence or decay_.confidence)
         lo_idx, hi_idx = decay_.index_of(start, "start"), decay_.index_of(end, "end")
+        by = decay_.by
         data = decay_.estimates.filter(pl.col("value").is_not_null() & (pl.col("n") > 0))
+        data, group = _stack(data, by)
+        groups = int(group.max()) + 1 if group.size else 0
+        counts = np.bincount(group, minlength=groups)
+        first_row = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        heads = data.select(by).gather(first_row) if by else pl.DataFrame()
+        keys = heads.rows() if by else [()] * groups
+        _check_periods(counts, keys, by)
         # the period-level noise of each group, from its whole history (every period of the
         # curve, not only the fitted window): short windows borrow it
-        history = (
-            {key: _period_noise(part, model, rho) for key, part in iter_groups(data, decay_.by)}
-            if dispersion == "history"
-            else {}
-        )
+        history = dispersion == "history"
+        noise = _period_noise(data, group, groups, model, rho) if history else None
+        window = np.ones(data.height, dtype=bool)
+        p_all = data.get_column("_p").to_numpy()
         if lo_idx is not None:
-            data = data.filter(pl.col("_p") >= lo_idx)
+            window &= p_all >= lo_idx
         if hi_idx is not None:
-            data = data.filter(pl.col("_p") <= hi_idx)
+            window &= p_all <= hi_idx
+        data, group = data.filter(pl.Series(window)), group[window]
         if data.height == 0:
             raise InvalidArgumentError(
                 "No period has a value to fit"
                 + (f" between start={start!r} and end={end!r}" if start or end else "")
                 + ". Check the window and that the periods have labeled rows."
             )
-        rows, fitted, fits = [], [], {}
-        for key, part in iter_groups(data, decay_.by):
-            row = dict(zip(decay_.by, key, strict=True))
-            fit, note = _fit_group(part, model, dispersion, confidence, history.get(key))
-            row.update(model=model, periods=part.height, note=note)
-            if fit is None:
-                rows.append(row)
-                continue
-            fits[key] = fit
-            x = _position(part)
-            number = part.get_column("_p").to_numpy()
-            b1, se1 = fit.params[1], float(np.sqrt(fit.cov[1, 1]))
-            inv = _link(model)[1]
-            eta_last, _ = fit.eta(np.array([fit.x_last]))
-            deriv = float(inv(eta_last)[0] * (1 - inv(eta_last)[0])) if model == "logistic" else 1.0
-            lo, hi = b1 - fit.crit * se1, b1 + fit.crit * se1
-            stat = b1 / se1 if se1 > 0 else np.inf
-            p = 2 * (sps.t.sf(abs(stat), fit.df) if np.isfinite(fit.df) else sps.norm.sf(abs(stat)))
-            if fit.p_value is not None:
-                p = fit.p_value
-            row.update(
-                slope=float(b1),
-                slope_ci_low=float(lo),
-                slope_ci_high=float(hi),
-                p_value=float(p),
-                odds_ratio=float(np.exp(b1)) if model == "logistic" else None,
-                change=deriv * float(b1),
-                change_ci_low=deriv * float(lo),
-                change_ci_high=deriv * float(hi),
-                dispersion=fit.dispersion,
-                df=fit.df,
-                first=float(number.min()),
-                last=float(number.max()),
-            )
-            rows.append(row)
-            est, se = fit.eta(x)
-            fitted.append(
-                part.select(
-                    [*decay_.by, "_p", "period", "value", "ci_low", "ci_high", "n"]
-                ).with_columns(
-                    fit=pl.Series(inv(est)),
-                    fit_low=pl.Series(inv(est - fit.crit * se)),
-                    fit_high=pl.Series(inv(est + fit.crit * se)),
-                )
-            )
-        if not rows:
-            raise InvalidArgumentError(
-                "No period has a value to fit"
-                + (f" between start={start!r} and end={end!r}" if start or end else "")
-                + ". Check the window and that the periods have labeled rows."
-            )
-        table = _rank(conform(rows, COLUMNS, lead=dict.fromkeys(decay_.by, pl.String)), m)
-        out = cls(table, decay_, fits, model, confidence, start, dispersion)
-        out.fitted = (
-            pl.concat(fitted, how="vertical_relaxed")
-            if fitted
-            else pl.DataFrame(schema={"_p": pl.Int64, "fit": pl.Float64})
+        fit = _fit_all(data, group, groups, model, dispersion, confidence, noise, rho)
+        table, fits, fitted = _assemble(
+            data, group, groups, heads, keys, fit, model, noise, rho, by
         )
+        table = _rank(conform(table, COLUMNS, lead=dict.fromkeys(by, pl.String)), m)
+        out = cls(table, decay_, fits, model, confidence, start, dispersion)
+        out.fitted = fitted
         return out
 
     def __init__(
@@ -258,7 +226,7 @@ class Trend(Result):
     ) -> None:
         self.decay = decay_
         self.dispersion = dispersion
-        self.fits: dict[tuple, _Fit] = fits
+        self.fits: Mapping[tuple, _Fit] = fits
         self.model = model
         self.confidence = confidence
         self.by = decay_.by
@@ -266,11 +234,12 @@ class Trend(Result):
         self.every = decay_.every
         self.start = start
         self.estimates = table
+        # a label per distinct period, not per group (100,000 groups share a dozen)
+        ends = pl.concat([table["first"], table["last"]]).drop_nulls().unique().to_list()
+        names = {v: decay_.label(v) for v in ends}
         shown = table.with_columns(
-            *(
-                pl.Series(c, [decay_.label(v) if v is not None else None for v in table[c]])
-                for c in ("first", "last")
-            )
+            pl.col(c).replace_strict(names, default=None, return_dtype=pl.String)
+            for c in ("first", "last")
         )
         super().__init__(shown.select(*self.by, *COLUMNS))
 
@@ -373,8 +342,8 @@ class Trend(Result):
     # -- display -----------------------------------------------------------------------
     def notes(self) -> list[str]:
         """The noise the interval allows for, and what it assumes."""
-        fits = [f for f in self.fits.values() if f.noise is not None]
-        if not fits:
+        periods = self.fits.noise_periods() if isinstance(self.fits, _Fits) else None
+        if periods is None or periods.size == 0:
             if isinstance(self.dispersion, str) and self.dispersion == "pearson":
                 return [
                     "The interval assumes independent periods (quasi-likelihood): with "
@@ -385,14 +354,14 @@ class Trend(Result):
                 "make it too narrow."
             ]
         unit = self.every.unit_name
-        rho = fits[0].noise.rho
+        rho = self.fits.rho
         lines = [
             f"The interval allows for a {unit}-to-{unit} wobble beyond sampling error, "
             f"measured on the differences between consecutive {unit}s of the whole curve, "
             f"and assumes neighbouring {unit}s are correlated {rho:g} (AR(1)); it also "
             "allows for how uncertain that wobble is."
         ]
-        few = sorted({f.noise.periods for f in fits if f.noise.periods < 6})
+        few = sorted(set(periods[periods < 6].astype(int).tolist()))
         if few:
             lines.append(
                 f"Some curves have only {few[0]} {unit}s to measure the wobble on: their "
@@ -552,23 +521,87 @@ def check_dispersion(dispersion: Any) -> None:
         raise InvalidArgumentError(f"dispersion={dispersion!r} must be > 0.")
 
 
-def _period_noise(part: pl.DataFrame, model: str, rho: float) -> PeriodNoise:
-    """The period-effect variance of one group's curve, on the scale the model fits.
+MAX_PERIODS = 2_000
+"""The most periods one group's trend is fitted over. A fit holds, per group, a periods x
+periods covariance (8 x periods² bytes: 1.2 kB at 12 periods, 32 MB at 2,000) and the
+noise estimate the pairwise differences of its periods; groups are fitted together in
+chunks of about :data:`_CHUNK_BYTES` per such array, so the number of groups is bounded
+only by the memory of the per-period table itself."""
+
+_CHUNK_BYTES = 64 * 2**20
+
+
+def _stack(data: pl.DataFrame, by: list[str]) -> tuple[pl.DataFrame, np.ndarray]:
+    """``data`` with ``_g``, each group's number in order of first appearance, its rows
+    together (in their order); and the group number of every row."""
+    if by:
+        data = (
+            data.with_row_index("_r")
+            .with_columns(_g=(pl.col("_r").min().over(by).rank("dense") - 1).cast(pl.Int64))
+            .sort("_g", maintain_order=True)
+            .drop("_r")
+        )
+    else:
+        data = data.with_columns(_g=pl.lit(0, pl.Int64))
+    return data, data.get_column("_g").to_numpy()
+
+
+def _chunks(group: np.ndarray, groups: int):
+    """``(rows, members)`` for every set of groups with the same number of rows, in chunks
+    of at most :data:`_CHUNK_BYTES` per periods x periods array: ``members`` are the group
+    numbers, ``rows`` (members x periods) the row numbers of each member's rows in order.
+    ``group`` is each row's group number, rows of a group together."""
+    counts = np.bincount(group, minlength=groups)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    for k in np.unique(counts):
+        members = np.flatnonzero(counts == k)
+        size = max(1, _CHUNK_BYTES // (8 * max(int(k), 1) ** 2))
+        for start in range(0, members.size, size):
+            chunk = members[start : start + size]
+            yield offsets[chunk, None] + np.arange(k), chunk
+
+
+def _check_periods(counts: np.ndarray, keys: list[tuple], by: list[str]) -> None:
+    if counts.size and counts.max() > MAX_PERIODS:
+        worst = int(np.argmax(counts))
+        who = f" ({label(dict(zip(by, keys[worst], strict=True)), by)})" if by else ""
+        raise InvalidArgumentError(
+            f"A trend fit is limited to {MAX_PERIODS:,} periods per group: one curve{who} "
+            f"has {int(counts.max()):,}, and its fit would hold a "
+            f"{int(counts.max()):,} x {int(counts.max()):,} covariance "
+            f"({8 * int(counts.max()) ** 2 / 2**20:,.0f} MB). Use longer periods (every='1w' "
+            "instead of '1d') or fit a window with start= and end=."
+        )
+
+
+def _period_noise(data: pl.DataFrame, group: np.ndarray, groups: int, model: str, rho: float):
+    """The period-effect variance of every group's curve, on the scale the model fits
+    (:func:`aidebt.noise.period_variances`; fields as arrays over the groups).
 
     Logistic: on the log-odds of each period, the empirical logit with its binomial
     variance (Cox and Snell's ``+ 0.5``, so that a period at 0% or 100% is finite); linear:
     on the values with their stored standard errors.
     """
-    periods = part.get_column("_p").to_numpy()
+    periods = data.get_column("_p").to_numpy().astype(float)
     if model == "logistic":
-        x = part.get_column("_x").to_numpy().astype(float)
-        n = part.get_column("n").to_numpy().astype(float)
+        x = data.get_column("_x").to_numpy().astype(float)
+        n = data.get_column("n").to_numpy().astype(float)
         values = np.log((x + 0.5) / (n - x + 0.5))
         variances = 1 / (x + 0.5) + 1 / (n - x + 0.5)
     else:
-        values = part.get_column("value").to_numpy().astype(float)
-        variances = part.get_column("_se").fill_null(np.nan).to_numpy().astype(float) ** 2
-    return period_variance(values, variances, periods, rho)
+        values = data.get_column("value").to_numpy().astype(float)
+        variances = data.get_column("_se").fill_null(np.nan).to_numpy().astype(float) ** 2
+    ok = np.isfinite(values) & np.isfinite(variances) & (variances >= 0)
+    values, variances, periods, group = values[ok], variances[ok], periods[ok], group[ok]
+    out = {f: np.zeros(groups) for f in _NOISE_FIELDS}
+    for rows, members in _chunks(group, groups):
+        fields = period_variances(values[rows], variances[rows], periods[rows], rho)
+        for f in _NOISE_FIELDS:
+            out[f][members] = fields[f]
+    return out
+
+
+_NOISE_FIELDS = ("variance", "df", "periods", "spread", "sampling", "effect")
 
 
 def _position(part: pl.DataFrame) -> np.ndarray:
@@ -577,67 +610,102 @@ def _position(part: pl.DataFrame) -> np.ndarray:
     return part.get_column("_t" if "_t" in part.columns else "_p").to_numpy().astype(float)
 
 
-def _fit_group(
-    part: pl.DataFrame, model: str, dispersion, confidence: float, noise: PeriodNoise | None
-):
-    """Fit one group's line on its per-period table; (None, reason) when it cannot."""
-    if dispersion == "history":
-        return _fit_history(part, model, confidence, noise)
-    import statsmodels.api as sm
+def _critical(confidence: float, df: np.ndarray) -> np.ndarray:
+    """The two-sided critical values: Student's t on ``df``, the normal where infinite."""
+    out = np.full(df.shape, float(st.normal_quantile(confidence)))
+    for value in np.unique(df[np.isfinite(df)]):  # a few distinct df: one ppf call each
+        out[df == value] = float(st.t_quantile(confidence, value))
+    return out
 
-    k = part.height
-    need = 3 if dispersion == "pearson" else 2
-    if k < need:
-        return None, f"{k} period(s) with a value; a trend needs at least {need}"
-    x = _position(part)
-    x0 = float(np.floor(x.min()))
-    exog = np.column_stack([np.ones(k), x - x0])
+
+def _fit_all(data, group, groups, model, dispersion, confidence, noise, rho):
+    """Fit every group's line at once; per group (arrays over ``groups``): ``params``,
+    ``cov``, ``crit``, ``df``, ``dispersion``, ``p`` (NaN: a t or normal tail), ``effect``,
+    ``x0``, ``x_first``, ``x_last`` and ``note`` (None where fitted).
+
+    Groups with the same number of periods are stacked into (groups x periods) arrays
+    and solved together: batched solves and eigendecompositions (numpy's stacked linear
+    algebra); the iteratively reweighted fit, the noise estimate's bisection and the
+    mixture quantile's Newton steps run on every group in step, each group stopping where
+    its own loop would. The same numbers as one fit per
+    group (tests/test_decay.py keeps that loop as the reference).
+    """
+    history = dispersion == "history"
+    x = _position(data)
+    x0 = np.full(groups, np.nan)
+    np.fmin.at(x0, group, x)
+    x0 = np.floor(x0)
+    counts = np.bincount(group, minlength=groups)
+    need = 3 if isinstance(dispersion, str) and dispersion == "pearson" else 2
+    out = {
+        "params": np.full((groups, 2), np.nan),
+        "cov": np.full((groups, 2, 2), np.nan),
+        "df": np.full(groups, np.inf),
+        "dispersion": np.full(groups, np.nan),
+        "p": np.full(groups, np.nan),
+        "effect": np.zeros(groups),
+        "x0": x0,
+        "x_first": np.full(groups, np.nan),
+        "x_last": np.full(groups, np.nan),
+        "note": np.full(groups, None, dtype=object),
+    }
+    few = counts < need
+    for k in np.unique(counts[few]):
+        out["note"][few & (counts == k)] = (
+            f"{k} period(s) with a value; a trend needs at least {need}"
+        )
+    used = ~few[group]
     if model == "logistic":
-        num = part.get_column("_x").to_numpy().astype(float)
-        den = part.get_column("n").to_numpy().astype(float)
-        # Proportions with the trials as variance weights: statsmodels' two-column endog
-        # gives a wrong Pearson scale (X2) in 0.14-0.15, this form gives the right one.
-        endog, weights, family = num / den, den, sm.families.Binomial()
+        count = data.get_column("_x").to_numpy().astype(float)
+        trials = data.get_column("n").to_numpy().astype(float)
     else:
-        value = part.get_column("value").to_numpy().astype(float)
-        # The stored standard error, whatever the level the decay's intervals were built at
-        # (it was once read back from an interval's width at a fixed 95%).
-        se = part.get_column("_se").fill_null(np.nan).to_numpy().astype(float)
+        value = data.get_column("value").to_numpy().astype(float)
+        se = data.get_column("_se").fill_null(np.nan).to_numpy().astype(float)
         ok = np.isfinite(se) & (se > 0)
-        if ok.sum() < need:
-            return None, "too few periods with a standard error"
-        exog, endog, weights, x = exog[ok], value[ok], 1 / se[ok] ** 2, x[ok]
-        family = sm.families.Gaussian()
-    scale = (
-        "X2" if dispersion == "pearson" else (1.0 if dispersion == "fixed" else float(dispersion))
+        short = ~few & (np.bincount(group[ok], minlength=groups) < need)
+        out["note"][short] = "too few periods with a standard error"
+        used &= ok & ~short[group]
+    rows_used = np.flatnonzero(used)
+    sub = group[rows_used]
+    np.fmin.at(out["x_first"], sub, x[rows_used])
+    np.fmax.at(out["x_last"], sub, x[rows_used])
+    periods = data.get_column("_p").to_numpy().astype(float)
+    for rows, members in _chunks(sub, groups):
+        if rows.shape[1] == 0:
+            continue
+        r = rows_used[rows]
+        xs = x[r] - x0[members, None]
+        exog = np.stack([np.ones_like(xs), xs], axis=-1)
+        if history:
+            fields = {f: noise[f][members] for f in _NOISE_FIELDS}
+            plausible = plausible_quantiles(fields)
+            args = (count[r], trials[r]) if model == "logistic" else (value[r], se[r] ** 2)
+            fit = _history_rows(model, exog, periods[r], fields, plausible, rho, confidence, *args)
+        elif model == "logistic":
+            fit = _binomial_rows(exog, count[r], trials[r], dispersion)
+        else:
+            fit = _weighted_rows(exog, value[r], se[r] ** 2, dispersion)
+        for name, values in fit.items():
+            out[name][members] = values
+    # the history fit's interval is the mixture's, at the normal quantile
+    out["crit"] = (
+        np.full(groups, float(st.normal_quantile(confidence)))
+        if history
+        else _critical(confidence, out["df"])
     )
-    try:
-        res = sm.GLM(endog, exog, family=family, var_weights=weights).fit(scale=scale)
-    except Exception as exc:  # perfect fits, separation: say so, do not crash
-        return None, f"the fit failed ({type(exc).__name__}: {exc})"
-    params = np.asarray(res.params, dtype=float)
-    cov = np.asarray(res.cov_params(), dtype=float)
-    if not np.all(np.isfinite(params)) or not np.all(np.isfinite(cov)):
-        return None, "the fit did not converge (every period at 0 or 1?)"
-    df = float(res.df_resid) if dispersion == "pearson" else np.inf
-    crit = _critical(confidence, df)
-    return _Fit(params, cov, crit, df, x0, float(x.min()), float(x.max()), float(res.scale)), None
+    return out
 
 
-def _critical(confidence: float, df: float) -> float:
-    """The two-sided critical value: Student's t on ``df``, the normal when infinite."""
-    if np.isfinite(df):
-        return float(st.t_quantile(confidence, df))
-    return float(st.normal_quantile(confidence))
+_FAILED = "the fit did not converge (every period at 0 or 1?)"
 
 
-def _fit_history(part: pl.DataFrame, model: str, confidence: float, noise: PeriodNoise | None):
-    """Generalized least squares of the line under sampling error plus period effects.
+def _history_rows(model, exog, periods, noise, plausible, rho, confidence, y, b):
+    """Generalized least squares of the lines under sampling error plus period effects.
 
     The noise of period ``t``'s value (its log-odds for ``"logistic"``) is its sampling
     error (binomial variance at the fitted rate, or the stored standard error) plus a
     period effect of variance ``lam`` (estimated on the group's whole curve,
-    :func:`aidebt.noise.period_variance`) with AR(1) correlation ``rho ** |s - t|``
+    :func:`aidebt.noise.period_variances`) with AR(1) correlation ``rho ** |s - t|``
     across periods. The logistic line is fitted by iteratively reweighted generalized
     least squares on the working log-odds (the quasi-likelihood of a logistic model with a
     correlated random period effect; Breslow and Clayton 1993); with ``lam = 0`` it is the
@@ -648,112 +716,334 @@ def _fit_history(part: pl.DataFrame, model: str, confidence: float, noise: Perio
     The interval integrates over that uncertainty: the slope's distribution is the mixture
     of normals ``N(0, var(lam*))`` over the plausible values ``lam*`` of the period-effect
     variance (the differences' spread known up to a chi-square on ``noise.df`` degrees of
-    freedom, :meth:`aidebt.noise.PeriodNoise.plausible_quantiles`; with a variance that
-    scales with ``lam`` this is Student's t on ``noise.df``, Satterthwaite 1946). The fit
-    then carries the covariance at the plausible ``lam`` whose normal interval matches the
-    mixture's, so the crossing and the band use the same noise; the p-value is the
-    mixture's tail.
+    freedom, :func:`aidebt.noise.plausible_quantiles`; with a variance that scales with
+    ``lam`` this is Student's t on ``noise.df``, Satterthwaite 1946). The fit then carries
+    the covariance at the plausible ``lam`` whose normal interval matches the mixture's, so
+    the crossing and the band use the same noise; the p-value is the mixture's tail.
+
+    ``y, b``: counts and trials (logistic) or values and their sampling variances (linear),
+    arrays of shape (groups, periods).
     """
-    k = part.height
-    if k < 2:
-        return None, f"{k} period(s) with a value; a trend needs at least 2"
-    x = _position(part)
-    periods = part.get_column("_p").to_numpy().astype(float)
-    x0 = float(np.floor(x.min()))
-    exog = np.column_stack([np.ones(k), x - x0])
-    lam = noise.variance if noise is not None else 0.0
-    plausible = noise.plausible_quantiles() if noise is not None else np.zeros(1)
-    corr = ar1_correlation(periods, noise.rho) if plausible.max() > 0 else np.eye(k)
+    g, k = periods.shape
+    lam = noise["variance"]
+    high, low = plausible.max(axis=1), plausible.min(axis=1)
+    corr = np.broadcast_to(np.eye(k), (g, k, k)).copy()
+    wobbly = high > 0
+    if rho != 0 and wobbly.any():
+        p = periods[wobbly]
+        corr[wobbly] = rho ** np.abs(p[:, :, None] - p[:, None, :])
     if model == "logistic":
-        count = part.get_column("_x").to_numpy().astype(float)
-        trials = part.get_column("n").to_numpy().astype(float)
-        fitted = _logistic_gls(count, trials, exog, lam * corr)
-        if fitted is None:
-            return None, "the fit did not converge (every period at 0 or 1?)"
-        params, sampling = fitted
+        params, sampling, failed = _logistic_gls_rows(y, b, exog, lam[:, None, None] * corr)
     else:
-        value = part.get_column("value").to_numpy().astype(float)
-        se = part.get_column("_se").fill_null(np.nan).to_numpy().astype(float)
-        ok = np.isfinite(se) & (se > 0)
-        if ok.sum() < 2:
-            return None, "too few periods with a standard error"
-        exog, value, sampling, corr, x = exog[ok], value[ok], se[ok] ** 2, corr[ok][:, ok], x[ok]
-        params = _gls(value, exog, np.diag(sampling) + lam * corr)[0]
+        sampling, failed = b, np.zeros(g, dtype=bool)
+        params = _gls_rows(y, exog, _diag(sampling) + lam[:, None, None] * corr)[0]
 
-    def covariance(effect: float) -> np.ndarray:
-        return _gls(np.zeros(len(sampling)), exog, np.diag(sampling) + effect * corr)[1]
+    # (X' (S + e C)^-1 X)^-1 at many e from one eigendecomposition per group: with
+    # S^-1/2 C S^-1/2 = Q diag(l) Q', X' (S + e C)^-1 X = Y' diag(1 / (1 + e l)) Y for
+    # Y = Q' S^-1/2 X (S the sampling variances, C the period effects' correlation)
+    root = 1 / np.sqrt(sampling)
+    eig, basis = np.linalg.eigh(corr * root[:, :, None] * root[:, None, :])
+    eig = np.maximum(eig, 0.0)  # C is a correlation matrix: rounding below 0 only
+    y_ = np.swapaxes(basis, 1, 2) @ (exog * root[:, :, None])
 
-    grid, at = _slope_variances(covariance, plausible)
-    slope_var = np.interp(plausible, grid, at)
+    def covariance(effect: np.ndarray) -> np.ndarray:
+        """The coefficients' covariances at period-effect variances ``effect`` (groups x
+        points): an array of shape (groups, points, 2, 2)."""
+        w = 1 / (1 + effect[:, :, None] * eig[:, None, :])
+        a = np.einsum("gki,gpk,gkj->gpij", y_, w, y_)
+        det = a[..., 0, 0] * a[..., 1, 1] - a[..., 0, 1] * a[..., 1, 0]
+        inv = np.stack([a[..., 1, 1], -a[..., 0, 1], -a[..., 1, 0], a[..., 0, 0]], axis=-1)
+        return inv.reshape(*a.shape) / det[..., None, None]
+
+    # the slope's variance on a grid spanning the plausible period-effect variances (it is
+    # smooth, increasing and nearly linear in them: interpolated in between)
+    step = (high - low) / 8
+    grid = low[:, None] + np.arange(9) * step[:, None]  # numpy's linspace, row by row
+    grid[:, -1] = high
+    at = covariance(grid)[:, :, 1, 1]
+    slope_var = _interp_rows(plausible, grid, at)
     z = st.normal_quantile(confidence)
-    half = _mixture_quantile(slope_var, confidence)
+    half = _mixture_quantiles(slope_var, confidence)
     # the plausible period-effect variance whose normal interval is the mixture's
-    effect = float(np.interp((half / z) ** 2, at, grid)) if at[-1] > at[0] else grid[0]
-    cov = covariance(effect)
-    p = float(np.mean(2 * ndtr(-abs(params[1]) / np.sqrt(slope_var))))
-    if not np.all(np.isfinite(params)) or not np.all(np.isfinite(cov)):
-        return None, "the fit did not converge (every period at 0 or 1?)"
-    base = float(np.mean(sampling))
-    dispersion = (base + lam) / base if base > 0 else np.nan
-    df = noise.df if noise is not None and noise.estimated and plausible.max() > 0 else np.inf
-    fit = _Fit(params, cov, z, df, x0, float(x.min()), float(x.max()), dispersion, noise, p, effect)
-    return fit, None
+    effect = np.where(
+        at[:, -1] > at[:, 0], _interp_rows(((half / z) ** 2)[:, None], at, grid)[:, 0], grid[:, 0]
+    )
+    cov = covariance(effect[:, None])[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.mean(2 * ndtr(-np.abs(params[:, 1, None]) / np.sqrt(slope_var)), axis=1)
+        base = sampling.mean(axis=1)
+        dispersion = np.where(base > 0, (base + lam) / np.where(base > 0, base, 1), np.nan)
+    failed |= ~np.all(np.isfinite(params), axis=1) | ~np.all(np.isfinite(cov), axis=(1, 2))
+    df = np.where((noise["df"] > 0) & wobbly, noise["df"], np.inf)
+    return _outcome(failed, params, cov, df, dispersion, p=p, effect=effect)
 
 
-def _slope_variances(covariance, plausible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The slope's variance on a grid of period-effect variances spanning the plausible ones
-    (it is smooth, increasing and nearly linear in them: interpolated in between)."""
-    if plausible.max() <= plausible.min():
-        value = covariance(float(plausible[0]))[1, 1]
-        return np.array([plausible[0], plausible[0]]), np.array([value, value])
-    grid = np.linspace(plausible.min(), plausible.max(), 9)
-    return grid, np.array([covariance(g)[1, 1] for g in grid])
+def _outcome(failed, params, cov, df, dispersion, **extra) -> dict[str, np.ndarray]:
+    """A chunk's fits, with NaN and the note where a fit failed."""
+    out = {"params": params, "cov": cov, "df": df, "dispersion": dispersion, **extra}
+    out = {
+        name: np.where(failed.reshape(-1, *[1] * (v.ndim - 1)), np.nan, v)
+        for name, v in out.items()
+    }
+    out["df"] = np.where(failed, np.inf, df)
+    if "effect" in out:
+        out["effect"] = np.where(failed, 0.0, extra["effect"])
+    out["note"] = np.where(failed, _FAILED, None).astype(object)
+    return out
 
 
-def _mixture_quantile(variances: np.ndarray, confidence: float) -> float:
-    """The half-width ``h`` with ``mean(P(|N(0, v)| <= h)) = confidence`` over ``variances``."""
-    sd = np.sqrt(variances)
-    lo, hi = 0.0, float(st.normal_quantile(1 - (1 - confidence) / 100) * sd.max())
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        covered = np.mean(1 - 2 * ndtr(-mid / sd))
-        lo, hi = (mid, hi) if covered < confidence else (lo, mid)
-    return (lo + hi) / 2
+def _binomial_rows(exog, count, trials, dispersion):
+    """The binomial GLM of every group's counts (the maximum-likelihood logistic line, by
+    iteratively reweighted least squares in step), with the scale ``dispersion``:
+    ``"pearson"`` (X² / (periods - 2), t on periods - 2), ``"fixed"`` (1) or a number.
+    The same as statsmodels' ``GLM(count / trials, exog, Binomial(), var_weights=trials)``."""
+    g, k = count.shape
+    params, sampling, failed = _logistic_gls_rows(count, trials, exog, np.zeros((g, k, k)))
+    mu = expit(np.einsum("gkj,gj->gk", exog, np.nan_to_num(params)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pearson = np.sum(trials * (count / trials - mu) ** 2 / (mu * (1 - mu)), axis=1) / (k - 2)
+    return _scaled(exog, params, sampling, failed, pearson, dispersion)
 
 
-def _gls(y: np.ndarray, exog: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Generalized least squares: coefficients and their covariance ``(X' V^-1 X)^-1``."""
-    chol = np.linalg.cholesky(cov)
-    wx = np.linalg.solve(chol, exog)
-    wy = np.linalg.solve(chol, y)
-    inv = np.linalg.inv(wx.T @ wx)
-    return inv @ (wx.T @ wy), inv
+def _weighted_rows(exog, value, sampling, dispersion):
+    """Weighted least squares of every group's values with their stored standard errors
+    (statsmodels' Gaussian GLM with ``var_weights = 1 / se²``), with the scale
+    ``dispersion`` as in :func:`_binomial_rows`."""
+    g, k = value.shape
+    params = _gls_rows(value, exog, _diag(sampling))[0]
+    resid = value - np.einsum("gkj,gj->gk", exog, params)
+    pearson = np.sum(resid**2 / sampling, axis=1) / (k - 2) if k > 2 else np.full(g, np.nan)
+    return _scaled(exog, params, sampling, np.zeros(g, dtype=bool), pearson, dispersion)
 
 
-def _logistic_gls(count, trials, exog, effect, iterations: int = 100):
-    """Iteratively reweighted GLS of a logistic line with correlated period effects (the
-    covariance ``effect`` on the log-odds scale): (coefficients, binomial variances of the
-    log-odds at the fitted rates), or None when it does not converge."""
-    rate = np.clip(count.sum() / trials.sum(), 1e-9, 1 - 1e-9)
-    params = np.array([np.log(rate / (1 - rate)), 0.0])
-    for _ in range(iterations):
-        eta = exog @ params
-        mu = expit(eta)
-        weight = trials * mu * (1 - mu)
-        if not np.all(weight > 1e-12):
-            return None
-        working = eta + (count - trials * mu) / weight
-        new = _gls(working, exog, np.diag(1 / weight) + effect)[0]
-        if not np.all(np.isfinite(new)):
-            return None
-        done = np.max(np.abs(new - params)) < 1e-10
-        params = new
-        if done:
-            break
+def _scaled(exog, params, sampling, failed, pearson, dispersion):
+    g, k = sampling.shape
+    safe = np.where(failed[:, None], 1.0, sampling)
+    base = _gls_rows(None, exog, _diag(safe))[1]
+    if dispersion == "pearson":
+        scale, df = pearson, np.full(g, float(k - 2))
     else:
-        return None
-    mu = expit(exog @ params)
-    return params, 1 / (trials * mu * (1 - mu))
+        scale = np.full(g, 1.0 if dispersion == "fixed" else float(dispersion))
+        df = np.full(g, np.inf)
+    cov = scale[:, None, None] * base
+    exact = ~failed & (scale <= 0)  # "pearson" on periods exactly on a line: no scatter
+    failed = failed | ~np.all(np.isfinite(params), axis=1) | ~np.all(np.isfinite(cov), axis=(1, 2))
+    out = _outcome(failed | exact, params, cov, df, scale)
+    out["note"][exact & ~failed] = _EXACT
+    return out
+
+
+_EXACT = (
+    "the periods lie exactly on a line: there is no scatter to estimate the dispersion from "
+    "(use dispersion='history' or 'fixed')"
+)
+
+
+def _diag(values: np.ndarray) -> np.ndarray:
+    """Stacked diagonal matrices (groups x k x k) of the rows of ``values``."""
+    g, k = values.shape
+    out = np.zeros((g, k, k))
+    out[:, np.arange(k), np.arange(k)] = values
+    return out
+
+
+def _gls_rows(y, exog, cov) -> tuple[np.ndarray | None, np.ndarray]:
+    """Generalized least squares of stacked problems: coefficients (None without ``y``) and
+    their covariances ``(X' V^-1 X)^-1`` (one batched solve of ``V`` against ``[X y]``)."""
+    rhs = exog if y is None else np.concatenate([exog, y[:, :, None]], axis=2)
+    solved = np.linalg.solve(cov, rhs)
+    inv = np.linalg.inv(np.swapaxes(exog, 1, 2) @ solved[:, :, :2])
+    if y is None:
+        return None, inv
+    return (inv @ (np.swapaxes(exog, 1, 2) @ solved[:, :, 2:]))[:, :, 0], inv
+
+
+def _logistic_gls_rows(count, trials, exog, effect, iterations: int = 100):
+    """Iteratively reweighted GLS of logistic lines with correlated period effects (the
+    covariances ``effect`` on the log-odds scale), every group in step until its own
+    change is below 1e-10: (coefficients, binomial variances of the log-odds at the fitted
+    rates, failed), a group failing when a weight vanishes or it does not converge."""
+    g, k = count.shape
+    rate = np.clip(count.sum(axis=1) / trials.sum(axis=1), 1e-9, 1 - 1e-9)
+    params = np.stack([np.log(rate / (1 - rate)), np.zeros(g)], axis=1)
+    active = np.ones(g, dtype=bool)
+    failed = np.zeros(g, dtype=bool)
+    for _ in range(iterations):
+        rows = np.flatnonzero(active)
+        if rows.size == 0:
+            break
+        eta = np.einsum("gkj,gj->gk", exog[rows], params[rows])
+        mu = expit(eta)
+        weight = trials[rows] * mu * (1 - mu)
+        good = np.all(weight > 1e-12, axis=1)
+        failed[rows[~good]] = True
+        active[rows[~good]] = False
+        rows, eta, mu, weight = rows[good], eta[good], mu[good], weight[good]
+        if rows.size == 0:
+            break
+        working = eta + (count[rows] - trials[rows] * mu) / weight
+        new = _gls_rows(working, exog[rows], _diag(1 / weight) + effect[rows])[0]
+        finite = np.all(np.isfinite(new), axis=1)
+        failed[rows[~finite]] = True
+        active[rows[~finite]] = False
+        rows, new = rows[finite], new[finite]
+        done = np.max(np.abs(new - params[rows]), axis=1) < 1e-10
+        params[rows] = new
+        active[rows[done]] = False
+    failed |= active  # not converged
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        mu = expit(np.einsum("gkj,gj->gk", exog, np.where(failed[:, None], 0.0, params)))
+        sampling = 1 / (trials * mu * (1 - mu))
+    return params, np.where(failed[:, None], 1.0, sampling), failed
+
+
+def _interp_rows(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """``np.interp(x[i], xp[i], fp[i])`` for every row ``i`` (``xp`` increasing by row)."""
+    q = xp.shape[1]
+    j = np.clip(np.sum(xp[:, None, :] <= x[:, :, None], axis=2) - 1, 0, q - 2)
+    x0, x1 = np.take_along_axis(xp, j, 1), np.take_along_axis(xp, j + 1, 1)
+    f0, f1 = np.take_along_axis(fp, j, 1), np.take_along_axis(fp, j + 1, 1)
+    dx = x1 - x0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(dx > 0, (f1 - f0) / np.where(dx > 0, dx, 1) * (x - x0) + f0, f0)
+    out = np.where(x <= xp[:, :1], fp[:, :1], out)
+    return np.where(x >= xp[:, -1:], fp[:, -1:], out)
+
+
+def _mixture_quantiles(variances: np.ndarray, confidence: float) -> np.ndarray:
+    """Per row, the half-width ``h`` with ``mean(P(|N(0, v)| <= h)) = confidence`` over the
+    row's ``variances``.
+
+    Newton's method from ``z * min(sd)``, where no component covers more than
+    ``confidence``: the coverage is increasing and concave in ``h``, so the steps rise
+    monotonically to the root, without overshooting; stopped at machine precision.
+    """
+    sd = np.sqrt(variances)
+    z = float(st.normal_quantile(confidence))
+    h = z * sd.min(axis=1)
+    active = np.flatnonzero(np.all(sd > 0, axis=1))
+    for _ in range(100):
+        if active.size == 0:
+            break
+        s, at = sd[active], h[active]
+        u = at[:, None] / s
+        covered = np.mean(1 - 2 * ndtr(-u), axis=1)
+        slope = np.mean(2 * np.exp(-0.5 * u**2) / (np.sqrt(2 * np.pi) * s), axis=1)
+        step = (confidence - covered) / slope
+        h[active] = at + np.maximum(step, 0.0)
+        active = active[step > 1e-15 * at]
+    return h
+
+
+class _Fits(Mapping):
+    """The fits by group key, a :class:`_Fit` built when a group is asked for (a trend over
+    100,000 groups holds its numbers in arrays, not in 100,000 objects)."""
+
+    def __init__(self, index: dict[tuple, int], fit: dict, noise: dict | None, rho: float):
+        self._index, self._fit, self._noise, self.rho = index, fit, noise, rho
+
+    def __getitem__(self, key: tuple) -> _Fit:
+        g, f = self._index[key], self._fit
+        noise = None
+        if self._noise is not None:
+            fields = {name: float(self._noise[name][g]) for name in _NOISE_FIELDS}
+            noise = PeriodNoise(rho=self.rho, **{**fields, "periods": int(fields["periods"])})
+        return _Fit(
+            f["params"][g],
+            f["cov"][g],
+            float(f["crit"][g]),
+            float(f["df"][g]),
+            float(f["x0"][g]),
+            float(f["x_first"][g]),
+            float(f["x_last"][g]),
+            float(f["dispersion"][g]),
+            noise,
+            float(f["p"][g]) if noise is not None else None,
+            float(f["effect"][g]),
+        )
+
+    def __iter__(self):
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def noise_periods(self) -> np.ndarray | None:
+        """How many periods each fitted group's noise estimate rests on (None: no noise)."""
+        if self._noise is None:
+            return None
+        return self._noise["periods"][np.fromiter(self._index.values(), int, len(self._index))]
+
+
+def _assemble(data, group, groups, heads, keys, fit, model, noise, rho, by):
+    """The trend table (one row per group with a period in the window, in order), the
+    fits by group key, and the fitted curves, from :func:`_fit_all`'s arrays."""
+    present = np.bincount(group, minlength=groups) > 0
+    done = present & np.array([n is None for n in fit["note"]], dtype=bool)
+    b0, b1 = fit["params"][:, 0], fit["params"][:, 1]
+    cov, crit, df, x0 = fit["cov"], fit["crit"], fit["df"], fit["x0"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se1 = np.sqrt(cov[:, 1, 1])
+        eta_last = b0 + b1 * (fit["x_last"] - x0)
+        deriv = expit(eta_last) * (1 - expit(eta_last)) if model == "logistic" else 1.0
+        lo, hi = b1 - crit * se1, b1 + crit * se1
+        stat = np.abs(np.where(se1 > 0, b1 / se1, np.inf))
+        tail = np.where(
+            np.isfinite(df), sps.t.sf(stat, np.where(np.isfinite(df), df, 1.0)), sps.norm.sf(stat)
+        )
+    p = np.where(np.isnan(fit["p"]), 2 * tail, fit["p"])
+    number = data.get_column("_p").to_numpy().astype(float)
+    first, last = np.full(groups, np.nan), np.full(groups, np.nan)
+    np.fmin.at(first, group, number)
+    np.fmax.at(last, group, number)
+    columns = {
+        "slope": b1,
+        "slope_ci_low": lo,
+        "slope_ci_high": hi,
+        "p_value": p,
+        "odds_ratio": np.exp(b1) if model == "logistic" else np.full(groups, np.nan),
+        "change": deriv * b1,
+        "change_ci_low": deriv * lo,
+        "change_ci_high": deriv * hi,
+        "dispersion": fit["dispersion"],
+        "df": df,
+        "first": first,
+        "last": last,
+    }
+    keep = np.flatnonzero(present)
+    shown = pl.Series(done[keep])
+    table = pl.DataFrame({"model": [model] * keep.size})
+    if by:
+        table = pl.concat([heads[keep], table], how="horizontal")
+    table = table.with_columns(
+        periods=pl.Series(np.bincount(group, minlength=groups)[keep]),
+        note=pl.Series(list(fit["note"][keep]), dtype=pl.String),
+        **{
+            name: pl.when(shown).then(pl.Series(values[keep], dtype=pl.Float64))
+            for name, values in columns.items()
+        },
+    )
+    if model != "logistic":
+        table = table.with_columns(odds_ratio=pl.lit(None, pl.Float64))
+    fits = _Fits({keys[g]: g for g in np.flatnonzero(done).tolist()}, fit, noise, rho)
+    rows = done[group]
+    if not rows.any():
+        return table, fits, pl.DataFrame(schema={"_p": pl.Int64, "fit": pl.Float64})
+    g = group[rows]
+    xc = _position(data)[rows] - x0[g]
+    est = b0[g] + b1[g] * xc
+    se = np.sqrt(np.maximum(cov[g, 0, 0] + 2 * xc * cov[g, 0, 1] + xc**2 * cov[g, 1, 1], 0))
+    inv = _link(model)[1]
+    fitted = (
+        data.filter(pl.Series(rows))
+        .select([*by, "_p", "period", "value", "ci_low", "ci_high", "n"])
+        .with_columns(
+            fit=pl.Series(inv(est)),
+            fit_low=pl.Series(inv(est - crit[g] * se)),
+            fit_high=pl.Series(inv(est + crit[g] * se)),
+        )
+    )
+    return table, fits, fitted
 
 
 def _check_threshold(threshold: Any, m: mreg.Metric, model: str) -> None:
