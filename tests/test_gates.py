@@ -95,7 +95,7 @@ def test_policy_keeps_file_order_and_settings():
         ),
         (
             {"copilot": {"metrics": {"fpr": {"mx": 0.1}}}},
-            "gates.copilot.metrics.fpr.mx: unknown bound. Available: 'min', 'max'. Did you mean 'max'?",
+            "gates.copilot.metrics.fpr.mx: unknown bound. Available: 'min', 'max', 'estimated', 'reference_months'. Did you mean 'max'?",
         ),
         (
             {"copilot": {"metrics": {"fpr": {"max": 10}}}},
