@@ -1738,9 +1738,7 @@ def _judge_slices(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
     around a slice exactly at the bound fails at most that often. A trigger's p joins the
     month's Holm family.
     """
-    from scipy.stats import norm
-
-    from aidebt.slices import slices, worst_slice
+    from aidebt.slices import slices
 
     d, o, m = ctx.roles, c.options, mreg.get(c.metric)
     key = ("slices", c.metric, o["fdr"], o["max_depth"], tuple(o["columns"] or ()), o["min_n"])
@@ -1765,7 +1763,7 @@ def _judge_slices(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
             raise InvalidValueError(f"{ctx.source}: {c.key}: {exc}") from None
     s = ctx.cache[key]
     searched = f"{s.evaluated.height:,} slices evaluated at {_percent(o['fdr'])} FDR"
-    worst = worst_slice(s, by="bound")
+    p, k, worst = _slice_test(s, c.bound, ctx.policy.confidence)
     alpha = (1 - ctx.policy.confidence) / 2
     if worst is None:
         status, passed = _decide(stage, True, False)
@@ -1783,15 +1781,6 @@ def _judge_slices(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
                 _p=1.0,
             )
         ]
-    z = st.normal_quantile(ctx.policy.confidence)
-    sign = -1.0 if m.higher_is_better else 1.0
-    t = s.table
-    short = (sign * t["diff"]).to_numpy()
-    se = ((t["diff_ci_high"] - t["diff_ci_low"]).to_numpy()) / (2 * z)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p_each = np.where(se > 0, norm.sf((short - c.bound) / se), (short <= c.bound) * 1.0)
-    k = t.height
-    p = float(min(1.0, k * np.nanmin(p_each)))
     breach = p < alpha
     status, passed = _decide(stage, not breach, breach)
     lo, hi = worst["shortfall_low"], worst["shortfall_high"]
@@ -1821,6 +1810,28 @@ def _judge_slices(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
             _p=p,
         )
     ]
+
+
+def _slice_test(result, bound: float, confidence: float) -> tuple[float, int, dict | None]:
+    """(p, k, worst) for "some discovered slice is worse than the rest by more than
+    ``bound``": each of the ``k`` reported slices' one-sided p-value against ``bound``
+    (normal, the standard error read from its interval at ``confidence``), the smallest
+    times ``k`` (Bonferroni), and the slice whose interval's lower end is the highest."""
+    from scipy.stats import norm
+
+    from aidebt.slices import worst_slice
+
+    worst = worst_slice(result, by="bound")
+    if worst is None:
+        return 1.0, 0, None
+    z = st.normal_quantile(confidence)
+    sign = -1.0 if result.metric.higher_is_better else 1.0
+    t = result.table
+    short = (sign * t["diff"]).to_numpy()
+    se = (t["diff_ci_high"] - t["diff_ci_low"]).to_numpy() / (2 * z)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_each = np.where(se > 0, norm.sf((short - bound) / se), (short <= bound) * 1.0)
+    return float(min(1.0, t.height * np.nanmin(p_each))), t.height, worst
 
 
 def _judge_estimated(ctx: _Check, stage: Stage, c: Criterion, level: float) -> list[dict]:
