@@ -1370,3 +1370,173 @@ def test_slices_rule_holds_its_error_rate_at_the_bound():
     se = np.sqrt(0.025 * 0.975 / 120)  # 1.4 points
     assert at_bound <= 0.025 + 2.5 * se, at_bound
     assert all(breach(1000 + i, 0.15) for i in range(10))
+
+
+DEMO = """
+[data]
+path = "log.parquet"
+time = "ts"
+y_true = "y_true"
+y_pred = "y_pred"
+y_score = "score"
+segments = ["language"]
+version = "prompt_version"
+"""
+
+
+@pytest.fixture(scope="module")
+def demo_folder(tmp_path_factory) -> Path:
+    """Six months of the demo log (its last weeks not labeled yet) and the demo registry."""
+    folder = tmp_path_factory.mktemp("demo")
+    ad.datasets.demo(n_per_month=3_000, months=14).write_parquet(folder / "log.parquet")
+    registry = (Path(__file__).parents[1] / "examples" / "registry.toml").read_text()
+    registry = registry.replace('path = "../demo_data/eval.parquet"\n', "")
+    (folder / "registry.toml").write_text(registry)
+    return folder
+
+
+def demo_check(folder: Path, policy: str, month: str | None = None, data: str = DEMO):
+    cfg = folder / "audit.toml"
+    cfg.write_text(textwrap.dedent(data) + textwrap.dedent(policy))
+    return ad.check(cfg, month=month)
+
+
+def test_clocks_gate_counts_overdue_clocks_of_the_registry(demo_folder):
+    policy = """
+    [registry]
+    path = "registry.toml"
+    [gates.shadow]
+    clocks = { max_overdue = 0, warn_days = 60, model = "model_version" }
+    [gates.copilot]
+    clocks = { max_overdue = 3, model = "model_version" }
+    [rollback]
+    clocks = { max_overdue = 2, model = "model_version" }
+    """
+    r = demo_check(demo_folder, policy)  # 2026-11: v1 and v2 run on m2, never evaluated there
+    row = r.table.filter(pl.col("stage") == "shadow").row(0, named=True)
+    assert (row["status"], row["value"], row["bound"], row["n"]) == ("fail", 3.0, 0.0, 8.0)
+    assert row["evidence"].startswith(
+        "3 overdue lifecycle clock(s), above the allowed 0; 2 to watch"
+    )
+    assert "on 2026-11-30: prompt v1 on model m2 (prompt-model pairing)" in row["evidence"]
+    assert rows_of(r, "clocks.max_overdue", "copilot") == {"overall": "pass"}
+    assert rows_of(r, "clocks.max_overdue", "rollback") == {"overall": "fired"}
+    assert r.family == 0  # a count has no noise: not a Holm test
+    r = demo_check(demo_folder, policy, month="2026-03")  # before m2 and the deadlines
+    assert r.passed and not r.rollback
+    # no registry: skipped with the reason
+    r = demo_check(demo_folder, "[gates.shadow]\nclocks = { max_overdue = 0 }\n")
+    assert rows_of(r, "clocks.max_overdue") == {"overall": "skipped"}
+    assert "no registry in the config" in r.table["evidence"][0]
+
+
+def test_a_bad_registry_is_named_before_any_data_is_read(tmp_path):
+    (tmp_path / "audit.toml").write_text(
+        '[data]\npath = "missing.parquet"\n[registry]\n\n[registry.models.m1]\n'
+        'retires = "2027-13-01"\n[gates.s]\nclocks = { max_overdue = 0 }\n'
+    )
+    with pytest.raises(InvalidValueError, match=r"audit.toml, line 6: registry.models.m1.retires"):
+        ad.check(tmp_path / "audit.toml")
+
+
+def test_estimated_metrics_judge_the_unlabeled_rows_and_say_so(demo_folder):
+    policy = """
+    [gates.shadow]
+    metrics.accuracy = { min = 0.7, estimated = true, reference_months = 3 }
+    [rollback]
+    metrics.accuracy = { min = 0.65, estimated = true }
+    """
+    r = demo_check(demo_folder, policy, month="2026-11")
+    est = r.table.filter(pl.col("criterion") == "metrics.accuracy.min.estimated")
+    shadow = dict(zip(est.filter(stage="shadow")["segment"], est.filter(stage="shadow")["status"]))
+    measured = rows_of(r, "metrics.accuracy.min", "shadow")
+    assert set(shadow) == set(measured) and len(shadow) == 7  # overall and six languages
+    assert shadow["language=ja"] == "fail" and shadow["language=en"] == "pass"
+    ev = est.filter(stage="shadow", segment="overall")["evidence"][0]
+    assert re.match(
+        r"estimated accuracy of the unlabeled rows overall = 0\.\d{3} \[0\.\d{3}, 0\.\d{3}\]: "
+        r"lower bound 0\.\d{3} >= 0\.700 \(an estimate, not a measurement: [\d,]+ rows not "
+        r"labeled yet, their scores calibrated on the labeled rows of 2026-08\.\.2026-10\)",
+        ev,
+    ), ev
+    trig = est.filter(stage="rollback")
+    assert trig["evidence"].str.contains("Holm over").all() and (trig["level"] > 0.95).all()
+    r = demo_check(demo_folder, policy, month="2026-02")  # every row labeled by now
+    assert rows_of(r, "metrics.accuracy.min.estimated", "shadow") == {"overall": "skipped"}
+    assert (
+        "no unlabeled row in 2026-02"
+        in r.table.filter(pl.col("criterion") == "metrics.accuracy.min.estimated")["evidence"][0]
+    )
+    with pytest.raises(InvalidValueError, match="count cannot be estimated from scores"):
+        demo_check(demo_folder, "[gates.s]\nmetrics.count = { min = 1, estimated = true }\n")
+
+
+def _scored(reps: int, n_ref: int, n_new: int, seed: int, accuracy: float) -> pl.DataFrame:
+    """Calibrated scores near ``accuracy`` or ``1 - accuracy`` (so the expected accuracy
+    of the decisions is ``accuracy``): two labeled months, then a month whose labels are
+    kept aside in ``hidden``."""
+    rng = np.random.default_rng(seed)
+
+    def month(m: int, n: int, labeled: bool) -> pl.DataFrame:
+        size = reps * n
+        score = np.where(rng.random(size) < 0.5, accuracy, 1 - accuracy)
+        score = np.clip(score + rng.normal(0, 0.01, size), 0, 1)
+        y = (rng.random(size) < score).astype(np.int8)
+        return pl.DataFrame(
+            {
+                "ts": [dt.datetime(2026, m, 15)] * size,
+                "seg": np.repeat([f"r{i:03d}" for i in range(reps)], n),
+                "score": score,
+                "y": pl.Series(y).cast(pl.Int8)
+                if labeled
+                else pl.Series([None] * size, dtype=pl.Int8),
+                "hidden": y,
+                "p": (score >= 0.5).astype(np.int8),
+                "w": np.ones(size),
+            }
+        )
+
+    return pl.concat([month(9, n_ref, True), month(10, n_ref, True), month(11, n_new, False)])
+
+
+def test_estimated_gate_rarely_passes_a_segment_the_labels_will_fail(tmp_path):
+    """100 segments whose expected accuracy is exactly the bound (0.85), 300 unlabeled
+    rows each, calibrated on 500 labeled rows each: the stage's estimated check passes a
+    segment whose labels, once they arrive, show an accuracy below the bound in none of
+    them (0 of 200 in a larger run; the interval is a prediction interval for the
+    realized value, so it is wide: MC SE at most 1.5 points for a 2.5% rate). At a bound
+    of 0.75 (true 0.85) it passes all of them."""
+    log = _scored(100, 250, 300, 5, 0.85)
+    realized = (
+        log.filter(pl.col("y").is_null())
+        .group_by("seg")
+        .agg(acc=(pl.col("hidden") == pl.col("p")).mean())
+    )
+    data = DATA.replace('y_pred = "p"', 'y_pred = "p"\ny_score = "score"')
+    policy = """
+    [gates]
+    min_segment_n = 100
+    [gates.s]
+    metrics.accuracy = { min = 0.85, estimated = true, reference_months = 2 }
+    """
+    r = run(
+        tmp_path,
+        log.drop("hidden").to_dicts(),
+        policy,
+        data=data,
+    )
+    est = r.table.filter(
+        pl.col("criterion") == "metrics.accuracy.min.estimated", pl.col("segment") != "overall"
+    ).with_columns(seg=pl.col("segment").str.strip_prefix("seg="))
+    joined = est.join(realized, on="seg")
+    assert joined.height == 100
+    false_pass = ((joined["status"] == "pass") & (joined["acc"] < 0.85)).mean()
+    assert false_pass <= 0.025 + 2.5 * np.sqrt(0.025 * 0.975 / 100), false_pass
+    r = run(
+        tmp_path,
+        log.drop("hidden").to_dicts(),
+        policy.replace("0.85", "0.75"),
+        data=data,
+    )
+    est = r.table.filter(pl.col("criterion") == "metrics.accuracy.min.estimated")
+    assert (est["status"] == "pass").mean() >= 0.95
