@@ -1448,7 +1448,8 @@ def test_estimated_metrics_judge_the_unlabeled_rows_and_say_so(demo_folder):
     """
     r = demo_check(demo_folder, policy, month="2026-11")
     est = r.table.filter(pl.col("criterion") == "metrics.accuracy.min.estimated")
-    shadow = dict(zip(est.filter(stage="shadow")["segment"], est.filter(stage="shadow")["status"]))
+    first = est.filter(stage="shadow")
+    shadow = dict(zip(first["segment"], first["status"], strict=True))
     measured = rows_of(r, "metrics.accuracy.min", "shadow")
     assert set(shadow) == set(measured) and len(shadow) == 7  # overall and six languages
     assert shadow["language=ja"] == "fail" and shadow["language=en"] == "pass"
@@ -1501,11 +1502,11 @@ def _scored(reps: int, n_ref: int, n_new: int, seed: int, accuracy: float) -> pl
 
 def test_estimated_gate_rarely_passes_a_segment_the_labels_will_fail(tmp_path):
     """100 segments whose expected accuracy is exactly the bound (0.85), 300 unlabeled
-    rows each, calibrated on 500 labeled rows each: the stage's estimated check passes a
-    segment whose labels, once they arrive, show an accuracy below the bound in none of
-    them (0 of 200 in a larger run; the interval is a prediction interval for the
-    realized value, so it is wide: MC SE at most 1.5 points for a 2.5% rate). At a bound
-    of 0.75 (true 0.85) it passes all of them."""
+    rows each, calibrated on 500 labeled rows each: the stage's estimated check passes 1%
+    of them (nominal at most 2.5%, MC SE 1.6 points), and none whose labels, once they
+    arrive, show an accuracy below the bound (44% do). The interval is a prediction
+    interval for the realized value, so it is wide (about 0.10 here): at a bound of 0.80
+    (true 0.85) it passes 55% of the segments, at 0.75 all of them."""
     log = _scored(100, 250, 300, 5, 0.85)
     realized = (
         log.filter(pl.col("y").is_null())
@@ -1530,8 +1531,11 @@ def test_estimated_gate_rarely_passes_a_segment_the_labels_will_fail(tmp_path):
     ).with_columns(seg=pl.col("segment").str.strip_prefix("seg="))
     joined = est.join(realized, on="seg")
     assert joined.height == 100
+    limit = 0.025 + 2.5 * np.sqrt(0.025 * 0.975 / 100)
+    assert (joined["status"] == "pass").mean() <= limit
     false_pass = ((joined["status"] == "pass") & (joined["acc"] < 0.85)).mean()
-    assert false_pass <= 0.025 + 2.5 * np.sqrt(0.025 * 0.975 / 100), false_pass
+    assert false_pass <= limit, false_pass
+    assert (joined["acc"] < 0.85).mean() > 0.3  # the bound is where the labels will fall
     r = run(
         tmp_path,
         log.drop("hidden").to_dicts(),
