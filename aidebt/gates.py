@@ -19,6 +19,17 @@ only when its test rejects and its bias-corrected distance exceeds ``max_js``
 sensitive attribute on its interval (:func:`_judge_fairness`, :mod:`aidebt.fairness`). So
 a stage is not granted on noise, and a rollback is not fired on noise.
 
+Ground truth and lifecycle criteria read companion tables of ``audit.toml`` and call the
+analysis that owns each question, one aggregation pass in the table's engine:
+``labels.*`` a labeler against gold (:func:`aidebt.labels.label_sources`, ``[labels]``),
+``feedback.*`` the implicit-label and rating figures (:func:`aidebt.feedback.feedback`,
+``[feedback]``), ``metrics.NAME = { ..., estimated = true }`` the month's unlabeled rows
+on estimated values (:func:`aidebt.estimate.estimate`), ``slices.*`` the slices
+:func:`aidebt.slices.slices` discovers (failing only on evidence of a slice beyond the
+bound: :func:`_slice_test`) and ``clocks`` the registry's lifecycle clocks
+(:func:`aidebt.lifecycle.clocks`). A criterion whose table is not configured is skipped
+with the reason.
+
 The numbers come from one :func:`aidebt.disaggregate` pass over the month (metrics,
 disparities and row counts; one more per Holm step for the trigger family, at its level),
 :func:`aidebt.decay` fits for trends and :func:`aidebt.drift` for drift, all in the engine
@@ -80,8 +91,10 @@ class GateCheck(Result):
     table : polars.DataFrame
         One row per (stage, criterion, segment): ``stage`` (``rollback`` for triggers),
         ``criterion`` (``metrics.fpr.max``, ``disparity.fnr.max_diff``, ``min_n.segment``,
-        ``trend.accuracy``, ``drift.max_js``), ``segment`` (``overall`` or
-        ``column=value``; the column name for drift), ``metric``, ``value`` with
+        ``trend.accuracy``, ``drift.max_js``, ``metrics.accuracy.min.estimated``,
+        ``labels.kappa.min``, ``feedback.implicit_rate.min``, ``slices.fnr.max_excess``,
+        ``clocks.max_overdue``), ``segment`` (``overall`` or ``column=value``; the column
+        name for drift, the worst discovered slice for slices), ``metric``, ``value`` with
         ``ci_low``/``ci_high`` (the difference to the overall for disparities, the change
         per month for trends), ``bound``, ``n``, ``status`` (``pass``, ``fail``,
         ``skipped``; ``fired`` or ``quiet`` for rollback triggers), ``passed`` (null when
