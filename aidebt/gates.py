@@ -1563,42 +1563,17 @@ def _judge_labels(ctx: _Check, stage: Stage, c: Criterion, level: float) -> list
             )
         return list(rows.iter_rows(named=True))
 
-    out = []
-    min_seg = ctx.policy.min_segment_n
-    for segment, row in _by_margin(ctx, ("labels", gold, level), segments, run):
-        n = row["n_both"] or 0.0
-        what = f"{what0} {_where(segment)}"
-        if segment != OVERALL and n < min_seg:
-            out.append(
-                _skipped(
-                    stage,
-                    c,
-                    segment,
-                    n=n,
-                    evidence=f"{what}: {n:,.0f} items labeled by both < "
-                    f"min_segment_n={min_seg:,.0f}, not judged",
-                )
-            )
-            continue
-        value, lo, hi = row[c.metric], row[f"{c.metric}_ci_low"], row[f"{c.metric}_ci_high"]
-        status, passed, evidence = _interval_rule(stage, c, value, lo, hi, segment, what=what)
-        out.append(
-            _row(
-                stage,
-                c,
-                segment,
-                value=value,
-                ci_low=lo,
-                ci_high=hi,
-                n=n,
-                level=level,
-                status=status,
-                passed=passed,
-                evidence=f"{evidence} ({n:,.0f} items labeled by both)",
-                _test=value is not None,
-            )
+    items = [
+        (
+            segment,
+            f"{what0} {_where(segment)}",
+            row["n_both"] or 0.0,
+            (row[c.metric], row[f"{c.metric}_ci_low"], row[f"{c.metric}_ci_high"]),
+            "",
         )
-    return out
+        for segment, row in _by_margin(ctx, ("labels", gold, level), segments, run)
+    ]
+    return _judge_margins(ctx, stage, c, items, level, "items labeled by both")
 
 
 _NEEDS_RATINGS = ("response_rate", "explicit_rate", "explicit_corrected")
@@ -1646,43 +1621,18 @@ def _judge_feedback(ctx: _Check, stage: Stage, c: Criterion, level: float) -> li
             raise InvalidValueError(f"{ctx.source}: [feedback]: {exc}") from None
         return list(r.table.filter(pl.col("metric") == c.metric).iter_rows(named=True))
 
-    out = []
-    min_seg = ctx.policy.min_segment_n
-    for segment, row in _by_margin(ctx, ("feedback", level), segments, run):
-        n = row["n"] or 0.0
-        what = f"{words} {_where(segment)}"
-        if segment != OVERALL and n < min_seg:
-            out.append(
-                _skipped(
-                    stage,
-                    c,
-                    segment,
-                    n=n,
-                    evidence=f"{what}: n={n:,.0f} < min_segment_n={min_seg:,.0f}, not judged",
-                )
-            )
-            continue
-        value, lo, hi = row["value"], row["ci_low"], row["ci_high"]
-        status, passed, evidence = _interval_rule(stage, c, value, lo, hi, segment, what=what)
-        of = "rated interactions" if c.metric.startswith("explicit") else "interactions"
-        note = f"; {row['note']}" if row.get("note") else ""
-        out.append(
-            _row(
-                stage,
-                c,
-                segment,
-                value=value,
-                ci_low=lo,
-                ci_high=hi,
-                n=n,
-                level=level,
-                status=status,
-                passed=passed,
-                evidence=f"{evidence} (on {n:,.0f} {of}{note})",
-                _test=value is not None,
-            )
+    of = "rated interactions" if c.metric.startswith("explicit") else "interactions"
+    items = [
+        (
+            segment,
+            f"{words} {_where(segment)}",
+            row["n"] or 0.0,
+            (row["value"], row["ci_low"], row["ci_high"]),
+            f"; {row['note']}" if row.get("note") else "",
         )
-    return out
+        for segment, row in _by_margin(ctx, ("feedback", level), segments, run)
+    ]
+    return _judge_margins(ctx, stage, c, items, level, of)
 
 
 def _judge_clocks(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
@@ -1906,17 +1856,31 @@ def _judge_estimated(ctx: _Check, stage: Stage, c: Criterion, level: float) -> l
             raise InvalidValueError(f"{ctx.source}: {c.key}: {exc}") from None
         return list(r.table.iter_rows(named=True))
 
-    cal = f"calibrated on the labeled rows of {first}..{last}"
-    rows = [
-        (segment, r)
+    # an estimate, never a measurement: every row says so
+    note = f"; an estimate, not a measurement: their scores calibrated on {first}..{last}"
+    items = [
+        (
+            segment,
+            f"{what0} {_where(segment)}",
+            r["n"] or 0.0,
+            (r["estimate"], r["ci_low"], r["ci_high"]),
+            note,
+        )
         for segment, r in _by_margin(ctx, ("estimated", months, level), ctx.segments, run)
         if r["metric"] == c.metric
     ]
+    return _judge_margins(ctx, stage, c, items, level, "rows not labeled yet")
+
+
+def _judge_margins(
+    ctx: _Check, stage: Stage, c: Criterion, items: list[tuple], level: float, unit: str
+) -> list[dict]:
+    """Rows judged on an interval, overall and per segment: each item is ``(segment, what,
+    n, (value, low, high), note)``; a segment whose ``n`` (in ``unit``) is under
+    ``min_segment_n`` is skipped, the others judged like a metric (:func:`_interval_rule`)."""
     out = []
     min_seg = ctx.policy.min_segment_n
-    for segment, r in rows:
-        n = r["n"] or 0.0
-        what = f"{what0} {_where(segment)}"
+    for segment, what, n, (value, lo, hi), note in items:
         if segment != OVERALL and n < min_seg:
             out.append(
                 _skipped(
@@ -1924,11 +1888,10 @@ def _judge_estimated(ctx: _Check, stage: Stage, c: Criterion, level: float) -> l
                     c,
                     segment,
                     n=n,
-                    evidence=f"{what}: n={n:,.0f} < min_segment_n={min_seg:,.0f}, not judged",
+                    evidence=f"{what}: {n:,.0f} {unit} < min_segment_n={min_seg:,.0f}, not judged",
                 )
             )
             continue
-        value, lo, hi = r["estimate"], r["ci_low"], r["ci_high"]
         status, passed, evidence = _interval_rule(stage, c, value, lo, hi, segment, what=what)
         out.append(
             _row(
@@ -1942,8 +1905,7 @@ def _judge_estimated(ctx: _Check, stage: Stage, c: Criterion, level: float) -> l
                 level=level,
                 status=status,
                 passed=passed,
-                evidence=f"{evidence} (an estimate, not a measurement: {n:,.0f} rows not "
-                f"labeled yet, their scores {cal})",
+                evidence=f"{evidence} ({n:,.0f} {unit}{note})",
                 _test=value is not None,
             )
         )

@@ -335,12 +335,7 @@ def _parse_metric_like(kind: str, value: Any, key: str, source: str) -> list[Cri
                     )
                 )
         if "min" in spec and "max" in spec and float(spec["min"]) > float(spec["max"]):
-            raise policy_error(
-                source,
-                k,
-                f"min = {spec['min']!r} is above max = {spec['max']!r}: no value can pass "
-                "both; min must be at most max.",
-            )
+            raise _min_above_max(source, k, spec["min"], spec["max"])
     return out
 
 
@@ -365,6 +360,14 @@ def _estimated(spec: dict, key: str, source: str) -> int | None:
             source, f"{key}.reference_months", f"must be a whole number >= 1, got {months!r}."
         )
     return months
+
+
+def _min_above_max(source: str, key: str, low: Any, high: Any) -> ConfigError:
+    return policy_error(
+        source,
+        key,
+        f"min = {low!r} is above max = {high!r}: no value can pass both; min must be at most max.",
+    )
 
 
 def _parse_trend(value: Any, key: str, source: str) -> list[Criterion]:
@@ -510,12 +513,7 @@ def _parse_fairness(value: Any, key: str, source: str) -> list[Criterion]:
                 )
             )
         if len(numbers) == 2 and numbers["min"] > numbers["max"]:
-            raise policy_error(
-                source,
-                k,
-                f"min = {bounds['min']!r} is above max = {bounds['max']!r}: no value can pass "
-                "both; min must be at most max.",
-            )
+            raise _min_above_max(source, k, bounds["min"], bounds["max"])
     return out
 
 
@@ -640,12 +638,7 @@ def _min_max(
             )
         out.append(Criterion(kind, bk, f"{kind}.{name}.{bound_name}", name, b, bound_name, **extra))
     if len(numbers) == 2 and numbers["min"] > numbers["max"]:
-        raise policy_error(
-            source,
-            k,
-            f"min = {bounds['min']!r} is above max = {bounds['max']!r}: no value can pass "
-            "both; min must be at most max.",
-        )
+        raise _min_above_max(source, k, bounds["min"], bounds["max"])
     return out
 
 
