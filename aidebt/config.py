@@ -34,9 +34,28 @@ Where the data is and what its columns mean (``[data]``), how reports are made
     names = { prompt_version = "prompt" }          # how a column is named in sentences
     parameters = { coverage_by = ["intent"] }      # any other notebook parameter
 
+    [labels]                           # the label table (labels.* gate criteria)
+    path = "labels.parquet"
+    item = "ticket"
+    rater = "rater"
+    label = "label"
+    gold = "expert"
+    segments = ["language"]
+
+    [feedback]                         # one row per interaction (feedback.* criteria)
+    path = "interactions.parquet"
+    implicit = "implicit"
+    explicit = "rating"
+    positive = ">=4"
+    signal = "signal"
+    time = "ts"
+
 The policy's tables (``[gates.*]``, ``[rollback]``) are validated by
 :mod:`aidebt.policy` when the file is loaded and kept in :attr:`AuditConfig.raw` for the
-code that judges them; ``[registry]`` is kept there as it is.
+code that judges them; ``[registry]`` is kept there too, and read (validated, with the
+line of each bad key) by :func:`aidebt.lifecycle.load_registry` before any data is read
+wherever it is used (a ``clocks`` gate criterion, the debt_clocks notebook): that reader
+is an analysis, which this core module may not import.
 
 Nothing in the file is ignored: an unknown table or key, at any level, is an error that
 names the file, the line and the key path, with a did-you-mean, before any data is read
@@ -45,7 +64,7 @@ names the file, the line and the key path, with a did-you-mean, before any data 
 **Declaring a key.** The allowed keys are derived from the declarations, so a key is
 accepted the moment it is declared, and only then:
 
-- ``[data]`` and ``[report]``: a field of :class:`DataConfig` or :class:`ReportSettings`
+- ``[data]``, ``[report]``, ``[labels]`` and ``[feedback]``: a field of :class:`DataConfig` or :class:`ReportSettings`
   with a default of ``None``. Its annotation picks the parser (:data:`PARSERS`:
   ``str | None`` a text, ``""`` meaning not set; ``Path | None`` a path relative to the
   config; ``tuple[str, ...] | None`` a list of names; ``int | None`` a whole number
@@ -76,6 +95,8 @@ __all__ = [
     "ConfigError",
     "ConfigValueError",
     "DataConfig",
+    "FeedbackConfig",
+    "LabelsConfig",
     "PARSERS",
     "ReportSettings",
     "TABLES",
@@ -104,6 +125,48 @@ class DataConfig:
     item: str | None = None  # the item-id column: versions run on the same items pair on it
     time_format: str | None = None  # strptime format of a text time column, e.g. "%m/%d/%Y"
     pos_label: Any = field(default=None, metadata={"parse": lambda v, base: _pos_label(v)})
+
+
+@dataclass(frozen=True)
+class LabelsConfig:
+    """The ``[labels]`` table: the label table of the label audit (:mod:`aidebt.labels`).
+
+    Long format, one row per item x labeler: ``item`` (what was labeled), ``rater`` (who
+    labeled it: a person, a crowd worker, an LLM judge), ``label`` (0/1), ``gold`` (the
+    value of ``rater`` trusted as the truth, e.g. ``"expert"``); ``segments`` (columns of
+    the table to judge a ``labels.*`` criterion in too) and ``time`` (when set, a gate check
+    uses the labels of the month checked only).
+    """
+
+    path: Path | None = None
+    item: str | None = None
+    rater: str | None = None
+    label: str | None = None
+    gold: str | None = None
+    segments: tuple[str, ...] | None = None
+    time: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackConfig:
+    """The ``[feedback]`` table: one row per interaction with its implicit label and the
+    user's rating when there is one (:func:`aidebt.feedback.feedback`).
+
+    ``implicit`` (1 served, 0 not, null undecided), ``explicit`` (the rating, null when
+    not rated), ``positive`` (which ratings count as positive: ``">=4"``, a value or a
+    list; not set: 0/1 ratings), ``signal`` (the rule that decided the implicit label:
+    the correction re-weights within it), ``segments``, ``time`` (when set, a gate check
+    uses the interactions of the month checked only) and ``weight``.
+    """
+
+    path: Path | None = None
+    implicit: str | None = None
+    explicit: str | None = None
+    positive: Any = field(default=None, metadata={"parse": lambda v, base: _label_values(v)})
+    signal: str | None = None
+    segments: tuple[str, ...] | None = None
+    time: str | None = None
+    weight: str | None = None
 
 
 VOCABULARY = ("title", "feature", "decision", "outcome", "positive", "negative", "flagged")
@@ -168,6 +231,10 @@ class AuditConfig:
         The file it came from.
     data : DataConfig
     report : ReportSettings
+    labels : LabelsConfig
+        The label table, for ``labels.*`` gate criteria.
+    feedback : FeedbackConfig
+        The interactions' implicit labels and ratings, for ``feedback.*`` criteria.
     raw : dict
         The whole parsed TOML, for tables other modules own (``gates``...).
     """
@@ -176,6 +243,8 @@ class AuditConfig:
     data: DataConfig = field(default_factory=DataConfig)
     report: ReportSettings = field(default_factory=ReportSettings)
     raw: dict[str, Any] = field(default_factory=dict)
+    labels: LabelsConfig = field(default_factory=LabelsConfig)
+    feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
 
     def parameters(self) -> dict[str, Any]:
         """Notebook parameters this config provides (only the keys it sets).
@@ -400,9 +469,13 @@ TABLES: dict[str, str] = {
     "report": "how reports are made (ReportSettings)",
     "gates": "readiness stages and their settings (aidebt.policy)",
     "rollback": "rollback triggers (aidebt.policy)",
-    # The model registry (issue 17) is being built: accepted as it is, and left in
-    # AuditConfig.raw, until its reader lands and validates it here.
-    "registry": "the model registry (accepted as it is for now)",
+    "labels": "the label table: items, raters, labels, gold (LabelsConfig)",
+    "feedback": "implicit labels and ratings per interaction (FeedbackConfig)",
+    # The lifecycle registry's reader is aidebt.lifecycle.load_registry, an analysis this
+    # core module may not import (tests/test_layers.py): kept in AuditConfig.raw here, and
+    # validated by that reader before any data is read wherever it is used (a clocks gate
+    # criterion: aidebt.gates.check; the debt_clocks notebook).
+    "registry": "the lifecycle registry (read by aidebt.lifecycle.load_registry)",
 }
 """The top-level tables of ``audit.toml``; any other is an error."""
 
@@ -459,11 +532,15 @@ def load_config(path: str | os.PathLike[str]) -> AuditConfig:
                 raise unknown_key(src, name, "table", list(TABLES))
         data = read_table(doc, "data", DataConfig, base, src)
         report = read_table(doc, "report", ReportSettings, base, src)
+        labels = read_table(doc, "labels", LabelsConfig, base, src)
+        feedback = read_table(doc, "feedback", FeedbackConfig, base, src)
         if "gates" in doc or "rollback" in doc:
             parse_policy(doc, src, require_stage=False)
     except ConfigError as exc:
         raise exc.located(text) from None
-    return AuditConfig(path=path, data=data, report=report, raw=doc)
+    return AuditConfig(
+        path=path, data=data, report=report, raw=doc, labels=labels, feedback=feedback
+    )
 
 
 # --------------------------------------------------------------------------------------

@@ -19,6 +19,17 @@ only when its test rejects and its bias-corrected distance exceeds ``max_js``
 sensitive attribute on its interval (:func:`_judge_fairness`, :mod:`aidebt.fairness`). So
 a stage is not granted on noise, and a rollback is not fired on noise.
 
+Ground truth and lifecycle criteria read companion tables of ``audit.toml`` and call the
+analysis that owns each question, one aggregation pass in the table's engine:
+``labels.*`` a labeler against gold (:func:`aidebt.labels.label_sources`, ``[labels]``),
+``feedback.*`` the implicit-label and rating figures (:func:`aidebt.feedback.feedback`,
+``[feedback]``), ``metrics.NAME = { ..., estimated = true }`` the month's unlabeled rows
+on estimated values (:func:`aidebt.estimate.estimate`), ``slices.*`` the slices
+:func:`aidebt.slices.slices` discovers (failing only on evidence of a slice beyond the
+bound: :func:`_slice_test`) and ``clocks`` the registry's lifecycle clocks
+(:func:`aidebt.lifecycle.clocks`). A criterion whose table is not configured is skipped
+with the reason.
+
 The numbers come from one :func:`aidebt.disaggregate` pass over the month (metrics,
 disparities and row counts; one more per Holm step for the trigger family, at its level),
 :func:`aidebt.decay` fits for trends and :func:`aidebt.drift` for drift, all in the engine
@@ -41,7 +52,7 @@ from aidebt import frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.config import AuditConfig, DataConfig, load_config
-from aidebt.errors import InvalidArgumentError, InvalidValueError, printable
+from aidebt.errors import InvalidArgumentError, InvalidValueError, did_you_mean, printable
 from aidebt.groups import ALL, OVERALL, label, label_expr, overall_expr
 from aidebt.periods import Month
 from aidebt.policy import ROLLBACK, Criterion, Policy, Stage, parse_policy, policy_error
@@ -80,8 +91,10 @@ class GateCheck(Result):
     table : polars.DataFrame
         One row per (stage, criterion, segment): ``stage`` (``rollback`` for triggers),
         ``criterion`` (``metrics.fpr.max``, ``disparity.fnr.max_diff``, ``min_n.segment``,
-        ``trend.accuracy``, ``drift.max_js``), ``segment`` (``overall`` or
-        ``column=value``; the column name for drift), ``metric``, ``value`` with
+        ``trend.accuracy``, ``drift.max_js``, ``metrics.accuracy.min.estimated``,
+        ``labels.kappa.min``, ``feedback.implicit_rate.min``, ``slices.fnr.max_excess``,
+        ``clocks.max_overdue``), ``segment`` (``overall`` or ``column=value``; the column
+        name for drift, the worst discovered slice for slices), ``metric``, ``value`` with
         ``ci_low``/``ci_high`` (the difference to the overall for disparities, the change
         per month for trends), ``bound``, ``n``, ``status`` (``pass``, ``fail``,
         ``skipped``; ``fired`` or ``quiet`` for rollback triggers), ``passed`` (null when
@@ -393,6 +406,7 @@ def check(
     policy = parse_policy(cfg.raw, source)
     d = cfg.data
     policy.check_roles(d, source)
+    registry = _check_companions(cfg, policy, source)
 
     if data is None:
         if d.path is None:
@@ -409,12 +423,24 @@ def check(
         month = frames.latest_month(data, d.time)
     frame = frames.load_month(data, month, d.time) if d.time else data
     every_version = frame  # change criteria compare the versions of the month
+    log = data
     if policy.version is not None:
         frame = _only_version(frame, d.version, policy.version, source)
         data = _only_version(data, d.version, policy.version, source)
 
     ctx = _Check(
-        policy, d, list(d.segments or []), data, frame, month, source, eval_data, every_version
+        policy,
+        d,
+        list(d.segments or []),
+        data,
+        frame,
+        month,
+        source,
+        eval_data,
+        every_version,
+        config=cfg,
+        registry=registry,
+        log=log,
     )
     rows, total = _judge_month(ctx)
     for stage, c in policy.criteria():
@@ -426,16 +452,22 @@ def check(
             rows += _judge_fairness(ctx, stage, c, policy.confidence)
         elif c.kind == "change":
             rows += _judge_change(ctx, stage, c)
+        elif c.kind in _LEVELLED:
+            rows += _LEVELLED[c.kind](ctx, stage, c, policy.confidence)
+        elif c.kind == "slices":
+            rows += _judge_slices(ctx, stage, c)
+        elif c.kind == "clocks":
+            rows += _judge_clocks(ctx, stage, c)
     rows, family = _trigger_family(ctx, rows)
     table = pl.DataFrame([{k: row[k] for k in COLUMNS} for row in rows], schema=COLUMNS)
     order = pl.DataFrame(
-        [(s.name, c.key, i) for i, (s, c) in enumerate(policy.criteria())],
-        schema={"stage": pl.String, "key": pl.String, "_o": pl.Int64},
+        [(s.name, c.key, c.name, i) for i, (s, c) in enumerate(policy.criteria())],
+        schema={"stage": pl.String, "key": pl.String, "criterion": pl.String, "_o": pl.Int64},
         orient="row",
     )
     table = (
         table.with_row_index("_r")
-        .join(order, on=["stage", "key"], how="left")
+        .join(order, on=["stage", "key", "criterion"], how="left")
         .sort("_o", "_r")
         .drop("_o", "_r")
     )
@@ -465,6 +497,9 @@ class _Check:
     eval_data: Any
     versions: Any = None  # the month's rows of every version (before [gates] version)
     cache: dict = field(default_factory=dict)  # the month's disaggregations, by level
+    config: AuditConfig = field(default_factory=AuditConfig)  # companion tables' roles
+    registry: Any = None  # the lifecycle registry (aidebt.lifecycle.Registry), if any
+    log: Any = None  # every row of every version (the clocks' traffic)
 
 
 def _only_version(frame: Any, column: str | None, value: str, source: str) -> Any:
@@ -1311,16 +1346,19 @@ def _triggers_at(ctx: _Check, rows: list[dict], tests: list[int], a: float, m: i
         for stage, c in policy.criteria():
             if stage.name == ROLLBACK and c.kind in ("metric", "disparity"):
                 for row in _criterion_rows(ctx, stage, c, r, level):
-                    fresh[(row["key"], row["segment"])] = row
+                    fresh[(row["key"], row["criterion"], row["segment"])] = row
     for stage, c in policy.criteria():  # fairness summaries: their intervals at this level
         if stage.name == ROLLBACK and c.kind == "fairness":
             for row in _judge_fairness(ctx, stage, c, level):
-                fresh[(row["key"], row["segment"])] = row
+                fresh[(row["key"], row["criterion"], row["segment"])] = row
+        if stage.name == ROLLBACK and c.kind in _LEVELLED:  # labels, feedback, estimates
+            for row in _LEVELLED[c.kind](ctx, stage, c, level):
+                fresh[(row["key"], row["criterion"], row["segment"])] = row
     out = {}
     for i in tests:
         row = rows[i]
-        if row["_kind"] in ("metric", "disparity", "fairness"):
-            new = dict(fresh[(row["key"], row["segment"])])
+        if row["_kind"] in ("metric", "disparity", "fairness", *_LEVELLED):
+            new = dict(fresh[(row["key"], row["criterion"], row["segment"])])
             what, _, rest = new["evidence"].partition("]")
             new["evidence"] = f"{what}]{note}{rest}"
         else:  # trend, drift: a p-value (and drift's effect floor)
@@ -1446,3 +1484,482 @@ def _judge_fairness(ctx: _Check, stage: Stage, c: Criterion, level: float) -> li
             )
         )
     return out
+
+
+# --------------------------------------------------------------------------------------
+# Criteria on companion tables: labels (issue 14), feedback (issue 13), the registry's
+# clocks (issue 17); slices (issue 18) and estimated values (issue 15) on the log
+# --------------------------------------------------------------------------------------
+def _by_margin(
+    ctx: _Check, key: tuple, segments: list[str], run
+) -> list[tuple[str, dict[str, Any]]]:
+    """(segment label, row) pairs of an analysis run once per segment column (``run(by)``:
+    one aggregation pass each, ``by=None`` for the overall), the overall first: the
+    one-column margins every other criterion judges."""
+    out = []
+    for col in [None, *segments]:
+        k = (*key, col)
+        if k not in ctx.cache:
+            ctx.cache[k] = run(col)
+        for row in ctx.cache[k]:
+            segment = OVERALL if col is None else f"{col}={row[col]}"
+            if col is not None and row[col] == ALL:
+                continue
+            out.append((segment, row))
+    return out
+
+
+def _companion(ctx: _Check, path: Any, time: str | None) -> Any:
+    """A companion table (labels, interactions): its rows of the month checked when it
+    has a time column, else every row; lazily, in its own engine."""
+    if time is not None and ctx.month is not None:
+        return frames.load_month(path, ctx.month, time)
+    return frames.load(path)
+
+
+def _judge_labels(ctx: _Check, stage: Stage, c: Criterion, level: float) -> list[dict]:
+    """A labeler against the gold one on the ``[labels]`` table, overall and in each
+    ``[labels]`` segment: Cohen's kappa (Fleiss-Cohen-Everitt interval), accuracy,
+    sensitivity or specificity (Wilson intervals) from :func:`aidebt.labels.label_sources`
+    (one aggregation pass per segment column), judged on the interval like a metric."""
+    from aidebt.labels import label_sources
+
+    cfg = ctx.config.labels
+    rater = c.options["rater"]
+    gold = c.options["gold"] or cfg.gold
+    what0 = f"{c.metric} of {rater} against {gold}"
+    if cfg.path is None:
+        return [
+            _skipped(
+                stage,
+                c,
+                OVERALL,
+                evidence=f"{what0}: no label table in the config (set [labels] path)",
+            )
+        ]
+    frame = _companion(ctx, cfg.path, cfg.time)
+    segments = list(cfg.segments or []) if c.scope == "both" else []
+
+    def run(col):
+        try:
+            r = label_sources(
+                frame,
+                item=cfg.item,
+                source=cfg.rater,
+                label=cfg.label,
+                gold=gold,
+                by=col,
+                confidence=level,
+            )
+        except (InvalidArgumentError, InvalidValueError) as exc:
+            raise InvalidValueError(f"{ctx.source}: [labels]: {exc}") from None
+        rows = r.table.filter(pl.col("source") == rater)
+        if rows.is_empty():
+            known = r.table.get_column("source").unique().sort().to_list()
+            raise policy_error(
+                ctx.source,
+                f"{c.key.rsplit('.', 1)[0]}.rater",
+                f"{rater!r} labeled no item of the label table. {did_you_mean(rater, known)}",
+            )
+        return list(rows.iter_rows(named=True))
+
+    items = [
+        (
+            segment,
+            f"{what0} {_where(segment)}",
+            row["n_both"] or 0.0,
+            (row[c.metric], row[f"{c.metric}_ci_low"], row[f"{c.metric}_ci_high"]),
+            "",
+        )
+        for segment, row in _by_margin(ctx, ("labels", gold, level), segments, run)
+    ]
+    return _judge_margins(ctx, stage, c, items, level, "items labeled by both")
+
+
+_NEEDS_RATINGS = ("response_rate", "explicit_rate", "explicit_corrected")
+
+
+def _judge_feedback(ctx: _Check, stage: Stage, c: Criterion, level: float) -> list[dict]:
+    """A figure of the ``[feedback]`` table (the implicit-label rate, the response rate,
+    the positive share of ratings, naive or corrected for who rates), overall and in each
+    ``[feedback]`` segment, from :func:`aidebt.feedback.feedback` (one aggregation pass per
+    segment column), judged on its interval like a metric."""
+    from aidebt.feedback import feedback
+
+    cfg = ctx.config.feedback
+    words = {
+        "implicit_rate": "implicit-label rate",
+        "response_rate": "response rate",
+        "explicit_rate": "positive share of ratings",
+        "explicit_corrected": "positive share of ratings corrected for who rates",
+    }[c.metric]
+    if cfg.path is None:
+        return [
+            _skipped(
+                stage,
+                c,
+                OVERALL,
+                evidence=f"{words}: no interaction table in the config (set [feedback] path)",
+            )
+        ]
+    frame = _companion(ctx, cfg.path, cfg.time)
+    segments = list(cfg.segments or []) if c.scope == "both" else []
+
+    def run(col):
+        try:
+            r = feedback(
+                frame,
+                implicit=cfg.implicit,
+                explicit=cfg.explicit,
+                by=col,
+                weight=cfg.weight,
+                positive=cfg.positive,
+                signal=cfg.signal,
+                confidence=level,
+            )
+        except (InvalidArgumentError, InvalidValueError) as exc:
+            raise InvalidValueError(f"{ctx.source}: [feedback]: {exc}") from None
+        return list(r.table.filter(pl.col("metric") == c.metric).iter_rows(named=True))
+
+    of = "rated interactions" if c.metric.startswith("explicit") else "interactions"
+    items = [
+        (
+            segment,
+            f"{words} {_where(segment)}",
+            row["n"] or 0.0,
+            (row["value"], row["ci_low"], row["ci_high"]),
+            f"; {row['note']}" if row.get("note") else "",
+        )
+        for segment, row in _by_margin(ctx, ("feedback", level), segments, run)
+    ]
+    return _judge_margins(ctx, stage, c, items, level, of)
+
+
+def _judge_clocks(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
+    """The registry's lifecycle clocks on the last day of the month checked
+    (:func:`aidebt.lifecycle.clocks`, with the month's traffic from one group-by pass over
+    the log): passes while at most ``max_overdue`` clocks are overdue
+    (:func:`aidebt.lifecycle.clocks_gate`). A count with no noise: not a Holm test."""
+    from aidebt.lifecycle import clocks, clocks_gate
+
+    if ctx.registry is None:
+        return [
+            _skipped(
+                stage,
+                c,
+                OVERALL,
+                evidence="lifecycle clocks: no registry in the config (add a [registry] table "
+                "or [registry] path = ...)",
+            )
+        ]
+    d, o = ctx.roles, c.options
+    prompt = o["prompt"] or (d.version if ctx.registry.prompts else None)
+    key = ("clocks", prompt, o["model"], o["index"], o["warn_days"])
+    if key not in ctx.cache:
+        with_log = d.time is not None and ctx.month is not None
+        ctx.cache[key] = clocks(
+            ctx.registry,
+            as_of=str(ctx.month) if ctx.month is not None else None,
+            data=ctx.log if with_log else None,
+            time=d.time if with_log else None,
+            prompt=prompt if with_log else None,
+            model=o["model"] if with_log else None,
+            index=o["index"] if with_log else None,
+            warn_days=o["warn_days"],
+            eval_data=ctx.eval_data,  # default: each eval set's own path in the registry
+        )
+    ck = ctx.cache[key]
+    g = clocks_gate(ck, int(c.bound), o["warn_days"])
+    breach = g.overdue > c.bound
+    status, passed = _decide(stage, not breach, breach)
+    listed = "; ".join(g.failing[:3]) + ("; ..." if len(g.failing) > 3 else "")
+    return [
+        _row(
+            stage,
+            c,
+            OVERALL,
+            value=float(g.overdue),
+            n=float(ck.table.height),
+            status=status,
+            passed=passed,
+            evidence=f"{g.evidence} on {ck.as_of}" + (f": {listed}" if listed else ""),
+        )
+    ]
+
+
+def _judge_slices(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
+    """No slice of the month discovered at the false-discovery rate ``fdr``
+    (:func:`aidebt.slices.slices`: every conjunction of up to ``max_depth`` conditions,
+    tested against the rest with Benjamini-Yekutieli control) is shown worse than the
+    rest by more than ``max_excess``.
+
+    Each discovered slice's shortfall (its metric minus the rest's, in the bad direction)
+    is tested against ``max_excess``: one-sided p from its interval (normal, the standard
+    error read from the interval's width), Bonferroni over the discovered slices. The
+    criterion fails (a trigger fires) when that p is below ``(1 - confidence) / 2``: on
+    evidence of a slice worse than the bound, not on a point estimate above it, so noise
+    around a slice exactly at the bound fails at most that often. A trigger's p joins the
+    month's Holm family.
+    """
+    from aidebt.slices import slices
+
+    d, o, m = ctx.roles, c.options, mreg.get(c.metric)
+    key = ("slices", c.metric, o["fdr"], o["max_depth"], tuple(o["columns"] or ()), o["min_n"])
+    if key not in ctx.cache:
+        try:
+            ctx.cache[key] = slices(
+                ctx.frame,
+                y_true=d.y_true,
+                y_pred=d.y_pred if m.needs_pred else None,
+                metric=c.metric,
+                columns=o["columns"],
+                max_depth=o["max_depth"],
+                min_n=o["min_n"],
+                fdr=o["fdr"],
+                y_score=d.y_score,
+                weight=d.weight,
+                pos_label=d.pos_label,
+                exclude=[x for x in (d.time, d.version, d.item) if x],
+                confidence=ctx.policy.confidence,
+            )
+        except InvalidArgumentError as exc:
+            raise InvalidValueError(f"{ctx.source}: {c.key}: {exc}") from None
+    s = ctx.cache[key]
+    searched = f"{s.evaluated.height:,} slices evaluated at {_percent(o['fdr'])} FDR"
+    p, k, worst = _slice_test(s, c.bound, ctx.policy.confidence)
+    alpha = (1 - ctx.policy.confidence) / 2
+    if worst is None:
+        status, passed = _decide(stage, True, False)
+        return [
+            _row(
+                stage,
+                c,
+                OVERALL,
+                value=0.0,
+                n=0.0,
+                status=status,
+                passed=passed,
+                evidence=f"no slice of {c.metric} discovered worse than the rest ({searched})",
+                _test=True,
+                _p=1.0,
+            )
+        ]
+    breach = p < alpha
+    status, passed = _decide(stage, not breach, breach)
+    lo, hi = worst["shortfall_low"], worst["shortfall_high"]
+    verdict = (
+        f"worse than the rest by more than {_fmt(c.bound)}"
+        if breach
+        else f"not shown worse than the rest by more than {_fmt(c.bound)}"
+    )
+    return [
+        _row(
+            stage,
+            c,
+            worst["slice"],
+            value=worst["shortfall"],
+            ci_low=lo,
+            ci_high=hi,
+            n=worst["n"],
+            level=ctx.policy.confidence,
+            status=status,
+            passed=passed,
+            evidence=f"{c.metric} in {worst['slice']} = {_fmt(worst['value'])} vs "
+            f"{_fmt(worst['rest_value'])} in the rest, worse by {_fmt(worst['shortfall'])} "
+            f"[{_fmt(lo)}, {_fmt(hi)}] on {worst['n']:,.0f} {m.denominator_name}: {verdict} "
+            f"(one-sided p={p:.2g}, Bonferroni over {k} discovered slice{'s' if k != 1 else ''}; "
+            f"{searched})",
+            _test=True,
+            _p=p,
+        )
+    ]
+
+
+def _slice_test(result, bound: float, confidence: float) -> tuple[float, int, dict | None]:
+    """(p, k, worst) for "some discovered slice is worse than the rest by more than
+    ``bound``": each of the ``k`` reported slices' one-sided p-value against ``bound``
+    (normal, the standard error read from its interval at ``confidence``), the smallest
+    times ``k`` (Bonferroni), and the slice whose interval's lower end is the highest."""
+    from scipy.stats import norm
+
+    from aidebt.slices import worst_slice
+
+    worst = worst_slice(result, by="bound")
+    if worst is None:
+        return 1.0, 0, None
+    z = st.normal_quantile(confidence)
+    sign = -1.0 if result.metric.higher_is_better else 1.0
+    t = result.table
+    short = (sign * t["diff"]).to_numpy()
+    se = (t["diff_ci_high"] - t["diff_ci_low"]).to_numpy() / (2 * z)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_each = np.where(se > 0, norm.sf((short - bound) / se), (short <= bound) * 1.0)
+    return float(min(1.0, t.height * np.nanmin(p_each))), t.height, worst
+
+
+def _judge_estimated(ctx: _Check, stage: Stage, c: Criterion, level: float) -> list[dict]:
+    """A metric of the month's unlabeled rows, estimated from their scores
+    (:func:`aidebt.estimate.estimate`: scores calibrated on the labeled rows of the
+    ``reference_months`` months before the month checked, the interval a prediction
+    interval for what the labels will show), overall and in each segment, judged on that
+    interval like a measured metric. The evidence says it is an estimate."""
+    from aidebt.estimate import estimate
+    from aidebt.periods import Window
+
+    d, month = ctx.roles, ctx.month
+    months = c.options["reference_months"]
+    first, last = month.shift(-months), month.shift(-1)
+    what0 = f"estimated {c.metric} of the unlabeled rows"
+    base = ("estimated inputs", months)
+    if base not in ctx.cache:
+        unlabeled = nw.from_native(ctx.frame).filter(nw.col(d.y_true).is_null()).to_native()
+        reference = frames.load_month(ctx.data, Window.parse(f"{first}..{last}"), d.time)
+        ctx.cache[base] = (
+            unlabeled,
+            reference,
+            frames.count_rows(unlabeled)["rows"],
+            frames.count_rows(reference)["rows"],
+        )
+    unlabeled, reference, count, ref_rows = ctx.cache[base]
+    if not count or not ref_rows:
+        why = (
+            f"no unlabeled row in {month}"
+            if not count
+            else f"no row from {first} to {last} to calibrate the scores on"
+        )
+        return [_skipped(stage, c, OVERALL, evidence=f"{what0}: {why}")]
+    names = list(
+        dict.fromkeys(
+            x.metric
+            for _, x in ctx.policy.criteria()
+            if x.kind == "estimated" and x.options["reference_months"] == months
+        )
+    )
+
+    def run(col):
+        try:
+            r = estimate(
+                unlabeled,
+                y_score=d.y_score,
+                y_true=d.y_true,
+                y_pred=d.y_pred,
+                reference=reference,
+                time=d.time,
+                every="1mo",
+                metrics=names,
+                by=col,
+                weight=d.weight,
+                pos_label=d.pos_label,
+                confidence=level,
+            )
+        except (InvalidArgumentError, InvalidValueError) as exc:
+            raise InvalidValueError(f"{ctx.source}: {c.key}: {exc}") from None
+        return list(r.table.iter_rows(named=True))
+
+    # an estimate, never a measurement: every row says so
+    note = f"; an estimate, not a measurement: their scores calibrated on {first}..{last}"
+    items = [
+        (
+            segment,
+            f"{what0} {_where(segment)}",
+            r["n"] or 0.0,
+            (r["estimate"], r["ci_low"], r["ci_high"]),
+            note,
+        )
+        for segment, r in _by_margin(ctx, ("estimated", months, level), ctx.segments, run)
+        if r["metric"] == c.metric
+    ]
+    return _judge_margins(ctx, stage, c, items, level, "rows not labeled yet")
+
+
+def _judge_margins(
+    ctx: _Check, stage: Stage, c: Criterion, items: list[tuple], level: float, unit: str
+) -> list[dict]:
+    """Rows judged on an interval, overall and per segment: each item is ``(segment, what,
+    n, (value, low, high), note)``; a segment whose ``n`` (in ``unit``) is under
+    ``min_segment_n`` is skipped, the others judged like a metric (:func:`_interval_rule`)."""
+    out = []
+    min_seg = ctx.policy.min_segment_n
+    for segment, what, n, (value, lo, hi), note in items:
+        if segment != OVERALL and n < min_seg:
+            out.append(
+                _skipped(
+                    stage,
+                    c,
+                    segment,
+                    n=n,
+                    evidence=f"{what}: {n:,.0f} {unit} < min_segment_n={min_seg:,.0f}, not judged",
+                )
+            )
+            continue
+        status, passed, evidence = _interval_rule(stage, c, value, lo, hi, segment, what=what)
+        out.append(
+            _row(
+                stage,
+                c,
+                segment,
+                value=value,
+                ci_low=lo,
+                ci_high=hi,
+                n=n,
+                level=level,
+                status=status,
+                passed=passed,
+                evidence=f"{evidence} ({n:,.0f} {unit}{note})",
+                _test=value is not None,
+            )
+        )
+    return out
+
+
+_LEVELLED = {"labels": _judge_labels, "feedback": _judge_feedback, "estimated": _judge_estimated}
+"""Criteria judged on an interval that a rollback trigger recomputes at its Holm level."""
+
+
+def _check_companions(cfg: AuditConfig, policy: Policy, source: str) -> Any:
+    """Before any data is read: the roles each companion-table criterion needs, and the
+    registry (read and validated by :func:`aidebt.lifecycle.load_registry`, which names the
+    line of a bad key). Returns the registry, or None. A table that is not configured at
+    all is not an error: its criteria are skipped with the reason."""
+    kinds = {c.kind: c for _, c in policy.criteria()}
+    if "labels" in kinds and cfg.labels.path is not None:
+        lab = cfg.labels
+        for role in ("item", "rater", "label"):
+            if getattr(lab, role) is None:
+                raise policy_error(
+                    source, f"labels.{role}", f"set it: {kinds['labels'].key} reads it."
+                )
+        for _, c in policy.criteria():
+            if c.kind == "labels" and (c.options["gold"] or lab.gold) is None:
+                raise policy_error(
+                    source, c.key, "names no gold labeler: add gold = ... here or in [labels]."
+                )
+    if "feedback" in kinds and cfg.feedback.path is not None:
+        fb = cfg.feedback
+        if fb.implicit is None:
+            raise policy_error(
+                source, "feedback.implicit", f"set it: {kinds['feedback'].key} reads it."
+            )
+        for _, c in policy.criteria():
+            if c.kind == "feedback" and c.metric in _NEEDS_RATINGS and fb.explicit is None:
+                raise policy_error(
+                    source,
+                    c.key,
+                    "judges the ratings: set [feedback] explicit (the rating column).",
+                )
+    if "estimated" in kinds:
+        from aidebt.estimate import estimable
+
+        for _, c in policy.criteria():
+            if c.kind == "estimated" and c.metric not in estimable():
+                raise policy_error(
+                    source,
+                    c.key,
+                    f"{c.metric} cannot be estimated from scores; estimable: "
+                    f"{', '.join(estimable())}.",
+                )
+    if "clocks" in kinds and "registry" in cfg.raw:
+        from aidebt.lifecycle import load_registry
+
+        return load_registry(cfg.path if cfg.path is not None else cfg.raw)
+    return None

@@ -22,6 +22,20 @@ Each holds criteria:
   relative = true }``: a candidate version against the baseline ``vs`` (the ``[data]
   version`` column), overall and in every segment: the difference's interval (paired on
   ``[data] item`` when it is set) must not reach beyond the limit. Stages only.
+- ``metrics.NAME = { min = 0.85, estimated = true }``: also judges the month's unlabeled
+  rows on values estimated from their scores (:func:`aidebt.estimate.estimate`,
+  calibrated on the ``reference_months`` labeled months before, 6 by default);
+- ``labels.kappa = { min = 0.6, rater = "judge" }`` (or ``accuracy``, ``sensitivity``,
+  ``specificity``): a labeler against the gold one on the ``[labels]`` table
+  (:func:`aidebt.labels.label_sources`), overall and in each ``[labels]`` segment;
+- ``feedback.implicit_rate = { min = 0.7 }`` (or ``response_rate``, ``explicit_rate``,
+  ``explicit_corrected``): a figure of the ``[feedback]`` table
+  (:func:`aidebt.feedback.feedback`), overall and in each segment;
+- ``slices.fnr = { max_excess = 0.05, fdr = 0.05 }``: no slice discovered at that
+  false-discovery rate (:func:`aidebt.slices.slices`) shown worse than the rest of the
+  data by more than ``max_excess``;
+- ``clocks = { max_overdue = 0, warn_days = 60 }``: at most ``max_overdue`` overdue
+  lifecycle clocks of the ``[registry]`` (:func:`aidebt.lifecycle.clocks`).
 
 Settings (plain keys of ``[gates]``): ``confidence``, ``min_segment_n``, ``version``,
 ``rollback_adjust`` (``"holm"``, the default: the month's rollback trigger tests are one
@@ -50,7 +64,19 @@ ROLLBACK = "rollback"
 # What each level of the policy accepts. Validation is driven by these declarations: a
 # key is accepted where it is declared (and parsed by the code of its criterion), and
 # anywhere else it is an error naming the key path, with a did-you-mean.
-CRITERIA = ("min_n", "metrics", "disparity", "trend", "drift", "fairness", "change")
+CRITERIA = (
+    "min_n",
+    "metrics",
+    "disparity",
+    "trend",
+    "drift",
+    "fairness",
+    "change",
+    "labels",
+    "feedback",
+    "slices",
+    "clocks",
+)
 SETTINGS = {
     "confidence": "interval level of every criterion (0.95)",
     "min_segment_n": "segments whose metric denominator is below this are not judged (30)",
@@ -61,7 +87,11 @@ SETTINGS = {
     "true or false (default)",
 }
 ROLLBACK_ADJUST = ("holm", "none")
-_BOUNDS = {"metrics": ("min", "max"), "disparity": ("max_diff", "worse_only")}
+_BOUNDS = {
+    "metrics": ("min", "max", "estimated", "reference_months"),
+    "disparity": ("max_diff", "worse_only"),
+}
+_ESTIMATE_KEYS = ("estimated", "reference_months")
 _TREND_KEYS = ("no_significant_decline", "periods", "dispersion", "segments")
 # How a trend criterion's interval allows for noise (aidebt.trend): "history" estimates the
 # month-to-month wobble on every month up to the one checked and carries it into the short
@@ -71,6 +101,24 @@ _DRIFT_KEYS = ("max_js", "columns", "against")
 _MIN_N_KEYS = ("overall", "segment")
 _FAIRNESS_KEYS = ("min", "max", "by", "intersections")
 _CHANGE_KEYS = ("vs", "max_drop", "max_rise", "relative", "segments")
+LABEL_MEASURES = {
+    "kappa": "Cohen's kappa of the rater against gold",
+    "accuracy": "share of the rater's labels equal to gold's",
+    "sensitivity": "share of gold's positives the rater labels positive",
+    "specificity": "share of gold's negatives the rater labels negative",
+}
+"""What a ``labels.NAME`` criterion judges (columns of :func:`aidebt.labels.label_sources`)."""
+_LABELS_KEYS = ("min", "max", "rater", "gold", "segments")
+FEEDBACK_MEASURES = {
+    "implicit_rate": "share of decided interactions whose implicit label is positive",
+    "response_rate": "share of interactions the user rated",
+    "explicit_rate": "share of ratings that are positive, among the rated",
+    "explicit_corrected": "share of positive ratings corrected for who rates",
+}
+"""What a ``feedback.NAME`` criterion judges (metrics of :func:`aidebt.feedback.feedback`)."""
+_FEEDBACK_KEYS = ("min", "max", "segments")
+_SLICES_KEYS = ("max_excess", "fdr", "max_depth", "columns", "min_n")
+_CLOCKS_KEYS = ("max_overdue", "warn_days", "prompt", "model", "index")
 
 
 # --------------------------------------------------------------------------------------
@@ -80,8 +128,8 @@ _CHANGE_KEYS = ("vs", "max_drop", "max_rise", "relative", "segments")
 class Criterion:
     """One rule of a stage.
 
-    ``kind`` is ``min_n``, ``metric``, ``disparity``, ``trend``, ``drift``, ``fairness`` or
-    ``change``; ``key`` the
+    ``kind`` is ``min_n``, ``metric``, ``disparity``, ``trend``, ``drift``, ``fairness``,
+    ``change``, ``estimated``, ``labels``, ``feedback``, ``slices`` or ``clocks``; ``key`` the
     dotted path in ``audit.toml`` (for messages); ``name`` the short label shown in the
     result (``metrics.fpr.max``); ``scope`` ``overall``, ``segment`` or ``both``.
     """
@@ -135,7 +183,7 @@ class Policy:
         """Fail before any scan when a criterion needs a ``[data]`` role the config lacks."""
         segments = list(data.segments or [])
         for _, c in self.criteria():
-            if c.metric is not None:
+            if c.metric is not None and c.kind not in ("labels", "feedback"):
                 m = mreg.get(c.metric)
                 for need, role in (
                     (m.needs_label, "y_true"),
@@ -158,6 +206,16 @@ class Policy:
                 raise policy_error(source, c.key, "needs columns = [...] or [data] segments.")
             if c.kind == "fairness":
                 _check_fairness_roles(c, data, segments, source)
+            if c.kind == "estimated":
+                for role in ("y_score", "time"):
+                    if getattr(data, role) is None:
+                        raise policy_error(
+                            source,
+                            c.key,
+                            f"estimates the unlabeled rows from their scores: set [data] {role}.",
+                        )
+            if c.kind == "slices" and data.y_true is None:
+                raise policy_error(source, c.key, "slices compare labels: set [data] y_true.")
             if c.kind == "change" and data.version is None:
                 raise policy_error(
                     source, c.key, "compares versions: set [data] version (the version column)."
@@ -224,6 +282,7 @@ def _parse_metric_like(kind: str, value: Any, key: str, source: str) -> list[Cri
         spec = _table(spec, k, source, example)
         _check_keys(spec, _BOUNDS[kind], k, source, "bound")
         spec = dict(spec)
+        estimated = _estimated(spec, k, source)
         worse_only = spec.pop("worse_only", False)
         if not isinstance(worse_only, bool):
             raise policy_error(
@@ -263,14 +322,52 @@ def _parse_metric_like(kind: str, value: Any, key: str, source: str) -> list[Cri
                     scope="both" if kind == "metrics" else "segment",
                 )
             )
+            if estimated is not None:  # the month's unlabeled rows, on estimated values
+                out.append(
+                    Criterion(
+                        "estimated",
+                        f"{k}.estimated",
+                        f"{kind}.{m.name}.{bound_name}.estimated",
+                        m.name,
+                        b,
+                        side,
+                        options={"reference_months": estimated},
+                    )
+                )
         if "min" in spec and "max" in spec and float(spec["min"]) > float(spec["max"]):
-            raise policy_error(
-                source,
-                k,
-                f"min = {spec['min']!r} is above max = {spec['max']!r}: no value can pass "
-                "both; min must be at most max.",
-            )
+            raise _min_above_max(source, k, spec["min"], spec["max"])
     return out
+
+
+def _estimated(spec: dict, key: str, source: str) -> int | None:
+    """Pop ``estimated`` / ``reference_months`` from a metric's table: the number of
+    labeled months before the one checked that calibrate the scores (None: not estimated)."""
+    flag = spec.pop("estimated", False)
+    months = spec.pop("reference_months", None)
+    if not isinstance(flag, bool):
+        raise policy_error(source, f"{key}.estimated", f"must be true or false, got {flag!r}.")
+    if months is not None and not flag:
+        raise policy_error(
+            source,
+            f"{key}.reference_months",
+            "calibrates estimated values: add estimated = true, or drop reference_months.",
+        )
+    if not flag:
+        return None
+    months = 6 if months is None else months
+    if isinstance(months, bool) or not isinstance(months, int) or months < 1:
+        raise policy_error(
+            source, f"{key}.reference_months", f"must be a whole number >= 1, got {months!r}."
+        )
+    return months
+
+
+def _min_above_max(source: str, key: str, low: Any, high: Any) -> ConfigError:
+    return policy_error(
+        source,
+        key,
+        f"min = {low!r} is above max = {high!r}: no value can pass both; min must be at most max.",
+    )
 
 
 def _parse_trend(value: Any, key: str, source: str) -> list[Criterion]:
@@ -416,12 +513,7 @@ def _parse_fairness(value: Any, key: str, source: str) -> list[Criterion]:
                 )
             )
         if len(numbers) == 2 and numbers["min"] > numbers["max"]:
-            raise policy_error(
-                source,
-                k,
-                f"min = {bounds['min']!r} is above max = {bounds['max']!r}: no value can pass "
-                "both; min must be at most max.",
-            )
+            raise _min_above_max(source, k, bounds["min"], bounds["max"])
     return out
 
 
@@ -504,6 +596,216 @@ def _parse_change(value: Any, key: str, source: str) -> list[Criterion]:
     return out
 
 
+def _flag(spec: Mapping, name: str, default: bool, key: str, source: str) -> bool:
+    value = spec.get(name, default)
+    if not isinstance(value, bool):
+        raise policy_error(source, f"{key}.{name}", f"must be true or false, got {value!r}.")
+    return value
+
+
+def _text(spec: Mapping, name: str, key: str, source: str) -> str | None:
+    value = spec.get(name)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise policy_error(source, f"{key}.{name}", f"must be a text, got {value!r}.")
+    return value
+
+
+def _whole(spec: Mapping, name: str, default: int, low: int, key: str, source: str) -> int:
+    value = spec.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise policy_error(
+            source, f"{key}.{name}", f"must be a whole number >= {low}, got {value!r}."
+        )
+    return value
+
+
+def _min_max(
+    kind: str, name: str, spec: Mapping, k: str, source: str, low: float, what: str, **extra
+) -> list[Criterion]:
+    """The ``min`` / ``max`` bounds of a ``labels.*`` or ``feedback.*`` table, each within
+    ``[low, 1]``: one criterion per bound, judged on the measure's interval."""
+    bounds = {b: spec[b] for b in ("min", "max") if b in spec}
+    if not bounds:
+        raise policy_error(source, k, "has no bound; write e.g. { min = 0.6 }.")
+    numbers = {}
+    out = []
+    for bound_name, raw in bounds.items():
+        bk = f"{k}.{bound_name}"
+        b = numbers[bound_name] = _number(raw, bk, source)
+        if not low <= b <= 1:
+            raise policy_error(
+                source, bk, f"{what}: the bound must be in [{low:g}, 1], got {raw!r}."
+            )
+        out.append(Criterion(kind, bk, f"{kind}.{name}.{bound_name}", name, b, bound_name, **extra))
+    if len(numbers) == 2 and numbers["min"] > numbers["max"]:
+        raise _min_above_max(source, k, bounds["min"], bounds["max"])
+    return out
+
+
+def _parse_labels(value: Any, key: str, source: str) -> list[Criterion]:
+    """``labels.kappa = { min = 0.6, rater = "judge" }``: a labeler against the gold one."""
+    example = '{ min = 0.6, rater = "judge" }'
+    tables = _table(value, key, source, f"labels.kappa = {example}")
+    out = []
+    for name, spec in tables.items():
+        k = f"{key}.{name}"
+        if name not in LABEL_MEASURES:
+            raise policy_error(
+                source, k, f"unknown label measure. {did_you_mean(name, list(LABEL_MEASURES))}"
+            )
+        spec = _table(spec, k, source, example)
+        _check_keys(spec, _LABELS_KEYS, k, source, "labels option")
+        rater = _text(spec, "rater", k, source)
+        if rater is None:
+            raise policy_error(
+                source, k, f"needs rater, the labeler judged against gold: {example}."
+            )
+        gold = _text(spec, "gold", k, source)
+        if gold is not None and gold == rater:
+            raise policy_error(
+                source, f"{k}.gold", f"is the rater itself ({rater!r}): name the trusted labeler."
+            )
+        segments = _flag(spec, "segments", True, k, source)
+        low = -1.0 if name == "kappa" else 0.0
+        what = "kappa is in [-1, 1]" if name == "kappa" else f"{name} is a rate"
+        out += _min_max(
+            "labels",
+            name,
+            spec,
+            k,
+            source,
+            low,
+            what,
+            scope="both" if segments else "overall",
+            options={"rater": rater, "gold": gold},
+        )
+    return out
+
+
+def _parse_feedback(value: Any, key: str, source: str) -> list[Criterion]:
+    """``feedback.implicit_rate = { min = 0.7 }`` (or response_rate, explicit_rate,
+    explicit_corrected): a figure of :func:`aidebt.feedback.feedback`, judged on its interval."""
+    example = "{ min = 0.7 }"
+    tables = _table(value, key, source, f"feedback.implicit_rate = {example}")
+    out = []
+    for name, spec in tables.items():
+        k = f"{key}.{name}"
+        if name not in FEEDBACK_MEASURES:
+            raise policy_error(
+                source,
+                k,
+                f"unknown feedback measure. {did_you_mean(name, list(FEEDBACK_MEASURES))}",
+            )
+        spec = _table(spec, k, source, example)
+        _check_keys(spec, _FEEDBACK_KEYS, k, source, "feedback option")
+        segments = _flag(spec, "segments", True, k, source)
+        out += _min_max(
+            "feedback",
+            name,
+            spec,
+            k,
+            source,
+            0.0,
+            f"{name} is a rate",
+            scope="both" if segments else "overall",
+        )
+    return out
+
+
+def _parse_slices(value: Any, key: str, source: str) -> list[Criterion]:
+    """``slices.fnr = { max_excess = 0.05, fdr = 0.05 }``: no discovered slice worse than
+    the rest of the data by more than ``max_excess`` (:func:`aidebt.slices.slices`)."""
+    example = "{ max_excess = 0.05, fdr = 0.05 }"
+    tables = _table(value, key, source, f"slices.fnr = {example}")
+    out = []
+    for name, spec in tables.items():
+        k = f"{key}.{name}"
+        m = _metric(name, k, source)
+        spec = _table(spec, k, source, example)
+        _check_keys(spec, _SLICES_KEYS, k, source, "slices option")
+        if m.higher_is_better is None:
+            raise policy_error(
+                source,
+                k,
+                f"{m.name} has no worse direction, so no slice is worse; use a metric such "
+                "as error_rate, fnr or accuracy.",
+            )
+        if "max_excess" not in spec:
+            raise policy_error(source, k, f"needs max_excess, e.g. slices.{name} = {example}.")
+        bk = f"{k}.max_excess"
+        b = _number(spec["max_excess"], bk, source)
+        if b < 0 or (m.bounded and b > 1):
+            raise policy_error(
+                source, bk, f"a shortfall against the rest is >= 0 (0.05 = 5 points), got {b!r}."
+            )
+        fdr = _number(spec.get("fdr", 0.05), f"{k}.fdr", source)
+        if not 0 < fdr < 1:
+            raise policy_error(source, f"{k}.fdr", f"must be between 0 and 1, got {fdr!r}.")
+        depth = _whole(spec, "max_depth", 2, 1, k, source)
+        if depth > 3:
+            raise policy_error(
+                source,
+                f"{k}.max_depth",
+                f"must be 1, 2 or 3, got {depth!r}: each level multiplies the slices searched.",
+            )
+        min_n = _number(spec.get("min_n", 30), f"{k}.min_n", source)
+        if min_n < 1:
+            raise policy_error(source, f"{k}.min_n", f"must be >= 1, got {min_n!r}.")
+        columns = spec.get("columns")
+        if columns is not None and (
+            not isinstance(columns, list)
+            or not columns
+            or not all(isinstance(c, str) for c in columns)
+        ):
+            raise policy_error(
+                source, f"{k}.columns", f"must be a list of column names, got {columns!r}."
+            )
+        out.append(
+            Criterion(
+                "slices",
+                bk,
+                f"slices.{m.name}.max_excess",
+                m.name,
+                b,
+                "max",
+                scope="overall",
+                options={"fdr": fdr, "max_depth": depth, "columns": columns, "min_n": min_n},
+            )
+        )
+    return out
+
+
+def _parse_clocks(value: Any, key: str, source: str) -> list[Criterion]:
+    """``clocks = { max_overdue = 0, warn_days = 60 }``: the registry's lifecycle clocks
+    (:func:`aidebt.lifecycle.clocks`); ``prompt``, ``model``, ``index`` name the log's
+    columns (``prompt`` defaults to ``[data] version``)."""
+    spec = _table(value, key, source, "{ max_overdue = 0, warn_days = 60 }")
+    _check_keys(spec, _CLOCKS_KEYS, key, source, "clocks option")
+    overdue = _whole(spec, "max_overdue", 0, 0, key, source)
+    warn = _whole(spec, "warn_days", 60, 0, key, source)
+    columns = {c: _text(spec, c, key, source) for c in ("prompt", "model", "index")}
+    return [
+        Criterion(
+            "clocks",
+            f"{key}.max_overdue",
+            "clocks.max_overdue",
+            None,
+            float(overdue),
+            "max",
+            scope="overall",
+            options={"warn_days": warn, **columns},
+        )
+    ]
+
+
+_PARSERS = {
+    "labels": _parse_labels,
+    "feedback": _parse_feedback,
+    "slices": _parse_slices,
+    "clocks": _parse_clocks,
+}
+
+
 def _parse_stage(name: str, table: Any, key: str, source: str) -> Stage:
     table = _table(table, key, source, "[gates.copilot] with metrics.accuracy = { min = 0.85 }")
     _check_keys(table, CRITERIA, key, source, "criterion")
@@ -518,6 +820,8 @@ def _parse_stage(name: str, table: Any, key: str, source: str) -> Stage:
             criteria += _parse_trend(value, k, source)
         elif kind == "fairness":
             criteria += _parse_fairness(value, k, source)
+        elif kind in _PARSERS:
+            criteria += _PARSERS[kind](value, k, source)
         elif kind == "change":
             if name == ROLLBACK:
                 raise policy_error(

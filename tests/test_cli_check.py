@@ -266,3 +266,65 @@ def test_fairness_criteria_exit_codes(capsys, folder):
     assert code == EXIT_USAGE and out == ""
     assert "gates.s.fairness.equalized_odds_diference: unknown fairness summary." in err
     assert "Did you mean 'equalized_odds_difference'" in err
+
+
+def _labels(folder: Path, judge_flips: int) -> None:
+    """600 items labeled by an expert and a judge; the judge flips every ``judge_flips``-th
+    label of the Japanese items (0: none)."""
+    items = list(range(600))
+    gold = [i % 2 for i in items]
+    language = ["ja" if i % 3 == 0 else "en" for i in items]
+    judge = [
+        1 - g if judge_flips and lang == "ja" and i % judge_flips == 0 else g
+        for i, g, lang in zip(items, gold, language, strict=True)
+    ]
+    pl.DataFrame(
+        {
+            "item": items * 2,
+            "who": ["expert"] * 600 + ["judge"] * 600,
+            "label": gold + judge,
+            "language": language * 2,
+        }
+    ).write_parquet(folder / "labels.parquet")
+
+
+LABELS = """
+[labels]
+path = "labels.parquet"
+item = "item"
+rater = "who"
+label = "label"
+gold = "expert"
+segments = ["language"]
+"""
+
+
+def test_ground_truth_criteria_exit_codes(capsys, folder):
+    """labels.kappa: exit 0 while the judge agrees with the expert, 1 when it flips many
+    Japanese labels, 2 for a key the table does not know; a criterion whose table is not
+    configured is skipped, not failed (exit 0), and says why."""
+    policy = "[gates.shadow]\nlabels.kappa = { min = 0.6, rater = 'judge' }\n"
+    _labels(folder, 0)
+    code, out, _ = run(capsys, "--config", config(folder, policy, DATA + LABELS))
+    assert code == EXIT_OK and re.search(r"shadow +PASS", out)
+    _labels(folder, 3)
+    code, out, _ = run(capsys, "--config", config(folder, policy, DATA + LABELS))
+    assert code == EXIT_FAILED
+    assert "x kappa of judge against expert in language=ja = " in out
+    code, out, _ = run(capsys, "--config", config(folder, policy))  # no [labels] table
+    assert code == EXIT_OK and "(0 checks, 1 skipped)" in out
+    bad = config(folder, policy, DATA + LABELS.replace("rater =", "ratr ="))
+    code, out, err = run(capsys, "--config", bad)
+    assert (code, out) == (EXIT_USAGE, "")
+    assert ":13: labels.ratr: unknown key in [labels]." in err and "Did you mean 'rater'" in err
+    bad = config(folder, policy.replace("kappa", "kapa"), DATA + LABELS)
+    code, out, err = run(capsys, "--config", bad)
+    assert code == EXIT_USAGE and "gates.shadow.labels.kapa: unknown label measure" in err
+    slices = "[gates.shadow]\nslices.error_rate = { max_excess = 0.05, columns = ['language'] }\n"
+    code, out, _ = run(capsys, "--config", config(folder, slices), "--month", "2026-10")
+    assert code == EXIT_OK
+    code, out, _ = run(capsys, "--config", config(folder, slices), "--month", "2026-11")
+    assert code == EXIT_FAILED and "error_rate in language = ja = 0.300 vs 0.070" in out
+    clocks = "[gates.shadow]\nclocks = { max_overdu = 0 }\n"
+    code, _, err = run(capsys, "--config", config(folder, clocks))
+    assert code == EXIT_USAGE and "Did you mean 'max_overdue'" in err

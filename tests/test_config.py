@@ -144,6 +144,12 @@ def write(tmp_path, text: str):
         (STAGE + "drift = { max_js = 0.1, column = ['a'] }\n", 3, "drift.column:", "'columns'"),
         ("[gates.shadow]\nmin_n = { overal = 5 }\n", 2, "min_n.overal: unknown", "'overall'"),
         (STAGE + "[rollback]\nmetric.fpr = { max = 0.3 }\n", 4, "rollback.metric:", "'metrics'"),
+        (DATA + '[labelz]\npath = "l.parquet"\n', 5, "labelz: unknown table", "'labels'"),
+        (DATA + '[labels]\nitme = "ticket"\n', 6, "labels.itme: unknown key", "'time', 'item'"),
+        ('[feedback]\nimplict = "i"\n', 2, "feedback.implict: unknown key", "'implicit'"),
+        (STAGE + "labels.kapa = { min = 0.6, rater = 'j' }\n", 3, "labels.kapa:", "'kappa'"),
+        (STAGE + "clocks = { max_overdu = 0 }\n", 3, "clocks.max_overdu:", "'max_overdue'"),
+        (STAGE + "slices.fnr = { max_excess = 0.1, fd = 0.1 }\n", 3, "slices.fnr.fd:", "'fdr'"),
     ],
 )
 def test_every_unknown_table_or_key_is_an_error_naming_its_line_and_path(
@@ -158,9 +164,38 @@ def test_every_unknown_table_or_key_is_an_error_naming_its_line_and_path(
         assert f"Did you mean {hint}" in message
 
 
-def test_the_registry_table_is_accepted_as_it_is_until_its_reader_lands(tmp_path):
+def test_the_registry_table_is_kept_for_its_reader(tmp_path):
+    # config sits below aidebt.lifecycle (tests/test_layers.py), whose load_registry reads
+    # and validates [registry] before any data is read where it is used (a clocks gate)
     cfg = load_config(write(tmp_path, DATA + '[registry]\nanything = { goes = "here" }\n'))
     assert cfg.raw["registry"] == {"anything": {"goes": "here"}}
+
+
+def test_the_labels_and_feedback_tables_are_read_by_their_declarations(tmp_path):
+    text = (
+        DATA
+        + '[labels]\npath = "labels.parquet"\nitem = "ticket"\nrater = "rater"\n'
+        + 'label = "label"\ngold = "expert"\nsegments = ["language"]\n'
+        + '[feedback]\npath = "/abs/fb.parquet"\nimplicit = "implicit"\n'
+        + 'explicit = "rating"\npositive = ">=4"\ntime = "ts"\n'
+    )
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.labels.path == tmp_path.resolve() / "labels.parquet"
+    assert (cfg.labels.item, cfg.labels.gold, cfg.labels.segments) == (
+        "ticket",
+        "expert",
+        ("language",),
+    )
+    assert (cfg.feedback.implicit, cfg.feedback.positive, cfg.feedback.time) == (
+        "implicit",
+        ">=4",
+        "ts",
+    )
+    assert cfg.feedback.explicit == "rating" and cfg.feedback.signal is None
+    with pytest.raises(InvalidValueError, match=r"audit.toml:6: labels.segments: must be a list"):
+        load_config(write(tmp_path, DATA + "[labels]\nsegments = 3\n"))
+    with pytest.raises(InvalidValueError, match=r"feedback.positive: must be a label value"):
+        load_config(write(tmp_path, "[feedback]\npositive = { a = 1 }\n"))
 
 
 def test_a_policy_table_is_checked_on_load_for_reports_too(tmp_path):
@@ -176,9 +211,16 @@ def test_keys_are_derived_from_the_declarations():
     import dataclasses
     from pathlib import Path
 
-    from aidebt.config import DataConfig, ReportSettings, parser, read_table
+    from aidebt.config import (
+        DataConfig,
+        FeedbackConfig,
+        LabelsConfig,
+        ReportSettings,
+        parser,
+        read_table,
+    )
 
-    for cls in (DataConfig, ReportSettings):
+    for cls in (DataConfig, ReportSettings, LabelsConfig, FeedbackConfig):
         for f in dataclasses.fields(cls):
             assert f.default is None and parser(cls, f.name)  # every field has a parser
 
