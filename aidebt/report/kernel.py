@@ -14,6 +14,7 @@ import html
 import math
 import re
 import string
+import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -30,7 +31,40 @@ def setup() -> None:
     ``application/vnd.vegalite.vN+json`` mimetype, which the report page draws offline.
     altair's own ``mimetype`` renderer is not used: altair 6 names its output
     ``...v6.json``, which nbformat rejects as a JSON output.
+
+    In a kernel, nothing is imported here: a printer registered with IPython under the
+    chart class's *name* switches the renderer at the first chart (altair costs about a
+    second to import, and most report cells draw nothing), then hands every chart to the
+    active renderer. It replaces the printer ``import aidebt`` registers for JupyterLab
+    (:func:`aidebt.jupyter.auto_enable`). Out of a kernel, the renderer is switched now.
     """
+    shell = _kernel_shell()
+    if shell is None:
+        _use_spec_renderer()
+        return
+    state = {"first": True}
+
+    def first_chart(chart: Any) -> Any:
+        if state["first"]:
+            state["first"] = False
+            _use_spec_renderer()
+        return chart._repr_mimebundle_()
+
+    formatter = shell.display_formatter.mimebundle_formatter
+    for major in ("v5", "v6"):  # every chart class of altair 5 and 6
+        formatter.for_type_by_name(f"altair.vegalite.{major}.api", "TopLevelMixin", first_chart)
+
+
+def _kernel_shell() -> Any:
+    """The running IPython kernel's shell, or None (a plain interpreter, a test)."""
+    ipython = sys.modules.get("IPython")
+    if "ipykernel" not in sys.modules or ipython is None:
+        return None
+    shell = ipython.get_ipython()
+    return shell if getattr(shell, "kernel", None) is not None else None
+
+
+def _use_spec_renderer() -> None:
     import altair as alt
 
     major = str(alt.SCHEMA_VERSION).split(".")[0]  # "v6"
