@@ -46,7 +46,7 @@ from aidebt.errors import (
 )
 from aidebt.groups import ALL, label, overall_expr, pick_baseline
 from aidebt.prepare import check_quantity
-from aidebt.results import Result
+from aidebt.results import Headline, Result
 
 __all__ = [
     "BenchmarkGap",
@@ -72,17 +72,6 @@ class _Spec:
     name: str
     higher_is_better: bool | None
     kind: str  # a registry metric name, or "outcome"
-
-
-@dataclass(frozen=True)
-class Headline:
-    """One sentence and its key figures, for the monthly audit's summary page."""
-
-    sentence: str
-    figures: dict[str, Any]
-
-    def __str__(self) -> str:
-        return self.sentence
 
 
 # --------------------------------------------------------------------------------------
