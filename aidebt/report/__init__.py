@@ -29,7 +29,7 @@ from typing import Any
 from aidebt.config import AuditConfig, load_config
 from aidebt.frames import latest_month, load, load_month
 from aidebt.periods import Month, Window
-from aidebt.report.audit import Audit, demo_parameters
+from aidebt.report.audit import Audit, demo_parameters, not_shown
 from aidebt.report.kernel import (
     bullets,
     escape,
@@ -79,6 +79,7 @@ __all__ = [
     "load_config",
     "load_month",
     "markdown",
+    "not_shown",
     "notebooks_dir",
     "parse_value",
     "plan",
