@@ -88,25 +88,43 @@ def people_config(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_config(tmp_path_factory) -> Path:
-    """A small demo log, golden set and label table next to a copy of examples/audit.toml
-    (its relative paths point at them, as in the repository after `aidebt demo`)."""
+    """A small demo log (with its answers' key), golden set, label table, version runs,
+    published figures, feedback events and ratings and usage log next to a copy of
+    examples/audit.toml (its relative paths point at them, as in the repository after
+    `aidebt demo`; the tables `aidebt demo` passes are in [report.parameters])."""
     from aidebt import datasets
-    from aidebt.report.notebooks import example_policy
+    from aidebt.report.notebooks import example_policy, shipped
 
     root = tmp_path_factory.mktemp("demo")
     data = root / "demo_data"
     data.mkdir()
-    datasets.demo(n_per_month=2_000, months=6).write_parquet(data / "production.parquet")
-    datasets.demo_eval(n=800).write_parquet(data / "eval.parquet")
-    datasets.demo_labels(n_items=2_000, n_per_month=2_000, months=6).write_parquet(
-        data / "labels.parquet"
-    )
+    feedback = datasets.demo_feedback(n_per_month=2_000, months=6)
+    tables = {
+        "production": feedback["interactions"],
+        "eval": datasets.demo_eval(n=800),
+        "labels": datasets.demo_labels(n_items=2_000, n_per_month=2_000, months=6),
+        "versions": datasets.demo_versions(),
+        "published": datasets.demo_published(),
+        "events": feedback["events"],
+        "ratings": feedback["ratings"],
+        "usage": datasets.demo_usage(n_users=600, start="2025-10-01", weeks=26),
+    }
+    for name, frame in tables.items():
+        frame.write_parquet(data / f"{name}.parquet")
     (root / "examples").mkdir()
     config = root / "examples" / "audit.toml"
     text = example_policy().read_text()
     table = "[report.parameters]\n"
     assert table in text
-    config.write_text(text.replace(table, table + 'label_data = "../demo_data/labels.parquet"\n'))
+    from aidebt.cli import DEMO_TABLES
+
+    given = "".join(
+        f'{name} = "../demo_data/{file}.parquet"\n' for name, file in DEMO_TABLES.items()
+    )
+    examples = shipped("examples")
+    given += f'versions_config = "{examples / "versions.toml"}"\n'
+    given += f'registry = "{examples / "registry.toml"}"\n'
+    config.write_text(text.replace(table, table + given))
     return config
 
 

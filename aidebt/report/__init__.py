@@ -29,7 +29,7 @@ from typing import Any
 from aidebt.config import AuditConfig, load_config
 from aidebt.frames import latest_month, load, load_month
 from aidebt.periods import Month, Window
-from aidebt.report.audit import Audit, demo_parameters, not_shown
+from aidebt.report.audit import Audit, demo_parameters, not_shown, readable
 from aidebt.report.kernel import (
     bullets,
     escape,
@@ -80,6 +80,7 @@ __all__ = [
     "load_month",
     "markdown",
     "not_shown",
+    "readable",
     "notebooks_dir",
     "parse_value",
     "plan",

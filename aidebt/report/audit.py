@@ -324,3 +324,24 @@ def not_shown(parameter: str, what: str) -> Any:
     else:
         how = f"Set {parameter} in [report.parameters] of audit.toml to show it"
     return Markdown(f"*Not shown: {what}, because {missing}. {how}.*")
+
+
+def readable(frame: Any, words: Words) -> Any:
+    """``frame`` (any engine) with its columns under the names sentences use
+    (:meth:`Words.column`: ``[report] names``, else underscores read as spaces), lazily;
+    a rename that would take another column's name is not made. A result computed on it
+    speaks the reader's words; pass ``words.column(name)`` where a column is named.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> readable(pl.DataFrame({"input_tokens": [1], "model": ["m"]}), Words()).columns
+    ['input tokens', 'model']
+    """
+    schema = frames.columns(frames.to_lazy(frame))
+    mapping: dict[str, str] = {}
+    for column in schema:
+        new = words.column(column)
+        if new != column and new not in schema and new not in mapping.values():
+            mapping[column] = new
+    return nw.from_native(frame).rename(mapping).to_native() if mapping else frame

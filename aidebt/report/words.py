@@ -94,6 +94,8 @@ class Words:
     >>> w = Words(decision="risk rating", positive="reoffended", good={"selection_rate": "lower"})
     >>> w.decisions, w.metric("fnr"), w.direction("selection_rate"), w.direction("fnr")
     ('risk ratings', 'miss rate', 'lower', 'lower')
+    >>> Words(names={"latency_ms": "latency in ms"}).metric("p95_latency_ms")
+    '95th percentile of latency in ms'
     """
 
     feature: str = "the AI feature"
@@ -153,6 +155,8 @@ class Words:
         except InvalidArgumentError:
             return readable_column(name)  # a custom metric
         template = _NAMES.get(metric.name)
+        if template is None and metric.column is not None:  # p95_latency_ms: of the column
+            return metric.description.replace(metric.column, self.column(metric.column))
         if template is None:
             return metric.description.split(":")[0]
         return self._fill(template)
