@@ -398,6 +398,7 @@ def test_score_ranks_well_and_is_roughly_calibrated(labeled: pl.DataFrame) -> No
 # --------------------------------------------------------------------------------------
 # write_demo
 # --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_write_demo_round_trip(tmp_path) -> None:
     from aidebt.datasets import demo_feedback, demo_labels, demo_usage
 

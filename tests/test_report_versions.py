@@ -1,6 +1,6 @@
-"""The version_check and benchmark_gap notebooks render with `aidebt report NAME` on the
-demo's version runs and published figures (what `aidebt demo` writes), and their pages
-state the planted findings."""
+"""The version_check and benchmark_gap notebooks render on the demo's version runs and
+published figures (what `aidebt demo` writes and passes), and their pages state the
+planted findings in the readers' words."""
 
 from __future__ import annotations
 
@@ -9,10 +9,6 @@ import re
 from pathlib import Path
 
 import pytest
-
-from aidebt import datasets
-from aidebt.cli import EXIT_OK, main
-from aidebt.report.notebooks import shipped
 
 pytestmark = pytest.mark.slow
 
@@ -23,38 +19,12 @@ def _text(page: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def pages(tmp_path_factory) -> dict[str, str]:
-    folder = tmp_path_factory.mktemp("versions_report")
-    datasets.demo(n_per_month=300, months=2).write_parquet(folder / "production.parquet")
-    datasets.demo_versions().write_parquet(folder / "versions.parquet")
-    datasets.demo_published().write_parquet(folder / "published.parquet")
-    policy = shipped("examples") / "versions.toml"
-    code = main(
-        [
-            "report",
-            "version_check",
-            "benchmark_gap",
-            "--data",
-            str(folder / "production.parquet"),
-            "--month",
-            "2025-11",
-            "--out",
-            str(folder / "reports"),
-            "--no-progress",
-            "-p",
-            "versions_data",
-            str(folder / "versions.parquet"),
-            "-p",
-            "published_data",
-            str(folder / "published.parquet"),
-            "-p",
-            "versions_config",
-            str(policy),
-        ]
-    )
-    assert code == EXIT_OK
-    month = folder / "reports" / "2025-11"
-    return {name: _text(month / f"{name}.html") for name in ("version_check", "benchmark_gap")}
+def pages(demo_reports) -> dict[str, str]:
+    """The two pages of the demo's render (tests/conftest.py: the demo's version runs and
+    published figures, their columns from examples/audit.toml, the change gates of
+    examples/versions.toml), rendered once for the session."""
+    published = {p.name: p.html for p in demo_reports.published}
+    return {name: _text(published[name]) for name in ("version_check", "benchmark_gap")}
 
 
 def test_version_check_shows_the_paired_table_flips_costs_and_gates(pages):
