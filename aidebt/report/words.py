@@ -207,8 +207,11 @@ class Words:
         return f"**{self.metric(name)}**: {meaning} ({good})"
 
     # -- columns and groups -------------------------------------------------------------
-    def column(self, name: str) -> str:
-        """How sentences name a column (``names``, else underscores read as spaces)."""
+    def column(self, name: str | None) -> str | None:
+        """How sentences name a column (``names``, else underscores read as spaces); None
+        (a column not given) stays None."""
+        if name is None:
+            return None
         return self.names.get(name) or readable_column(name)
 
     def columns(self, names: Sequence[str] | str | None) -> list[str]:
