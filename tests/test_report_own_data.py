@@ -419,6 +419,23 @@ def test_with_no_data_a_notebook_takes_the_demos_columns_and_words_from_examples
     assert "slo" not in values and "other" not in values  # given, or not the demo's
 
 
+def test_with_no_table_a_notebook_takes_the_demos_companion_tables():
+    """Opened in JupyterLab with no input, the newer notebooks run on the demo's tables,
+    generated in memory, with their columns from examples/audit.toml."""
+    from aidebt.report import demo_parameters
+
+    given = {"versions_data": None, "registry": None, "versions_version": None, "rules": None}
+    given |= {"usage_data": None, "usage_user": None, "versions_config": None}
+    values = demo_parameters(given)
+    assert values["versions_data"].equals(datasets.demo_versions())
+    assert values["usage_data"].columns == datasets.demo_usage().columns
+    assert values["registry"] == datasets.demo_registry()
+    assert values["versions_config"].endswith("versions.toml")
+    assert values["versions_version"] == "prompt_version" and values["usage_user"] == "user_id"
+    assert values["rules"]["abandon"] == "10m"
+    assert "events_data" not in values  # not a parameter of this notebook: not generated
+
+
 def test_month_points_to_period_for_longer_periods(capsys, small_log):
     from aidebt.cli import main
 
