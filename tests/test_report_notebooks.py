@@ -12,6 +12,7 @@ from conftest import XSS_GROUP
 from aidebt import datasets
 from aidebt.report import latest_month, list_notebooks, render
 from aidebt.report.notebooks import example_policy
+from aidebt.report.notebooks import shipped as shipped_folder
 
 pytestmark = pytest.mark.slow
 
@@ -23,12 +24,22 @@ def shipped(tmp_path_factory):
     """All shipped notebooks rendered for the last month of a small demo log whose region
     "EU" is renamed to an HTML payload and whose channel column has an HTML name."""
     folder = tmp_path_factory.mktemp("shipped")
+    feedback = datasets.demo_feedback(n_per_month=1_500, months=3)
     log = (
-        datasets.demo(n_per_month=1_500, months=3)
+        feedback["interactions"]
         .with_columns(pl.col("region").replace("EU", XSS_GROUP))
         .rename({"channel": HOSTILE_COLUMN})
     )
     log.write_parquet(folder / "production.parquet")
+    companions = {
+        "versions_data": datasets.demo_versions(n_items=600),
+        "published_data": datasets.demo_published(),
+        "events_data": feedback["events"],
+        "ratings_data": feedback["ratings"],
+        "usage_data": datasets.demo_usage(n_users=300, start="2025-10-01", weeks=13),
+    }
+    for name, frame in companions.items():
+        frame.write_parquet(folder / f"{name}.parquet")
     datasets.demo_eval(n=400).rename({"channel": HOSTILE_COLUMN}).write_parquet(
         folder / "eval.parquet"
     )
@@ -45,7 +56,12 @@ def shipped(tmp_path_factory):
         config=config,
         data=folder / "production.parquet",
         eval_data=folder / "eval.parquet",
-        parameters={"label_data": str(folder / "labels.parquet")},
+        parameters={
+            "label_data": str(folder / "labels.parquet"),
+            **{name: str(folder / f"{name}.parquet") for name in companions},
+            "versions_config": str(shipped_folder("examples") / "versions.toml"),
+            "registry": str(shipped_folder("examples") / "registry.toml"),
+        },
         out=folder / "reports",
         progress=False,
         raise_on_failure=False,
