@@ -43,6 +43,15 @@ EXIT_USAGE = 2
 
 DEMO_DATA = "demo_data"
 DEMO_REPORTS = "reports"
+DEMO_TABLES = {
+    "label_data": "labels",
+    "versions_data": "versions",
+    "published_data": "published",
+    "events_data": "events",
+    "ratings_data": "ratings",
+    "usage_data": "usage",
+}
+"""Notebook parameter -> the demo table (:func:`aidebt.datasets.write_demo`) it reads."""
 
 REPORT_EXTRA = ("papermill", "nbconvert", "nbformat", "ipykernel")
 """What rendering notebooks needs beyond the library: ``pip install 'aidebt[report]'``."""
@@ -119,32 +128,32 @@ def add_demo_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     require_report_extra("demo")
-    from aidebt.datasets import demo_labels, write_demo
+    from aidebt.datasets import write_demo
     from aidebt.frames import latest_month
     from aidebt.report import render
     from aidebt.report.notebooks import example_policy, shipped
 
     paths = write_demo(args.data_dir)
-    labels = Path(args.data_dir) / "labels.parquet"
-    demo_labels().write_parquet(labels)  # for the label audit
     month = latest_month(paths["production"], "ts")  # the demo log's time column
-    say(f"demo data: {paths['production']}, {paths['eval']} and {labels}; rendering {month}")
-    # The version runs and the published figures, for version_check and benchmark_gap
-    # (aidebt's own notebooks declare these parameters).
-    tables = {
-        f"{name}_data": str(paths[name])
-        for name in ("versions", "published")
-        if name in paths and args.notebooks_dir is None
-    }
-    examples = shipped("examples")
-    if "versions_data" in tables and examples and (examples / "versions.toml").is_file():
-        tables["versions_config"] = str(examples / "versions.toml")  # its change gates
+    say(f"demo data: {Path(args.data_dir)} ({', '.join(sorted(paths))}); rendering {month}")
+    # The companion tables of the reports beyond the log and its golden set, and the files
+    # that describe the demo feature (its version gates, its lifecycle registry): their
+    # columns and words are in examples/audit.toml; aidebt's own notebooks declare these.
+    parameters = {}
+    if args.notebooks_dir is None:
+        parameters = {
+            name: str(paths[table]) for name, table in DEMO_TABLES.items() if table in paths
+        }
+        examples = shipped("examples")
+        for name, file in (("versions_config", "versions.toml"), ("registry", "registry.toml")):
+            if examples and (examples / file).is_file():
+                parameters[name] = str(examples / file)
     result = render(
         "all",
         month=month,
         data=paths["production"],
         eval_data=paths["eval"],
-        parameters={"label_data": str(labels), **tables},
+        parameters=parameters,
         # The demo's columns, words and gate policy are those of examples/audit.toml (the
         # monthly report shows a gate verdict); the data paths above take precedence over
         # the ones written in it.

@@ -5,7 +5,8 @@ resolved it (``y_pred``, with a confidence ``score``). Days or weeks later a hum
 review says whether the ticket was truly resolved (``y_true``); recent tickets are
 not reviewed yet, so their label is null. :func:`demo` generates fourteen months of
 that log, :func:`demo_eval` the "golden" evaluation set built at launch (month 1),
-and :func:`write_demo` writes both as parquet files.
+and :func:`write_demo` writes them as parquet files with every companion table the
+reports read (labels, version runs, published figures, feedback events and ratings, usage).
 
 The generator is seeded, so the same arguments always give the same frame, and
 fully vectorized: the default log (14 x 50,000 rows) takes well under two seconds.
@@ -384,14 +385,27 @@ def demo_eval(n: int = 3_000, seed: int = 0, start: str = "2025-10-01") -> pl.Da
 
 
 def write_demo(directory: str | os.PathLike[str]) -> dict[str, Path]:
-    """Write the default demo log, golden set, version runs and published figures as parquet.
+    """Write the default demo log and every companion table a report reads, as parquet.
 
-    ``production.parquet`` (:func:`demo` with its defaults), ``eval.parquet``
-    (:func:`demo_eval`), ``versions.parquet`` (:func:`demo_versions`: the golden items
-    run under both prompts and both models) and ``published.parquet``
-    (:func:`demo_published`: the demo models' model-card figures) land in ``directory``,
-    created if needed. Each file is written to a temporary name first and renamed, so a
-    reader never sees a half-written file.
+    What lands in ``directory`` (created if needed), each table under its key's name
+    (``production.parquet``...):
+
+    - ``production``: the log of :func:`demo`, with a ``ticket_id`` key first (the row's
+      position: the answers of :func:`demo_feedback`, which the feedback audit joins its
+      events and ratings on);
+    - ``eval``: the golden set (:func:`demo_eval`);
+    - ``labels``: the label table of the label audit (:func:`demo_labels`);
+    - ``versions`` and ``published``: the golden items run under both prompts and both
+      models (:func:`demo_versions`) and the demo models' model-card figures
+      (:func:`demo_published`), for the version check and the benchmark gap;
+    - ``events`` and ``ratings``: what users did after each answer and the ratings they
+      gave (:func:`demo_feedback`), for the feedback audit;
+    - ``usage``: the product's usage log (:func:`demo_usage`), for the feature
+      retirement report.
+
+    The lifecycle registry of the debt clocks is ``examples/registry.toml``
+    (:func:`demo_registry` as a mapping). Each file is written to a temporary name first
+    and renamed, so a reader never sees a half-written file.
 
     Parameters
     ----------
@@ -401,23 +415,28 @@ def write_demo(directory: str | os.PathLike[str]) -> dict[str, Path]:
     Returns
     -------
     dict of str to pathlib.Path
-        ``{"production": <path>, "eval": <path>, "versions": <path>, "published": <path>}``.
+        ``{"production": <path>, "eval": <path>, ...}``, one entry per table above.
 
     Examples
     --------
     >>> import tempfile
     >>> from aidebt.datasets import write_demo
     >>> paths = write_demo(tempfile.mkdtemp())
-    >>> sorted(p.name for p in paths.values())
-    ['eval.parquet', 'production.parquet', 'published.parquet', 'versions.parquet']
+    >>> sorted(paths)
+    ['eval', 'events', 'labels', 'production', 'published', 'ratings', 'usage', 'versions']
     """
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
+    feedback = demo_feedback()  # its answers are demo() with their key
     frames = {
-        "production": demo(),
+        "production": feedback["interactions"],
         "eval": demo_eval(),
+        "labels": demo_labels(),
         "versions": demo_versions(),
         "published": demo_published(),
+        "events": feedback["events"],
+        "ratings": feedback["ratings"],
+        "usage": demo_usage(),
     }
     paths: dict[str, Path] = {}
     for name, frame in frames.items():

@@ -36,7 +36,7 @@ level never has to be read back to get another.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -469,6 +469,21 @@ def column_mean(column: str) -> Metric:
         binary_label=False,
         column=column,
     )
+
+
+def quantity_metrics(
+    columns: str | Sequence[str | None] | None, quantiles: Sequence[float] = (0.5, 0.95)
+) -> list[str]:
+    """The metrics that describe numeric columns (latency, cost): each column's mean and
+    its percentiles, by name; a column given as None (not measured) is left out.
+
+    Examples
+    --------
+    >>> quantity_metrics(["latency_ms", None])
+    ['mean_latency_ms', 'p50_latency_ms', 'p95_latency_ms']
+    """
+    names = [columns] if isinstance(columns, str) else [c for c in columns or () if c]
+    return [m for c in names for m in (f"mean_{c}", *(quantile_name(q, c) for q in quantiles))]
 
 
 _QUANTILE_NAME = re.compile(r"^[pP](\d+(?:\.\d+)?)_(.+)$")

@@ -55,6 +55,7 @@ __all__ = [
     "benchmark_gap",
     "compare_paired",
     "quantile_table",
+    "runs_of",
 ]
 
 # Metrics that are a per-item 0/1 outcome on a set of items fixed by the labels (or by
@@ -1685,6 +1686,22 @@ class BenchmarkGap(Result):
                 "task": w[self.task],
             },
         )
+
+
+def runs_of(runs: Any, version: str | None, baseline: Any) -> Any:
+    """The runs of one version (``baseline``, a value of the ``version`` column), in the
+    data's own engine; every run when either is None (one version only).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> runs = pl.DataFrame({"v": ["a", "b", "a"], "ok": [1, 0, 1]})
+    >>> runs_of(runs, "v", "a").height, runs_of(runs, None, None).height
+    (2, 3)
+    """
+    if version is None or baseline is None:
+        return runs
+    return nw.from_native(runs).filter(nw.col(version) == baseline).to_native()
 
 
 def benchmark_gap(

@@ -86,27 +86,57 @@ def people_config(tmp_path_factory) -> Path:
     return write(tmp_path_factory.mktemp("people"))
 
 
+def write_demo_tables(
+    folder: Path, *, n_per_month: int, months: int, n_eval: int, n_items: int = 3_000
+) -> dict[str, pl.DataFrame]:
+    """The tables `aidebt demo` writes (:func:`aidebt.datasets.write_demo`), smaller, as
+    ``folder/NAME.parquet``: the log from 2025-10 with its answers' key, its golden set,
+    labels, events and ratings, the version runs, published figures and a usage log over
+    the same months. Returns the frames by name."""
+    from aidebt import datasets
+
+    feedback = datasets.demo_feedback(n_per_month=n_per_month, months=months)
+    tables = {
+        "production": feedback["interactions"],
+        "eval": datasets.demo_eval(n=n_eval),
+        "labels": datasets.demo_labels(n_items=2_000, n_per_month=n_per_month, months=months),
+        "versions": datasets.demo_versions(n_items=n_items),
+        "published": datasets.demo_published(),
+        "events": feedback["events"],
+        "ratings": feedback["ratings"],
+        "usage": datasets.demo_usage(n_users=300, start="2025-10-01", weeks=months * 4 + 2),
+    }
+    for name, frame in tables.items():
+        frame.write_parquet(folder / f"{name}.parquet")
+    return tables
+
+
 @pytest.fixture(scope="session")
 def demo_config(tmp_path_factory) -> Path:
-    """A small demo log, golden set and label table next to a copy of examples/audit.toml
-    (its relative paths point at them, as in the repository after `aidebt demo`)."""
-    from aidebt import datasets
-    from aidebt.report.notebooks import example_policy
+    """A small demo log (with its answers' key), golden set, label table, version runs,
+    published figures, feedback events and ratings and usage log next to a copy of
+    examples/audit.toml (its relative paths point at them, as in the repository after
+    `aidebt demo`; the tables `aidebt demo` passes are in [report.parameters])."""
+    from aidebt.report.notebooks import example_policy, shipped
 
     root = tmp_path_factory.mktemp("demo")
     data = root / "demo_data"
     data.mkdir()
-    datasets.demo(n_per_month=2_000, months=6).write_parquet(data / "production.parquet")
-    datasets.demo_eval(n=800).write_parquet(data / "eval.parquet")
-    datasets.demo_labels(n_items=2_000, n_per_month=2_000, months=6).write_parquet(
-        data / "labels.parquet"
-    )
+    write_demo_tables(data, n_per_month=2_000, months=6, n_eval=800)
     (root / "examples").mkdir()
     config = root / "examples" / "audit.toml"
     text = example_policy().read_text()
     table = "[report.parameters]\n"
     assert table in text
-    config.write_text(text.replace(table, table + 'label_data = "../demo_data/labels.parquet"\n'))
+    from aidebt.cli import DEMO_TABLES
+
+    given = "".join(
+        f'{name} = "../demo_data/{file}.parquet"\n' for name, file in DEMO_TABLES.items()
+    )
+    examples = shipped("examples")
+    given += f'versions_config = "{examples / "versions.toml"}"\n'
+    given += f'registry = "{examples / "registry.toml"}"\n'
+    config.write_text(text.replace(table, table + given))
     return config
 
 

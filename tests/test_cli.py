@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from aidebt.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, main
@@ -143,6 +145,8 @@ def test_demo_writes_data_renders_the_latest_month_and_prints_the_index(
     small = {
         "production": datasets.demo(n_per_month=200, months=3),
         "eval": datasets.demo_eval(n=100),
+        "usage": datasets.demo_usage(n_users=50, weeks=4),
+        "published": datasets.demo_published(),
     }
 
     def write_small(directory):
@@ -170,6 +174,13 @@ def test_demo_writes_data_renders_the_latest_month_and_prints_the_index(
     last = small["production"]["ts"].max()
     assert str(calls["month"]) == f"{last.year:04d}-{last.month:02d}"
     assert calls["data"].name == "production.parquet" and calls["eval_data"].name == "eval.parquet"
+    # The companion tables it wrote, and the demo feature's gates and registry, by path.
+    given = calls["parameters"]
+    assert Path(given["usage_data"]).name == "usage.parquet"
+    assert Path(given["published_data"]).name == "published.parquet"
+    assert Path(given["versions_config"]).name == "versions.toml"
+    assert Path(given["registry"]).name == "registry.toml"
+    assert "events_data" not in given  # not written: not passed
     assert out.strip().splitlines()[-1] == str((tmp_path / "reports" / "index.html").resolve())
 
 

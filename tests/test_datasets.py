@@ -398,16 +398,26 @@ def test_score_ranks_well_and_is_roughly_calibrated(labeled: pl.DataFrame) -> No
 # --------------------------------------------------------------------------------------
 # write_demo
 # --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_write_demo_round_trip(tmp_path) -> None:
+    from aidebt.datasets import demo_feedback, demo_labels, demo_usage
+
     target = tmp_path / "nested" / "data"
     paths = write_demo(target)
-    names = ["eval.parquet", "production.parquet", "published.parquet", "versions.parquet"]
-    assert set(paths) == {"production", "eval", "versions", "published"}
+    tables = ["eval", "events", "labels", "production", "published", "ratings", "usage"]
+    names = sorted(f"{t}.parquet" for t in [*tables, "versions"])
+    assert sorted(paths) == sorted([*tables, "versions"])
     assert paths["production"] == target / "production.parquet"
     assert paths["eval"] == target / "eval.parquet"
     assert sorted(p.name for p in target.iterdir()) == names
-    assert pl.read_parquet(paths["production"]).equals(demo())
+    production = pl.read_parquet(paths["production"])
+    assert production.columns[0] == "ticket_id" and production.drop("ticket_id").equals(demo())
+    feedback = demo_feedback()
+    assert pl.read_parquet(paths["events"]).equals(feedback["events"])
+    assert pl.read_parquet(paths["ratings"]).equals(feedback["ratings"])
     assert pl.read_parquet(paths["eval"]).equals(demo_eval())
+    assert pl.read_parquet(paths["labels"]).equals(demo_labels())
+    assert pl.read_parquet(paths["usage"]).equals(demo_usage())
     assert pl.read_parquet(paths["versions"]).equals(demo_versions())
     assert pl.read_parquet(paths["published"]).equals(demo_published())
     # Rewriting replaces the files in place.

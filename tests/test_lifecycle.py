@@ -757,8 +757,12 @@ def test_both_notebooks_render_with_aidebt_report(tmp_path, capsys):
             "--eval-data",
             str(tmp_path / "eval.parquet"),
             "-p",
-            "noun",
-            "answers",
+            "registry",
+            str(ROOT / "examples" / "registry.toml"),
+            *["-p", "time", "ts", "-p", "prompt", "prompt_version", "-p", "model", "model_version"],
+            "-p",
+            "decision",
+            "answer",
         ]
     )
     assert code == EXIT_OK, capsys.readouterr()
@@ -770,6 +774,9 @@ def test_both_notebooks_render_with_aidebt_report(tmp_path, capsys):
             "-p",
             "usage_data",
             str(tmp_path / "usage.parquet"),
+            *["-p", "usage_user", "user_id", "-p", "usage_time", "ts", "-p", "usage_by", "[plan]"],
+            *["-p", "usage_feature", "used_ai", "-p", "usage_cost", "cost"],
+            *["-p", "usage_success", "success"],
             "-p",
             "budget",
             "0.12",

@@ -7,11 +7,12 @@ import json
 
 import polars as pl
 import pytest
-from conftest import XSS_GROUP
+from conftest import XSS_GROUP, write_demo_tables
 
-from aidebt import datasets
+from aidebt.cli import DEMO_TABLES
 from aidebt.report import latest_month, list_notebooks, render
 from aidebt.report.notebooks import example_policy
+from aidebt.report.notebooks import shipped as shipped_folder
 
 pytestmark = pytest.mark.slow
 
@@ -23,17 +24,14 @@ def shipped(tmp_path_factory):
     """All shipped notebooks rendered for the last month of a small demo log whose region
     "EU" is renamed to an HTML payload and whose channel column has an HTML name."""
     folder = tmp_path_factory.mktemp("shipped")
+    tables = write_demo_tables(folder, n_per_month=1_500, months=3, n_eval=400, n_items=600)
     log = (
-        datasets.demo(n_per_month=1_500, months=3)
+        tables["production"]
         .with_columns(pl.col("region").replace("EU", XSS_GROUP))
         .rename({"channel": HOSTILE_COLUMN})
     )
     log.write_parquet(folder / "production.parquet")
-    datasets.demo_eval(n=400).rename({"channel": HOSTILE_COLUMN}).write_parquet(
-        folder / "eval.parquet"
-    )
-    labels = datasets.demo_labels()  # enough gold labels in every language
-    labels.write_parquet(folder / "labels.parquet")
+    tables["eval"].rename({"channel": HOSTILE_COLUMN}).write_parquet(folder / "eval.parquet")
     month = latest_month(log, "ts")
     # The demo's columns, words and gates, with the hostile column in place of channel;
     # the data paths given below take precedence over the config's.
@@ -45,7 +43,11 @@ def shipped(tmp_path_factory):
         config=config,
         data=folder / "production.parquet",
         eval_data=folder / "eval.parquet",
-        parameters={"label_data": str(folder / "labels.parquet")},
+        parameters={
+            **{name: str(folder / f"{table}.parquet") for name, table in DEMO_TABLES.items()},
+            "versions_config": str(shipped_folder("examples") / "versions.toml"),
+            "registry": str(shipped_folder("examples") / "registry.toml"),
+        },
         out=folder / "reports",
         progress=False,
         raise_on_failure=False,

@@ -1,6 +1,6 @@
-"""The version_check and benchmark_gap notebooks render with `aidebt report NAME` on the
-demo's version runs and published figures (what `aidebt demo` writes), and their pages
-state the planted findings."""
+"""The version_check and benchmark_gap notebooks render on the demo's version runs and
+published figures (what `aidebt demo` writes and passes), and their pages state the
+planted findings in the readers' words."""
 
 from __future__ import annotations
 
@@ -9,10 +9,6 @@ import re
 from pathlib import Path
 
 import pytest
-
-from aidebt import datasets
-from aidebt.cli import EXIT_OK, main
-from aidebt.report.notebooks import shipped
 
 pytestmark = pytest.mark.slow
 
@@ -23,47 +19,23 @@ def _text(page: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def pages(tmp_path_factory) -> dict[str, str]:
-    folder = tmp_path_factory.mktemp("versions_report")
-    datasets.demo(n_per_month=300, months=2).write_parquet(folder / "production.parquet")
-    datasets.demo_versions().write_parquet(folder / "versions.parquet")
-    datasets.demo_published().write_parquet(folder / "published.parquet")
-    policy = shipped("examples") / "versions.toml"
-    code = main(
-        [
-            "report",
-            "version_check",
-            "benchmark_gap",
-            "--data",
-            str(folder / "production.parquet"),
-            "--month",
-            "2025-11",
-            "--out",
-            str(folder / "reports"),
-            "--no-progress",
-            "-p",
-            "versions_data",
-            str(folder / "versions.parquet"),
-            "-p",
-            "published_data",
-            str(folder / "published.parquet"),
-            "-p",
-            "versions_config",
-            str(policy),
-        ]
-    )
-    assert code == EXIT_OK
-    month = folder / "reports" / "2025-11"
-    return {name: _text(month / f"{name}.html") for name in ("version_check", "benchmark_gap")}
+def pages(demo_reports) -> dict[str, str]:
+    """The two pages of the demo's render (tests/conftest.py: the demo's version runs and
+    published figures, their columns from examples/audit.toml, the change gates of
+    examples/versions.toml), rendered once for the session."""
+    published = {p.name: p.html for p in demo_reports.published}
+    return {name: _text(published[name]) for name in ("version_check", "benchmark_gap")}
 
 
 def test_version_check_shows_the_paired_table_flips_costs_and_gates(pages):
     page = pages["version_check"]
     assert "v2 and v1 were both run on 6,000 items" in page
     assert "But in task=extraction, v2 is worse on accuracy" in page
-    assert "extraction en accuracy broken" in page  # the flips table, worst segment first
-    assert "p95_latency_ms: v2 6,921 vs v1 6,083 on the same items: +838" in page
-    assert "mean_latency_ms: v2 2,313 vs v1 2,335 on the same items: no clear difference" in page
+    assert "extraction en broken" in page  # the flips table, worst segment first
+    assert "candidate's answer" in page and "95th percentile of latency in ms" in page
+    assert "model_version" not in page.split("How this report was made")[0]
+    assert "p95_latency in ms: v2 6,921 vs v1 6,083 on the same items: +838" in page
+    assert "mean_latency in ms: v2 2,313 vs v1 2,335 on the same items: no clear difference" in page
     assert "candidate fails: accuracy of v2 vs v1 in task=extraction" in page
     assert "candidate fails: p95_latency_ms of v2 vs v1 overall: change +13.8%" in page
 
@@ -72,5 +44,6 @@ def test_benchmark_gap_shows_published_against_internal_and_the_effective_length
     page = pages["benchmark_gap"]
     assert "m1 on long_context_qa: published 83%" in page
     assert "19 points lower than published" in page
-    assert "Accuracy for model_version=m1 falls to 85% of its level at the start" in page
-    assert "Accuracy for model_version=m2 does not show where it falls" in page
+    assert "Accuracy for model version=m1 falls to 85% of its level at the start" in page
+    assert "Accuracy for model version=m2 does not show where it falls" in page
+    assert "input tokens" in page and "level on the shortest inputs" in page

@@ -29,7 +29,14 @@ from typing import Any
 from aidebt.config import AuditConfig, load_config
 from aidebt.frames import latest_month, load, load_month
 from aidebt.periods import Month, Window
-from aidebt.report.audit import Audit, demo_parameters, fairness_tables, headline
+from aidebt.report.audit import (
+    Audit,
+    demo_parameters,
+    fairness_tables,
+    headline,
+    not_shown,
+    readable,
+)
 from aidebt.report.kernel import (
     bullets,
     escape,
@@ -81,6 +88,8 @@ __all__ = [
     "load_config",
     "load_month",
     "markdown",
+    "not_shown",
+    "readable",
     "notebooks_dir",
     "parse_value",
     "plan",

@@ -16,6 +16,7 @@ reader's words; the technical names stay in the page's "How this report was made
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,6 +36,18 @@ _MISSING = {
     "label_data": "no label table was given",
     "events_data": "no event log and no ratings were given",
     "weight": "no weight column was given",
+    "y_true": "no reviewed outcome was given",
+    "segments": "no attributes to split by were given",
+    "versions_item": "no item column was given",
+    "versions_latency": "no latency column was given",
+    "versions_cost": "no cost column was given",
+    "versions_config": "no policy with change gates was given",
+    "versions_length": "no length column was given",
+    "versions_y_true": "no correct-answer column was given",
+    "ratings_data": "no ratings were given",
+    "usage_cost": "no cost column was given",
+    "usage_success": "no success column was given",
+    "usage_by": "no attributes to split users by were given",
 }
 
 
@@ -45,8 +58,10 @@ def demo_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
     (:func:`aidebt.datasets.demo`); its columns, words and settings are those of
     ``examples/audit.toml`` (``[data]`` and ``[report]``), as ``aidebt demo`` uses them, so
     the notebooks themselves carry no demo column. Only names present in ``namespace``
-    whose value is None are returned; the data paths stay None (the demo frames are
-    generated in memory).
+    whose value is None are returned; the log's paths stay None (the demo frames are
+    generated in memory), and the companion tables a notebook takes (the version runs,
+    the published figures, the feedback events and ratings, the usage log, the lifecycle
+    registry) come back as the demo's frames (or mapping), generated on the spot.
     """
     from aidebt.config import load_config
     from aidebt.report.notebooks import example_policy
@@ -61,7 +76,51 @@ def demo_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
     values = {**cfg.report.notebook_parameters(), **cfg.parameters(), "config": str(policy)}
     values.pop("data", None)
     values.pop("eval_data", None)
-    return {k: v for k, v in values.items() if k in namespace and namespace[k] is None}
+    wanted = {k: v for k, v in values.items() if k in namespace and namespace[k] is None}
+    for name, make in _DEMO_COMPANIONS.items():  # generated only when the notebook takes it
+        if name in namespace and namespace[name] is None:
+            wanted[name] = make()
+    return wanted
+
+
+def _example(name: str) -> str | None:
+    from aidebt.report.notebooks import shipped
+
+    folder = shipped("examples")
+    return str(folder / name) if folder and (folder / name).is_file() else None
+
+
+@functools.cache
+def _demo_feedback_tables() -> dict[str, Any]:
+    from aidebt import datasets
+
+    return datasets.demo_feedback()  # the events and the ratings come from one draw
+
+
+def _demo_feedback(table: str) -> Any:
+    return _demo_feedback_tables()[table]
+
+
+def _demo_companion(name: str) -> Any:
+    def make() -> Any:
+        from aidebt import datasets
+
+        return getattr(datasets, name)()
+
+    return make
+
+
+_DEMO_COMPANIONS = {
+    "versions_data": _demo_companion("demo_versions"),
+    "published_data": _demo_companion("demo_published"),
+    "usage_data": _demo_companion("demo_usage"),
+    "registry": _demo_companion("demo_registry"),
+    "versions_config": lambda: _example("versions.toml"),
+    "events_data": lambda: _demo_feedback("events"),
+    "ratings_data": lambda: _demo_feedback("ratings"),
+}
+"""The demo's companion tables, generated in memory for a notebook opened with none
+(``aidebt demo`` writes them to ``demo_data/`` and passes their paths)."""
 
 
 class Audit:
@@ -418,25 +477,14 @@ class Audit:
         return self.period.first
 
     def not_shown(self, parameter: str, what: str) -> Any:
-        """One line for a section whose input is absent: what it would show, what enables it.
+        """One line for a section whose input is absent (:func:`not_shown`).
 
         Examples
         --------
         >>> Audit.not_shown(None, "version", "no comparison between versions").data
         '*Not shown: no comparison between versions, because no version column was given. Set version in [data] of audit.toml to show it.*'
         """
-        from IPython.display import Markdown
-
-        from aidebt.report.schema import CONFIG_KEYS
-
-        missing = _MISSING.get(parameter, f"{parameter} was not given")
-        if parameter == "config":
-            how = "Render with --config and a policy that has [gates] stages to show it"
-        elif parameter in CONFIG_KEYS:
-            how = f"Set {CONFIG_KEYS[parameter]} in [data] of audit.toml to show it"
-        else:
-            how = f"Set {parameter} in [report.parameters] of audit.toml to show it"
-        return Markdown(f"*Not shown: {what}, because {missing}. {how}.*")
+        return not_shown(parameter, what)
 
     def __repr__(self) -> str:
         return f"Audit(period={self.period}, roles={self.roles})"
@@ -556,3 +604,44 @@ def fairness_tables(result: Any, words: Words | None = None) -> list[Any]:
             )
         )
     return out
+def not_shown(parameter: str, what: str) -> Any:
+    """One line for a section whose input is absent: what it would show, what enables it.
+
+    Examples
+    --------
+    >>> not_shown("versions_item", "no list of the items the change broke").data
+    '*Not shown: no list of the items the change broke, because no item column was given. Set versions_item in [report.parameters] of audit.toml to show it.*'
+    """
+    from IPython.display import Markdown
+
+    from aidebt.report.schema import CONFIG_KEYS
+
+    missing = _MISSING.get(parameter, f"{parameter} was not given")
+    if parameter == "config":
+        how = "Render with --config and a policy that has [gates] stages to show it"
+    elif parameter in CONFIG_KEYS:
+        how = f"Set {CONFIG_KEYS[parameter]} in [data] of audit.toml to show it"
+    else:
+        how = f"Set {parameter} in [report.parameters] of audit.toml to show it"
+    return Markdown(f"*Not shown: {what}, because {missing}. {how}.*")
+
+
+def readable(frame: Any, words: Words) -> Any:
+    """``frame`` (any engine) with its columns under the names sentences use
+    (:meth:`Words.column`: ``[report] names``, else underscores read as spaces), lazily;
+    a rename that would take another column's name is not made. A result computed on it
+    speaks the reader's words; pass ``words.column(name)`` where a column is named.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> readable(pl.DataFrame({"input_tokens": [1], "model": ["m"]}), Words()).columns
+    ['input tokens', 'model']
+    """
+    schema = frames.columns(frames.to_lazy(frame))
+    mapping: dict[str, str] = {}
+    for column in schema:
+        new = words.column(column)
+        if new != column and new not in schema and new not in mapping.values():
+            mapping[column] = new
+    return nw.from_native(frame).rename(mapping).to_native() if mapping else frame

@@ -63,10 +63,17 @@ def not_applicable(declared: Mapping[str, Parameter], given: Mapping[str, Any]) 
     ...               "needed, column: the version column whose levels are compared")
     >>> not_applicable({"version": p}, {})
     'needs version (the version column whose levels are compared): set version in [data] of audit.toml, or pass -p version VALUE'
+    >>> runs = Parameter("runs_data", None, "None", "None", "needed: the eval runs")
+    >>> item = Parameter("item", None, "None", "None", "needed, column of runs_data: the item")
+    >>> not_applicable({"runs_data": runs, "item": item}, {})
+    'needs runs_data (the eval runs): set runs_data in [report.parameters] of audit.toml, or pass -p runs_data VALUE'
     """
     missing = [p for p in declared.values() if p.needed and given.get(p.name) is None]
     if not missing:
         return None
+    absent = {p.name for p in missing}
+    # The columns of an input that is itself missing go without saying: name the input.
+    missing = [p for p in missing if p.column_of not in absent]
     needs = and_list(f"{p.name} ({p.description})" for p in missing)
     if len(missing) == 1:
         return f"needs {needs}: {how_to_give(missing[0].name)}"

@@ -94,6 +94,8 @@ class Words:
     >>> w = Words(decision="risk rating", positive="reoffended", good={"selection_rate": "lower"})
     >>> w.decisions, w.metric("fnr"), w.direction("selection_rate"), w.direction("fnr")
     ('risk ratings', 'miss rate', 'lower', 'lower')
+    >>> Words(names={"latency_ms": "latency in ms"}).metric("p95_latency_ms")
+    '95th percentile of latency in ms'
     """
 
     feature: str = "the AI feature"
@@ -153,6 +155,8 @@ class Words:
         except InvalidArgumentError:
             return readable_column(name)  # a custom metric
         template = _NAMES.get(metric.name)
+        if template is None and metric.column is not None:  # p95_latency_ms: of the column
+            return metric.description.replace(metric.column, self.column(metric.column))
         if template is None:
             return metric.description.split(":")[0]
         return self._fill(template)
@@ -203,8 +207,11 @@ class Words:
         return f"**{self.metric(name)}**: {meaning} ({good})"
 
     # -- columns and groups -------------------------------------------------------------
-    def column(self, name: str) -> str:
-        """How sentences name a column (``names``, else underscores read as spaces)."""
+    def column(self, name: str | None) -> str | None:
+        """How sentences name a column (``names``, else underscores read as spaces); None
+        (a column not given) stays None."""
+        if name is None:
+            return None
         return self.names.get(name) or readable_column(name)
 
     def columns(self, names: Sequence[str] | str | None) -> list[str]:
