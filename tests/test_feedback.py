@@ -981,8 +981,8 @@ def test_the_feedback_audit_renders_from_the_command_line_with_words_from_its_pa
             "-p", "segments", "[tier, language]",
             "-p", "time", "ts",
             "-p", "rating_positive", "'>3'",  # quoted: a bare > starts a YAML block
-            "-p", "scale", "[1, 5]",
-            "-p", "adjust_for", "[tier]",
+            "-p", "rating_scale", "[1, 5]",
+            "-p", "rating_adjust_for", "[tier]",
         ]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err

@@ -604,6 +604,8 @@ def fairness_tables(result: Any, words: Words | None = None) -> list[Any]:
             )
         )
     return out
+
+
 def not_shown(parameter: str, what: str) -> Any:
     """One line for a section whose input is absent: what it would show, what enables it.
 
