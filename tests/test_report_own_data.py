@@ -361,8 +361,9 @@ def test_people_monthly_audit_says_what_would_enable_the_newer_sections(people_r
 
 @pytest.mark.slow
 def test_the_demo_reports_lead_with_the_newer_analyses(demo_reports):
-    """Slices, fairness, the estimate of the unlabeled tail, the golden set's refresh and
-    the labels' quality each headline the monthly audit (issues 14, 15, 18, 20, 21)."""
+    """Slices, fairness, the estimate of the unlabeled tail, the golden set's refresh, the
+    labels' quality, the version check and the debt clocks each headline the monthly audit
+    (issues 14, 15, 16, 17, 18, 20, 21)."""
     pages = {p.name: p for p in demo_reports.published}
     monthly = pages["monthly_audit"].html.read_text()
     for headline in (
@@ -373,6 +374,8 @@ def test_the_demo_reports_lead_with_the_newer_analyses(demo_reports):
         "not a measurement; the 1,313 rows already labeled show",
         "items to restore the golden set",  # the refresh plan
         "agrees with expert",  # the label sources against gold
+        "shared items: accuracy",  # the version check, paired on the eval items
+        "lifecycle clocks",  # the debt clocks of the registry
     ):
         assert headline in monthly, headline
     assert monthly.index("Where it falls short") < monthly.index("Fairness across groups")

@@ -39,6 +39,8 @@ _MISSING = {
     "y_true": "no reviewed outcome was given",
     "segments": "no attributes to split by were given",
     "versions_item": "no item column was given",
+    "versions_data": "no eval runs of the versions were given",
+    "registry": "no lifecycle registry was given",
     "versions_latency": "no latency column was given",
     "versions_cost": "no cost column was given",
     "versions_config": "no policy with change gates was given",
