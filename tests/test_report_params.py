@@ -147,3 +147,26 @@ def test_config_path_goes_to_notebooks_that_read_the_policy(small_log, tmp_path)
     (job,) = plan([declared[0].stem], month="2026-11", config=config)
     assert job.parameters["config"] == str(config.resolve())
     assert job.inputs["config"]["sha256"] == hashlib.sha256(config.read_bytes()).hexdigest()
+
+
+def test_a_registry_written_in_the_config_is_found_next_to_it(small_log, tmp_path):
+    """Settings files given in [report.parameters] (a registry, a policy of change gates)
+    are read relative to the config, like the data, and fingerprinted in the manifest."""
+    import hashlib
+    import shutil
+
+    from aidebt.report.notebooks import shipped
+
+    folder = tmp_path / "team"
+    folder.mkdir()
+    registry = folder / "registry.toml"
+    shutil.copy(shipped("examples") / "registry.toml", registry)
+    config = folder / "audit.toml"
+    config.write_text(
+        f'[data]\npath = "{small_log}"\ntime = "ts"\ny_true = "y"\ny_pred = "y"\n'
+        '[report.parameters]\nregistry = "registry.toml"\n'
+    )
+    (job,) = plan(["debt_clocks"], month="2026-11", config=config)
+    assert job.skipped is None
+    assert job.parameters["registry"] == str(registry.resolve())
+    assert job.inputs["registry"]["sha256"] == hashlib.sha256(registry.read_bytes()).hexdigest()

@@ -139,6 +139,13 @@ def _is_input(name: str) -> bool:
     return name == "data" or name.endswith(("_data", "_path"))
 
 
+def _is_file(name: str) -> bool:
+    """Parameters that name a settings file (a policy, a registry): like an input, made
+    absolute (relative to the config when written in it), fingerprinted by its sha256 and
+    published relative to the report."""
+    return name in ("config", "registry") or name.endswith("_config")
+
+
 def _time_column(bound: Mapping[str, Any], declared: Mapping[str, Parameter]) -> str:
     if bound.get("time") is not None:
         return str(bound["time"])
@@ -210,7 +217,7 @@ def plan(
     explicit = dict(parameters or {})
     for values in (common, explicit):
         for name in values:
-            if _is_input(name) and values[name] is not None:
+            if (_is_input(name) or _is_file(name)) and values[name] is not None:
                 values[name] = _absolute(values[name])
     _check_owned(common, explicit, [n for n in OWNED if n != "month"])
 
@@ -249,7 +256,7 @@ def plan(
             continue
         inputs = {}
         for name, value in params.items():
-            if name == "config" and value is not None:
+            if _is_file(name) and value is not None:
                 inputs[name] = _describe_file(value)
                 continue
             if not _is_input(name) or value is None:
@@ -309,7 +316,7 @@ def _config_relative(values: Mapping[str, Any], config: Path | None) -> dict[str
     base = Path(config).resolve().parent if config is not None else None
     out = dict(values)
     for name, value in values.items():
-        if base is not None and _is_input(name) and isinstance(value, str):
+        if base is not None and (_is_input(name) or _is_file(name)) and isinstance(value, str):
             p = Path(value).expanduser()
             out[name] = str(p if p.is_absolute() else (base / p).resolve())
     return out
@@ -590,7 +597,7 @@ def _portable_parameters(parameters: Mapping[str, Any], base: Path) -> dict[str,
     """
     return {
         name: _relative(value, base)
-        if isinstance(value, str) and (_is_input(name) or name == "config")
+        if isinstance(value, str) and (_is_input(name) or _is_file(name))
         else value
         for name, value in parameters.items()
     }
