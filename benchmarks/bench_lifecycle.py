@@ -27,7 +27,7 @@ busy machine: every run's is printed).
     python benchmarks/bench_lifecycle.py [--rows 50000000] [--files 10] [--repeat 2] [--only NAME ...]
 
 Measured 2026-11-30 (49.9M rows, 10 files, medians of 3 rounds, 2 shared cores; polars
-2.1.0, DuckDB 1.4): ``aidebt`` 7.03 s and 956 MB against ``polars-bare`` 3.63 s and 1,110
+2.1.0, DuckDB 2.0.1): ``aidebt`` 7.03 s and 956 MB against ``polars-bare`` 3.63 s and 1,110
 MB (1.94x the time, 0.86x the memory; the same 9,444,293 active user-weeks and 684,388
 cohort users); ``aidebt-full`` 14.09 s, 1,248 MB (3.88x: the concentration's jackknife and
 the unit-cost fits on top); on DuckDB, ``aidebt-duckdb`` 10.35 s and 799 MB against
