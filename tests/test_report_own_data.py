@@ -376,6 +376,7 @@ def test_the_demo_reports_lead_with_the_newer_analyses(demo_reports):
         "agrees with expert",  # the label sources against gold
         "shared items: accuracy",  # the version check, paired on the eval items
         "lifecycle clocks",  # the debt clocks of the registry
+        "days left",  # and their table
     ):
         assert headline in monthly, headline
     assert monthly.index("Where it falls short") < monthly.index("Fairness across groups")

@@ -31,6 +31,7 @@ from aidebt.frames import latest_month, load, load_month
 from aidebt.periods import Month, Window
 from aidebt.report.audit import (
     Audit,
+    clocks_table,
     demo_parameters,
     fairness_tables,
     headline,
@@ -63,6 +64,7 @@ __all__ = [
     "AuditConfig",
     "Words",
     "demo_parameters",
+    "clocks_table",
     "fairness_tables",
     "headline",
     "gate_findings",

@@ -538,6 +538,26 @@ _VERDICTS = {
 }
 
 
+def clocks_table(clocks: Any) -> Any:
+    """The debt clocks (:class:`aidebt.lifecycle.Clocks`) as the table a reader reads: each
+    clock, what it times, since when, its deadline, the days left, its status and the share
+    of traffic it touches."""
+    from aidebt.report.kernel import table
+
+    return table(
+        clocks.table,
+        columns={
+            "clock": "clock",
+            "item": "what",
+            "since": "since",
+            "deadline": "deadline",
+            "days_left": ("days left", "count"),
+            "status": "status",
+            "traffic_share": ("share of traffic", "pct"),
+        },
+    )
+
+
 def fairness_tables(result: Any, words: Words | None = None) -> list[Any]:
     """The fairness summaries (:class:`aidebt.fairness.Fairness`) as tables a reader reads.
 
