@@ -15,6 +15,13 @@ the same parquet files; usage telemetry is switched off (``NML_DISABLE_USAGE_LOG
 
     python benchmarks/bench_estimate.py [--nannyml-python /work/benchvenv/nannyml/bin/python]
 
+Measured 2026-11-30 (NannyML 0.13.1, 11 months of the analysis set): mean absolute error of
+the monthly estimates, accuracy 0.0040 (NannyML) and 0.0040 (aidebt), ROC AUC 0.0047 and
+0.0047; the two tools' estimates differ by at most 3.2e-8 (the same method); aidebt's 95%
+intervals covered the realized value in 9 of 11 months for both metrics (NannyML's +/- 1.96
+SE: 10 of 11 for accuracy, 8 of 11 for AUC); 0.22 s for aidebt with 200 bootstrap refits,
+0.77 s for NannyML.
+
 Set up NannyML's venv once with:
     python3 -m venv /work/benchvenv/nannyml
     /work/benchvenv/nannyml/bin/pip install nannyml statsmodels "pandas<3" polars

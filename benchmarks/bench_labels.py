@@ -25,6 +25,11 @@ median over rounds of the wall-clock ratios, and the same for process CPU time (
 threads), which the neighbours' load disturbs far less.
 
     python benchmarks/bench_labels.py [--items 1000000] [--raters 10] [--repeat 3]
+
+Measured 2026-11-30 (1M items x 10 raters, ordinal, 5% missing, 3 rounds): aidebt's
+``agreement`` (catalog, pattern pass, alpha and 1,000 bootstrap resamples) 1.66x the bare
+polars pattern aggregation's wall time (1.71x CPU), 0.42x the textbook self-join, 2.56x
+the packed-key query; alpha 0.6401 [0.6394, 0.6408]. Goal (3x) met.
 """
 
 from __future__ import annotations
