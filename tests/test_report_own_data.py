@@ -375,6 +375,7 @@ def test_the_demo_reports_lead_with_the_newer_analyses(demo_reports):
         "items to restore the golden set",  # the refresh plan
         "agrees with expert",  # the label sources against gold
         "shared items: accuracy",  # the version check, paired on the eval items
+        "published figures differ from the team's own eval",  # the benchmark gap
         "lifecycle clocks",  # the debt clocks of the registry
         "days left",  # and their table
     ):

@@ -41,6 +41,8 @@ _MISSING = {
     "versions_item": "no item column was given",
     "versions_data": "no eval runs of the versions were given",
     "registry": "no lifecycle registry was given",
+    "published_data": "no published figures were given",
+    "versions_task": "no task, model or outcome column of the eval runs was given",
     "versions_latency": "no latency column was given",
     "versions_cost": "no cost column was given",
     "versions_config": "no policy with change gates was given",
