@@ -626,15 +626,15 @@ def demo_versions(n_items: int = 3_000, seed: int = 0) -> pl.DataFrame:
        correlated, which is what pairing exploits). Prompt ``v2`` adds +0.8 to the
        log-odds on classification, summarization and long_context_qa, and -0.6 on
        extraction (the new wording breaks structured output). Overall v2 is better
-       [accuracy 0.846 -> 0.864, +1.8 points, paired 95% CI +0.7 to +3.0], on extraction
-       it is worse [0.844 -> 0.756, -8.8 points, CI -11.4 to -6.3; 283 items broken,
+       [accuracy 0.846 -> 0.864, +1.8 points, paired 95% interval +0.7 to +3.0], on extraction
+       it is worse [0.844 -> 0.756, -8.8 points, interval -11.4 to -6.3; 283 items broken,
        145 fixed].
     2. **A p95 latency regression with an unchanged mean.** Latency is
        ``(300 + 0.02 input_tokens + 15 output_tokens) ms`` times the model's speed
        (m2 1.3x) times a mean-one log-normal noise (sd 0.25). Under v2, 12% of calls
        are 2.5x slower and the others 0.83x (``(1 - 0.12 * 2.5) / 0.88``), so the
        expected latency is exactly unchanged while the tail grows and the median falls
-       [mean 2,335 -> 2,313 ms, paired difference -22 ms, CI -78 to +34; p95 6,083 ->
+       [mean 2,335 -> 2,313 ms, paired difference -22 ms, interval -78 to +34; p95 6,083 ->
        6,921 ms, +838, bootstrap CI about +420 to +1,190; p50 1,999 -> 1,702 ms].
     3. **A quality cliff at a known input length.** Model m1's log-odds of a correct
        answer drop by 2.5 above 32,000 input tokens (a step; m2 has no cliff). Only

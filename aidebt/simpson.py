@@ -296,7 +296,7 @@ class Simpson(Result):
         what = self._what()
         unit = " points" if self.metric.in_points else ""
         adjusted = (
-            f"adjusted difference {self._signed(a)}{unit}, {self.confidence:.0%} CI "
+            f"adjusted difference {self._signed(a)}{unit}, {self.confidence:.0%} interval "
             f"{self._signed(lo)} to {self._signed(hi)}"
         )
         overall = (

@@ -176,7 +176,7 @@ class Slices(Result):
         meet = self._meeting(row)
         where = f" (where {' and '.join(meet)} meet)" if meet else ""
         return (
-            f"{row['slice']}{where}: {_plain(m)} {self._fmt(row['value'])} ({level} CI "
+            f"{row['slice']}{where}: {_plain(m)} {self._fmt(row['value'])} ({level} interval "
             f"{prose.interval(row['ci_low'], row['ci_high'], self._fmt, None)}) against "
             f"{self._fmt(row['rest_value'])} in the rest of the data{times} ({size}{extra})."
         )

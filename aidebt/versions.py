@@ -238,7 +238,7 @@ class PairedComparison(Result):
         sentence = (
             f"{cand} vs {self.baseline} on {_count(ov['n'])} shared items: {name} "
             f"{fmt.value(ov['value'])} vs {fmt.value(ov['baseline_value'])} "
-            f"({fmt.diff(ov['diff'])}, {self.confidence:.0%} CI "
+            f"({fmt.diff(ov['diff'])}, {self.confidence:.0%} interval "
             f"{fmt.range(ov['diff_ci_low'], ov['diff_ci_high'])})"
         )
         figures: dict[str, Any] = {
@@ -264,7 +264,7 @@ class PairedComparison(Result):
             where = label(w, self.by)
             joint = "worst" if ov["verdict"] == "worse" else "but worse"
             sentence += (
-                f"; {joint} in {where} ({fmt.diff(w['diff'])}, CI "
+                f"; {joint} in {where} ({fmt.diff(w['diff'])}, interval "
                 f"{fmt.range(w['diff_ci_low'], w['diff_ci_high'])})"
             )
             figures.update(worst_segment=where, worst_diff=w["diff"])
@@ -333,7 +333,7 @@ class PairedComparison(Result):
             f"{name}: {cand} {fmt.value(row['value'])} vs {self.baseline} "
             f"{fmt.value(row['baseline_value'])} on the same items"
         )
-        ci = f"{self.confidence:.0%} CI {fmt.range(row['diff_ci_low'], row['diff_ci_high'])}"
+        ci = f"{self.confidence:.0%} interval {fmt.range(row['diff_ci_low'], row['diff_ci_high'])}"
         verdict = row["verdict"]
         if verdict == "no clear difference":
             text = f"{where}: no clear difference ({fmt.diff(row['diff'])}, {ci})"
@@ -369,7 +369,7 @@ class PairedComparison(Result):
         text = (
             f"{lead}{row[self.version]} is worse on {row['metric']}: "
             f"{fmt.value(row['value'])} vs {fmt.value(row['baseline_value'])} "
-            f"({fmt.diff(row['diff'])}, {self.confidence:.0%} CI "
+            f"({fmt.diff(row['diff'])}, {self.confidence:.0%} interval "
             f"{fmt.range(row['diff_ci_low'], row['diff_ci_high'])})"
         )
         if row["kind"] == "rate":
@@ -1636,7 +1636,7 @@ class BenchmarkGap(Result):
                 )
             lines.append(
                 f"{who}{row[self.task]}: published {row['published']:.0%} ({row['source']}); "
-                f"on the team's own eval {row['internal']:.0%} ({self.confidence:.0%} CI "
+                f"on the team's own eval {row['internal']:.0%} ({self.confidence:.0%} interval "
                 f"{row['ci_low']:.0%} to {row['ci_high']:.0%}, {_count(row['n'])} items): {tail}."
             )
         return lines

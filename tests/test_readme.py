@@ -41,4 +41,4 @@ def test_versions_example_runs() -> None:
     exec(compile(versions_section(), "README.md", "exec"), namespace)
     lines = namespace["p"].summary()
     assert any(line.startswith("But in task=extraction") for line in lines)
-    assert "+1.8 points (95% CI +0.7 to +3.0 points)" in lines[1]
+    assert "+1.8 points (95% interval +0.7 to +3.0 points)" in lines[1]

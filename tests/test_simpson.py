@@ -177,7 +177,7 @@ def test_planted_reversal_is_found_with_every_stratum_reversed():
     assert strata.filter(pl.col("s") != "(all)")["reversed"].to_list() == [True, True, True]
     assert s.summary()[0].startswith(
         "Overall, new's y rate is 46.2 points lower than old's (37.9% vs 84.1%), yet within "
-        "every s new is higher (by 2.0 points; adjusted difference +2.0 points, 95% CI +0.9 to "
+        "every s new is higher (by 2.0 points; adjusted difference +2.0 points, 95% interval +0.9 to "
         "+3.1): 2% of new's rows are in s=a against 82% of old's, and the y rate there is 90.0%"
     )
 

@@ -81,7 +81,7 @@ def test_demo_latest_month_finds_the_planted_slices_and_nothing_else(latest) -> 
     assert "307 slices evaluated" in notes and "score (the name says model output" in notes
     lines = s.summary()
     assert lines[0].startswith(
-        "intent = account_recovery: false-negative rate 36.0% (95% CI 34.9% to 37.0%)"
+        "intent = account_recovery: false-negative rate 36.0% (95% interval 34.9% to 37.0%)"
     )
     assert "where intent = account_recovery and language = ja meet" in lines[2]
     assert lines[-1] == (
