@@ -41,14 +41,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _measure import measure_process
 
 HERE = Path(__file__).resolve().parent
 RUNS = ["polars-window", "aidebt", "polars-window-session", "aidebt-session", "aidebt-query"]
@@ -247,18 +247,7 @@ def measure(name: str, glob: str, out: str) -> dict:
     elif target.exists():
         target.unlink()
     cmd = [sys.executable, __file__, "--child", name, "--glob", glob, "--out", out]
-    if shutil.which("time") and Path("/usr/bin/time").exists():
-        cmd = ["/usr/bin/time", "-v", *cmd]
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
-    wall = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise RuntimeError(f"{name} failed:\n{done.stdout}\n{done.stderr}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["process_seconds"] = wall
-    found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
-    result["peak_mb"] = int(found.group(1)) / 1024 if found else result["self_peak_mb"]
-    return result
+    return measure_process(cmd, name)
 
 
 def main() -> None:

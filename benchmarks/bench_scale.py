@@ -25,14 +25,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _measure import measure_process
 
 HERE = Path(__file__).resolve().parent
 BY = ["region", "language", "tier"]
@@ -191,20 +190,7 @@ def child(name: str, glob: str) -> dict:
 
 def measure(name: str, glob: str) -> dict:
     """Run ``child`` in a new process under /usr/bin/time -v; its peak RSS is the process's."""
-    cmd = [sys.executable, __file__, "--child", name, "--glob", glob]
-    timer = shutil.which("time") and Path("/usr/bin/time").exists()
-    if timer:
-        cmd = ["/usr/bin/time", "-v", *cmd]
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
-    wall = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise RuntimeError(f"{name} failed:\n{done.stdout}\n{done.stderr}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["process_seconds"] = wall
-    found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
-    result["peak_mb"] = int(found.group(1)) / 1024 if found else result["self_peak_mb"]
-    return result
+    return measure_process([sys.executable, __file__, "--child", name, "--glob", glob], name)
 
 
 def main() -> None:
