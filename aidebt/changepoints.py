@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
-from scipy import stats as sps
 
 from aidebt import aggregate
 from aidebt import metrics as mreg
 from aidebt import stats as st
+from aidebt.distributions import chi2_isf, chi2_sf, f_sf
 from aidebt.errors import InvalidArgumentError
 from aidebt.groups import iter_groups, label
 from aidebt.noise import AUTOCORRELATION, ar1_correlation, check_autocorrelation, period_variance
@@ -193,9 +193,9 @@ def _test_segment(v, b_of, noise: _Noise, lo, hi, min_size, n_sim, rng, penalty,
     stat = float(obs[best])
     if penalty is not None:
         if not noise.free_scale:
-            return best + min_size, stat, float(sps.chi2.sf(stat, 1))
-        tail = float(sps.f.sf(stat, 1, k - 2))
-        return best + min_size, float(sps.chi2.isf(tail, 1)), tail
+            return best + min_size, stat, float(chi2_sf(stat, 1))
+        tail = float(f_sf(stat, 1, k - 2))
+        return best + min_size, float(chi2_isf(tail, 1)), tail
     # the stated noise (a given dispersion) is Gaussian with that covariance; the estimated
     # one is drawn as the data arise (binomial counts around period effects)
     raw = draw(lo, hi, b, n_sim, rng) if noise.free_scale else _gaussian(cov, n_sim, rng)

@@ -41,6 +41,7 @@ Where the data is and what its columns mean (``[data]``), how reports are made
     label = "label"
     gold = "expert"
     segments = ["language"]
+    cost = "cost"                      # for the label audit's report: the price of a label
 
     [feedback]                         # one row per interaction (feedback.* criteria)
     path = "interactions.parquet"
@@ -135,7 +136,9 @@ class LabelsConfig:
     labeled it: a person, a crowd worker, an LLM judge), ``label`` (0/1), ``gold`` (the
     value of ``rater`` trusted as the truth, e.g. ``"expert"``); ``segments`` (columns of
     the table to judge a ``labels.*`` criterion in too) and ``time`` (when set, a gate check
-    uses the labels of the month checked only).
+    uses the labels of the month checked only). For the label audit's report also:
+    ``cost`` (the price of each label), ``y_pred`` (the decision, in the label table) and
+    ``production`` (the value of ``rater`` behind the production figures).
     """
 
     path: Path | None = None
@@ -145,6 +148,48 @@ class LabelsConfig:
     gold: str | None = None
     segments: tuple[str, ...] | None = None
     time: str | None = None
+    cost: str | None = None
+    y_pred: str | None = None
+    production: str | None = None
+
+    def notebook_parameters(self) -> dict[str, Any]:
+        """The label audit's notebook parameters this table sets (one place for both).
+
+        The gates and the reports read the same label table, so its columns are written
+        once, here; ``[report.parameters]`` may not name them differently
+        (:func:`load_config` refuses it).
+
+        Examples
+        --------
+        >>> LabelsConfig(item="ticket", segments=("language",)).notebook_parameters()
+        {'item': 'ticket', 'label_segments': ['language']}
+        """
+        values = {
+            "label_data": str(self.path) if self.path else None,
+            "item": self.item,
+            "rater": self.rater,
+            "label": self.label,
+            "gold": self.gold,
+            "label_segments": list(self.segments) if self.segments is not None else None,
+            "cost": self.cost,
+            "label_y_pred": self.y_pred,
+            "production_source": self.production,
+        }
+        return {k: v for k, v in values.items() if v is not None}
+
+
+LABELS_PARAMETERS = {
+    "label_data": "path",
+    "item": "item",
+    "rater": "rater",
+    "label": "label",
+    "gold": "gold",
+    "label_segments": "segments",
+    "cost": "cost",
+    "label_y_pred": "y_pred",
+    "production_source": "production",
+}
+"""Notebook parameter -> the ``[labels]`` key that sets it."""
 
 
 @dataclass(frozen=True)
@@ -266,6 +311,7 @@ class AuditConfig:
             "weight": d.weight,
             "version": d.version,
         }
+        values.update(self.labels.notebook_parameters())
         return {k: v for k, v in values.items() if v is not None}
 
 
@@ -534,6 +580,7 @@ def load_config(path: str | os.PathLike[str]) -> AuditConfig:
         report = read_table(doc, "report", ReportSettings, base, src)
         labels = read_table(doc, "labels", LabelsConfig, base, src)
         feedback = read_table(doc, "feedback", FeedbackConfig, base, src)
+        _check_labels_set_once(labels, report, base, src)
         if "gates" in doc or "rollback" in doc:
             parse_policy(doc, src, require_stage=False)
     except ConfigError as exc:
@@ -541,6 +588,29 @@ def load_config(path: str | os.PathLike[str]) -> AuditConfig:
     return AuditConfig(
         path=path, data=data, report=report, raw=doc, labels=labels, feedback=feedback
     )
+
+
+def _check_labels_set_once(
+    labels: LabelsConfig, report: ReportSettings, base: Path, source: str
+) -> None:
+    """Refuse a label-table column that [labels] and [report.parameters] set differently."""
+    given = labels.notebook_parameters()
+    for name, value in (report.parameters or {}).items():
+        if name not in given or name not in LABELS_PARAMETERS:
+            continue
+        if name == "label_data":  # a path: relative to the config, as [labels] path is
+            value = str((base / str(value)).resolve())
+            same = value == str(Path(given[name]).resolve())
+        else:
+            same = value == given[name]
+        if not same:
+            raise ConfigError(
+                source,
+                f"report.parameters.{name}",
+                f"{value!r} differs from labels.{LABELS_PARAMETERS[name]} = {given[name]!r}: "
+                f"the label table is described once, in [labels]; remove {name} from "
+                "[report.parameters].",
+            )
 
 
 # --------------------------------------------------------------------------------------

@@ -47,13 +47,11 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import narwhals as nw
 import numpy as np
 import polars as pl
-from scipy import sparse
-from scipy.optimize import isotonic_regression
 from scipy.special import expit, logit
 
 from aidebt import aggregate, frames, prose
@@ -67,6 +65,9 @@ from aidebt.errors import (
 )
 from aidebt.periods import Every
 from aidebt.results import Headline, Result
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 __all__ = [
     "Calibration",
@@ -250,6 +251,8 @@ def _isotonic(lab: np.ndarray, pos: np.ndarray) -> np.ndarray:
     constant beyond the ends, as scikit-learn's ``IsotonicRegression(out_of_bounds="clip")``
     predicts (tested to 1e-12).
     """
+    from scipy.optimize import isotonic_regression  # scipy.optimize: when it runs, not at import
+
     seen = np.flatnonzero(lab > 0)
     if seen.size == 0:
         return np.full(lab.shape, np.nan)
@@ -371,6 +374,8 @@ class _Layer:
 
 
 def _csr(rows, cols, values, shape) -> sparse.csr_matrix:
+    from scipy import sparse  # when it runs, not at import
+
     values = np.asarray(values, dtype=float)
     keep = values != 0
     return sparse.coo_matrix(
@@ -1405,9 +1410,9 @@ class Estimate(Result):
             z=pl.when(pl.col("se") > 0).then(pl.col("difference") / pl.col("se")),
         )
         zs = r["z"].fill_null(np.nan).to_numpy()
-        from scipy.stats import norm
+        from aidebt.distributions import norm_sf
 
-        p = np.where(np.isfinite(zs), 2 * norm.sf(np.abs(zs)), np.nan)
+        p = np.where(np.isfinite(zs), 2 * norm_sf(np.abs(zs)), np.nan)
         padj = st.adjust_pvalues(p, adjust)
         r = r.with_columns(
             covered=(pl.col("z").abs() <= z),

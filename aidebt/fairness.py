@@ -68,11 +68,11 @@ from typing import Any
 import narwhals as nw
 import numpy as np
 import polars as pl
-from scipy import stats as sps
 
 from aidebt import aggregate, frames
 from aidebt import metrics as mreg
 from aidebt import stats as st
+from aidebt.distributions import chi2_sf
 from aidebt.errors import ColumnNotFoundError, InvalidArgumentError, InvalidValueError
 from aidebt.results import Result
 
@@ -489,7 +489,7 @@ def calibration_tests(
         dev1 = _group_deviance(y, n, citl.fittedvalues, gi, g)
         out["intercept"] = a
         out["intercept_ci_low"], out["intercept_ci_high"] = a - z * a_se, a + z * a_se
-        out["citl_p"] = np.where(fitted, sps.chi2.sf(np.maximum(dev0 - dev1, 0), 1), np.nan)
+        out["citl_p"] = np.where(fitted, chi2_sf(np.maximum(dev0 - dev1, 0), 1), np.nan)
         scols = np.nonzero(sloped)[0]
         if len(scols):
             design = np.column_stack([onehot[:, cols], onehot[:, scols] * xl[:, None]])
@@ -501,7 +501,7 @@ def calibration_tests(
             dev2 = _group_deviance(y, n, full.fittedvalues, gi, g)
             out["slope"] = b
             out["slope_ci_low"], out["slope_ci_high"] = b - z * b_se, b + z * b_se
-            out["slope_p"] = np.where(sloped, sps.chi2.sf(np.maximum(dev1 - dev2, 0), 1), np.nan)
+            out["slope_p"] = np.where(sloped, chi2_sf(np.maximum(dev1 - dev2, 0), 1), np.nan)
     adjusted = st.adjust_pvalues(np.concatenate([out["citl_p"], out["slope_p"]]), "holm")
     p_adj = np.fmin(adjusted[:g], adjusted[g:])
     total = size.sum(axis=1)

@@ -39,10 +39,10 @@ import narwhals as nw
 import narwhals.dtypes as nwd
 import numpy as np
 import polars as pl
-from scipy import stats as sps
 
 from aidebt import aggregate, frames, prose
 from aidebt import stats as st
+from aidebt.distributions import norm_ppf
 from aidebt.errors import (
     ColumnTypeError,
     InvalidArgumentError,
@@ -1345,7 +1345,7 @@ def feedback(
 
 
 def _z(confidence: float) -> float:
-    return float(sps.norm.ppf(0.5 + confidence / 2))
+    return float(norm_ppf(0.5 + confidence / 2))
 
 
 def _codes(table: pl.DataFrame, keys: Sequence[str]) -> np.ndarray:

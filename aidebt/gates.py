@@ -1780,8 +1780,7 @@ def _slice_test(result, bound: float, confidence: float) -> tuple[float, int, di
     ``bound``": each of the ``k`` reported slices' one-sided p-value against ``bound``
     (normal, the standard error read from its interval at ``confidence``), the smallest
     times ``k`` (Bonferroni), and the slice whose interval's lower end is the highest."""
-    from scipy.stats import norm
-
+    from aidebt.distributions import norm_sf
     from aidebt.slices import worst_slice
 
     worst = worst_slice(result, by="bound")
@@ -1793,7 +1792,7 @@ def _slice_test(result, bound: float, confidence: float) -> tuple[float, int, di
     short = (sign * t["diff"]).to_numpy()
     se = (t["diff_ci_high"] - t["diff_ci_low"]).to_numpy() / (2 * z)
     with np.errstate(divide="ignore", invalid="ignore"):
-        p_each = np.where(se > 0, norm.sf((short - bound) / se), (short <= bound) * 1.0)
+        p_each = np.where(se > 0, norm_sf((short - bound) / se), (short <= bound) * 1.0)
     return float(min(1.0, t.height * np.nanmin(p_each))), t.height, worst
 
 

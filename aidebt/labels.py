@@ -30,7 +30,6 @@ from typing import Any, NamedTuple
 import narwhals as nw
 import numpy as np
 import polars as pl
-from scipy import sparse
 
 from aidebt import prose
 from aidebt.aggregate import present
@@ -416,6 +415,8 @@ def _bootstrap(
     per segment. Every statistic is computed on the same replicates;
     ``statistic(sums (B, S, F), items (B, S))`` turns sums into one.
     """
+    from scipy import sparse  # when it runs, not at import
+
     rng = np.random.default_rng(seed)
     n_pat, n_feat = features.shape
     rows = np.repeat(np.arange(n_pat), n_feat)
@@ -1396,7 +1397,7 @@ def paired_difference(b, c, n, confidence: float = 0.95) -> dict[str, np.ndarray
     >>> round(float(r["diff"]), 2), round(float(r["lo"]), 3), round(float(r["hi"]), 3)
     (0.08, 0.001, 0.156)
     """
-    from scipy import stats as sps
+    from aidebt.distributions import norm_sf
 
     b, c, n = (np.asarray(v, dtype=float) for v in (b, c, n))
     z = normal_quantile(confidence)
@@ -1406,7 +1407,7 @@ def paired_difference(b, c, n, confidence: float = 0.95) -> dict[str, np.ndarray
         center = (b2 - c2) / n2
         se = np.sqrt(np.maximum((b2 + c2) - (b2 - c2) ** 2 / n2, 0)) / n2
         stat = np.where(b + c > 0, (b - c) / np.sqrt(b + c), 0.0)
-    p = np.where(n > 0, 2 * sps.norm.sf(np.abs(stat)), np.nan)
+    p = np.where(n > 0, 2 * norm_sf(np.abs(stat)), np.nan)
     lo = np.where(n > 0, np.clip(center - z * se, -1, 1), np.nan)
     hi = np.where(n > 0, np.clip(center + z * se, -1, 1), np.nan)
     return {"diff": diff, "lo": lo, "hi": hi, "p": p, "center": center, "se": se}

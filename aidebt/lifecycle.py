@@ -39,12 +39,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import narwhals as nw
 import numpy as np
 import polars as pl
-from scipy import stats as sps
 
 from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.decay import Decay
+from aidebt.distributions import norm_ppf, t_ppf
 from aidebt.errors import (
     ColumnTypeError,
     InvalidArgumentError,
@@ -1841,7 +1841,7 @@ def _ratio(num, den, num_sq, den_sq, cross, clusters, confidence: float):
         r = np.where(den > 0, num / den, np.nan)
         resid = np.maximum(num_sq - 2 * r * cross + r * r * den_sq, 0.0)
         se = np.where(k > 1, np.sqrt(k / (k - 1) * resid) / den, np.nan)
-        t2 = sps.t.ppf(0.5 + confidence / 2, np.maximum(k - 1, 1)) ** 2
+        t2 = t_ppf(0.5 + confidence / 2, np.maximum(k - 1, 1)) ** 2
         # (C - R Y)^2 (1 + t^2/(k-1)) <= t^2 k/(k-1) sum_i (c_i - R y_i)^2, as a R^2 + b R + c <= 0.
         g, h = t2 / (k - 1), t2 * k / (k - 1)
         a = den**2 * (1 + g) - h * den_sq
@@ -1909,7 +1909,7 @@ def _gini_table(hist: pl.DataFrame, by: list[str], confidence: float) -> pl.Data
     x, m = pl.col("x"), pl.col("m")
     n, total = w(m.sum()), w((m * x).sum())
     cum_n, cum_s = w(m.cum_sum()), w((m * x).cum_sum())
-    z = float(sps.norm.ppf(0.5 + confidence / 2))
+    z = float(norm_ppf(0.5 + confidence / 2))
     t = (
         hist.sort([*by, "x"])
         .with_columns(_n=n, _t=total, _c=cum_n, _s=cum_s)

@@ -267,7 +267,7 @@ def period_variances(
 def plausible_quantiles(noise: dict[str, np.ndarray], points: int = 64) -> np.ndarray:
     """:meth:`PeriodNoise.plausible_quantiles` of many series (``noise`` as returned by
     :func:`period_variances`): an array of shape (series, points)."""
-    from scipy import stats as sps
+    from aidebt.distributions import chi2_ppf
 
     variance = np.asarray(noise["variance"], dtype=float)
     out = np.repeat(variance[:, None], points, axis=1)
@@ -276,7 +276,7 @@ def plausible_quantiles(noise: dict[str, np.ndarray], points: int = 64) -> np.nd
     probabilities = (np.arange(points) + 0.5) / points
     for value in np.unique(df[drawn]):  # a few distinct df: one ppf call each
         rows = drawn & (df == value)
-        chi2 = sps.chi2.ppf(probabilities, value)
+        chi2 = chi2_ppf(probabilities, value)
         spread = noise["spread"][rows, None] * value / np.maximum(chi2, 1e-300)
         out[rows] = (
             np.maximum(spread - noise["sampling"][rows, None], 0.0) / noise["effect"][rows, None]

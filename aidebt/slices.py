@@ -25,11 +25,11 @@ from typing import Any
 import narwhals as nw
 import numpy as np
 import polars as pl
-from scipy import stats as sps
 
 from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
+from aidebt.distributions import norm_sf
 from aidebt.errors import ColumnTypeError, InvalidArgumentError, InvalidValueError
 from aidebt.results import Headline, Result
 from aidebt.simpson import DEFAULT_MAX_LEVELS, MODEL_OUTPUT_PATTERN, SAMPLE_ROWS
@@ -860,7 +860,7 @@ def _best_case_p(b_max, n_max, bad_all, n_all, min_n) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (b - ns * p) * np.sqrt(N) / np.sqrt(p * (1 - p) * ns * (N - ns))
     z = np.where(np.isfinite(z), z, -np.inf)
-    return sps.norm.sf(z.max(axis=1))
+    return norm_sf(z.max(axis=1))
 
 
 class _Search:

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
-from scipy import stats as sps
 
+from aidebt.distributions import chi2_sf, logistic_cdf, norm_ppf, norm_sf, poisson_cdf, t_ppf, t_sf
 from aidebt.errors import InvalidArgumentError
 
 CI_METHODS = {"wilson": "wilson", "jeffreys": "jeffreys", "exact": "beta"}
@@ -46,12 +46,12 @@ def normal_quantile(confidence: float) -> float:
     >>> round(normal_quantile(0.95), 4)
     1.96
     """
-    return float(sps.norm.ppf(0.5 + confidence / 2))
+    return float(norm_ppf(0.5 + confidence / 2))
 
 
 def t_quantile(confidence: float, df) -> np.ndarray:
     """The two-sided Student t critical value(s) of a confidence level on ``df`` degrees."""
-    return sps.t.ppf(0.5 + confidence / 2, df)
+    return t_ppf(0.5 + confidence / 2, df)
 
 
 def test_level(confidence: float) -> float:
@@ -172,8 +172,8 @@ def logit_ci(value, se, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarra
     with np.errstate(divide="ignore", invalid="ignore"):
         centre = np.log(value / (1 - value))
         half = z * se / (value * (1 - value))
-        lo = np.where(inside, sps.logistic.cdf(centre - half), np.clip(value - z * se, 0, 1))
-        hi = np.where(inside, sps.logistic.cdf(centre + half), np.clip(value + z * se, 0, 1))
+        lo = np.where(inside, logistic_cdf(centre - half), np.clip(value - z * se, 0, 1))
+        hi = np.where(inside, logistic_cdf(centre + half), np.clip(value + z * se, 0, 1))
     return lo, hi
 
 
@@ -344,7 +344,7 @@ def two_proportions(x1, n1, x2, n2, confidence: float = 0.95) -> dict[str, np.nd
         pooled = (a + c) / (b + d)
         se = np.sqrt(pooled * (1 - pooled) * (1 / b + 1 / d))
         zstat = np.where(se > 0, (p1 - p2) / se, 0.0)
-    out["p"][ok] = 2 * sps.norm.sf(np.abs(zstat))
+    out["p"][ok] = 2 * norm_sf(np.abs(zstat))
     return out
 
 
@@ -360,10 +360,10 @@ def two_normals(v1, se1, v2, se2, confidence: float = 0.95, df=None) -> dict[str
         se = np.sqrt(se1**2 + se2**2)
         if df is None:
             crit = normal_quantile(confidence)
-            p = 2 * sps.norm.sf(np.abs(diff / se))
+            p = 2 * norm_sf(np.abs(diff / se))
         else:
             crit = t_quantile(confidence, df)
-            p = 2 * sps.t.sf(np.abs(diff / se), df)
+            p = 2 * t_sf(np.abs(diff / se), df)
         p = np.where(se > 0, p, np.where(diff == 0, 1.0, 0.0))
         p = np.where(np.isnan(diff) | np.isnan(se), np.nan, p)
         ratio = np.where((v2 != 0) & (v1 / v2 > 0), v1 / v2, np.nan)
@@ -559,7 +559,7 @@ def mh_risk_difference(
     se = float(np.sqrt(max(var, 0.0)))
     z = normal_quantile(confidence)
     out.update(diff=diff, se=se, lo=diff - z * se, hi=diff + z * se)
-    out["p"] = float(2 * sps.norm.sf(abs(diff) / se)) if se > 0 else float(diff == 0)
+    out["p"] = float(2 * norm_sf(abs(diff) / se)) if se > 0 else float(diff == 0)
     return out
 
 
@@ -609,7 +609,7 @@ def mh_odds_ratio(x1, n1, x0, n0, confidence: float = 0.95) -> dict[str, float]:
                 else:
                     stat = float(table.test_equal_odds().statistic)
                 out["homogeneity_stat"] = stat
-                out["homogeneity_p"] = float(sps.chi2.sf(stat, int(ok.sum()) - 1))
+                out["homogeneity_p"] = float(chi2_sf(stat, int(ok.sum()) - 1))
     return out
 
 
@@ -666,7 +666,7 @@ def stratified_mean_difference(
     se = float(np.sqrt((w**2 * var_k).sum()) / w.sum())
     z = normal_quantile(confidence)
     out.update(diff=diff, se=se, lo=diff - z * se, hi=diff + z * se)
-    out["p"] = float(2 * sps.norm.sf(abs(diff) / se)) if se > 0 else float(diff == 0)
+    out["p"] = float(2 * norm_sf(abs(diff) / se)) if se > 0 else float(diff == 0)
     usable = var_k > 0
     if usable.sum() >= 2:
         test = combine_effects(d[usable], var_k[usable]).test_homogeneity()
@@ -766,6 +766,8 @@ def quantile_ci_ranks(n, q: float, confidence: float = 0.95) -> dict[str, np.nda
     n = _arr(n)
     if not 0 < q < 1:
         raise InvalidArgumentError(f"q={q!r} must be strictly between 0 and 1, e.g. 0.95.")
+    from scipy import stats as sps  # the binomial quantile: only here (see distributions.py)
+
     alpha = 1 - check_confidence(confidence)
     k_lo = sps.binom.ppf(alpha / 2, n, q)
     # ppf is the smallest k with F(k) >= alpha/2; the lower rank needs F(lo - 1) <= alpha/2.
@@ -822,7 +824,7 @@ def quantile_se(lo, hi, coverage) -> np.ndarray:
     """
     lo, hi, coverage = _arr(lo), _arr(hi), _arr(coverage)
     with np.errstate(invalid="ignore"):
-        z = sps.norm.ppf(0.5 + coverage / 2)  # an array of levels: not the cached scalar helper
+        z = norm_ppf(0.5 + coverage / 2)  # an array of levels: not the cached scalar helper
         return np.where(np.isfinite(z) & (z > 0), (hi - lo) / (2 * z), np.nan)
 
 
@@ -844,7 +846,7 @@ def quantile_difference(
     z = normal_quantile(confidence)
     diff = v1 - v0
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(se > 0, 2 * sps.norm.sf(np.abs(diff) / se), np.where(diff == 0, 1.0, 0.0))
+        p = np.where(se > 0, 2 * norm_sf(np.abs(diff) / se), np.where(diff == 0, 1.0, 0.0))
     p = np.where(np.isnan(se), np.nan, p)
     return {"diff": diff, "diff_lo": diff - z * se, "diff_hi": diff + z * se, "p": p}
 
@@ -889,7 +891,7 @@ def _weighted_quantiles(v, starts, ends, weights, qs) -> np.ndarray:
     return out
 
 
-_POISSON_ONE_CDF = tuple(float(c) for c in sps.poisson.cdf(np.arange(12), 1.0))
+_POISSON_ONE_CDF = tuple(float(c) for c in poisson_cdf(np.arange(12), 1.0))
 
 
 def _poisson_one(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
@@ -1012,7 +1014,7 @@ def paired_quantile_difference(
     valid = (~np.isnan(d)).sum(axis=1)
     diff = y_value - x_value
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(se > 0, 2 * sps.norm.sf(np.abs(diff) / se), np.where(diff == 0, 1.0, 0.0))
+        p = np.where(se > 0, 2 * norm_sf(np.abs(diff) / se), np.where(diff == 0, 1.0, 0.0))
     p = np.where((valid > 1) & ~np.isnan(diff), p, np.nan)
     counts = np.bincount(gx, weights=freq[ix], minlength=n_groups).astype(float)
     out = {
@@ -1097,6 +1099,8 @@ def paired_proportions(
     >>> round(float(r["diff"][0]), 3), round(float(r["z"][0]), 2), round(float(r["se"][0]), 4)
     (-0.04, -4.17, 0.0095)
     """
+    from scipy import stats as sps  # the exact binomial tail: only here (distributions.py)
+
     a, b, c, d = (_arr(v) for v in (both, broken, fixed, neither))
     n = a + b + c + d
     m = b + c
@@ -1136,7 +1140,7 @@ def paired_proportions(
         "z": z + nan,
         "chi2": z**2 + nan,
         "chi2_cc": chi2_cc + nan,
-        "p_asymptotic": np.where(m > 0, sps.chi2.sf(z**2, 1), 1.0) + nan,
+        "p_asymptotic": np.where(m > 0, chi2_sf(z**2, 1), 1.0) + nan,
         "p_exact": p_exact + nan,
         "p_midp": p_midp + nan,
     }
@@ -1154,7 +1158,7 @@ def paired_mean_difference(d_sum, d_sq, n, confidence: float = 0.95) -> dict[str
     n = _arr(n)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = mean / se
-        p = np.where(se > 0, 2 * sps.t.sf(np.abs(t), np.maximum(n - 1, 1)), np.nan)
+        p = np.where(se > 0, 2 * t_sf(np.abs(t), np.maximum(n - 1, 1)), np.nan)
     p = np.where((se == 0) & (n > 1), np.where(mean == 0, 1.0, 0.0), p)
     return {"diff": mean, "se": se, "diff_lo": lo, "diff_hi": hi, "p": p}
 
@@ -1420,7 +1424,7 @@ def adjustment_shift(s1, q1, n1, s0, q0, n0) -> dict[str, float]:
     se = float(np.sqrt(max(var, 0.0)))
     zero = abs(shift) <= 1e-12 * max(1.0, abs(aggregate))
     z = 0.0 if zero else (shift / se if se > 0 else float(np.sign(shift)) * np.inf)
-    p = 1.0 if zero else float(2 * sps.norm.sf(abs(z)))
+    p = 1.0 if zero else float(2 * norm_sf(abs(z)))
     out.update(aggregate=aggregate, adjusted=adjusted, shift=shift, se=se, z=z, p=p)
     return out
 
@@ -1598,7 +1602,7 @@ def ece_interval(
         gap = obs - mean_score
         pt = (pos + 0.5) / (size + 1)
         se_b = np.where(has, np.sqrt(pt * (1 - pt) / size), 0.0)
-        cut = sps.norm.ppf(1 - beta / (2 * np.maximum(has.sum(axis=-1, keepdims=True), 1)))
+        cut = norm_ppf(1 - beta / (2 * np.maximum(has.sum(axis=-1, keepdims=True), 1)))
         sign = np.where(np.abs(gap) > cut * se_b, np.sign(gap), 0.0)  # 0: undetermined
         inv_size = np.where(has, 1 / size, 0.0)
     k = np.full(len(total), np.nan)

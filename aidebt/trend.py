@@ -41,11 +41,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
-from scipy import stats as sps
 from scipy.special import expit, ndtr
 
 from aidebt import metrics as mreg
 from aidebt import stats as st
+from aidebt.distributions import norm_sf, t_sf
 from aidebt.errors import InvalidArgumentError, did_you_mean
 from aidebt.groups import label
 from aidebt.noise import (
@@ -989,7 +989,7 @@ def _assemble(data, group, groups, heads, keys, fit, model, noise, rho, by):
         lo, hi = b1 - crit * se1, b1 + crit * se1
         stat = np.abs(np.where(se1 > 0, b1 / se1, np.inf))
         tail = np.where(
-            np.isfinite(df), sps.t.sf(stat, np.where(np.isfinite(df), df, 1.0)), sps.norm.sf(stat)
+            np.isfinite(df), t_sf(stat, np.where(np.isfinite(df), df, 1.0)), norm_sf(stat)
         )
     p = np.where(np.isnan(fit["p"]), 2 * tail, fit["p"])
     number = data.get_column("_p").to_numpy().astype(float)

@@ -272,3 +272,36 @@ def test_the_line_of_a_key():
     assert line_of(text, "gates.co pilot.metrics.fpr.mn") == 7
     assert line_of(text, "rollback.min_n") == 9
     assert line_of(text, "nowhere") is None
+
+
+def test_the_label_table_is_described_once_for_gates_and_reports(tmp_path):
+    labels = (
+        '[labels]\npath = "labels.parquet"\nitem = "ticket"\nrater = "rater"\n'
+        'label = "label"\ngold = "expert"\nsegments = ["language"]\ncost = "cost"\n'
+        'y_pred = "y_pred"\nproduction = "judge"\n'
+    )
+    cfg = load_config(write(tmp_path, DATA + labels))
+    assert cfg.parameters() | {"data": None} == {
+        "data": None,
+        "y_true": "y",
+        "y_pred": "p",
+        "label_data": str(tmp_path.resolve() / "labels.parquet"),
+        "item": "ticket",
+        "rater": "rater",
+        "label": "label",
+        "gold": "expert",
+        "label_segments": ["language"],
+        "cost": "cost",
+        "label_y_pred": "y_pred",
+        "production_source": "judge",
+    }
+    # The same value in [report.parameters] is harmless; another one is refused, by name.
+    same = '[report.parameters]\ngold = "expert"\nlabel_data = "./labels.parquet"\n'
+    assert load_config(write(tmp_path, DATA + same + labels)).parameters()["gold"] == "expert"
+    other = '[report.parameters]\ngold = "senior"\n'
+    with pytest.raises(
+        InvalidValueError,
+        match=r"audit.toml:\d+: report.parameters.gold: 'senior' differs from "
+        r"labels.gold = 'expert'.*remove gold from \[report.parameters\]",
+    ):
+        load_config(write(tmp_path, DATA + other + labels))

@@ -57,8 +57,8 @@ def test_report_never_imports_the_package_root() -> None:
 
 
 def test_the_core_never_imports_an_analysis() -> None:
-    """frames, aggregate, metrics, stats, periods, groups, results, prose, config, policy
-    and prepare are the layer every analysis builds on: none of them imports an analysis."""
+    """frames, aggregate, metrics, stats, distributions, periods, groups, results, prose,
+    config, policy and prepare are the layer every analysis builds on: none of them imports an analysis."""
     core = {
         "aidebt.errors",
         "aidebt.periods",
@@ -66,6 +66,7 @@ def test_the_core_never_imports_an_analysis() -> None:
         "aidebt.frames",
         "aidebt.aggregate",
         "aidebt.stats",
+        "aidebt.distributions",
         "aidebt.metrics",
         "aidebt.results",
         "aidebt.prose",
