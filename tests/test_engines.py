@@ -449,7 +449,7 @@ def test_spark_approximate_edges_keep_their_rank_bound_and_the_verdicts(spark, t
     frame = frames.to_lazy(s_ref)
     qs = np.arange(1, 100) / 100
     e = QUANTILE_ERROR
-    got = drift_module._approx_quantiles(frame, ["x", "amount"], frames.columns(frame), qs, e)
+    got = drift_module._spark_quantiles(frame, ["x", "amount"], frames.columns(frame), qs, e)
     worst = {}
     for c in ("x", "amount"):
         values = np.sort(ref[c].drop_nans().drop_nulls().to_numpy())
