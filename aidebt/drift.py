@@ -28,11 +28,24 @@ Numeric bins are quantiles of the reference; with a frequency-weight column they
 weighted quantiles (the quantiles of the rows the weights stand for), so a pre-aggregated
 table is binned, counted and judged exactly as its rows would be.
 
+The reference quantiles are exact by default, on every engine. On Spark, where exact
+quantiles sort each column, ``quantile_error=e`` asks for approximate ones instead: every
+edge of every numeric column from one aggregation (Spark's ``percentile_approx``, a
+Greenwald-Khanna summary, Greenwald and Khanna 2001, with ``accuracy = ceil(1 / e)``),
+whose documented, deterministic guarantee is that the returned value ``x`` for probability
+``p`` over ``N`` values has ``floor((p - e) N) <= rank(x) <= ceil((p + e) N)``. The
+bins are still fixed on the reference before the current data is counted, and every
+count is exact, so the tests keep their level; only where the bin boundaries fall moves
+(each reference bin's share is within ``2 e`` of an even split, give or take a row).
+Other engines compute exact quantiles cheaply and do so even when asked for approximate
+ones (the result's notes say so), so that one setting serves a laptop and a cluster.
+
 How well a golden eval set still covers production is :func:`aidebt.coverage.coverage`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,10 +145,54 @@ class DriftProfile:
     measured on the same bins. ``table`` lists the reference shares per column and bin.
     """
 
-    def __init__(self, columns: dict[str, ColumnProfile], n: float, bins: int) -> None:
+    def __init__(
+        self,
+        columns: dict[str, ColumnProfile],
+        n: float,
+        bins: int,
+        *,
+        quantile_error: float | None = None,
+        exact_because: str | None = None,
+    ) -> None:
         self.columns = columns
         self.n = n
         self.bins = bins
+        # The rank error of the numeric edges (None: exact quantiles), and, when an
+        # approximation was asked for but the exact path ran, why.
+        self.quantile_error = quantile_error
+        self.exact_because = exact_because
+
+    def _with(self, columns: dict[str, ColumnProfile]) -> DriftProfile:
+        """The same profile on a subset of its columns."""
+        return DriftProfile(
+            columns,
+            self.n,
+            self.bins,
+            quantile_error=self.quantile_error,
+            exact_because=self.exact_because,
+        )
+
+    def notes(self) -> list[str]:
+        """How the numeric bins' edges were computed, when it is not the exact default."""
+        if not any(p.kind == "numeric" for p in self.columns.values()):
+            return []
+        if self.quantile_error is not None:
+            e = self.quantile_error
+            return [
+                f"The numeric bins' edges are approximate quantiles of the reference, as "
+                f"asked: each edge's rank among the reference values is within {_pct(e)} of "
+                f"the rows of the exact quantile's (at most {math.ceil(e * self.n):,} of "
+                f"{self.n:,.0f} rows). The bins are still fixed on the reference before the "
+                f"current data is counted, and every count is exact, so the tests keep their "
+                f"false-alarm rate; only where the boundaries fall moves, so a reference "
+                f"bin can hold up to {_pct(2 * e)} of the rows more or less than an even split."
+            ]
+        if self.exact_because:
+            return [
+                f"Approximate bin edges were asked for, but the reference quantiles are "
+                f"exact: {self.exact_because}."
+            ]
+        return []
 
     @property
     def table(self) -> pl.DataFrame:
@@ -196,6 +253,7 @@ def drift_profile(
     ks_bins: int = 100,
     weight: str | None = None,
     categorical: str | Sequence[str] | None = None,
+    quantile_error: float | None = None,
 ) -> DriftProfile:
     """Fix the bins of each numeric column on the reference, and count the reference.
 
@@ -215,6 +273,17 @@ def drift_profile(
         Frequency weights of the reference.
     categorical
         Numeric columns to treat as categories (codes, small integers).
+    quantile_error
+        ``None`` (default): exact reference quantiles, on every engine. A rank error
+        ``e`` (``0 < e < 0.5``, e.g. ``0.001``): on Spark, approximate quantiles from one
+        aggregation of every numeric column (``percentile_approx`` with ``accuracy =
+        ceil(1 / e)``), each edge's rank within ``e`` times the column's non-null rows
+        of the requested one (``floor((p - e) N) <= rank <= ceil((p + e) N)``, Spark's
+        documented bound). The bins stay fixed on the reference and every count stays
+        exact, so the tests keep their level; only the bins' placement moves (see the
+        module docstring). On other engines, and with ``weight`` (Spark's approximation
+        takes no weights), the exact quantiles are computed anyway, and ``notes()`` say
+        so.
 
     Examples
     --------
@@ -228,6 +297,7 @@ def drift_profile(
     if not isinstance(ks_bins, int) or ks_bins < bins:
         raise InvalidArgumentError(f"ks_bins={ks_bins!r} must be an integer >= bins.")
     ks_bins = bins * -(-ks_bins // bins)
+    quantile_error = check_quantile_error(quantile_error)
     frame = frames.to_lazy(reference)
     frames.require_columns(frame, [weight], role="weight")
     kinds = _kinds(frame, columns, frames.as_list(categorical), {weight} if weight else set())
@@ -235,15 +305,27 @@ def drift_profile(
     schema = frames.columns(frame)
     numeric = [c for c, k in kinds.items() if k == "numeric"]
     profiles = {c: ColumnProfile(c, k) for c, k in kinds.items()}
+    approximate, exact_because = None, None
     if numeric:
         # Quantiles in the engine (linear interpolation: the one every backend supports).
         # With frequency weights, the quantiles of the rows the weights stand for, so a
         # pre-aggregated table gets the bins of its expanded rows.
         qs = np.arange(1, ks_bins) / ks_bins
-        if weight is None:
+        spark = frame.implementation.is_pyspark() or frame.implementation.is_pyspark_connect()
+        if quantile_error is not None and weight is None and spark:
+            quantiles = _spark_quantiles(frame, numeric, schema, qs, quantile_error)
+            approximate = quantile_error
+        elif weight is None:
             quantiles = _quantiles(frame, numeric, schema, qs)
         else:
             quantiles = _weighted_quantiles(frame, numeric, schema, qs, weight)
+        if quantile_error is not None and approximate is None:
+            exact_because = (
+                "Spark's approximate quantiles take no frequency weights"
+                if spark
+                else f"{_engine_name(frame)} computes exact ones cheaply; only Spark "
+                "uses approximate ones"
+            )
         step = ks_bins // bins
         for c in numeric:
             values = quantiles[c]
@@ -262,7 +344,35 @@ def drift_profile(
         part = counts.filter(pl.col("column") == c)
         prof.counts = dict(zip(part["value"].to_list(), part["n"].to_list(), strict=True))
         total = max(total, float(part["n"].sum()))
-    return DriftProfile(profiles, total, bins)
+    return DriftProfile(
+        profiles, total, bins, quantile_error=approximate, exact_because=exact_because
+    )
+
+
+def check_quantile_error(value: Any, name: str = "quantile_error") -> float | None:
+    """``None``, or a rank error strictly between 0 and 0.5 (as a float)."""
+    if value is None:
+        return None
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not 0 < value < 0.5 or not math.isfinite(value):
+        raise InvalidArgumentError(
+            f"{name}={value!r} must be a rank error between 0 and 0.5, e.g. 0.001 "
+            "(each bin edge within 0.1% of the rows of the exact quantile), or None for "
+            "exact quantiles."
+        )
+    return float(value)
+
+
+def _pct(x: float) -> str:
+    """A small share in plain percent, three significant digits: 0.001 -> '0.1%'."""
+    return f"{100 * x:.3g}%"
+
+
+def _engine_name(frame: nw.LazyFrame) -> str:
+    """The engine holding the rows, in words: 'polars', 'DuckDB', 'pandas'..."""
+    impl = frame.implementation
+    names = {"duckdb": "DuckDB", "pyarrow": "pyarrow", "pandas": "pandas", "ibis": "Ibis"}
+    return names.get(impl.name.lower(), impl.name.lower())
 
 
 def _at_the_door(frame: nw.LazyFrame, names: Sequence[str | None]) -> nw.LazyFrame:
@@ -282,10 +392,16 @@ def _quantiles(frame: nw.LazyFrame, numeric: list[str], schema, qs: np.ndarray) 
     """Quantiles of each numeric column (NaN as null) in the engine: one small query.
 
     Linear interpolation, the one method every backend supports. On polars all the
-    quantiles of a column come from one expression; elsewhere one narwhals expression per
-    quantile (SQL engines share the sort).
+    quantiles of a column come from one expression, and on Spark from one ``percentile``
+    aggregate with the array of probabilities (one value map per column: one aggregate per
+    quantile, narwhals' way, holds ``len(qs)`` maps of every value and ran out of a 4 GB
+    heap at 200,000 rows of three columns); elsewhere one narwhals expression per quantile
+    (SQL engines share the sort).
     """
-    if frame.implementation.is_polars():
+    impl = frame.implementation
+    if impl.is_pyspark() or impl.is_pyspark_connect():
+        return _spark_quantiles(frame, numeric, schema, qs, None)
+    if impl.is_polars():
         native = frame.to_native()
         exprs = []
         for c in numeric:
@@ -307,6 +423,35 @@ def _quantiles(frame: nw.LazyFrame, numeric: list[str], schema, qs: np.ndarray) 
         c: np.array(row[j * len(qs) : (j + 1) * len(qs)], dtype=float)
         for j, c in enumerate(numeric)
     }
+
+
+def _spark_quantiles(
+    frame: nw.LazyFrame, numeric: list[str], schema, qs: np.ndarray, error: float | None
+) -> dict:
+    """Quantiles of each numeric column (NaN as null) on Spark, all in one aggregation.
+
+    ``error=None``: exact, ``percentile(col, [q...])`` per column (linear interpolation,
+    the figures of one ``percentile`` per quantile). A rank error: ``percentile_approx(col,
+    [q...], accuracy)``, one pass over the rows, each column summarised by a
+    Greenwald-Khanna sketch of relative error ``1 / accuracy <= error``; the values
+    returned are values of the column (no interpolation), with ranks within
+    ``error * N`` of the requested ones.
+    """
+    from pyspark.sql import functions as F  # noqa: N812
+
+    probabilities = [float(q) for q in qs]
+    exprs = []
+    for j, c in enumerate(numeric):
+        col = F.col("`" + c.replace("`", "``") + "`").cast("double")
+        if schema[c].is_float():
+            col = F.when(F.isnan(col), None).otherwise(col)
+        if error is None:
+            agg = F.percentile(col, probabilities)
+        else:
+            agg = F.percentile_approx(col, probabilities, math.ceil(1 / error))
+        exprs.append(agg.alias(f"_q{j}"))
+    row = frame.to_native().agg(*exprs).first()
+    return {c: np.array(row[f"_q{j}"] or [], dtype=float) for j, c in enumerate(numeric)}
 
 
 def _weighted_quantiles(
@@ -694,6 +839,9 @@ class Drift(Result):
             )
         return lines
 
+    def notes(self) -> list[str]:
+        return self.profile.notes()
+
     def chart(self, **kwargs: Any):
         """A one-period heat map of the distances (see :func:`aidebt.charts.drift_heatmap`)."""
         from aidebt import charts
@@ -729,6 +877,7 @@ def drift(
     min_effect: float | None = MIN_EFFECT,
     n_sim: int = 2000,
     seed: int = 0,
+    quantile_error: float | None = None,
 ) -> Drift:
     """Compare the distribution of each column between a reference and current data.
 
@@ -768,6 +917,14 @@ def drift(
         the test alone.
     n_sim, seed
         Bootstrap draws of the PSI null, and their seed.
+    quantile_error
+        ``None`` (default): the numeric bins' edges are exact reference quantiles. A rank
+        error ``e`` in (0, 0.5), e.g. ``0.001``: on Spark, approximate edges from one
+        aggregation, each within ``e`` times the reference rows (in rank) of the exact
+        quantile; the bins stay fixed on the reference and the counts exact, so the
+        tests keep their level and only the bins' placement moves. Other engines compute
+        the exact edges anyway (they are cheap there). ``notes()`` state which, and the
+        bound (see :func:`drift_profile`). Ignored when ``reference`` is a profile.
 
     Returns
     -------
@@ -785,6 +942,7 @@ def drift(
     {'intent': True, 'region': False, 'score': True}
     """
     alpha = _check_common(confidence, n_sim, min_effect)
+    quantile_error = check_quantile_error(quantile_error)
     if isinstance(reference, DriftProfile):
         profile = reference
         if columns is not None:
@@ -794,12 +952,15 @@ def drift(
                     f"Columns {missing} are not in the reference profile "
                     f"({', '.join(profile.columns)}): build a profile that includes them."
                 )
-            profile = DriftProfile(
-                {c: profile.columns[c] for c in frames.as_list(columns)}, profile.n, profile.bins
-            )
+            profile = profile._with({c: profile.columns[c] for c in frames.as_list(columns)})
     else:
         profile = drift_profile(
-            reference, columns, bins=bins, weight=weight, categorical=categorical
+            reference,
+            columns,
+            bins=bins,
+            weight=weight,
+            categorical=categorical,
+            quantile_error=quantile_error,
         )
     frame = frames.to_lazy(current)
     frames.require_columns(frame, list(profile.columns), role="a drift column")
@@ -886,6 +1047,9 @@ class DriftOverTime(Result):
             lines.append(f"No drift detected in: {', '.join(steady)}.")
         return lines
 
+    def notes(self) -> list[str]:
+        return self.profile.notes()
+
     def chart(self, **kwargs: Any):
         """Heat map: columns x periods, colour = JS distance, a dot where drifted."""
         from aidebt import charts
@@ -935,6 +1099,7 @@ def drift_over_time(
     min_effect: float | None = MIN_EFFECT,
     n_sim: int = 2000,
     seed: int = 0,
+    quantile_error: float | None = None,
 ) -> DriftOverTime:
     """Drift of each column in every period against one fixed reference: columns x periods.
 
@@ -953,8 +1118,9 @@ def drift_over_time(
         ``(start, end)`` pair of dates (rows with ``start <= time < end``), a
         :class:`DriftProfile`, or separate reference data. The numeric bins are fixed on
         it once, so every period is measured on the same bins.
-    bins, weight, categorical, confidence, adjust, min_effect, n_sim, seed
-        As in :func:`drift`; ``adjust`` runs over every (column, period) test of the
+    bins, weight, categorical, confidence, adjust, min_effect, n_sim, seed, quantile_error
+        As in :func:`drift` (``quantile_error``: approximate edges on Spark, fixed once on
+        the reference, with the rank bound in ``notes()``); ``adjust`` runs over every (column, period) test of the
         grid (default ``"bh"``: with no drift anywhere, a grid shows any false flag at
         most ``1 - confidence`` of the time; ``None`` judges each cell alone, and a 12 x 4
         grid then shows a false flag most of the time).
@@ -973,6 +1139,7 @@ def drift_over_time(
     (True, True, True)
     """
     alpha = _check_common(confidence, n_sim, min_effect)
+    quantile_error = check_quantile_error(quantile_error)
     ev = Every.parse(every)
     frame = frames.to_lazy(data)
     if not isinstance(time, str):
@@ -994,7 +1161,12 @@ def drift_over_time(
         if ref_frame is None:
             ref_frame, described = frames.to_lazy(reference), "separate reference data"
         profile = drift_profile(
-            ref_frame, columns, bins=bins, weight=weight, categorical=categorical
+            ref_frame,
+            columns,
+            bins=bins,
+            weight=weight,
+            categorical=categorical,
+            quantile_error=quantile_error,
         )
         if profile.n == 0:
             raise InvalidArgumentError(

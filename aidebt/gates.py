@@ -1239,6 +1239,7 @@ def _judge_drift(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
         confidence=ctx.policy.confidence,
         adjust=None if trigger else "holm",
         min_effect=None,
+        quantile_error=c.options.get("quantile_error"),
     )
     out = []
     for row in r.table.iter_rows(named=True):

@@ -14,7 +14,9 @@ Each holds criteria:
   allows for the month-to-month wobble measured on the whole history);
 - ``drift = { max_js = 0.1 }``: each segment column's mix in the month under check
   against the previous month (or the eval set): fails when the test of no change rejects
-  and the bias-corrected Jensen-Shannon distance exceeds ``max_js``;
+  and the bias-corrected Jensen-Shannon distance exceeds ``max_js``
+  (``quantile_error = 0.001``: numeric bins from approximate quantiles on Spark, see
+  :func:`aidebt.drift.drift_profile`);
 - ``fairness.NAME = { min = 0.8 }`` / ``{ max = 0.1 }``: a fairness summary across the
   groups of each sensitive attribute (``by = [...]``, default the ``[data]`` segments),
   judged on its interval (:mod:`aidebt.fairness`).
@@ -97,7 +99,7 @@ _TREND_KEYS = ("no_significant_decline", "periods", "dispersion", "segments")
 # month-to-month wobble on every month up to the one checked and carries it into the short
 # window; "pearson" from the window alone; "fixed" assumes binomial noise only.
 TREND_DISPERSIONS = ("history", "pearson", "fixed")
-_DRIFT_KEYS = ("max_js", "columns", "against")
+_DRIFT_KEYS = ("max_js", "columns", "against", "quantile_error")
 _MIN_N_KEYS = ("overall", "segment")
 _FAIRNESS_KEYS = ("min", "max", "by", "intersections")
 _CHANGE_KEYS = ("vs", "max_drop", "max_rise", "relative", "segments")
@@ -447,6 +449,19 @@ def _parse_drift(value: Any, key: str, source: str) -> list[Criterion]:
         raise policy_error(
             source, f"{key}.columns", f"must be a list of column names, got {columns!r}."
         )
+    # Approximate bin edges on Spark (aidebt.drift.drift_profile): a rank error in (0, 0.5).
+    quantile_error = spec.get("quantile_error")
+    if quantile_error is not None:
+        e = _number(quantile_error, f"{key}.quantile_error", source)
+        if not 0 < e < 0.5:
+            raise policy_error(
+                source,
+                f"{key}.quantile_error",
+                f"must be a rank error between 0 and 0.5, e.g. 0.001 (each numeric bin edge "
+                f"within 0.1% of the rows of the exact quantile, on Spark), got "
+                f"{quantile_error!r}; leave it out for exact quantiles.",
+            )
+        quantile_error = e
     return [
         Criterion(
             "drift",
@@ -456,7 +471,7 @@ def _parse_drift(value: Any, key: str, source: str) -> list[Criterion]:
             b,
             "max",
             scope="segment",
-            options={"against": against, "columns": columns},
+            options={"against": against, "columns": columns, "quantile_error": quantile_error},
         )
     ]
 

@@ -386,3 +386,59 @@ def test_weighted_rows_bin_and_judge_like_their_expanded_rows():
 
 def drift_profile_edges(data):
     return ad.drift(data, data, ["x"], weight="w").profile.columns["x"].fine_edges
+
+
+# ---------------------------------------------------------------------------------------
+# quantile_error: approximate edges are Spark's (tests/test_engines.py); elsewhere exact
+# ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("value", [0, 0.0, 0.5, 0.7, -0.01, True, "0.01", float("nan"), 1])
+def test_quantile_error_refuses_bad_values(value):
+    ref = _sample(np.random.default_rng(3), 200)
+    for call in (
+        lambda: ad.drift(ref, ref, quantile_error=value),
+        lambda: ad.drift_over_time(
+            ref.with_columns(t=pl.lit(dt.date(2026, 1, 1))), "t", quantile_error=value
+        ),
+        lambda: ad.drift_profile(ref, quantile_error=value),
+    ):
+        with pytest.raises(InvalidArgumentError) as info:
+            call()
+        message = str(info.value)
+        assert message.startswith(f"quantile_error={value!r} must be a rank error between 0")
+        assert "e.g. 0.001" in message and "or None for exact quantiles" in message
+
+
+def test_quantile_error_off_spark_keeps_the_exact_figures_and_says_so():
+    """On polars (and pandas, handed to polars), DuckDB: the exact edges, so every figure
+    equals the default's to the last digit, and a note says that the exact path ran and
+    why. The default (None) has no note."""
+    rng = np.random.default_rng(8)
+    ref, cur = _sample(rng, 3_000), _sample(rng, 3_000, shift=0.2)
+    want = ad.drift(ref, cur)
+    assert want.notes() == [] and want.profile.quantile_error is None
+    duckdb = pytest.importorskip("duckdb")
+    for data, engine in (
+        (ref, "polars"),
+        (ref.to_pandas(), "polars"),
+        (duckdb.sql("select * from ref"), "DuckDB"),
+    ):
+        got = ad.drift(data, cur, quantile_error=0.001)
+        assert got.table.equals(want.table)
+        assert got.profile.quantile_error is None
+        assert got.notes() == [
+            "Approximate bin edges were asked for, but the reference quantiles are exact: "
+            f"{engine} computes exact ones cheaply; only Spark uses approximate ones."
+        ]
+    # over time, and through a profile restricted to some of its columns
+    both = pl.concat(
+        [
+            ref.with_columns(t=pl.lit(dt.date(2026, 1, 1))),
+            cur.with_columns(t=pl.lit(dt.date(2026, 2, 1))),
+        ]
+    )
+    over = ad.drift_over_time(both, "t", ["x", "c"], quantile_error=0.001)
+    assert over.table.equals(ad.drift_over_time(both, "t", ["x", "c"]).table)
+    assert "exact: polars" in over.notes()[0]
+    assert ad.drift(got.profile, cur, ["x"]).notes() == got.notes()
+    # categorical columns only: no edges, nothing to say
+    assert ad.drift(ref, cur, ["c"], quantile_error=0.001).notes() == []

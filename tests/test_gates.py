@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import re
 import textwrap
 from pathlib import Path
@@ -127,6 +128,15 @@ def test_policy_keeps_file_order_and_settings():
             "gates.copilot.drift.against: must be 'previous' or 'eval'",
         ),
         (
+            {"copilot": {"drift": {"max_js": 0.1, "quantile_error": 0.5}}},
+            "gates.copilot.drift.quantile_error: must be a rank error between 0 and 0.5, "
+            "e.g. 0.001 ...got 0.5; leave it out for exact quantiles.",
+        ),
+        (
+            {"copilot": {"drift": {"max_js": 0.1, "quantile_error": "fast"}}},
+            "gates.copilot.drift.quantile_error: must be a number, got 'fast'.",
+        ),
+        (
             {"copilot": {"trend": {"accuracy": {"periods": 2}}}},
             "gates.copilot.trend.accuracy.periods: must be a whole number >= 3",
         ),
@@ -155,6 +165,28 @@ def test_config_errors_name_the_key(policy, message):
     assert str(info.value).startswith("audit.toml: ")
     for part in message.split("..."):  # "..." stands for the list of what is available
         assert part in str(info.value)
+
+
+def test_drift_quantile_error_reaches_drift(tmp_path, monkeypatch):
+    """``drift = { quantile_error = 0.001 }`` is parsed, and passed to ``ad.drift`` (on a
+    polars log the edges are exact anyway, so the verdicts equal those without it)."""
+    p = parse_policy({"gates": {"g": {"drift": {"max_js": 0.1, "quantile_error": 0.001}}}})
+    assert p.stages[0].criteria[0].options["quantile_error"] == 0.001
+    drift_module = importlib.import_module("aidebt.drift")  # aidebt.drift is the function
+    seen = []
+    real = drift_module.drift
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("quantile_error"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(drift_module, "drift", spy)
+    rows = acc(1, "a", 500, 0.9, intent="x") + acc(2, "a", 500, 0.9, intent="y")
+    base = '[gates.g]\ndrift = { max_js = 0.1, columns = ["intent"]%s }\n'
+    plain = run(tmp_path, rows, base % "")
+    approx = run(tmp_path, rows, base % ", quantile_error = 0.001")
+    assert seen == [None, 0.001]
+    assert rows_of(approx, "drift.max_js") == rows_of(plain, "drift.max_js") == {"intent": "fail"}
 
 
 def test_missing_role_is_named_before_any_scan(tmp_path):
