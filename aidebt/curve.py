@@ -40,6 +40,7 @@ from aidebt.trend import (
     _FOUND,
     BaseCrossing,
     Trend,
+    _by_status,
     _link,
     _point_labels,
     _quadratic_interval,
@@ -646,33 +647,24 @@ def _relative_crossing(line, model: str, relative: float, trend: Trend) -> pl.Da
             "_x_high": hi + delta + x0,
         },
     )
-    is_ = pl.col("status").eq
-    reason = (
-        pl.when(is_("none"))
-        .then(pl.lit("the fitted trend is flat: it never falls to that level"))
-        .when(is_("not crossing"))
-        .then(
-            pl.lit(
+    reason = _by_status(
+        {
+            "none": pl.lit("the fitted trend is flat: it never falls to that level"),
+            "not crossing": pl.lit(
                 "the fitted curve does not fall to that level along the data: its trend moves "
                 "away from it"
-            )
-        )
-        .when(is_("uncertain"))
-        .then(
-            pl.format(
+            ),
+            "uncertain": pl.format(
                 f"the slope is not distinguishable from zero at {trend.confidence:.0%}, so the "
                 "position cannot be bounded (the point estimate would be {})",
                 "point",
-            )
-        )
-        .when(is_("too far"))
-        .then(
-            pl.format(
+            ),
+            "too far": pl.format(
                 "the fitted curve reaches that level around {}, further along the axis than "
                 "the data reach: too far to trust the extrapolation",
                 "point",
-            )
-        )
+            ),
+        }
     )
     return rows.select("status", reason.alias("reason"), "_x", "_x_low", "_x_high")
 

@@ -1153,38 +1153,29 @@ def _cross_all(line: _Lines, target: float, threshold: float, method: str, max_a
             "_x_high": hi,
         },
     )
-    is_ = pl.col("status").eq
-    reason = (
-        pl.when(is_("none"))
-        .then(pl.lit("the fitted trend is flat: it never crosses"))
-        .when(is_("not crossing"))
-        .then(
-            pl.format(
+    reason = _by_status(
+        {
+            "none": pl.lit("the fitted trend is flat: it never crosses"),
+            "not crossing": pl.format(
                 f"the fitted curve is {{}} {where} over the whole fitted window and moves {{}} "
                 "it: no crossing ahead",
                 "side",
                 "moving",
-            )
-        )
-        .when(is_("uncertain"))
-        .then(
-            pl.format(
+            ),
+            "uncertain": pl.format(
                 f"the slope is not distinguishable from zero at {trend.confidence:.0%}, so the "
                 "crossing date cannot be bounded (the point estimate would be {})",
                 "point",
-            )
-        )
-        .when(is_("too far"))
-        .then(
-            pl.format(
+            ),
+            "too far": pl.format(
                 f"the fitted curve crosses {where} around {{}}, {{}} periods after the last "
                 "one: further ahead than the {} periods the data reach back, too far to trust "
                 "the extrapolation",
                 "point",
                 "ahead",
                 "limit",
-            )
-        )
+            ),
+        }
     )
     found = pl.Series(np.isin(status, _FOUND))
     x = rows.select(pl.when(found).then(pl.col("_x", "_x_low", "_x_high")))
@@ -1205,6 +1196,15 @@ def _cross_all(line: _Lines, target: float, threshold: float, method: str, max_a
 
 _FOUND = ("crossed", "ahead")
 """The statuses of a crossing with an estimate and an interval."""
+
+
+def _by_status(texts: Mapping[str, pl.Expr]) -> pl.Expr:
+    """``texts[status]`` on each row of a table with a ``status`` column (null for a status
+    not in ``texts``): the reasons of a crossing table."""
+    expr: Any = pl
+    for status, text in texts.items():
+        expr = expr.when(pl.col("status") == status).then(text)
+    return expr
 
 
 def _quadratic_interval(a, b, c) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

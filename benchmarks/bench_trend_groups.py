@@ -18,6 +18,7 @@ it replaced (18x; 17x against the loop timed on 2,000 groups in the same run);
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as dt
 import sys
 import time
@@ -67,6 +68,10 @@ def main() -> None:
     ap.add_argument("--groups", type=int, default=100_000)
     ap.add_argument("--periods", type=int, default=12)
     ap.add_argument("--reference", type=int, default=2_000, help="groups for the per-group path")
+    ap.add_argument(
+        "--cross-reference", type=int, default=5_000, help="groups for the per-group crossing"
+    )
+    ap.add_argument("--threshold", type=float, default=0.85)
     args = ap.parse_args()
     data = simulate(args.groups, args.periods)
     d, agg = timed(lambda: ad.decay(data, "ts", "y_true", "y_pred", by="group", weight="w"))
@@ -97,6 +102,60 @@ def main() -> None:
             for k, f in ref.items()
         )
         print(f"max relative difference of the coefficients vs the reference: {worst:.2g}")
+    crossing(d, trend, args)
+
+
+def crossing(d, trend, args) -> None:
+    """Trend.crossing for every group at once against the per-group loop it replaced (kept
+    in tests/crossing_reference.py), the loop timed on ``--cross-reference`` groups."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from crossing_reference import reference_crossing
+
+    for method in ("delta", "fieller"):
+        cross, secs = timed(lambda method=method: trend.crossing(args.threshold, method=method))
+        print(
+            f"crossing {args.threshold:g}, {method:<8} {secs:8.2f} s  "
+            f"({1e6 * secs / args.groups:.2f} us/group)"
+        )
+        if method == "fieller":
+            secs_all = secs
+    counts = cross.table["status"].value_counts(sort=True).rows()
+    print("  statuses: " + ", ".join(f"{s} {n:,}" for s, n in counts))
+    n = min(args.cross_reference, trend.estimates.height)
+    if not n:
+        return
+    # the first groups of the same fit (each group's crossing reads its own line only)
+    head = copy.copy(trend)
+    head.estimates, head._groups = trend.estimates.head(n), trend._groups[:n]
+    ref, secs = timed(lambda: reference_crossing(head, args.threshold))
+    _, vectorized = timed(lambda: head.crossing(args.threshold))
+    per_group = secs / n
+    print(
+        f"per-group crossing          {secs:8.2f} s on {n:,} groups ({1e6 * per_group:.0f} us/group; "
+        f"x{args.groups:,} = {per_group * args.groups:.0f} s); vectorized on the same groups "
+        f"{vectorized:.3f} s"
+    )
+    print(
+        f"speed-up of the vectorized crossing {per_group * args.groups / secs_all:8.1f}x at {args.groups:,} groups"
+    )
+    got = cross.table.head(n)
+    worst = 0.0
+    for name in ("_x", "_x_low", "_x_high", "periods_ahead"):
+        a, b = got[name].to_numpy(), ref[name].to_numpy()
+        same = np.isnan(a) == np.isnan(b)
+        assert same.all(), name
+        ok = ~np.isnan(a)
+        if ok.any():
+            worst = max(
+                worst, float(np.max(np.abs(a[ok] - b[ok]) / np.maximum(np.abs(b[ok]), 1e-300)))
+            )
+    texts = all(
+        got[c].to_list() == ref[c].to_list()
+        for c in ("status", "reason", "estimate", "ci_low", "ci_high")
+    )
+    print(
+        f"max relative difference vs the per-group crossing: {worst:.2g}; statuses, reasons and dates equal: {texts}"
+    )
 
 
 if __name__ == "__main__":
