@@ -408,7 +408,8 @@ class Curve(Result):
         start level as known instead would be conservative (its error moves the whole
         curve, and so the threshold with it): in the tests' simulation (a logistic decline,
         10 bins of 200 rows, 300 replicates, MC SE 0.013) this interval covers 0.950, and
-        0.943 with extra-binomial noise per bin; the fixed-threshold one 1.000.
+        0.943 with extra-binomial noise per bin; the fixed-threshold one 1.000. Every group
+        is solved at once, on the trend's arrays of fitted lines.
         """
         if (relative is None) == (threshold is None):
             raise InvalidArgumentError(

@@ -18,8 +18,12 @@ Many groups (``by=``) are fitted at once, not one after another: groups with the
 number of periods are stacked into arrays and every step (the noise estimate's bisection,
 the iteratively reweighted GLS with numpy's stacked solves, the mixture quantile)
 runs on all of them in step, each group stopping where its own fit would; 100,000 groups
-of 12 months take seconds (benchmarks/bench_trend_groups.py). The limit is per group: a
-fit holds a periods x periods covariance (8 x periods² bytes), so a group may have at most
+of 12 months take seconds (benchmarks/bench_trend_groups.py). :meth:`Trend.crossing`
+works on the same arrays: every group's Fieller quadratic (or delta-method interval) is
+solved elementwise over the fitted coefficients and their covariances, its cases (flat,
+crossed before the data, unbounded, too far ahead) are masks, and its reasons are built
+by polars (100,000 groups in a fraction of a second). The limit is per group: a fit
+holds a periods x periods covariance (8 x periods² bytes), so a group may have at most
 :data:`MAX_PERIODS` (2,000) periods, and a clear error says so above it; groups are
 processed in chunks of about 64 MB per such array, so their number is bounded only by
 the memory of the per-period table.
@@ -295,7 +299,8 @@ class Trend(Result):
         by default, Fieller's: every date at which the fitted curve's pointwise confidence
         band contains the threshold (an exact inversion of the Wald test on the linear
         predictor; asymmetric, wider on the far side). ``method="delta"`` gives the
-        symmetric delta-method interval instead.
+        symmetric delta-method interval instead. Every group is solved at once, on the
+        arrays of fitted lines (no loop over groups).
 
         Parameters
         ----------
