@@ -346,7 +346,7 @@ class Trend(Result):
         return (
             self.estimates.select(*self.by, "note")
             .with_row_index("_i")
-            .join(found.with_columns(index), on="_i", how="left")
+            .join(found.with_columns(index), on="_i", how="left", maintain_order="left")
             .with_columns(
                 status=pl.col("status").fill_null("no fit"),
                 reason=pl.when(pl.Series(fitted))
@@ -1319,8 +1319,15 @@ class Crossing(BaseCrossing):
         ev = t.every
         fmt = (lambda v: t.decay.label(v)) if t.decay.axis != "calendar" else ev.label_instant
         method = "Fieller interval" if self.method == "fieller" else "delta-method interval"
-        trend_rows = {tuple(r[c] for c in t.by): r for r in t.estimates.iter_rows(named=True)}
-        for row in self.table.head(5).iter_rows(named=True):
+        shown = self.table.head(5)
+        # the trend rows of the groups shown only (100,000 groups make 100,000 rows)
+        trends = (
+            t.estimates.join(shown.select(t.by), on=t.by, how="semi", nulls_equal=True)
+            if t.by
+            else t.estimates
+        )
+        trend_rows = {tuple(r[c] for c in t.by): r for r in trends.iter_rows(named=True)}
+        for row in shown.iter_rows(named=True):
             key = tuple(row[c] for c in t.by)
             who_txt = f" for {label(row, t.by)}" if t.by else ""
             trow = trend_rows.get(key, {})
