@@ -1238,11 +1238,13 @@ def _status(flat, x, x_first, x_last, bounded, limit) -> np.ndarray:
 
 
 def _point_labels(decay, x: np.ndarray, wanted: np.ndarray, never: float = 1e6) -> np.ndarray:
-    """``decay.label(x)`` where ``wanted`` ("never" ``never`` periods away or more, None
-    where not wanted), computed at once where the axis has ``labels`` (calendar and age
-    axes) and once per distinct value elsewhere."""
+    """``decay.label(x)`` where ``wanted`` ("never" ``never`` periods away or more, or past
+    the year 9999 on a calendar; None where not wanted), computed at once where the axis
+    has ``labels`` (calendar and age axes) and once per distinct value elsewhere."""
     out = np.full(x.shape, None, dtype=object)
     near = wanted & (np.abs(x) < never)
+    if decay.axis == "calendar":
+        near &= decay.every.at(x) < np.datetime64("10000-01-01")
     out[wanted & ~near] = "never"
     if near.any():
         many = getattr(decay, "labels", None)

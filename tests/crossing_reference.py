@@ -55,7 +55,11 @@ def _cross(fit, target: float, threshold: float, method: str, max_ahead, trend) 
     est_eta, _ = fit.eta(np.array([fit.x_last]))
     side = "above" if est_eta[0] > target else "below"
     where = f"{threshold:g}"
-    point = d.label(x_star) if abs(x_star) < 1e6 else "never"
+    # the one change: past the year 9999 the label crashed (a ValueError from strftime)
+    near = abs(x_star) < 1e6
+    if d.axis == "calendar":
+        near = near and trend.every.at(x_star)[0] < np.datetime64("10000-01-01")
+    point = d.label(x_star) if near else "never"
     if method == "fieller":
         a = b1**2 - t2 * v11
         bq = (b0 - target) * b1 - t2 * v01

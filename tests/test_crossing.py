@@ -115,9 +115,10 @@ def _forced(trend, cases: dict[int, tuple[list[float], list[list[float]]]]):
 def test_the_edge_cases_of_a_crossing(decay, method):
     """Lines forced into each case: a flat one (never crosses), a slope indistinguishable
     from zero whose Fieller set is two rays or the whole line (uncertain), a significant
-    one far ahead (too far), one that passed the threshold before the data (not crossing)."""
+    one far ahead (too far), one that passed the threshold before the data (not crossing), one whose point estimate
+    lies after the year 9999 (its reason says never)."""
     trend = decay.fit()
-    rows = np.flatnonzero(trend._groups >= 0)[:5].tolist()
+    rows = np.flatnonzero(trend._groups >= 0)[:6].tolist()
     cov = [[0.01, 0.0], [0.0, 0.0004]]
     trend = _forced(
         trend,
@@ -127,6 +128,7 @@ def test_the_edge_cases_of_a_crossing(decay, method):
             rows[2]: ([3.0, -0.001], [[0.0001, 0.0], [0.0, 0.0004]]),  # the whole line
             rows[3]: ([1.4, -0.02], [[1e-6, 0.0], [0.0, 1e-8]]),  # 0.3 reached far ahead
             rows[4]: ([0.5, -0.1], cov),  # already below 0.75 and falling
+            rows[5]: ([1.4, -1.5e-6], cov),  # the point estimate 200,000 months on
         },
     )
     # the two Fieller sets that are not intervals, as the quadratic says
@@ -145,6 +147,9 @@ def test_the_edge_cases_of_a_crossing(decay, method):
     assert status[names[3]] == "too far"
     got = trend.crossing(0.75, method=method).table
     assert got.filter(pl.col("sim") == names[4])["status"].item() == "not crossing"
+    # past the year 9999 the per-group path crashed naming the month; it is "never" now
+    far = got.filter(pl.col("sim") == names[5])
+    assert far["status"].item() == "uncertain" and "would be never" in far["reason"].item()
 
 
 @pytest.mark.filterwarnings("ignore")
