@@ -55,10 +55,12 @@ def _cross(fit, target: float, threshold: float, method: str, max_ahead, trend) 
     est_eta, _ = fit.eta(np.array([fit.x_last]))
     side = "above" if est_eta[0] > target else "below"
     where = f"{threshold:g}"
-    # the one change: past the year 9999 the label crashed (a ValueError from strftime)
+    # the one change: outside the years 1 to 9999 the label crashed (a ValueError from
+    # strftime), even where the point was not shown (a crossing long before the data)
     near = abs(x_star) < 1e6
     if d.axis == "calendar":
-        near = near and trend.every.at(x_star)[0] < np.datetime64("10000-01-01")
+        at = trend.every.at(x_star)[0]
+        near = near and np.datetime64("0001-01-01") <= at < np.datetime64("10000-01-01")
     point = d.label(x_star) if near else "never"
     if method == "fieller":
         a = b1**2 - t2 * v11
