@@ -247,3 +247,34 @@ def test_curve_crossing_edge_cases(runs):
         assert_same(got.table, reference_curve_crossing(c, None, threshold=threshold))
         seen |= set(got.table["status"])
     assert {"none", "uncertain", "not crossing", "too far"} <= seen, seen
+
+
+def test_thousands_of_groups_with_slopes_near_zero():
+    """2,000 curves of 12 months whose slopes scatter about zero (as in the benchmark): many
+    point estimates lie centuries away (the one past the year 9999 is forced in
+    test_the_edge_cases_of_a_crossing)."""
+    rng = np.random.default_rng(11)
+    groups, periods = 2_000, 12
+    eta = rng.normal(2.2, 0.4, (groups, 1)) + rng.normal(-0.03, 0.03, (groups, 1)) * np.arange(
+        periods
+    )
+    n = rng.integers(200, 5_000, (groups, periods))
+    correct = rng.binomial(n, 1 / (1 + np.exp(-eta))).ravel()
+    g = np.repeat(np.arange(groups), periods).astype(str)
+    t = pl.Series(MONTHS[:periods]).gather(np.tile(np.arange(periods), groups))
+    frame = pl.DataFrame(
+        {
+            "sim": np.r_[g, g],
+            "t": pl.concat([t, t]),
+            "y": np.r_[np.ones(correct.size, int), np.zeros(correct.size, int)],
+            "w": np.r_[correct, n.ravel() - correct],
+        }
+    ).with_columns(p=pl.lit(1, pl.Int8))
+    trend = ad.decay(frame, "t", "y", "p", weight="w", by="sim").fit()
+    seen = set()
+    for threshold in (0.6, 0.85, 0.95):
+        for method in ("fieller", "delta"):
+            got = trend.crossing(threshold, method=method)
+            assert_same(got.table, reference_crossing(trend, threshold, method))
+            seen |= set(got.table["status"])
+    assert {"crossed", "ahead", "not crossing", "uncertain", "too far"} <= seen
