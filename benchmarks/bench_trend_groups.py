@@ -18,6 +18,11 @@ Measured 2026-11-30 (2 shared cores, load 5-12; numpy 2, polars 2.1): 100,000 gr
 months, logistic, default dispersion: 14.2 s batched against 262 s for the per-group loop
 it replaced (18x; 17x against the loop timed on 2,000 groups in the same run);
 "pearson" 348 s -> 3.3 s, "fixed" 234 s -> 3.7 s; coefficients equal to 4e-15.
+Crossings, same day and run (load 10-14): ``Trend.crossing(0.85)`` for the 100,000 groups
+takes 0.60 s (Fieller, median of 3; 0.19 s in a quieter moment) against 13.8 s for the
+per-group loop it replaced on all of them (138 us a group): 23x (72x); the tables are
+identical (relative difference 0). The old loop also crashed on this data where a group's
+point estimate fell outside the years 1 to 9999 (its reference now says "never").
 """
 
 from __future__ import annotations
