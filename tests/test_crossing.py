@@ -278,3 +278,15 @@ def test_thousands_of_groups_with_slopes_near_zero():
             assert_same(got.table, reference_crossing(trend, threshold, method))
             seen |= set(got.table["status"])
     assert {"crossed", "ahead", "not crossing", "uncertain", "too far"} <= seen
+
+
+def test_a_relative_level_outside_the_rate_range_is_refused(runs):
+    """A share of the start level above 1 for a rate: the same message as before, naming
+    the first group's level."""
+    from aidebt.errors import InvalidArgumentError
+
+    c = ad.curve(runs, x="input_tokens", y_true="y_true", y_pred="y_pred", by="task")
+    first = c.fit()
+    with pytest.raises(InvalidArgumentError, match=r"relative=1.5 puts the threshold at 1\.\d"):
+        c.crossing(1.5)
+    assert first.model == "logistic"
