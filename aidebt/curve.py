@@ -36,7 +36,16 @@ from aidebt.errors import InvalidArgumentError, InvalidValueError
 from aidebt.groups import check_names, iter_groups, label
 from aidebt.prepare import prepare
 from aidebt.results import Result, conform
-from aidebt.trend import Trend
+from aidebt.trend import (
+    _FOUND,
+    BaseCrossing,
+    Trend,
+    _by_status,
+    _link,
+    _point_labels,
+    _quadratic_interval,
+    _status,
+)
 
 __all__ = ["Axis", "Curve", "CurveCrossing", "curve"]
 
@@ -399,7 +408,8 @@ class Curve(Result):
         start level as known instead would be conservative (its error moves the whole
         curve, and so the threshold with it): in the tests' simulation (a logistic decline,
         10 bins of 200 rows, 300 replicates, MC SE 0.013) this interval covers 0.950, and
-        0.943 with extra-binomial noise per bin; the fixed-threshold one 1.000.
+        0.943 with extra-binomial noise per bin; the fixed-threshold one 1.000. Every group
+        is solved at once, on the trend's arrays of fitted lines.
         """
         if (relative is None) == (threshold is None):
             raise InvalidArgumentError(
@@ -413,59 +423,46 @@ class Curve(Result):
                 f"relative={relative!r} must be a number > 0, e.g. 0.85 (85% of the start level)."
             )
         trend = self.fit(**fit)
+        fitted = trend._groups >= 0
+        line = trend.fits.lines(trend._groups[fitted])
+        # the fitted level at each group's first bin, with its band (Trend.predict's)
+        with np.errstate(invalid="ignore", over="ignore"):
+            eta, se = line.eta(line.x_first)
+            half = line.crit * se
+        inv = _link(trend.model)[1]
+        start = inv(eta)
+        if threshold is not None:
+            at = trend.crossing(threshold).table.filter(pl.Series(fitted))
+            where = at.select("status", "reason", "_x", "_x_low", "_x_high")
+            level, method = np.full(start.shape, float(threshold)), "fieller"
+        else:
+            level, method = relative * start, "delta"
+            outside = ~((level > 0) & (level < 1))
+            if trend.model == "logistic" and outside.any():
+                raise InvalidArgumentError(
+                    f"relative={relative!r} puts the threshold at {level[outside][0]:.3g}, "
+                    "outside 0 to 1."
+                )
+            where = _relative_crossing(line, trend.model, relative, trend)
+        found = pl.col("status").is_in(_FOUND)
         u = self.axis.unit
-
-        def scaled(v):
-            return None if v is None or not np.isfinite(v) else float(v) * u
-
-        absolute = trend.crossing(threshold) if threshold is not None else None
-        rows = []
-        for key, part in iter_groups(trend.estimates, self.by):
-            out: dict[str, Any] = dict(zip(self.by, key, strict=True))
-            fitted = trend.fits.get(key)
-            if fitted is None:
-                rows.append({**out, "status": "no fit", "reason": part["note"][0]})
-                continue
-            group = key if self.by else None
-            band = trend.predict([fitted.x_first], group=group).row(0, named=True)
-            if absolute is not None:
-                found = absolute.table
-                if self.by:
-                    found = found.filter(
-                        pl.all_horizontal(
-                            [pl.col(c) == v for c, v in zip(self.by, key, strict=True)]
-                        )
-                    )
-                row = found.row(0, named=True)
-                level, method = threshold, "fieller"
-                where = {k: row[k] for k in ("status", "reason")}
-                where.update(_x=row["_x"], _x_low=row["_x_low"], _x_high=row["_x_high"])
-            else:
-                level, method = relative * band["fit"], "delta"
-                if trend.model == "logistic" and not 0 < level < 1:
-                    raise InvalidArgumentError(
-                        f"relative={relative!r} puts the threshold at {level:.3g}, outside 0 to 1."
-                    )
-                where = _relative_crossing(fitted, trend.model, relative, trend.confidence)
-                where["reason"] = _reason(where, self.axis, trend.confidence)
-            rows.append(
-                {
-                    **out,
-                    "start": fitted.x_first * u,
-                    "start_level": band["fit"],
-                    "start_ci_low": band["fit_low"],
-                    "start_ci_high": band["fit_high"],
-                    "relative": relative,
-                    "threshold": level,
-                    "status": where["status"],
-                    "estimate": scaled(where.get("_x")) if where["status"] in _FOUND else None,
-                    "ci_low": scaled(where.get("_x_low")) if where["status"] in _FOUND else None,
-                    "ci_high": scaled(where.get("_x_high")) if where["status"] in _FOUND else None,
-                    "method": method,
-                    "reason": where["reason"],
-                }
-            )
-        table = conform(rows, CROSSING_COLUMNS, lead=dict.fromkeys(self.by, pl.String))
+        rows = where.select(
+            start=pl.Series(line.x_first * u),
+            start_level=pl.Series(start),
+            start_ci_low=pl.Series(inv(eta - half)),
+            start_ci_high=pl.Series(inv(eta + half)),
+            relative=pl.lit(relative, pl.Float64),
+            threshold=pl.Series(level),
+            status="status",
+            estimate=pl.when(found).then(pl.col("_x").fill_nan(None) * u),
+            ci_low=pl.when(found).then(pl.col("_x_low").fill_nan(None) * u),
+            ci_high=pl.when(found).then(pl.col("_x_high").fill_nan(None) * u),
+            method=pl.lit(method),
+            reason="reason",
+        )
+        table = conform(
+            trend._with_fits(fitted, rows), CROSSING_COLUMNS, lead=dict.fromkeys(self.by, pl.String)
+        )
         return CurveCrossing(table, self, trend)
 
     def summary(self) -> list[str]:
@@ -522,7 +519,7 @@ class Curve(Result):
         return self.table.select(*self.by, "bin", "x", "value", "ci_low", "ci_high", "n")
 
 
-class CurveCrossing(Result):
+class CurveCrossing(BaseCrossing):
     """Result of :meth:`Curve.crossing`: where the curve falls to a share of its start.
 
     Attributes
@@ -543,15 +540,6 @@ class CurveCrossing(Result):
         super().__init__(table)
         self.curve = curve_
         self.trend = trend
-        first = table.row(0, named=True)
-        self.estimate = first["estimate"]
-        self.ci_low = first["ci_low"]
-        self.ci_high = first["ci_high"]
-        self.status = first["status"]
-        self.reason = first["reason"]
-
-    def __bool__(self) -> bool:
-        return self.estimate is not None
 
     def summary(self) -> list[str]:
         c = self.curve
@@ -615,68 +603,71 @@ class CurveCrossing(Result):
         )
 
 
-_FOUND = ("crossed", "ahead")
-
-
-def _relative_crossing(fit, model: str, relative: float, confidence: float) -> dict[str, Any]:
-    """Where ``fit`` falls to ``relative`` times its value at its first position, with the
-    delta-method band inversion of :meth:`Curve.crossing` (positions in the fit's units).
+def _relative_crossing(line, model: str, relative: float, trend: Trend) -> pl.DataFrame:
+    """Where each fitted line falls to ``relative`` times its value at its first position,
+    with the delta-method band inversion of :meth:`Curve.crossing` (positions in the fit's
+    units), for every group at once: ``status``, ``reason``, ``_x``, ``_x_low``, ``_x_high``.
 
     With ``eta(x) = b0 + b1 (x - x0)``, ``s`` the first position and ``h =
     link(relative * inverse_link(eta(s)))``, the gap ``g(x) = eta(x) - h`` has gradient
     ``(1 - k, (x - x0) - k (s - x0))`` in ``(b0, b1)``, with ``k = dh / d eta(s)``
     (``(1 - p) / (1 - relative p)`` for a logistic fit, ``relative`` for a linear one).
     Writing ``w = x - x0 - k (s - x0)``: ``g = c0 + b1 w``, and ``g^2 <= t^2 var(g)`` is
-    ``A w^2 + 2 B w + C <= 0``.
+    ``A w^2 + 2 B w + C <= 0``, solved as Fieller's (:func:`aidebt.trend._quadratic_interval`);
+    the cases are :func:`aidebt.trend._status`'s, "too far" beyond the span of the data.
     """
-    b0, b1 = (float(v) for v in fit.params)
-    v00, v01, v11 = fit.cov[0, 0], fit.cov[0, 1], fit.cov[1, 1]
-    s = fit.x_first
-    eta_s = b0 + b1 * (s - fit.x0)
-    if model == "logistic":
-        p = 1 / (1 + math.exp(-eta_s))
-        q = relative * p
-        h, k = math.log(q / (1 - q)), (1 - p) / (1 - q)
-    else:
-        h, k = relative * eta_s, relative
-    alpha, delta = 1 - k, k * (s - fit.x0)
-    c0 = b0 - h + b1 * delta
-    t2 = fit.crit**2
-    out: dict[str, Any] = {"gap": c0 + b1 * (fit.x_last - fit.x0 - delta)}
-    if b1 == 0:
-        return {**out, "status": "none"}
-    x_star = -c0 / b1 + delta + fit.x0
-    out["_x"] = x_star
-    a = b1**2 - t2 * v11
-    bq = c0 * b1 - t2 * alpha * v01
-    cq = c0**2 - t2 * alpha**2 * v00
-    disc = bq**2 - a * cq
-    if x_star < fit.x_first:
-        return {**out, "status": "not crossing"}
-    if not (a > 0 and disc >= 0):
-        return {**out, "status": "uncertain"}
-    r = math.sqrt(disc)
-    lo, hi = sorted(((-bq - r) / a, (-bq + r) / a))
-    out.update(_x_low=lo + delta + fit.x0, _x_high=hi + delta + fit.x0)
-    span = max(fit.x_last - fit.x_first, 1e-12)
-    if x_star - fit.x_last > span:
-        return {**out, "status": "too far"}
-    return {**out, "status": "crossed" if x_star <= fit.x_last else "ahead"}
-
-
-def _reason(found: dict[str, Any], axis: Axis, confidence: float) -> str | None:
-    """Why a relative crossing has no estimate (None when it has one)."""
-    status = found["status"]
-    point = axis.text(found["_x"]) if found.get("_x") is not None else "none"
-    return {
-        "none": "the fitted trend is flat: it never falls to that level",
-        "not crossing": "the fitted curve does not fall to that level along the data: its "
-        "trend moves away from it",
-        "uncertain": f"the slope is not distinguishable from zero at {confidence:.0%}, so the "
-        f"position cannot be bounded (the point estimate would be {point})",
-        "too far": f"the fitted curve reaches that level around {point}, further along the "
-        "axis than the data reach: too far to trust the extrapolation",
-    }.get(status)
+    b0, b1 = line.params[:, 0], line.params[:, 1]
+    v00, v01, v11 = line.cov[:, 0, 0], line.cov[:, 0, 1], line.cov[:, 1, 1]
+    s, x0 = line.x_first, line.x0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        eta_s = b0 + b1 * (s - x0)
+        if model == "logistic":
+            p = 1 / (1 + np.exp(-eta_s))
+            q = relative * p
+            h, k = np.log(q / (1 - q)), (1 - p) / (1 - q)
+        else:
+            h, k = relative * eta_s, np.full(eta_s.shape, float(relative))
+        alpha, delta = 1 - k, k * (s - x0)
+        c0 = b0 - h + b1 * delta
+        t2 = line.crit**2
+        x_star = -c0 / b1 + delta + x0
+        lo, hi, bounded = _quadratic_interval(
+            b1**2 - t2 * v11, c0 * b1 - t2 * alpha * v01, c0**2 - t2 * alpha**2 * v00
+        )
+        span = np.maximum(line.x_last - s, 1e-12)
+        status = _status(b1 == 0, x_star, s, line.x_last, bounded, span)
+    flat = status == "none"
+    wanted = (status == "uncertain") | (status == "too far")
+    point = _point_labels(trend.decay, x_star, wanted, never=np.inf)
+    rows = pl.DataFrame(
+        {
+            "status": status,
+            "point": pl.Series(point.tolist(), dtype=pl.String),
+            "_x": np.where(flat, np.nan, x_star),
+            "_x_low": lo + delta + x0,
+            "_x_high": hi + delta + x0,
+        },
+    )
+    reason = _by_status(
+        {
+            "none": pl.lit("the fitted trend is flat: it never falls to that level"),
+            "not crossing": pl.lit(
+                "the fitted curve does not fall to that level along the data: its trend moves "
+                "away from it"
+            ),
+            "uncertain": pl.format(
+                f"the slope is not distinguishable from zero at {trend.confidence:.0%}, so the "
+                "position cannot be bounded (the point estimate would be {})",
+                "point",
+            ),
+            "too far": pl.format(
+                "the fitted curve reaches that level around {}, further along the axis than "
+                "the data reach: too far to trust the extrapolation",
+                "point",
+            ),
+        }
+    )
+    return rows.select("status", reason.alias("reason"), "_x", "_x_low", "_x_high")
 
 
 def _value(metric: mreg.Metric, v: float | None) -> str:

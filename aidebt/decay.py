@@ -394,6 +394,17 @@ class Decay(Result):
             return f"age {text} {self.every.unit_name}s"
         return self.every.label(int(idx))
 
+    def labels(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`label` of many (fractional) period numbers at once (an object array)."""
+        x = np.asarray(x, dtype=float)
+        if self.axis == "age":
+            whole = x == np.trunc(x)
+            text = np.where(whole, np.char.mod("%.0f", x), np.char.mod("%.1f", x))
+            return np.char.add(np.char.add("age ", text), f" {self.every.unit_name}s").astype(
+                object
+            )
+        return self.every.labels(np.trunc(x).astype(np.int64))
+
     def date_of(self, idx: int | None) -> Any:
         """A period number back to what fit(start=...) takes."""
         if idx is None or self.axis == "age":

@@ -450,6 +450,28 @@ class Every:
             return f"{day.year}"
         return day.isoformat()
 
+    def labels(self, idx: Any) -> np.ndarray:
+        """:meth:`label` of many period numbers at once (an object array of str).
+
+        Examples
+        --------
+        >>> e = Every.parse("1q")
+        >>> e.labels([e.index_of("2026-05-17"), e.index_of("2026-08-01")]).tolist()
+        ['2026-Q2', '2026-Q3']
+        """
+        start = self.start(idx)
+        if self.unit == "mo" and self.count == 1:
+            out = np.datetime_as_string(start, unit="M")
+        elif self.unit == "q" and self.count == 1:
+            quarter = start.astype("datetime64[M]").astype(np.int64) % 12 // 3 + 1
+            out = np.char.add(np.datetime_as_string(start, unit="Y"), "-Q")
+            out = np.char.add(out, quarter.astype(str))
+        elif self.unit == "y" and self.count == 1:
+            out = np.datetime_as_string(start, unit="Y")
+        else:
+            out = np.datetime_as_string(start, unit="D")
+        return np.asarray(out, dtype=object)
+
     def label_of(self, value: Any) -> str:
         """The label of the period holding a date: ``label(index_of(value))``."""
         return self.label(self.index_of(value))

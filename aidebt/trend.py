@@ -18,8 +18,12 @@ Many groups (``by=``) are fitted at once, not one after another: groups with the
 number of periods are stacked into arrays and every step (the noise estimate's bisection,
 the iteratively reweighted GLS with numpy's stacked solves, the mixture quantile)
 runs on all of them in step, each group stopping where its own fit would; 100,000 groups
-of 12 months take seconds (benchmarks/bench_trend_groups.py). The limit is per group: a
-fit holds a periods x periods covariance (8 x periods² bytes), so a group may have at most
+of 12 months take seconds (benchmarks/bench_trend_groups.py). :meth:`Trend.crossing`
+works on the same arrays: every group's Fieller quadratic (or delta-method interval) is
+solved elementwise over the fitted coefficients and their covariances, its cases (flat,
+crossed before the data, unbounded, too far ahead) are masks, and its reasons are built
+by polars (100,000 groups in a fraction of a second). The limit is per group: a fit
+holds a periods x periods covariance (8 x periods² bytes), so a group may have at most
 :data:`MAX_PERIODS` (2,000) periods, and a clear error says so above it; groups are
 processed in chunks of about 64 MB per such array, so their number is bounded only by
 the memory of the per-period table.
@@ -37,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -213,12 +217,16 @@ class Trend(Result):
                 + ". Check the window and that the periods have labeled rows."
             )
         fit = _fit_all(data, group, groups, model, dispersion, confidence, noise, rho)
-        table, fits, fitted = _assemble(
+        table, fits, fitted, rows = _assemble(
             data, group, groups, heads, keys, fit, model, noise, rho, by
         )
-        table = _rank(conform(table, COLUMNS, lead=dict.fromkeys(by, pl.String)), m)
-        out = cls(table, decay_, fits, model, confidence, start, dispersion)
+        # each row's group number rides along the ranking: crossings read the fits' arrays
+        # by it, not by a dictionary lookup per group
+        table = conform(table, COLUMNS, lead=dict.fromkeys(by, pl.String))
+        table = _rank(table.with_columns(_g=pl.Series(rows, dtype=pl.Int64)), m)
+        out = cls(table.drop("_g"), decay_, fits, model, confidence, start, dispersion)
         out.fitted = fitted
+        out._groups = table.get_column("_g").to_numpy()
         return out
 
     def __init__(
@@ -291,7 +299,8 @@ class Trend(Result):
         by default, Fieller's: every date at which the fitted curve's pointwise confidence
         band contains the threshold (an exact inversion of the Wald test on the linear
         predictor; asymmetric, wider on the far side). ``method="delta"`` gives the
-        symmetric delta-method interval instead.
+        symmetric delta-method interval instead. Every group is solved at once, on the
+        arrays of fitted lines (no loop over groups).
 
         Parameters
         ----------
@@ -325,19 +334,27 @@ class Trend(Result):
             raise InvalidArgumentError(f"method={method!r}: use 'fieller' or 'delta'.")
         link = _link(self.model)[0]
         target = float(link(np.float64(threshold)))
-        rows = []
-        for row in self.estimates.iter_rows(named=True):
-            key = tuple(row[c] for c in self.by)
-            out = dict(zip(self.by, key, strict=True))
-            fit = self.fits.get(key)
-            if fit is None:
-                rows.append(
-                    {**out, "status": "no fit", "reason": row["note"] or "no trend was fitted"}
-                )
-                continue
-            rows.append({**out, **_cross(fit, target, threshold, method, max_ahead, self)})
-        table = pl.DataFrame(rows, infer_schema_length=None)
-        return Crossing(table, self, threshold, method)
+        fitted = self._groups >= 0
+        line = self.fits.lines(self._groups[fitted])
+        found = _cross_all(line, target, threshold, method, max_ahead, self)
+        return Crossing(self._with_fits(fitted, found), self, threshold, method)
+
+    def _with_fits(self, fitted: np.ndarray, found: pl.DataFrame) -> pl.DataFrame:
+        """One row per row of :attr:`estimates`: the group columns, then ``found``'s row
+        where the group has a fit (``fitted``, in order), else status "no fit" and why."""
+        index = pl.Series("_i", np.flatnonzero(fitted), dtype=pl.UInt32)
+        return (
+            self.estimates.select(*self.by, "note")
+            .with_row_index("_i")
+            .join(found.with_columns(index), on="_i", how="left", maintain_order="left")
+            .with_columns(
+                status=pl.col("status").fill_null("no fit"),
+                reason=pl.when(pl.Series(fitted))
+                .then(pl.col("reason"))
+                .otherwise(pl.col("note").fill_null("no trend was fitted")),
+            )
+            .drop("_i", "note")
+        )
 
     # -- display -----------------------------------------------------------------------
     def notes(self) -> list[str]:
@@ -935,6 +952,26 @@ def _mixture_quantiles(variances: np.ndarray, confidence: float) -> np.ndarray:
     return h
 
 
+class _Lines(NamedTuple):
+    """Many groups' fitted lines (:class:`_Fit`'s fields, one entry per group)."""
+
+    params: np.ndarray  # groups x 2
+    cov: np.ndarray  # groups x 2 x 2
+    crit: np.ndarray
+    x0: np.ndarray
+    x_first: np.ndarray
+    x_last: np.ndarray
+
+    def eta(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each line at its own position ``x`` (one per group): :meth:`_Fit.eta`'s value
+        and standard error on the link scale."""
+        xc = x - self.x0
+        est = self.params[:, 0] + self.params[:, 1] * xc
+        cov = self.cov
+        var = cov[:, 0, 0] + 2 * xc * cov[:, 0, 1] + xc**2 * cov[:, 1, 1]
+        return est, np.sqrt(np.maximum(var, 0))
+
+
 class _Fits(Mapping):
     """The fits by group key, a :class:`_Fit` built when a group is asked for (a trend over
     100,000 groups holds its numbers in arrays, not in 100,000 objects)."""
@@ -968,6 +1005,13 @@ class _Fits(Mapping):
     def __len__(self) -> int:
         return len(self._index)
 
+    def lines(self, groups: np.ndarray) -> _Lines:
+        """The fitted lines of groups given by number, as arrays (one entry per group)."""
+        f = self._fit
+        return _Lines(
+            *(f[name][groups] for name in ("params", "cov", "crit", "x0", "x_first", "x_last"))
+        )
+
     def noise_periods(self) -> np.ndarray | None:
         """How many periods each fitted group's noise estimate rests on (None: no noise)."""
         if self._noise is None:
@@ -977,7 +1021,8 @@ class _Fits(Mapping):
 
 def _assemble(data, group, groups, heads, keys, fit, model, noise, rho, by):
     """The trend table (one row per group with a period in the window, in order), the
-    fits by group key, and the fitted curves, from :func:`_fit_all`'s arrays."""
+    fits by group key, the fitted curves, and each table row's group number in
+    :func:`_fit_all`'s arrays (-1 where the group has no fit)."""
     present = np.bincount(group, minlength=groups) > 0
     done = present & np.array([n is None for n in fit["note"]], dtype=bool)
     b0, b1 = fit["params"][:, 0], fit["params"][:, 1]
@@ -1026,9 +1071,10 @@ def _assemble(data, group, groups, heads, keys, fit, model, noise, rho, by):
     if model != "logistic":
         table = table.with_columns(odds_ratio=pl.lit(None, pl.Float64))
     fits = _Fits({keys[g]: g for g in np.flatnonzero(done).tolist()}, fit, noise, rho)
+    numbers = np.where(done[keep], keep, -1)
     rows = done[group]
     if not rows.any():
-        return table, fits, pl.DataFrame(schema={"_p": pl.Int64, "fit": pl.Float64})
+        return table, fits, pl.DataFrame(schema={"_p": pl.Int64, "fit": pl.Float64}), numbers
     g = group[rows]
     xc = _position(data)[rows] - x0[g]
     est = b0[g] + b1[g] * xc
@@ -1043,7 +1089,7 @@ def _assemble(data, group, groups, heads, keys, fit, model, noise, rho, by):
             fit_high=pl.Series(inv(est + crit[g] * se)),
         )
     )
-    return table, fits, fitted
+    return table, fits, fitted, numbers
 
 
 def _check_threshold(threshold: Any, m: mreg.Metric, model: str) -> None:
@@ -1063,85 +1109,187 @@ def _check_threshold(threshold: Any, m: mreg.Metric, model: str) -> None:
         )
 
 
-def _cross(
-    fit: _Fit, target: float, threshold: float, method: str, max_ahead, trend: Trend
-) -> dict:
-    """Inverse prediction on one group's line; a row of the crossing table."""
-    d = trend.decay
-    b0, b1 = fit.params
-    v00, v01, v11 = fit.cov[0, 0], fit.cov[0, 1], fit.cov[1, 1]
-    t2 = fit.crit**2
-    span = fit.x_last - fit.x_first
-    ahead_limit = float(max_ahead) if max_ahead is not None else max(float(span), 1.0)
-    out: dict[str, Any] = {"status": "none", "method": method}
-    if b1 == 0:
-        return {**out, "reason": "the fitted trend is flat: it never crosses"}
-    xc = (target - b0) / b1  # centred at x0
-    x_star = xc + fit.x0
-    est_eta, _ = fit.eta(np.array([fit.x_last]))
-    side = "above" if est_eta[0] > target else "below"
-    where = f"{threshold:g}"
-    point = d.label(x_star) if abs(x_star) < 1e6 else "never"
-    # Interval on the period scale.
-    if method == "fieller":
-        a = b1**2 - t2 * v11
-        bq = (b0 - target) * b1 - t2 * v01
-        cq = (b0 - target) ** 2 - t2 * v00
-        disc = bq**2 - a * cq
-        bounded = a > 0 and disc >= 0
-        if bounded:
-            r = np.sqrt(disc)
-            lo, hi = sorted(((-bq - r) / a + fit.x0, (-bq + r) / a + fit.x0))
+def _cross_all(line: _Lines, target: float, threshold: float, method: str, max_ahead, trend):
+    """Inverse prediction on every fitted group's line at once: the crossing table's rows
+    (one per entry of ``line``), without the group columns.
+
+    The cases are masks, in the order a reader asks them (:func:`_status`): a flat line
+    never crosses; a crossing before the first fitted period is none ahead; an interval
+    that is not bounded (Fieller: the band contains the threshold over two rays or the
+    whole line; delta: the slope's own interval holds 0) leaves the date uncertain; a
+    crossing more than ``max_ahead`` periods ahead is too far to trust.
+    """
+    b0, b1 = line.params[:, 0], line.params[:, 1]
+    v00, v01, v11 = line.cov[:, 0, 0], line.cov[:, 0, 1], line.cov[:, 1, 1]
+    crit, x0, x_first, x_last = line.crit, line.x0, line.x_first, line.x_last
+    if max_ahead is not None:
+        limit = np.full(b1.shape, float(max_ahead))
     else:
-        se = np.sqrt(max(v00 + 2 * xc * v01 + xc**2 * v11, 0)) / abs(b1)
-        lo, hi = x_star - fit.crit * se, x_star + fit.crit * se
-        bounded = abs(b1) > fit.crit * np.sqrt(v11)
-    if x_star < fit.x_first:
-        moving = "away from" if (side == "above") == (b1 > 0) else "further past"
-        return {
-            **out,
-            "status": "not crossing",
-            "reason": f"the fitted curve is {side} {where} over the whole fitted window and "
-            f"moves {moving} it: no crossing ahead",
+        limit = np.maximum(x_last - x_first, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        xc = (target - b0) / b1  # centred at x0
+        x_star = xc + x0
+        above = b0 + b1 * (x_last - x0) > target
+        if method == "fieller":
+            t2 = crit**2
+            lo, hi, bounded = _quadratic_interval(
+                b1**2 - t2 * v11, (b0 - target) * b1 - t2 * v01, (b0 - target) ** 2 - t2 * v00
+            )
+            lo, hi = lo + x0, hi + x0
+        else:
+            se = np.sqrt(np.maximum(v00 + 2 * xc * v01 + xc**2 * v11, 0)) / np.abs(b1)
+            lo, hi = x_star - crit * se, x_star + crit * se
+            bounded = np.abs(b1) > crit * np.sqrt(v11)
+        status = _status(b1 == 0, x_star, x_first, x_last, bounded, limit)
+        ahead = x_star - x_last
+    point = _point_labels(trend.decay, x_star, (status == "uncertain") | (status == "too far"))
+    far = status == "too far"
+    where = f"{threshold:g}"
+    rows = pl.DataFrame(
+        {
+            "status": status,
+            "side": np.where(above, "above", "below"),
+            "moving": np.where(above == (b1 > 0), "away from", "further past"),
+            "point": pl.Series(point.tolist(), dtype=pl.String),
+            "ahead": pl.Series(_fixed(ahead, far).tolist(), dtype=pl.String),
+            "limit": pl.Series(_fixed(limit, far).tolist(), dtype=pl.String),
+            "_x": x_star,
+            "_x_low": lo,
+            "_x_high": hi,
+        },
+    )
+    reason = _by_status(
+        {
+            "none": pl.lit("the fitted trend is flat: it never crosses"),
+            "not crossing": pl.format(
+                f"the fitted curve is {{}} {where} over the whole fitted window and moves {{}} "
+                "it: no crossing ahead",
+                "side",
+                "moving",
+            ),
+            "uncertain": pl.format(
+                f"the slope is not distinguishable from zero at {trend.confidence:.0%}, so the "
+                "crossing date cannot be bounded (the point estimate would be {})",
+                "point",
+            ),
+            "too far": pl.format(
+                f"the fitted curve crosses {where} around {{}}, {{}} periods after the last "
+                "one: further ahead than the {} periods the data reach back, too far to trust "
+                "the extrapolation",
+                "point",
+                "ahead",
+                "limit",
+            ),
         }
-    if not bounded:
-        return {
-            **out,
-            "status": "uncertain",
-            "reason": f"the slope is not distinguishable from zero at {trend.confidence:.0%}, so "
-            f"the crossing date cannot be bounded (the point estimate would be {point})",
-        }
-    status = "crossed" if x_star <= fit.x_last else "ahead"
-    if x_star - fit.x_last > ahead_limit:
-        return {
-            **out,
-            "status": "too far",
-            "reason": f"the fitted curve crosses {where} around {point}, {x_star - fit.x_last:.0f} "
-            f"periods after the last one: further ahead than the {ahead_limit:.0f} periods the "
-            "data reach back, too far to trust the extrapolation",
-        }
-    values = _x_values(np.array([x_star, lo, hi]), trend)
-    return {
-        **out,
-        "status": status,
-        "estimate": values[0],
-        "ci_low": values[1],
-        "ci_high": values[2],
-        "periods_ahead": float(x_star - fit.x_last),
-        "_x": float(x_star),
-        "_x_low": float(lo),
-        "_x_high": float(hi),
-        "reason": None,
-    }
+    )
+    found = pl.Series(np.isin(status, _FOUND))
+    x = rows.select(pl.when(found).then(pl.col("_x", "_x_low", "_x_high")))
+    dates = {c: _x_values(x.get_column(c), trend) for c in x.columns}
+    return rows.select(
+        "status",
+        pl.lit(method).alias("method"),
+        reason.alias("reason"),
+        estimate=dates["_x"],
+        ci_low=dates["_x_low"],
+        ci_high=dates["_x_high"],
+        periods_ahead=pl.when(found).then(pl.Series(ahead)),
+        _x=x.get_column("_x"),
+        _x_low=x.get_column("_x_low"),
+        _x_high=x.get_column("_x_high"),
+    )
 
 
-def _x_values(x: np.ndarray, trend: Trend) -> list:
+_FOUND = ("crossed", "ahead")
+"""The statuses of a crossing with an estimate and an interval."""
+
+
+def _by_status(texts: Mapping[str, pl.Expr]) -> pl.Expr:
+    """``texts[status]`` on each row of a table with a ``status`` column (null for a status
+    not in ``texts``): the reasons of a crossing table."""
+    expr: Any = pl
+    for status, text in texts.items():
+        expr = expr.when(pl.col("status") == status).then(text)
+    return expr
+
+
+def _quadratic_interval(a, b, c) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where ``a w² + 2 b w + c <= 0``, elementwise: ``(low, high, bounded)``.
+
+    ``bounded`` where ``a > 0`` and the discriminant is not negative: the set is the
+    interval ``[low, high]``. Elsewhere it is two rays or the whole line (``low``/``high``
+    NaN). The inversion of a Wald test on a line, as Fieller's interval (Fieller 1954).
+    """
+    disc = b**2 - a * c
+    bounded = (a > 0) & (disc >= 0)
+    r = np.sqrt(np.where(bounded, disc, np.nan))
+    return (-b - r) / a, (-b + r) / a, bounded
+
+
+def _status(flat, x, x_first, x_last, bounded, limit) -> np.ndarray:
+    """The crossing's status per group, the first case that holds: "none" (a flat line),
+    "not crossing" (it crossed before the first fitted period), "uncertain" (no bounded
+    interval), "too far" (more than ``limit`` periods ahead), then "crossed" (within the
+    fitted window) or "ahead"."""
+    return np.select(
+        [flat, x < x_first, ~bounded, x - x_last > limit, x <= x_last],
+        ["none", "not crossing", "uncertain", "too far", "crossed"],
+        "ahead",
+    )
+
+
+def _point_labels(decay, x: np.ndarray, wanted: np.ndarray, never: float = 1e6) -> np.ndarray:
+    """``decay.label(x)`` where ``wanted`` ("never" ``never`` periods away or more, or past
+    the year 9999 on a calendar; None where not wanted), computed at once where the axis
+    has ``labels`` (calendar and age axes) and once per distinct value elsewhere."""
+    out = np.full(x.shape, None, dtype=object)
+    near = wanted & (np.abs(x) < never)
+    if decay.axis == "calendar":
+        near &= decay.every.at(x) < np.datetime64("10000-01-01")
+    out[wanted & ~near] = "never"
+    if near.any():
+        many = getattr(decay, "labels", None)
+        if many is not None:
+            out[near] = many(x[near])
+        else:
+            values, inverse = np.unique(x[near], return_inverse=True)
+            out[near] = np.array([decay.label(v) for v in values.tolist()], dtype=object)[inverse]
+    return out
+
+
+def _fixed(values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """``f"{v:.0f}"`` of each value where ``wanted`` (None elsewhere)."""
+    out = np.full(values.shape, None, dtype=object)
+    out[wanted] = np.char.mod("%.0f", values[wanted])
+    return out
+
+
+def _x_values(x: pl.Series, trend: Trend) -> pl.Series:
+    """Positions on the fit's axis as the crossing table shows them: instants on a
+    calendar axis (null where ``x`` is), the positions themselves elsewhere."""
     if trend.decay.axis != "calendar":
-        return [float(v) for v in x]
-    return [v.item() for v in trend.every.at(x)]
+        return x
+    return pl.Series(trend.every.at(x.to_numpy()).astype("datetime64[us]"))
 
 
-class Crossing(Result):
+class BaseCrossing(Result):
+    """A crossing result (:class:`Crossing`, :class:`aidebt.curve.CurveCrossing`): the
+    first row's ``estimate``, ``ci_low``, ``ci_high``, ``status`` and ``reason`` as
+    attributes; truthy when it has an estimate."""
+
+    def __init__(self, table: pl.DataFrame) -> None:
+        super().__init__(table)
+        first = self.table.row(0, named=True)
+        self.estimate = first["estimate"]
+        self.ci_low = first["ci_low"]
+        self.ci_high = first["ci_high"]
+        self.status = first["status"]
+        self.reason = first["reason"]
+
+    def __bool__(self) -> bool:
+        return self.estimate is not None
+
+
+class Crossing(BaseCrossing):
     """Result of :meth:`Trend.crossing`: when the fitted curve crosses a threshold.
 
     Attributes
@@ -1166,15 +1314,6 @@ class Crossing(Result):
         self.trend = trend
         self.threshold = float(threshold)
         self.method = method
-        first = self.table.row(0, named=True)
-        self.estimate = first["estimate"]
-        self.ci_low = first["ci_low"]
-        self.ci_high = first["ci_high"]
-        self.status = first["status"]
-        self.reason = first["reason"]
-
-    def __bool__(self) -> bool:
-        return self.estimate is not None
 
     def summary(self) -> list[str]:
         t = self.trend
@@ -1182,8 +1321,15 @@ class Crossing(Result):
         ev = t.every
         fmt = (lambda v: t.decay.label(v)) if t.decay.axis != "calendar" else ev.label_instant
         method = "Fieller interval" if self.method == "fieller" else "delta-method interval"
-        trend_rows = {tuple(r[c] for c in t.by): r for r in t.estimates.iter_rows(named=True)}
-        for row in self.table.head(5).iter_rows(named=True):
+        shown = self.table.head(5)
+        # the trend rows of the groups shown only (100,000 groups make 100,000 rows)
+        trends = (
+            t.estimates.join(shown.select(t.by), on=t.by, how="semi", nulls_equal=True)
+            if t.by
+            else t.estimates
+        )
+        trend_rows = {tuple(r[c] for c in t.by): r for r in trends.iter_rows(named=True)}
+        for row in shown.iter_rows(named=True):
             key = tuple(row[c] for c in t.by)
             who_txt = f" for {label(row, t.by)}" if t.by else ""
             trow = trend_rows.get(key, {})
