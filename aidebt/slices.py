@@ -163,7 +163,7 @@ class Slices(Result):
         return readable_slice(row["columns"], row["values"])
 
     def _metric_name(self, metric_names: Mapping[str, str] | None) -> str:
-        return (metric_names or {}).get(self.metric.name) or _plain(self.metric)
+        return (metric_names or {}).get(self.metric.name) or self.metric.display_name
 
     def _line(self, row: dict[str, Any], name: str) -> str:
         m = self.metric
@@ -338,7 +338,7 @@ class Slices(Result):
 
         return charts.slice_forest(
             self.table.head(top),
-            metric=(metric_names or {}).get(self.metric.name) or _plain(self.metric),
+            metric=(metric_names or {}).get(self.metric.name) or self.metric.display_name,
             percent=self.metric.in_points,
             confidence=self.confidence,
         )
@@ -844,12 +844,6 @@ def _failure_word(metric: mreg.Metric) -> str:
         frozenset({"fp"}): "false positives",
         frozenset({"fp", "fn"}): "errors",
     }.get(frozenset(bad), "failures")
-
-
-def _plain(metric: mreg.Metric) -> str:
-    """The metric's name in words: ``false-negative rate`` rather than ``fnr``."""
-    head = metric.description.split(":")[0]
-    return head if ":" in metric.description else metric.name.replace("_", " ")
 
 
 def _test_name(metric: mreg.Metric) -> str:
