@@ -2523,7 +2523,8 @@ class Concentration(Result):
             f"{prose.percent(r[f'top{100 * top:g}_share'])} of its uses (Gini {r['gini']:.2f})."
         ]
         text = (
-            f"For {r['dependent_users']:,.0f} users ({prose.percent(r['dependent_share'])} of its users, "
+            f"For {prose.count(r['dependent_users'], 'user')} "
+            f"({prose.percent(r['dependent_share'])} of its users, "
             f"{prose.percent(r['dependent_uses_share'])} of its uses) the feature is more than "
             f"{self.share:.0%} of what they do: a retirement hits them first"
         )
@@ -2535,7 +2536,7 @@ class Concentration(Result):
                 s = segs.row(0, named=True)
                 who = " / ".join(str(s[b]) for b in self.by)
                 text += (
-                    f" (most in {who}: {s['dependent_users']:,.0f} users, "
+                    f" (most in {who}: {prose.count(s['dependent_users'], 'user')}, "
                     f"{prose.percent(s['dependent_share'])} of its users there)"
                 )
         lines.append(text + ".")
