@@ -251,7 +251,7 @@ def _span_cell(row: Mapping[str, Any], key: tuple[str, str], fmt: str) -> str:
         "number": prose.number,
     }
     if fmt not in writers or fmt == "number":  # digits by size, more where the ends agree
-        digits = max(prose.decimals(low), prose.decimals(high))
+        digits = prose.decimals(max(abs(low), abs(high)))  # the larger end sets the size
         return prose.span(low, high, prose.number, digits=digits)
     return prose.span(low, high, writers[fmt], digits=1)
 
