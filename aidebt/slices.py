@@ -165,7 +165,7 @@ class Slices(Result):
     def _metric_name(self, metric_names: Mapping[str, str] | None) -> str:
         return (metric_names or {}).get(self.metric.name) or self.metric.display_name
 
-    def _line(self, row: dict[str, Any], name: str) -> str:
+    def _line(self, row: dict[str, Any], name: str, counted: str | None = None) -> str:
         m = self.metric
         level = f"{self.confidence:.0%}"
         ratio = row["ratio"]
@@ -175,7 +175,7 @@ class Slices(Result):
             else ""
         )
         excess = row["excess"]
-        size = f"{row['n']:,.0f} {m.denominator_name}"
+        size = f"{row['n']:,.0f} {counted or m.denominator_name}"
         if m.binomial:
             extra = f"; about {excess:,.0f} more {self._failures()} than at the rest's rate"
         else:
@@ -206,12 +206,19 @@ class Slices(Result):
         ]
         return parents if len(parents) == row["depth"] else []
 
-    def summary(self, top: int = 5, metric_names: Mapping[str, str] | None = None) -> list[str]:
+    def summary(
+        self,
+        top: int = 5,
+        metric_names: Mapping[str, str] | None = None,
+        counted: str | None = None,
+    ) -> list[str]:
         """The reported slices in plain words, the largest excess first, then the count.
 
         Each slice reads as its columns and values ('Intent: technical and Language: ja');
         the metric is named in words (``metric_names``, e.g. a report's
-        ``Words.metric_names()``, else its description: "false-negative rate").
+        ``Words.metric_names()``, else its description: "false-negative rate"), and what
+        its ``n`` counts too (``counted``, e.g. ``Words.counted(metric)``: "answers with a
+        known review", else the metric's denominator: "labeled rows").
 
         Examples
         --------
@@ -223,7 +230,7 @@ class Slices(Result):
         True
         """
         name = self._metric_name(metric_names)
-        lines = [self._line(r, name) for r in self.table.head(top).iter_rows(named=True)]
+        lines = [self._line(r, name, counted) for r in self.table.head(top).iter_rows(named=True)]
         k = self.table.height
         found = (
             f"{k} slice{'s are' if k != 1 else ' is'} worse than the rest"

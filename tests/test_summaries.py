@@ -179,3 +179,5 @@ def test_slice_lines_name_columns_and_values_in_words():
     assert "false-alarm rate" in lines[-1] and "false-positive rate" not in " ".join(lines)
     assert re.match(r"^(Race|Sex|Age cat|C charge degree): \S", lines[0]), lines[0]
     assert "=" not in s.headline().sentence
+    counted = s.summary(counted="people who did not reoffend")[0]
+    assert "people who did not reoffend" in counted and "negatives" not in counted
