@@ -635,7 +635,7 @@ class Decay(Result):
             said = self.metric.display_name
             value = (lambda v: prose.percent(v, 1)) if self.metric.in_points else prose.number
             lines.append(
-                f"{said[:1].upper()}{said[1:]} per {unit}, {self.label(first['_p'])} to "
+                f"{prose.capital(said)} per {unit}, {self.label(first['_p'])} to "
                 f"{self.label(last['_p'])}: {value(first['value'])} first, "
                 f"{value(last['value'])} last "
                 f"({prose.count(observed.height, 'period')}, {self.estimates['group_n'].sum():,.0f} rows)."

@@ -22,6 +22,7 @@ from typing import Any
 
 __all__ = [
     "and_list",
+    "capital",
     "count",
     "decimals",
     "difference",
@@ -85,6 +86,17 @@ def readable_column(name: str) -> str:
     ('c charge degree', 'language')
     """
     return re.sub(r"[_.]+", " ", str(name)).strip() or str(name)
+
+
+def capital(text: str) -> str:
+    """A sentence's first word capitalised, the rest as written: 'Error rate', 'F1 score'.
+
+    Examples
+    --------
+    >>> capital("false-negative rate"), capital("p95 of latency_ms"), capital("")
+    ('False-negative rate', 'P95 of latency_ms', '')
+    """
+    return text[:1].upper() + text[1:]
 
 
 def and_list(items: Iterable[Any]) -> str:

@@ -377,7 +377,7 @@ def readable_slice(columns: Sequence[str], values: Sequence[Any]) -> str:
     for column, value in zip(columns, values, strict=True):
         name = prose.readable_column(column)
         value = "missing" if value == frames.MISSING_GROUP else value
-        parts.append(f"{name[:1].upper()}{name[1:]}: {value}")
+        parts.append(f"{prose.capital(name)}: {value}")
     return " and ".join(parts)
 
 

@@ -359,7 +359,7 @@ class PairedComparison(Result):
 
     def _overall_sentence(self, row: dict[str, Any], names: Mapping[str, str]) -> str:
         fmt = _fmt_for(row["kind"])
-        name, cand = _capital(names[row["metric"]]), row[self.version]
+        name, cand = prose.capital(names[row["metric"]]), row[self.version]
         if row["diff"] is None:
             return f"{name}: no comparison ({row['note']})."
         where = (
@@ -1427,11 +1427,6 @@ def _flips(
 # --------------------------------------------------------------------------------------
 # Words and numbers
 # --------------------------------------------------------------------------------------
-def _capital(text: str) -> str:
-    """A sentence's first word: 'Error rate', 'F1 score' (the rest as written)."""
-    return text[:1].upper() + text[1:]
-
-
 def _count(x: float | None) -> str:
     return "no" if x is None else f"{x:,.0f}"
 
