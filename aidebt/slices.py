@@ -338,13 +338,15 @@ class Slices(Result):
     def chart(self, top: int = 30, metric_names: Mapping[str, str] | None = None):
         """Forest plot of the reported slices against the rest of the data, with size.
 
-        The metric is named in words (``metric_names``, else its description). See
-        :func:`aidebt.charts.slice_forest`.
+        The metric is named in words (``metric_names``, else its description), each slice
+        as the summary says it ('Intent: technical'). See :func:`aidebt.charts.slice_forest`.
         """
         from aidebt import charts
 
+        shown = self.table.head(top)
+        said = [self._name(row) for row in shown.iter_rows(named=True)]  # a few dozen rows
         return charts.slice_forest(
-            self.table.head(top),
+            shown.with_columns(pl.Series("slice", said, dtype=pl.String)),
             metric=(metric_names or {}).get(self.metric.name) or self.metric.display_name,
             percent=self.metric.in_points,
             confidence=self.confidence,

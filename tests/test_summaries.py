@@ -4,6 +4,7 @@ charts."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -179,5 +180,7 @@ def test_slice_lines_name_columns_and_values_in_words():
     assert "false-alarm rate" in lines[-1] and "false-positive rate" not in " ".join(lines)
     assert re.match(r"^(Race|Sex|Age cat|C charge degree): \S", lines[0]), lines[0]
     assert "=" not in s.headline().sentence
+    chart = json.dumps(s.chart().to_dict())
+    assert ": " in chart and not re.search(r'"(race|sex|age_cat|c_charge_degree) = ', chart)
     counted = s.summary(counted="people who did not reoffend")[0]
     assert "people who did not reoffend" in counted and "negatives" not in counted
