@@ -16,7 +16,7 @@ import narwhals as nw
 import numpy as np
 import polars as pl
 
-from aidebt import aggregate, frames
+from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt._deprecated import renamed
@@ -106,15 +106,21 @@ class Coverage(Result):
             f"{last['js_distance']:.3f} in {self._label(last['period'])}."
         )
         if self.metric is not None and last.get("value") is not None:
-            gap = last["gap"]
-            pts = 100 * gap if self.metric.in_points else gap
-            unit = " points" if self.metric.in_points else ""
-            verb = "overstates" if gap < 0 else "understates"
+            m = self.metric
+            say = prose.percent if m.in_points else prose.number
+            digits = 1 if m.in_points else 2
+            gap = abs(last["gap"])
+            size = f"{prose.points(gap)} points" if m.in_points else prose.number(gap, None)
+            if say(gap, digits) == say(0.0, digits):
+                verdict = "the raw eval set gives the same figure"
+            else:
+                verb = "overstates" if last["gap"] < 0 else "understates"
+                verdict = f"the raw eval set {verb} it by {size}"
             lines.append(
-                f"Re-weighted to {self._label(last['period'])}'s traffic, the eval {self.metric.name} "
-                f"is {last['value']:.3f} ({last['ci_low']:.3f} to {last['ci_high']:.3f}, effective "
-                f"n {last['n_eff']:,.0f}) against {last['raw_value']:.3f} raw: the raw eval set "
-                f"{verb} it by {abs(pts):.1f}{unit}"
+                f"Re-weighted to {self._label(last['period'])}'s traffic, the eval "
+                f"{m.display_name} is {say(last['value'], digits)} "
+                f"({prose.interval(last['ci_low'], last['ci_high'], say, digits)}, effective "
+                f"n {last['n_eff']:,.0f}) against {say(last['raw_value'], digits)} raw: {verdict}"
                 + (
                     f" (and says nothing about the {1 - last['covered_share']:.0%} of traffic "
                     "in segments it never saw)."

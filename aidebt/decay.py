@@ -28,7 +28,7 @@ import narwhals as nw
 import numpy as np
 import polars as pl
 
-from aidebt import aggregate, frames
+from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt._deprecated import keyword_only
 from aidebt.changepoints import COLUMNS as CHANGEPOINT_COLUMNS
@@ -643,10 +643,13 @@ class Decay(Result):
         changes = None
         if not self.by:
             first, last = observed.row(0, named=True), observed.row(-1, named=True)
+            said = self.metric.display_name
+            value = (lambda v: prose.percent(v, 1)) if self.metric.in_points else prose.number
             lines.append(
-                f"{name} per {unit}, {self.label(first['_p'])} to {self.label(last['_p'])}: "
-                f"{first['value']:.3f} first, {last['value']:.3f} last "
-                f"({observed.height} periods, {self.estimates['group_n'].sum():,.0f} rows)."
+                f"{prose.capital(said)} per {unit}, {self.label(first['_p'])} to "
+                f"{self.label(last['_p'])}: {value(first['value'])} first, "
+                f"{value(last['value'])} last "
+                f"({prose.count(observed.height, 'period')}, {self.estimates['group_n'].sum():,.0f} rows)."
             )
             try:
                 changes = self.changepoints()

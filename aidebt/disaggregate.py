@@ -244,7 +244,7 @@ class Disaggregation(Result):
     def _sentence(self, row: dict[str, Any], names: Mapping[str, str], ranked: bool = True) -> str:
         metric = mreg.REGISTRY.get(row["metric"])
         name = names.get(row["metric"]) or _metric_name(row["metric"])
-        name = name[:1].upper() + name[1:]
+        name = prose.capital(name)
         shares = metric is not None and metric.in_points and metric.bounded
         value = prose.pct if shares else prose.number
         higher = row["diff"] > 0

@@ -1543,10 +1543,7 @@ class Estimate(Result):
         labeled rows beside it; ``metric_names`` names the metric in a report's words.
         """
         name = self.metrics[0] if metric is None else mreg.get(metric).name
-        desc = mreg.get(name).description
-        said = (metric_names or {}).get(name) or (
-            desc.split(":")[0] if ":" in desc else name.replace("_", " ")
-        )
+        said = (metric_names or {}).get(name) or mreg.get(name).display_name
         fmt = (lambda v, d=1: prose.percent(v, d)) if mreg.get(name).in_points else prose.number
         row = self._latest(name)
         rec = self.reconcile(metrics=[name]) if self._rec.height else None

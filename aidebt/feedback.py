@@ -947,6 +947,21 @@ def cohens_kappa(tp: Any, fp: Any, fn: Any, tn: Any) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------------------
 ALL = "(all)"
 _LABELS = ("_imp", "_exp", "_gold")
+
+
+def _signed(d: float | None, digits: int | None = 1) -> str:
+    """A difference in points, signed, the number only: '+2.7', '-28.5' (missing: '–')."""
+    return prose.DASH if prose.missing(d) else prose.difference(d, digits)
+
+
+def _with_interval(value: float | None, low: float | None, high: float | None) -> str:
+    """'0.65 [0.60, 0.70]': two decimals, more only where the interval's ends need them
+    (the value then gets as many)."""
+    span = prose.interval(low, high, prose.number, 2, brackets=True)
+    digits = max(2, len(span.split(",")[0].partition(".")[2]))
+    return f"{prose.number(value, digits)} {span}"
+
+
 _ROLE_WORDS = {"implicit": "implicit label", "explicit": "rating", "gold": "reviewed outcome"}
 _COMPARE = re.compile(r"^\s*(>=|<=|==|=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
 _METRIC_ORDER = (
@@ -1837,49 +1852,47 @@ class Feedback(Result):
         return Headline(sentence, figures)
 
     def selection_table(self) -> pl.DataFrame:
-        """:attr:`selection` for a report: whole counts, percentages, points, the interval.
+        """:attr:`selection` for a report, as it reads: whole counts, shares in percent
+        with one decimal, the difference and its interval in signed points (texts written
+        by :mod:`aidebt.prose`).
 
         Empty when there is no implicit label or no rating.
         """
         if self.selection is None:
             return pl.DataFrame()
-
-        def pct(name: str) -> pl.Expr:
-            return (pl.col(name) * 100).round(1)
-
-        return self.selection.select(
-            *self.by,
-            pl.col("raters").round(0).cast(pl.Int64).alias("rated"),
-            pct("raters_rate").alias("served, among raters (%)"),
-            pl.col("non_raters").round(0).cast(pl.Int64).alias("not rated"),
-            pct("non_raters_rate").alias("served, among the others (%)"),
-            pct("diff").alias("difference (points)"),
-            pl.format("{} to {}", pct("ci_low"), pct("ci_high")).alias(
-                f"{self.confidence:.0%} interval"
-            ),
-        )
+        level = f"{self.confidence:.0%} interval (points)"
+        rows = [
+            {
+                **{c: row[c] for c in self.by},
+                "rated": prose.count(row["raters"]),
+                "served, among raters": prose.pct(row["raters_rate"]),
+                "not rated": prose.count(row["non_raters"]),
+                "served, among the others": prose.pct(row["non_raters_rate"]),
+                "difference (points)": _signed(row["diff"]),
+                level: prose.interval(row["ci_low"], row["ci_high"], _signed, 1),
+            }
+            for row in self.selection.iter_rows(named=True)  # a few groups: a small table
+        ]
+        return pl.DataFrame(rows)
 
     def agreement_table(self) -> pl.DataFrame:
-        """:attr:`agreement` for a report: percentages and kappa with its interval."""
-
-        def pct(name: str) -> pl.Expr:
-            return (pl.col(name) * 100).round(1)
-
-        kappa = pl.format(
-            "{} [{}, {}]",
-            pl.col("kappa").round(3),
-            pl.col("kappa_low").round(3),
-            pl.col("kappa_high").round(3),
-        )
-        return self.agreement.filter(pl.col("n") > 0).select(
-            pl.col("label").replace_strict(_ROLE_WORDS),
-            pl.col("reference").replace_strict(_ROLE_WORDS).alias("against"),
-            pl.col("n").round(0).cast(pl.Int64).alias("answers"),
-            pct("agreement").alias("agreement (%)"),
-            pct("sensitivity").alias("sensitivity (%)"),
-            pct("specificity").alias("specificity (%)"),
-            kappa.alias(f"kappa [{self.confidence:.0%} interval]"),
-        )
+        """:attr:`agreement` for a report, as it reads: shares in percent with one decimal,
+        kappa with two decimals and its interval."""
+        rows = [
+            {
+                "label": _ROLE_WORDS[row["label"]],
+                "against": _ROLE_WORDS[row["reference"]],
+                "answers": prose.count(row["n"]),
+                "agreement": prose.pct(row["agreement"]),
+                "sensitivity": prose.pct(row["sensitivity"]),
+                "specificity": prose.pct(row["specificity"]),
+                f"kappa [{self.confidence:.0%} interval]": _with_interval(
+                    row["kappa"], row["kappa_low"], row["kappa_high"]
+                ),
+            }
+            for row in self.agreement.filter(pl.col("n") > 0).iter_rows(named=True)
+        ]
+        return pl.DataFrame(rows)
 
     def funnel(self) -> pl.DataFrame:
         """From answers to labels: how many answers have each kind of label (whole data)."""

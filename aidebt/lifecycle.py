@@ -2213,7 +2213,7 @@ class Adoption(Result):
         lines.append(
             f"In {self._label(last['_p'])}, {prose.percent(last['adoption'], 1)} of the "
             f"{last['active_users']:,.0f} active users used the feature "
-            f"({self.confidence:.0%} CI {prose.interval(last['ci_low'], last['ci_high'], prose.percent, 1)}), "
+            f"({self.confidence:.0%} interval {prose.interval(last['ci_low'], last['ci_high'], prose.percent, 1)}), "
             f"{last['uses_per_feature_user'] or 0:.1f} times each on average."
         )
         try:
@@ -2229,7 +2229,7 @@ class Adoption(Result):
                 lines.append(
                     f"Over the last {k} {self.every.noun()}s adoption shows no clear trend "
                     f"({prose.difference(tr['change'], 2)} points {self.every.per()}, "
-                    f"{self.confidence:.0%} CI {prose.interval(lo, hi, prose.difference, 2)}): it "
+                    f"{self.confidence:.0%} interval {prose.interval(lo, hi, prose.difference, 2)}): it "
                     "has plateaued "
                     f"around {prose.percent(mean, 1)}."
                 )
@@ -2239,7 +2239,7 @@ class Adoption(Result):
                 lines.append(
                     f"Over the last {k} {self.every.noun()}s adoption has {verb} "
                     f"{prose.points(abs(tr['change']), 2)} points {self.every.per()} "
-                    f"({self.confidence:.0%} CI {prose.interval(a, b, prose.points, 2)})."
+                    f"({self.confidence:.0%} interval {prose.interval(a, b, prose.points, 2)})."
                 )
         curve = self.cohorts().curve
         curve = curve.filter(pl.col(self.by[0]) == ALL) if self.by else curve
@@ -2248,7 +2248,7 @@ class Adoption(Result):
             r = later.row(0, named=True)
             lines.append(
                 f"Of the users who tried it, {prose.percent(r['retention'])} still use it 4 "
-                f"{self.every.noun()}s later ({self.confidence:.0%} CI "
+                f"{self.every.noun()}s later ({self.confidence:.0%} interval "
                 f"{prose.interval(r['ci_low'], r['ci_high'])}, over {r['cohorts']:.0f} cohorts)."
             )
         conc = self.concentration()
@@ -2418,7 +2418,7 @@ class Cohorts(Result):
                 r = row.row(0, named=True)
                 lines.append(
                     f"{k} {unit}{'s' if k > 1 else ''} after their first use, "
-                    f"{prose.percent(r['retention'])} of users still use it ({self.confidence:.0%} CI "
+                    f"{prose.percent(r['retention'])} of users still use it ({self.confidence:.0%} interval "
                     f"{prose.interval(r['ci_low'], r['ci_high'])}; {r['cohorts']:.0f} cohorts, "
                     f"{r['cohort_size']:,.0f} users)."
                 )
@@ -2515,7 +2515,7 @@ class Concentration(Result):
         lines = [
             f"The top {top:.0%} of its {r['feature_users']:,.0f} users make "
             f"{prose.percent(r[f'top{100 * top:g}_share'])} of its uses (Gini "
-            f"{r['gini']:.2f}, {self.confidence:.0%} CI "
+            f"{r['gini']:.2f}, {self.confidence:.0%} interval "
             f"{prose.interval(r['gini_ci_low'], r['gini_ci_high'], prose.number, 2)}; 0 is every "
             "user alike)."
             if r["gini_ci_low"] is not None
@@ -2523,7 +2523,8 @@ class Concentration(Result):
             f"{prose.percent(r[f'top{100 * top:g}_share'])} of its uses (Gini {r['gini']:.2f})."
         ]
         text = (
-            f"For {r['dependent_users']:,.0f} users ({prose.percent(r['dependent_share'])} of its users, "
+            f"For {prose.count(r['dependent_users'], 'user')} "
+            f"({prose.percent(r['dependent_share'])} of its users, "
             f"{prose.percent(r['dependent_uses_share'])} of its uses) the feature is more than "
             f"{self.share:.0%} of what they do: a retirement hits them first"
         )
@@ -2535,7 +2536,7 @@ class Concentration(Result):
                 s = segs.row(0, named=True)
                 who = " / ".join(str(s[b]) for b in self.by)
                 text += (
-                    f" (most in {who}: {s['dependent_users']:,.0f} users, "
+                    f" (most in {who}: {prose.count(s['dependent_users'], 'user')}, "
                     f"{prose.percent(s['dependent_share'])} of its users there)"
                 )
         lines.append(text + ".")
@@ -2673,7 +2674,7 @@ class UnitCost(Result):
         label = self.parent._label
         lines = [
             f"Each {self.measure.removeprefix('per ')} cost {prose.money(last['value'], cur)} in "
-            f"{label(last['_p'])} ({conf:.0%} CI {prose.money(last['ci_low'], cur)} to "
+            f"{label(last['_p'])} ({conf:.0%} interval {prose.money(last['ci_low'], cur)} to "
             f"{prose.money(last['ci_high'], cur)}), against {prose.money(first['value'], cur)} in "
             f"{label(first['_p'])}."
         ]
@@ -2685,7 +2686,7 @@ class UnitCost(Result):
                 if lo > 0 or hi < 0:
                     verb = "rising" if lo > 0 else "falling"
                     text = (
-                        f"It is {verb} {prose.money(abs(tr['slope']), cur)} {per} ({conf:.0%} CI "
+                        f"It is {verb} {prose.money(abs(tr['slope']), cur)} {per} ({conf:.0%} interval "
                         f"{prose.money(min(abs(lo), abs(hi)), cur)} to {prose.money(max(abs(lo), abs(hi)), cur)})"
                     )
                 else:

@@ -111,6 +111,23 @@ class Metric:
     relative_error: float = 0.01
 
     @property
+    def display_name(self) -> str:
+        """The metric's name in a sentence: its description's head ('false-negative
+        rate'), a column's quantity as described ('95th percentile of latency_ms'), else
+        the name read with spaces ('error rate').
+
+        Examples
+        --------
+        >>> [get(n).display_name for n in ("fnr", "error_rate", "p95_latency_ms")]
+        ['false-negative rate', 'error rate', '95th percentile of latency_ms']
+        """
+        if ":" in self.description:
+            return self.description.split(":")[0]
+        if self.column is not None:
+            return self.description
+        return self.name.replace("_", " ")
+
+    @property
     def interval(self) -> str | None:
         """How an interval is built: ``binomial`` (from the counts, ``ci=`` picks Wilson,
         Jeffreys or exact), ``t`` (mean, size - 1 degrees), ``logit`` (estimate +/- z se

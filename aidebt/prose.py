@@ -22,7 +22,9 @@ from typing import Any
 
 __all__ = [
     "and_list",
+    "capital",
     "count",
+    "decimals",
     "difference",
     "interval",
     "missing",
@@ -84,6 +86,17 @@ def readable_column(name: str) -> str:
     ('c charge degree', 'language')
     """
     return re.sub(r"[_.]+", " ", str(name)).strip() or str(name)
+
+
+def capital(text: str) -> str:
+    """A sentence's first word capitalised, the rest as written: 'Error rate', 'F1 score'.
+
+    Examples
+    --------
+    >>> capital("false-negative rate"), capital("p95 of latency_ms"), capital("")
+    ('False-negative rate', 'P95 of latency_ms', '')
+    """
+    return text[:1].upper() + text[1:]
 
 
 def and_list(items: Iterable[Any]) -> str:
@@ -163,15 +176,41 @@ def share(x: float | None) -> str:
     return percent(x)
 
 
-def number(x: float | None, digits: int = 2) -> str:
+def number(x: float | None, digits: int | None = 2) -> str:
     """A number with ``digits`` decimals: ``0.8123 -> '0.81'``.
+
+    ``digits=None`` picks them by size, as a reader needs them: none from 100
+    (``'28,376'``), one from 10, two from 1, and below 1 two significant digits with at
+    least two decimals (``'0.81'``, ``'0.0018'``); a whole number has none (``'380'``).
 
     Examples
     --------
     >>> number(0.8123), number(float("nan"))
     ('0.81', 'n/a')
+    >>> [number(x, None) for x in (28376.048, 86.71, 1.259, 0.8051, 0.00183, 380.0)]
+    ['28,376', '86.7', '1.26', '0.81', '0.0018', '380']
     """
-    return NA if missing(x) else f"{x:,.{digits}f}"
+    if missing(x):
+        return NA
+    return f"{x:,.{decimals(x) if digits is None else digits}f}"
+
+
+def decimals(x: float) -> int:
+    """How many decimals a number needs by its size (see :func:`number`).
+
+    Examples
+    --------
+    >>> decimals(2335.199), decimals(0.0236), decimals(12.0)
+    (0, 3, 0)
+    """
+    size = abs(float(x))
+    if size.is_integer() or size >= 100:
+        return 0
+    if size >= 10:
+        return 1
+    if size >= 1:
+        return 2
+    return max(2, 1 - math.floor(math.log10(size)))
 
 
 def money(x: float | None, currency: str = "$") -> str:

@@ -415,7 +415,21 @@ class RefreshPlan(Result):
         return _segment_name(row, self.by)
 
     def _metric_words(self) -> str:
-        return f"re-weighted {self.metric}" if self.metric else "re-weighted metric"
+        return f"re-weighted {self._metric_name()}" if self.metric else "re-weighted metric"
+
+    def _metric_name(self) -> str:
+        try:
+            return mreg.get(self.metric).display_name
+        except InvalidArgumentError:
+            return prose.readable_column(str(self.metric))
+
+    def _value(self, v: float) -> str:
+        """A figure of the metric: a share in percent ('90.4%'), else by its size."""
+        try:
+            in_points = mreg.get(self.metric).in_points
+        except InvalidArgumentError:
+            in_points = False
+        return prose.percent(v, 1) if in_points else prose.number(v, None)
 
     @property
     def labels(self) -> int:
@@ -459,15 +473,16 @@ class RefreshPlan(Result):
                     f"The {self._metric_words()}'s interval narrows from "
                     f"{_pts(today['halfwidth_all'])} to {_pts(planned['halfwidth_all'])}{unit}: "
                     f"today the eval set has no labeled items for {prose.share(uncovered)} of traffic, "
-                    f"so over all traffic it can only say the {self.metric} lies between "
-                    f"{today['bound_low']:.2f} and {today['bound_high']:.2f} (on the traffic "
-                    f"it covers, {today['value']:.3f} {_pts(today['halfwidth'])} points)."
+                    f"so over all traffic it can only say the {self._metric_name()} lies "
+                    f"between {self._value(today['bound_low'])} and "
+                    f"{self._value(today['bound_high'])} (on the traffic it covers, "
+                    f"{self._value(today['value'])} {_pts(today['halfwidth'])} points)."
                 )
             else:
                 lines.append(
                     f"The {self._metric_words()}'s interval goes from "
                     f"{_pts(today['halfwidth'])} to {_pts(planned['halfwidth'])}{unit} "
-                    f"(today {today['value']:.3f})."
+                    f"(today {self._value(today['value'])})."
                 )
         short = t.filter(~pl.col("reaches_target") & (pl.col("share") > 0))
         if short.height:

@@ -158,7 +158,14 @@ class Slices(Result):
     def _failures(self) -> str:
         return _failure_word(self.metric)
 
-    def _line(self, row: dict[str, Any]) -> str:
+    def _name(self, row: dict[str, Any]) -> str:
+        """A slice as a reader says it: 'Intent: technical and Language: ja'."""
+        return readable_slice(row["columns"], row["values"])
+
+    def _metric_name(self, metric_names: Mapping[str, str] | None) -> str:
+        return (metric_names or {}).get(self.metric.name) or self.metric.display_name
+
+    def _line(self, row: dict[str, Any], name: str, counted: str | None = None) -> str:
         m = self.metric
         level = f"{self.confidence:.0%}"
         ratio = row["ratio"]
@@ -168,15 +175,16 @@ class Slices(Result):
             else ""
         )
         excess = row["excess"]
-        size = f"{row['n']:,.0f} {m.denominator_name}"
+        size = f"{row['n']:,.0f} {counted or m.denominator_name}"
         if m.binomial:
             extra = f"; about {excess:,.0f} more {self._failures()} than at the rest's rate"
         else:
             extra = ""
         meet = self._meeting(row)
-        where = f" (where {' and '.join(meet)} meet)" if meet else ""
+        joined = " and " if row["depth"] == 2 else "; "  # deeper parents hold "and" themselves
+        where = f" (where {joined.join(meet)} meet)" if meet else ""
         return (
-            f"{row['slice']}{where}: {_plain(m)} {self._fmt(row['value'])} ({level} interval "
+            f"{self._name(row)}{where} \N{EM DASH} {name} {self._fmt(row['value'])} ({level} interval "
             f"{prose.interval(row['ci_low'], row['ci_high'], self._fmt, None)}) against "
             f"{self._fmt(row['rest_value'])} in the rest of the data{times} ({size}{extra})."
         )
@@ -192,14 +200,25 @@ class Slices(Result):
             return []
         mine = set(zip(row["columns"], row["values"], strict=True))
         parents = [
-            r["slice"]
+            self._name(r)
             for r in self.table.filter(pl.col("depth") == row["depth"] - 1).iter_rows(named=True)
             if set(zip(r["columns"], r["values"], strict=True)) <= mine
         ]
         return parents if len(parents) == row["depth"] else []
 
-    def summary(self, top: int = 5) -> list[str]:
+    def summary(
+        self,
+        top: int = 5,
+        metric_names: Mapping[str, str] | None = None,
+        counted: str | None = None,
+    ) -> list[str]:
         """The reported slices in plain words, the largest excess first, then the count.
+
+        Each slice reads as its columns and values ('Intent: technical and Language: ja');
+        the metric is named in words (``metric_names``, e.g. a report's
+        ``Words.metric_names()``, else its description: "false-negative rate"), and what
+        its ``n`` counts too (``counted``, e.g. ``Words.counted(metric)``: "answers with a
+        known review", else the metric's denominator: "labeled rows").
 
         Examples
         --------
@@ -207,21 +226,22 @@ class Slices(Result):
         >>> from aidebt.slices import slices
         >>> s = slices(ad.datasets.demo(4_000, months=2), y_true="y_true", y_pred="y_pred",
         ...            metric="fnr")
-        >>> s.summary()[0].startswith("language = ja: false-negative rate")
+        >>> s.summary()[0].startswith("Language: ja \N{EM DASH} false-negative rate")
         True
         """
-        lines = [self._line(r) for r in self.table.head(top).iter_rows(named=True)]
+        name = self._metric_name(metric_names)
+        lines = [self._line(r, name, counted) for r in self.table.head(top).iter_rows(named=True)]
         k = self.table.height
         found = (
             f"{k} slice{'s are' if k != 1 else ' is'} worse than the rest"
             if k
             else "no slice is worse than the rest beyond what chance explains"
         )
-        more = f" ({k - top} more in .table)" if k > top else ""
+        more = f" ({k - top} more not listed here)" if k > top else ""
         worse = "lower" if self.metric.higher_is_better else "higher"
         lines.append(
             f"Searched {self.n_tests:,} slices of up to {self.max_depth} conditions over "
-            f"{len(self.columns)} columns for a {worse} {_plain(self.metric)} than in the rest "
+            f"{len(self.columns)} columns for a {worse} {name} than in the rest "
             f"of the data: {found} at a {self.fdr:.0%} false-discovery rate{more}."
         )
         return lines
@@ -245,7 +265,7 @@ class Slices(Result):
         >>> s.headline().figures["worst_slice"]
         'language = ja'
         """
-        name = (metric_names or {}).get(self.metric.name) or _plain(self.metric)
+        name = self._metric_name(metric_names)
         figures: dict[str, Any] = {
             "slices_evaluated": self.n_tests,
             "slices_found": self.table.height,
@@ -268,7 +288,7 @@ class Slices(Result):
         k = self.table.height
         others = f" and {k - 1} other slice{'s' if k > 2 else ''}" if k > 1 else ""
         sentence = (
-            f"{top['slice']}{others} fall short: {name} "
+            f"{self._name(top)}{others} fall short: {name} "
             f"{self._fmt(top['value'])} against {self._fmt(top['rest_value'])} in the rest "
             f"of the data ({self.n_tests:,} slices searched, {self.fdr:.0%} "
             "false-discovery rate)."
@@ -318,14 +338,16 @@ class Slices(Result):
     def chart(self, top: int = 30, metric_names: Mapping[str, str] | None = None):
         """Forest plot of the reported slices against the rest of the data, with size.
 
-        The metric is named in words (``metric_names``, else its description). See
-        :func:`aidebt.charts.slice_forest`.
+        The metric is named in words (``metric_names``, else its description), each slice
+        as the summary says it ('Intent: technical'). See :func:`aidebt.charts.slice_forest`.
         """
         from aidebt import charts
 
+        shown = self.table.head(top)
+        said = [self._name(row) for row in shown.iter_rows(named=True)]  # a few dozen rows
         return charts.slice_forest(
-            self.table.head(top),
-            metric=(metric_names or {}).get(self.metric.name) or _plain(self.metric),
+            shown.with_columns(pl.Series("slice", said, dtype=pl.String)),
+            metric=(metric_names or {}).get(self.metric.name) or self.metric.display_name,
             percent=self.metric.in_points,
             confidence=self.confidence,
         )
@@ -343,6 +365,22 @@ class Slices(Result):
             "excess",
             "q_value",
         )
+
+
+def readable_slice(columns: Sequence[str], values: Sequence[Any]) -> str:
+    """A slice as a reader says it: each column's readable name and its value.
+
+    Examples
+    --------
+    >>> readable_slice(["intent", "customer_tier"], ["billing", "pro"])
+    'Intent: billing and Customer tier: pro'
+    """
+    parts = []
+    for column, value in zip(columns, values, strict=True):
+        name = prose.readable_column(column)
+        value = "missing" if value == frames.MISSING_GROUP else value
+        parts.append(f"{prose.capital(name)}: {value}")
+    return " and ".join(parts)
 
 
 def worst_slice(result: Slices, by: str = "diff") -> dict[str, Any] | None:
@@ -815,12 +853,6 @@ def _failure_word(metric: mreg.Metric) -> str:
         frozenset({"fp"}): "false positives",
         frozenset({"fp", "fn"}): "errors",
     }.get(frozenset(bad), "failures")
-
-
-def _plain(metric: mreg.Metric) -> str:
-    """The metric's name in words: ``false-negative rate`` rather than ``fnr``."""
-    head = metric.description.split(":")[0]
-    return head if ":" in metric.description else metric.name.replace("_", " ")
 
 
 def _test_name(metric: mreg.Metric) -> str:

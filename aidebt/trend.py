@@ -48,6 +48,7 @@ import polars as pl
 from scipy.special import expit, ndtr
 
 from aidebt import metrics as mreg
+from aidebt import prose
 from aidebt import stats as st
 from aidebt.distributions import norm_sf, t_sf
 from aidebt.errors import InvalidArgumentError, did_you_mean
@@ -466,12 +467,12 @@ def _trend_sentence(row: dict, trend: Trend, since: str) -> str:
     scale, unit = (100.0, " points") if points else (1.0, "")
     fmt = ".1f" if points else ".3g"
     ch, lo, hi = (row[c] * scale for c in ("change", "change_ci_low", "change_ci_high"))
-    level = f"{trend.confidence:.0%} CI"
+    level = f"{trend.confidence:.0%} interval"
     significant = lo > 0 or hi < 0
     if not significant:
         return (
             f" shows no clear trend{since}: {ch:+{fmt}}{unit} {per} ({level} {lo:+{fmt}} to "
-            f"{hi:+{fmt}}, p={row['p_value']:.2g})"
+            f"{hi:+{fmt}}, {prose.pvalue(row['p_value'])})"
         )
     verb = "fallen" if ch < 0 else "risen"
     a, b = sorted((abs(lo), abs(hi)))

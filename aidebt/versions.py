@@ -35,7 +35,7 @@ import narwhals as nw
 import numpy as np
 import polars as pl
 
-from aidebt import aggregate, frames
+from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import (
@@ -159,8 +159,23 @@ class PairedComparison(Result):
         return rows.head(limit) if limit is not None else rows
 
     # -- words -------------------------------------------------------------------------
-    def summary(self) -> list[str]:
-        """What changed, in a stakeholder's words: overall, the worst segments, latency/cost."""
+    def summary(self, metric_names: Mapping[str, str] | None = None) -> list[str]:
+        """What changed, in a stakeholder's words: overall, the worst segments, latency/cost.
+
+        Each metric is named in words: ``metric_names`` (e.g. a report's
+        ``Words.metric_names()``), else the registry's display name ('error rate',
+        '95th percentile of latency_ms'), else the outcome column read with spaces.
+
+        Examples
+        --------
+        >>> import aidebt as ad
+        >>> runs = ad.datasets.demo_versions(n_items=400)
+        >>> paired = ad.compare(runs, version="prompt_version", item="item_id", y_true="y_true",
+        ...                     y_pred="y_pred", metrics=["error_rate", "fnr"], by="model_version")
+        >>> [line.split(":")[0] for line in paired.summary()[1:3]]
+        ['Error rate', 'False-negative rate']
+        """
+        names = self._names(metric_names)
         lines = []
         for cand in self.candidates:
             cov = self.coverage.filter(pl.col(self.version) == cand).row(0, named=True)
@@ -170,9 +185,9 @@ class PairedComparison(Result):
             )
             rows = self.overall.filter(pl.col(self.version) == cand)
             for row in rows.iter_rows(named=True):
-                lines.append(self._overall_sentence(row))
+                lines.append(self._overall_sentence(row, names))
                 if row["noninferiority"] is not None:
-                    lines.append(self._margin_sentence(row))
+                    lines.append(self._margin_sentence(row, names))
             seg = self.table.filter(
                 (pl.col(self.version) == cand)
                 & ~overall_expr(self.by)
@@ -190,7 +205,7 @@ class PairedComparison(Result):
                 pl.col("_hidden").not_(), kind_order, "p_adjusted"
             )
             for row in seg.head(6).iter_rows(named=True):
-                lines.append(self._segment_sentence(row, hidden=row["_hidden"]))
+                lines.append(self._segment_sentence(row, names, hidden=row["_hidden"]))
             if seg.height > 6:
                 lines.append(f"({seg.height - 6} more segments are worse: see the table.)")
         return lines
@@ -220,11 +235,17 @@ class PairedComparison(Result):
             )
         return out
 
-    def headline(self, metric: str | None = None, version: str | None = None) -> Headline:
+    def headline(
+        self,
+        metric: str | None = None,
+        version: str | None = None,
+        metric_names: Mapping[str, str] | None = None,
+    ) -> Headline:
         """One sentence with the key figures, for the monthly audit's summary page.
 
         The overall difference of ``metric`` (default: the first), and the segment where
-        the candidate is most surely worse when one is significantly worse.
+        the candidate is most surely worse when one is significantly worse; the metric is
+        named as in :meth:`summary` (``metric_names``).
         """
         cand = self._candidate(version)
         name = self.metrics[0] if metric is None else metric
@@ -236,7 +257,8 @@ class PairedComparison(Result):
         ov = rows.filter(overall_expr(self.by)).row(0, named=True)
         fmt = _fmt_for(ov["kind"])
         sentence = (
-            f"{cand} vs {self.baseline} on {_count(ov['n'])} shared items: {name} "
+            f"{cand} vs {self.baseline} on {_count(ov['n'])} shared items: "
+            f"{self._names(metric_names)[name]} "
             f"{fmt.value(ov['value'])} vs {fmt.value(ov['baseline_value'])} "
             f"({fmt.diff(ov['diff'])}, {self.confidence:.0%} interval "
             f"{fmt.range(ov['diff_ci_low'], ov['diff_ci_high'])})"
@@ -324,9 +346,20 @@ class PairedComparison(Result):
             )
         return str(version)
 
-    def _overall_sentence(self, row: dict[str, Any]) -> str:
+    def _names(self, metric_names: Mapping[str, str] | None) -> dict[str, str]:
+        """``{metric: its name in a sentence}`` for every metric of the table."""
+        names = {}
+        for metric in self.table["metric"].unique().to_list():
+            try:
+                said = mreg.get(metric).display_name
+            except InvalidArgumentError:  # an outcome column scored per run
+                said = prose.readable_column(metric)
+            names[metric] = (metric_names or {}).get(metric) or said
+        return names
+
+    def _overall_sentence(self, row: dict[str, Any], names: Mapping[str, str]) -> str:
         fmt = _fmt_for(row["kind"])
-        name, cand = row["metric"], row[self.version]
+        name, cand = prose.capital(names[row["metric"]]), row[self.version]
         if row["diff"] is None:
             return f"{name}: no comparison ({row['note']})."
         where = (
@@ -346,7 +379,7 @@ class PairedComparison(Result):
             )
         return text + "."
 
-    def _margin_sentence(self, row: dict[str, Any]) -> str:
+    def _margin_sentence(self, row: dict[str, Any], names: Mapping[str, str]) -> str:
         fmt = _fmt_for(row["kind"])
         better = _direction(row, self._specs)
         bound = row["diff_ci_low"] if better is not False else row["diff_ci_high"]
@@ -358,16 +391,18 @@ class PairedComparison(Result):
         }[row["noninferiority"]]
         return (
             f"With a margin of {fmt.margin(row['margin'])}, {row[self.version]} {word} "
-            f"{self.baseline} on {row['metric']} (the interval's end {fmt.diff(bound)} "
+            f"{self.baseline} on {names[row['metric']]} (the interval's end {fmt.diff(bound)} "
             f"against the limit {fmt.diff(limit)})."
         )
 
-    def _segment_sentence(self, row: dict[str, Any], *, hidden: bool = True) -> str:
+    def _segment_sentence(
+        self, row: dict[str, Any], names: Mapping[str, str], *, hidden: bool = True
+    ) -> str:
         fmt = _fmt_for(row["kind"])
         where = label(row, self.by)
         lead = f"But in {where}, " if hidden else f"In {where} too, "
         text = (
-            f"{lead}{row[self.version]} is worse on {row['metric']}: "
+            f"{lead}{row[self.version]} is worse on {names[row['metric']]}: "
             f"{fmt.value(row['value'])} vs {fmt.value(row['baseline_value'])} "
             f"({fmt.diff(row['diff'])}, {self.confidence:.0%} interval "
             f"{fmt.range(row['diff_ci_low'], row['diff_ci_high'])})"

@@ -34,7 +34,7 @@ feature = "the risk score"
 decision = "risk rating"
 outcome = "two-year outcome"
 positive = "reoffended"
-negative = "no new offence"
+negative = "did not reoffend"
 flagged = "rated medium or high risk"
 names = { age_cat = "age group", c_charge_degree = "charge degree" }
 """

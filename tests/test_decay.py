@@ -733,7 +733,7 @@ def test_charts_and_html(demo):
     assert d.changepoints().chart().to_dict()["layer"]
     assert ad.decay(demo, "ts", "y_true", "y_pred", by="tier").chart(fit=True).to_dict()
     html = d._repr_html_()
-    assert "<table" in html and "accuracy per month" in html
+    assert "<table" in html and "Accuracy per month" in html and "0.902 first" not in html
 
 
 def test_no_labeled_rows_and_time_zones_never_crash(demo):
@@ -782,7 +782,7 @@ def test_summary_does_not_swallow_unexpected_errors(monkeypatch):
     d = ad.decay(ad.datasets.demo(2_000, months=6), "ts", "y_true", "y_pred")
     assert d.summary()  # the normal case
     short = ad.decay(ad.datasets.demo(500, months=1), "ts", "y_true", "y_pred")
-    assert short.summary()[0].startswith("accuracy per month")  # one period: no fit, no raise
+    assert short.summary()[0].startswith("Accuracy per month")  # one period: no fit, no raise
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 import tomllib
 import warnings
 
@@ -824,6 +825,23 @@ def test_the_funnel_and_charts(demo_result):
         assert "layer" in spec
     html = demo_result._repr_html_()
     assert "understate" in html
+
+
+def test_the_report_tables_read_as_percentages_and_points(demo_result):
+    """Shares with one decimal and a % sign, differences in signed points, kappa with two
+    decimals: never '72.700' nor '0.649 [0.602, 0.696]'."""
+    selection = demo_result.selection_table()
+    agreement = demo_result.agreement_table()
+    assert selection.columns[:3] == ["tier", "rated", "served, among raters"]
+    shares = agreement.select("agreement", "sensitivity", "specificity")
+    cells = [str(v) for table in (selection, shares) for row in table.iter_rows() for v in row]
+    assert not [c for c in cells if re.search(r"\d\.\d{3}", c)], cells
+    assert all(re.fullmatch(r"\d{1,3}\.\d%", v) for v in selection["served, among raters"])
+    assert all(re.fullmatch(r"[-+]\d+\.\d", v) for v in selection["difference (points)"])
+    assert all(" to " in v for v in selection["95% interval (points)"])
+    for kappa in agreement["kappa [95% interval]"]:  # a third decimal only where the ends need it
+        point, low, high = re.fullmatch(r"0\.(\d+) \[0\.(\d+), 0\.(\d+)\]", kappa).groups()
+        assert len(point) == len(low) == len(high) >= 2 and low != high, kappa
 
 
 def test_periods_cut_the_figures_and_the_chart_follows_them(demo):

@@ -351,7 +351,7 @@ def test_people_monthly_audit_says_what_would_enable_the_newer_sections(people_r
         "score column was given",
         "Not shown: no label-quality figures, because no label table was given. Set "
         "label_data in [report.parameters] of audit.toml to show it.",
-        "Not shown: no figures from what users did or said after a decision, because no "
+        "Not shown: no figures from what users did or said after each risk rating, because no "
         "event log and no ratings were given. Set events_data in [report.parameters]",
     ):
         assert missing in page, missing

@@ -79,3 +79,54 @@ def test_the_checker_finds_what_it_looks_for(browser, tmp_path):
     assert any("sticks out" in p for p in read.problems)
     assert {m.group(0) for m in LITERALS.finditer(read.prose)} >= {"None", "nan", "ad.simpson"}
     assert "two_year_recid" in read.prose
+
+
+# --------------------------------------------------------------------------------------
+# The readers' words (the defects found reading the rendered reports)
+# --------------------------------------------------------------------------------------
+# An outcome written as a verb phrase after "was": "whose outcome was did not reoffend".
+WAS_A_VERB = re.compile(r"\bwas \*?(did|does|do|is|are|was|were|has|have|had)\b")
+# A number with three or more decimals outside an interval that needs them: "72.700".
+LONG_DECIMALS = re.compile(r"(?<![\d.])\d[\d,]*\.\d{3,}(?![\d.])")
+
+
+def pages(browser, result) -> dict[str, str]:
+    return {item.name: read_page(browser, item.html).prose for item in result.published}
+
+
+def slice_lines(prose: str) -> list[str]:
+    """The lines that name a slice found worse than the rest (its figure and the rest's)."""
+    return [
+        line
+        for line in prose.splitlines()
+        if "in the rest of the data" in line and not line.startswith(("Searched", "No slice"))
+    ]
+
+
+def test_the_risk_score_reports_speak_of_risk_ratings_in_english(browser, people_reports):
+    read = pages(browser, people_reports)
+    assert {"monthly_audit", "subgroup_audit"} <= set(read)
+    for name, prose in read.items():
+        assert not re.search(r"\bdecisions\b", prose), (
+            name,
+            re.findall(r".{60}decisions.{20}", prose),
+        )
+        assert not WAS_A_VERB.search(prose), (name, WAS_A_VERB.findall(prose))
+        assert not [line for line in slice_lines(prose) if "=" in line], name
+    assert "cases that did not reoffend" in read["subgroup_audit"]
+
+
+def test_the_demo_reports_name_slices_metrics_and_shares_in_words(browser, demo_reports):
+    read = pages(browser, demo_reports)
+    found = [
+        line for name in ("monthly_audit", "subgroup_audit") for line in slice_lines(read[name])
+    ]
+    assert found, "the demo plants slices that fall short"
+    assert not [line for line in found if "=" in line], found
+    assert re.search(r"^(Intent|Language): \w+", found[0]), found[0]
+    versions = read["version_check"]
+    assert re.search(r"^Accuracy: v2", versions, re.MULTILINE)
+    assert re.search(r"^Mean of latency in ms: v2", versions, re.MULTILINE)
+    assert not re.search(r"^(mean|p50|p95)_|worse on (mean|p50|p95)_", versions, re.MULTILINE)
+    feedback = read["feedback_audit"]
+    assert not LONG_DECIMALS.findall(feedback), LONG_DECIMALS.findall(feedback)

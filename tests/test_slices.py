@@ -81,9 +81,11 @@ def test_demo_latest_month_finds_the_planted_slices_and_nothing_else(latest) -> 
     assert "307 slices evaluated" in notes and "score (the name says model output" in notes
     lines = s.summary()
     assert lines[0].startswith(
-        "intent = account_recovery: false-negative rate 36.0% (95% interval 34.9% to 37.0%)"
+        "Intent: account_recovery \N{EM DASH} false-negative rate 36.0% (95% interval 34.9% to "
+        "37.0%)"
     )
-    assert "where intent = account_recovery and language = ja meet" in lines[2]
+    assert "where Intent: account_recovery and Language: ja meet" in lines[2]
+    assert not any("=" in line for line in lines)  # the column and its value, as words
     assert lines[-1] == (
         "Searched 307 slices of up to 2 conditions over 7 columns for a higher false-negative "
         "rate than in the rest of the data: 3 slices are worse than the rest at a 5% "
@@ -368,8 +370,9 @@ def test_headline_and_worst_slice(latest) -> None:
     s = slices(latest, y_true="y_true", y_pred="y_pred", metric="fnr")
     sentence, figures = s.headline()
     assert sentence.startswith(
-        "intent = account_recovery and 2 other slices fall short: false-negative rate 3"
+        "Intent: account_recovery and 2 other slices fall short: false-negative rate 3"
     )
+    assert figures["worst_slice"] == "intent = account_recovery"  # the table's text
     assert "miss rate" in s.headline({"fnr": "miss rate"}).sentence and "fnr" not in sentence
     assert figures["slices_evaluated"] == 307 and figures["slices_found"] == 3
     w = worst_slice(s)

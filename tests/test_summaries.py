@@ -4,6 +4,7 @@ charts."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -13,6 +14,7 @@ from recidivism import recidivism
 
 import aidebt as ad
 from aidebt.charts import SAMPLE_LEGEND
+from aidebt.slices import slices
 
 
 def shortfalls(seed: int = 0) -> pl.DataFrame:
@@ -129,3 +131,56 @@ def test_forest_fits_the_page(longest):
     )
     limit = limit or spec["spec"]["layer"][0]["encoding"]["y"]["axis"]["labelLimit"]
     assert width + limit + 140 <= 860 + 1
+
+
+def test_a_paired_comparison_names_each_metric_as_readers_do():
+    """Not 'error_rate' nor 'mean_latency_ms': the display name, or the report's words."""
+    runs = ad.datasets.demo_versions(n_items=300)
+    r = ad.compare(
+        runs,
+        version="prompt_version",
+        item="item_id",
+        y_true="y_true",
+        y_pred="y_pred",
+        metrics=["error_rate", "fnr"],
+        by=["model_version", "task"],
+    )
+    said = " ".join(r.summary())
+    assert "Error rate: v2" in said and "False-negative rate: v2" in said
+    assert not re.search(r"\b(error_rate|fnr)\b", said)
+    named = " ".join(r.summary(metric_names={"error_rate": "error rate", "fnr": "miss rate"}))
+    assert "Miss rate: v2" in named
+    assert "miss rate" in r.headline("fnr", metric_names={"fnr": "miss rate"}).sentence
+    costs = ad.compare(
+        runs,
+        version="prompt_version",
+        item="item_id",
+        by="model_version",
+        metrics=["mean_latency_ms", "p95_latency_ms"],
+    )
+    lines = costs.summary()
+    assert lines[1].startswith("Mean of latency_ms: v2")
+    assert all(not line.startswith(("mean_", "p50_", "p95_")) for line in lines)
+
+
+def test_slice_lines_name_columns_and_values_in_words():
+    people = recidivism(months=4, per_month=300).with_columns(
+        y=pl.col("two_year_recid") == "Yes", p=pl.col("high_risk") == "Yes"
+    )
+    s = slices(
+        people.select("race", "sex", "age_cat", "c_charge_degree", "y", "p"),
+        y_true="y",
+        y_pred="p",
+        metric="fpr",
+        max_depth=1,
+    )
+    assert s.table.height
+    lines = s.summary(metric_names={"fpr": "false-alarm rate"})
+    assert all("=" not in line for line in lines), lines
+    assert "false-alarm rate" in lines[-1] and "false-positive rate" not in " ".join(lines)
+    assert re.match(r"^(Race|Sex|Age cat|C charge degree): \S", lines[0]), lines[0]
+    assert "=" not in s.headline().sentence
+    chart = json.dumps(s.chart().to_dict())
+    assert ": " in chart and not re.search(r'"(race|sex|age_cat|c_charge_degree) = ', chart)
+    counted = s.summary(counted="people who did not reoffend")[0]
+    assert "people who did not reoffend" in counted and "negatives" not in counted

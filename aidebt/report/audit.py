@@ -448,7 +448,7 @@ class Audit:
         from aidebt.feedback import DEFAULT_RULES, feedback, feedback_inputs
         from aidebt.frames import load, load_month
 
-        what = "no figures from what users did or said after a decision"
+        what = f"no figures from what users did or said after each {self.words.decision}"
         if events is None and ratings is None and not self.demo:
             return None, self.not_shown("events_data", what)
         if interaction is None and not self.demo:

@@ -231,8 +231,8 @@ def _cell(value: Any, fmt: str) -> str:
             return prose.pvalue(value).removeprefix("p = ").replace("p < ", "< ")
         if fmt == "ratio":
             return prose.times(value).removesuffix(" times") + "x"
-        if fmt == "number" or isinstance(value, float):
-            return f"{value:,.3f}" if isinstance(value, float) else f"{value:,}"
+        if fmt == "number" or isinstance(value, float):  # as many digits as its size needs
+            return prose.number(value, None) if isinstance(value, float) else f"{value:,}"
         return f"{value:,}"  # a whole number in a text column: 12,000
     return str(value)
 
@@ -250,7 +250,10 @@ def _span_cell(row: Mapping[str, Any], key: tuple[str, str], fmt: str) -> str:
         "points": lambda v, d: f"{100 * v:+.{d}f}",
         "number": prose.number,
     }
-    return prose.span(low, high, writers.get(fmt, prose.number), digits=1 if fmt != "number" else 3)
+    if fmt not in writers or fmt == "number":  # digits by size, more where the ends agree
+        digits = prose.decimals(max(abs(low), abs(high)))  # the larger end sets the size
+        return prose.span(low, high, prose.number, digits=digits)
+    return prose.span(low, high, writers[fmt], digits=1)
 
 
 def table(
@@ -264,7 +267,7 @@ def table(
     ``columns`` picks and names the columns shown: ``{column: header}`` or
     ``{column: (header, format)}``, the format one of ``pct`` (a share, 22.8%),
     ``points`` (a difference of shares in points, +15.7: say "points" in the header),
-    ``count`` (50,094), ``number`` (three decimals), ``p`` (a p-value, < 0.001),
+    ``count`` (50,094), ``number`` (as many decimals as its size needs: 28,376, 86.7, 0.81), ``p`` (a p-value, < 0.001),
     ``ratio`` (2.4x), ``yes/no``, ``month`` (a date as 2026-11) or ``text``. A pair of
     columns ``(low, high)`` as the key shows one interval, "74.1% to 75.0%", its ends
     never printed alike; with the format ``of``, a count of a total, "3 of 6". Without

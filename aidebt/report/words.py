@@ -45,27 +45,53 @@ _NAMES = {
 # What each metric measures, in the vocabulary's words.
 _MEANINGS = {
     "count": "how many {decisions} {feature} made",
-    "prevalence": "the share of cases whose {outcome} was *{positive}*",
+    "prevalence": "the share of cases {whose_positive}",
     "selection_rate": "the share of all cases {flagged}",
     "accuracy": "how often the {decision} matched the {outcome}",
     "error_rate": "how often the {decision} did not match the {outcome}",
-    "tpr": "of the cases whose {outcome} was *{positive}*, the share {flagged}",
-    "fpr": "of the cases whose {outcome} was *{negative}*, the share {flagged} anyway",
-    "fnr": "of the cases whose {outcome} was *{positive}*, the share not {flagged}",
-    "tnr": "of the cases whose {outcome} was *{negative}*, the share not {flagged}",
-    "precision": "of the cases {flagged}, the share whose {outcome} was *{positive}*",
-    "npv": "of the cases not {flagged}, the share whose {outcome} was *{negative}*",
-    "fdr": "of the cases {flagged}, the share whose {outcome} was *{negative}*",
-    "for": "of the cases not {flagged}, the share whose {outcome} was *{positive}*",
+    "tpr": "of the cases {whose_positive}, the share {flagged}",
+    "fpr": "of the cases {whose_negative}, the share {flagged} anyway",
+    "fnr": "of the cases {whose_positive}, the share not {flagged}",
+    "tnr": "of the cases {whose_negative}, the share not {flagged}",
+    "precision": "of the cases {flagged}, the share {whose_positive}",
+    "npv": "of the cases not {flagged}, the share {whose_negative}",
+    "fdr": "of the cases {flagged}, the share {whose_negative}",
+    "for": "of the cases not {flagged}, the share {whose_positive}",
     "f1": "a balance of precision and detection rate, from 0 to 1",
     "mean": "the average {outcome}",
     "mean_score": "the average score {feature} gave",
     "brier": "how far the score is from the {outcome}, from 0 (perfect) to 1",
     "auc": (
-        "how well the score ranks cases whose {outcome} was *{positive}* above the others, "
+        "how well the score ranks cases {whose_positive} above the others, "
         "from 0.5 (no better than chance) to 1 (perfect)"
     ),
 }
+
+# The first words of a verb phrase ("did not reoffend", "was readmitted"): an outcome
+# written so is said "cases that did not reoffend", never "whose outcome was did not
+# reoffend"; a noun or an adjective ("fraud", "churned", "resolved") follows "was".
+_VERB_OPENERS = frozenset(
+    "did didn't does doesn't do don't was wasn't were weren't is isn't are aren't has hasn't "
+    "have haven't had hadn't will won't would can could got gets get went never".split()
+)
+# After "cases that", the plural of a verb phrase's first word.
+_PLURAL_VERB = {
+    "was": "were",
+    "wasn't": "weren't",
+    "is": "are",
+    "isn't": "aren't",
+    "has": "have",
+    "hasn't": "haven't",
+    "does": "do",
+    "doesn't": "don't",
+    "gets": "get",
+}
+
+
+def _verb_phrase(label: str) -> tuple[str, str] | None:
+    """``(first word, rest)`` of a label that is a verb phrase, else None."""
+    first, _, rest = label.strip().partition(" ")
+    return (first, rest) if first.lower() in _VERB_OPENERS else None
 
 
 @dataclass(frozen=True)
@@ -113,9 +139,24 @@ class Words:
             if value is not None and not isinstance(value, str):
                 raise InvalidArgumentError(f"{key} must be a text, got {value!r}.")
         if not self.negative:
-            object.__setattr__(self, "negative", f"not {self.positive}")
+            verb = _verb_phrase(self.positive)
+            negative = (
+                f"{verb[0]} not {verb[1]}".strip()
+                if verb
+                and verb[0].lower() in {"did", "does", "was", "is", "has", "had", "were"}
+                and not verb[1].startswith("not ")
+                else f"not {self.positive}"
+            )
+            object.__setattr__(self, "negative", negative)
         if not self.flagged:
-            object.__setattr__(self, "flagged", f"predicted {self.positive}")
+            verb = _verb_phrase(self.positive)
+            infinitive = {"did": "to", "does": "to", "was": "to be", "is": "to be"}
+            flagged = (
+                f"predicted {infinitive[verb[0].lower()]} {verb[1]}"
+                if verb and verb[0].lower() in infinitive and verb[1]
+                else f"predicted {self.positive}"
+            )
+            object.__setattr__(self, "flagged", flagged)
         good = {}
         for name, direction in dict(self.good or {}).items():
             if direction not in DIRECTIONS:
@@ -136,8 +177,32 @@ class Words:
     def decisions(self) -> str:
         return plural(self.decision)
 
+    def whose(self, label: str, mark: str = "") -> str:
+        """What the cases with an outcome of ``label`` are, after "cases": 'whose review was
+        resolved', or, for a verb phrase, 'that did not reoffend' (``mark`` wraps the label,
+        e.g. ``"*"`` for emphasis).
+
+        Examples
+        --------
+        >>> w = Words(outcome="two-year outcome", positive="reoffended",
+        ...           negative="did not reoffend")
+        >>> w.whose(w.positive), w.whose(w.negative)
+        ('whose two-year outcome was reoffended', 'that did not reoffend')
+        >>> v = Words(positive="was readmitted")
+        >>> v.negative, v.flagged, v.counted("fpr")
+        ('was not readmitted', 'predicted to be readmitted', 'cases that were not readmitted')
+        """
+        verb = _verb_phrase(label)
+        if verb is None:
+            return f"whose {self.outcome} was {mark}{label.strip()}{mark}"
+        first, rest = verb
+        first = _PLURAL_VERB.get(first.lower(), first)
+        return f"that {mark}{first}{' ' + rest if rest else ''}{mark}"
+
     def _fill(self, template: str) -> str:
         return template.format(
+            whose_positive=self.whose(self.positive, "*"),
+            whose_negative=self.whose(self.negative, "*"),
             feature=self.feature,
             decision=self.decision,
             decisions=self.decisions,
@@ -178,8 +243,8 @@ class Words:
         return {
             "rows": self.decisions,
             "labeled rows": f"{self.decisions} with a known {self.outcome}",
-            "positives": f"cases whose {self.outcome} was {self.positive}",
-            "negatives": f"cases whose {self.outcome} was {self.negative}",
+            "positives": f"cases {self.whose(self.positive)}",
+            "negatives": f"cases {self.whose(self.negative)}",
             "predicted positives": f"cases {self.flagged}",
             "predicted negatives": f"cases not {self.flagged}",
             "rows with a score": f"{self.decisions} with a score",
