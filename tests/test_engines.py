@@ -773,11 +773,11 @@ def _plans(monkeypatch) -> list[str]:
     plans: list[str] = []
     original = aggregate.collect
 
-    def spy(table):
+    def spy(table, then=None):
         native = table.to_native()
         if isinstance(native, pl.LazyFrame):
             plans.append(native.explain(engine="streaming"))
-        return original(table)
+        return original(table, then)
 
     monkeypatch.setattr(aggregate, "collect", spy)
     return plans
