@@ -527,8 +527,8 @@ def disaggregate(
     ]
     overall_q = prep.quantiles([])
 
-    pieces = []
-    overall_rows = []
+    parts = []
+    overall_parts = []
     # Statistics as numpy arrays, read once per table and shared by every metric.
     overall_cols = mreg.StatColumns(overall_stats)
     level_cols = [mreg.StatColumns(level_stats) for level_stats, _ in levels]
@@ -543,7 +543,7 @@ def disaggregate(
             auc_table=overall_auc,
             quantiles=overall_q,
         )
-        overall_rows.append(_metric_frame([], metric, overall))
+        overall_parts.append(([], metric, overall, None))
         for (level_stats, level_auc), cols, q in zip(levels, level_cols, level_q, strict=True):
             est = mreg.estimate_rows(
                 level_stats,
@@ -580,26 +580,41 @@ def disaggregate(
                 "ratio_ci_high": cmp["ratio_hi"],
                 "p_value": cmp["p"],
             }
-            pieces.append(_metric_frame(keys, metric, est, extra))
+            parts.append((keys, metric, est, extra))
+    # Every metric's rows in one table, each column built once (not a frame per metric).
+    pieces = [mreg.stack(parts)] if parts else []
+    overall_rows = [mreg.stack(overall_parts)] if overall_parts else []
     if custom:
         pieces.extend(_custom_metrics(frame, by_cols, roles, custom, min_n))
         overall_rows.extend(_custom_metrics(frame, [], roles, custom, min_n))
 
-    table = pl.concat(pieces, how="diagonal_relaxed")
-    table = table.with_columns(
-        pl.lit(None, pl.Float64).alias(c) for c in (*COLUMNS, "_x", "_se") if c not in table.columns
+    table = pieces[0] if len(pieces) == 1 else pl.concat(pieces, how="diagonal_relaxed")
+    p_adj = st.adjust_pvalues(
+        table.get_column("p_value").fill_null(np.nan).to_numpy()
+        if "p_value" in table.columns
+        else np.full(table.height, np.nan),
+        adjust,
     )
-    p_adj = st.adjust_pvalues(table.get_column("p_value").fill_null(np.nan).to_numpy(), adjust)
+    p_adjusted = pl.Series(p_adj, nan_to_null=True)
+    derived = ("p_adjusted", "significant", "small_n")
     table = table.with_columns(
-        p_adjusted=pl.Series(p_adj, nan_to_null=True),
-    ).with_columns(
-        significant=(pl.col("p_adjusted") < 1 - confidence).fill_null(False),
+        *(
+            pl.lit(None, pl.Float64).alias(c)
+            for c in (*COLUMNS, "_x", "_se")
+            if c not in table.columns and c not in derived
+        ),
+        p_adjusted=p_adjusted,
+        significant=(p_adjusted < 1 - confidence).fill_null(False),
         small_n=pl.col("n") < min_n,
     )
     kept = [c for c in ("_x", "_se", "_bins") if c in table.columns]  # _bins: ece's sums
     estimates = table.select(*by_cols, *COLUMNS, *kept)
     table = estimates.select(*by_cols, *COLUMNS)
-    overall_table = pl.concat(overall_rows, how="diagonal_relaxed")
+    overall_table = (
+        overall_rows[0]
+        if len(overall_rows) == 1
+        else pl.concat(overall_rows, how="diagonal_relaxed")
+    )
     overall_table = overall_table.with_columns(
         pl.lit(None, pl.Float64).alias(c)
         for c in ("ci_low", "ci_high")
@@ -650,16 +665,6 @@ def _unlabeled(stats: pl.DataFrame, cols: mreg.StatColumns) -> np.ndarray:
     return cols["n"] - cols["labeled"]
 
 
-def _metric_frame(keys, metric, est, extra=None) -> pl.DataFrame:
-    """One metric's rows: the keys, the estimate, and the comparison columns."""
-    table = mreg.assemble(keys, metric, est)
-    if not extra:
-        return table
-    return table.hstack(
-        [pl.Series(name, np.asarray(a, dtype=float), nan_to_null=True) for name, a in extra.items()]
-    )
-
-
 def _compare(
     est, cols, overall_cols, overall, metric, level_stats, by_cols, reference, confidence, min_n
 ):
@@ -675,7 +680,8 @@ def _compare(
         if metric.average:
             # Compare each group with the rest of the data (overall sums minus the group's
             # sums), then map to the overall scale, counting the group share's own error.
-            rest = mreg.estimate(_RestColumns(cols, overall_cols), metric, confidence=confidence)
+            # Its value and standard error only: the comparison builds its own interval.
+            rest = mreg.point_estimate(_RestColumns(cols, overall_cols), metric)
             rest_v = {"value": rest["value"], "_se": rest["se"], "_x": rest["x"], "n": rest["den"]}
             cmp = mreg.compare_to(metric, v, se, x, n, rest_v, confidence)
             total = overall["den"][0]

@@ -38,6 +38,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -933,25 +934,55 @@ def estimate_quantile(
 def assemble(base: list[pl.Series], metric: Metric, est: dict[str, np.ndarray]) -> pl.DataFrame:
     """A metric's table: the key columns ``base``, then the estimate's columns (and
     ``_bins``, the per-bin sums of an ECE, from which its interval is rebuilt)."""
+    return stack([(base, metric, est, None)])
 
-    def num(a):
-        return pl.Series(np.asarray(a, dtype=float), nan_to_null=True)
 
-    length = len(est["value"])
-    return pl.DataFrame(
-        [
-            *base,
-            pl.Series("metric", [metric.name] * length, dtype=pl.String),
-            num(est["value"]).alias("value"),
-            num(est["lo"]).alias("ci_low"),
-            num(est["hi"]).alias("ci_high"),
-            pl.Series("n", np.asarray(est["den"], dtype=float)),
-            pl.Series("note", list(est["note"]), dtype=pl.String),
-            pl.Series("_x", np.asarray(est["x"], dtype=float)),
-            num(est["se"]).alias("_se"),
-            *([pl.Series("_bins", est["bins"].tolist())] if "bins" in est else []),
+def stack(
+    parts: Sequence[
+        tuple[list[pl.Series], Metric, dict[str, np.ndarray], Mapping[str, Any] | None]
+    ],
+) -> pl.DataFrame:
+    """Several metrics' tables (:func:`assemble`) as one, each column built once.
+
+    Each part is ``(base, metric, estimate, extra)``: ``extra`` maps more column names to
+    arrays (NaN as null), the same in every part. The rows are those of
+    ``pl.concat([assemble(...) + extra columns, ...])``, without a frame per metric.
+    """
+
+    def floats(key, nulls=True):
+        values = np.concatenate([np.asarray(est[key], dtype=float) for _, _, est, _ in parts])
+        return pl.Series(values, nan_to_null=nulls)
+
+    def extras(name):
+        values = np.concatenate([np.asarray(extra[name], dtype=float) for *_, extra in parts])
+        return pl.Series(name, values, nan_to_null=True)
+
+    keys = [pl.concat(column) for column in zip(*(base for base, *_ in parts), strict=True)]
+    columns = [
+        *keys,
+        pl.Series(
+            "metric",
+            [m.name for _, m, est, _ in parts for _ in range(len(est["value"]))],
+            dtype=pl.String,
+        ),
+        floats("value").alias("value"),
+        floats("lo").alias("ci_low"),
+        floats("hi").alias("ci_high"),
+        floats("den", nulls=False).alias("n"),
+        pl.Series("note", [v for *_, est, _ in parts for v in est["note"]], dtype=pl.String),
+        floats("x", nulls=False).alias("_x"),
+        floats("se").alias("_se"),
+    ]
+    if any("bins" in est for _, _, est, _ in parts):
+        bins = [
+            row
+            for _, _, est, _ in parts
+            for row in (est["bins"].tolist() if "bins" in est else [None] * len(est["value"]))
         ]
-    )
+        columns.append(pl.Series("_bins", bins, dtype=pl.List(pl.Float64)))
+    names = parts[0][3] or {}
+    columns.extend(extras(name) for name in names)
+    return pl.DataFrame(columns)
 
 
 def unique(items: list[Metric]) -> list[Metric]:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
+from scipy import special as spc
 from scipy import stats as sps
 
 from aidebt.errors import InvalidArgumentError
@@ -47,6 +48,19 @@ def normal_quantile(confidence: float) -> float:
     1.96
     """
     return float(sps.norm.ppf(0.5 + confidence / 2))
+
+
+def normal_sf(x):
+    """The standard normal upper tail, ``P(Z > x)``: scipy's ``norm.sf`` without its
+    per-call argument handling (the same function, ``ndtr(-x)``, so the same digits;
+    tens of microseconds a call less, which counts on the small tables of a pass).
+
+    Examples
+    --------
+    >>> round(float(2 * normal_sf(1.959963984540054)), 6)
+    0.05
+    """
+    return spc.ndtr(-np.asarray(x, dtype=float))
 
 
 def t_quantile(confidence: float, df) -> np.ndarray:
@@ -344,7 +358,7 @@ def two_proportions(x1, n1, x2, n2, confidence: float = 0.95) -> dict[str, np.nd
         pooled = (a + c) / (b + d)
         se = np.sqrt(pooled * (1 - pooled) * (1 / b + 1 / d))
         zstat = np.where(se > 0, (p1 - p2) / se, 0.0)
-    out["p"][ok] = 2 * sps.norm.sf(np.abs(zstat))
+    out["p"][ok] = 2 * normal_sf(np.abs(zstat))
     return out
 
 
@@ -360,7 +374,7 @@ def two_normals(v1, se1, v2, se2, confidence: float = 0.95, df=None) -> dict[str
         se = np.sqrt(se1**2 + se2**2)
         if df is None:
             crit = normal_quantile(confidence)
-            p = 2 * sps.norm.sf(np.abs(diff / se))
+            p = 2 * normal_sf(np.abs(diff / se))
         else:
             crit = t_quantile(confidence, df)
             p = 2 * sps.t.sf(np.abs(diff / se), df)
@@ -559,7 +573,7 @@ def mh_risk_difference(
     se = float(np.sqrt(max(var, 0.0)))
     z = normal_quantile(confidence)
     out.update(diff=diff, se=se, lo=diff - z * se, hi=diff + z * se)
-    out["p"] = float(2 * sps.norm.sf(abs(diff) / se)) if se > 0 else float(diff == 0)
+    out["p"] = float(2 * normal_sf(abs(diff) / se)) if se > 0 else float(diff == 0)
     return out
 
 
@@ -666,7 +680,7 @@ def stratified_mean_difference(
     se = float(np.sqrt((w**2 * var_k).sum()) / w.sum())
     z = normal_quantile(confidence)
     out.update(diff=diff, se=se, lo=diff - z * se, hi=diff + z * se)
-    out["p"] = float(2 * sps.norm.sf(abs(diff) / se)) if se > 0 else float(diff == 0)
+    out["p"] = float(2 * normal_sf(abs(diff) / se)) if se > 0 else float(diff == 0)
     usable = var_k > 0
     if usable.sum() >= 2:
         test = combine_effects(d[usable], var_k[usable]).test_homogeneity()
@@ -844,7 +858,7 @@ def quantile_difference(
     z = normal_quantile(confidence)
     diff = v1 - v0
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(se > 0, 2 * sps.norm.sf(np.abs(diff) / se), np.where(diff == 0, 1.0, 0.0))
+        p = np.where(se > 0, 2 * normal_sf(np.abs(diff) / se), np.where(diff == 0, 1.0, 0.0))
     p = np.where(np.isnan(se), np.nan, p)
     return {"diff": diff, "diff_lo": diff - z * se, "diff_hi": diff + z * se, "p": p}
 
@@ -1012,7 +1026,7 @@ def paired_quantile_difference(
     valid = (~np.isnan(d)).sum(axis=1)
     diff = y_value - x_value
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(se > 0, 2 * sps.norm.sf(np.abs(diff) / se), np.where(diff == 0, 1.0, 0.0))
+        p = np.where(se > 0, 2 * normal_sf(np.abs(diff) / se), np.where(diff == 0, 1.0, 0.0))
     p = np.where((valid > 1) & ~np.isnan(diff), p, np.nan)
     counts = np.bincount(gx, weights=freq[ix], minlength=n_groups).astype(float)
     out = {
@@ -1420,7 +1434,7 @@ def adjustment_shift(s1, q1, n1, s0, q0, n0) -> dict[str, float]:
     se = float(np.sqrt(max(var, 0.0)))
     zero = abs(shift) <= 1e-12 * max(1.0, abs(aggregate))
     z = 0.0 if zero else (shift / se if se > 0 else float(np.sign(shift)) * np.inf)
-    p = 1.0 if zero else float(2 * sps.norm.sf(abs(z)))
+    p = 1.0 if zero else float(2 * normal_sf(abs(z)))
     out.update(aggregate=aggregate, adjusted=adjusted, shift=shift, se=se, z=z, p=p)
     return out
 
