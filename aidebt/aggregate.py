@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -555,23 +555,15 @@ def _sums(contributions: Mapping[str, nw.Expr]) -> list[nw.Expr]:
     return [*(nw.col(name).sum() for name in contributions), nw.len().alias("rows")]
 
 
-_Table = pl.DataFrame | pl.LazyFrame  # the small table of sums, eager or in the pass's plan
-
-
-def _names(table: _Table) -> list[str]:
-    return table.collect_schema().names()
-
-
-def _derive(stats: _Table) -> _Table:
+def _derive(stats: pl.DataFrame) -> pl.DataFrame:
     """Statistics that were not summed directly, from the ones that were.
 
     ``n`` is ``rows`` when there are no weights; fn, fp and tn follow from tp, pos and
-    pred_labeled. Eager or lazy (then it joins the query of the pass: :func:`collect`).
+    pred_labeled.
     """
-    names = _names(stats)
-    if "n" not in names and "rows" in names:
+    if "n" not in stats.columns and "rows" in stats.columns:
         stats = stats.with_columns(n=pl.col("rows"))
-    if "tp" not in names:
+    if "tp" not in stats.columns:
         return stats
     tp, pos, pred_lab, lab = (pl.col(c) for c in ("tp", "pos", "pred_labeled", "labeled"))
     return stats.with_columns(
@@ -594,8 +586,8 @@ def _tidy_keys(stats: pl.DataFrame, keys: list[str], schema: dict[str, Any]) -> 
     return _merge_missing(_text_keys(stats, keys, schema), keys, schema)
 
 
-def _text_keys(stats: _Table, keys: list[str], schema: dict[str, Any]) -> _Table:
-    """The first half of :func:`_tidy_keys` (eager or lazy): keys as text, rows sorted."""
+def _text_keys(stats: pl.DataFrame, keys: list[str], schema: dict[str, Any]) -> pl.DataFrame:
+    """The first half of :func:`_tidy_keys`: keys as text, rows sorted."""
     fixed = [
         frames.group_key(k, schema[k])
         for k in keys
@@ -630,28 +622,20 @@ def _distinct_as_text(dtype: Any) -> bool:
     )
 
 
-def collect(
-    table: nw.LazyFrame, then: Callable[[pl.LazyFrame], pl.LazyFrame] | None = None
-) -> pl.DataFrame:
+def collect(table: nw.LazyFrame) -> pl.DataFrame:
     """Run an aggregation query in its own engine and bring the (small) result into polars.
 
     A polars query runs on the streaming engine, which reads parquet/CSV scans in batches
     (so a log larger than memory is aggregated in bounded memory); DuckDB, Spark, pandas
     and pyarrow run the query natively and hand over only the aggregated rows (through
-    Arrow). Raw rows never reach Python. ``then`` is polars work on the small result
-    (types, derived sums, key text): in a polars query it joins the plan, so the table
-    comes back in one collect rather than one per step.
+    Arrow). Raw rows never reach Python.
     """
     if table.implementation is nw.Implementation.POLARS:
-        native = table.to_native()
-        if then is not None:
-            native = then(native)
-        return native.collect(engine="streaming")
-    result = table.collect(backend="polars").to_native()
-    return result if then is None else then(result.lazy()).collect(engine="in-memory")
+        return table.collect(backend="polars", engine="streaming").to_native()
+    return table.collect(backend="polars").to_native()
 
 
-def _as_sums(stats: _Table, keys: Sequence[str]) -> _Table:
+def _as_sums(stats: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
     """One dtype per statistic whatever the engine: ``rows`` Int64, every other sum Float64.
 
     Engines type the same sum differently (polars UInt32/Int64, DuckDB HUGEINT as
@@ -660,7 +644,7 @@ def _as_sums(stats: _Table, keys: Sequence[str]) -> _Table:
     """
     return stats.with_columns(
         pl.col(c).cast(pl.Int64 if c == "rows" else pl.Float64)
-        for c in _names(stats)
+        for c in stats.columns
         if c not in keys
     )
 
@@ -728,19 +712,13 @@ def sufficient_stats(
     sums = _sums(contributions)
     group = [*keys, *derived]
     table = prepared.group_by(*group).agg(*sums) if group else prepared.select(*sums)
-    binned = _CAL_BIN in group
-
-    def finish(table: pl.LazyFrame) -> pl.LazyFrame:
-        table = _as_sums(_derive(table), group)
-        return table if binned else _text_keys(table, all_keys, schema)
-
-    stats = collect(table, then=finish)
+    stats = collect(table)
     _raise_on_bad_input(frame, stats, roles)
-    stats = _drop_checks(stats)
+    stats = _as_sums(_derive(_drop_checks(stats)), group)
+    if _CAL_BIN in group:
+        stats = _spread_bins(stats, all_keys)
     # all_keys: a derived key (a period) must count when merging (missing) duplicates.
-    if binned:
-        return _tidy_keys(_spread_bins(stats, all_keys), all_keys, schema)
-    return _merge_missing(stats, all_keys, schema)
+    return _tidy_keys(stats, all_keys, schema)
 
 
 def _calibration_key_of(frame: nw.LazyFrame, roles: Roles) -> nw.Expr:

@@ -773,11 +773,11 @@ def _plans(monkeypatch) -> list[str]:
     plans: list[str] = []
     original = aggregate.collect
 
-    def spy(table, then=None):
+    def spy(table):
         native = table.to_native()
         if isinstance(native, pl.LazyFrame):
             plans.append(native.explain(engine="streaming"))
-        return original(table, then)
+        return original(table)
 
     monkeypatch.setattr(aggregate, "collect", spy)
     return plans
