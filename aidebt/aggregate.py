@@ -589,14 +589,12 @@ def _tidy_keys(stats: pl.DataFrame, keys: list[str], schema: dict[str, Any]) -> 
 def _text_keys(stats: pl.DataFrame, keys: list[str], schema: dict[str, Any]) -> pl.DataFrame:
     """The first half of :func:`_tidy_keys`: keys as text, rows sorted."""
     fixed = [
-        frames.group_key(k, schema[k])
+        frames.group_key(k, schema[k], on=pl)
         for k in keys
         if k in schema and k not in ("_score", "_label")
     ]
-    if fixed:
-        stats = nw.from_native(stats).with_columns(*fixed).to_native()
     # Engines return groups in any order: sort, so every engine gives the same table.
-    return stats.sort(keys, nulls_last=True)
+    return stats.with_columns(fixed).sort(keys, nulls_last=True)
 
 
 def _merge_missing(stats: pl.DataFrame, keys: list[str], schema: dict[str, Any]) -> pl.DataFrame:
