@@ -330,7 +330,7 @@ def _contributions(
 
     Plain column sums keep every engine on its fast aggregation path, and the list is kept
     short: fn, fp and tn are derived afterwards from tp, pos and pred_labeled (see
-    :func:`_derive`), and an unweighted pass multiplies by nothing.
+    :func:`_as_stats`), and an unweighted pass multiplies by nothing.
     """
 
     schema = frames.columns(frame)
@@ -546,31 +546,48 @@ def _positive_counts(roles: Roles) -> dict[str, nw.Expr]:
     return out
 
 
-def _drop_checks(table: pl.DataFrame) -> pl.DataFrame:
-    return table.drop([c for c in table.columns if c in _CHECKS or c.startswith(_POS_CHECK)])
-
-
 def _sums(contributions: Mapping[str, nw.Expr]) -> list[nw.Expr]:
     """The aggregations of one pass: a plain sum per contribution, and the row count."""
     return [*(nw.col(name).sum() for name in contributions), nw.len().alias("rows")]
 
 
-def _derive(stats: pl.DataFrame) -> pl.DataFrame:
-    """Statistics that were not summed directly, from the ones that were.
+def _as_stats(table: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    """The pass's sums as statistics, in one step on the small table.
 
-    ``n`` is ``rows`` when there are no weights; fn, fp and tn follow from tp, pos and
-    pred_labeled.
+    The check columns go (their sums were read); ``n`` is ``rows`` when there are no
+    weights; fn, fp and tn follow from tp, pos and pred_labeled (computed in the engine's
+    types, as summed); then one dtype per statistic whatever the engine: ``rows`` Int64,
+    every other sum Float64. Engines type the same sum differently (polars UInt32/Int64,
+    DuckDB HUGEINT as Decimal(38, 0), pandas float64 when a label column held NaN, Spark
+    LongType/Double); counts below 2**53 are exact as Float64, and every formula
+    downstream works in floats.
     """
-    if "n" not in stats.columns and "rows" in stats.columns:
-        stats = stats.with_columns(n=pl.col("rows"))
-    if "tp" not in stats.columns:
-        return stats
-    tp, pos, pred_lab, lab = (pl.col(c) for c in ("tp", "pos", "pred_labeled", "labeled"))
-    return stats.with_columns(
-        fn=pos - tp,
-        fp=pred_lab - tp,
-        tn=lab - pos - pred_lab + tp,
-    ).drop("pred_labeled")
+    names = table.columns
+
+    def typed(name: str, expr: pl.Expr | None = None) -> pl.Expr:
+        expr = pl.col(name) if expr is None else expr
+        if name in keys:
+            return expr
+        return expr.cast(pl.Int64 if name == "rows" else pl.Float64).alias(name)
+
+    derived = "tp" in names  # then pred_labeled only serves to derive fp and tn
+    out = [
+        typed(c)
+        for c in names
+        if c not in _CHECKS
+        and not c.startswith(_POS_CHECK)
+        and not (derived and c == "pred_labeled")
+    ]
+    if "n" not in names and "rows" in names:
+        out.append(typed("n", pl.col("rows")))
+    if derived:
+        tp, pos, pred_lab, lab = (pl.col(c) for c in ("tp", "pos", "pred_labeled", "labeled"))
+        out += [
+            typed("fn", pos - tp),
+            typed("fp", pred_lab - tp),
+            typed("tn", lab - pos - pred_lab + tp),
+        ]
+    return table.select(out)
 
 
 def _tidy_keys(stats: pl.DataFrame, keys: list[str], schema: dict[str, Any]) -> pl.DataFrame:
@@ -631,20 +648,6 @@ def collect(table: nw.LazyFrame) -> pl.DataFrame:
     if table.implementation is nw.Implementation.POLARS:
         return table.collect(backend="polars", engine="streaming").to_native()
     return table.collect(backend="polars").to_native()
-
-
-def _as_sums(stats: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
-    """One dtype per statistic whatever the engine: ``rows`` Int64, every other sum Float64.
-
-    Engines type the same sum differently (polars UInt32/Int64, DuckDB HUGEINT as
-    Decimal(38, 0), pandas float64 when a label column held NaN, Spark LongType/Double);
-    counts below 2**53 are exact as Float64, and every formula downstream works in floats.
-    """
-    return stats.with_columns(
-        pl.col(c).cast(pl.Int64 if c == "rows" else pl.Float64)
-        for c in stats.columns
-        if c not in keys
-    )
 
 
 def sufficient_stats(
@@ -712,7 +715,7 @@ def sufficient_stats(
     table = prepared.group_by(*group).agg(*sums) if group else prepared.select(*sums)
     stats = collect(table)
     _raise_on_bad_input(frame, stats, roles)
-    stats = _as_sums(_derive(_drop_checks(stats)), group)
+    stats = _as_stats(stats, group)
     if _CAL_BIN in group:
         stats = _spread_bins(stats, all_keys)
     # all_keys: a derived key (a period) must count when merging (missing) duplicates.
@@ -1360,7 +1363,7 @@ def sufficient_stats_sets(
         table = stacked.filter(pl.col("_set") == i).select(
             *(pl.col(f"_k{j}").alias(k) for j, k in enumerate(ks)), *sum_cols
         )
-        table = _as_sums(_derive(_drop_checks(table)), ks)
+        table = _as_stats(table, ks)
         if ks and table.select(ks).is_duplicated().any():  # NaN and null both became (missing)
             table = rollup(table, ks, ks)
         out.append(table.sort(ks) if ks else table)

@@ -589,13 +589,14 @@ def disaggregate(
         overall_rows.extend(_custom_metrics(frame, [], roles, custom, min_n))
 
     table = pieces[0] if len(pieces) == 1 else pl.concat(pieces, how="diagonal_relaxed")
-    p_adj = st.adjust_pvalues(
-        table.get_column("p_value").fill_null(np.nan).to_numpy()
-        if "p_value" in table.columns
-        else np.full(table.height, np.nan),
-        adjust,
+    # The p-values in row order, from the arrays (a custom metric's rows have none).
+    p_values = np.concatenate(
+        [
+            *(np.asarray(extra["p_value"], dtype=float) for *_, extra in parts),
+            np.full(table.height - sum(len(est["value"]) for _, _, est, _ in parts), np.nan),
+        ]
     )
-    p_adjusted = pl.Series(p_adj, nan_to_null=True)
+    p_adj = st.adjust_pvalues(p_values, adjust)
     derived = ("p_adjusted", "significant", "small_n")
     table = table.with_columns(
         *(
@@ -603,8 +604,8 @@ def disaggregate(
             for c in (*COLUMNS, "_x", "_se")
             if c not in table.columns and c not in derived
         ),
-        p_adjusted=p_adjusted,
-        significant=(p_adjusted < 1 - confidence).fill_null(False),
+        p_adjusted=pl.Series(p_adj, nan_to_null=True),
+        significant=pl.Series(p_adj < 1 - confidence),  # NaN (no test) is not significant
         small_n=pl.col("n") < min_n,
     )
     kept = [c for c in ("_x", "_se", "_bins") if c in table.columns]  # _bins: ece's sums

@@ -6,7 +6,7 @@ The files under tests/data/disaggregate/ were written by the implementation of
 three segment columns with unlabeled rows and a missing group; weights, margins, a named
 reference group, scores (AUC, Brier, ECE), F1, counts and a numeric mean; the best group
 as the reference. A faster implementation must give the same table, estimate columns
-(``_x``, ``_se``, ``_bins``) and overall row, to the last bit (the inputs are chosen so that
+(``_x``, ``_se``, ``_bins``), overall row and sums of the pass (``stats``), to the last bit (the inputs are chosen so that
 every sum of the pass is exact, whatever order the engine adds it in).
 
 Regenerate (only when a figure is meant to change, saying why in the commit):
@@ -91,7 +91,7 @@ def _cases() -> dict[str, ad.Disaggregation]:
 
 
 def _tables(r: ad.Disaggregation) -> dict[str, pl.DataFrame]:
-    return {"table": r.table, "estimates": r.estimates, "overall": r.overall}
+    return {"table": r.table, "estimates": r.estimates, "overall": r.overall, "stats": r.stats}
 
 
 def write() -> None:
@@ -107,7 +107,7 @@ def cases() -> dict[str, ad.Disaggregation]:
 
 
 @pytest.mark.parametrize("name", ["default", "weighted_margins", "best_scores", "mean_overall"])
-@pytest.mark.parametrize("part", ["table", "estimates", "overall"])
+@pytest.mark.parametrize("part", ["table", "estimates", "overall", "stats"])
 def test_same_table_as_before(cases, name: str, part: str) -> None:
     expected = pl.read_parquet(DATA / f"{name}.{part}.parquet")
     got = _tables(cases[name])[part]
