@@ -5,7 +5,7 @@ The files under tests/data/disaggregate/ were written by the implementation of
 22), from seeded inputs that reach every path of the inference: the default metrics over
 three segment columns with unlabeled rows and a missing group; weights, margins, a named
 reference group, scores (AUC, Brier, ECE), F1, counts and a numeric mean; the best group
-as the reference. A faster implementation must give the same table, estimate columns
+as the reference; the same score metrics against the overall. A faster implementation must give the same table, estimate columns
 (``_x``, ``_se``, ``_bins``), overall row and sums of the pass (``stats``), to the last bit (the inputs are chosen so that
 every sum of the pass is exact, whatever order the engine adds it in).
 
@@ -80,6 +80,15 @@ def _cases() -> dict[str, ad.Disaggregation]:
             min_n=400,
             ci="jeffreys",
         ),
+        "scores_overall": ad.disaggregate(
+            logs,
+            y_true="y",
+            y_pred="p",
+            y_score="score",
+            by=["region", "tier"],
+            metrics=["f1", "auc", "count", "ece", "p90_latency", "tpr", "mean_score", "brier"],
+            ci="exact",
+        ),
         "mean_overall": ad.disaggregate(
             logs.with_columns(pl.col("latency").alias("cost")),
             y_true="cost",
@@ -106,7 +115,9 @@ def cases() -> dict[str, ad.Disaggregation]:
     return _cases()
 
 
-@pytest.mark.parametrize("name", ["default", "weighted_margins", "best_scores", "mean_overall"])
+@pytest.mark.parametrize(
+    "name", ["default", "weighted_margins", "best_scores", "scores_overall", "mean_overall"]
+)
 @pytest.mark.parametrize("part", ["table", "estimates", "overall", "stats"])
 def test_same_table_as_before(cases, name: str, part: str) -> None:
     expected = pl.read_parquet(DATA / f"{name}.{part}.parquet")
