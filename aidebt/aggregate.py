@@ -71,6 +71,9 @@ STAT_COLUMNS = frozenset({*STAT_DOCS, "pred_labeled", *_CHECKS})
 """Every column a table of sums holds besides its keys: no group column may be named so."""
 # Within this distance of a whole number a float weight counts as one (3.0000000001 is 3).
 _WHOLE = 1e-9
+# A per-row 0/1 flag of the pass (labeled, a check...): one byte a row, not eight. Every
+# engine sums it into a 64-bit (or wider) integer, and the pass is a third faster for it.
+FLAG = nw.Int8
 
 
 LABEL_ROLES = ("y_true", "y_pred")
@@ -327,7 +330,7 @@ def _contributions(
 
     Plain column sums keep every engine on its fast aggregation path, and the list is kept
     short: fn, fp and tn are derived afterwards from tp, pos and pred_labeled (see
-    :func:`_derive`), and an unweighted pass multiplies by nothing.
+    :func:`_as_stats`), and an unweighted pass multiplies by nothing.
     """
 
     schema = frames.columns(frame)
@@ -346,7 +349,7 @@ def _contributions(
         out["t_sum"] = weighted(time)
     if roles.y_true:
         y = _label_expr(frame, roles.y_true, "y_true", roles)
-        labeled = (~y.is_null()).cast(nw.Int64)
+        labeled = (~y.is_null()).cast(FLAG)
         y0 = y.fill_null(0)
         out["labeled"] = weighted(labeled)
         if time is not None:
@@ -366,11 +369,11 @@ def _contributions(
             out["pred_pos"] = weighted(p0)
         if bad is not None:
             # One check column for labels and predictions; _raise_on_bad_input says which.
-            out["bad_labels"] = bad.cast(nw.Int64)
+            out["bad_labels"] = bad.cast(FLAG)
     elif roles.y_pred and roles.binary:  # predictions alone: selection_rate needs no labels
         p = _label_expr(frame, roles.y_pred, "y_pred", roles)
         out["pred_pos"] = weighted(p.fill_null(0))
-        out["bad_labels"] = (p.is_null() | ~((p == 0) | (p == 1))).cast(nw.Int64)
+        out["bad_labels"] = (p.is_null() | ~((p == 0) | (p == 1))).cast(FLAG)
     out.update(_positive_counts(roles))
     for name in sorted(need):  # sums of a numeric column, for its mean (value_sums)
         if name.startswith("sum(") and name.endswith(")"):
@@ -383,7 +386,7 @@ def _contributions(
             total, squares, count = value_sums(column)
             out[total] = weighted(v0)
             out[squares] = weighted(v0 * v0)
-            out[count] = weighted(has.cast(nw.Int64))
+            out[count] = weighted(has.cast(FLAG))
     if roles.y_score:
         s_col = frames.columns(frame)[roles.y_score]
         if not frames.is_numeric(s_col):
@@ -395,15 +398,15 @@ def _contributions(
         has = ~s.is_null()
         s0 = s.fill_null(0)
         if s_col.is_float():
-            out["bad_score"] = (has & ~s.is_finite()).cast(nw.Int64)
+            out["bad_score"] = (has & ~s.is_finite()).cast(FLAG)
         if roles.probability:
-            out["out_score"] = (has & ((s < 0) | (s > 1))).cast(nw.Int64)
-        out["score_n"] = weighted(has.cast(nw.Int64))
+            out["out_score"] = (has & ((s < 0) | (s > 1))).cast(FLAG)
+        out["score_n"] = weighted(has.cast(FLAG))
         out["score_sum"] = weighted(s0)
         out["score_sq"] = weighted(s0 * s0)
         if roles.y_true and roles.binary:
             y = _label_expr(frame, roles.y_true, "y_true", roles)
-            both = (has & ~y.is_null()).cast(nw.Int64)
+            both = (has & ~y.is_null()).cast(FLAG)
             d = s0 - y.fill_null(0)
             d2 = d * d  # not ** 2: polars has no pow for Decimal scores
             out["brier_n"] = weighted(both)
@@ -525,10 +528,10 @@ def weight_checks(name: str, dtype: Any) -> dict[str, nw.Expr]:
     bad = w.is_null() | (w < 0)
     if dtype.is_float():
         bad = bad | ~w.is_finite()
-    checks = {"bad_weight": bad.cast(nw.Int64)}
+    checks = {"bad_weight": bad.cast(FLAG)}
     if dtype.is_float() or isinstance(dtype, nwd.Decimal) or dtype == nw.Decimal:
         fraction = (w - w.round(0)).abs() > _WHOLE
-        checks["frac_weight"] = nw.when(~bad).then(fraction).otherwise(False).cast(nw.Int64)
+        checks["frac_weight"] = nw.when(~bad).then(fraction).otherwise(False).cast(FLAG)
     return checks
 
 
@@ -539,12 +542,8 @@ def _positive_counts(roles: Roles) -> dict[str, nw.Expr]:
     for role, name in used.items():
         positives = roles.positives(role) if roles.binary and name else None
         for i, value in enumerate(positives or ()):
-            out[f"{_POS_CHECK}{role}_{i}"] = (nw.col(name) == value).fill_null(False).cast(nw.Int64)
+            out[f"{_POS_CHECK}{role}_{i}"] = (nw.col(name) == value).fill_null(False).cast(FLAG)
     return out
-
-
-def _drop_checks(table: pl.DataFrame) -> pl.DataFrame:
-    return table.drop([c for c in table.columns if c in _CHECKS or c.startswith(_POS_CHECK)])
 
 
 def _sums(contributions: Mapping[str, nw.Expr]) -> list[nw.Expr]:
@@ -552,22 +551,43 @@ def _sums(contributions: Mapping[str, nw.Expr]) -> list[nw.Expr]:
     return [*(nw.col(name).sum() for name in contributions), nw.len().alias("rows")]
 
 
-def _derive(stats: pl.DataFrame) -> pl.DataFrame:
-    """Statistics that were not summed directly, from the ones that were.
+def _as_stats(table: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
+    """The pass's sums as statistics, in one step on the small table.
 
-    ``n`` is ``rows`` when there are no weights; fn, fp and tn follow from tp, pos and
-    pred_labeled.
+    The check columns go (their sums were read); ``n`` is ``rows`` when there are no
+    weights; fn, fp and tn follow from tp, pos and pred_labeled (computed in the engine's
+    types, as summed); then one dtype per statistic whatever the engine: ``rows`` Int64,
+    every other sum Float64. Engines type the same sum differently (polars UInt32/Int64,
+    DuckDB HUGEINT as Decimal(38, 0), pandas float64 when a label column held NaN, Spark
+    LongType/Double); counts below 2**53 are exact as Float64, and every formula
+    downstream works in floats.
     """
-    if "n" not in stats.columns and "rows" in stats.columns:
-        stats = stats.with_columns(n=pl.col("rows"))
-    if "tp" not in stats.columns:
-        return stats
-    tp, pos, pred_lab, lab = (pl.col(c) for c in ("tp", "pos", "pred_labeled", "labeled"))
-    return stats.with_columns(
-        fn=pos - tp,
-        fp=pred_lab - tp,
-        tn=lab - pos - pred_lab + tp,
-    ).drop("pred_labeled")
+    names = table.columns
+
+    def typed(name: str, expr: pl.Expr | None = None) -> pl.Expr:
+        expr = pl.col(name) if expr is None else expr
+        if name in keys:
+            return expr
+        return expr.cast(pl.Int64 if name == "rows" else pl.Float64).alias(name)
+
+    derived = "tp" in names  # then pred_labeled only serves to derive fp and tn
+    out = [
+        typed(c)
+        for c in names
+        if c not in _CHECKS
+        and not c.startswith(_POS_CHECK)
+        and not (derived and c == "pred_labeled")
+    ]
+    if "n" not in names and "rows" in names:
+        out.append(typed("n", pl.col("rows")))
+    if derived:
+        tp, pos, pred_lab, lab = (pl.col(c) for c in ("tp", "pos", "pred_labeled", "labeled"))
+        out += [
+            typed("fn", pos - tp),
+            typed("fp", pred_lab - tp),
+            typed("tn", lab - pos - pred_lab + tp),
+        ]
+    return table.select(out)
 
 
 def _tidy_keys(stats: pl.DataFrame, keys: list[str], schema: dict[str, Any]) -> pl.DataFrame:
@@ -580,16 +600,41 @@ def _tidy_keys(stats: pl.DataFrame, keys: list[str], schema: dict[str, Any]) -> 
     """
     if not keys:
         return stats
+    return _merge_missing(_text_keys(stats, keys, schema), keys, schema)
+
+
+def _text_keys(stats: pl.DataFrame, keys: list[str], schema: dict[str, Any]) -> pl.DataFrame:
+    """The first half of :func:`_tidy_keys`: keys as text, rows sorted."""
     fixed = [
-        frames.group_key(k, schema[k])
+        frames.group_key(k, schema[k], on=pl)
         for k in keys
         if k in schema and k not in ("_score", "_label")
     ]
-    tidy = nw.from_native(stats).with_columns(*fixed).to_native()
-    if tidy.select(keys).is_duplicated().any():  # NaN and null both became (missing)
-        tidy = rollup(tidy, keys, keys)
     # Engines return groups in any order: sort, so every engine gives the same table.
-    return tidy.sort(keys, nulls_last=True)
+    return stats.with_columns(fixed).sort(keys, nulls_last=True)
+
+
+def _merge_missing(stats: pl.DataFrame, keys: list[str], schema: dict[str, Any]) -> pl.DataFrame:
+    """The second half of :func:`_tidy_keys`: groups that became equal as text, re-summed.
+
+    NaN and null both become ``(missing)``, and an object column's values can share a
+    text; text, integer, boolean and date keys cannot collide, so their (usual) tables
+    skip the check.
+    """
+    if all(_distinct_as_text(schema[k]) for k in keys if k in schema):
+        return stats
+    if stats.select(keys).is_duplicated().any():
+        stats = rollup(stats, keys, keys).sort(keys, nulls_last=True)
+    return stats
+
+
+def _distinct_as_text(dtype: Any) -> bool:
+    """Whether distinct values of a key of this type stay distinct as group-key text."""
+    return (
+        dtype.is_integer()
+        or dtype in (nw.String, nw.Categorical, nw.Boolean, nw.Date)
+        or isinstance(dtype, nwd.Enum | nwd.Datetime)
+    )
 
 
 def collect(table: nw.LazyFrame) -> pl.DataFrame:
@@ -603,20 +648,6 @@ def collect(table: nw.LazyFrame) -> pl.DataFrame:
     if table.implementation is nw.Implementation.POLARS:
         return table.collect(backend="polars", engine="streaming").to_native()
     return table.collect(backend="polars").to_native()
-
-
-def _as_sums(stats: pl.DataFrame, keys: Sequence[str]) -> pl.DataFrame:
-    """One dtype per statistic whatever the engine: ``rows`` Int64, every other sum Float64.
-
-    Engines type the same sum differently (polars UInt32/Int64, DuckDB HUGEINT as
-    Decimal(38, 0), pandas float64 when a label column held NaN, Spark LongType/Double);
-    counts below 2**53 are exact as Float64, and every formula downstream works in floats.
-    """
-    return stats.with_columns(
-        pl.col(c).cast(pl.Int64 if c == "rows" else pl.Float64)
-        for c in stats.columns
-        if c not in keys
-    )
 
 
 def sufficient_stats(
@@ -684,7 +715,7 @@ def sufficient_stats(
     table = prepared.group_by(*group).agg(*sums) if group else prepared.select(*sums)
     stats = collect(table)
     _raise_on_bad_input(frame, stats, roles)
-    stats = _as_sums(_derive(_drop_checks(stats)), group)
+    stats = _as_stats(stats, group)
     if _CAL_BIN in group:
         stats = _spread_bins(stats, all_keys)
     # all_keys: a derived key (a period) must count when merging (missing) duplicates.
@@ -1332,7 +1363,7 @@ def sufficient_stats_sets(
         table = stacked.filter(pl.col("_set") == i).select(
             *(pl.col(f"_k{j}").alias(k) for j, k in enumerate(ks)), *sum_cols
         )
-        table = _as_sums(_derive(_drop_checks(table)), ks)
+        table = _as_stats(table, ks)
         if ks and table.select(ks).is_duplicated().any():  # NaN and null both became (missing)
             table = rollup(table, ks, ks)
         out.append(table.sort(ks) if ks else table)

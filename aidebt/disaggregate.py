@@ -527,50 +527,63 @@ def disaggregate(
     ]
     overall_q = prep.quantiles([])
 
-    pieces = []
-    overall_rows = []
-    # Statistics as numpy arrays, read once per table and shared by every metric.
+    # Statistics as numpy arrays, read once per table and shared by every metric; the
+    # metrics of a table estimated and compared together (one numpy call per method).
     overall_cols = mreg.StatColumns(overall_stats)
-    level_cols = [mreg.StatColumns(level_stats) for level_stats, _ in levels]
-    for metric in registered:
-        overall = mreg.estimate_rows(
-            overall_stats,
-            [],
-            metric,
-            columns=overall_cols,
+    overall_ests = mreg.estimate_all(
+        overall_stats,
+        [],
+        registered,
+        columns=overall_cols,
+        confidence=confidence,
+        ci=ci,
+        auc_table=overall_auc,
+        quantiles=overall_q,
+    )
+    per_level = []
+    for (level_stats, level_auc), q in zip(levels, level_q, strict=True):
+        cols = mreg.StatColumns(level_stats)
+        ests = mreg.estimate_all(
+            level_stats,
+            by_cols,
+            registered,
+            columns=cols,
             confidence=confidence,
             ci=ci,
-            auc_table=overall_auc,
-            quantiles=overall_q,
+            auc_table=level_auc,
+            quantiles=q,
         )
-        overall_rows.append(_metric_frame([], metric, overall))
-        for (level_stats, level_auc), cols, q in zip(levels, level_cols, level_q, strict=True):
-            est = mreg.estimate_rows(
-                level_stats,
-                by_cols,
-                metric,
-                columns=cols,
-                confidence=confidence,
-                ci=ci,
-                auc_table=level_auc,
-                quantiles=q,
+        if reference == "overall":
+            compared = _compare_overall(
+                registered, ests, overall_ests, cols, overall_cols, confidence
             )
-            ref_value, cmp = _compare(
-                est,
-                cols,
-                overall_cols,
-                overall,
-                metric,
-                level_stats,
-                by_cols,
-                reference,
-                confidence,
-                min_n,
-            )
-            keys = [level_stats.get_column(k) for k in by_cols]
+        else:
+            compared = [
+                _compare(
+                    est,
+                    cols,
+                    overall_cols,
+                    overall,
+                    metric,
+                    level_stats,
+                    by_cols,
+                    reference,
+                    confidence,
+                    min_n,
+                )  # fmt: skip
+                for metric, est, overall in zip(registered, ests, overall_ests, strict=True)
+            ]
+        keys = [level_stats.get_column(k) for k in by_cols]
+        per_level.append((keys, cols["n"], _unlabeled(level_stats, cols), ests, compared))
+    parts = []
+    overall_parts = []
+    for i, metric in enumerate(registered):
+        overall_parts.append(([], metric, overall_ests[i], None))
+        for keys, group_n, unlabeled_n, ests, compared in per_level:
+            ref_value, cmp = compared[i]
             extra = {
-                "group_n": cols["n"],
-                "unlabeled": _unlabeled(level_stats, cols),
+                "group_n": group_n,
+                "unlabeled": unlabeled_n,
                 "reference_value": ref_value,
                 "diff": cmp["diff"],
                 "diff_ci_low": cmp["diff_lo"],
@@ -580,26 +593,42 @@ def disaggregate(
                 "ratio_ci_high": cmp["ratio_hi"],
                 "p_value": cmp["p"],
             }
-            pieces.append(_metric_frame(keys, metric, est, extra))
+            parts.append((keys, metric, ests[i], extra))
+    # Every metric's rows in one table, each column built once (not a frame per metric).
+    pieces = [mreg.stack(parts)] if parts else []
+    overall_rows = [mreg.stack(overall_parts)] if overall_parts else []
     if custom:
         pieces.extend(_custom_metrics(frame, by_cols, roles, custom, min_n))
         overall_rows.extend(_custom_metrics(frame, [], roles, custom, min_n))
 
-    table = pl.concat(pieces, how="diagonal_relaxed")
-    table = table.with_columns(
-        pl.lit(None, pl.Float64).alias(c) for c in (*COLUMNS, "_x", "_se") if c not in table.columns
+    table = pieces[0] if len(pieces) == 1 else pl.concat(pieces, how="diagonal_relaxed")
+    # The p-values in row order, from the arrays (a custom metric's rows have none).
+    p_values = np.concatenate(
+        [
+            *(np.asarray(extra["p_value"], dtype=float) for *_, extra in parts),
+            np.full(table.height - sum(len(est["value"]) for _, _, est, _ in parts), np.nan),
+        ]
     )
-    p_adj = st.adjust_pvalues(table.get_column("p_value").fill_null(np.nan).to_numpy(), adjust)
+    p_adj = st.adjust_pvalues(p_values, adjust)
+    derived = ("p_adjusted", "significant", "small_n")
     table = table.with_columns(
+        *(
+            pl.lit(None, pl.Float64).alias(c)
+            for c in (*COLUMNS, "_x", "_se")
+            if c not in table.columns and c not in derived
+        ),
         p_adjusted=pl.Series(p_adj, nan_to_null=True),
-    ).with_columns(
-        significant=(pl.col("p_adjusted") < 1 - confidence).fill_null(False),
+        significant=pl.Series(p_adj < 1 - confidence),  # NaN (no test) is not significant
         small_n=pl.col("n") < min_n,
     )
     kept = [c for c in ("_x", "_se", "_bins") if c in table.columns]  # _bins: ece's sums
     estimates = table.select(*by_cols, *COLUMNS, *kept)
     table = estimates.select(*by_cols, *COLUMNS)
-    overall_table = pl.concat(overall_rows, how="diagonal_relaxed")
+    overall_table = (
+        overall_rows[0]
+        if len(overall_rows) == 1
+        else pl.concat(overall_rows, how="diagonal_relaxed")
+    )
     overall_table = overall_table.with_columns(
         pl.lit(None, pl.Float64).alias(c)
         for c in ("ci_low", "ci_high")
@@ -650,16 +679,6 @@ def _unlabeled(stats: pl.DataFrame, cols: mreg.StatColumns) -> np.ndarray:
     return cols["n"] - cols["labeled"]
 
 
-def _metric_frame(keys, metric, est, extra=None) -> pl.DataFrame:
-    """One metric's rows: the keys, the estimate, and the comparison columns."""
-    table = mreg.assemble(keys, metric, est)
-    if not extra:
-        return table
-    return table.hstack(
-        [pl.Series(name, np.asarray(a, dtype=float), nan_to_null=True) for name, a in extra.items()]
-    )
-
-
 def _compare(
     est, cols, overall_cols, overall, metric, level_stats, by_cols, reference, confidence, min_n
 ):
@@ -675,7 +694,8 @@ def _compare(
         if metric.average:
             # Compare each group with the rest of the data (overall sums minus the group's
             # sums), then map to the overall scale, counting the group share's own error.
-            rest = mreg.estimate(_RestColumns(cols, overall_cols), metric, confidence=confidence)
+            # Its value and standard error only: the comparison builds its own interval.
+            rest = mreg.point_estimate(_RestColumns(cols, overall_cols), metric)
             rest_v = {"value": rest["value"], "_se": rest["se"], "_x": rest["x"], "n": rest["den"]}
             cmp = mreg.compare_to(metric, v, se, x, n, rest_v, confidence)
             total = overall["den"][0]
@@ -700,6 +720,68 @@ def _compare(
     cmp["diff"] = np.where(is_ref, 0.0, cmp["diff"])
     cmp["ratio"] = np.where(is_ref, 1.0, cmp["ratio"])
     return v[ref_idx], cmp
+
+
+def _compare_overall(metrics, ests, overall_ests, cols, overall_cols, confidence):
+    """:func:`_compare` against ``"overall"`` for every metric of a level at once.
+
+    The same figures: an average is compared with the rest of the data and mapped to the
+    overall scale (:func:`aidebt.stats.vs_overall`), any other comparable metric with the
+    overall estimate (:func:`aidebt.stats.two_normals`); each step runs once over the
+    metrics joined, since every step works element by element.
+    """
+    out = [None] * len(metrics)
+    averages, others = [], []
+    for i, (metric, est, overall) in enumerate(zip(metrics, ests, overall_ests, strict=True)):
+        if not metric.comparable:
+            out[i] = _compare(est, cols, overall_cols, overall, metric, None, [], "overall", 0, 0)
+        else:
+            (averages if metric.average else others).append(i)
+    if averages:
+        # Each group against the rest of the data (overall sums minus the group's sums),
+        # then mapped to the overall scale, counting the group share's own error.
+        rests = [
+            mreg.point_estimate(_RestColumns(cols, overall_cols), metrics[i]) for i in averages
+        ]
+        refs = [{"value": r["value"], "_se": r["se"], "_x": r["x"], "n": r["den"]} for r in rests]
+        cmps = mreg.compare_all(
+            [metrics[i] for i in averages], [ests[i] for i in averages], refs, confidence
+        )
+        shares, totals = [], []
+        for i in averages:
+            n, total = ests[i]["den"], overall_ests[i]["den"][0]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                shares.append(np.where(total > 0, n / total, np.nan))
+            totals.append(np.full(len(shares[-1]), total))
+        joined = {k: np.concatenate([c[k] for c in cmps]) for k in cmps[0]}
+        mapped = st.vs_overall(joined, np.concatenate(shares), np.concatenate(totals), confidence)
+        _scatter(out, averages, ests, overall_ests, mapped)
+    if others:
+        ref = [overall_ests[i] for i in others]
+        sizes = [len(ests[i]["value"]) for i in others]
+
+        def joined(key, of=None):
+            if of is None:
+                return np.concatenate([np.asarray(ests[i][key], dtype=float) for i in others])
+            return np.concatenate([np.full(h, r[key][0]) for h, r in zip(sizes, of, strict=True)])
+
+        cmp = st.two_normals(
+            joined("value"), joined("se"), joined("value", ref), joined("se", ref), confidence
+        )
+        _scatter(out, others, ests, overall_ests, cmp)
+    return out
+
+
+def _scatter(out, idx, ests, overall_ests, joined) -> None:
+    """Cut comparisons joined over metrics back into one (reference value, comparison) each."""
+    cuts = np.cumsum([len(ests[i]["value"]) for i in idx])[:-1]
+    pieces = {k: np.split(np.asarray(v, dtype=float), cuts) for k, v in joined.items()}
+    for j, i in enumerate(idx):
+        height = len(ests[i]["value"])
+        out[i] = (
+            np.full(height, overall_ests[i]["value"][0]),
+            {k: p[j] for k, p in pieces.items()},
+        )
 
 
 class _RestColumns(dict):

@@ -38,6 +38,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -628,6 +629,93 @@ def estimate_rows(
     return estimate(columns, metric, confidence=confidence, ci=ci)
 
 
+def estimate_all(
+    stats: pl.DataFrame,
+    keys: list[str],
+    metrics: Sequence[Metric],
+    *,
+    columns: Mapping[str, np.ndarray] | None = None,
+    confidence: float = 0.95,
+    ci: str = "wilson",
+    auc_table: pl.DataFrame | None = None,
+    quantiles: pl.DataFrame | None = None,
+) -> list[dict[str, np.ndarray]]:
+    """:func:`estimate_rows` for several metrics of one table, one estimate per metric.
+
+    The same figures, computed faster: each metric's point estimate from its sums, then
+    one interval call for all the metrics that share an interval method (every builder
+    works element by element, so concatenating the metrics changes no digit). AUC,
+    quantiles and the ECE (whose interval reads per-bin sums) go one by one.
+    """
+    columns = StatColumns(stats) if columns is None else columns
+    out: list[dict[str, np.ndarray]] = []
+    batches: dict[str, list[int]] = {}
+    for i, metric in enumerate(metrics):
+        alone = metric.needs_score_counts or metric.needs_quantiles
+        if alone or metric.interval in (None, "calibration"):
+            out.append(
+                estimate_rows(
+                    stats,
+                    keys,
+                    metric,
+                    columns=columns,
+                    confidence=confidence,
+                    ci=ci,
+                    auc_table=auc_table,
+                    quantiles=quantiles,
+                )
+            )
+        else:
+            out.append(point_estimate(columns, metric))
+            batches.setdefault(metric.interval, []).append(i)
+    for idx in batches.values():
+        joined = (_joined([out[i][k] for i in idx]) for k in ("value", "se", "x", "den"))
+        lo, hi = conf_int(metrics[idx[0]], *joined, confidence, ci)
+        pieces = _split(lo, hi, parts=[out[i] for i in idx])
+        for i, part_lo, part_hi in zip(idx, *pieces, strict=True):
+            out[i]["lo"], out[i]["hi"] = part_lo, part_hi
+    return out
+
+
+def _joined(arrays: Sequence[Any]) -> np.ndarray:
+    return np.concatenate([np.atleast_1d(np.asarray(a, dtype=float)) for a in arrays])
+
+
+def _split(*joined: np.ndarray, parts: Sequence[Mapping[str, Any]]) -> list[list[np.ndarray]]:
+    """Cut arrays joined over several estimates back into one piece per estimate."""
+    cuts = np.cumsum([len(np.atleast_1d(p["value"])) for p in parts])[:-1]
+    return [np.split(a, cuts) for a in joined]
+
+
+def compare_all(
+    metrics: Sequence[Metric],
+    estimates: Sequence[Mapping[str, Any]],
+    refs: Sequence[Mapping[str, Any]],
+    confidence: float,
+) -> list[dict[str, np.ndarray]]:
+    """:func:`compare_to` for several metrics, one call per way of comparing.
+
+    ``estimates[i]`` holds ``value``, ``se``, ``x`` and ``den`` arrays; ``refs[i]`` the
+    reference's ``value``, ``_se``, ``_x`` and ``n``, as arrays of the same length. The
+    comparisons work element by element, so metrics compared the same way are joined and
+    compared at once, with the same digits.
+    """
+    out: list[dict[str, np.ndarray] | None] = [None] * len(metrics)
+    batches: dict[tuple[bool, bool], list[int]] = {}
+    for i, metric in enumerate(metrics):
+        batches.setdefault((metric.binomial, metric.interval == "t"), []).append(i)
+    for idx in batches.values():
+        est = [estimates[i] for i in idx]
+        v, se, x, n = (_joined([e[k] for e in est]) for k in ("value", "se", "x", "den"))
+        ref = {k: _joined([refs[i][k] for i in idx]) for k in ("value", "_se", "_x", "n")}
+        cmp = compare_to(metrics[idx[0]], v, se, x, n, ref, confidence)
+        names = list(cmp)
+        pieces = _split(*(cmp[k] for k in names), parts=est)
+        for j, i in enumerate(idx):
+            out[i] = {k: pieces[m][j] for m, k in enumerate(names)}
+    return out  # type: ignore[return-value]
+
+
 class StatColumns(dict):
     """Statistics as float numpy arrays, read from a table only when first asked for."""
 
@@ -950,25 +1038,55 @@ def estimate_quantile(
 def assemble(base: list[pl.Series], metric: Metric, est: dict[str, np.ndarray]) -> pl.DataFrame:
     """A metric's table: the key columns ``base``, then the estimate's columns (and
     ``_bins``, the per-bin sums of an ECE, from which its interval is rebuilt)."""
+    return stack([(base, metric, est, None)])
 
-    def num(a):
-        return pl.Series(np.asarray(a, dtype=float), nan_to_null=True)
 
-    length = len(est["value"])
-    return pl.DataFrame(
-        [
-            *base,
-            pl.Series("metric", [metric.name] * length, dtype=pl.String),
-            num(est["value"]).alias("value"),
-            num(est["lo"]).alias("ci_low"),
-            num(est["hi"]).alias("ci_high"),
-            pl.Series("n", np.asarray(est["den"], dtype=float)),
-            pl.Series("note", list(est["note"]), dtype=pl.String),
-            pl.Series("_x", np.asarray(est["x"], dtype=float)),
-            num(est["se"]).alias("_se"),
-            *([pl.Series("_bins", est["bins"].tolist())] if "bins" in est else []),
+def stack(
+    parts: Sequence[
+        tuple[list[pl.Series], Metric, dict[str, np.ndarray], Mapping[str, Any] | None]
+    ],
+) -> pl.DataFrame:
+    """Several metrics' tables (:func:`assemble`) as one, each column built once.
+
+    Each part is ``(base, metric, estimate, extra)``: ``extra`` maps more column names to
+    arrays (NaN as null), the same in every part. The rows are those of
+    ``pl.concat([assemble(...) + extra columns, ...])``, without a frame per metric.
+    """
+
+    def floats(key, nulls=True):
+        values = np.concatenate([np.asarray(est[key], dtype=float) for _, _, est, _ in parts])
+        return pl.Series(values, nan_to_null=nulls)
+
+    def extras(name):
+        values = np.concatenate([np.asarray(extra[name], dtype=float) for *_, extra in parts])
+        return pl.Series(name, values, nan_to_null=True)
+
+    keys = [pl.concat(column) for column in zip(*(base for base, *_ in parts), strict=True)]
+    columns = [
+        *keys,
+        pl.Series(
+            "metric",
+            [m.name for _, m, est, _ in parts for _ in range(len(est["value"]))],
+            dtype=pl.String,
+        ),
+        floats("value").alias("value"),
+        floats("lo").alias("ci_low"),
+        floats("hi").alias("ci_high"),
+        floats("den", nulls=False).alias("n"),
+        pl.Series("note", [v for *_, est, _ in parts for v in est["note"]], dtype=pl.String),
+        floats("x", nulls=False).alias("_x"),
+        floats("se").alias("_se"),
+    ]
+    if any("bins" in est for _, _, est, _ in parts):
+        bins = [
+            row
+            for _, _, est, _ in parts
+            for row in (est["bins"].tolist() if "bins" in est else [None] * len(est["value"]))
         ]
-    )
+        columns.append(pl.Series("_bins", bins, dtype=pl.List(pl.Float64)))
+    names = parts[0][3] or {}
+    columns.extend(extras(name) for name in names)
+    return pl.DataFrame(columns)
 
 
 def unique(items: list[Metric]) -> list[Metric]:

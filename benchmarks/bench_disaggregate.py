@@ -4,9 +4,12 @@ Same data, same run: 1M rows, three segment columns (10 x 5 x 3 = 150 intersecti
 accuracy / fpr / fnr / selection_rate. aidebt computes values, Wilson intervals,
 disparities to the overall with Newcombe intervals and Holm-adjusted p-values; fairlearn
 computes the values only; the bare group-by computes only the confusion counts. Then 10M
-rows for aidebt and the bare group-by. Ratios matter, not seconds (2 noisy cores).
+rows for aidebt and the bare group-by. Ratios matter, not seconds (2 noisy cores): aidebt
+and the bare group-by run alternately, ``--runs`` times each (default 9), and the ratio
+is that of their medians, with the range of the per-pair ratios.
 
-    python benchmarks/bench_disaggregate.py [--rows 1000000] [--big 10000000] [--no-fairlearn]
+    python benchmarks/bench_disaggregate.py [--rows 1000000] [--big 10000000] [--runs 9]
+        [--no-fairlearn]
 """
 
 from __future__ import annotations
@@ -88,45 +91,60 @@ def run_fairlearn(df: pl.DataFrame):
     ).by_group
 
 
-def best_of(fn, df, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn(df)
-        times.append(time.perf_counter() - start)
-    return min(times) if repeat > 1 else statistics.fmean(times)
+def timed(fn, df) -> float:
+    start = time.perf_counter()
+    fn(df)
+    return time.perf_counter() - start
+
+
+def side_by_side(df, runs: int) -> tuple[float, float, float, float]:
+    """Alternate the bare group-by and aidebt ``runs`` times each (after one warm-up).
+
+    Returns the two medians (seconds) and the lowest and highest ratio of a pair run
+    back to back, so a burst of load on the shared cores shows as a wide range.
+    """
+    bare_groupby(df), run_aidebt(df)
+    bare, ours = [], []
+    for _ in range(runs):
+        bare.append(timed(bare_groupby, df))
+        ours.append(timed(run_aidebt, df))
+    pairs = [a / b for a, b in zip(ours, bare, strict=True)]
+    return statistics.median(bare), statistics.median(ours), min(pairs), max(pairs)
+
+
+def report(t_bare: float, t_ad: float, low: float, high: float) -> None:
+    print(f"  bare polars group-by (counts only), median: {t_bare * 1e3:8.1f} ms")
+    print(
+        f"  aidebt (values, intervals, disparities):   {t_ad * 1e3:8.1f} ms   "
+        f"{t_ad / t_bare:5.2f}x bare (pairs {low:.2f}-{high:.2f}x)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--big", type=int, default=10_000_000)
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--no-fairlearn", action="store_true")
     args = parser.parse_args()
+    if args.runs < 7:
+        parser.error("--runs must be at least 7 (a median of fewer is noise on 2 shared cores)")
 
     df = make_logs(args.rows)
     groups = run_aidebt(df).table.filter(pl.col("metric") == "accuracy").height
-    print(f"{args.rows:,} rows, {groups} intersections, metrics {METRICS}")
-    t_bare = best_of(bare_groupby, df, 7)
-    t_ad = best_of(run_aidebt, df, 7)
-    print(f"  bare polars group-by (counts only):        {t_bare * 1e3:8.1f} ms")
-    print(
-        f"  aidebt (values, intervals, disparities):   {t_ad * 1e3:8.1f} ms   {t_ad / t_bare:5.2f}x bare"
-    )
+    print(f"{args.rows:,} rows, {groups} intersections, metrics {METRICS}, {args.runs} runs each")
+    t_bare, t_ad, low, high = side_by_side(df, args.runs)
+    report(t_bare, t_ad, low, high)
     if not args.no_fairlearn:
-        t_fl = best_of(run_fairlearn, df, 1)
+        t_fl = timed(run_fairlearn, df)
         print(
-            f"  fairlearn MetricFrame (values only):       {t_fl * 1e3:8.1f} ms   aidebt is {t_fl / t_ad:,.0f}x faster"
+            f"  fairlearn MetricFrame (values only), once: {t_fl * 1e3:8.1f} ms   "
+            f"aidebt is {t_fl / t_ad:,.0f}x faster"
         )
     if args.big:
         big = make_logs(args.big, seed=1)
-        t_bare = best_of(bare_groupby, big, 3)
-        t_ad = best_of(run_aidebt, big, 3)
         print(f"{args.big:,} rows")
-        print(f"  bare polars group-by:                      {t_bare * 1e3:8.1f} ms")
-        print(
-            f"  aidebt:                                    {t_ad * 1e3:8.1f} ms   {t_ad / t_bare:5.2f}x bare"
-        )
+        report(*side_by_side(big, args.runs))
 
 
 if __name__ == "__main__":
