@@ -37,7 +37,7 @@ from aidebt.groups import ESCAPE, MARKER_PATTERN, MISSING_GROUP
 _YEAR_FIRST = r"^\s*\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
 # Dates whose day and month could be swapped: 11/05/2026, 05.11.26 (time of day optional).
 _DAY_MONTH = r"^\s*(\d{1,2})([-/.])(\d{1,2})[-/.](\d{4}|\d{2})\b"
-_TIME_OF_DAY = r"^([ T])\d{1,2}:\d{2}(:\d{2})?(\.\d+)?$"
+_TIME_OF_DAY = r"^([ T])\d{1,2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$"
 # Rows read from the start of a CSV to see how its dates are written (polars infers its
 # types from the first 100).
 _DATE_SAMPLE = 1000
@@ -384,18 +384,21 @@ def _time_text_fix(frame: nw.LazyFrame, name: str) -> str:
     example = value[0] if value else ""
     layout = re.match(_DAY_MONTH, example)
     if layout is None:
-        fmt = "%Y-%m-%d %H:%M:%S" if re.match(_YEAR_FIRST, example) else "%b %d %Y"
+        year_first = re.match(_YEAR_FIRST, example)
+        if year_first:  # the order is settled: the format is read off the value itself
+            sep = year_first.group(0).strip()[4]
+            fmt = f"%Y{sep}%m{sep}%d" + _clock_format(example[year_first.end() :])
+            return (
+                f"Pass its strptime format as time_format={fmt!r} {how}: "
+                f"pl.col({name!r}).str.to_datetime({fmt!r})."
+            )
+        fmt = "%b %d %Y"
         return (
             f"Pass its strptime format as time_format={fmt!r} (for instance) {how}: "
             f"pl.col({name!r}).str.to_datetime({fmt!r})."
         )
     sep, year = layout.group(2), "%Y" if len(layout.group(4)) == 4 else "%y"
-    rest = example[layout.end() :]
-    clock = re.match(_TIME_OF_DAY, rest)
-    tail = ""
-    if clock:
-        tail = clock.group(1) + "%H:%M" + (":%S" if clock.group(2) else "")
-        tail += "%.f" if clock.group(3) else ""
+    tail = _clock_format(example[layout.end() :])
     month_first = f"%m{sep}%d{sep}{year}{tail}"
     day_first = f"%d{sep}%m{sep}{year}{tail}"
     big_first, big_second = _parts_above_12(frame, name)
@@ -422,6 +425,21 @@ def _time_text_fix(frame: nw.LazyFrame, name: str) -> str:
         f"first, as in the US) or time_format={day_first!r} (day first) {how}: "
         f"pl.col({name!r}).str.to_datetime({month_first!r})."
     )
+
+
+def _clock_format(rest: str) -> str:
+    """The strptime format of a time of day after a date (``' 14:05:09.5+02:00'``), or ''.
+
+    A ``Z`` suffix stays a literal (``%z`` does not read it): the times parse as they are
+    written, in UTC.
+    """
+    clock = re.match(_TIME_OF_DAY, rest)
+    if not clock:
+        return ""
+    fmt = clock.group(1) + "%H:%M" + (":%S" if clock.group(2) else "")
+    fmt += "%.f" if clock.group(3) else ""
+    zone = clock.group(4)
+    return fmt + ("" if not zone else "Z" if zone == "Z" else "%z")
 
 
 def _parts_above_12(frame: nw.LazyFrame, name: str) -> tuple[str | None, str | None]:
