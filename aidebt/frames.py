@@ -362,9 +362,43 @@ def require_temporal(frame: nw.LazyFrame, name: str, *, needed_by: str) -> None:
             f"Column {name!r} (time) holds text, not dates (values such as {found}); "
             f"{needed_by} needs a Date or Datetime column. {_time_text_fix(frame, name)}"
         )
+    fix = (
+        _time_number_fix(frame, name)
+        if is_numeric(dtype) and dtype != nw.Boolean
+        else f"Parse it first, e.g. pl.col({name!r}).str.to_datetime()."
+    )
     raise ColumnTypeError(
         f"Column {name!r} (time) has type {dtype} with values such as {found}; {needed_by} "
-        f"needs a Date or Datetime column. Parse it first, e.g. pl.col({name!r}).str.to_datetime()."
+        f"needs a Date or Datetime column. {fix}"
+    )
+
+
+# Unix times of the years 2001 to 2286 in seconds are 10 digits; in ms 13, us 16, ns 19.
+_EPOCH_UNITS = ((1e11, "s", "seconds"), (1e14, "ms", "milliseconds"), (1e17, "us", "microseconds"))
+
+
+def _time_number_fix(frame: nw.LazyFrame, name: str) -> str:
+    """How to turn a numeric time column into dates: a YYYYMMDD day, or a Unix time.
+
+    The unit of a Unix time is read off the size of a value (seconds have 10 digits in
+    this century, milliseconds 13...); the message says what it assumed.
+    """
+    first = frame.select(nw.col(name)).filter(~nw.col(name).is_null()).head(1)
+    values = first.collect(backend="polars").to_native().get_column(name).to_list()
+    value = abs(values[0]) if values else 0
+    col = f"pl.col({name!r})"
+    if 19000101 <= value <= 21001231 and float(value).is_integer():  # years 1900 to 2100
+        return (
+            f"If it holds days written as YYYYMMDD, convert it first: "
+            f"{col}.cast(pl.Int64).cast(pl.String).str.to_date('%Y%m%d')."
+        )
+    unit, words = next(
+        ((u, w) for size, u, w in _EPOCH_UNITS if value < size), ("ns", "nanoseconds")
+    )
+    as_int = f"{col}.cast(pl.Int64)" if columns(frame)[name].is_float() else col
+    return (
+        f"If it counts {words} since 1970 (Unix time), convert it first: "
+        f"pl.from_epoch({as_int}, time_unit={unit!r})."
     )
 
 

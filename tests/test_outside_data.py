@@ -64,6 +64,10 @@ TIME_AS_WRITTEN = {
     "ISO in UTC (Z)": lambda t: t.dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
     "year first with slashes": lambda t: t.dt.strftime("%Y/%m/%d"),
     "day first": lambda t: t.dt.strftime("%d/%m/%Y %H:%M"),
+    "Unix seconds": lambda t: t.dt.epoch("s"),
+    "Unix milliseconds": lambda t: t.dt.epoch("ms"),
+    "Unix seconds as floats": lambda t: t.dt.epoch("s").cast(pl.Float64),
+    "YYYYMMDD integers": lambda t: t.dt.strftime("%Y%m%d").cast(pl.Int64),
 }
 
 
