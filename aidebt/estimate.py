@@ -60,7 +60,6 @@ from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import (
-    ColumnTypeError,
     InvalidArgumentError,
     InvalidValueError,
     did_you_mean,
@@ -787,13 +786,7 @@ def _check_columns(frame, time, y_score, y_pred, weight, by_cols, *, data_role: 
     if time is not None:
         if not isinstance(time, str):
             raise InvalidArgumentError(f"time={time!r} must be the name of a Date/Datetime column.")
-        frames.require_columns(frame, [time], role="time")
-        if not frames.is_temporal(schema[time]):
-            raise ColumnTypeError(
-                f"Column {time!r} (time) has type {schema[time]} with values such as "
-                f"{frames.sample_values(frame, time)}; estimate needs a Date or Datetime "
-                f"column. Parse it first, e.g. pl.col({time!r}).str.to_datetime()."
-            )
+        frames.require_temporal(frame, time, needed_by="estimate")
 
 
 def _as_window(reference: Any) -> tuple[Any, Any] | None:

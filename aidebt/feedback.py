@@ -1249,14 +1249,9 @@ def feedback(
         raise InvalidArgumentError(
             f"every={every!r} cuts the figures into periods of a time column: pass time= too."
         )
-    schema = frames.columns(frame)
     period = None
     if time is not None:
-        if not frames.is_temporal(schema[time]):
-            raise ColumnTypeError(
-                f"Column {time!r} (time) has type {schema[time]} with values such as "
-                f"{frames.sample_values(frame, time)}; periods need a Date or Datetime column."
-            )
+        frames.require_temporal(frame, time, needed_by="feedback")
         period = Every.parse(every or "1mo")
 
     derived: dict[str, nw.Expr] = {}

@@ -87,3 +87,40 @@ def test_the_fix_for_a_time_column_parses_it(affairs, written):
     decay = ad.decay(fixed, time="ts", y_true="y_true", y_pred="y_pred")
     assert decay.table.height == 6  # January to June, as in the original
     assert decay.table["n"].sum() == affairs.height
+
+
+TIME_USERS = {
+    "decay": lambda d: ad.decay(d, time="ts", y_true="y_true", y_pred="y_pred"),
+    "drift_over_time": lambda d: ad.drift_over_time(d, time="ts", columns=["y_score"]),
+    "coverage": lambda d: ad.coverage(
+        d, d, by="occupation", time="ts", y_true="y_true", y_pred="y_pred"
+    ),
+    "estimate": lambda d: ad_estimate(d),
+    "feedback": lambda d: ad_feedback(d),
+    "filter_window": lambda d: ad.filter_window(d, "ts", "2025-02-01", "2025-03-01"),
+}
+
+
+def ad_estimate(d):
+    from aidebt.estimate import estimate
+
+    return estimate(d, y_score="y_score", y_true="y_true", reference=d, time="ts", n_boot=20)
+
+
+def ad_feedback(d):
+    from aidebt.feedback import feedback
+
+    return feedback(d, implicit="y_pred", explicit="y_true", time="ts")
+
+
+@pytest.mark.parametrize("written", ["ISO date", "Unix milliseconds"])
+@pytest.mark.parametrize("analysis", list(TIME_USERS))
+def test_every_analysis_with_a_time_says_how_to_parse_it(affairs, analysis, written):
+    """Before: estimate suggested .str.to_datetime() for any type, and feedback said only
+    that 'periods need a Date or Datetime column', with no fix: both now share the loader's
+    message (frames.require_temporal)."""
+    data = affairs.with_columns(TIME_AS_WRITTEN[written](pl.col("ts")).alias("ts"))
+    with pytest.raises(ColumnTypeError, match="'ts'") as caught:
+        TIME_USERS[analysis](data)
+    fix = eval(suggested_code(str(caught.value)), {"pl": pl})  # noqa: S307 - our own message
+    TIME_USERS[analysis](data.with_columns(fix.alias("ts")))
