@@ -251,6 +251,17 @@ _KNOWN_POSITIVE = {
 }
 
 
+def known_positive(values: Sequence[Any]) -> Any:
+    """The positive one of two label values whose vocabulary settles it (``'Yes'`` of
+    Yes/No, ``'T'`` of T/F...), else None: aidebt never picks one by sort order.
+
+    >>> known_positive(["No", "Yes"]), known_positive(["fraud", "ok"])
+    ('Yes', None)
+    """
+    known = _KNOWN_POSITIVE.get(frozenset(str(v).lower() for v in values))
+    return next((v for v in values if str(v).lower() == known), None) if known else None
+
+
 def pos_label_hint(frame: nw.LazyFrame, role: str, roles: Roles) -> str:
     """How to say which values of a text label column mean positive (never a guess).
 
@@ -261,8 +272,7 @@ def pos_label_hint(frame: nw.LazyFrame, role: str, roles: Roles) -> str:
     """
     name = getattr(roles, role)
     values = [v for v in frames.distinct_values(frame, name, limit=20) or [] if v is not None]
-    known = _KNOWN_POSITIVE.get(frozenset(str(v).lower() for v in values))
-    value = next((v for v in values if str(v).lower() == known), None) if known else None
+    value = known_positive(values)
     shown = "VALUE" if value is None else repr(value)
     other = "y_pred" if role == "y_true" else "y_true"
     other_name = getattr(roles, other)

@@ -124,3 +124,48 @@ def test_every_analysis_with_a_time_says_how_to_parse_it(affairs, analysis, writ
         TIME_USERS[analysis](data)
     fix = eval(suggested_code(str(caught.value)), {"pl": pl})  # noqa: S307 - our own message
     TIME_USERS[analysis](data.with_columns(fix.alias("ts")))
+
+
+# ------------------------------------------------------------------ text labels
+
+
+def paired(affairs: pl.DataFrame, labels: tuple[str, str] | None) -> pl.DataFrame:
+    """Each woman scored by two versions (thresholds 0.35 and 0.30), labels as text."""
+    both = pl.concat(
+        [
+            affairs.with_columns(version=pl.lit("v1"), item=pl.int_range(pl.len())),
+            affairs.with_columns(
+                version=pl.lit("v2"),
+                item=pl.int_range(pl.len()),
+                y_pred=(pl.col("y_score") > 0.30).cast(pl.Int64),
+            ),
+        ]
+    )
+    if labels is None:
+        return both
+    pos, neg = labels
+    text = {
+        c: pl.when(pl.col(c) == 1).then(pl.lit(pos)).otherwise(pl.lit(neg)) for c in ("y_true",)
+    }
+    return both.with_columns(**text)
+
+
+@pytest.mark.parametrize(
+    ("labels", "suggested"), [(("Yes", "No"), "'Yes'"), (("fraud", "ok"), "VALUE")]
+)
+def test_a_paired_comparison_never_guesses_the_positive_label(affairs, labels, suggested):
+    """Before: the message suggested == the first value in sort order, 'No' for Yes/No,
+    which would have inverted the labels. Now the vocabulary's positive, or VALUE."""
+    data = paired(affairs, labels)
+    with pytest.raises(ColumnTypeError) as caught:
+        ad.compare_paired(data, version="version", item="item", y_true="y_true", y_pred="y_pred")
+    message = str(caught.value)
+    assert f"(pl.col('y_true') == {suggested}).cast(pl.Int8)" in message
+    if suggested == "VALUE":
+        assert "'fraud'" in message and "'ok'" in message  # the values to choose from
+        return
+    fixed = data.with_columns((pl.col("y_true") == "Yes").cast(pl.Int8).alias("y_true"))
+    args = dict(version="version", item="item", y_true="y_true", y_pred="y_pred")
+    got = ad.compare_paired(fixed, **args).table
+    want = ad.compare_paired(paired(affairs, None), **args).table
+    assert got.select("metric", "diff").rows() == want.select("metric", "diff").rows()
