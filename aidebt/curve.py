@@ -473,6 +473,9 @@ class Curve(Result):
         lines = []
         name = self.metric.name
         values = self.table.filter(pl.col("value").is_not_null())
+        if values.is_empty():
+            why = self.table.get_column("note").drop_nulls().head(1).to_list()
+            return [f"No bin of {self.x} has a value of {name}" + (f" ({why[0]})." if why else ".")]
         for key, part in iter_groups(values, self.by):
             who = f" for {label(dict(zip(self.by, key, strict=True)), self.by)}" if self.by else ""
             first, last = part.row(0, named=True), part.row(-1, named=True)

@@ -137,7 +137,12 @@ def label_expr(by: Sequence[str], name: str = "group") -> pl.Expr:
 
 
 def iter_groups(table: pl.DataFrame, by: Sequence[str]) -> Iterator[tuple[tuple, pl.DataFrame]]:
-    """``(key, rows)`` for each group in order of appearance; one ``((), table)`` without ``by``."""
+    """``(key, rows)`` for each group in order of appearance; one ``((), table)`` without ``by``.
+
+    An empty table has no group, with ``by`` or without.
+    """
+    if table.is_empty():
+        return
     if not by:
         yield (), table
         return

@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 import aidebt as ad
-from aidebt.errors import ColumnTypeError
+from aidebt.errors import AidebtError, ColumnTypeError
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +169,94 @@ def test_a_paired_comparison_never_guesses_the_positive_label(affairs, labels, s
     got = ad.compare_paired(fixed, **args).table
     want = ad.compare_paired(paired(affairs, None), **args).table
     assert got.select("metric", "diff").rows() == want.select("metric", "diff").rows()
+
+
+# ----------------------------------------------------------------- tiny and odd data
+
+
+@pytest.fixture(scope="module")
+def spector() -> pl.DataFrame:
+    """statsmodels' Spector & Mazzeo data (32 students), scored by the logit on it."""
+    sm = pytest.importorskip("statsmodels.api")
+    d = sm.datasets.spector.load_pandas().data
+    p = sm.Logit(d.GRADE, sm.add_constant(d[["GPA", "TUCE", "PSI"]])).fit(disp=0).predict()
+    p = np.asarray(p)
+    return pl.DataFrame(
+        {
+            "y_true": d.GRADE.astype(int).to_numpy(),
+            "y_score": p,
+            "y_pred": (p > 0.5).astype(int),
+            "g": np.where(d.PSI.to_numpy() == 1, "psi", "no psi"),
+            "version": ["a", "b"] * 16,
+            "gpa": d.GPA.to_numpy(),
+            "ts": [dt.datetime(2025, 1 + i % 3, 1 + i // 3) for i in range(32)],
+        }
+    )
+
+
+ODD = {
+    "one row": lambda d: d.head(1),
+    "a group of one": lambda d: d.with_columns(
+        g=pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("solo")).otherwise(pl.col("g"))
+    ),
+    "all positive": lambda d: d.with_columns(y_true=pl.lit(1)),
+    "no positive in a group": lambda d: d.with_columns(
+        y_true=pl.when(pl.col("g") == "psi").then(0).otherwise(pl.col("y_true"))
+    ),
+    "constant score": lambda d: d.with_columns(y_score=pl.lit(0.3)),
+    "no label at all": lambda d: d.with_columns(y_true=pl.lit(None, pl.Int64)),
+}
+
+
+def _refresh(d):
+    from aidebt.refresh import refresh_plan
+
+    half = max(d.height // 2, 1)
+    return refresh_plan(d.head(half), d.tail(half), by="g", y_true="y_true", y_pred="y_pred")
+
+
+def _slices(d):
+    from aidebt.slices import slices
+
+    return slices(d, y_true="y_true", y_pred="y_pred", columns=["g", "version"], min_n=2)
+
+
+ANALYSES = {
+    "disaggregate": lambda d: ad.disaggregate(
+        d, y_true="y_true", y_pred="y_pred", by="g", y_score="y_score",
+        metrics=["accuracy", "fnr", "auc", "brier"], min_n=0, margins=True,
+    ),
+    "decay": lambda d: ad.decay(d, time="ts", y_true="y_true", y_pred="y_pred"),
+    "trend": lambda d: ad.decay(d, time="ts", y_true="y_true", y_pred="y_pred").fit(),
+    "changepoints": lambda d: ad.decay(d, time="ts", y_true="y_true", y_pred="y_pred")
+    .changepoints(),
+    "compare": lambda d: ad.compare(
+        d, version="version", baseline="a", y_true="y_true", y_pred="y_pred", by="g", min_n=0
+    ),
+    "simpson": lambda d: ad.simpson(d, outcome="y_true", compare="version", strata="g", min_n=0),
+    "drift": lambda d: ad.drift(d.head(16), d.tail(16), columns=["y_score", "g"]),
+    "curve": lambda d: ad.curve(d, x="gpa", y_true="y_true", y_pred="y_pred", bins=3),
+    "fairness": lambda d: ad.fairness(
+        d, y_true="y_true", y_pred="y_pred", by="g", y_score="y_score", n_boot=200
+    ),
+    "coverage": lambda d: ad.coverage(d.head(16), d.tail(16), by="g", y_true="y_true", y_pred="y_pred"),
+    "slices": _slices,
+    "refresh": _refresh,
+}  # fmt: skip
+
+NOT_WORDS = re.compile(r"\b(nan|NaN|inf|None)\b|\{|\}")
+
+
+@pytest.mark.parametrize("odd", list(ODD))
+@pytest.mark.parametrize("analysis", list(ANALYSES))
+def test_tiny_and_odd_data_give_a_result_or_a_clear_error(spector, analysis, odd):
+    """A result whose summary, notes and chart work (no NaN or None in a sentence), or an
+    aidebt error. Before: curve's summary raised OutOfBoundsError and refresh_plan's a
+    TypeError (formatting None) on data with no label at all."""
+    try:
+        result = ANALYSES[analysis](ODD[odd](spector))
+    except AidebtError:
+        return
+    for line in [*result.summary(), *result.notes()]:
+        assert not NOT_WORDS.search(line), line
+    result.chart()
