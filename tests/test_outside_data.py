@@ -49,7 +49,7 @@ def affairs() -> pl.DataFrame:
 
 def suggested_code(message: str) -> str:
     """The polars expression an error message suggests (its last ``pl.`` snippet)."""
-    found = re.search(r"(pl\.(?:col|from_epoch)\(.*\))\.?\s*$", message)
+    found = re.search(r"(pl\.(?:col|from_epoch)\(.*?)\.?\s*$", message)
     assert found, f"no code suggested in: {message}"
     return found.group(1)
 
@@ -260,3 +260,40 @@ def test_tiny_and_odd_data_give_a_result_or_a_clear_error(spector, analysis, odd
     for line in [*result.summary(), *result.notes()]:
         assert not NOT_WORDS.search(line), line
     result.chart()
+
+
+def long_labels(affairs: pl.DataFrame) -> pl.DataFrame:
+    """Long-format labels of 1,500 women: gold (the survey), the model's decision, and a
+    crowd that flips 15% of the gold labels."""
+    d = affairs.head(1500)
+    flip = np.random.default_rng(3).random(d.height) < 0.15
+    crowd = np.where(flip, 1 - d["y_true"].to_numpy(), d["y_true"].to_numpy())
+    item = pl.int_range(pl.len())
+    return pl.concat(
+        [
+            d.select(item=item, source=pl.lit("gold"), label=pl.col("y_true")),
+            d.select(item=item, source=pl.lit("model"), label=pl.col("y_pred")),
+            d.select(item=item, source=pl.lit("crowd"), label=pl.lit(pl.Series(crowd))),
+        ]
+    )
+
+
+def test_label_sources_with_yes_no_labels_suggests_the_right_case(affairs):
+    """Before: 'Map the labels first, e.g. pl.col('label') == 'yes'', on a column holding
+    'Yes'/'No': following it turned every label to 0, a silently wrong comparison."""
+    from aidebt.labels import label_sources
+
+    base = long_labels(affairs)
+    text = base.with_columns(
+        label=pl.when(pl.col("label") == 1).then(pl.lit("Yes")).otherwise(pl.lit("No"))
+    )
+    args = dict(item="item", source="source", label="label", gold="gold")
+    with pytest.raises(AidebtError) as caught:
+        label_sources(text, **args)
+    fix = eval(suggested_code(str(caught.value)), {"pl": pl})  # noqa: S307 - our own message
+    got = label_sources(text.with_columns(fix.alias("label")), **args).table
+    want = label_sources(base, **args).table
+    assert (
+        got.select("source", "accuracy").sort("source").rows()
+        == want.select("source", "accuracy").sort("source").rows()
+    )
