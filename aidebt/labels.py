@@ -1289,6 +1289,8 @@ def label_sources(
         .drop_nulls()
         .to_list()
     )
+    if not isinstance(gold, str) and str(gold) in sources:
+        gold = str(gold)  # sources are compared as text: gold=1 on a column of 1, 2, 3
     if gold not in sources:
         raise InvalidArgumentError(
             f"gold={gold!r} is not a value of column {source!r}. {did_you_mean(gold, sorted(sources))}"

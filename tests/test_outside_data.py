@@ -297,3 +297,18 @@ def test_label_sources_with_yes_no_labels_suggests_the_right_case(affairs):
         got.select("source", "accuracy").sort("source").rows()
         == want.select("source", "accuracy").sort("source").rows()
     )
+
+
+def test_label_sources_takes_gold_as_a_number_of_a_numeric_source_column(affairs):
+    """Before: gold=1 on a source column of 1, 2, 3 was refused ('gold=1 is not a value of
+    column 'source'. Available: '1', '2', '3'. Did you mean '1'?')."""
+    from aidebt.labels import label_sources
+
+    base = long_labels(affairs)
+    coded = base.with_columns(
+        source=pl.col("source").replace_strict({"gold": 1, "model": 2, "crowd": 3})
+    )
+    got = label_sources(coded, item="item", source="source", label="label", gold=1)
+    want = label_sources(base, item="item", source="source", label="label", gold="gold")
+    assert got.row("2")["accuracy"] == want.row("model")["accuracy"]
+    assert got.summary()
