@@ -33,7 +33,7 @@ from aidebt.errors import (
     InvalidValueError,
     did_you_mean,
 )
-from aidebt.groups import ALL, OVERALL, label, label_expr
+from aidebt.groups import ALL, OVERALL, label, label_expr, value_key
 from aidebt.results import Result, conform
 
 VERDICTS = ("reversal", "amplification", "attenuation", "none")
@@ -1092,7 +1092,7 @@ def _levels(frame, total: pl.DataFrame, compare: str, baseline, outcome) -> tupl
         )
     if baseline is None:
         return sorted(levels), levels[0]
-    key = ("true" if baseline else "false") if isinstance(baseline, bool) else str(baseline)
+    key = value_key(baseline, levels)
     if key not in levels:
         raise InvalidValueError(
             f"baseline={baseline!r} is not a level of column {compare!r} (levels with an "

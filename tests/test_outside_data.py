@@ -312,3 +312,38 @@ def test_label_sources_takes_gold_as_a_number_of_a_numeric_source_column(affairs
     want = label_sources(base, item="item", source="source", label="label", gold="gold")
     assert got.row("2")["accuracy"] == want.row("model")["accuracy"]
     assert got.summary()
+
+
+# ------------------------------------------------- a baseline given as the column's type
+
+
+BASELINES = {
+    "a boolean column, baseline False": ("has_children", False, "false"),
+    "a float column, baseline 3": ("occupation_f", 3, "3.0"),
+    "an integer column, baseline 3": ("occupation", 3, "3"),
+}
+
+
+@pytest.mark.parametrize("case", list(BASELINES))
+@pytest.mark.parametrize("analysis", ["compare", "simpson", "disaggregate"])
+def test_a_baseline_in_the_columns_own_type_is_its_level(affairs, analysis, case):
+    """Before: compare refused baseline=False on a boolean column ('Available: 'false',
+    'true'') and baseline=3 on a float column ('3.0'); disaggregate refused reference=False.
+    One rule now (groups.value_key), as simpson already did for booleans."""
+    column, value, level = BASELINES[case]
+    data = affairs.with_columns(
+        has_children=pl.col("age") > 30, occupation_f=pl.col("occupation").cast(pl.Float64)
+    )
+    run = {
+        "compare": lambda b: ad.compare(
+            data, version=column, baseline=b, y_true="y_true", y_pred="y_pred"
+        ),
+        "simpson": lambda b: ad.simpson(
+            data, outcome="y_true", compare=column, baseline=b, strata="version"
+        ),
+        "disaggregate": lambda b: ad.disaggregate(
+            data, y_true="y_true", y_pred="y_pred", by=column, reference=b
+        ),
+    }[analysis]
+    got, want = run(value).table, run(level).table
+    assert got.equals(want)
