@@ -262,6 +262,23 @@ def known_positive(values: Sequence[Any]) -> Any:
     return next((v for v in values if str(v).lower() == known), None) if known else None
 
 
+def flag_fix(frame: nw.LazyFrame, name: str) -> str:
+    """Code that maps a text yes/no column to 0/1, for an error message (never a guess).
+
+    The positive value is named only where the vocabulary settles it (:func:`known_positive`);
+    otherwise the code says VALUE and lists the values to choose from.
+    """
+    values = [v for v in frames.distinct_values(frame, name, limit=20) or [] if v is not None]
+    positive = known_positive(values)
+    if positive is not None:
+        return f"(pl.col({name!r}) == {positive!r}).cast(pl.Int8)"
+    listed = ", ".join(repr(v) for v in values[:8])
+    return (
+        f"(pl.col({name!r}) == VALUE).cast(pl.Int8), where VALUE is the value that means "
+        f"positive (one of {listed})"
+    )
+
+
 def pos_label_hint(frame: nw.LazyFrame, role: str, roles: Roles) -> str:
     """How to say which values of a text label column mean positive (never a guess).
 

@@ -33,7 +33,7 @@ import polars as pl
 from scipy import sparse
 
 from aidebt import prose
-from aidebt.aggregate import known_positive, present
+from aidebt.aggregate import flag_fix, present
 from aidebt.errors import (
     ColumnTypeError,
     InvalidArgumentError,
@@ -1016,13 +1016,10 @@ def _binary_labels(frame: nw.LazyFrame, label: str) -> None:
     values, _ = _label_values(frame, label, "nominal")
     if not set(values) <= {0, 1}:
         shown = ", ".join(repr(v) for v in values[:8])
-        positive = known_positive(values)  # never a guess: 'Yes' of Yes/No, else VALUE
-        value = "VALUE" if positive is None else repr(positive)
-        what = " (VALUE: the one that means positive)" if positive is None else ""
         raise InvalidValueError(
             f"Column {label!r} holds {shown}; comparing label sources needs 0/1 (or boolean) "
             "labels, 1 meaning the positive outcome (e.g. resolved). Map the labels first, e.g. "
-            f"pl.col({label!r}) == {value}{what}."
+            f"{flag_fix(frame, label)}."
         )
 
 

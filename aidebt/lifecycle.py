@@ -1481,7 +1481,7 @@ def _flag(frame: nw.LazyFrame, name: str, role: str) -> tuple[nw.Expr, nw.Expr, 
         raise ColumnTypeError(
             f"Column {name!r} ({role}) has type {dtype} with values such as "
             f"{frames.sample_values(frame, name)}; aidebt needs booleans or 0/1 here. Convert "
-            f"it first, e.g. pl.col({name!r}) == 'yes'."
+            f"it first, e.g. {aggregate.flag_fix(frame, name)}."
         )
     missing = aggregate.is_missing(frame, name)
     one = nw.when(col == 1).then(nw.lit(1, nw.Int64)).otherwise(nw.lit(0, nw.Int64))

@@ -740,18 +740,9 @@ def _flag(frame: nw.LazyFrame, name: str, role: str) -> nw.Expr:
         return col.cast(nw.Int64)
     if not frames.is_numeric(dtype):
         found = frames.sample_values(frame, name)
-        values = [v for v in frames.distinct_values(frame, name, limit=20) or [] if v is not None]
-        positive = aggregate.known_positive(values)
-        what = (
-            f", where VALUE is the value that means positive (one of {found})"
-            if positive is None
-            else ""
-        )
-        shown = "VALUE" if positive is None else repr(positive)
         raise ColumnTypeError(
             f"Column {name!r} ({role}) holds {dtype} values ({found}); a paired comparison "
-            f"needs 0/1 or booleans here. Map it first, e.g. (pl.col({name!r}) == "
-            f"{shown}).cast(pl.Int8){what}."
+            f"needs 0/1 or booleans here. Map it first, e.g. {aggregate.flag_fix(frame, name)}."
         )
     if dtype.is_float():
         col = nw.when(col.is_nan()).then(None).otherwise(col)

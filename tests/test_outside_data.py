@@ -49,7 +49,7 @@ def affairs() -> pl.DataFrame:
 
 def suggested_code(message: str) -> str:
     """The polars expression an error message suggests (its last ``pl.`` snippet)."""
-    found = re.search(r"(pl\.(?:col|from_epoch)\(.*?)\.?\s*$", message)
+    found = re.search(r"(\(?pl\.(?:col|from_epoch)\(.*?)\.?\s*$", message)
     assert found, f"no code suggested in: {message}"
     return found.group(1)
 
@@ -347,3 +347,25 @@ def test_a_baseline_in_the_columns_own_type_is_its_level(affairs, analysis, case
     }[analysis]
     got, want = run(value).table, run(level).table
     assert got.equals(want)
+
+
+@pytest.mark.parametrize(("yes", "no"), [("Yes", "No"), ("used", "not used")])
+def test_adoption_with_a_text_feature_column_suggests_a_working_map(affairs, yes, no):
+    """Before: "Convert it first, e.g. pl.col('feature') == 'yes'", whatever the values: on
+    'Yes'/'No' that marks no action as a use. Now the vocabulary's positive, or VALUE."""
+    from aidebt.lifecycle import adoption
+
+    usage = affairs.with_columns(user=pl.int_range(pl.len()) % 700, feature=pl.col("y_pred"))
+    text = usage.with_columns(
+        feature=pl.when(pl.col("feature") == 1).then(pl.lit(yes)).otherwise(pl.lit(no))
+    )
+    args = dict(user="user", time="ts", feature="feature", every="1mo")
+    with pytest.raises(ColumnTypeError) as caught:
+        adoption(text, **args)
+    message = str(caught.value)
+    if yes == "used":
+        assert "== VALUE" in message and "'used'" in message and "'not used'" in message
+        return
+    fix = eval(suggested_code(message), {"pl": pl})  # noqa: S307 - our own message
+    got = adoption(text.with_columns(fix.alias("feature")), **args).table
+    assert got.equals(adoption(usage, **args).table)
