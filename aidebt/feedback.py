@@ -977,10 +977,15 @@ def _binary(frame: nw.LazyFrame, name: str, role: str) -> nw.Expr:
     if dtype == nw.Boolean:
         return col.cast(nw.Int8)
     if not frames.is_numeric(dtype):
+        rated = (
+            " Or say which ratings count as positive with positive= (a value or a list)."
+            if role == "explicit"
+            else ""
+        )
         raise ColumnTypeError(
             f"Column {name!r} ({role}) holds {dtype} values such as "
             f"{frames.sample_values(frame, name)}; it must be 0/1 or booleans (null: no "
-            "label). Map it to 0/1 first."
+            f"label). Map it to 0/1 first, e.g. {aggregate.flag_fix(frame, name)}.{rated}"
         )
     col = aggregate.present(frame, name)
     return (

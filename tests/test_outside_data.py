@@ -369,3 +369,17 @@ def test_adoption_with_a_text_feature_column_suggests_a_working_map(affairs, yes
     fix = eval(suggested_code(message), {"pl": pl})  # noqa: S307 - our own message
     got = adoption(text.with_columns(fix.alias("feature")), **args).table
     assert got.equals(adoption(usage, **args).table)
+
+
+def test_feedback_with_text_ratings_points_to_positive(affairs):
+    """Before: 'Map it to 0/1 first.', with no code and no word of positive=, the argument
+    made for text ratings."""
+    from aidebt.feedback import feedback
+
+    thumbs = pl.when(pl.col("y_true") == 1).then(pl.lit("thumbs_up")).otherwise(pl.lit("down"))
+    data = affairs.with_columns(rating=thumbs)
+    with pytest.raises(ColumnTypeError, match=r"positive=") as caught:
+        feedback(data, implicit="y_pred", explicit="rating")
+    assert "(pl.col('rating') == VALUE).cast(pl.Int8)" in str(caught.value)
+    fixed = feedback(data, implicit="y_pred", explicit="rating", positive="thumbs_up")
+    assert fixed.table.equals(feedback(affairs, implicit="y_pred", explicit="y_true").table)
