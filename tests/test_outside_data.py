@@ -383,3 +383,11 @@ def test_feedback_with_text_ratings_points_to_positive(affairs):
     assert "(pl.col('rating') == VALUE).cast(pl.Int8)" in str(caught.value)
     fixed = feedback(data, implicit="y_pred", explicit="rating", positive="thumbs_up")
     assert fixed.table.equals(feedback(affairs, implicit="y_pred", explicit="y_true").table)
+
+
+@pytest.mark.parametrize("name", ["metric", "ci_low", "ci_high", "note"])
+def test_coverage_refuses_a_segment_named_like_a_metric_column(affairs, name):
+    """Before: a raw polars DuplicateError from the eval metric's table."""
+    data = affairs.with_columns(pl.col("occupation").cast(pl.String).alias(name))
+    with pytest.raises(AidebtError, match=rf"Column '{name}' \(a segment column\).*rename"):
+        ad.coverage(data.head(3000), data.tail(3000), by=name, y_true="y_true", y_pred="y_pred")
