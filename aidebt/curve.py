@@ -36,6 +36,7 @@ from aidebt.errors import InvalidArgumentError, InvalidValueError
 from aidebt.groups import check_names, iter_groups, label
 from aidebt.prepare import prepare
 from aidebt.results import Result, conform
+from aidebt.trend import COLUMNS as TREND_COLUMNS
 from aidebt.trend import Trend
 
 __all__ = ["Axis", "Curve", "CurveCrossing", "curve"]
@@ -205,7 +206,9 @@ def curve(
     by_cols = frames.as_list(by)
     if x in by_cols:
         raise InvalidArgumentError(f"by={by_cols} contains the axis column {x!r}.")
-    check_names(by_cols, {*COLUMNS, *CROSSING_COLUMNS}, role="a by column")
+    # The trend reads the bins as a decay curve (its ``period``) and adds its own columns.
+    taken = {*COLUMNS, *CROSSING_COLUMNS, *TREND_COLUMNS, "period"}
+    check_names(by_cols, taken, role="a by column")
     position = mreg.column_mean(x)
     prep = prepare(
         data,

@@ -391,3 +391,12 @@ def test_coverage_refuses_a_segment_named_like_a_metric_column(affairs, name):
     data = affairs.with_columns(pl.col("occupation").cast(pl.String).alias(name))
     with pytest.raises(AidebtError, match=rf"Column '{name}' \(a segment column\).*rename"):
         ad.coverage(data.head(3000), data.tail(3000), by=name, y_true="y_true", y_pred="y_pred")
+
+
+@pytest.mark.parametrize("name", ["period", "slope", "p_value", "decaying", "model"])
+def test_curve_refuses_a_group_named_like_a_trend_column(affairs, name):
+    """Before: the curve was built, then its summary (which fits the trend) raised a
+    LinAlgError ('period', which the trend reads the bins as) or polars' DuplicateError."""
+    data = affairs.with_columns(pl.col("occupation").cast(pl.String).alias(name))
+    with pytest.raises(AidebtError, match=rf"Column '{name}' \(a by column\).*rename"):
+        ad.curve(data, x="age", y_true="y_true", y_pred="y_pred", by=name)
