@@ -64,6 +64,7 @@ from aidebt.errors import (
     InvalidValueError,
     did_you_mean,
 )
+from aidebt.groups import check_names
 from aidebt.periods import Every
 from aidebt.results import Headline, Result
 
@@ -109,6 +110,14 @@ _PUBLIC = [
     "in_reference",
     "calibration",
 ]
+
+# Every column the results put beside the ``by`` columns: the table, ``uncertainty``, the
+# reconciliation and the summary's segments.
+_TAKEN = {
+    *_PUBLIC,
+    *("se", "se_sampling", "se_calibration", "se_wobble", "segment", "n_checked"),
+    *("estimated", "difference", "covered", "z", "p_value", "p_adjusted", "significant"),
+}
 
 
 def estimable() -> list[str]:
@@ -653,6 +662,7 @@ def estimate(
         )
     ev = Every.parse(every)
     by_cols = frames.as_list(by)
+    check_names(by_cols, _TAKEN, role="a by column")
     frame = frames.to_lazy(data)
     _check_columns(frame, time, y_score, y_pred, weight, by_cols, data_role="data")
     schema = frames.columns(frame)

@@ -400,3 +400,13 @@ def test_curve_refuses_a_group_named_like_a_trend_column(affairs, name):
     data = affairs.with_columns(pl.col("occupation").cast(pl.String).alias(name))
     with pytest.raises(AidebtError, match=rf"Column '{name}' \(a by column\).*rename"):
         ad.curve(data, x="age", y_true="y_true", y_pred="y_pred", by=name)
+
+
+@pytest.mark.parametrize("name", ["period", "metric", "estimate", "status", "p_value"])
+def test_estimate_refuses_a_segment_named_like_its_own_columns(affairs, name):
+    """Before: polars' DuplicateError, from estimate() or later from its summary."""
+    from aidebt.estimate import estimate
+
+    data = affairs.with_columns(pl.col("occupation").cast(pl.String).alias(name))
+    with pytest.raises(AidebtError, match=rf"Column '{name}' \(a by column\).*rename"):
+        estimate(data, y_score="y_score", y_true="y_true", reference=data, time="ts", by=name)
