@@ -49,6 +49,7 @@ from aidebt.errors import (
     InvalidValueError,
     did_you_mean,
 )
+from aidebt.groups import check_names
 from aidebt.periods import Every
 from aidebt.results import Headline, Result
 
@@ -1136,6 +1137,15 @@ def _raise_on_bad_values(
             )
 
 
+# The columns of the results beside the ``by`` columns: ``table``, ``selection`` and the
+# working cells.
+_TAKEN = {
+    *("period", "metric", "value", "se", "ci_low", "ci_high", "n", "interactions", "note"),
+    *("raters", "raters_rate", "non_raters", "non_raters_rate", "diff", "p_value"),
+    *("rows", "a", "b", "u"),
+}
+
+
 def feedback(
     data: Any,
     *,
@@ -1241,6 +1251,7 @@ def feedback(
         )
     frame = frames.to_lazy(data)
     by_cols = frames.as_list(by)
+    check_names(by_cols, _TAKEN, role="a by column")
     adjust = [c for c in frames.as_list(adjust_for) if c not in by_cols]
     for name, role in ((implicit, "implicit"), (explicit, "explicit"), (gold, "gold")):
         frames.require_columns(frame, [name], role=role)

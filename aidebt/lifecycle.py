@@ -51,6 +51,7 @@ from aidebt.errors import (
     InvalidValueError,
     did_you_mean,
 )
+from aidebt.groups import check_names
 from aidebt.periods import Every
 from aidebt.results import Headline, Result
 
@@ -1525,6 +1526,14 @@ def _raise_on_bad_usage(frame, checks: dict[str, int], user, feature, cost, succ
         )
 
 
+# The columns of adoption's tables beside the ``by`` columns (``users`` and ``n``: its
+# retention and concentration).
+_ADOPTION_TAKEN = {
+    *("period", "active_users", "feature_users", "adoption", "ci_low", "ci_high", "uses"),
+    *("uses_per_feature_user", "actions", "successes", "cost", "users", "n"),
+}
+
+
 def adoption(
     usage: Any,
     *,
@@ -1600,6 +1609,7 @@ def adoption(
     confidence = st.check_confidence(confidence)
     ev = Every.parse(every)
     by_cols = frames.as_list(by)
+    check_names(by_cols, _ADOPTION_TAKEN, role="a by column")
     frame = frames.to_lazy(usage)
     for name, role in ((user, "user"), (time, "time"), (feature, "feature")):
         if not isinstance(name, str):

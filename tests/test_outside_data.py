@@ -410,3 +410,47 @@ def test_estimate_refuses_a_segment_named_like_its_own_columns(affairs, name):
     data = affairs.with_columns(pl.col("occupation").cast(pl.String).alias(name))
     with pytest.raises(AidebtError, match=rf"Column '{name}' \(a by column\).*rename"):
         estimate(data, y_score="y_score", y_true="y_true", reference=data, time="ts", by=name)
+
+
+def _by_named(analysis: str, data: pl.DataFrame, name: str):
+    from aidebt.feedback import feedback
+    from aidebt.labels import agreement, label_sources
+    from aidebt.lifecycle import adoption
+
+    if analysis == "feedback":
+        return feedback(data, implicit="y_pred", explicit="y_true", by=name, time="ts")
+    if analysis == "adoption":
+        usage = data.with_columns(user=pl.int_range(pl.len()) % 300)
+        return adoption(usage, user="user", time="ts", feature="y_pred", by=name, every="1mo")
+    long = pl.concat(
+        [
+            data.select(item=pl.int_range(pl.len()), src=pl.lit(s), lab=pl.col(c), g=pl.col(name))
+            for s, c in (("gold", "y_true"), ("model", "y_pred"))
+        ]
+    ).rename({"g": name})
+    if analysis == "agreement":
+        return agreement(long, item="item", rater="src", label="lab", by=name, n_boot=50)
+    return label_sources(long, item="item", source="src", label="lab", gold="gold", by=name)
+
+
+@pytest.mark.parametrize(
+    ("analysis", "name"),
+    [
+        ("feedback", "metric"),
+        ("feedback", "period"),
+        ("feedback", "p_value"),
+        ("adoption", "period"),
+        ("adoption", "users"),
+        ("adoption", "n"),
+        ("agreement", "coefficient"),
+        ("agreement", "value"),
+        ("label_sources", "source"),
+        ("label_sources", "kappa_ci_low"),
+    ],
+)
+def test_a_by_column_named_like_a_result_column_is_refused(affairs, analysis, name):
+    """Before: polars' DuplicateError (feedback, adoption, agreement, label_sources had no
+    check of the by names), from the call or from the summary."""
+    data = affairs.head(1500).with_columns(pl.col("occupation").cast(pl.String).alias(name))
+    with pytest.raises(AidebtError, match=rf"Column '{name}' \(a by column\).*rename"):
+        _by_named(analysis, data, name).summary()
