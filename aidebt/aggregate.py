@@ -217,6 +217,10 @@ def _label_expr(frame: nw.LazyFrame, name: str, role: str, roles: Roles) -> nw.E
     col = nw.col(name)
     missing = is_missing(frame, name)
     positives = roles.positives(role) if roles.binary else None
+    if roles.binary and positives is None and _numbers_as_categories(frame, name, dtype):
+        # pandas' astype("category") of 0/1 labels: the categories are read as the numbers
+        # they are (through their text, which every engine's categories cast to).
+        return col.cast(nw.String).cast(nw.Float64)
     if positives is not None:
         _check_positive_types(frame, name, role, dtype, positives, roles)
         hit = col == positives[0] if len(positives) == 1 else col.is_in(list(positives))
@@ -238,6 +242,27 @@ def _label_expr(frame: nw.LazyFrame, name: str, role: str, roles: Roles) -> nw.E
             f"booleans here. {hint}"
         )
     return _as_float_if_decimal(present(frame, name), dtype)
+
+
+def _numbers_as_categories(frame: nw.LazyFrame, name: str, dtype: Any) -> bool:
+    """A categorical column whose categories are numbers (0/1 labels stored as categories).
+
+    One small query on the column's distinct values, for a categorical label column only.
+    """
+    if not (dtype == nw.Categorical or isinstance(dtype, nwd.Enum) or dtype == nw.Enum):
+        return False
+    values = [v for v in frames.distinct_values(frame, name, limit=20) or [] if v is not None]
+    return bool(values) and all(_spells_number(v) for v in values)
+
+
+def _spells_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 # Two-valued vocabularies whose positive member is not a matter of opinion.

@@ -454,3 +454,32 @@ def test_a_by_column_named_like_a_result_column_is_refused(affairs, analysis, na
     data = affairs.head(1500).with_columns(pl.col("occupation").cast(pl.String).alias(name))
     with pytest.raises(AidebtError, match=rf"Column '{name}' \(a by column\).*rename"):
         _by_named(analysis, data, name).summary()
+
+
+CATEGORY_LABELS = {
+    "pandas category of 0/1": lambda d: d.to_pandas().astype({"y_true": "category", "y_pred": "category"}),
+    "polars Categorical of '0'/'1'": lambda d: d.with_columns(
+        pl.col("y_true", "y_pred").cast(pl.String).cast(pl.Categorical)
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(CATEGORY_LABELS))
+@pytest.mark.parametrize("analysis", ["disaggregate", "decay", "fairness"])
+def test_labels_stored_as_categories_of_numbers_are_numbers(affairs, analysis, kind):
+    """Before: 'holds Categorical values (0, 1); aidebt needs 0/1 or booleans here' (and the
+    hint: pos_label=VALUE, one of 0, 1)."""
+    pos_label = None
+    run = {
+        "disaggregate": lambda d: ad.disaggregate(
+            d, y_true="y_true", y_pred="y_pred", by="occupation", pos_label=pos_label
+        ),
+        "decay": lambda d: ad.decay(
+            d, time="ts", y_true="y_true", y_pred="y_pred", pos_label=pos_label
+        ),
+        "fairness": lambda d: ad.fairness(
+            d, y_true="y_true", y_pred="y_pred", by="occupation", pos_label=pos_label, n_boot=200
+        ),
+    }[analysis]
+    got = run(CATEGORY_LABELS[kind](affairs)).table
+    assert got.equals(run(affairs).table)
