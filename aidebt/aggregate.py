@@ -217,7 +217,7 @@ def _label_expr(frame: nw.LazyFrame, name: str, role: str, roles: Roles) -> nw.E
     col = nw.col(name)
     missing = is_missing(frame, name)
     positives = roles.positives(role) if roles.binary else None
-    if roles.binary and positives is None and _numbers_as_categories(frame, name, dtype):
+    if roles.binary and positives is None and numbers_as_categories(frame, name, dtype):
         # pandas' astype("category") of 0/1 labels: the categories are read as the numbers
         # they are (through their text, which every engine's categories cast to).
         return col.cast(nw.String).cast(nw.Float64)
@@ -244,7 +244,7 @@ def _label_expr(frame: nw.LazyFrame, name: str, role: str, roles: Roles) -> nw.E
     return _as_float_if_decimal(present(frame, name), dtype)
 
 
-def _numbers_as_categories(frame: nw.LazyFrame, name: str, dtype: Any) -> bool:
+def numbers_as_categories(frame: nw.LazyFrame, name: str, dtype: Any) -> bool:
     """A categorical column whose categories are numbers (0/1 labels stored as categories).
 
     One small query on the column's distinct values, for a categorical label column only.

@@ -886,6 +886,8 @@ def _check_outcome(frame, outcome: str, dtype, kind: str, pos_label) -> bool:
                 "kind='mean'. Drop one of them."
             )
         return True
+    if dtype == nw.Object or aggregate.numbers_as_categories(frame, outcome, dtype):
+        return True  # pandas booleans with None, 0/1 categories: 0/1 by the label rule
     if not frames.is_numeric(dtype):
         found = frames.sample_values(frame, outcome)
         hint = aggregate.pos_label_hint(frame, "y_true", aggregate.Roles(y_true=outcome))
@@ -899,7 +901,7 @@ def _check_outcome(frame, outcome: str, dtype, kind: str, pos_label) -> bool:
 def _outcome_roles(frame: nw.LazyFrame, outcome: str, weight: str | None, pos_label):
     """The roles, statistics and checks of the aggregation pass for this outcome."""
     dtype = frames.columns(frame)[outcome]
-    if pos_label is not None:
+    if pos_label is not None or not frames.is_numeric(dtype):  # 0/1 by the label rule
         return aggregate.Roles(y_true=outcome, weight=weight, pos_label=pos_label), set(), {}
     roles = aggregate.Roles(y_true=outcome, weight=weight, binary=False)
     if not dtype.is_float():

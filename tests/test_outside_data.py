@@ -483,3 +483,26 @@ def test_labels_stored_as_categories_of_numbers_are_numbers(affairs, analysis, k
     }[analysis]
     got = run(CATEGORY_LABELS[kind](affairs)).table
     assert got.equals(run(affairs).table)
+
+
+SIMPSON_OUTCOMES = {
+    "pandas booleans with None": lambda d: d.to_pandas().assign(
+        y_true=lambda x: x.y_true.astype(bool).astype(object).where(x.index % 40 != 0, None)
+    ),
+    "pandas category of 0/1": lambda d: d.to_pandas().astype({"y_true": "category"}),
+}
+
+
+@pytest.mark.parametrize("kind", list(SIMPSON_OUTCOMES))
+def test_simpson_reads_an_outcome_the_other_analyses_read(affairs, kind):
+    """Before: simpson refused an outcome of pandas booleans with None ('holds Object
+    values') and 0/1 categories, which disaggregate and decay read as 0/1 labels."""
+    data = SIMPSON_OUTCOMES[kind](affairs)
+    got = ad.simpson(data, outcome="y_true", compare="version", strata="occupation")
+    masked = affairs.with_columns(
+        y_true=pl.when(pl.int_range(pl.len()) % 40 != 0).then(pl.col("y_true"))
+        if "None" in kind
+        else pl.col("y_true")
+    )
+    want = ad.simpson(masked, outcome="y_true", compare="version", strata="occupation")
+    assert got.table.equals(want.table)
