@@ -167,8 +167,13 @@ def pick_baseline(baseline: Any, values: Sequence[str], column: str) -> str:
     >>> pick_baseline(False, ["false", "true"], "flag"), pick_baseline(3, ["2.0", "3.0"], "v")
     ('false', '3.0')
     """
-    from aidebt.errors import did_you_mean
+    from aidebt.errors import InvalidValueError, did_you_mean
 
+    if not values:
+        raise InvalidValueError(
+            f"Column {column!r} has no value: there is nothing to compare (the data has no "
+            "rows, or a filter left none)."
+        )
     if baseline is None:
         return values[0]
     key = value_key(baseline, values)

@@ -506,3 +506,16 @@ def test_simpson_reads_an_outcome_the_other_analyses_read(affairs, kind):
     )
     want = ad.simpson(masked, outcome="y_true", compare="version", strata="occupation")
     assert got.table.equals(want.table)
+
+
+@pytest.mark.parametrize("baseline", [None, "v1"])
+@pytest.mark.parametrize("paired", [False, True])
+def test_comparing_versions_of_no_rows_says_so(affairs, baseline, paired):
+    """Before: an IndexError without a baseline, and 'baseline='v1' is not a value of
+    column 'version'. Available: .' with one."""
+    empty = affairs.head(0).with_columns(item=pl.int_range(pl.len()))
+    with pytest.raises(AidebtError, match="no value: there is nothing to compare"):
+        ad.compare(
+            empty, version="version", baseline=baseline, y_true="y_true", y_pred="y_pred",
+            item="item" if paired else None,
+        )  # fmt: skip
