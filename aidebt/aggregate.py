@@ -220,6 +220,10 @@ def _label_expr(frame: nw.LazyFrame, name: str, role: str, roles: Roles) -> nw.E
     col = nw.col(name)
     missing = is_missing(frame, name)
     positives = roles.positives(role) if roles.binary else None
+    if roles.binary and positives is None and numbers_as_categories(frame, name, dtype):
+        # pandas' astype("category") of 0/1 labels: the categories are read as the numbers
+        # they are (through their text, which every engine's categories cast to).
+        return col.cast(nw.String).cast(nw.Float64)
     if positives is not None:
         _check_positive_types(frame, name, role, dtype, positives, roles)
         hit = col == positives[0] if len(positives) == 1 else col.is_in(list(positives))
@@ -243,6 +247,27 @@ def _label_expr(frame: nw.LazyFrame, name: str, role: str, roles: Roles) -> nw.E
     return _as_float_if_decimal(present(frame, name), dtype)
 
 
+def numbers_as_categories(frame: nw.LazyFrame, name: str, dtype: Any) -> bool:
+    """A categorical column whose categories are numbers (0/1 labels stored as categories).
+
+    One small query on the column's distinct values, for a categorical label column only.
+    """
+    if not (dtype == nw.Categorical or isinstance(dtype, nwd.Enum) or dtype == nw.Enum):
+        return False
+    values = [v for v in frames.distinct_values(frame, name, limit=20) or [] if v is not None]
+    return bool(values) and all(_spells_number(v) for v in values)
+
+
+def _spells_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 # Two-valued vocabularies whose positive member is not a matter of opinion.
 _KNOWN_POSITIVE = {
     frozenset({"yes", "no"}): "yes",
@@ -252,6 +277,34 @@ _KNOWN_POSITIVE = {
     frozenset({"positive", "negative"}): "positive",
     frozenset({"pos", "neg"}): "pos",
 }
+
+
+def known_positive(values: Sequence[Any]) -> Any:
+    """The positive one of two label values whose vocabulary settles it (``'Yes'`` of
+    Yes/No, ``'T'`` of T/F...), else None: aidebt never picks one by sort order.
+
+    >>> known_positive(["No", "Yes"]), known_positive(["fraud", "ok"])
+    ('Yes', None)
+    """
+    known = _KNOWN_POSITIVE.get(frozenset(str(v).lower() for v in values))
+    return next((v for v in values if str(v).lower() == known), None) if known else None
+
+
+def flag_fix(frame: nw.LazyFrame, name: str) -> str:
+    """Code that maps a text yes/no column to 0/1, for an error message (never a guess).
+
+    The positive value is named only where the vocabulary settles it (:func:`known_positive`);
+    otherwise the code says VALUE and lists the values to choose from.
+    """
+    values = [v for v in frames.distinct_values(frame, name, limit=20) or [] if v is not None]
+    positive = known_positive(values)
+    if positive is not None:
+        return f"(pl.col({name!r}) == {positive!r}).cast(pl.Int8)"
+    listed = ", ".join(repr(v) for v in values[:8])
+    return (
+        f"(pl.col({name!r}) == VALUE).cast(pl.Int8), where VALUE is the value that means "
+        f"positive (one of {listed})"
+    )
 
 
 def pos_label_hint(frame: nw.LazyFrame, role: str, roles: Roles) -> str:
@@ -264,8 +317,7 @@ def pos_label_hint(frame: nw.LazyFrame, role: str, roles: Roles) -> str:
     """
     name = getattr(roles, role)
     values = [v for v in frames.distinct_values(frame, name, limit=20) or [] if v is not None]
-    known = _KNOWN_POSITIVE.get(frozenset(str(v).lower() for v in values))
-    value = next((v for v in values if str(v).lower() == known), None) if known else None
+    value = known_positive(values)
     shown = "VALUE" if value is None else repr(value)
     other = "y_pred" if role == "y_true" else "y_true"
     other_name = getattr(roles, other)

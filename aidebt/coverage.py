@@ -241,7 +241,8 @@ def coverage(
     check_names(
         by_cols,
         {"period", "production_n", "share", "eval_n", "eval_value", "covered", "value", "m_value"}
-        | {"m_n", "m_se", "n", "rows"},
+        | {"m_n", "m_se", "n", "rows"}
+        | {"metric", "ci_low", "ci_high", "note"},  # the eval metric's (metrics.evaluate)
         role="a segment column",
     )
     prod = frames.to_lazy(current)

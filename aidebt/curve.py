@@ -46,6 +46,7 @@ from aidebt.trend import (
     _quadratic_interval,
     _status,
 )
+from aidebt.trend import COLUMNS as TREND_COLUMNS
 
 __all__ = ["Axis", "Curve", "CurveCrossing", "curve"]
 
@@ -214,7 +215,9 @@ def curve(
     by_cols = frames.as_list(by)
     if x in by_cols:
         raise InvalidArgumentError(f"by={by_cols} contains the axis column {x!r}.")
-    check_names(by_cols, {*COLUMNS, *CROSSING_COLUMNS}, role="a by column")
+    # The trend reads the bins as a decay curve (its ``period``) and adds its own columns.
+    taken = {*COLUMNS, *CROSSING_COLUMNS, *TREND_COLUMNS, "period"}
+    check_names(by_cols, taken, role="a by column")
     position = mreg.column_mean(x)
     prep = prepare(
         data,
@@ -470,6 +473,9 @@ class Curve(Result):
         lines = []
         name = self.metric.name
         values = self.table.filter(pl.col("value").is_not_null())
+        if values.is_empty():
+            why = self.table.get_column("note").drop_nulls().head(1).to_list()
+            return [f"No bin of {self.x} has a value of {name}" + (f" ({why[0]})." if why else ".")]
         for key, part in iter_groups(values, self.by):
             who = f" for {label(dict(zip(self.by, key, strict=True)), self.by)}" if self.by else ""
             first, last = part.row(0, named=True), part.row(-1, named=True)

@@ -18,7 +18,7 @@ from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import InvalidArgumentError
-from aidebt.groups import ALL, check_names, label
+from aidebt.groups import ALL, check_names, label, value_key
 from aidebt.prepare import prepare
 from aidebt.results import Result
 
@@ -810,7 +810,7 @@ def _reference_rows(values, metric, by_cols, reference, min_n) -> np.ndarray:
         lowest = metric.higher_is_better is False
         best = eligible.sort("value", descending=not lowest).get_column("_i")[0]
         return np.full(values.height, best)
-    target = _reference_key(reference, by_cols)
+    target = _reference_key(reference, by_cols, values)
     # A margin row compares with the margin row of the same column.
     match = values.with_row_index("_i")
     cond = pl.lit(True)
@@ -840,26 +840,31 @@ def _reference_rows(values, metric, by_cols, reference, min_n) -> np.ndarray:
     return np.array([ref_for[p] for p in pattern])
 
 
-def _reference_key(reference, by_cols) -> dict[str, str]:
+def _reference_key(reference, by_cols, values: pl.DataFrame) -> dict[str, str]:
+    """The reference group as each column's text (``groups.value_key``: False, 3 for 3.0)."""
+
+    def key(column: str, value: Any) -> str:
+        return value_key(value, values.get_column(column).unique().to_list())
+
     if isinstance(reference, Mapping):
         unknown = [k for k in reference if k not in by_cols]
         if unknown or len(reference) != len(by_cols):
             raise InvalidArgumentError(
                 f"reference={dict(reference)!r} must give one value for each by column {by_cols}."
             )
-        return {k: str(v) for k, v in reference.items()}
+        return {k: key(k, v) for k, v in reference.items()}
     if isinstance(reference, tuple):
         if len(reference) != len(by_cols):
             raise InvalidArgumentError(
                 f"reference={reference!r} must have one value per by column {by_cols}."
             )
-        return {c: str(v) for c, v in zip(by_cols, reference, strict=True)}
+        return {c: key(c, v) for c, v in zip(by_cols, reference, strict=True)}
     if len(by_cols) != 1:
         raise InvalidArgumentError(
             f"reference={reference!r}: with several by columns {by_cols}, name the reference "
             "group as a tuple or a {column: value} mapping, or use 'overall' or 'best'."
         )
-    return {by_cols[0]: str(reference)}
+    return {by_cols[0]: key(by_cols[0], reference)}
 
 
 def _custom_metrics(frame, by_cols, roles, custom, min_n) -> list[pl.DataFrame]:

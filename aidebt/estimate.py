@@ -58,11 +58,11 @@ from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import (
-    ColumnTypeError,
     InvalidArgumentError,
     InvalidValueError,
     did_you_mean,
 )
+from aidebt.groups import check_names
 from aidebt.periods import Every
 from aidebt.results import Headline, Result
 
@@ -111,6 +111,14 @@ _PUBLIC = [
     "in_reference",
     "calibration",
 ]
+
+# Every column the results put beside the ``by`` columns: the table, ``uncertainty``, the
+# reconciliation and the summary's segments.
+_TAKEN = {
+    *_PUBLIC,
+    *("se", "se_sampling", "se_calibration", "se_wobble", "segment", "n_checked"),
+    *("estimated", "difference", "covered", "z", "p_value", "p_adjusted", "significant"),
+}
 
 
 def estimable() -> list[str]:
@@ -659,6 +667,7 @@ def estimate(
         )
     ev = Every.parse(every)
     by_cols = frames.as_list(by)
+    check_names(by_cols, _TAKEN, role="a by column")
     frame = frames.to_lazy(data)
     _check_columns(frame, time, y_score, y_pred, weight, by_cols, data_role="data")
     schema = frames.columns(frame)
@@ -792,13 +801,7 @@ def _check_columns(frame, time, y_score, y_pred, weight, by_cols, *, data_role: 
     if time is not None:
         if not isinstance(time, str):
             raise InvalidArgumentError(f"time={time!r} must be the name of a Date/Datetime column.")
-        frames.require_columns(frame, [time], role="time")
-        if not frames.is_temporal(schema[time]):
-            raise ColumnTypeError(
-                f"Column {time!r} (time) has type {schema[time]} with values such as "
-                f"{frames.sample_values(frame, time)}; estimate needs a Date or Datetime "
-                f"column. Parse it first, e.g. pl.col({time!r}).str.to_datetime()."
-            )
+        frames.require_temporal(frame, time, needed_by="estimate")
 
 
 def _as_window(reference: Any) -> tuple[Any, Any] | None:

@@ -49,6 +49,7 @@ from aidebt.errors import (
     InvalidValueError,
     did_you_mean,
 )
+from aidebt.groups import check_names
 from aidebt.periods import Every
 from aidebt.results import Headline, Result
 
@@ -992,10 +993,15 @@ def _binary(frame: nw.LazyFrame, name: str, role: str) -> nw.Expr:
     if dtype == nw.Boolean:
         return col.cast(nw.Int8)
     if not frames.is_numeric(dtype):
+        rated = (
+            " Or say which ratings count as positive with positive= (a value or a list)."
+            if role == "explicit"
+            else ""
+        )
         raise ColumnTypeError(
             f"Column {name!r} ({role}) holds {dtype} values such as "
             f"{frames.sample_values(frame, name)}; it must be 0/1 or booleans (null: no "
-            "label). Map it to 0/1 first."
+            f"label). Map it to 0/1 first, e.g. {aggregate.flag_fix(frame, name)}.{rated}"
         )
     col = aggregate.present(frame, name)
     return (
@@ -1146,6 +1152,15 @@ def _raise_on_bad_values(
             )
 
 
+# The columns of the results beside the ``by`` columns: ``table``, ``selection`` and the
+# working cells.
+_TAKEN = {
+    *("period", "metric", "value", "se", "ci_low", "ci_high", "n", "interactions", "note"),
+    *("raters", "raters_rate", "non_raters", "non_raters_rate", "diff", "p_value"),
+    *("rows", "a", "b", "u"),
+}
+
+
 def feedback(
     data: Any,
     *,
@@ -1251,6 +1266,7 @@ def feedback(
         )
     frame = frames.to_lazy(data)
     by_cols = frames.as_list(by)
+    check_names(by_cols, _TAKEN, role="a by column")
     adjust = [c for c in frames.as_list(adjust_for) if c not in by_cols]
     for name, role in ((implicit, "implicit"), (explicit, "explicit"), (gold, "gold")):
         frames.require_columns(frame, [name], role=role)
@@ -1264,14 +1280,9 @@ def feedback(
         raise InvalidArgumentError(
             f"every={every!r} cuts the figures into periods of a time column: pass time= too."
         )
-    schema = frames.columns(frame)
     period = None
     if time is not None:
-        if not frames.is_temporal(schema[time]):
-            raise ColumnTypeError(
-                f"Column {time!r} (time) has type {schema[time]} with values such as "
-                f"{frames.sample_values(frame, time)}; periods need a Date or Datetime column."
-            )
+        frames.require_temporal(frame, time, needed_by="feedback")
         period = Every.parse(every or "1mo")
 
     derived: dict[str, nw.Expr] = {}

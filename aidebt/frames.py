@@ -37,7 +37,7 @@ from aidebt.groups import ESCAPE, MARKER_PATTERN, MISSING_GROUP
 _YEAR_FIRST = r"^\s*\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
 # Dates whose day and month could be swapped: 11/05/2026, 05.11.26 (time of day optional).
 _DAY_MONTH = r"^\s*(\d{1,2})([-/.])(\d{1,2})[-/.](\d{4}|\d{2})\b"
-_TIME_OF_DAY = r"^([ T])\d{1,2}:\d{2}(:\d{2})?(\.\d+)?$"
+_TIME_OF_DAY = r"^([ T])\d{1,2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$"
 # Rows read from the start of a CSV to see how its dates are written (polars infers its
 # types from the first 100).
 _DATE_SAMPLE = 1000
@@ -374,9 +374,43 @@ def require_temporal(frame: nw.LazyFrame, name: str, *, needed_by: str) -> None:
             f"Column {name!r} (time) holds text, not dates (values such as {found}); "
             f"{needed_by} needs a Date or Datetime column. {_time_text_fix(frame, name)}"
         )
+    fix = (
+        _time_number_fix(frame, name)
+        if is_numeric(dtype) and dtype != nw.Boolean
+        else f"Parse it first, e.g. pl.col({name!r}).str.to_datetime()."
+    )
     raise ColumnTypeError(
         f"Column {name!r} (time) has type {dtype} with values such as {found}; {needed_by} "
-        f"needs a Date or Datetime column. Parse it first, e.g. pl.col({name!r}).str.to_datetime()."
+        f"needs a Date or Datetime column. {fix}"
+    )
+
+
+# Unix times of the years 2001 to 2286 in seconds are 10 digits; in ms 13, us 16, ns 19.
+_EPOCH_UNITS = ((1e11, "s", "seconds"), (1e14, "ms", "milliseconds"), (1e17, "us", "microseconds"))
+
+
+def _time_number_fix(frame: nw.LazyFrame, name: str) -> str:
+    """How to turn a numeric time column into dates: a YYYYMMDD day, or a Unix time.
+
+    The unit of a Unix time is read off the size of a value (seconds have 10 digits in
+    this century, milliseconds 13...); the message says what it assumed.
+    """
+    first = frame.select(nw.col(name)).filter(~nw.col(name).is_null()).head(1)
+    values = first.collect(backend="polars").to_native().get_column(name).to_list()
+    value = abs(values[0]) if values else 0
+    col = f"pl.col({name!r})"
+    if 19000101 <= value <= 21001231 and float(value).is_integer():  # years 1900 to 2100
+        return (
+            f"If it holds days written as YYYYMMDD, convert it first: "
+            f"{col}.cast(pl.Int64).cast(pl.String).str.to_date('%Y%m%d')."
+        )
+    unit, words = next(
+        ((u, w) for size, u, w in _EPOCH_UNITS if value < size), ("ns", "nanoseconds")
+    )
+    as_int = f"{col}.cast(pl.Int64)" if columns(frame)[name].is_float() else col
+    return (
+        f"If it counts {words} since 1970 (Unix time), convert it first: "
+        f"pl.from_epoch({as_int}, time_unit={unit!r})."
     )
 
 
@@ -396,18 +430,21 @@ def _time_text_fix(frame: nw.LazyFrame, name: str) -> str:
     example = value[0] if value else ""
     layout = re.match(_DAY_MONTH, example)
     if layout is None:
-        fmt = "%Y-%m-%d %H:%M:%S" if re.match(_YEAR_FIRST, example) else "%b %d %Y"
+        year_first = re.match(_YEAR_FIRST, example)
+        if year_first:  # the order is settled: the format is read off the value itself
+            sep = year_first.group(0).strip()[4]
+            fmt = f"%Y{sep}%m{sep}%d" + _clock_format(example[year_first.end() :])
+            return (
+                f"Pass its strptime format as time_format={fmt!r} {how}: "
+                f"pl.col({name!r}).str.to_datetime({fmt!r})."
+            )
+        fmt = "%b %d %Y"
         return (
             f"Pass its strptime format as time_format={fmt!r} (for instance) {how}: "
             f"pl.col({name!r}).str.to_datetime({fmt!r})."
         )
     sep, year = layout.group(2), "%Y" if len(layout.group(4)) == 4 else "%y"
-    rest = example[layout.end() :]
-    clock = re.match(_TIME_OF_DAY, rest)
-    tail = ""
-    if clock:
-        tail = clock.group(1) + "%H:%M" + (":%S" if clock.group(2) else "")
-        tail += "%.f" if clock.group(3) else ""
+    tail = _clock_format(example[layout.end() :])
     month_first = f"%m{sep}%d{sep}{year}{tail}"
     day_first = f"%d{sep}%m{sep}{year}{tail}"
     big_first, big_second = _parts_above_12(frame, name)
@@ -434,6 +471,21 @@ def _time_text_fix(frame: nw.LazyFrame, name: str) -> str:
         f"first, as in the US) or time_format={day_first!r} (day first) {how}: "
         f"pl.col({name!r}).str.to_datetime({month_first!r})."
     )
+
+
+def _clock_format(rest: str) -> str:
+    """The strptime format of a time of day after a date (``' 14:05:09.5+02:00'``), or ''.
+
+    A ``Z`` suffix stays a literal (``%z`` does not read it): the times parse as they are
+    written, in UTC.
+    """
+    clock = re.match(_TIME_OF_DAY, rest)
+    if not clock:
+        return ""
+    fmt = clock.group(1) + "%H:%M" + (":%S" if clock.group(2) else "")
+    fmt += "%.f" if clock.group(3) else ""
+    zone = clock.group(4)
+    return fmt + ("" if not zone else "Z" if zone == "Z" else "%z")
 
 
 def _parts_above_12(frame: nw.LazyFrame, name: str) -> tuple[str | None, str | None]:

@@ -49,6 +49,7 @@ __all__ = [
     "label_expr",
     "overall_expr",
     "pick_baseline",
+    "value_key",
 ]
 
 MISSING_GROUP = "(missing)"
@@ -137,7 +138,12 @@ def label_expr(by: Sequence[str], name: str = "group") -> pl.Expr:
 
 
 def iter_groups(table: pl.DataFrame, by: Sequence[str]) -> Iterator[tuple[tuple, pl.DataFrame]]:
-    """``(key, rows)`` for each group in order of appearance; one ``((), table)`` without ``by``."""
+    """``(key, rows)`` for each group in order of appearance; one ``((), table)`` without ``by``.
+
+    An empty table has no group, with ``by`` or without.
+    """
+    if table.is_empty():
+        return
     if not by:
         yield (), table
         return
@@ -158,15 +164,47 @@ def pick_baseline(baseline: Any, values: Sequence[str], column: str) -> str:
     --------
     >>> pick_baseline(None, ["v1", "v2"], "prompt_version"), pick_baseline(2, ["1", "2"], "v")
     ('v1', '2')
+    >>> pick_baseline(False, ["false", "true"], "flag"), pick_baseline(3, ["2.0", "3.0"], "v")
+    ('false', '3.0')
     """
-    from aidebt.errors import did_you_mean
+    from aidebt.errors import InvalidValueError, did_you_mean
 
+    if not values:
+        raise InvalidValueError(
+            f"Column {column!r} has no value: there is nothing to compare (the data has no "
+            "rows, or a filter left none)."
+        )
     if baseline is None:
         return values[0]
-    key = str(baseline)
+    key = value_key(baseline, values)
     if key not in values:
         raise InvalidArgumentError(
             f"baseline={baseline!r} is not a value of column {column!r}. "
             f"{did_you_mean(key, list(values))}"
         )
+    return key
+
+
+def value_key(value: Any, values: Sequence[str] = ()) -> str:
+    """A value as the text of its group (as :func:`aidebt.frames.group_key` writes it).
+
+    ``True``/``False`` are ``'true'``/``'false'``; a number matches the level that holds
+    the same number (``3`` is ``'3.0'`` of a float column); anything else is ``str()``.
+
+    Examples
+    --------
+    >>> value_key(True), value_key(3, ["2.0", "3.0"]), value_key("v2")
+    ('true', '3.0', 'v2')
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    key = str(value)
+    if key in values or not isinstance(value, int | float):
+        return key
+    for level in values:  # the levels of one column: a short list
+        try:
+            if float(level) == value:
+                return level
+        except ValueError:
+            continue
     return key

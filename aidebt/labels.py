@@ -32,7 +32,7 @@ import numpy as np
 import polars as pl
 
 from aidebt import prose
-from aidebt.aggregate import present
+from aidebt.aggregate import flag_fix, present
 from aidebt.errors import (
     ColumnTypeError,
     InvalidArgumentError,
@@ -40,6 +40,7 @@ from aidebt.errors import (
     did_you_mean,
 )
 from aidebt.frames import as_list, columns, group_key, is_numeric, require_columns, to_lazy
+from aidebt.groups import check_names
 from aidebt.results import Headline, Result
 from aidebt.stats import adjust_pvalues, check_confidence, normal_quantile, wilson_ci
 
@@ -590,6 +591,18 @@ def _alpha_verdict(alpha: float) -> str:
     return "too little to rely on the labels"
 
 
+# The columns of agreement's table beside the ``by`` columns.
+_AGREEMENT_TAKEN = {
+    "coefficient",
+    "value",
+    "ci_low",
+    "ci_high",
+    "interval",
+    "n_items",
+    "n_pairable",
+}
+
+
 def agreement(
     labels: Any,
     *,
@@ -664,6 +677,7 @@ def agreement(
     _check_weights(weights)
     confidence = check_confidence(confidence)
     by_cols = as_list(by)
+    check_names(by_cols, _AGREEMENT_TAKEN, role="a by column")
     frame = to_lazy(labels)
     require_columns(frame, [item], role="item")
     require_columns(frame, [rater], role="rater")
@@ -1020,7 +1034,7 @@ def _binary_labels(frame: nw.LazyFrame, label: str) -> None:
         raise InvalidValueError(
             f"Column {label!r} holds {shown}; comparing label sources needs 0/1 (or boolean) "
             "labels, 1 meaning the positive outcome (e.g. resolved). Map the labels first, e.g. "
-            f"pl.col({label!r}) == 'yes'."
+            f"{flag_fix(frame, label)}."
         )
 
 
@@ -1205,6 +1219,17 @@ class LabelSources(Result):
         return notes
 
 
+# The columns of label_sources' table beside the ``by`` columns: counts, and each figure
+# with its interval (``accuracy``, ``accuracy_ci_low``, ``accuracy_ci_high``...).
+_SOURCE_FIGURES = ("accuracy", "sensitivity", "specificity", "bias", "kappa", "bias_gap")
+_SOURCES_TAKEN = {
+    *("source", "n_labels", "n_both", "tp", "fp", "fn", "tn", "flag", "cost_per_label"),
+    *("bias_gap_p_adjusted", "accuracy_gap", "cost_per_correct_label"),
+    *(f"{f}{end}" for f in (*_SOURCE_FIGURES, "accuracy_gap", "cost_per_correct_label")
+      for end in ("", "_ci_low", "_ci_high")),
+}  # fmt: skip
+
+
 def label_sources(
     labels: Any,
     *,
@@ -1263,6 +1288,7 @@ def label_sources(
     """
     confidence = check_confidence(confidence)
     by_cols = as_list(by)
+    check_names(by_cols, _SOURCES_TAKEN, role="a by column")
     frame = to_lazy(labels)
     require_columns(frame, [item], role="item")
     require_columns(frame, [source], role="source")
@@ -1287,6 +1313,8 @@ def label_sources(
         .drop_nulls()
         .to_list()
     )
+    if not isinstance(gold, str) and str(gold) in sources:
+        gold = str(gold)  # sources are compared as text: gold=1 on a column of 1, 2, 3
     if gold not in sources:
         raise InvalidArgumentError(
             f"gold={gold!r} is not a value of column {source!r}. {did_you_mean(gold, sorted(sources))}"

@@ -51,6 +51,7 @@ from aidebt.errors import (
     InvalidValueError,
     did_you_mean,
 )
+from aidebt.groups import check_names
 from aidebt.periods import Every
 from aidebt.results import Headline, Result
 
@@ -1481,7 +1482,7 @@ def _flag(frame: nw.LazyFrame, name: str, role: str) -> tuple[nw.Expr, nw.Expr, 
         raise ColumnTypeError(
             f"Column {name!r} ({role}) has type {dtype} with values such as "
             f"{frames.sample_values(frame, name)}; aidebt needs booleans or 0/1 here. Convert "
-            f"it first, e.g. pl.col({name!r}) == 'yes'."
+            f"it first, e.g. {aggregate.flag_fix(frame, name)}."
         )
     missing = aggregate.is_missing(frame, name)
     one = nw.when(col == 1).then(nw.lit(1, nw.Int64)).otherwise(nw.lit(0, nw.Int64))
@@ -1523,6 +1524,14 @@ def _raise_on_bad_usage(frame, checks: dict[str, int], user, feature, cost, succ
             "feature: there is no adoption to measure. Check the column (true or 1 = the "
             "action used the feature) and the time window."
         )
+
+
+# The columns of adoption's tables beside the ``by`` columns (``users`` and ``n``: its
+# retention and concentration).
+_ADOPTION_TAKEN = {
+    *("period", "active_users", "feature_users", "adoption", "ci_low", "ci_high", "uses"),
+    *("uses_per_feature_user", "actions", "successes", "cost", "users", "n"),
+}
 
 
 def adoption(
@@ -1600,6 +1609,7 @@ def adoption(
     confidence = st.check_confidence(confidence)
     ev = Every.parse(every)
     by_cols = frames.as_list(by)
+    check_names(by_cols, _ADOPTION_TAKEN, role="a by column")
     frame = frames.to_lazy(usage)
     for name, role in ((user, "user"), (time, "time"), (feature, "feature")):
         if not isinstance(name, str):

@@ -468,7 +468,13 @@ class RefreshPlan(Result):
         unit = " points" if self.metric else ""
         uncovered = 1 - today["covered_share"]
         if self.metric:
-            if uncovered > 0:
+            if today["value"] is None:  # no labeled eval item at all: no value, no bounds
+                lines.append(
+                    f"The eval set has no labeled items today, so it says nothing about the "
+                    f"{self.metric}; with the plan, the {self._metric_words()} would be known "
+                    f"within {_pts(planned['halfwidth_all'])}{unit}."
+                )
+            elif uncovered > 0:
                 lines.append(
                     f"The {self._metric_words()}'s interval narrows from "
                     f"{_pts(today['halfwidth_all'])} to {_pts(planned['halfwidth_all'])}{unit}: "

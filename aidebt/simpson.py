@@ -33,7 +33,7 @@ from aidebt.errors import (
     InvalidValueError,
     did_you_mean,
 )
-from aidebt.groups import ALL, OVERALL, label, label_expr
+from aidebt.groups import ALL, OVERALL, label, label_expr, value_key
 from aidebt.results import Result, conform
 
 VERDICTS = ("reversal", "amplification", "attenuation", "none")
@@ -886,6 +886,8 @@ def _check_outcome(frame, outcome: str, dtype, kind: str, pos_label) -> bool:
                 "kind='mean'. Drop one of them."
             )
         return True
+    if dtype == nw.Object or aggregate.numbers_as_categories(frame, outcome, dtype):
+        return True  # pandas booleans with None, 0/1 categories: 0/1 by the label rule
     if not frames.is_numeric(dtype):
         found = frames.sample_values(frame, outcome)
         hint = aggregate.pos_label_hint(frame, "y_true", aggregate.Roles(y_true=outcome))
@@ -899,7 +901,7 @@ def _check_outcome(frame, outcome: str, dtype, kind: str, pos_label) -> bool:
 def _outcome_roles(frame: nw.LazyFrame, outcome: str, weight: str | None, pos_label):
     """The roles, statistics and checks of the aggregation pass for this outcome."""
     dtype = frames.columns(frame)[outcome]
-    if pos_label is not None:
+    if pos_label is not None or not frames.is_numeric(dtype):  # 0/1 by the label rule
         return aggregate.Roles(y_true=outcome, weight=weight, pos_label=pos_label), set(), {}
     roles = aggregate.Roles(y_true=outcome, weight=weight, binary=False)
     if not dtype.is_float():
@@ -1092,7 +1094,7 @@ def _levels(frame, total: pl.DataFrame, compare: str, baseline, outcome) -> tupl
         )
     if baseline is None:
         return sorted(levels), levels[0]
-    key = ("true" if baseline else "false") if isinstance(baseline, bool) else str(baseline)
+    key = value_key(baseline, levels)
     if key not in levels:
         raise InvalidValueError(
             f"baseline={baseline!r} is not a level of column {compare!r} (levels with an "

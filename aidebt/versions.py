@@ -777,8 +777,7 @@ def _flag(frame: nw.LazyFrame, name: str, role: str) -> nw.Expr:
         found = frames.sample_values(frame, name)
         raise ColumnTypeError(
             f"Column {name!r} ({role}) holds {dtype} values ({found}); a paired comparison "
-            f"needs 0/1 or booleans here. Map it first, e.g. (pl.col({name!r}) == "
-            f"{found.split(', ')[0]}).cast(pl.Int8)."
+            f"needs 0/1 or booleans here. Map it first, e.g. {aggregate.flag_fix(frame, name)}."
         )
     if dtype.is_float():
         col = nw.when(col.is_nan()).then(None).otherwise(col)
