@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from aidebt import aggregate, frames
+from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt._deprecated import keyword_only
@@ -161,33 +161,59 @@ class Comparison(Result):
         )
 
     def summary(self) -> list[str]:
-        """The overall verdict per version and metric, then segment findings and the guard."""
+        """The overall verdict per version and metric, then segment findings and the guard,
+        in words: rates in percent and their differences in points, p-values as readers
+        see them (the ``ad.simpson`` call that examines a guard finding is in
+        :meth:`notes`).
+
+        Examples
+        --------
+        >>> import aidebt as ad
+        >>> df = ad.datasets.demo(n_per_month=2_000, months=3)
+        >>> c = ad.compare(df, version="prompt_version", y_true="y_true", y_pred="y_pred",
+        ...                metrics="accuracy")
+        >>> c.summary()[0].split(",")[0]
+        'Accuracy: v2 89.9% against v1 90.1%'
+        """
         lines = []
         for row in self.overall.iter_rows(named=True):
+            name = prose.capital(mreg.get(row["metric"]).display_name)
             v = row[self.version]
             if row["diff"] is None:
-                lines.append(f"{row['metric']}: {v} vs {self.baseline}: {row['note']}.")
+                lines.append(f"{name}: {v} against {self.baseline}: {row['note']}.")
                 continue
+            say = _Say(row["metric"], self.confidence)
             lines.append(
-                f"{row['metric']}: {v} {row['value']:.3f} vs {self.baseline} "
-                f"{row['baseline_value']:.3f}, difference {row['diff']:+.3f} "
-                f"[{row['diff_ci_low']:+.3f}, {row['diff_ci_high']:+.3f}], "
-                f"adjusted p={row['p_adjusted']:.2g}: {row['verdict']}."
+                f"{name}: {v} {say.value(row['value'])} against {self.baseline} "
+                f"{say.value(row['baseline_value'])}, a difference of {say.diff(row['diff'])} "
+                f"({say.interval(row['diff_ci_low'], row['diff_ci_high'])}; "
+                f"{prose.pvalue(row['p_adjusted'])} adjusted for the comparisons made): "
+                f"{row['verdict']}."
             )
         segments = self.table.filter(~overall_expr(self.by))
         worse = segments.filter(pl.col("significant") & (pl.col("verdict") == "worse")).sort(
             "p_adjusted"
         )
         for row in worse.head(5).iter_rows(named=True):
-            where = label(row, self.by)
+            say = _Say(row["metric"], self.confidence)
             lines.append(
-                f"{row[self.version]} is worse than {self.baseline} on {row['metric']} in "
-                f"{where}: {row['value']:.3f} vs {row['baseline_value']:.3f} "
-                f"({row['diff']:+.3f} [{row['diff_ci_low']:+.3f}, {row['diff_ci_high']:+.3f}])."
+                f"{row[self.version]} is worse than {self.baseline} on "
+                f"{mreg.get(row['metric']).display_name} in {label(row, self.by)}: "
+                f"{say.value(row['value'])} against {say.value(row['baseline_value'])} "
+                f"({say.diff(row['diff'])}; "
+                f"{say.interval(row['diff_ci_low'], row['diff_ci_high'])})."
             )
         for row in self.guard.filter(pl.col("verdict") != "none").iter_rows(named=True):
             lines.append(_guard_sentence(row, self, self.version))
         return lines
+
+    def notes(self) -> list[str]:
+        """How to examine each Simpson guard finding (the ``ad.simpson`` call)."""
+        return [
+            f"{row['metric']} of {row[self.version]} within {row['stratifier']}: examine it "
+            f"with {self.simpson_hint(row)}"
+            for row in self.guard.filter(pl.col("verdict") != "none").iter_rows(named=True)
+        ]
 
     def chart(self, metric: str | Sequence[str] | None = None, *, width: int = 420):
         """Differences to the baseline with their intervals, per segment; zero as a rule.
@@ -525,7 +551,13 @@ def compare(
     )
     if warn:
         for row in result.reversals.iter_rows(named=True):
-            warnings.warn(SimpsonWarning(_guard_sentence(row, result, version)), stacklevel=2)
+            warnings.warn(
+                SimpsonWarning(
+                    f"{_guard_sentence(row, result, version)} Examine it with "
+                    f"{result.simpson_hint(row)}."
+                ),
+                stacklevel=2,
+            )
         hint = _pairing_hint(prep.frame, version)
         if hint:
             warnings.warn(PairingWarning(hint), stacklevel=3)
@@ -796,17 +828,43 @@ def _verdict_expr(registered) -> pl.Expr:
 
 
 def _guard_sentence(row: dict[str, Any], result: Comparison, version: str) -> str:
-    agg = f"{row['aggregate_diff']:+.3f} [{row['aggregate_ci_low']:+.3f}, {row['aggregate_ci_high']:+.3f}]"
-    adj = f"{row['adjusted_diff']:+.3f} [{row['adjusted_ci_low']:+.3f}, {row['adjusted_ci_high']:+.3f}]"
+    say = _Say(row["metric"], result.confidence)
     what = {
         "reversal": "reverses",
         "attenuation": "shrinks",
         "amplification": "grows",
     }[row["verdict"]]
+    column = prose.readable_column(row["stratifier"])
     return (
-        f"Simpson guard ({row['verdict']}): {row['metric']} of {row[version]} vs "
-        f"{result.baseline} is {agg} overall but {adj} within {row['stratifier']} "
-        f"(Mantel-Haenszel-weighted): the aggregate comparison {what} once "
-        f"{row['stratifier']} is held fixed, because the versions serve different "
-        f"{row['stratifier']} mixes. Examine it with {result.simpson_hint(row)}."
+        f"Simpson's paradox check ({row['verdict']}): on "
+        f"{mreg.get(row['metric']).display_name}, {row[version]} against {result.baseline} "
+        f"differs by {say.diff(row['aggregate_diff'])} overall "
+        f"({say.interval(row['aggregate_ci_low'], row['aggregate_ci_high'])}) but by "
+        f"{say.diff(row['adjusted_diff'])} within each {column} "
+        f"({say.interval(row['adjusted_ci_low'], row['adjusted_ci_high'])}, "
+        f"Mantel-Haenszel-weighted): the overall comparison {what} once {column} is held "
+        f"fixed, because the versions serve different mixes of {column}."
     )
+
+
+class _Say:
+    """A metric's figures in words: a rate in percent and its differences in points, any
+    other figure as a number with the decimals its size needs."""
+
+    def __init__(self, metric: str, confidence: float) -> None:
+        self.in_points = mreg.get(metric).in_points
+        self.confidence = confidence
+
+    def value(self, v: float | None) -> str:
+        return prose.percent(v, 1) if self.in_points else prose.number(v, None)
+
+    def diff(self, d: float | None) -> str:
+        if self.in_points:
+            return prose.signed_points(d)
+        return prose.NA if prose.missing(d) else f"{d:+,.{prose.decimals(d)}f}"
+
+    def interval(self, lo: float | None, hi: float | None) -> str:
+        level = f"{self.confidence:.0%} interval"
+        if self.in_points:
+            return f"{level} {prose.interval(lo, hi, prose.difference, 1)} points"
+        return f"{level} {self.diff(lo)} to {self.diff(hi)}"

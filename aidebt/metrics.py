@@ -119,13 +119,15 @@ class Metric:
 
         Examples
         --------
-        >>> [get(n).display_name for n in ("fnr", "error_rate", "p95_latency_ms")]
-        ['false-negative rate', 'error rate', '95th percentile of latency_ms']
+        >>> [get(n).display_name for n in ("fnr", "error_rate", "p95_latency_ms", "auc")]
+        ['false-negative rate', 'error rate', '95th percentile of latency_ms', 'AUC']
         """
         if ":" in self.description:
             return self.description.split(":")[0]
         if self.column is not None:
             return self.description
+        if len(self.name) <= 3:  # an abbreviation: 'AUC', 'F1'
+            return self.name.upper()
         return self.name.replace("_", " ")
 
     @property

@@ -38,7 +38,13 @@ def test_demo_prompt_reversal_is_flagged(logs):
     verdicts = dict(zip(guard["stratifier"], guard["verdict"], strict=True))
     assert verdicts == {"tier": "reversal", "language": "none"}  # language is independent
     assert c.overall.filter(pl.col("metric") == "accuracy")["simpson"].item() == "none"
-    assert any("reverses once tier is held fixed" in s for s in c.summary())
+    guard_line = next(s for s in c.summary() if s.startswith("Simpson's paradox check"))
+    assert "(reversal): on prevalence, v2 against v1 differs by -" in guard_line
+    assert "points overall" in guard_line and "reverses once tier is held fixed" in guard_line
+    assert "ad.simpson(" not in " ".join(c.summary())  # code goes to notes(), not sentences
+    assert any("compare='prompt_version', strata=['tier']" in n for n in c.notes())
+    first = c.summary()[0]
+    assert first.startswith("Prevalence: v2 ") and " points (95% interval " in first
 
 
 def test_no_warning_without_reversal(logs):
