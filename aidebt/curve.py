@@ -30,7 +30,7 @@ import narwhals as nw
 import numpy as np
 import polars as pl
 
-from aidebt import aggregate, frames
+from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt.errors import InvalidArgumentError, InvalidValueError
 from aidebt.groups import check_names, iter_groups, label
@@ -482,7 +482,7 @@ class Curve(Result):
             lines.append(
                 f"{name.capitalize()}{who} is {_value(self.metric, first['value'])} on the shortest "
                 f"{self.x} ({first['bin']}) and {_value(self.metric, last['value'])} on the "
-                f"longest ({last['bin']}), over {part.height} bins."
+                f"longest ({last['bin']}), over {prose.count(part.height, 'bin')}."
             )
         try:
             lines += self.fit().summary()[:3]

@@ -18,7 +18,7 @@ from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import InvalidArgumentError
-from aidebt.groups import ALL, check_names, label, value_key
+from aidebt.groups import ALL, check_names, label, overall_expr, value_key
 from aidebt.prepare import prepare
 from aidebt.results import Result
 
@@ -239,7 +239,29 @@ class Disaggregation(Result):
             .iter_rows(named=True)
         ):
             lines.append(self._sentence(part, names, ranked=False))
-        return lines
+        return lines or [self._nothing_stands_out(names)]
+
+    def _nothing_stands_out(self, names: Mapping[str, str]) -> str:
+        """The one sentence when no group differs beyond chance: what was compared."""
+        groups = self.table.filter(~overall_expr(self.by)).unique(self.by)
+        small = groups.filter(pl.col("group_n") < self.min_n).height
+        metrics = prose.and_list(
+            names.get(m) or _metric_name(m)
+            for m in self.table["metric"].unique(maintain_order=True)
+        )
+        judged = groups.height - small
+        if not judged:
+            return (
+                f"No group has {self.min_n:,} rows or more, so none is compared with the "
+                f"whole ({prose.count(small, 'group')}; min_n={self.min_n:,})."
+            )
+        text = (
+            f"No group differs from the whole beyond chance on {metrics} "
+            f"({prose.count(judged, 'group')} compared"
+        )
+        if small:
+            text += f"; {prose.count(small, 'group')} under {self.min_n:,} rows not judged"
+        return text + ")."
 
     def _sentence(self, row: dict[str, Any], names: Mapping[str, str], ranked: bool = True) -> str:
         metric = mreg.REGISTRY.get(row["metric"])

@@ -469,6 +469,13 @@ def _trend_sentence(row: dict, trend: Trend, since: str) -> str:
     ch, lo, hi = (row[c] * scale for c in ("change", "change_ci_low", "change_ci_high"))
     level = f"{trend.confidence:.0%} interval"
     significant = lo > 0 or hi < 0
+    if not significant and points and hi - lo > 100:
+        # A share cannot move 100 points a period: the data cannot tell, say so, not the band.
+        return (
+            f" shows no clear trend{since}: too few {trend.every.unit_name}s or rows to tell "
+            f"(the {level} of the change {per} is wider than 100 points, "
+            f"{prose.pvalue(row['p_value'])})"
+        )
     if not significant:
         return (
             f" shows no clear trend{since}: {ch:+{fmt}}{unit} {per} ({level} {lo:+{fmt}} to "

@@ -184,3 +184,34 @@ def test_slice_lines_name_columns_and_values_in_words():
     assert ": " in chart and not re.search(r'"(race|sex|age_cat|c_charge_degree) = ', chart)
     counted = s.summary(counted="people who did not reoffend")[0]
     assert "people who did not reoffend" in counted and "negatives" not in counted
+
+
+def test_a_disaggregation_with_nothing_to_report_says_what_was_compared():
+    """An empty summary read as 'no findings' or as 'nothing judged' alike: it says which."""
+    import statsmodels.api as sm
+
+    spector = pl.from_pandas(sm.datasets.spector.load_pandas().data).with_columns(
+        y=pl.col("GRADE").cast(pl.Int64),
+        p=(pl.col("GPA") > 3).cast(pl.Int64),
+        g=pl.col("PSI").cast(pl.String),
+    )
+    kw = {"y_true": "y", "y_pred": "p", "by": "g"}
+    assert ad.disaggregate(spector, min_n=5, metrics=["accuracy"], **kw).summary() == [
+        "No group differs from the whole beyond chance on accuracy (2 groups compared)."
+    ]
+    assert ad.disaggregate(spector, **kw).summary() == [
+        "No group has 30 rows or more, so none is compared with the whole (2 groups; min_n=30)."
+    ]
+
+
+def test_a_trend_the_data_cannot_tell_says_so_instead_of_a_band_wider_than_the_scale():
+    import statsmodels.api as sm
+
+    spector = pl.from_pandas(sm.datasets.spector.load_pandas().data).with_columns(
+        y=pl.col("GRADE").cast(pl.Int64),
+        p=(pl.col("GPA") > 3).cast(pl.Int64),
+        ts=pl.datetime(2025, 1, 1) + pl.duration(days=pl.int_range(pl.len()) * 3),
+    )
+    (line,) = ad.decay(spector, y_true="y", y_pred="p", time="ts").fit().summary()
+    assert "too few months or rows to tell" in line, line
+    assert "wider than 100 points" in line and not re.search(r"\d{3}\.\d", line)
