@@ -31,7 +31,7 @@ import narwhals as nw
 import numpy as np
 import polars as pl
 
-from aidebt import prose
+from aidebt import frames, prose
 from aidebt.aggregate import flag_fix, present
 from aidebt.errors import (
     ColumnTypeError,
@@ -683,6 +683,8 @@ def agreement(
     require_columns(frame, [rater], role="rater")
     require_columns(frame, [label], role="label")
     require_columns(frame, by_cols, role="by")
+    # Per-item window sums: pandas runs them expression by expression (and warns).
+    frame = frames.in_polars(frame, [item, rater, label, *by_cols])
     values, numeric, raters = _catalog(frame, label, rater, level)
     if weights is not None and numeric is None:
         raise ColumnTypeError(

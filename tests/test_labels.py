@@ -651,3 +651,19 @@ def test_label_audit_notebook_renders(tmp_path):
     assert "judge costs $0.003 a label" in page
     assert "more items as resolved than expert" in page
     assert "Rater crowd_3 agrees least with the others" in page
+
+
+def test_agreement_on_pandas_equals_polars_without_narwhals_warnings():
+    """pandas rows go to polars at the door (per-item window sums are slow in pandas,
+    and narwhals warned about them)."""
+    import warnings
+
+    from aidebt import datasets
+    from aidebt.labels import agreement
+
+    lab = datasets.demo_labels(n_items=300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        on_pandas = agreement(lab.to_pandas(), item="ticket", rater="rater", label="label")
+    on_polars = agreement(lab, item="ticket", rater="rater", label="label")
+    assert on_pandas.table.equals(on_polars.table)
