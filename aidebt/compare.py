@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from aidebt import aggregate, frames
+from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt._deprecated import keyword_only
 from aidebt.errors import InvalidArgumentError
-from aidebt.groups import ALL, check_names, label, label_expr, overall_expr, pick_baseline
+from aidebt.groups import ALL, check_names, label_expr, overall_expr, pick_baseline
 from aidebt.prepare import prepare
 from aidebt.results import Result, conform
 from aidebt.simpson import VERDICTS
@@ -179,7 +179,7 @@ class Comparison(Result):
             "p_adjusted"
         )
         for row in worse.head(5).iter_rows(named=True):
-            where = label(row, self.by)
+            where = prose.group_phrase(row, self.by)
             lines.append(
                 f"{row[self.version]} is worse than {self.baseline} on {row['metric']} in "
                 f"{where}: {row['value']:.3f} vs {row['baseline_value']:.3f} "

@@ -30,10 +30,10 @@ import narwhals as nw
 import numpy as np
 import polars as pl
 
-from aidebt import aggregate, frames
+from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt.errors import InvalidArgumentError, InvalidValueError
-from aidebt.groups import check_names, iter_groups, label
+from aidebt.groups import check_names, iter_groups
 from aidebt.prepare import prepare
 from aidebt.results import Result, conform
 from aidebt.trend import (
@@ -471,7 +471,11 @@ class Curve(Result):
         name = self.metric.name
         values = self.table.filter(pl.col("value").is_not_null())
         for key, part in iter_groups(values, self.by):
-            who = f" for {label(dict(zip(self.by, key, strict=True)), self.by)}" if self.by else ""
+            who = (
+                f" for {prose.group_phrase(dict(zip(self.by, key, strict=True)), self.by)}"
+                if self.by
+                else ""
+            )
             first, last = part.row(0, named=True), part.row(-1, named=True)
             lines.append(
                 f"{name.capitalize()}{who} is {_value(self.metric, first['value'])} on the shortest "
@@ -546,7 +550,7 @@ class CurveCrossing(BaseCrossing):
         name, x = c.metric.name, c.x
         lines = []
         for row in self.table.iter_rows(named=True):
-            who = f" for {label(row, c.by)}" if c.by else ""
+            who = f" for {prose.group_phrase(row, c.by)}" if c.by else ""
             if row["start_level"] is None:
                 lines.append(f"No trend of {name}{who}: {row['reason']}.")
                 continue

@@ -1548,6 +1548,7 @@ class Estimate(Result):
         row = self._latest(name)
         rec = self.reconcile(metrics=[name]) if self._rec.height else None
         flagged = rec.flagged if rec is not None else []
+        said_flagged = rec.flagged_phrases if rec is not None else []
         coverage = rec.coverage if rec is not None else None
         checks = rec.tests if rec is not None else 0
         figures = {
@@ -1596,7 +1597,7 @@ class Estimate(Result):
             )
         if flagged and self.by:
             text += (
-                f"; the figure includes {', '.join(flagged)}, whose estimates are not "
+                f"; the figure includes {'; '.join(said_flagged)}, whose estimates are not "
                 "trustworthy: their scores no longer mean what they meant in the reference"
             )
         elif flagged:
@@ -1626,10 +1627,10 @@ class Estimate(Result):
                 f"{name} from the scores: {row['estimate']:.3f} ({level} interval "
                 f"{_interval(row)}){measured}."
             )
-        flagged = self.reconcile().flagged if self._rec.height else []
+        flagged = self.reconcile().flagged_phrases if self._rec.height else []
         if lines and flagged and self.by:
             lines.append(
-                f"These overall figures include {', '.join(flagged)}, whose estimates the "
+                f"These overall figures include {'; '.join(flagged)}, whose estimates the "
                 "labels have contradicted (below): read them with that in mind."
             )
         if not lines:
@@ -1649,7 +1650,7 @@ class Estimate(Result):
         if self.model.pooled_for:
             parts = []
             for r in self.model.pooled_for[:6]:
-                name = " / ".join(f"{k}={r[k]}" for k in self.by)
+                name = prose.group_phrase(r, self.by)
                 has = (
                     "no labeled reference rows (new since the reference)"
                     if r["ref_n"] == 0
@@ -1732,6 +1733,8 @@ class Reconciliation(Result):
         ``flagged`` (any significant check in the segment, whatever the metric).
     flagged : list of str
         Segments whose estimates are biased, e.g. ``"intent=account_recovery"``.
+    flagged_phrases : list of str
+        The same as sentences name them, e.g. ``"Intent: account_recovery"``.
     coverage : float or None
         Share of checks whose interval covered the realized value.
     coverage_unflagged : float or None
@@ -1777,6 +1780,8 @@ class Reconciliation(Result):
         names = seg.filter(pl.col("flagged")).select(keys).unique(maintain_order=True)
         self._flagged_keys = names
         self.flagged = [self._name(r) for r in names.iter_rows(named=True)]
+        # the same segments as sentences name them
+        self.flagged_phrases = [prose.group_phrase(r, self.by) for r in names.iter_rows(named=True)]
         if checked.height and names.height:
             clean = checked.join(names, on=keys, how="anti")
             self.coverage_unflagged = float(clean["covered"].mean()) if clean.height else None
@@ -1810,7 +1815,7 @@ class Reconciliation(Result):
                 f"{method} adjustment at {self.alpha:g}): the scores still mean what they meant."
             )
             return lines
-        for key, name in zip(self._flagged_keys.iter_rows(), self.flagged, strict=True):
+        for key, name in zip(self._flagged_keys.iter_rows(), self.flagged_phrases, strict=True):
             match = pl.DataFrame([key], schema=self._flagged_keys.schema, orient="row")
             rows = self.segments.join(match, on=self._keys, how="semi", nulls_equal=True)
             head = rows.row(0, named=True)
@@ -1879,7 +1884,7 @@ class Calibration(Result):
     def summary(self) -> list[str]:
         lines = []
         for r in self.ece.sort("ece", descending=True).head(5).iter_rows(named=True):
-            name = " / ".join(f"{k}={r[k]}" for k in self.by) if self.by else "All rows"
+            name = prose.group_phrase(r, self.by) if self.by else "All rows"
             lines.append(
                 f"{name}: the raw scores are off by {r['ece']:.3f} on average (expected "
                 f"calibration error over {r['n']:,.0f} labeled rows of {self.where}); the "

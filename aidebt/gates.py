@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,7 @@ import narwhals as nw
 import numpy as np
 import polars as pl
 
-from aidebt import frames
+from aidebt import frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.config import AuditConfig, DataConfig, load_config
@@ -556,8 +557,19 @@ def _decide(stage: Stage, ok: bool | None, breach: bool | None) -> tuple[str, bo
     return ("pass", True) if ok else ("fail", False)
 
 
-def _where(segment: str) -> str:
-    return "overall" if segment == OVERALL else f"in {segment}"
+def _where(segment: str, by: Sequence[str] | None = None) -> str:
+    """Where a check looked, as the verdict's sentence says it: ``in Region: APAC``.
+
+    ``segment`` is the table's label (``region=APAC``, kept as it is in the ``segment``
+    column and the record), ``column=*`` for every segment of a column at once; ``by``:
+    its columns, when known, so that a value holding ``=`` or ``, `` reads right.
+    """
+    if segment == OVERALL:
+        return "overall"
+    column, _, value = segment.partition("=")
+    if value == "*":
+        return f"in each {prose.readable_column(column)} segment"
+    return f"in {prose.group_phrase(segment, by)}"
 
 
 def _interval_rule(
@@ -1071,7 +1083,7 @@ def _judge_change(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
         cand = r[version]
         n = r["n"] if paired else min(r["n"] or 0.0, r["baseline_n"] or 0.0)
         n = n or 0.0
-        what = f"{c.metric} of {cand} vs {vs} {_where(segment)}"
+        what = f"{c.metric} of {cand} vs {vs} {_where(segment, segments)}"
         base, diff, lo, hi = r["baseline_value"], r["diff"], r["diff_ci_low"], r["diff_ci_high"]
         if segment != OVERALL and n < ctx.policy.min_segment_n:
             out.append(
