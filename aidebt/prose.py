@@ -150,26 +150,12 @@ def _read_label(text: str, by: Sequence[str] | None) -> list[tuple[str, str]] | 
     None for a text that is no label)."""
     if text == groups.OVERALL:
         return []
-    if by:
-        # each known column, in order, starts a part; a value runs to the next one
-        starts = []
-        at = 0
-        for column in by:
-            head = f"{column}="
-            where = [
-                i
-                for i in range(at, len(text))
-                if text.startswith(head, i) and (i == 0 or text[:i].endswith(groups.SEPARATOR))
-            ]
-            if where:
-                starts.append((where[0], column))
-                at = where[0] + len(head)
-        if starts and starts[0][0] == 0:
-            pairs = []
-            for k, (i, column) in enumerate(starts):
-                end = starts[k + 1][0] - len(groups.SEPARATOR) if k + 1 < len(starts) else len(text)
-                pairs.append((column, text[i + len(column) + 1 : end]))
-            return pairs
+    if by:  # the columns in order, each there or not; a value runs to the next one
+        sep = re.escape(groups.SEPARATOR)
+        parts = "".join(rf"(?:(?:^|{sep}){re.escape(c)}=(?P<v{i}>.*?))?" for i, c in enumerate(by))
+        found = re.fullmatch(parts, text, flags=re.DOTALL)
+        if found and text:
+            return [(c, found[f"v{i}"]) for i, c in enumerate(by) if found[f"v{i}"] is not None]
     pairs = []
     for part in re.split(r", (?=[^=,]+=)", text):
         column, eq, value = part.partition("=")
