@@ -89,13 +89,13 @@ class Coverage(Result):
             return "production"
         return self.every.label(self.every.index_of(period))
 
-    def _top_uncovered(self, period) -> str:
+    def _top_uncovered(self, period) -> str | None:
         """The table's ``top_uncovered`` of a period, its segment named as sentences name it."""
         rows = self.segments.filter(~pl.col("covered"))
         if period is not None:
             rows = rows.filter(pl.col("period") == period)
         if rows.is_empty():
-            return "none"
+            return None
         top = rows.sort("share", descending=True, maintain_order=True).row(0, named=True)
         return _top_text(top, prose.group_phrase(top, self.by))
 
@@ -104,11 +104,12 @@ class Coverage(Result):
         if t.height == 0:
             return []
         first, last = t.row(0, named=True), t.row(-1, named=True)
+        top = self._top_uncovered(last["period"])
         lines = [
             f"In {self._label(last['period'])}, {last['uncovered_share']:.0%} of production "
             f"traffic falls in segments ({', '.join(self.by)}) with fewer than {self.k} eval "
-            f"examples ({first['uncovered_share']:.0%} in {self._label(first['period'])}); "
-            f"largest: {self._top_uncovered(last['period'])}."
+            f"examples ({first['uncovered_share']:.0%} in {self._label(first['period'])})"
+            + (f"; the largest is {top}." if top else ".")
         ]
         lines.append(
             f"Jensen-Shannon distance between the eval mix and production: "

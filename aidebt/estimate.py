@@ -1656,7 +1656,7 @@ class Estimate(Result):
                     if r["ref_n"] == 0
                     else f"{r['ref_n']:,.0f} labeled reference rows ({r['ref_pos']:,.0f} positive)"
                 )
-                parts.append(f"{name}: {has}")
+                parts.append(f"{name} has {has}")
             more = (
                 f" and {len(self.model.pooled_for) - 6} more"
                 if len(self.model.pooled_for) > 6
@@ -1822,7 +1822,7 @@ class Reconciliation(Result):
             bad = int(rows["significant"].sum())
             where = "there" if self.by else "since the reference"
             lines.append(
-                f"{name if self.by else 'Overall'}: estimated {head['metric']} "
+                f"{'In ' + name if self.by else 'Overall'}, estimated {head['metric']} "
                 f"{head['mean_estimated']:.3f} on average, the labels show "
                 f"{head['mean_realized']:.3f}; {bad} of {int(rows['checks'].sum())} checks "
                 f"differ beyond chance. The relation between score and outcome has changed "
@@ -1884,9 +1884,9 @@ class Calibration(Result):
     def summary(self) -> list[str]:
         lines = []
         for r in self.ece.sort("ece", descending=True).head(5).iter_rows(named=True):
-            name = prose.group_phrase(r, self.by) if self.by else "All rows"
+            name = f"In {prose.group_phrase(r, self.by)}" if self.by else "Over all rows"
             lines.append(
-                f"{name}: the raw scores are off by {r['ece']:.3f} on average (expected "
+                f"{name}, the raw scores are off by {r['ece']:.3f} on average (expected "
                 f"calibration error over {r['n']:,.0f} labeled rows of {self.where}); the "
                 "estimate uses recalibrated probabilities."
             )

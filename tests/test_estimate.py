@@ -478,7 +478,7 @@ def test_demo_estimates_cover_the_hidden_truth_and_flag_the_new_intent(demo_esti
     assert rec.coverage_unflagged > 0.9
     text = " ".join(rec.summary())
     assert rec.flagged_phrases == ["Intent: account_recovery"]
-    assert "Intent: account_recovery: estimated" in text and "concept shift" in text
+    assert "In Intent: account_recovery, estimated" in text and "concept shift" in text
     assert any("new since the reference" in n for n in est.notes())
 
 
