@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from aidebt import aggregate
+from aidebt import aggregate, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.distributions import chi2_isf, chi2_sf, f_sf
 from aidebt.errors import InvalidArgumentError
-from aidebt.groups import iter_groups, label
+from aidebt.groups import iter_groups
 from aidebt.noise import AUTOCORRELATION, ar1_correlation, check_autocorrelation, period_variance
 from aidebt.results import Result, conform
 
@@ -466,7 +466,7 @@ class Changepoints(Result):
                 f">= {self.min_size} periods)."
             ]
         for row, idx in zip(self.table.iter_rows(named=True), self.index, strict=True):
-            who = f" for {label(row, d.by)}" if d.by else ""
+            who = f" for {prose.group_phrase(row, d.by)}" if d.by else ""
             lines.append(
                 f"{name}{who} changed at {d.label(idx)}: {row['before']:.3f} "
                 f"({row['before_ci_low']:.3f} to {row['before_ci_high']:.3f}) before, "

@@ -23,7 +23,7 @@ from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt._deprecated import keyword_only
 from aidebt.errors import InvalidArgumentError
-from aidebt.groups import ALL, check_names, label, label_expr, overall_expr, pick_baseline
+from aidebt.groups import ALL, check_names, label_expr, overall_expr, pick_baseline
 from aidebt.prepare import prepare
 from aidebt.results import Result, conform
 from aidebt.simpson import VERDICTS
@@ -196,11 +196,12 @@ class Comparison(Result):
         )
         for row in worse.head(5).iter_rows(named=True):
             say = _Say(row["metric"], self.confidence)
+            where = prose.group_phrase(row, self.by)
             lines.append(
                 f"{row[self.version]} is worse than {self.baseline} on "
-                f"{mreg.get(row['metric']).display_name} in {label(row, self.by)}: "
-                f"{say.value(row['value'])} against {say.value(row['baseline_value'])} "
-                f"({say.diff(row['diff'])}; "
+                f"{mreg.get(row['metric']).display_name} in {where} "
+                f"({say.value(row['value'])} against {say.value(row['baseline_value'])}, "
+                f"{say.diff(row['diff'])}; "
                 f"{say.interval(row['diff_ci_low'], row['diff_ci_high'])})."
             )
         for row in self.guard.filter(pl.col("verdict") != "none").iter_rows(named=True):

@@ -89,16 +89,27 @@ class Coverage(Result):
             return "production"
         return self.every.label(self.every.index_of(period))
 
+    def _top_uncovered(self, period) -> str | None:
+        """The table's ``top_uncovered`` of a period, its segment named as sentences name it."""
+        rows = self.segments.filter(~pl.col("covered"))
+        if period is not None:
+            rows = rows.filter(pl.col("period") == period)
+        if rows.is_empty():
+            return None
+        top = rows.sort("share", descending=True, maintain_order=True).row(0, named=True)
+        return _top_text(top, prose.group_phrase(top, self.by))
+
     def summary(self) -> list[str]:
         t = self.table
         if t.height == 0:
             return []
         first, last = t.row(0, named=True), t.row(-1, named=True)
+        top = self._top_uncovered(last["period"])
         lines = [
             f"In {self._label(last['period'])}, {last['uncovered_share']:.0%} of production "
             f"traffic falls in segments ({', '.join(self.by)}) with fewer than {self.k} eval "
-            f"examples ({first['uncovered_share']:.0%} in {self._label(first['period'])}); "
-            f"largest: {last['top_uncovered'] or 'none'}."
+            f"examples ({first['uncovered_share']:.0%} in {self._label(first['period'])})"
+            + (f"; the largest is {top}." if top else ".")
         ]
         lines.append(
             f"Jensen-Shannon distance between the eval mix and production: "
@@ -318,12 +329,13 @@ def coverage(
     js = _js_distance(seg, eval_n, by_cols)
     rows = []
     for (p,), part in seg.sort("_p").group_by("_p", maintain_order=True):
-        uncovered = part.filter(~pl.col("covered")).sort("share", descending=True)
+        uncovered = part.filter(~pl.col("covered")).sort(
+            "share", descending=True, maintain_order=True
+        )
         top = None
         if uncovered.height:
             r0 = uncovered.row(0, named=True)
-            name = label(r0, by_cols)
-            top = f"{name} ({r0['share']:.0%} of traffic, {r0['eval_n']:.0f} eval examples)"
+            top = _top_text(r0, label(r0, by_cols))
         row = {
             "_p": p,
             "rows": float(part["n"].sum()),
@@ -370,6 +382,10 @@ def coverage(
     if m is not None:
         segments = segments.rename({"m_value": "eval_value"})
     return Coverage(table, segments, by=by_cols, k=k, metric=m, every=ev, confidence=confidence)
+
+
+def _top_text(row: dict[str, Any], name: str) -> str:
+    return f"{name} ({row['share']:.0%} of traffic, {row['eval_n']:.0f} eval examples)"
 
 
 def _js_distance(seg: pl.DataFrame, eval_n: pl.DataFrame, by_cols: list[str]) -> dict:

@@ -33,7 +33,7 @@ import polars as pl
 from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt.errors import InvalidArgumentError, InvalidValueError
-from aidebt.groups import check_names, iter_groups, label
+from aidebt.groups import check_names, iter_groups
 from aidebt.prepare import prepare
 from aidebt.results import Result, conform
 from aidebt.trend import (
@@ -477,7 +477,11 @@ class Curve(Result):
             why = self.table.get_column("note").drop_nulls().head(1).to_list()
             return [f"No bin of {self.x} has a value of {name}" + (f" ({why[0]})." if why else ".")]
         for key, part in iter_groups(values, self.by):
-            who = f" for {label(dict(zip(self.by, key, strict=True)), self.by)}" if self.by else ""
+            who = (
+                f" for {prose.group_phrase(dict(zip(self.by, key, strict=True)), self.by)}"
+                if self.by
+                else ""
+            )
             first, last = part.row(0, named=True), part.row(-1, named=True)
             lines.append(
                 f"{name.capitalize()}{who} is {_value(self.metric, first['value'])} on the shortest "
@@ -552,7 +556,7 @@ class CurveCrossing(BaseCrossing):
         name, x = c.metric.name, c.x
         lines = []
         for row in self.table.iter_rows(named=True):
-            who = f" for {label(row, c.by)}" if c.by else ""
+            who = f" for {prose.group_phrase(row, c.by)}" if c.by else ""
             if row["start_level"] is None:
                 lines.append(f"No trend of {name}{who}: {row['reason']}.")
                 continue

@@ -18,7 +18,7 @@ from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.errors import InvalidArgumentError
-from aidebt.groups import ALL, check_names, label, overall_expr, value_key
+from aidebt.groups import ALL, check_names, overall_expr, value_key
 from aidebt.prepare import prepare
 from aidebt.results import Result
 
@@ -276,7 +276,7 @@ class Disaggregation(Result):
             if higher and ratio is not None and np.isfinite(ratio) and ratio > 0
             else ""
         )
-        group = label(row, self.by)
+        group = prose.group_phrase(row, self.by)
         head = f"{name} for {group} is" if ranked else f"{name} differs most for {group}:"
         reference = "overall" if self.reference == "overall" else "for the reference"
         low, high = sorted((abs(row["diff_ci_low"]), abs(row["diff_ci_high"])))

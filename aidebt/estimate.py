@@ -1551,6 +1551,7 @@ class Estimate(Result):
         row = self._latest(name)
         rec = self.reconcile(metrics=[name]) if self._rec.height else None
         flagged = rec.flagged if rec is not None else []
+        said_flagged = rec.flagged_phrases if rec is not None else []
         coverage = rec.coverage if rec is not None else None
         checks = rec.tests if rec is not None else 0
         figures = {
@@ -1599,7 +1600,7 @@ class Estimate(Result):
             )
         if flagged and self.by:
             text += (
-                f"; the figure includes {', '.join(flagged)}, whose estimates are not "
+                f"; the figure includes {'; '.join(said_flagged)}, whose estimates are not "
                 "trustworthy: their scores no longer mean what they meant in the reference"
             )
         elif flagged:
@@ -1629,10 +1630,10 @@ class Estimate(Result):
                 f"{name} from the scores: {row['estimate']:.3f} ({level} interval "
                 f"{_interval(row)}){measured}."
             )
-        flagged = self.reconcile().flagged if self._rec.height else []
+        flagged = self.reconcile().flagged_phrases if self._rec.height else []
         if lines and flagged and self.by:
             lines.append(
-                f"These overall figures include {', '.join(flagged)}, whose estimates the "
+                f"These overall figures include {'; '.join(flagged)}, whose estimates the "
                 "labels have contradicted (below): read them with that in mind."
             )
         if not lines:
@@ -1652,13 +1653,13 @@ class Estimate(Result):
         if self.model.pooled_for:
             parts = []
             for r in self.model.pooled_for[:6]:
-                name = " / ".join(f"{k}={r[k]}" for k in self.by)
+                name = prose.group_phrase(r, self.by)
                 has = (
                     "no labeled reference rows (new since the reference)"
                     if r["ref_n"] == 0
                     else f"{r['ref_n']:,.0f} labeled reference rows ({r['ref_pos']:,.0f} positive)"
                 )
-                parts.append(f"{name}: {has}")
+                parts.append(f"{name} has {has}")
             more = (
                 f" and {len(self.model.pooled_for) - 6} more"
                 if len(self.model.pooled_for) > 6
@@ -1735,6 +1736,8 @@ class Reconciliation(Result):
         ``flagged`` (any significant check in the segment, whatever the metric).
     flagged : list of str
         Segments whose estimates are biased, e.g. ``"intent=account_recovery"``.
+    flagged_phrases : list of str
+        The same as sentences name them, e.g. ``"Intent: account_recovery"``.
     coverage : float or None
         Share of checks whose interval covered the realized value.
     coverage_unflagged : float or None
@@ -1780,6 +1783,8 @@ class Reconciliation(Result):
         names = seg.filter(pl.col("flagged")).select(keys).unique(maintain_order=True)
         self._flagged_keys = names
         self.flagged = [self._name(r) for r in names.iter_rows(named=True)]
+        # the same segments as sentences name them
+        self.flagged_phrases = [prose.group_phrase(r, self.by) for r in names.iter_rows(named=True)]
         if checked.height and names.height:
             clean = checked.join(names, on=keys, how="anti")
             self.coverage_unflagged = float(clean["covered"].mean()) if clean.height else None
@@ -1813,14 +1818,14 @@ class Reconciliation(Result):
                 f"{method} adjustment at {self.alpha:g}): the scores still mean what they meant."
             )
             return lines
-        for key, name in zip(self._flagged_keys.iter_rows(), self.flagged, strict=True):
+        for key, name in zip(self._flagged_keys.iter_rows(), self.flagged_phrases, strict=True):
             match = pl.DataFrame([key], schema=self._flagged_keys.schema, orient="row")
             rows = self.segments.join(match, on=self._keys, how="semi", nulls_equal=True)
             head = rows.row(0, named=True)
             bad = int(rows["significant"].sum())
             where = "there" if self.by else "since the reference"
             lines.append(
-                f"{name if self.by else 'Overall'}: estimated {head['metric']} "
+                f"{'In ' + name if self.by else 'Overall'}, estimated {head['metric']} "
                 f"{head['mean_estimated']:.3f} on average, the labels show "
                 f"{head['mean_realized']:.3f}; {bad} of {int(rows['checks'].sum())} checks "
                 f"differ beyond chance. The relation between score and outcome has changed "
@@ -1882,9 +1887,9 @@ class Calibration(Result):
     def summary(self) -> list[str]:
         lines = []
         for r in self.ece.sort("ece", descending=True).head(5).iter_rows(named=True):
-            name = " / ".join(f"{k}={r[k]}" for k in self.by) if self.by else "All rows"
+            name = f"In {prose.group_phrase(r, self.by)}" if self.by else "Over all rows"
             lines.append(
-                f"{name}: the raw scores are off by {r['ece']:.3f} on average (expected "
+                f"{name}, the raw scores are off by {r['ece']:.3f} on average (expected "
                 f"calibration error over {r['n']:,.0f} labeled rows of {self.where}); the "
                 "estimate uses recalibrated probabilities."
             )

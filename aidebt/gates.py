@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +49,7 @@ import narwhals as nw
 import numpy as np
 import polars as pl
 
-from aidebt import frames
+from aidebt import frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt.config import AuditConfig, DataConfig, load_config
@@ -556,8 +557,19 @@ def _decide(stage: Stage, ok: bool | None, breach: bool | None) -> tuple[str, bo
     return ("pass", True) if ok else ("fail", False)
 
 
-def _where(segment: str) -> str:
-    return "overall" if segment == OVERALL else f"in {segment}"
+def _where(segment: str, by: Sequence[str] | None = None) -> str:
+    """Where a check looked, as the verdict's sentence says it: ``in Region: APAC``.
+
+    ``segment`` is the table's label (``region=APAC``, kept as it is in the ``segment``
+    column and the record), ``column=*`` for every segment of a column at once; ``by``:
+    its columns, when known, so that a value holding ``=`` or ``, `` reads right.
+    """
+    if segment == OVERALL:
+        return "overall"
+    column, _, value = segment.partition("=")
+    if value == "*":
+        return f"in each {prose.readable_column(column)} segment"
+    return f"in {prose.group_phrase(segment, by)}"
 
 
 def _interval_rule(
@@ -572,7 +584,7 @@ def _interval_rule(
     )
     if value is None:
         status, passed = _decide(stage, False, False)
-        return status, passed, f"{what}: no value (no rows in its denominator)"
+        return status, passed, f"no value of {what} (no rows in its denominator)"
     if lo is None or hi is None:  # a count: no interval
         lo = hi = value
     shown = f"{what} = {_fmt(value)} [{_fmt(lo)}, {_fmt(hi)}]{shown}"
@@ -806,7 +818,7 @@ def _judge_month(ctx: _Check) -> tuple[list[dict], float]:
                         n=n,
                         status=status,
                         passed=passed,
-                        evidence=f"labeled rows {_where(segment)}: {n:,.0f} {sign} {c.bound:,.0f}",
+                        evidence=f"{n:,.0f} labeled rows {_where(segment)} ({sign} {c.bound:,.0f})",
                     )
                 )
         elif c.kind in ("metric", "disparity"):
@@ -846,8 +858,8 @@ def _criterion_rows(ctx: _Check, stage: Stage, c: Criterion, r, level: float) ->
                     ci_low=lo,
                     ci_high=hi,
                     n=n,
-                    evidence=f"{c.metric} {_where(s['segment'])}: n={n:,.0f} < "
-                    f"min_segment_n={min_seg:,.0f}, not judged",
+                    evidence=f"{c.metric} {_where(s['segment'])} not judged: n={n:,.0f} < "
+                    f"min_segment_n={min_seg:,.0f}",
                 )
             )
             continue
@@ -1008,8 +1020,8 @@ def _judge_trend(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
                         c,
                         segment,
                         **values,
-                        evidence=f"trend of {c.metric} {_where(segment)}: {have} of {periods} "
-                        f"months with labels from {first} to {month}, not judged",
+                        evidence=f"trend of {c.metric} {_where(segment)} not judged: {have} of "
+                        f"{periods} months with labels from {first} to {month}",
                     )
                 )
                 continue
@@ -1071,7 +1083,7 @@ def _judge_change(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
         cand = r[version]
         n = r["n"] if paired else min(r["n"] or 0.0, r["baseline_n"] or 0.0)
         n = n or 0.0
-        what = f"{c.metric} of {cand} vs {vs} {_where(segment)}"
+        what = f"{c.metric} of {cand} vs {vs} {_where(segment, segments)}"
         base, diff, lo, hi = r["baseline_value"], r["diff"], r["diff_ci_low"], r["diff_ci_high"]
         if segment != OVERALL and n < ctx.policy.min_segment_n:
             out.append(
@@ -1080,8 +1092,8 @@ def _judge_change(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
                     c,
                     segment,
                     n=n,
-                    evidence=f"{what}: n={n:,.0f} < min_segment_n="
-                    f"{ctx.policy.min_segment_n:,.0f}, not judged",
+                    evidence=f"{what} not judged: n={n:,.0f} < min_segment_n="
+                    f"{ctx.policy.min_segment_n:,.0f}",
                 )
             )
             continue
@@ -1090,7 +1102,7 @@ def _judge_change(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
             reason = r.get("note") or "no difference with an interval"
             if relative and not base:
                 reason = "the baseline's value is 0 or missing, so no relative change"
-            out.append(_skipped(stage, c, segment, n=n, evidence=f"{what}: {reason}"))
+            out.append(_skipped(stage, c, segment, n=n, evidence=f"{what} not judged: {reason}"))
             continue
         if relative:
             diff, lo, hi = diff / abs(base), lo / abs(base), hi / abs(base)
@@ -1116,7 +1128,7 @@ def _judge_change(ctx: _Check, stage: Stage, c: Criterion) -> list[dict]:
                 level=ctx.policy.confidence,
                 status=status,
                 passed=passed,
-                evidence=f"{what}: change {fmt(diff)} [{fmt(lo)}, {fmt(hi)}] ({figures}): "
+                evidence=f"{what} changes by {fmt(diff)} [{fmt(lo)}, {fmt(hi)}] ({figures}): "
                 f"{end} bound {fmt(lo if c.side == 'min' else hi)} {sign} {fmt(c.bound)}",
             )
         )
@@ -1888,7 +1900,7 @@ def _judge_margins(
                     c,
                     segment,
                     n=n,
-                    evidence=f"{what}: {n:,.0f} {unit} < min_segment_n={min_seg:,.0f}, not judged",
+                    evidence=f"{what} not judged: {n:,.0f} {unit} < min_segment_n={min_seg:,.0f}",
                 )
             )
             continue

@@ -1,8 +1,10 @@
 r"""Group values and labels: one rule for every result.
 
-A group is named the same way everywhere a sentence, a chart or a table names it:
-``language=ja, tier=free``, with the columns a margin row does not split on (``(all)``)
-left out, and ``overall`` for the row that splits on nothing.
+A group is named the same way everywhere a chart, a table cell or a recorded figure names
+it: ``language=ja, tier=free``, with the columns a margin row does not split on
+(``(all)``) left out, and ``overall`` for the row that splits on nothing (other code and
+users' scripts read these labels). A sentence names it in words, by the same rule:
+:func:`aidebt.prose.group_phrase` (``Language: ja and Tier: free``).
 
 Examples
 --------

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
+
+from aidebt import groups
 
 __all__ = [
     "and_list",
@@ -26,6 +28,7 @@ __all__ = [
     "count",
     "decimals",
     "difference",
+    "group_phrase",
     "interval",
     "missing",
     "money",
@@ -86,6 +89,80 @@ def readable_column(name: str) -> str:
     ('c charge degree', 'language')
     """
     return re.sub(r"[_.]+", " ", str(name)).strip() or str(name)
+
+
+def group_phrase(
+    group: Mapping[str, Any] | str,
+    by: Sequence[str] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> str:
+    r"""A group as a sentence names it: ``Language: ja and Customer tier: enterprise``.
+
+    The sentence form of :func:`aidebt.groups.label` (which tables, recorded figures and
+    machine-readable output keep): each group column by its readable name (``names``,
+    else :func:`readable_column`) and its value, the columns a margin row does not split
+    on left out, a null group as ``missing``, an escaped data value as the data spells it,
+    and ``overall`` for the row that splits on nothing. Give the row (a mapping) and the
+    group columns ``by`` where they are known; a table label (``"language=ja, tier=free"``)
+    is read back by the columns in ``by`` when given (so a value holding ``=`` or ``, ``
+    reads right), else at each ``, column=``.
+
+    Examples
+    --------
+    >>> group_phrase({"language": "ja", "customer_tier": "enterprise"}, ["language", "customer_tier"])
+    'Language: ja and Customer tier: enterprise'
+    >>> group_phrase({"race": "(missing)", "sex": "(all)"}, ["race", "sex"], {"race": "ethnicity"})
+    'Ethnicity: missing'
+    >>> group_phrase("language=ja, tier=free"), group_phrase("overall")
+    ('Language: ja and Tier: free', 'overall')
+    >>> group_phrase("note=a=b, c, tier=free", ["note", "tier"])
+    'Note: a=b, c and Tier: free'
+    """
+    if isinstance(group, str):
+        pairs = _read_label(group, by)
+        if pairs is None:  # not a label (a name already in words): as it is
+            return group
+    else:
+        cols = list(group) if by is None else list(by)
+        pairs = [(c, group[c]) for c in cols if group[c] != groups.ALL]
+    if not pairs:
+        return groups.OVERALL
+    names = names or {}
+    parts = []
+    for column, value in pairs:
+        name = names.get(column) or readable_column(column)
+        parts.append(f"{capital(name)}: {_group_value(value)}")
+    return " and ".join(parts)
+
+
+def _group_value(value: Any) -> str:
+    """A group value as the data spells it: the null marker as 'missing', escapes undone."""
+    text = str(value)
+    if text == groups.MISSING_GROUP:
+        return "missing"
+    if re.match(groups.MARKER_PATTERN, text):  # an escaped data value: one backslash off
+        return text[len(groups.ESCAPE) :]
+    return text
+
+
+def _read_label(text: str, by: Sequence[str] | None) -> list[tuple[str, str]] | None:
+    """``(column, value)`` pairs of a :func:`aidebt.groups.label` text (none for overall,
+    None for a text that is no label)."""
+    if text == groups.OVERALL:
+        return []
+    if by:  # the columns in order, each there or not; a value runs to the next one
+        sep = re.escape(groups.SEPARATOR)
+        parts = "".join(rf"(?:(?:^|{sep}){re.escape(c)}=(?P<v{i}>.*?))?" for i, c in enumerate(by))
+        found = re.fullmatch(parts, text, flags=re.DOTALL)
+        if found and text:
+            return [(c, found[f"v{i}"]) for i, c in enumerate(by) if found[f"v{i}"] is not None]
+    pairs = []
+    for part in re.split(r", (?=[^=,]+=)", text):
+        column, eq, value = part.partition("=")
+        if not eq or not column:
+            return None
+        pairs.append((column, value))
+    return pairs
 
 
 def capital(text: str) -> str:

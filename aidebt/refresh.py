@@ -463,7 +463,9 @@ class RefreshPlan(Result):
                 parts.append(f"{rest['labels'].sum():,.0f} across the rest")
             spent = f" (cost {planned['cost']:,.2f})" if self.money and planned["cost"] else ""
             lines.append(
-                f"Label {prose.count(total, 'new item')}{spent}: " + ", ".join(parts) + "."
+                f"Label {prose.count(total, 'new item')}{spent}: "
+                + ("; " if len(self.by) > 1 else ", ").join(parts)
+                + "."
             )
         unit = " points" if self.metric else ""
         uncovered = 1 - today["covered_share"]
@@ -892,10 +894,10 @@ def _key_string(value: Any) -> str:
 
 
 def _segment_name(row: Mapping[str, Any], by: Sequence[str]) -> str:
-    """A segment for readers: its value, or ``intent=x, tier=y`` for several columns."""
+    """A segment for readers: its value, or ``Intent: x and Tier: y`` for several columns."""
     if len(by) == 1:
         return str(row[by[0]])
-    return ", ".join(f"{c}={row[c]}" for c in by)
+    return prose.group_phrase(row, by)
 
 
 def _costs(cost, seg: pl.DataFrame, by: list[str]) -> np.ndarray:

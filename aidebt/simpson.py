@@ -23,7 +23,7 @@ import narwhals as nw
 import numpy as np
 import polars as pl
 
-from aidebt import aggregate, frames
+from aidebt import aggregate, frames, prose
 from aidebt import metrics as mreg
 from aidebt import stats as st
 from aidebt._deprecated import keyword_only
@@ -33,7 +33,7 @@ from aidebt.errors import (
     InvalidValueError,
     did_you_mean,
 )
-from aidebt.groups import ALL, OVERALL, label, label_expr, value_key
+from aidebt.groups import ALL, OVERALL, label_expr, value_key
 from aidebt.results import Result, conform
 
 VERDICTS = ("reversal", "amplification", "attenuation", "none")
@@ -354,7 +354,7 @@ class Simpson(Result):
         sign = np.sign(row["mix_component"]) or 1.0
         contribution = sign * (f1 - f0) * (pooled - total)
         j = int(np.argmax(contribution))
-        where = label({c: parts.get_column(c)[j] for c in cols}, cols)
+        where = prose.group_phrase({c: parts.get_column(c)[j] for c in cols}, cols)
         return (
             f"{f1[j]:.0%} of {row['level']}'s rows are in {where} against {f0[j]:.0%} of "
             f"{row['baseline']}'s, and the {self._what()} there is {self._value(pooled[j])} "

@@ -375,12 +375,7 @@ def readable_slice(columns: Sequence[str], values: Sequence[Any]) -> str:
     >>> readable_slice(["intent", "customer_tier"], ["billing", "pro"])
     'Intent: billing and Customer tier: pro'
     """
-    parts = []
-    for column, value in zip(columns, values, strict=True):
-        name = prose.readable_column(column)
-        value = "missing" if value == frames.MISSING_GROUP else value
-        parts.append(f"{prose.capital(name)}: {value}")
-    return " and ".join(parts)
+    return prose.group_phrase(dict(zip(columns, values, strict=True)), columns)
 
 
 def worst_slice(result: Slices, by: str = "diff") -> dict[str, Any] | None:

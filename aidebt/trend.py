@@ -52,7 +52,6 @@ from aidebt import prose
 from aidebt import stats as st
 from aidebt.distributions import norm_sf, t_sf
 from aidebt.errors import InvalidArgumentError, did_you_mean
-from aidebt.groups import label
 from aidebt.noise import (
     AUTOCORRELATION,
     PeriodNoise,
@@ -398,7 +397,7 @@ class Trend(Result):
             else ""
         )
         for row in self.estimates.head(5).iter_rows(named=True):
-            who = f" for {label(row, self.by)}" if self.by else ""
+            who = f" for {prose.group_phrase(row, self.by)}" if self.by else ""
             if row.get("slope") is None:
                 lines.append(f"No trend fitted{who}: {row['note']}.")
                 continue
@@ -589,7 +588,7 @@ def _chunks(group: np.ndarray, groups: int):
 def _check_periods(counts: np.ndarray, keys: list[tuple], by: list[str]) -> None:
     if counts.size and counts.max() > MAX_PERIODS:
         worst = int(np.argmax(counts))
-        who = f" ({label(dict(zip(by, keys[worst], strict=True)), by)})" if by else ""
+        who = f" ({prose.group_phrase(dict(zip(by, keys[worst], strict=True)), by)})" if by else ""
         raise InvalidArgumentError(
             f"A trend fit is limited to {MAX_PERIODS:,} periods per group: one curve{who} "
             f"has {int(counts.max()):,}, and its fit would hold a "
@@ -1339,7 +1338,7 @@ class Crossing(BaseCrossing):
         trend_rows = {tuple(r[c] for c in t.by): r for r in trends.iter_rows(named=True)}
         for row in shown.iter_rows(named=True):
             key = tuple(row[c] for c in t.by)
-            who_txt = f" for {label(row, t.by)}" if t.by else ""
+            who_txt = f" for {prose.group_phrase(row, t.by)}" if t.by else ""
             trow = trend_rows.get(key, {})
             lead = ""
             if trow.get("slope") is not None:

@@ -286,7 +286,7 @@ class PairedComparison(Result):
             where = label(w, self.by)
             joint = "worst" if ov["verdict"] == "worse" else "but worse"
             sentence += (
-                f"; {joint} in {where} ({fmt.diff(w['diff'])}, interval "
+                f"; {joint} in {prose.group_phrase(w, self.by)} ({fmt.diff(w['diff'])}, interval "
                 f"{fmt.range(w['diff_ci_low'], w['diff_ci_high'])})"
             )
             figures.update(worst_segment=where, worst_diff=w["diff"])
@@ -399,7 +399,7 @@ class PairedComparison(Result):
         self, row: dict[str, Any], names: Mapping[str, str], *, hidden: bool = True
     ) -> str:
         fmt = _fmt_for(row["kind"])
-        where = label(row, self.by)
+        where = prose.group_phrase(row, self.by)
         lead = f"But in {where}, " if hidden else f"In {where} too, "
         text = (
             f"{lead}{row[self.version]} is worse on {names[row['metric']]}: "

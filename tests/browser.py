@@ -121,6 +121,9 @@ _PROSE = """() => {
     return copy.innerText;
 }"""
 
+# The sentences alone: the prose without its tables (whose cells keep ``column=value``).
+_SENTENCES = _PROSE.replace("script, style", "script, style, table")
+
 # Every element that sticks out of the page's column, scrolls sideways, or a chart title
 # or legend entry that vega had to shorten with an ellipsis.
 _LAYOUT = """() => {
@@ -154,12 +157,17 @@ class PageLayout:
 
     prose: str = ""
     problems: list[str] = field(default_factory=list)
+    sentences: str = ""
 
 
 def read_page(browser, path: str | os.PathLike[str], width: int = 1100) -> PageLayout:
     """Open ``path`` offline at a laptop's width and read its prose and layout problems."""
     context, page = _offline(browser, path, viewport={"width": width, "height": 900})
     try:
-        return PageLayout(prose=page.evaluate(_PROSE), problems=page.evaluate(_LAYOUT))
+        return PageLayout(
+            prose=page.evaluate(_PROSE),
+            problems=page.evaluate(_LAYOUT),
+            sentences=page.evaluate(_SENTENCES),
+        )
     finally:
         context.close()

@@ -77,7 +77,7 @@ def test_exit_1_names_the_failing_segment_while_the_aggregate_passes(capsys, fol
     code, out, _ = run(capsys, "--config", config(folder, FAILING))  # latest month: 2026-11
     assert code == EXIT_FAILED
     assert "month 2026-11" in out and re.search(r"copilot +FAIL", out)
-    assert "accuracy in language=ja = 0.700" in out
+    assert "accuracy in Language: ja = 0.700" in out
     assert "accuracy overall" not in out  # the aggregate (0.907) passes
     assert "Stage reached: shadow" in out and "FAIL: copilot is not reached." in out
     # the same policy in October passes
@@ -94,7 +94,7 @@ def test_stage_option_and_rollback(capsys, folder):
     cfg = config(folder, PASSING + "[rollback]\nmetrics.accuracy = { min = 0.8 }\n")
     code, out, _ = run(capsys, "--config", cfg, "--month", "2026-11", "--stage", "shadow")
     assert code == EXIT_FAILED
-    assert re.search(r"rollback +FIRED", out) and "accuracy in language=ja" in out
+    assert re.search(r"rollback +FIRED", out) and "accuracy in Language: ja" in out
     assert "FAIL: a rollback trigger fired." in out
 
 
@@ -148,7 +148,7 @@ def test_console_script_exit_code(folder):
         timeout=120,
     )
     assert done.returncode == EXIT_FAILED, done.stderr
-    assert "language=ja" in done.stdout
+    assert "Language: ja" in done.stdout
 
 
 def test_data_option_overrides_the_config_path(capsys, folder):
@@ -222,7 +222,7 @@ def test_time_format_and_pos_label_come_from_the_config(capsys, tmp_path):
     assert main(["check", "--config", config(tmp_path, FAILING, data), "--month", "2026-11"]) == (
         EXIT_FAILED
     )
-    assert "language=ja" in capsys.readouterr().out
+    assert "Language: ja" in capsys.readouterr().out
     without = DATA.replace("log.parquet", "log.csv") + 'pos_label = ["High"]\n'
     assert main(["check", "--config", config(tmp_path, FAILING, without)]) == EXIT_USAGE
     assert "time_format" in capsys.readouterr().err
@@ -310,7 +310,7 @@ def test_ground_truth_criteria_exit_codes(capsys, folder):
     _labels(folder, 3)
     code, out, _ = run(capsys, "--config", config(folder, policy, DATA + LABELS))
     assert code == EXIT_FAILED
-    assert "x kappa of judge against expert in language=ja = " in out
+    assert "x kappa of judge against expert in Language: ja = " in out
     code, out, _ = run(capsys, "--config", config(folder, policy))  # no [labels] table
     assert code == EXIT_OK and "(0 checks, 1 skipped)" in out
     bad = config(folder, policy, DATA + LABELS.replace("rater =", "ratr ="))

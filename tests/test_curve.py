@@ -41,7 +41,7 @@ def test_the_planted_cliff_is_recovered_within_its_interval(runs):
     assert m2["estimate"] is None and m2["status"] in ("uncertain", "not crossing", "too far")
     assert cross.estimate == m1["estimate"]  # the first group's
     lines = cross.summary()
-    assert lines[0].startswith("Accuracy for model_version=m1 falls to 85% of its level")
+    assert lines[0].startswith("Accuracy for Model version: m1 falls to 85% of its level")
     assert "32,000" not in lines[0]  # figures come from the data, not from the docstring
     # The bins themselves show the cliff: the last decile (above 30,200 tokens) is far lower.
     m1_bins = c.table.filter(model_version="m1")

@@ -663,7 +663,7 @@ def test_by_ranks_segments_by_decay_speed():
     assert t["segment"].to_list() == ["fast", "slow", "flat", "up"]
     assert t["rank"].to_list() == [1, 2, 3, 4]
     assert t["decaying"].to_list()[:2] == [True, True] and not t["decaying"][3]
-    assert d.fit().summary()[0].startswith("Accuracy for segment=fast has fallen")
+    assert d.fit().summary()[0].startswith("Accuracy for Segment: fast has fallen")
 
 
 def test_since_compares_versions_at_equal_age(demo):

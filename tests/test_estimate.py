@@ -477,7 +477,8 @@ def test_demo_estimates_cover_the_hidden_truth_and_flag_the_new_intent(demo_esti
     assert rec.flagged == ["intent=account_recovery"]
     assert rec.coverage_unflagged > 0.9
     text = " ".join(rec.summary())
-    assert "intent=account_recovery" in text and "concept shift" in text
+    assert rec.flagged_phrases == ["Intent: account_recovery"]
+    assert "In Intent: account_recovery, estimated" in text and "concept shift" in text
     assert any("new since the reference" in n for n in est.notes())
 
 
@@ -608,7 +609,7 @@ def test_bad_input_errors():
     ):
         estimate(small, **base, by="seg", calibrate_within="segment")
     auto = estimate(small, **base, by="seg")
-    assert any("seg=c" in n and "labeled reference rows" in n for n in auto.notes())
+    assert any("Seg: c" in n and "labeled reference rows" in n for n in auto.notes())
     assert auto.table.filter(seg="c")["calibration"].unique().to_list() == ["pooled"]
     with pytest.raises(
         InvalidValueError, match=r"has 1[0-9]{2} labeled rows; .*at least min_reference=400"

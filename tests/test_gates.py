@@ -234,8 +234,8 @@ def test_a_failing_segment_is_caught_while_the_aggregate_passes(tmp_path):
     }
     assert result.stage is None
     assert result.failures["segment"].to_list() == ["seg=ja"]
-    assert any("seg=ja" in line for line in result.summary())
-    assert "accuracy in seg=ja = 0.700" in result.verdict()
+    assert any("Seg: ja" in line for line in result.summary())
+    assert "accuracy in Seg: ja = 0.700" in result.verdict()
 
 
 def test_small_segments_are_skipped_not_judged(tmp_path):
@@ -286,7 +286,7 @@ def test_disparity_is_judged_on_the_interval_of_the_difference(tmp_path):
     # c's difference is small, but its interval on 50 positives is wider than +/-0.05
     row = result.table.filter(pl.col("segment") == "seg=c").row(0, named=True)
     assert abs(row["value"]) < 0.05 and row["status"] == "fail"
-    assert "seg=b" in " ".join(result.failures["evidence"].to_list())
+    assert "Seg: b" in " ".join(result.failures["evidence"].to_list())
 
 
 def test_disparity_worse_only_ignores_better_segments(tmp_path):
@@ -1195,7 +1195,7 @@ def test_labels_kappa_passes_fails_and_is_skipped_without_a_label_table(tmp_path
     assert rows_of(r, "labels.kappa.min", "rollback")["rep=r000"] == "quiet"
     ev = r.table.filter(pl.col("segment") == "rep=r001", pl.col("stage") == "shadow")["evidence"][0]
     assert re.match(
-        r"kappa of judge against expert in rep=r001 = 0\.\d{3} \[0\.\d{3}, 0\.\d{3}\]: lower "
+        r"kappa of judge against expert in Rep: r001 = 0\.\d{3} \[0\.\d{3}, 0\.\d{3}\]: lower "
         r"bound 0\.\d{3} < 0\.600 \(600 items labeled by both\)",
         ev,
     ), ev
@@ -1310,7 +1310,7 @@ def test_feedback_implicit_rate_passes_fails_and_holds_at_the_bound(tmp_path):
     assert rows_of(r, "feedback.implicit_rate.min", "rollback")["rep=r001"] == "fired"
     ev = r.failures.filter(pl.col("stage") == "s")["evidence"][0]
     assert re.match(
-        r"implicit-label rate in rep=r001 = 0\.5\d\d \[0\.\d+, 0\.\d+\]: lower bound", ev
+        r"implicit-label rate in Rep: r001 = 0\.5\d\d \[0\.\d+, 0\.\d+\]: lower bound", ev
     )
     assert ev.endswith("< 0.700 (2,000 interactions)"), ev
     _interactions(400, 500, [0.7], 11).write_parquet(tmp_path / "interactions.parquet")

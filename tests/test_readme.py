@@ -40,5 +40,5 @@ def test_versions_example_runs() -> None:
     namespace: dict = {"ad": ad}
     exec(compile(versions_section(), "README.md", "exec"), namespace)
     lines = namespace["p"].summary()
-    assert any(line.startswith("But in task=extraction") for line in lines)
+    assert any(line.startswith("But in Task: extraction") for line in lines)
     assert "+1.8 points (95% interval +0.7 to +3.0 points)" in lines[1]

@@ -413,7 +413,7 @@ def test_weights_and_several_segment_columns(demo):
     want = plan.table.filter(pl.col("labels") > 0).select("intent", "tier", "labels")
     joined = want.join(counts, on=["intent", "tier"], how="left")
     assert (joined["got"] == joined["labels"]).all()
-    assert "intent=account_recovery, tier=" in " ".join(plan.summary())
+    assert "Intent: account_recovery and Tier: " in " ".join(plan.summary())
 
 
 # --------------------------------------------------------------------------------------

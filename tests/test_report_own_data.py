@@ -326,7 +326,7 @@ def test_people_renders_what_applies_and_skips_the_rest(people_reports):
     subgroup = next(p for p in people_reports.published if p.name == "subgroup_audit")
     text = subgroup.html.read_text()
     assert "risk ratings" in text and "reoffended" in text and "By age group" in text
-    assert "False-alarm rate for race=African-American is" in text
+    assert "False-alarm rate for Race: African-American is" in text
 
 
 @pytest.mark.slow

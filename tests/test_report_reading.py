@@ -24,6 +24,10 @@ LITERALS = re.compile(
 )
 
 
+# A group as a table labels it (``language=ja``): sentences say ``Language: ja``.
+COLUMN_EQUALS_VALUE = re.compile(r"[A-Za-z_]=[^\s=]")
+
+
 def snake_columns(config) -> list[str]:
     """The data's column names that a reader would see as code (with an underscore)."""
     from aidebt.config import load_config
@@ -38,6 +42,9 @@ def problems(browser, result, columns) -> dict[str, list[str]]:
     for item in result.published:
         page = read_page(browser, item.html)
         issues = [f"layout: {p}" for p in page.problems]
+        for match in COLUMN_EQUALS_VALUE.finditer(page.sentences):
+            start = max(0, match.start() - 50)
+            issues.append(f"column=value: ...{page.sentences[start : match.end() + 30]!r}")
         for match in LITERALS.finditer(page.prose):
             start = max(0, match.start() - 50)
             issues.append(f"literal: ...{page.prose[start : match.end() + 30]!r}")
@@ -67,16 +74,20 @@ def test_the_reports_on_a_risk_score_log_read_well(browser, people_reports, peop
 
 
 def test_the_checker_finds_what_it_looks_for(browser, tmp_path):
-    """A page with a leaked literal, a raw column name and a table wider than the page."""
+    """A page with a leaked literal, a raw column name, a group as its table label in a
+    sentence, and a table wider than the page (whose group cell may keep the label)."""
     page = tmp_path / "bad.html"
-    cells = "".join(f"<td>{'x' * 30}</td>" for _ in range(12))
+    cells = "".join(f"<td>{'x' * 30}</td>" for _ in range(11)) + "<td>race=Asian</td>"
     page.write_text(
         '<html><body><main class="aidebt-report" style="max-width:600px">'
         "<p>The value is None and the two_year_recid rate is nan; see ad.simpson.</p>"
+        "<p>Miss rate for race=Other is 12% (p = 0.01).</p>"
         f"<table><tr>{cells}</tr></table></main></body></html>"
     )
     read = read_page(browser, page)
     assert any("sticks out" in p for p in read.problems)
+    assert [m.group(0) for m in COLUMN_EQUALS_VALUE.finditer(read.sentences)] == ["e=O"]
+    assert "race=Asian" in read.prose and "race=Asian" not in read.sentences
     assert {m.group(0) for m in LITERALS.finditer(read.prose)} >= {"None", "nan", "ad.simpson"}
     assert "two_year_recid" in read.prose
 

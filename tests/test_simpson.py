@@ -178,7 +178,7 @@ def test_planted_reversal_is_found_with_every_stratum_reversed():
     assert s.summary()[0].startswith(
         "Overall, new's y rate is 46.2 points lower than old's (37.9% vs 84.1%), yet within "
         "every s new is higher (by 2.0 points; adjusted difference +2.0 points, 95% interval +0.9 to "
-        "+3.1): 2% of new's rows are in s=a against 82% of old's, and the y rate there is 90.0%"
+        "+3.1): 2% of new's rows are in S: a against 82% of old's, and the y rate there is 90.0%"
     )
 
 
@@ -320,7 +320,7 @@ def test_demo_summary_sentence(demo_scan):
     line = demo_scan.summary()[0]
     assert line.startswith("Overall, v2's y_true rate is 4.")
     assert "yet within every tier v2 is higher" in line
-    assert "tier=enterprise" in line
+    assert "Tier: enterprise" in line
 
 
 def test_grouping_sets_equal_the_joint_group_by(demo_log, demo_scan, monkeypatch):

@@ -215,9 +215,9 @@ def test_the_demo_candidate_fails_its_change_gates(capsys, folder):
     assert code == EXIT_FAILED
     lines = [line.strip() for line in out.splitlines() if line.strip().startswith("x ")]
     assert lines == [
-        "x accuracy of v2 vs v1 in task=extraction: change -0.088 [-0.114, -0.063] "
+        "x accuracy of v2 vs v1 in Task: extraction changes by -0.088 [-0.114, -0.063] "
         "(0.756 vs 0.844 on 1,566 paired items): lower bound -0.114 < -0.020",
-        "x p95_latency_ms of v2 vs v1 overall: change +13.8% [+6.6%, +19.1%] "
+        "x p95_latency_ms of v2 vs v1 overall changes by +13.8% [+6.6%, +19.1%] "
         "(6,921 vs 6,083 on 6,000 paired items): upper bound +19.1% > +10.0%",
     ]
     result = ad.check(config(folder, DEMO_GATES))

@@ -259,10 +259,10 @@ def test_demo_segment_regression_is_found_and_listed_first(evals):
     assert (flips["change"].tail(1) == "fixed").all()
     assert flips.height == overall["broken"] + overall["fixed"]
     lines = r.summary()
-    assert any(line.startswith("But in task=extraction") for line in lines)
+    assert any(line.startswith("But in Task: extraction") for line in lines)
     assert all("(all)" not in line for line in lines)
     head = r.headline()
-    assert "worse in task=extraction" in head.sentence
+    assert "worse in Task: extraction" in head.sentence
     assert head.figures["worst_segment"].startswith("task=extraction")
 
 

@@ -389,7 +389,6 @@ def small_groups(result: Any, words: Any = None):
     import polars as pl
 
     from aidebt import prose
-    from aidebt.groups import label
     from aidebt.report.words import Words
 
     words = words or Words()
@@ -400,8 +399,8 @@ def small_groups(result: Any, words: Any = None):
     )
     if small.is_empty():
         return bullets([])
-    listed = ", ".join(
-        f"{label(row, result.by)} ({prose.count(row['group_n'])})"
+    listed = ("; " if len(result.by) > 1 else ", ").join(
+        f"{prose.group_phrase(row, result.by, words.names)} ({prose.count(row['group_n'])})"
         for row in small.head(12).iter_rows(named=True)
     )
     more = f" and {small.height - 12:,} more" if small.height > 12 else ""
