@@ -34,8 +34,8 @@ def test_version_check_shows_the_paired_table_flips_costs_and_gates(pages):
     assert "extraction en broken" in page  # the flips table, worst segment first
     assert "candidate's answer" in page and "95th percentile of latency in ms" in page
     assert "model_version" not in page.split("How this report was made")[0]
-    assert "p95_latency in ms: v2 6,921 vs v1 6,083 on the same items: +838" in page
-    assert "mean_latency in ms: v2 2,313 vs v1 2,335 on the same items: no clear difference" in page
+    assert "95th percentile of latency in ms: v2 6,921 vs v1 6,083 on the same items: +838" in page
+    assert "Mean of latency in ms: v2 2,313 vs v1 2,335 on the same items: no clear difference" in page
     assert "candidate fails: accuracy of v2 vs v1 in Task: extraction" in page
     assert "candidate fails: p95_latency_ms of v2 vs v1 overall changes by +13.8%" in page
 
@@ -45,5 +45,5 @@ def test_benchmark_gap_shows_published_against_internal_and_the_effective_length
     assert "m1 on long_context_qa: published 83%" in page
     assert "19 points lower than published" in page
     assert "Accuracy for Model version: m1 falls to 85% of its level at the start" in page
-    assert "Accuracy for model version=m2 does not show where it falls" in page
+    assert "Accuracy for Model version: m2 does not show where it falls" in page
     assert "input tokens" in page and "level on the shortest inputs" in page
