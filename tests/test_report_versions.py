@@ -45,5 +45,5 @@ def test_benchmark_gap_shows_published_against_internal_and_the_effective_length
     assert "m1 on long_context_qa: published 83%" in page
     assert "19 points lower than published" in page
     assert "Accuracy for Model version: m1 falls to 85% of its level at the start" in page
-    assert "Accuracy for model version=m2 does not show where it falls" in page
+    assert "Accuracy for Model version: m2 does not show where it falls" in page
     assert "input tokens" in page and "level on the shortest inputs" in page
