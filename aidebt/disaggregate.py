@@ -217,7 +217,7 @@ class Disaggregation(Result):
         >>> r = ad.disaggregate(ad.datasets.demo(2_000, months=2), y_true="y_true",
         ...                     y_pred="y_pred", by="language", metrics=["fnr"])
         >>> print(r.summary()[0])  # doctest: +ELLIPSIS
-        False-negative rate (FNR) for language=ja is 24.5% against 7.0% overall (3.5 times as high), beyond chance (adjusted p < 0.001): 13.3 to 22.3 points above it (95% interval).
+        False-negative rate (FNR) for Language: ja is 24.5% against 7.0% overall (3.5 times as high), beyond chance (adjusted p < 0.001): 13.3 to 22.3 points above it (95% interval).
         """
         names = dict(metric_names or {})
         lines = [

@@ -407,8 +407,8 @@ def test_check_prints_data_values_escaped_and_cannot_forge_a_verdict(capsys, tmp
     assert all(line.isprintable() for line in lines)  # no escape, no CR, no bidi override
     assert "PASS: every stage reached." not in lines and "PASS" not in [ln.strip() for ln in lines]
     assert lines[-1] == "FAIL: shadow\\x1b[2K\\nPASS is not reached."
-    (evidence,) = [ln for ln in lines if "seg=ja" in ln]
-    assert "seg=ja\\x1b[2K\\r\\x1b[1A\\x1b[2KPASS: every stage reached.\\n\\u202eFAIL" in evidence
+    (evidence,) = [ln for ln in lines if "Seg: ja" in ln]
+    assert "Seg: ja\\x1b[2K\\r\\x1b[1A\\x1b[2KPASS: every stage reached.\\n\\u202eFAIL" in evidence
 
 
 def test_errors_and_warnings_quoting_values_are_one_line(capsys, report_args):
