@@ -35,7 +35,9 @@ def test_version_check_shows_the_paired_table_flips_costs_and_gates(pages):
     assert "candidate's answer" in page and "95th percentile of latency in ms" in page
     assert "model_version" not in page.split("How this report was made")[0]
     assert "95th percentile of latency in ms: v2 6,921 vs v1 6,083 on the same items: +838" in page
-    assert "Mean of latency in ms: v2 2,313 vs v1 2,335 on the same items: no clear difference" in page
+    assert (
+        "Mean of latency in ms: v2 2,313 vs v1 2,335 on the same items: no clear difference" in page
+    )
     assert "candidate fails: accuracy of v2 vs v1 in Task: extraction" in page
     assert "candidate fails: p95_latency_ms of v2 vs v1 overall changes by +13.8%" in page
 
