@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1522,12 +1522,33 @@ def _by_margin(
     return out
 
 
-def _companion(ctx: _Check, path: Any, time: str | None) -> Any:
-    """A companion table (labels, interactions): its rows of the month checked when it
-    has a time column, else every row; lazily, in its own engine."""
-    if time is not None and ctx.month is not None:
-        return frames.load_month(path, ctx.month, time)
-    return frames.load(path)
+def _companion(ctx: _Check, c: Criterion, cfg: Any) -> tuple[Any, list[str]]:
+    """A companion table (``[labels]``, ``[feedback]``): its rows of the month checked
+    when it has a time column, else every row, lazily in its own engine; and the segment
+    columns the criterion is judged in besides overall."""
+    if cfg.time is not None and ctx.month is not None:
+        frame = frames.load_month(cfg.path, ctx.month, cfg.time)
+    else:
+        frame = frames.load(cfg.path)
+    return frame, list(cfg.segments or []) if c.scope == "both" else []
+
+
+def _no_companion(stage: Stage, c: Criterion, what: str, table: str, noun: str) -> list[dict]:
+    """The criterion skipped: the config gives no path for its companion table."""
+    return [
+        _skipped(
+            stage, c, OVERALL, evidence=f"{what}: no {noun} in the config (set [{table}] path)"
+        )
+    ]
+
+
+def _on_companion(ctx: _Check, table: str, analysis: Callable[..., Any], **kwargs: Any) -> Any:
+    """``analysis(**kwargs)`` on a companion table; a bad column or value in it is an
+    error of the config's ``[table]``."""
+    try:
+        return analysis(**kwargs)
+    except (InvalidArgumentError, InvalidValueError) as exc:
+        raise InvalidValueError(f"{ctx.source}: [{table}]: {exc}") from None
 
 
 def _judge_labels(ctx: _Check, stage: Stage, c: Criterion, level: float) -> list[dict]:
@@ -1542,30 +1563,22 @@ def _judge_labels(ctx: _Check, stage: Stage, c: Criterion, level: float) -> list
     gold = c.options["gold"] or cfg.gold
     what0 = f"{c.metric} of {rater} against {gold}"
     if cfg.path is None:
-        return [
-            _skipped(
-                stage,
-                c,
-                OVERALL,
-                evidence=f"{what0}: no label table in the config (set [labels] path)",
-            )
-        ]
-    frame = _companion(ctx, cfg.path, cfg.time)
-    segments = list(cfg.segments or []) if c.scope == "both" else []
+        return _no_companion(stage, c, what0, "labels", "label table")
+    frame, segments = _companion(ctx, c, cfg)
 
     def run(col):
-        try:
-            r = label_sources(
-                frame,
-                item=cfg.item,
-                source=cfg.rater,
-                label=cfg.label,
-                gold=gold,
-                by=col,
-                confidence=level,
-            )
-        except (InvalidArgumentError, InvalidValueError) as exc:
-            raise InvalidValueError(f"{ctx.source}: [labels]: {exc}") from None
+        r = _on_companion(
+            ctx,
+            "labels",
+            label_sources,
+            labels=frame,
+            item=cfg.item,
+            source=cfg.rater,
+            label=cfg.label,
+            gold=gold,
+            by=col,
+            confidence=level,
+        )
         rows = r.table.filter(pl.col("source") == rater)
         if rows.is_empty():
             known = r.table.get_column("source").unique().sort().to_list()
@@ -1607,31 +1620,23 @@ def _judge_feedback(ctx: _Check, stage: Stage, c: Criterion, level: float) -> li
         "explicit_corrected": "positive share of ratings corrected for who rates",
     }[c.metric]
     if cfg.path is None:
-        return [
-            _skipped(
-                stage,
-                c,
-                OVERALL,
-                evidence=f"{words}: no interaction table in the config (set [feedback] path)",
-            )
-        ]
-    frame = _companion(ctx, cfg.path, cfg.time)
-    segments = list(cfg.segments or []) if c.scope == "both" else []
+        return _no_companion(stage, c, words, "feedback", "interaction table")
+    frame, segments = _companion(ctx, c, cfg)
 
     def run(col):
-        try:
-            r = feedback(
-                frame,
-                implicit=cfg.implicit,
-                explicit=cfg.explicit,
-                by=col,
-                weight=cfg.weight,
-                positive=cfg.positive,
-                signal=cfg.signal,
-                confidence=level,
-            )
-        except (InvalidArgumentError, InvalidValueError) as exc:
-            raise InvalidValueError(f"{ctx.source}: [feedback]: {exc}") from None
+        r = _on_companion(
+            ctx,
+            "feedback",
+            feedback,
+            data=frame,
+            implicit=cfg.implicit,
+            explicit=cfg.explicit,
+            by=col,
+            weight=cfg.weight,
+            positive=cfg.positive,
+            signal=cfg.signal,
+            confidence=level,
+        )
         return list(r.table.filter(pl.col("metric") == c.metric).iter_rows(named=True))
 
     of = "rated interactions" if c.metric.startswith("explicit") else "interactions"

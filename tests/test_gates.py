@@ -1214,6 +1214,14 @@ def test_labels_kappa_passes_fails_and_is_skipped_without_a_label_table(tmp_path
             "[gates.s]\nlabels.kappa = { min = 0.6, rater = 'jduge' }\n",
             data=DATA + LABELS,
         )
+    # a bad value in the label table's settings is an error of the config's [labels] table
+    with pytest.raises(InvalidValueError, match=r"\[labels\]: .*'expret'"):
+        run(
+            tmp_path,
+            log,
+            "[gates.s]\nlabels.kappa = { min = 0.6, rater = 'judge' }\n",
+            data=DATA + LABELS.replace('gold = "expert"', 'gold = "expret"'),
+        )
 
 
 def test_labels_kappa_gate_on_the_demo_finds_the_lenient_judge(tmp_path):
