@@ -50,7 +50,7 @@ any data is read); :mod:`aidebt.gates` judges a month of data against it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -274,15 +274,32 @@ def _parse_min_n(value: Any, key: str, source: str) -> list[Criterion]:
     return out
 
 
-def _parse_metric_like(kind: str, value: Any, key: str, source: str) -> list[Criterion]:
-    example = "{ min = 0.85 }" if kind == "metrics" else "{ max_diff = 0.05 }"
-    tables = _table(value, key, source, f"{kind}.accuracy = {example}")
-    out = []
-    for name, spec in tables.items():
+def _metric_specs(
+    value: Any,
+    key: str,
+    source: str,
+    family_example: str,
+    example: str,
+    allowed: Any,
+    what: str,
+) -> Iterator[tuple[str, str, mreg.Metric, Mapping]]:
+    """Each metric's option table of a criterion family (``trend.accuracy = {...}``):
+    the metric's name as written, its key path, the metric and the table, every key
+    checked against ``allowed``."""
+    for name, spec in _table(value, key, source, family_example).items():
         k = f"{key}.{name}"
         m = _metric(name, k, source)
         spec = _table(spec, k, source, example)
-        _check_keys(spec, _BOUNDS[kind], k, source, "bound")
+        _check_keys(spec, allowed, k, source, what)
+        yield name, k, m, spec
+
+
+def _parse_metric_like(kind: str, value: Any, key: str, source: str) -> list[Criterion]:
+    example = "{ min = 0.85 }" if kind == "metrics" else "{ max_diff = 0.05 }"
+    out = []
+    for _name, k, m, spec in _metric_specs(
+        value, key, source, f"{kind}.accuracy = {example}", example, _BOUNDS[kind], "bound"
+    ):
         spec = dict(spec)
         estimated = _estimated(spec, k, source)
         worse_only = spec.pop("worse_only", False)
@@ -374,13 +391,10 @@ def _min_above_max(source: str, key: str, low: Any, high: Any) -> ConfigError:
 
 def _parse_trend(value: Any, key: str, source: str) -> list[Criterion]:
     example = "{ no_significant_decline = true, periods = 3 }"
-    tables = _table(value, key, source, f"trend.accuracy = {example}")
     out = []
-    for name, spec in tables.items():
-        k = f"{key}.{name}"
-        m = _metric(name, k, source)
-        spec = _table(spec, k, source, example)
-        _check_keys(spec, _TREND_KEYS, k, source, "trend option")
+    for _name, k, m, spec in _metric_specs(
+        value, key, source, f"trend.accuracy = {example}", example, _TREND_KEYS, "trend option"
+    ):
         flag = spec.get("no_significant_decline", True)
         if not isinstance(flag, bool):
             raise policy_error(
@@ -556,13 +570,10 @@ def _parse_change(value: Any, key: str, source: str) -> list[Criterion]:
     10%). ``segments = false`` judges the overall difference only.
     """
     example = '{ vs = "v1", max_drop = 0.01 }'
-    tables = _table(value, key, source, f"change.accuracy = {example}")
     out = []
-    for name, spec in tables.items():
-        k = f"{key}.{name}"
-        m = _metric(name, k, source)
-        spec = _table(spec, k, source, example)
-        _check_keys(spec, _CHANGE_KEYS, k, source, "change option")
+    for _name, k, m, spec in _metric_specs(
+        value, key, source, f"change.accuracy = {example}", example, _CHANGE_KEYS, "change option"
+    ):
         vs = spec.get("vs")
         if vs is None:
             raise policy_error(source, k, f"needs vs, the baseline version: {example}.")
@@ -731,13 +742,10 @@ def _parse_slices(value: Any, key: str, source: str) -> list[Criterion]:
     """``slices.fnr = { max_excess = 0.05, fdr = 0.05 }``: no discovered slice worse than
     the rest of the data by more than ``max_excess`` (:func:`aidebt.slices.slices`)."""
     example = "{ max_excess = 0.05, fdr = 0.05 }"
-    tables = _table(value, key, source, f"slices.fnr = {example}")
     out = []
-    for name, spec in tables.items():
-        k = f"{key}.{name}"
-        m = _metric(name, k, source)
-        spec = _table(spec, k, source, example)
-        _check_keys(spec, _SLICES_KEYS, k, source, "slices option")
+    for name, k, m, spec in _metric_specs(
+        value, key, source, f"slices.fnr = {example}", example, _SLICES_KEYS, "slices option"
+    ):
         if m.higher_is_better is None:
             raise policy_error(
                 source,
