@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import time
 from pathlib import Path
@@ -34,3 +35,13 @@ def measure_process(cmd: list[str], name: str) -> dict:
     found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
     result["peak_mb"] = int(found.group(1)) / 1024 if found else result["self_peak_mb"]
     return result
+
+
+def median_seconds(fn, repeat: int = 3) -> float:
+    """The median wall time of ``repeat`` calls of ``fn()`` in this process."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import textwrap
@@ -47,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from _measure import median_seconds
 
 HERE = Path(__file__).resolve().parent
 NANNYML_PYTHON = "/work/benchvenv/nannyml/bin/python"
@@ -178,15 +178,6 @@ def compare_auc(path: Path, nannyml_python: str | None) -> None:
     )
 
 
-def median_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def compare_drift(rows: int, repeat: int) -> None:
     import pandas as pd
     from polars.testing import assert_frame_equal
@@ -215,8 +206,8 @@ def compare_drift(rows: int, repeat: int) -> None:
     }
     for name, (on_polars, on_pandas) in calls.items():
         assert_frame_equal(on_polars().table, on_pandas().table, check_exact=True)
-        t_pl = median_time(on_polars, repeat)
-        t_pd = median_time(on_pandas, repeat)
+        t_pl = median_seconds(on_polars, repeat)
+        t_pd = median_seconds(on_pandas, repeat)
         print(
             f"  {name}: polars {t_pl:.2f} s, pandas {t_pd:.2f} s: pandas / polars "
             f"{t_pd / t_pl:.2f}x (tables identical)"

@@ -15,22 +15,12 @@ no intervals, no tests. The same analyses then run on DuckDB. Ratios matter, not
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import polars as pl
+from _measure import median_seconds
 
 import aidebt as ad
-
-
-def best_of(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def aidebt_decay(data) -> None:
@@ -68,9 +58,11 @@ def main() -> None:
     df = ad.datasets.demo(n_per_month=args.per_month)
     print(f"demo log: {df.height:,} rows, 14 months")
     results = {
-        "aidebt decay (table, fit, crossing, change points)": best_of(lambda: aidebt_decay(df)),
-        "aidebt drift_over_time (4 columns x 14 months)": best_of(lambda: aidebt_drift(df)),
-        "loop: sklearn accuracy + numpy PSI per month (values only)": best_of(
+        "aidebt decay (table, fit, crossing, change points)": median_seconds(
+            lambda: aidebt_decay(df)
+        ),
+        "aidebt drift_over_time (4 columns x 14 months)": median_seconds(lambda: aidebt_drift(df)),
+        "loop: sklearn accuracy + numpy PSI per month (values only)": median_seconds(
             lambda: loop_baseline(df), repeat=1
         ),
     }
@@ -78,8 +70,8 @@ def main() -> None:
         import duckdb
 
         rel = duckdb.from_arrow(df.to_arrow())
-        results["aidebt decay on DuckDB"] = best_of(lambda: aidebt_decay(rel))
-        results["aidebt drift_over_time on DuckDB"] = best_of(lambda: aidebt_drift(rel))
+        results["aidebt decay on DuckDB"] = median_seconds(lambda: aidebt_decay(rel))
+        results["aidebt drift_over_time on DuckDB"] = median_seconds(lambda: aidebt_drift(rel))
     except ImportError:
         pass
     width = max(map(len, results))

@@ -25,11 +25,10 @@ the tests' (``--reps`` replicates per configuration; Monte Carlo SEs printed).
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 import polars as pl
+from _measure import median_seconds
 from scipy.special import expit, logit
 
 from aidebt.fairness import estimate_ece, fairness, max_gap_interval
@@ -53,15 +52,6 @@ def make_rows(n: int, seed: int = 0) -> pl.DataFrame:
             "p": p,
         }
     )
-
-
-def time_it(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def bench(rows: int, repeat: int) -> None:
@@ -106,9 +96,9 @@ def bench(rows: int, repeat: int) -> None:
         )
         for (c, f), v in ref.items()
     )
-    t_aidebt = time_it(aidebt_run, repeat)
-    t_fair = time_it(fairlearn_run, 1)  # seconds to minutes: once is enough
-    t_bare = time_it(bare_run, repeat)
+    t_aidebt = median_seconds(aidebt_run, repeat)
+    t_fair = median_seconds(fairlearn_run, 1)  # seconds to minutes: once is enough
+    t_bare = median_seconds(bare_run, repeat)
     print(
         f"{rows:,} rows; attributes {BY}; fairlearn {fairlearn.__version__}; "
         f"largest |aidebt - fairlearn| = {worst:.1e}"
