@@ -182,11 +182,12 @@ class Comparison(Result):
             if row["diff"] is None:
                 lines.append(f"{name}: {v} against {self.baseline}: {row['note']}.")
                 continue
-            say = _Say(row["metric"], self.confidence)
+            say = prose.Figures(mreg.get(row["metric"]).in_points)
+            level = f"{self.confidence:.0%} interval"
             lines.append(
                 f"{name}: {v} {say.value(row['value'])} against {self.baseline} "
                 f"{say.value(row['baseline_value'])}, a difference of {say.diff(row['diff'])} "
-                f"({say.interval(row['diff_ci_low'], row['diff_ci_high'])}; "
+                f"({level} {say.range(row['diff_ci_low'], row['diff_ci_high'])}; "
                 f"{prose.pvalue(row['p_adjusted'])} adjusted for the comparisons made): "
                 f"{row['verdict']}."
             )
@@ -195,14 +196,15 @@ class Comparison(Result):
             "p_adjusted"
         )
         for row in worse.head(5).iter_rows(named=True):
-            say = _Say(row["metric"], self.confidence)
+            say = prose.Figures(mreg.get(row["metric"]).in_points)
+            level = f"{self.confidence:.0%} interval"
             where = prose.group_phrase(row, self.by)
             lines.append(
                 f"{row[self.version]} is worse than {self.baseline} on "
                 f"{mreg.get(row['metric']).display_name} in {where} "
                 f"({say.value(row['value'])} against {say.value(row['baseline_value'])}, "
                 f"{say.diff(row['diff'])}; "
-                f"{say.interval(row['diff_ci_low'], row['diff_ci_high'])})."
+                f"{level} {say.range(row['diff_ci_low'], row['diff_ci_high'])})."
             )
         for row in self.guard.filter(pl.col("verdict") != "none").iter_rows(named=True):
             lines.append(_guard_sentence(row, self, self.version))
@@ -829,7 +831,8 @@ def _verdict_expr(registered) -> pl.Expr:
 
 
 def _guard_sentence(row: dict[str, Any], result: Comparison, version: str) -> str:
-    say = _Say(row["metric"], result.confidence)
+    say = prose.Figures(mreg.get(row["metric"]).in_points)
+    level = f"{result.confidence:.0%} interval"
     what = {
         "reversal": "reverses",
         "attenuation": "shrinks",
@@ -840,32 +843,9 @@ def _guard_sentence(row: dict[str, Any], result: Comparison, version: str) -> st
         f"Simpson's paradox check ({row['verdict']}): on "
         f"{mreg.get(row['metric']).display_name}, {row[version]} against {result.baseline} "
         f"differs by {say.diff(row['aggregate_diff'])} overall "
-        f"({say.interval(row['aggregate_ci_low'], row['aggregate_ci_high'])}) but by "
+        f"({level} {say.range(row['aggregate_ci_low'], row['aggregate_ci_high'])}) but by "
         f"{say.diff(row['adjusted_diff'])} within each {column} "
-        f"({say.interval(row['adjusted_ci_low'], row['adjusted_ci_high'])}, "
+        f"({level} {say.range(row['adjusted_ci_low'], row['adjusted_ci_high'])}, "
         f"Mantel-Haenszel-weighted): the overall comparison {what} once {column} is held "
         f"fixed, because the versions serve different mixes of {column}."
     )
-
-
-class _Say:
-    """A metric's figures in words: a rate in percent and its differences in points, any
-    other figure as a number with the decimals its size needs."""
-
-    def __init__(self, metric: str, confidence: float) -> None:
-        self.in_points = mreg.get(metric).in_points
-        self.confidence = confidence
-
-    def value(self, v: float | None) -> str:
-        return prose.percent(v, 1) if self.in_points else prose.number(v, None)
-
-    def diff(self, d: float | None) -> str:
-        if self.in_points:
-            return prose.signed_points(d)
-        return prose.NA if prose.missing(d) else f"{d:+,.{prose.decimals(d)}f}"
-
-    def interval(self, lo: float | None, hi: float | None) -> str:
-        level = f"{self.confidence:.0%} interval"
-        if self.in_points:
-            return f"{level} {prose.interval(lo, hi, prose.difference, 1)} points"
-        return f"{level} {self.diff(lo)} to {self.diff(hi)}"

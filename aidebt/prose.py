@@ -457,3 +457,56 @@ def same_or_range(first: str, last: str) -> str:
     ('2026-05', '2026-04 to 2026-06')
     """
     return first if first == last else f"{first} to {last}"
+
+
+class Figures:
+    """A metric's figures in a sentence, the same way wherever a comparison is told:
+    a share in percent with its differences in percentage points (``in_points``), any
+    other figure as a short number (three significant digits under 1, one decimal under
+    100, none above).
+
+    Examples
+    --------
+    >>> share, latency = Figures(in_points=True), Figures(in_points=False)
+    >>> share.value(0.9012), share.diff(-0.0091), share.range(-0.02, 0.002), share.margin(0.01)
+    ('90.1%', '-0.9 points', '-2.0 to +0.2 points', '1 point')
+    >>> latency.value(2335.2), latency.diff(-22.4), latency.range(-45.9, 0.5)
+    ('2,335', '-22.4', '-45.9 to +0.5')
+    """
+
+    def __init__(self, in_points: bool) -> None:
+        self.in_points = in_points
+
+    def value(self, v: float | None) -> str:
+        if v is None:
+            return NA
+        return f"{v:.1%}" if self.in_points else _short(v)
+
+    def diff(self, d: float | None) -> str:
+        if d is None:
+            return NA
+        if self.in_points:
+            return f"{d * 100:+.1f} points"
+        return ("+" if d >= 0 else "-") + _short(abs(d))
+
+    def range(self, lo: float | None, hi: float | None) -> str:
+        """'+0.7 to +3.0 points' (the unit once, at the end)."""
+        if lo is None or hi is None:
+            return NA
+        if self.in_points:
+            return f"{lo * 100:+.1f} to {hi * 100:+.1f} points"
+        return f"{self.diff(lo)} to {self.diff(hi)}"
+
+    def margin(self, m: float) -> str:
+        if not self.in_points:
+            return _short(m)
+        return f"{m * 100:g} point" + ("" if m * 100 == 1 else "s")
+
+
+def _short(v: float) -> str:
+    a = abs(v)
+    if a >= 100:
+        return f"{v:,.0f}"
+    if a >= 1:
+        return f"{v:,.1f}"
+    return f"{v:.3g}"

@@ -255,7 +255,7 @@ class PairedComparison(Result):
                 f"metric={name!r} is not in this comparison. {did_you_mean(name, self.metrics)}"
             )
         ov = rows.filter(overall_expr(self.by)).row(0, named=True)
-        fmt = _fmt_for(ov["kind"])
+        fmt = prose.Figures(ov["kind"] == "rate")
         sentence = (
             f"{cand} vs {self.baseline} on {_count(ov['n'])} shared items: "
             f"{self._names(metric_names)[name]} "
@@ -358,7 +358,7 @@ class PairedComparison(Result):
         return names
 
     def _overall_sentence(self, row: dict[str, Any], names: Mapping[str, str]) -> str:
-        fmt = _fmt_for(row["kind"])
+        fmt = prose.Figures(row["kind"] == "rate")
         name, cand = prose.capital(names[row["metric"]]), row[self.version]
         if row["diff"] is None:
             return f"{name}: no comparison ({row['note']})."
@@ -380,7 +380,7 @@ class PairedComparison(Result):
         return text + "."
 
     def _margin_sentence(self, row: dict[str, Any], names: Mapping[str, str]) -> str:
-        fmt = _fmt_for(row["kind"])
+        fmt = prose.Figures(row["kind"] == "rate")
         better = _direction(row, self._specs)
         bound = row["diff_ci_low"] if better is not False else row["diff_ci_high"]
         limit = -row["margin"] if better is not False else row["margin"]
@@ -398,7 +398,7 @@ class PairedComparison(Result):
     def _segment_sentence(
         self, row: dict[str, Any], names: Mapping[str, str], *, hidden: bool = True
     ) -> str:
-        fmt = _fmt_for(row["kind"])
+        fmt = prose.Figures(row["kind"] == "rate")
         where = prose.group_phrase(row, self.by)
         lead = f"But in {where}, " if hidden else f"In {where} too, "
         text = (
@@ -1434,49 +1434,6 @@ def _p(p: float | None) -> str:
     if p is None:
         return "n/a"
     return "< 0.001" if p < 0.001 else f"= {p:.2g}"
-
-
-@dataclass(frozen=True)
-class _Fmt:
-    kind: str
-
-    def value(self, v: float | None) -> str:
-        if v is None:
-            return "n/a"
-        return f"{v:.1%}" if self.kind == "rate" else _num(v)
-
-    def diff(self, d: float | None) -> str:
-        if d is None:
-            return "n/a"
-        if self.kind == "rate":
-            return f"{d * 100:+.1f} points"
-        return ("+" if d >= 0 else "-") + _num(abs(d))
-
-    def range(self, lo: float | None, hi: float | None) -> str:
-        """'+0.7 to +3.0 points' (the unit once, at the end)."""
-        if lo is None or hi is None:
-            return "n/a"
-        if self.kind == "rate":
-            return f"{lo * 100:+.1f} to {hi * 100:+.1f} points"
-        return f"{self.diff(lo)} to {self.diff(hi)}"
-
-    def margin(self, m: float) -> str:
-        if self.kind != "rate":
-            return _num(m)
-        return f"{m * 100:g} point" + ("" if m * 100 == 1 else "s")
-
-
-def _fmt_for(kind: str) -> _Fmt:
-    return _Fmt(kind)
-
-
-def _num(v: float) -> str:
-    a = abs(v)
-    if a >= 100:
-        return f"{v:,.0f}"
-    if a >= 1:
-        return f"{v:,.1f}"
-    return f"{v:.3g}"
 
 
 # --------------------------------------------------------------------------------------
